@@ -1,0 +1,18 @@
+using BenchmarkDotNet.Running;
+
+namespace GupSim.Benchmarks;
+
+/// <summary>Runs the benchmarks; pass BenchmarkDotNet's own arguments, e.g. <c>--filter *PfnToPage*</c>.</summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+#if DEBUG
+        Console.Error.WriteLine("warning: benchmarks built in Debug; run with -c Release");
+#endif
+        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        foreach (var s in summaries)
+            if (s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) return 1;
+        return 0;
+    }
+}

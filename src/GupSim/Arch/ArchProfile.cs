@@ -1,0 +1,145 @@
+using GupSim.Core;
+
+namespace GupSim.Arch;
+
+/// <summary>A huge page size an arch supports, and how its page tables map it (kernel-facts.md §7.3).</summary>
+/// <param name="Bytes">The huge page size in bytes.</param>
+/// <param name="Mapping">The page-table level and form of its leaf.</param>
+/// <param name="ContCount">Entries in a contiguous run (arm64 CONT_PTES/CONT_PMDS); 1 for a single leaf.</param>
+public sealed record HugePageSize(ulong Bytes, HugeMapping Mapping, int ContCount = 1)
+{
+    /// <summary>huge_page_order(): log2(size / PAGE_SIZE).</summary>
+    public int Order(int pageShift) => System.Numerics.BitOperations.Log2(Bytes) - pageShift;
+
+    /// <summary>"2M", "1G", "64K".</summary>
+    public string Name => ByteSize.Format(Bytes);
+}
+
+/// <summary>Kernel memory zones (include/linux/mmzone.h enum zone_type).</summary>
+public enum ZoneType
+{
+    Dma,
+    Dma32,
+    Normal,
+    HighMem,
+    Movable,
+}
+
+/// <summary>A zone and the physical address below which it ends (the last zone ends at the top of memory).</summary>
+public sealed record ZoneLimit(ZoneType Zone, ulong EndBytes);
+
+/// <summary>
+/// Everything GupSim needs to know about one architecture as one kernel version builds it: page and
+/// page-table shifts (asm/pgtable*.h), section constants (asm/sparsemem.h), MAX_ORDER and pageblock order,
+/// the memory models it can build, its huge page sizes, and its kernel virtual address map.
+/// </summary>
+/// <remarks>
+/// Obtain one with <see cref="ArchProfiles.Get"/>. Immutable; a `.config` may override single values with
+/// <c>with</c> (e.g. CONFIG_ARCH_FORCE_MAX_ORDER).
+/// </remarks>
+public sealed record ArchProfile
+{
+    /// <summary>GupSim's name for the profile ("x86_64", "arm64-4k", ...).</summary>
+    public required string Name { get; init; }
+    /// <summary>The kernel's arch directory (arch/x86, arch/arm64, ...).</summary>
+    public required string KernelArch { get; init; }
+    /// <summary>The kernel version whose values this profile carries.</summary>
+    public required KernelVersion Version { get; init; }
+    /// <summary>One line for humans.</summary>
+    public required string Description { get; init; }
+    /// <summary>BITS_PER_LONG: 32 or 64.</summary>
+    public required int BitsPerLong { get; init; }
+    /// <summary>PAGE_SHIFT.</summary>
+    public required int PageShift { get; init; }
+    /// <summary>CONFIG_PGTABLE_LEVELS (folded levels not counted).</summary>
+    public required int PgtableLevels { get; init; }
+    /// <summary>PMD_SHIFT (equals PGDIR_SHIFT when the PMD is folded).</summary>
+    public required int PmdShift { get; init; }
+    /// <summary>PUD_SHIFT (equals PGDIR_SHIFT when the PUD is folded).</summary>
+    public required int PudShift { get; init; }
+    /// <summary>P4D_SHIFT (equals PGDIR_SHIFT when the P4D is folded).</summary>
+    public required int P4dShift { get; init; }
+    /// <summary>PGDIR_SHIFT.</summary>
+    public required int PgdirShift { get; init; }
+    /// <summary>SECTION_SIZE_BITS (asm/sparsemem.h).</summary>
+    public required int SectionSizeBits { get; init; }
+    /// <summary>MAX_PHYSMEM_BITS (asm/sparsemem.h).</summary>
+    public required int MaxPhysmemBits { get; init; }
+    /// <summary>
+    /// MAX_ORDER in the v5.11 meaning (exclusive: the largest buddy block has order MaxOrder − 1), whatever the
+    /// version; <see cref="KernelMaxOrder"/> gives the number the version itself defines.
+    /// </summary>
+    public required int MaxOrder { get; init; }
+    /// <summary>pageblock_order.</summary>
+    public required int PageblockOrder { get; init; }
+    /// <summary>Memory models this arch can build in this version, the default first.</summary>
+    public required IReadOnlyList<MemoryModel> Models { get; init; }
+    /// <summary>Whether the arch can build SPARSEMEM_VMEMMAP at all (SPARSEMEM_VMEMMAP_ENABLE).</summary>
+    public required bool VmemmapSupported { get; init; }
+    /// <summary>Whether the arch forces SPARSEMEM_VMEMMAP (a `select`), so classic SPARSEMEM is impossible.</summary>
+    public required bool VmemmapForced { get; init; }
+    /// <summary>Huge page sizes hugetlb accepts (arch_hugetlb_valid_size), smallest first.</summary>
+    public required IReadOnlyList<HugePageSize> HugePageSizes { get; init; }
+    /// <summary>The default huge page size (HPAGE_SIZE) or null when the arch has no hugetlb.</summary>
+    public required HugePageSize? DefaultHugePageSize { get; init; }
+    /// <summary>PAGE_OFFSET: kernel VA of the start of the direct (linear) map.</summary>
+    public required ulong PageOffset { get; init; }
+    /// <summary>
+    /// Whether PAGE_OFFSET maps the first byte of RAM (arm, arm64, riscv: __va(p) = p − PHYS_OFFSET + PAGE_OFFSET)
+    /// rather than physical address 0 (x86, powerpc, s390, sh).
+    /// </summary>
+    public required bool LinearMapStartsAtRam { get; init; }
+    /// <summary>Bytes of RAM the direct map can cover (lowmem on 32-bit; everything on 64-bit).</summary>
+    public required ulong LowmemBytes { get; init; }
+    /// <summary>The address of the struct page of pfn 0 under SPARSEMEM_VMEMMAP (the <c>vmemmap</c> symbol), or 0.</summary>
+    public required ulong VmemmapBase { get; init; }
+    /// <summary>VMALLOC_START.</summary>
+    public required ulong VmallocStart { get; init; }
+    /// <summary>VMALLOC_END.</summary>
+    public required ulong VmallocEnd { get; init; }
+    /// <summary>Zones from low to high physical address.</summary>
+    public required IReadOnlyList<ZoneLimit> Zones { get; init; }
+    /// <summary>Where RAM starts on a default machine of this arch.</summary>
+    public required ulong DefaultRamStart { get; init; }
+    /// <summary>Where the kernel image is loaded (a memblock reservation at boot).</summary>
+    public required ulong KernelImageStart { get; init; }
+    /// <summary>Size of the kernel image reservation.</summary>
+    public required ulong KernelImageBytes { get; init; }
+
+    /// <summary>PAGE_SIZE.</summary>
+    public ulong PageSize => 1UL << PageShift;
+    /// <summary>sizeof(struct page): 64 bytes on 64-bit, 32 on 32-bit (kernel-facts.md §3.1).</summary>
+    public int StructPageSize => BitsPerLong == 64 ? 64 : 32;
+    /// <summary>sizeof(unsigned long).</summary>
+    public int WordBytes => BitsPerLong / 8;
+    /// <summary>PFN_SECTION_SHIFT = SECTION_SIZE_BITS − PAGE_SHIFT.</summary>
+    public int PfnSectionShift => SectionSizeBits - PageShift;
+    /// <summary>PAGES_PER_SECTION.</summary>
+    public ulong PagesPerSection => 1UL << PfnSectionShift;
+    /// <summary>SECTIONS_SHIFT = MAX_PHYSMEM_BITS − SECTION_SIZE_BITS.</summary>
+    public int SectionsShift => MaxPhysmemBits - SectionSizeBits;
+    /// <summary>NR_MEM_SECTIONS.</summary>
+    public ulong NrMemSections => 1UL << SectionsShift;
+    /// <summary>MAX_ORDER_NR_PAGES: pages in the largest buddy block.</summary>
+    public ulong MaxOrderNrPages => 1UL << (MaxOrder - 1);
+    /// <summary>MAX_ORDER as this kernel version defines it (inclusive from v6.4, named MAX_PAGE_ORDER from v6.8).</summary>
+    public int KernelMaxOrder => Version.MaxOrderIsInclusive ? MaxOrder - 1 : MaxOrder;
+    /// <summary>The size in bytes the top of the PMD level maps.</summary>
+    public ulong PmdSize => 1UL << PmdShift;
+    /// <summary>The size in bytes a PUD entry maps.</summary>
+    public ulong PudSize => 1UL << PudShift;
+
+    /// <summary>The memory model used when none is asked for (the Kconfig default).</summary>
+    public MemoryModel DefaultModel => Models[0];
+
+    /// <summary>hstate_is_gigantic() in the v5.11 meaning: order ≥ MAX_ORDER.</summary>
+    public bool IsGigantic(HugePageSize size) => size.Order(PageShift) >= MaxOrder;
+
+    /// <summary>Finds a supported huge page size by its byte count, or null.</summary>
+    public HugePageSize? FindHugePageSize(ulong bytes)
+    {
+        foreach (var h in HugePageSizes)
+            if (h.Bytes == bytes) return h;
+        return null;
+    }
+}

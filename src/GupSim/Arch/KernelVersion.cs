@@ -1,0 +1,128 @@
+using System.Globalization;
+using GupSim.Core;
+
+namespace GupSim.Arch;
+
+/// <summary>
+/// A Linux kernel release, major.minor (e.g. 5.11). The model's behaviour switches on it wherever the kernel
+/// changed something that GupSim simulates; each switch is a named property here, so a reader finds every
+/// version-dependent rule in one place (kernel-facts.md §1–§5 and the appendix give the commits).
+/// </summary>
+/// <remarks>Immutable value type; ordered by (major, minor). The default value is 0.0, which no rule accepts as a real release.</remarks>
+public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<KernelVersion>
+{
+    private KernelVersion(int major, int minor)
+    {
+        Major = major;
+        Minor = minor;
+    }
+
+    public int Major { get; }
+    public int Minor { get; }
+
+    /// <summary>v5.11: before the 2021 series (gup_test as in the thread, per-subpage follow_hugetlb_page).</summary>
+    public static KernelVersion V5_11 => new(5, 11);
+    /// <summary>v5.12: both hugetlb patches merged; arm64 SECTION_SIZE_BITS reduced (f0b13ee23241).</summary>
+    public static KernelVersion V5_12 => new(5, 12);
+    /// <summary>v5.14: DISCONTIGMEM removed; nth_page() optimised for contiguous memmaps; refs fix d08af0a59684.</summary>
+    public static KernelVersion V5_14 => new(5, 14);
+    /// <summary>v5.18: gup.c nth_page fixes (c228afb11ac6); pincount in the first tail page (5232c63f46fd).</summary>
+    public static KernelVersion V5_18 => new(5, 18);
+    /// <summary>v6.1: mem_map_offset()/mem_map_next() replaced by nth_page() (Cheng Li, Sept 2022).</summary>
+    public static KernelVersion V6_1 => new(6, 1);
+    /// <summary>v6.6: follow_hugetlb_page() retired; hugetlb through follow_page_mask().</summary>
+    public static KernelVersion V6_6 => new(6, 6);
+    /// <summary>v6.18: folios never span a section on !VMEMMAP (MAX_FOLIO_ORDER); nth_page() removed; VMEMMAP mandatory where supported.</summary>
+    public static KernelVersion V6_18 => new(6, 18);
+
+    /// <summary>The releases GupSim documents and tests explicitly. Any other major.minor is accepted too.</summary>
+    public static IReadOnlyList<KernelVersion> Known { get; } = [V5_11, V5_12, V5_14, V5_18, V6_1, V6_6, V6_18];
+
+    /// <summary>The version a machine has when none is given: v5.12, the first release with the 2021 series.</summary>
+    public static KernelVersion Default => V5_12;
+
+    /// <summary>Makes a version from its numbers.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Thrown when major is not in [2, 99] or minor not in [0, 99].</exception>
+    public static KernelVersion FromNumbers(int major, int minor)
+    {
+        if (major is < 2 or > 99) throw new ArgumentOutOfRangeException(nameof(major), major, "Value should be in range [2-99]");
+        if (minor is < 0 or > 99) throw new ArgumentOutOfRangeException(nameof(minor), minor, "Value should be in range [0-99]");
+        return new KernelVersion(major, minor);
+    }
+
+    /// <summary>Parses "5.11", "v5.11", "6.1.192" or "6.1.0-28-amd64" (anything after major.minor is ignored).</summary>
+    /// <exception cref="GupSimException">Thrown when the text is not a kernel version.</exception>
+    public static KernelVersion Parse(string text)
+    {
+        if (TryParse(text, out var v)) return v;
+        throw new GupSimException($"'{text}' is not a kernel version: use major.minor, e.g. 5.11 or 6.1");
+    }
+
+    /// <summary>Like <see cref="Parse"/>, returning false instead of throwing.</summary>
+    public static bool TryParse(string? text, out KernelVersion version)
+    {
+        version = default;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        string s = text.Trim();
+        if (s.StartsWith('v') || s.StartsWith('V')) s = s[1..];
+        int dot = s.IndexOf('.');
+        if (dot <= 0) return false;
+        int end = dot + 1;
+        while (end < s.Length && char.IsAsciiDigit(s[end])) end++;
+        if (end == dot + 1) return false;
+        if (end < s.Length && s[end] is not ('.' or '-' or '+' or ' ')) return false;
+        if (!int.TryParse(s.AsSpan(0, dot), NumberStyles.None, CultureInfo.InvariantCulture, out int major)) return false;
+        if (!int.TryParse(s.AsSpan(dot + 1, end - dot - 1), NumberStyles.None, CultureInfo.InvariantCulture, out int minor)) return false;
+        if (major is < 2 or > 99 || minor > 99) return false;
+        version = new KernelVersion(major, minor);
+        return true;
+    }
+
+    /// <summary>arm64 f0b13ee23241: SECTION_SIZE_BITS 30 → 27 (4K/16K) or 29 (64K), from v5.12.</summary>
+    public bool HasArm64SmallSections => this >= V5_12;
+
+    /// <summary>DISCONTIGMEM exists before v5.14 (removed by Mike Rapoport).</summary>
+    public bool HasDiscontigmem => this < V5_14;
+
+    /// <summary>v6.4 made MAX_ORDER inclusive (largest block order = MAX_ORDER); before, it was exclusive.</summary>
+    public bool MaxOrderIsInclusive => this >= FromNumbers(6, 4);
+
+    /// <summary>v6.8 renamed MAX_ORDER to MAX_PAGE_ORDER.</summary>
+    public bool NamesMaxPageOrder => this >= FromNumbers(6, 8);
+
+    /// <summary>
+    /// Since ~v5.14 ("mm: Optimise nth_page for contiguous memmap") nth_page() is a pfn round trip only on
+    /// SPARSEMEM &amp;&amp; !VMEMMAP and plain <c>page + n</c> elsewhere; before, always the round trip.
+    /// </summary>
+    public bool NthPageIsPointerAddOnContiguousMemmap => this >= V5_14;
+
+    /// <summary>mem_map_offset()/mem_map_next() exist until v6.1 replaced them by nth_page().</summary>
+    public bool HasMemMapOffset => this < V6_1;
+
+    /// <summary>v5.18 (5232c63f46fd): compound_pincount lives in page[1] for every compound page; before, in page[2] and only for order ≥ 2.</summary>
+    public bool PincountInFirstTail => this >= V5_18;
+
+    /// <summary>v6.18: nth_page() removed; folios may not exceed one section on !VMEMMAP (MAX_FOLIO_ORDER = PFN_SECTION_SHIFT).</summary>
+    public bool HasMaxFolioOrderInvariant => this >= V6_18;
+
+    /// <summary>v6.18: SPARSEMEM_VMEMMAP is no longer user-selectable where the arch supports it.</summary>
+    public bool VmemmapMandatoryWhereSupported => this >= V6_18;
+
+    /// <summary>v5.14 inserted SECTION_TAINT_ZONE_DEVICE (bit 4) and moved SECTION_MAP_LAST_BIT to bit 5.</summary>
+    public bool HasSectionTaintZoneDevice => this >= V5_14;
+
+    public static bool operator ==(KernelVersion a, KernelVersion b) => a.Equals(b);
+    public static bool operator !=(KernelVersion a, KernelVersion b) => !a.Equals(b);
+    public static bool operator <(KernelVersion a, KernelVersion b) => a.CompareTo(b) < 0;
+    public static bool operator >(KernelVersion a, KernelVersion b) => a.CompareTo(b) > 0;
+    public static bool operator <=(KernelVersion a, KernelVersion b) => a.CompareTo(b) <= 0;
+    public static bool operator >=(KernelVersion a, KernelVersion b) => a.CompareTo(b) >= 0;
+
+    public bool Equals(KernelVersion other) => Major == other.Major && Minor == other.Minor;
+    public override bool Equals(object? obj) => obj is KernelVersion other && Equals(other);
+    public override int GetHashCode() => HashCode.Combine(Major, Minor);
+    public int CompareTo(KernelVersion other) => Major != other.Major ? Major.CompareTo(other.Major) : Minor.CompareTo(other.Minor);
+
+    /// <summary>"5.11".</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Major}.{Minor}");
+}
