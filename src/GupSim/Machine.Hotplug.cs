@@ -1,0 +1,148 @@
+using System.Numerics;
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Memory;
+using GupSim.Pages;
+
+namespace GupSim;
+
+public sealed partial class Machine
+{
+    private readonly Dictionary<ulong, (ulong Pfn, int Order, ulong VmallocVa)> _hotplugMemmaps = [];
+
+    /// <summary>
+    /// add_memory() then online_pages(): adds whole sections after boot. Classic SPARSEMEM gives each section a
+    /// memmap of its own from kvmalloc_node() (buddy pages when the size fits a buddy block, vmalloc otherwise), so a
+    /// hot-added memmap is never adjacent to the boot memmaps; VMEMMAP backs the fixed vmemmap slice. The new pages
+    /// are onlined to ZONE_NORMAL of the node and freed to the buddy.
+    /// </summary>
+    /// <returns>0, or −EINVAL (not section aligned, overlaps RAM, beyond MAX_PHYSMEM_BITS, model without hotplug), −ENOMEM (no memory for the memmap).</returns>
+    public int HotAdd(PhysRange range, int nid)
+    {
+        if (Sections is null) return -(int)Errno.EINVAL;
+        ulong sectionBytes = 1UL << Arch.SectionSizeBits;
+        if ((range.Start & (sectionBytes - 1)) != 0 || (range.End & (sectionBytes - 1)) != 0 || range.Bytes == 0) return -(int)Errno.EINVAL;
+        if (range.End > 1UL << Arch.MaxPhysmemBits) return -(int)Errno.EINVAL;
+        foreach (var r in _ram)
+            if (r.Overlaps(range)) return -(int)Errno.EEXIST;
+        if (!Nodes.Any(n => n.Nid == nid)) return -(int)Errno.EINVAL;
+        bool vmemmap = Model == MemoryModel.SparsememVmemmap;
+        ulong firstNr = Sections.PfnToSectionNr(PfnOf(range.Start));
+        ulong lastNr = Sections.PfnToSectionNr(PfnOf(range.End - 1));
+        var added = new List<ulong>();
+        for (ulong nr = firstNr; nr <= lastNr; nr++)
+        {
+            if (!TryAllocSectionMemmap(nr, nid, vmemmap))
+            {
+                foreach (var undo in added) FreeSectionMemmap(undo);
+                return -(int)Errno.ENOMEM;
+            }
+            added.Add(nr);
+        }
+        _ram.Add(range);
+        _ram.Sort((a, b) => a.Start.CompareTo(b.Start));
+        var node = Nodes.First(n => n.Nid == nid);
+        ulong startPfn = PfnOf(range.Start), endPfn = PfnOf(range.End);
+        node.StartPfn = Math.Min(node.StartPfn, startPfn);
+        node.EndPfn = Math.Max(node.EndPfn, endPfn);
+        var zone = node.Zones.FirstOrDefault(z => z.Type == ZoneType.Normal);
+        if (zone is null)
+        {
+            zone = new Zone(nid, ZoneType.Normal, startPfn, endPfn, Arch.MaxOrder);
+            node.Zones.Add(zone);
+            node.Zones.Sort((a, b) => a.Type.CompareTo(b.Type));
+        }
+        zone.StartPfn = Math.Min(zone.StartPfn, startPfn);
+        zone.EndPfn = Math.Max(zone.EndPfn, endPfn);
+        zone.PresentPages += endPfn - startPfn;
+        zone.ManagedPages += endPfn - startPfn;
+        MaxPfn = Math.Max(MaxPfn, endPfn);
+        Store.Drop(startPfn, endPfn);
+        zone.FreeRange(startPfn, endPfn);
+        Log($"hotplug: added and onlined 0x{range.Start:x}-0x{range.End - 1:x} (sections {firstNr}-{lastNr}) to node {nid} Normal");
+        return 0;
+    }
+
+    private bool TryAllocSectionMemmap(ulong nr, int nid, bool vmemmap)
+    {
+        var table = Sections!;
+        ulong bytes = Arch.PagesPerSection * (ulong)StructPageSize;
+        ulong pages = (bytes + Arch.PageSize - 1) >> Arch.PageShift;
+        int order = BitOperations.Log2(BitOperations.RoundUpToPowerOf2(pages));
+        ulong startPfn = table.SectionNrToPfn(nr);
+        ulong va, vmallocVa = 0;
+        Pfn backing = default;
+        bool fitsBuddy = order < Arch.MaxOrder;
+        if (vmemmap)
+        {
+            // vmemmap_populate(): the slice is fixed; its backing comes from the buddy (or is split across blocks when larger).
+            if (fitsBuddy && !TryAllocPages(order, nid, $"vmemmap backing of hot-added section {nr}", out backing)) return false;
+            va = Arch.VmemmapBase + startPfn * (ulong)StructPageSize;
+        }
+        else if (fitsBuddy)
+        {
+            // kvmalloc_node() → kmalloc_large_node() → buddy pages, in the direct map.
+            if (!TryAllocPages(order, nid, $"memmap of hot-added section {nr} (kvmalloc)", out backing)) return false;
+            va = Memory.PhysToVirt(PhysOf(backing.Value));
+            var array = new MemmapArray(va, startPfn, Arch.PagesPerSection, StructPageSize, MemmapPlacement.Hotplug, KernelVaKind.DirectMap, nid, PhysOf(backing.Value));
+            Memory.AddArray(array);
+            _sections.Add(new SectionInfo(nr, startPfn, nid, va, MemmapPlacement.Hotplug, array));
+        }
+        else
+        {
+            // Too big for kmalloc: kvmalloc falls back to vmalloc, which leaves an unmapped guard page after the area.
+            vmallocVa = va = Memory.Vmalloc(bytes, $"memmap of hot-added section {nr} (kvmalloc → vmalloc)");
+            var array = new MemmapArray(va, startPfn, Arch.PagesPerSection, StructPageSize, MemmapPlacement.Hotplug, KernelVaKind.Vmalloc, nid, 0);
+            Memory.AddArray(array);
+            _sections.Add(new SectionInfo(nr, startPfn, nid, va, MemmapPlacement.Hotplug, array));
+        }
+        if (vmemmap) _sections.Add(new SectionInfo(nr, startPfn, nid, va, MemmapPlacement.Vmemmap, null));
+        _sections.Sort((a, b) => a.Nr.CompareTo(b.Nr));
+        table.MarkPresent(nr);
+        table.InitOneSection(nr, va, StructPageSize, SectionTable.IsOnline, usage: 0x1000 + nr);
+        _hotplugMemmaps[nr] = (backing.Value, fitsBuddy ? order : -1, vmallocVa);
+        return true;
+    }
+
+    private void FreeSectionMemmap(ulong nr)
+    {
+        var (pfn, order, vmallocVa) = _hotplugMemmaps[nr];
+        _hotplugMemmaps.Remove(nr);
+        var info = _sections.First(s => s.Nr == nr);
+        _sections.Remove(info);
+        if (info.Array is not null) Memory.RemoveArray(info.Array);
+        if (vmallocVa != 0) Memory.Vfree(vmallocVa);
+        if (order >= 0)
+        {
+            StructPages.SetRefcount(PfnToPage(Pfn.FromUInt64(pfn)), 0);
+            FreePages(Pfn.FromUInt64(pfn), order);
+        }
+        Sections!.Clear(nr);
+    }
+
+    /// <summary>
+    /// offline_pages() then remove_memory(): takes hot-added sections away again. Every page must be free
+    /// (−EBUSY otherwise, nothing changed); the sections' memmaps are freed.
+    /// </summary>
+    public int HotRemove(PhysRange range)
+    {
+        if (Sections is null) return -(int)Errno.EINVAL;
+        ulong firstNr = Sections.PfnToSectionNr(PfnOf(range.Start));
+        ulong lastNr = Sections.PfnToSectionNr(PfnOf(range.End - 1));
+        for (ulong nr = firstNr; nr <= lastNr; nr++)
+            if (!_hotplugMemmaps.ContainsKey(nr)) return -(int)Errno.EINVAL;
+        int idx = _ram.IndexOf(range);
+        if (idx < 0) return -(int)Errno.EINVAL;
+        ulong startPfn = PfnOf(range.Start), endPfn = PfnOf(range.End);
+        var zone = ZoneOfPfn(startPfn);
+        if (zone is null || !zone.IsRangeFree(startPfn, endPfn)) return -(int)Errno.EBUSY;
+        zone.TryTakeRange(startPfn, endPfn);
+        zone.PresentPages -= endPfn - startPfn;
+        zone.ManagedPages -= endPfn - startPfn;
+        for (ulong nr = firstNr; nr <= lastNr; nr++) FreeSectionMemmap(nr);
+        _ram.RemoveAt(idx);
+        Store.Drop(startPfn, endPfn);
+        Log($"hotplug: offlined and removed 0x{range.Start:x}-0x{range.End - 1:x}");
+        return 0;
+    }
+}

@@ -1,0 +1,184 @@
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Memory;
+using GupSim.Memory.Models;
+using GupSim.Pages;
+
+namespace GupSim;
+
+/// <summary>A present memory section as the layout printout shows it.</summary>
+/// <param name="Nr">Section number.</param>
+/// <param name="StartPfn">First pfn.</param>
+/// <param name="Nid">Node.</param>
+/// <param name="MemmapVa">Address of the struct page of <paramref name="StartPfn"/>.</param>
+/// <param name="Placement">How its memmap was placed.</param>
+/// <param name="Array">The array holding its struct pages (null for vmemmap).</param>
+public sealed record SectionInfo(ulong Nr, ulong StartPfn, int Nid, ulong MemmapVa, MemmapPlacement Placement, MemmapArray? Array);
+
+/// <summary>A NUMA node: its pfn span and zones.</summary>
+public sealed class Node
+{
+    internal Node(int nid, ulong startPfn, ulong endPfn)
+    {
+        Nid = nid;
+        StartPfn = startPfn;
+        EndPfn = endPfn;
+    }
+
+    public int Nid { get; }
+    /// <summary>node_start_pfn.</summary>
+    public ulong StartPfn { get; internal set; }
+    /// <summary>node_start_pfn + node_spanned_pages.</summary>
+    public ulong EndPfn { get; internal set; }
+    /// <summary>The node's zones, low to high.</summary>
+    public List<Zone> Zones { get; } = [];
+}
+
+/// <summary>
+/// A booted simulated machine: physical memory, memblock, the memory model with its memmaps at kernel virtual
+/// addresses, struct pages, zones with buddy allocators, and memory hotplug. Boot follows the kernel's order
+/// (memblock setup → sparse_init / alloc_node_mem_map → zone setup → memblock_free_all).
+/// </summary>
+public sealed partial class Machine
+{
+    private readonly List<PhysRange> _ram = [];
+    private readonly List<SectionInfo> _sections = [];
+    private readonly List<string> _log = [];
+    private readonly Random _rng;
+    private readonly ulong _bootRamEnd;
+    private readonly ZoneType[] _zoneTypes;
+
+    private Machine(MachineSpec spec, MemoryModel model)
+    {
+        Spec = spec;
+        Arch = spec.Arch;
+        Model = model;
+        _rng = new Random(unchecked((int)spec.Seed ^ (int)(spec.Seed >> 32)));
+        Memblock = new Memblock();
+        StructPageSize = Arch.StructPageSize;
+        Layout = StructPageLayout.For(Arch.BitsPerLong, Arch.Version);
+        _zoneTypes = [.. Arch.Zones.Select(z => z.Zone)];
+        int nodesShift = spec.NodesShift ?? (spec.Ram.Nodes.Count <= 1 && Arch.BitsPerLong == 32 ? 0 : Arch.BitsPerLong == 64 ? 6 : 2);
+        // ZONES_SHIFT: MAX_NR_ZONES (the arch's zones plus ZONE_MOVABLE) rounded up to a power of two.
+        int nrZones = _zoneTypes.Length + 1;
+        int zonesWidth = nrZones <= 2 ? 1 : nrZones <= 4 ? 2 : 3;
+        int sectionsWidth = model == MemoryModel.Sparsemem ? Arch.SectionsShift : 0;
+        FlagsLayout = PageFlagsLayout.Create(Arch.BitsPerLong, sectionsWidth, nodesShift, zonesWidth);
+        int chunkShift = Math.Min(15, Arch.PfnSectionShift);
+        Store = new StructPageStore(StructPageSize, chunkShift, InitStructPages);
+        Memory = new KernelMemory(Arch, spec.Seed, Store);
+        bool extreme = spec.SparsememExtreme ?? !(Arch.BitsPerLong == 32 && Arch.KernelArch is "x86" or "riscv");
+        if (model is MemoryModel.Sparsemem or MemoryModel.SparsememVmemmap)
+            Sections = new SectionTable(Arch, extreme, spec.PageExtension);
+        foreach (var n in spec.Ram.Nodes)
+            foreach (var r in n.Ranges)
+                _ram.Add(r);
+        _ram.Sort((a, b) => a.Start.CompareTo(b.Start));
+        _bootRamEnd = _ram.Count == 0 ? 0 : _ram[^1].End;
+        MemMap = null!;
+    }
+
+    /// <summary>The spec the machine booted from.</summary>
+    public MachineSpec Spec { get; }
+    /// <summary>Arch and kernel version.</summary>
+    public ArchProfile Arch { get; }
+    /// <summary>The kernel version.</summary>
+    public KernelVersion Version => Arch.Version;
+    /// <summary>The memory model.</summary>
+    public MemoryModel Model { get; }
+    /// <summary>sizeof(struct page).</summary>
+    public int StructPageSize { get; }
+    /// <summary>struct page field offsets for this arch and version.</summary>
+    public StructPageLayout Layout { get; }
+    /// <summary>Zone/node/section bits in page->flags.</summary>
+    public PageFlagsLayout FlagsLayout { get; }
+    /// <summary>The boot allocator, as boot left it.</summary>
+    public Memblock Memblock { get; }
+    /// <summary>Kernel memory: where struct pages and everything else live.</summary>
+    public KernelMemory Memory { get; }
+    /// <summary>Struct page contents.</summary>
+    public StructPageStore Store { get; }
+    /// <summary>The mem_section table (SPARSEMEM models), else null.</summary>
+    public SectionTable? Sections { get; }
+    /// <summary>The memory model's translations.</summary>
+    public MemMap MemMap { get; private set; }
+    /// <summary>Nodes.</summary>
+    public List<Node> Nodes { get; } = [];
+    /// <summary>Present sections in section order (empty for FLATMEM and DISCONTIGMEM).</summary>
+    public IReadOnlyList<SectionInfo> PresentSections => _sections;
+    /// <summary>RAM ranges, boot and hot-added.</summary>
+    public IReadOnlyList<PhysRange> Ram => _ram;
+    /// <summary>Kernel log lines ("dmesg") written so far.</summary>
+    public IReadOnlyList<string> KernelLog => _log;
+    /// <summary>Lowest RAM pfn.</summary>
+    public ulong MinPfn { get; private set; }
+    /// <summary>One past the highest RAM pfn.</summary>
+    public ulong MaxPfn { get; private set; }
+
+    /// <summary>Appends a line to the kernel log.</summary>
+    public void Log(string line)
+    {
+        lock (_log) _log.Add(line);
+    }
+
+    /// <summary>pfn_to_page().</summary>
+    public PagePtr PfnToPage(Pfn pfn) => MemMap.PfnToPage(pfn);
+    /// <summary>page_to_pfn().</summary>
+    public Pfn PageToPfn(PagePtr page) => MemMap.PageToPfn(page);
+    /// <summary>nth_page().</summary>
+    public PagePtr NthPage(PagePtr page, ulong n) => MemMap.NthPage(page, n);
+    /// <summary>The kernel's <c>page + n</c>.</summary>
+    public PagePtr PageAdd(PagePtr page, long n) => page.Add(n, StructPageSize);
+    /// <summary>Says what lives at a kernel virtual address.</summary>
+    public AddressInfo Describe(ulong va) => Memory.Describe(va);
+    /// <summary>Says what lives at a struct page pointer.</summary>
+    public AddressInfo Describe(PagePtr page) => Memory.Describe(page.Address);
+
+    /// <summary>Whether a physical address is RAM (boot or hot-added).</summary>
+    public bool IsRam(ulong phys)
+    {
+        int lo = 0, hi = _ram.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_ram[mid].End <= phys) lo = mid + 1;
+            else if (_ram[mid].Start > phys) hi = mid - 1;
+            else return true;
+        }
+        return false;
+    }
+
+    /// <summary>The node whose span holds <paramref name="pfn"/> (the first node when none does).</summary>
+    public Node NodeOfPfn(ulong pfn)
+    {
+        foreach (var n in Nodes)
+            if (pfn >= n.StartPfn && pfn < n.EndPfn) return n;
+        return Nodes[0];
+    }
+
+    /// <summary>The zone whose span holds <paramref name="pfn"/>, or null.</summary>
+    public Zone? ZoneOfPfn(ulong pfn)
+    {
+        foreach (var n in Nodes)
+        {
+            if (pfn < n.StartPfn || pfn >= n.EndPfn) continue;
+            foreach (var z in n.Zones)
+                if (z.Spans(pfn)) return z;
+        }
+        return null;
+    }
+
+    /// <summary>The zone index the kernel stores in page->flags for a zone type.</summary>
+    public int ZoneIndex(ZoneType type)
+    {
+        int i = Array.IndexOf(_zoneTypes, type);
+        return i >= 0 ? i : _zoneTypes.Length;
+    }
+
+    /// <summary>The zone type for an index stored in page->flags.</summary>
+    public ZoneType ZoneTypeOf(int index) => index < _zoneTypes.Length ? _zoneTypes[index] : ZoneType.Movable;
+
+    private ulong PageShift => (ulong)Arch.PageShift;
+    private ulong PfnOf(ulong phys) => phys >> Arch.PageShift;
+    private ulong PhysOf(ulong pfn) => pfn << Arch.PageShift;
+}

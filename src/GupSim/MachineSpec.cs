@@ -1,0 +1,32 @@
+using GupSim.Arch;
+using GupSim.Memory;
+
+namespace GupSim;
+
+/// <summary>Everything that defines a simulated machine before it boots.</summary>
+public sealed record MachineSpec
+{
+    /// <summary>The arch profile (carries the kernel version).</summary>
+    public required ArchProfile Arch { get; init; }
+    /// <summary>The memory model; null = the arch's default.</summary>
+    public MemoryModel? Model { get; init; }
+    /// <summary>
+    /// How classic SPARSEMEM places boot memmaps: <see cref="MemmapPlacement.BootBuffer"/> (the kernel's normal path)
+    /// or <see cref="MemmapPlacement.Scattered"/> (the per-section fallback). Ignored by the other models.
+    /// </summary>
+    public MemmapPlacement Placement { get; init; } = MemmapPlacement.BootBuffer;
+    /// <summary>RAM per node at boot.</summary>
+    public required RamLayout Ram { get; init; }
+    /// <summary>Seed for everything random (scattered placement, garbage contents).</summary>
+    public ulong Seed { get; init; } = 1;
+    /// <summary>CONFIG_SPARSEMEM_EXTREME; null = the arch's choice (STATIC on 32-bit x86 and riscv32, EXTREME elsewhere).</summary>
+    public bool? SparsememExtreme { get; init; }
+    /// <summary>CONFIG_PAGE_EXTENSION (doubles struct mem_section).</summary>
+    public bool PageExtension { get; init; }
+    /// <summary>CONFIG_NODES_SHIFT; null = 6 on 64-bit, 2 on 32-bit (0 when one node).</summary>
+    public int? NodesShift { get; init; }
+    /// <summary>Ranges to hot-add right after boot.</summary>
+    public IReadOnlyList<PhysRange> Hotplug { get; init; } = [];
+    /// <summary>Where the spec came from, for printouts ("--config ...", "defaults").</summary>
+    public string Source { get; init; } = "defaults";
+}

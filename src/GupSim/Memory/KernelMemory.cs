@@ -1,0 +1,304 @@
+using System.Runtime.CompilerServices;
+using GupSim.Arch;
+using GupSim.Core;
+
+namespace GupSim.Memory;
+
+/// <summary>What lives at a kernel virtual address.</summary>
+public enum AddressKind
+{
+    /// <summary>The start of a struct page.</summary>
+    Page,
+    /// <summary>Inside a struct page, not at its start.</summary>
+    Misaligned,
+    /// <summary>Mapped kernel memory that is not a memmap (another allocation, a free page, ...).</summary>
+    Other,
+    /// <summary>Nothing is mapped: a dereference oopses.</summary>
+    Unmapped,
+}
+
+/// <summary>The answer to "what lives at this address".</summary>
+/// <param name="Address">The address asked about.</param>
+/// <param name="Kind">What lives there.</param>
+/// <param name="Pfn">For <see cref="AddressKind.Page"/> and <see cref="AddressKind.Misaligned"/>: the pfn whose struct page holds the address.</param>
+/// <param name="OffsetInPage">Byte offset inside that struct page.</param>
+/// <param name="Array">The memmap array holding it, if any.</param>
+/// <param name="Region">A short description of the region ("direct map: memblock 'kernel image'", "vmalloc guard", ...).</param>
+public sealed record AddressInfo(ulong Address, AddressKind Kind, ulong? Pfn, int OffsetInPage, MemmapArray? Array, string Region);
+
+/// <summary>
+/// The simulated kernel virtual address space as far as GupSim needs it: the direct map of RAM, the vmemmap area,
+/// the vmalloc area, and the memmap arrays placed in them. Reads and writes at any address behave as in the kernel:
+/// a struct page field, some other kernel data (deterministic garbage, remembered once written), or an oops.
+/// </summary>
+public sealed class KernelMemory
+{
+    private readonly ArchProfile _arch;
+    private readonly List<MemmapArray> _arrays = [];
+    private readonly List<(ulong Start, ulong End, string Name)> _vmallocAreas = [];
+    private readonly Dictionary<ulong, uint> _otherWrites = [];
+    private readonly ulong _seed;
+    private readonly int _sps;
+    private readonly int _spsShift;
+    private Func<ulong, bool> _isRam = _ => false;
+    private Func<ulong, string> _describePhys = _ => "RAM";
+    private Func<ulong, bool> _vmemmapBacked = _ => false;
+    private ulong _vmallocNext;
+
+    public KernelMemory(ArchProfile arch, ulong seed, StructPageStore store)
+    {
+        _arch = arch;
+        _seed = seed;
+        Store = store;
+        _sps = arch.StructPageSize;
+        _spsShift = System.Numerics.BitOperations.Log2((uint)_sps);
+        VmemmapEnd = arch.VmemmapBase == 0 ? 0 : arch.VmemmapBase + ((1UL << (arch.MaxPhysmemBits - arch.PageShift)) << _spsShift);
+        _vmallocNext = arch.VmallocStart;
+    }
+
+    /// <summary>The struct page contents.</summary>
+    public StructPageStore Store { get; }
+
+    /// <summary>The vmemmap area end (0 when the arch has none).</summary>
+    public ulong VmemmapEnd { get; }
+
+    /// <summary>Whether SPARSEMEM_VMEMMAP is in use (the vmemmap area resolves to struct pages).</summary>
+    public bool VmemmapActive { get; private set; }
+
+    /// <summary>Every non-vmemmap memmap array, sorted by address.</summary>
+    public IReadOnlyList<MemmapArray> Arrays => _arrays;
+
+    /// <summary>Wires the machine's answers: is a physical address RAM, what is there, is a vmemmap pfn backed.</summary>
+    internal void Connect(Func<ulong, bool> isRam, Func<ulong, string> describePhys, Func<ulong, bool> vmemmapBacked, bool vmemmapActive)
+    {
+        _isRam = isRam;
+        _describePhys = describePhys;
+        _vmemmapBacked = vmemmapBacked;
+        VmemmapActive = vmemmapActive;
+    }
+
+    /// <summary>__va(): direct-map address of a physical address.</summary>
+    public ulong PhysToVirt(ulong phys) => _arch.PageOffset + phys - (_arch.LinearMapStartsAtRam ? PhysOffset : 0);
+
+    /// <summary>__pa() for a direct-map address.</summary>
+    public ulong VirtToPhys(ulong va) => va - _arch.PageOffset + (_arch.LinearMapStartsAtRam ? PhysOffset : 0);
+
+    /// <summary>PHYS_OFFSET / memstart_addr: the lowest RAM address (where the linear map starts on arm, arm64, riscv).</summary>
+    public ulong PhysOffset { get; internal set; }
+
+    /// <summary>Adds a memmap array (kept sorted by address).</summary>
+    public void AddArray(MemmapArray array)
+    {
+        int i = FindArrayIndex(array.VaStart);
+        _arrays.Insert(i < 0 ? 0 : (i < _arrays.Count && _arrays[i].VaStart <= array.VaStart ? i + 1 : i), array);
+    }
+
+    /// <summary>Removes a memmap array (hot-remove).</summary>
+    public void RemoveArray(MemmapArray array) => _arrays.Remove(array);
+
+    /// <summary>
+    /// vmalloc(): reserves <paramref name="bytes"/> (page-rounded) in the vmalloc area, followed by one unmapped guard
+    /// page, as __get_vm_area_node() does; returns the start.
+    /// </summary>
+    public ulong Vmalloc(ulong bytes, string name)
+    {
+        ulong size = (bytes + _arch.PageSize - 1) & ~(_arch.PageSize - 1);
+        ulong start = _vmallocNext;
+        if (start + size + _arch.PageSize > _arch.VmallocEnd)
+            throw new GupSimException($"vmalloc: out of vmalloc space allocating {ByteSize.Format(bytes)}");
+        _vmallocAreas.Add((start, start + size, name));
+        _vmallocNext = start + size + _arch.PageSize;
+        return start;
+    }
+
+    /// <summary>vfree().</summary>
+    public void Vfree(ulong start) => _vmallocAreas.RemoveAll(a => a.Start == start);
+
+    /// <summary>Says what lives at <paramref name="va"/>.</summary>
+    public AddressInfo Describe(ulong va)
+    {
+        if (VmemmapActive && va >= _arch.VmemmapBase && va < VmemmapEnd)
+        {
+            ulong off = va - _arch.VmemmapBase;
+            ulong pfn = off >> _spsShift;
+            int inPage = (int)(off & (ulong)(_sps - 1));
+            if (!_vmemmapBacked(pfn)) return new AddressInfo(va, AddressKind.Unmapped, null, 0, null, "vmemmap hole (no section memmap populated)");
+            return new AddressInfo(va, inPage == 0 ? AddressKind.Page : AddressKind.Misaligned, pfn, inPage, null, "vmemmap");
+        }
+        var array = FindArray(va);
+        if (array is not null)
+        {
+            ulong off = va - array.VaStart;
+            ulong pfn = array.FirstPfn + (off >> _spsShift);
+            int inPage = (int)(off & (ulong)(_sps - 1));
+            return new AddressInfo(va, inPage == 0 ? AddressKind.Page : AddressKind.Misaligned, pfn, inPage, array, PlacementText(array));
+        }
+        if (va >= _arch.VmallocStart && va < _arch.VmallocEnd)
+        {
+            foreach (var a in _vmallocAreas)
+                if (va >= a.Start && va < a.End) return new AddressInfo(va, AddressKind.Other, null, 0, null, $"vmalloc: {a.Name}");
+            return new AddressInfo(va, AddressKind.Unmapped, null, 0, null, "vmalloc area, not mapped (guard page or free)");
+        }
+        if (IsDirectMap(va, out ulong phys))
+            return new AddressInfo(va, AddressKind.Other, null, 0, null, "direct map: " + _describePhys(phys));
+        return new AddressInfo(va, AddressKind.Unmapped, null, 0, null, "not mapped");
+    }
+
+    /// <summary>A short description of how an array was placed.</summary>
+    public static string PlacementText(MemmapArray a) => a.Placement switch
+    {
+        MemmapPlacement.Vmemmap => "vmemmap",
+        MemmapPlacement.Flat => "mem_map (flatmem)",
+        MemmapPlacement.NodeArray => $"node_mem_map of node {a.Nid}",
+        MemmapPlacement.BootBuffer => $"section memmap (boot sparsemap_buf, node {a.Nid})",
+        MemmapPlacement.Scattered => $"section memmap (own memblock allocation, node {a.Nid})",
+        MemmapPlacement.Hotplug => $"section memmap (hot-plug kvmalloc, {(a.Kind == KernelVaKind.Vmalloc ? "vmalloc" : "buddy pages")})",
+        _ => a.Placement.ToString(),
+    };
+
+    private bool IsDirectMap(ulong va, out ulong phys)
+    {
+        phys = 0;
+        if (va < _arch.PageOffset) return false;
+        ulong p = VirtToPhys(va);
+        if (_arch.LinearMapStartsAtRam && va - _arch.PageOffset >= _arch.LowmemBytes) return false;
+        if (!_arch.LinearMapStartsAtRam && p >= _arch.LowmemBytes) return false;
+        if (!_isRam(p)) return false;
+        phys = p;
+        return true;
+    }
+
+    private int FindArrayIndex(ulong va)
+    {
+        int lo = 0, hi = _arrays.Count - 1, found = -1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_arrays[mid].VaStart <= va)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else hi = mid - 1;
+        }
+        return found;
+    }
+
+    /// <summary>The non-vmemmap array containing <paramref name="va"/>, or null.</summary>
+    public MemmapArray? FindArray(ulong va)
+    {
+        int i = FindArrayIndex(va);
+        if (i < 0) return null;
+        var a = _arrays[i];
+        return va < a.VaEnd ? a : null;
+    }
+
+    /// <summary>Reads the 32-bit value at a 4-byte aligned <paramref name="va"/>; oopses where nothing is mapped.</summary>
+    public uint ReadU32(ulong va, string what)
+    {
+        if (TryLocateStructPageWord(va, out ulong pfn, out int unit)) return Store.ReadUnit(pfn, unit);
+        EnsureMappedOther(va, what);
+        return _otherWrites.TryGetValue(va & ~3UL, out uint v) ? v : Garbage(va & ~3UL);
+    }
+
+    /// <summary>Writes the 32-bit value at a 4-byte aligned <paramref name="va"/>; oopses where nothing is mapped.</summary>
+    public void WriteU32(ulong va, uint value, string what)
+    {
+        if (TryLocateStructPageWord(va, out ulong pfn, out int unit))
+        {
+            Store.WriteUnit(pfn, unit, value);
+            return;
+        }
+        EnsureMappedOther(va, what);
+        _otherWrites[va & ~3UL] = value;
+    }
+
+    /// <summary>Atomically adds to the 32-bit value at <paramref name="va"/> (atomic_add_return) and returns the new value.</summary>
+    public int AtomicAdd32(ulong va, int delta, string what)
+    {
+        if (TryLocateStructPageWord(va, out ulong pfn, out int unit)) return Store.AtomicAddUnit(pfn, unit, delta);
+        EnsureMappedOther(va, what);
+        lock (_otherWrites)
+        {
+            ulong key = va & ~3UL;
+            uint old = _otherWrites.TryGetValue(key, out uint v) ? v : Garbage(key);
+            uint now = unchecked(old + (uint)delta);
+            _otherWrites[key] = now;
+            return (int)now;
+        }
+    }
+
+    /// <summary>Reads an unsigned long (4 or 8 bytes per the arch) at <paramref name="va"/>.</summary>
+    public ulong ReadWord(ulong va, string what)
+    {
+        if (_arch.WordBytes == 4) return ReadU32Any(va, what);
+        return ReadU32Any(va, what) | ((ulong)ReadU32Any(va + 4, what) << 32);
+    }
+
+    /// <summary>Writes an unsigned long at <paramref name="va"/>.</summary>
+    public void WriteWord(ulong va, ulong value, string what)
+    {
+        WriteU32(va, (uint)value, what);
+        if (_arch.WordBytes == 8) WriteU32(va + 4, (uint)(value >> 32), what);
+    }
+
+    /// <summary>Reads one byte.</summary>
+    public byte ReadU8(ulong va, string what) => (byte)(ReadU32(va & ~3UL, what) >> (int)((va & 3) * 8));
+
+    /// <summary>Writes one byte.</summary>
+    public void WriteU8(ulong va, byte value, string what)
+    {
+        int shift = (int)((va & 3) * 8);
+        uint old = ReadU32(va & ~3UL, what);
+        WriteU32(va & ~3UL, (old & ~(0xFFu << shift)) | ((uint)value << shift), what);
+    }
+
+    private uint ReadU32Any(ulong va, string what)
+    {
+        if ((va & 3) == 0) return ReadU32(va, what);
+        int shift = (int)((va & 3) * 8);
+        ulong lo = ReadU32(va & ~3UL, what), hi = ReadU32((va & ~3UL) + 4, what);
+        return (uint)(((hi << 32) | lo) >> shift);
+    }
+
+    private void EnsureMappedOther(ulong va, string what)
+    {
+        var info = Describe(va);
+        if (info.Kind == AddressKind.Unmapped) throw new KernelOops(KernelVa.FromUInt64(va), what);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryLocateStructPageWord(ulong va, out ulong pfn, out int unit)
+    {
+        ulong off;
+        if (VmemmapActive && va >= _arch.VmemmapBase && va < VmemmapEnd)
+        {
+            off = va - _arch.VmemmapBase;
+            pfn = off >> _spsShift;
+            if (!_vmemmapBacked(pfn)) throw new KernelOops(KernelVa.FromUInt64(va), "vmemmap hole");
+        }
+        else
+        {
+            var a = FindArray(va);
+            if (a is null)
+            {
+                pfn = 0;
+                unit = 0;
+                return false;
+            }
+            off = va - a.VaStart;
+            pfn = a.FirstPfn + (off >> _spsShift);
+        }
+        unit = (int)((off & (ulong)(_sps - 1)) >> 2);
+        return true;
+    }
+
+    /// <summary>Deterministic contents of kernel memory nobody modelled: a hash of the address and the machine seed.</summary>
+    public uint Garbage(ulong va)
+    {
+        ulong z = va ^ (_seed * 0x9E3779B97F4A7C15UL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return (uint)(z ^ (z >> 31));
+    }
+}

@@ -1,0 +1,102 @@
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Pages;
+
+namespace GupSim.Memory.Models;
+
+/// <summary>
+/// One memory model's pfn ↔ struct page translation (include/asm-generic/memory_model.h) and the helpers built on
+/// it (include/linux/mm.h, mm/internal.h), each as the machine's kernel version defines it. Nothing here checks that
+/// a pointer is right: a wrong pointer gives the answer the kernel's arithmetic gives, read from the modelled memory.
+/// </summary>
+public abstract class MemMap
+{
+    private protected MemMap(ArchProfile arch, KernelMemory memory, PageFlagsLayout flagsLayout)
+    {
+        Arch = arch;
+        Memory = memory;
+        FlagsLayout = flagsLayout;
+        StructPageSize = arch.StructPageSize;
+        MaxOrderNrPages = arch.MaxOrderNrPages;
+    }
+
+    /// <summary>The arch and version.</summary>
+    public ArchProfile Arch { get; }
+    /// <summary>The memory the struct pages live in.</summary>
+    public KernelMemory Memory { get; }
+    /// <summary>Where zone/node/section sit in page->flags.</summary>
+    public PageFlagsLayout FlagsLayout { get; }
+    /// <summary>sizeof(struct page).</summary>
+    public int StructPageSize { get; }
+    /// <summary>MAX_ORDER_NR_PAGES.</summary>
+    public ulong MaxOrderNrPages { get; }
+    /// <summary>Which model this is.</summary>
+    public abstract MemoryModel Model { get; }
+
+    /// <summary>pfn_to_page().</summary>
+    public abstract PagePtr PfnToPage(Pfn pfn);
+
+    /// <summary>page_to_pfn(); may read page->flags, so a pointer to nothing oopses (<see cref="KernelOops"/>).</summary>
+    public abstract Pfn PageToPfn(PagePtr page);
+
+    /// <summary>pfn_valid().</summary>
+    public abstract bool PfnValid(Pfn pfn);
+
+    /// <summary>The kernel's <c>page + n</c>.</summary>
+    public PagePtr PageAdd(PagePtr page, long n) => page.Add(n, StructPageSize);
+
+    /// <summary>
+    /// Models nth_page() (include/linux/mm.h): v5.11–v5.13 always <c>pfn_to_page(page_to_pfn(page) + n)</c>;
+    /// from v5.14 that round trip only on SPARSEMEM without VMEMMAP and <c>page + n</c> elsewhere; removed in v6.18.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown on v6.18+, which has no nth_page().</exception>
+    public PagePtr NthPage(PagePtr page, ulong n)
+    {
+        if (Arch.Version.HasMaxFolioOrderInvariant)
+            throw new GupSimException($"nth_page() does not exist in v{Arch.Version} (removed in the v6.18 cycle); use page + n");
+        if (Arch.Version.NthPageIsPointerAddOnContiguousMemmap && Model != MemoryModel.Sparsemem)
+            return PageAdd(page, (long)n);
+        return PfnToPage(PageToPfn(page) + n);
+    }
+
+    /// <summary>
+    /// Models mem_map_offset() (mm/internal.h, until v6.1): <c>nth_page(base, offset)</c> when offset ≥
+    /// MAX_ORDER_NR_PAGES, else <c>base + offset</c>. Documented for the maximally aligned base of a gigantic page.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown on v6.1+, where nth_page() replaced it.</exception>
+    public PagePtr MemMapOffset(PagePtr basePage, int offset)
+    {
+        if (!Arch.Version.HasMemMapOffset)
+            throw new GupSimException($"mem_map_offset() does not exist in v{Arch.Version} (replaced by nth_page() in v6.1)");
+        if ((ulong)offset >= MaxOrderNrPages) return NthPage(basePage, (ulong)offset);
+        return PageAdd(basePage, offset);
+    }
+
+    /// <summary>
+    /// Models mem_map_next() (mm/internal.h, until v6.1): at every MAX_ORDER_NR_PAGES boundary re-derive the page
+    /// from the pfn (NULL if !pfn_valid), elsewhere <c>iter + 1</c>.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown on v6.1+.</exception>
+    public PagePtr MemMapNext(PagePtr iter, PagePtr basePage, int offset)
+    {
+        if (!Arch.Version.HasMemMapOffset)
+            throw new GupSimException($"mem_map_next() does not exist in v{Arch.Version} (replaced by nth_page() in v6.1)");
+        if (((ulong)offset & (MaxOrderNrPages - 1)) == 0)
+        {
+            Pfn pfn = PageToPfn(basePage) + (ulong)offset;
+            if (!PfnValid(pfn)) return PagePtr.Null;
+            return PfnToPage(pfn);
+        }
+        return PageAdd(iter, 1);
+    }
+
+    /// <summary>
+    /// Models folio_page() (include/linux/page-flags.h): <c>nth_page(&amp;folio->page, n)</c> until v6.18, where
+    /// folios never span a non-contiguous memmap and it is <c>&amp;folio->page + n</c>.
+    /// </summary>
+    public PagePtr FolioPage(PagePtr folio, ulong n) =>
+        Arch.Version.HasMaxFolioOrderInvariant ? PageAdd(folio, (long)n) : NthPage(folio, n);
+
+    /// <summary>Reads page->flags (oopses where nothing is mapped).</summary>
+    protected ulong ReadFlags(PagePtr page) => Memory.ReadWord(page.Address, "reading page->flags");
+}

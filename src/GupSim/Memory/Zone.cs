@@ -1,0 +1,199 @@
+using GupSim.Arch;
+
+namespace GupSim.Memory;
+
+/// <summary>
+/// A memory zone of one node (struct zone) with its buddy free lists (mm/page_alloc.c). Allocation takes the lowest
+/// free block of the smallest order that fits and splits it (expand()), freeing merges with free buddies
+/// (__free_one_page()). The lowest-pfn choice makes runs deterministic; the kernel takes the list head, which after
+/// boot's in-order freeing is also the lowest block.
+/// </summary>
+public sealed class Zone
+{
+    private readonly BlockRuns[] _free;
+
+    internal Zone(int nid, ZoneType type, ulong startPfn, ulong endPfn, int maxOrder)
+    {
+        Nid = nid;
+        Type = type;
+        StartPfn = startPfn;
+        EndPfn = endPfn;
+        MaxOrder = maxOrder;
+        _free = new BlockRuns[maxOrder];
+        for (int o = 0; o < maxOrder; o++) _free[o] = new BlockRuns(o);
+    }
+
+    /// <summary>Node id.</summary>
+    public int Nid { get; }
+    /// <summary>Zone type.</summary>
+    public ZoneType Type { get; }
+    /// <summary>zone_start_pfn.</summary>
+    public ulong StartPfn { get; internal set; }
+    /// <summary>zone_end_pfn (spanned).</summary>
+    public ulong EndPfn { get; internal set; }
+    /// <summary>MAX_ORDER (exclusive).</summary>
+    public int MaxOrder { get; }
+    /// <summary>present_pages: RAM pages in the span.</summary>
+    public ulong PresentPages { get; internal set; }
+    /// <summary>managed_pages: pages handed to the buddy allocator.</summary>
+    public ulong ManagedPages { get; internal set; }
+
+    /// <summary>"DMA", "DMA32", "Normal", "HighMem", "Movable" as /proc/zoneinfo prints them.</summary>
+    public string Name => Type switch
+    {
+        ZoneType.Dma => "DMA",
+        ZoneType.Dma32 => "DMA32",
+        ZoneType.Normal => "Normal",
+        ZoneType.HighMem => "HighMem",
+        _ => "Movable",
+    };
+
+    /// <summary>nr_free per order, as one /proc/buddyinfo line.</summary>
+    public ulong[] FreeCounts()
+    {
+        var counts = new ulong[MaxOrder];
+        for (int o = 0; o < MaxOrder; o++) counts[o] = _free[o].Count;
+        return counts;
+    }
+
+    /// <summary>NR_FREE_PAGES.</summary>
+    public ulong FreePages
+    {
+        get
+        {
+            ulong n = 0;
+            for (int o = 0; o < MaxOrder; o++) n += _free[o].Count << o;
+            return n;
+        }
+    }
+
+    /// <summary>Whether <paramref name="pfn"/> lies in the zone's span.</summary>
+    public bool Spans(ulong pfn) => pfn >= StartPfn && pfn < EndPfn;
+
+    /// <summary>Hands [start, end) to the buddy allocator at boot or memory online (__free_pages_core for each block).</summary>
+    internal void FreeRange(ulong start, ulong end)
+    {
+        ulong top = 1UL << (MaxOrder - 1);
+        ulong pfn = start;
+        // Head: blocks up to the first MAX_ORDER boundary, merging as __free_one_page would.
+        while (pfn < end && (pfn & (top - 1)) != 0)
+        {
+            int order = LargestOrder(pfn, end - pfn);
+            Free(pfn, order);
+            pfn += 1UL << order;
+        }
+        ulong midEnd = pfn + ((end - pfn) & ~(top - 1));
+        if (midEnd > pfn)
+        {
+            _free[MaxOrder - 1].AddRun(pfn, midEnd);
+            pfn = midEnd;
+        }
+        while (pfn < end)
+        {
+            int order = LargestOrder(pfn, end - pfn);
+            Free(pfn, order);
+            pfn += 1UL << order;
+        }
+    }
+
+    private int LargestOrder(ulong pfn, ulong pages)
+    {
+        int order = MaxOrder - 1;
+        while (order > 0 && (((pfn & ((1UL << order) - 1)) != 0) || (1UL << order) > pages)) order--;
+        return order;
+    }
+
+    /// <summary>__free_one_page(): puts the block back, merging with its free buddy at each order.</summary>
+    internal void Free(ulong pfn, int order)
+    {
+        while (order < MaxOrder - 1)
+        {
+            ulong buddy = pfn ^ (1UL << order);
+            if (!Spans(buddy) || !_free[order].Contains(buddy)) break;
+            _free[order].Remove(buddy);
+            pfn &= buddy;
+            order++;
+        }
+        _free[order].AddRun(pfn, pfn + (1UL << order));
+    }
+
+    /// <summary>__rmqueue_smallest(): takes the lowest block of the smallest order ≥ <paramref name="order"/>, splitting it.</summary>
+    internal bool TryAlloc(int order, out ulong pfn)
+    {
+        for (int o = order; o < MaxOrder; o++)
+        {
+            if (!_free[o].TryFirst(out pfn)) continue;
+            _free[o].Remove(pfn);
+            // expand(): give back the upper halves.
+            for (int k = o; k > order; k--)
+            {
+                ulong half = pfn + (1UL << (k - 1));
+                _free[k - 1].AddRun(half, half + (1UL << (k - 1)));
+            }
+            return true;
+        }
+        pfn = 0;
+        return false;
+    }
+
+    /// <summary>The free block containing <paramref name="pfn"/>: its start and order.</summary>
+    public bool TryFindFreeBlock(ulong pfn, out ulong blockStart, out int order)
+    {
+        for (int o = 0; o < MaxOrder; o++)
+        {
+            ulong start = pfn & ~((1UL << o) - 1);
+            if (_free[o].Contains(start))
+            {
+                blockStart = start;
+                order = o;
+                return true;
+            }
+        }
+        blockStart = 0;
+        order = -1;
+        return false;
+    }
+
+    /// <summary>Whether every page of [start, end) is free.</summary>
+    public bool IsRangeFree(ulong start, ulong end)
+    {
+        ulong pfn = start;
+        while (pfn < end)
+        {
+            if (!TryFindFreeBlock(pfn, out ulong b, out int o)) return false;
+            pfn = b + (1UL << o);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The isolation step of alloc_contig_range(): takes every page of [start, end) off the free lists, giving back
+    /// the parts of straddling blocks that lie outside. Fails, changing nothing, unless every page is free.
+    /// </summary>
+    internal bool TryTakeRange(ulong start, ulong end)
+    {
+        if (!IsRangeFree(start, end)) return false;
+        ulong pfn = start;
+        while (pfn < end)
+        {
+            TryFindFreeBlock(pfn, out ulong b, out int o);
+            ulong blockEnd = b + (1UL << o);
+            _free[o].Remove(b);
+            if (b < start) GiveBack(b, start);
+            if (blockEnd > end) GiveBack(end, blockEnd);
+            pfn = blockEnd;
+        }
+        return true;
+    }
+
+    private void GiveBack(ulong start, ulong end)
+    {
+        ulong pfn = start;
+        while (pfn < end)
+        {
+            int order = LargestOrder(pfn, end - pfn);
+            _free[order].AddRun(pfn, pfn + (1UL << order));
+            pfn += 1UL << order;
+        }
+    }
+}

@@ -1,0 +1,212 @@
+using System.Globalization;
+using System.Text;
+
+namespace GupSim.Pages;
+
+/// <summary>
+/// Reads and writes struct page fields at any <see cref="PagePtr"/>, through the simulated kernel memory: a good
+/// pointer reaches its struct page, a wrong one reaches whatever lives at its address (another struct page, the
+/// middle of one, other kernel data), and a pointer to nothing oopses. Helpers are named after the kernel's
+/// (include/linux/mm.h, page-flags.h, page_ref.h) and follow the machine's kernel version for where compound fields live.
+/// </summary>
+public sealed class StructPages
+{
+    private readonly Machine _m;
+    private readonly StructPageLayout _l;
+
+    internal StructPages(Machine machine)
+    {
+        _m = machine;
+        _l = machine.Layout;
+    }
+
+    private Memory.KernelMemory Mem => _m.Memory;
+    private PagePtr Tail(PagePtr head, int n) => head.Add(n, _l.Size);
+
+    /// <summary>page->flags.</summary>
+    public ulong Flags(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.Flags, "reading page->flags");
+    /// <summary>Writes page->flags.</summary>
+    public void SetFlags(PagePtr page, ulong flags) => Mem.WriteWord(page.Address + (ulong)_l.Flags, flags, "writing page->flags");
+    /// <summary>Whether flag bit <paramref name="bit"/> is set.</summary>
+    public bool TestFlag(PagePtr page, int bit) => (Flags(page) & (1UL << bit)) != 0;
+    /// <summary>__SetPageXxx().</summary>
+    public void SetFlag(PagePtr page, int bit) => SetFlags(page, Flags(page) | (1UL << bit));
+    /// <summary>__ClearPageXxx().</summary>
+    public void ClearFlag(PagePtr page, int bit) => SetFlags(page, Flags(page) & ~(1UL << bit));
+
+    /// <summary>page_ref_count(): atomic_read(&amp;page->_refcount).</summary>
+    public int Refcount(PagePtr page) => (int)Mem.ReadU32(page.Address + (ulong)_l.Refcount, "reading page->_refcount");
+    /// <summary>set_page_count().</summary>
+    public void SetRefcount(PagePtr page, int value) => Mem.WriteU32(page.Address + (ulong)_l.Refcount, (uint)value, "writing page->_refcount");
+    /// <summary>page_ref_add_return(): atomic add, returns the new count.</summary>
+    public int RefAddReturn(PagePtr page, int delta) => Mem.AtomicAdd32(page.Address + (ulong)_l.Refcount, delta, "atomic add to page->_refcount");
+
+    /// <summary>atomic_read(&amp;page->_mapcount) (−1 = not mapped).</summary>
+    public int MapcountRaw(PagePtr page) => (int)Mem.ReadU32(page.Address + (ulong)_l.Mapcount, "reading page->_mapcount");
+    /// <summary>page_mapping's raw field: page->mapping.</summary>
+    public ulong Mapping(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.Mapping, "reading page->mapping");
+    /// <summary>page->index.</summary>
+    public ulong Index(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.Index, "reading page->index");
+    /// <summary>page->private.</summary>
+    public ulong Private(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.Private, "reading page->private");
+
+    /// <summary>The raw compound_head word (lru.next).</summary>
+    public ulong CompoundHeadRaw(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.CompoundHead, "reading page->compound_head");
+    /// <summary>set_compound_head(): stores head + 1.</summary>
+    public void SetCompoundHead(PagePtr tail, PagePtr head) => Mem.WriteWord(tail.Address + (ulong)_l.CompoundHead, head.Address + 1, "set_compound_head");
+    /// <summary>clear_compound_head().</summary>
+    public void ClearCompoundHead(PagePtr tail) => Mem.WriteWord(tail.Address + (ulong)_l.CompoundHead, 0, "clear_compound_head");
+
+    /// <summary>compound_head(): the head a tail points to (bit 0 set), else the page itself.</summary>
+    public PagePtr CompoundHead(PagePtr page)
+    {
+        ulong v = CompoundHeadRaw(page);
+        return (v & 1) != 0 ? PagePtr.FromAddress(v - 1) : page;
+    }
+
+    /// <summary>PageTail().</summary>
+    public bool PageTail(PagePtr page) => (CompoundHeadRaw(page) & 1) != 0;
+    /// <summary>PageHead().</summary>
+    public bool PageHead(PagePtr page) => TestFlag(page, PageFlagBits.Head);
+    /// <summary>PageCompound().</summary>
+    public bool PageCompound(PagePtr page) => PageHead(page) || PageTail(page);
+    /// <summary>PageReserved().</summary>
+    public bool PageReserved(PagePtr page) => TestFlag(page, PageFlagBits.Reserved);
+
+    /// <summary>compound_order(): 0 unless PageHead, else the order kept in page[1].</summary>
+    public int CompoundOrder(PagePtr page)
+    {
+        if (!PageHead(page)) return 0;
+        return Mem.ReadU8(Tail(page, 1).Address + (ulong)_l.CompoundOrder, "reading compound_order");
+    }
+
+    /// <summary>compound_nr(): 1 unless PageHead, else page[1]'s compound_nr.</summary>
+    public ulong CompoundNr(PagePtr page)
+    {
+        if (!PageHead(page)) return 1;
+        return Mem.ReadU32(Tail(page, 1).Address + (ulong)_l.CompoundNr, "reading compound_nr");
+    }
+
+    /// <summary>set_compound_order(): order and compound_nr in page[1].</summary>
+    public void SetCompoundOrder(PagePtr head, int order)
+    {
+        var t = Tail(head, 1);
+        Mem.WriteU8(t.Address + (ulong)_l.CompoundOrder, (byte)order, "set_compound_order");
+        Mem.WriteU32(t.Address + (ulong)_l.CompoundNr, 1u << order, "set_compound_order");
+    }
+
+    /// <summary>compound_mapcount (page[1]); −1 when not mapped.</summary>
+    public int CompoundMapcount(PagePtr head) => (int)Mem.ReadU32(Tail(head, 1).Address + (ulong)_l.CompoundMapcount, "reading compound_mapcount");
+    /// <summary>Sets compound_mapcount.</summary>
+    public void SetCompoundMapcount(PagePtr head, int value) => Mem.WriteU32(Tail(head, 1).Address + (ulong)_l.CompoundMapcount, (uint)value, "writing compound_mapcount");
+
+    /// <summary>
+    /// hpage_pincount_available(): the head is compound and the version has a pincount for its order (order ≥ 2
+    /// before v5.18, where it sits in page[2]; any compound page from v5.18).
+    /// </summary>
+    public bool HpagePincountAvailable(PagePtr page)
+    {
+        var head = CompoundHead(page);
+        if (!PageCompound(head)) return false;
+        return _l.PincountPage == 1 || CompoundOrder(head) > 1;
+    }
+
+    /// <summary>compound_pincount_ptr(head) read: page[2].hpage_pinned_refcount (v5.11) or page[1]'s pincount (v5.18+).</summary>
+    public int CompoundPincount(PagePtr head) => (int)Mem.ReadU32(PincountVa(head), "reading compound_pincount");
+    /// <summary>atomic_add to the compound pincount; returns the new value.</summary>
+    public int CompoundPincountAdd(PagePtr head, int delta) => Mem.AtomicAdd32(PincountVa(head), delta, "atomic add to compound_pincount");
+    /// <summary>Sets the compound pincount.</summary>
+    public void SetCompoundPincount(PagePtr head, int value) => Mem.WriteU32(PincountVa(head), (uint)value, "writing compound_pincount");
+
+    private ulong PincountVa(PagePtr head) => Tail(head, _l.PincountPage).Address + (ulong)_l.Pincount;
+
+    /// <summary>
+    /// free_pages_check_bad() (v5.11 reasons): the reason a page may not be freed, or null when it is clean. Tail
+    /// pages of a compound block are checked as free_tail_pages_check() does (compound_head must point at the head).
+    /// </summary>
+    public string? FreePageCheckReason(PagePtr page, bool head)
+    {
+        if (MapcountRaw(page) != -1) return "nonzero mapcount";
+        if (Mapping(page) != 0) return "non-NULL mapping";
+        if (Refcount(page) != 0) return "nonzero _refcount";
+        if ((Flags(page) & PageFlagBits.CheckAtFree) != 0) return "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";
+        if (!head && PageTail(page)) return "corrupted mapping in tail page";
+        if (head && PageHead(page) && HpagePincountAvailable(page) && CompoundPincount(page) != 0) return "nonzero compound_pincount";
+        return null;
+    }
+
+    /// <summary>
+    /// bad_page(): logs "BUG: Bad page state in process … pfn:…" followed by dump_page() to the kernel log and returns
+    /// the whole report.
+    /// </summary>
+    public string BadPage(PagePtr page, string reason)
+    {
+        var sb = new StringBuilder();
+        ulong pfn = SafePfn(page);
+        sb.Append(CultureInfo.InvariantCulture, $"BUG: Bad page state in process gupsim  pfn:{pfn:x5}");
+        foreach (var line in DumpPage(page, reason)) sb.Append('\n').Append(line);
+        string text = sb.ToString();
+        foreach (var line in text.Split('\n')) _m.Log(line);
+        return text;
+    }
+
+    private ulong SafePfn(PagePtr page)
+    {
+        try
+        {
+            return _m.PageToPfn(page).Value;
+        }
+        catch (Core.KernelOops)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// __dump_page() (mm/debug.c, v5.11) lines: the page line, the compound line for compound pages, flags with
+    /// names, the raw words, and "page dumped because". Pointers are printed in full (as with no_hash_pointers).
+    /// </summary>
+    public IReadOnlyList<string> DumpPage(PagePtr page, string reason)
+    {
+        var lines = new List<string>();
+        var ci = CultureInfo.InvariantCulture;
+        var head = CompoundHead(page);
+        lines.Add(string.Create(ci, $"page:{page} refcount:{Refcount(head)} mapcount:{MapcountRaw(page)} mapping:{Hex(Mapping(page))} index:0x{Index(page):x} pfn:0x{SafePfn(page):x}"));
+        if (PageCompound(head))
+        {
+            string pin = HpagePincountAvailable(head) ? string.Create(ci, $" compound_pincount:{CompoundPincount(head)}") : "";
+            lines.Add(string.Create(ci, $"head:{head} order:{CompoundOrder(head)} compound_mapcount:{CompoundMapcount(head) + 1}{pin}"));
+        }
+        ulong flags = Flags(page);
+        lines.Add(string.Create(ci, $"flags: 0x{flags:x}({FlagNames(flags)})"));
+        int words = _l.Size / _l.WordBytes;
+        int perLine = 32 / _l.WordBytes;
+        for (int w = 0; w < words; w += perLine)
+        {
+            var sb = new StringBuilder("raw:");
+            for (int k = w; k < Math.Min(words, w + perLine); k++)
+            {
+                ulong v = Mem.ReadWord(page.Address + (ulong)(k * _l.WordBytes), "dump_page raw");
+                sb.Append(' ').Append(v.ToString(_l.WordBytes == 8 ? "x16" : "x8", ci));
+            }
+            lines.Add(sb.ToString());
+        }
+        lines.Add("page dumped because: " + reason);
+        return lines;
+    }
+
+    private string Hex(ulong v) => v == 0 ? "0000000000000000"[..(2 * _l.WordBytes)] : v.ToString(_l.WordBytes == 8 ? "x16" : "x8", CultureInfo.InvariantCulture);
+
+    /// <summary>%pGp: the names of the set flag bits below the zone/node/section fields, joined by '|'.</summary>
+    public string FlagNames(ulong flags)
+    {
+        var names = new List<string>();
+        for (int b = 0; b < PageFlagBits.NrPageFlags; b++)
+            if ((flags & (1UL << b)) != 0) names.Add(PageFlagBits.Names[b]);
+        int zone = _m.FlagsLayout.ZoneOf(flags);
+        names.Add("zone=" + zone.ToString(CultureInfo.InvariantCulture));
+        if (_m.FlagsLayout.NodesWidth > 0) names.Add("node=" + _m.FlagsLayout.NodeOf(flags).ToString(CultureInfo.InvariantCulture));
+        if (_m.FlagsLayout.SectionsWidth > 0) names.Add("section=" + _m.FlagsLayout.SectionOf(flags).ToString(CultureInfo.InvariantCulture));
+        return string.Join('|', names);
+    }
+}
