@@ -1,0 +1,51 @@
+using System.CommandLine;
+using GupSim.Arch;
+using GupSim.Config;
+
+namespace GupSim.Cli;
+
+/// <summary>The machine options shared by every command, made fresh per command (System.CommandLine options cannot be shared).</summary>
+public sealed class MachineOptionSet
+{
+    public Option<string?> Arch { get; } = new("--arch") { Description = $"Arch profile: {string.Join(", ", ArchProfiles.Names)} (default {ArchProfiles.DefaultName})", HelpName = "name" };
+    public Option<string?> Kernel { get; } = new("--kernel") { Description = $"Kernel version major.minor (default {KernelVersion.Default}; documented: {string.Join(", ", KernelVersion.Known)})", HelpName = "version" };
+    public Option<string?> Model { get; } = new("--model") { Description = "Memory model: " + MemoryModelNames.AllNames + " (default: the arch's)", HelpName = "model" };
+    public Option<string?> Placement { get; } = new("--placement") { Description = "Classic SPARSEMEM boot memmaps: boot (one buffer per node) or scattered (per-section fallback)", HelpName = "boot|scattered" };
+    public Option<string?> Mem { get; } = new("--mem") { Description = $"RAM size on the arch's default layout (default {MachineOptions.DefaultMem})", HelpName = "size" };
+    public Option<string?> Ram { get; } = new("--ram") { Description = "Explicit RAM ranges, e.g. 0-3G,4G-20G", HelpName = "ranges" };
+    public Option<string?> Nodes { get; } = new("--nodes") { Description = "NUMA nodes: a count, or nid:start-end,...", HelpName = "spec" };
+    public Option<string?> Config { get; } = new("--config") { Description = "A kernel .config to take arch, version and memory model from", HelpName = "file" };
+    public Option<string?> Iomem { get; } = new("--iomem") { Description = "RAM from a /proc/iomem or /sys/firmware/memmap listing (or a folder holding one)", HelpName = "file" };
+    public Option<string[]> Hotplug { get; } = new("--hotplug") { Description = "Hot-add a section-aligned range after boot, e.g. 20G-24G (repeatable)", HelpName = "range", AllowMultipleArgumentsPerToken = false };
+    public Option<ulong> Seed { get; } = new("--seed") { Description = "Seed for scattered placement and garbage memory contents", DefaultValueFactory = _ => 1UL, HelpName = "n" };
+
+    /// <summary>Adds every option to a command.</summary>
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { Arch, Kernel, Model, Placement, Mem, Ram, Nodes, Config, Iomem, Hotplug, Seed })
+            command.Options.Add(o);
+    }
+
+    /// <summary>Reads the options into a <see cref="MachineOptions"/>.</summary>
+    public MachineOptions Read(ParseResult pr) => new()
+    {
+        Arch = pr.GetValue(Arch),
+        Kernel = pr.GetValue(Kernel),
+        Model = pr.GetValue(Model),
+        Placement = pr.GetValue(Placement),
+        Mem = pr.GetValue(Mem),
+        RamSpec = pr.GetValue(Ram),
+        Nodes = pr.GetValue(Nodes),
+        ConfigFile = pr.GetValue(Config),
+        IomemFile = pr.GetValue(Iomem),
+        Hotplug = pr.GetValue(Hotplug) ?? [],
+        Seed = pr.GetValue(Seed),
+    };
+}
+
+/// <summary>Factories for options used by several commands.</summary>
+public static class CommonOptions
+{
+    /// <summary>--json: machine-readable output (docs/cli.md).</summary>
+    public static Option<bool> CreateJsonOption() => new("--json") { Description = "Print JSON (stable; see docs/cli.md)" };
+}
