@@ -9,6 +9,7 @@ namespace GupSim;
 public sealed partial class Machine
 {
     private readonly Dictionary<ulong, (ulong Pfn, int Order, ulong VmallocVa)> _hotplugMemmaps = [];
+    private readonly Dictionary<ulong, ulong> _hotplugUsage = [];
 
     /// <summary>
     /// add_memory() then online_pages(): adds whole sections after boot. Classic SPARSEMEM gives each section a
@@ -98,9 +99,13 @@ public sealed partial class Machine
         }
         if (vmemmap) _sections.Add(new SectionInfo(nr, startPfn, nid, va, MemmapPlacement.Vmemmap, null));
         _sections.Sort((a, b) => a.Nr.CompareTo(b.Nr));
+        // The section's mem_section_usage (kzalloc) and bookkeeping take a page of their own from the buddy, so the
+        // next section's memmap is not carved right after this one (docs/architecture.md, "Hot-plug").
+        TryAllocPages(0, nid, $"mem_section_usage and bookkeeping of hot-added section {nr}", out Pfn usagePage);
         table.MarkPresent(nr);
-        table.InitOneSection(nr, va, StructPageSize, SectionTable.IsOnline, usage: 0x1000 + nr);
+        table.InitOneSection(nr, va, StructPageSize, SectionTable.IsOnline, usage: Memory.PhysToVirt(PhysOf(usagePage.Value)));
         _hotplugMemmaps[nr] = (backing.Value, fitsBuddy ? order : -1, vmallocVa);
+        _hotplugUsage[nr] = usagePage.Value;
         return true;
     }
 
@@ -112,12 +117,15 @@ public sealed partial class Machine
         _sections.Remove(info);
         if (info.Array is not null) Memory.RemoveArray(info.Array);
         if (vmallocVa != 0) Memory.Vfree(vmallocVa);
-        if (order >= 0)
-        {
-            StructPages.SetRefcount(PfnToPage(Pfn.FromUInt64(pfn)), 0);
-            FreePages(Pfn.FromUInt64(pfn), order);
-        }
+        if (order >= 0) FreeKernelPages(pfn, order);
+        if (_hotplugUsage.Remove(nr, out ulong usagePfn)) FreeKernelPages(usagePfn, 0);
         Sections!.Clear(nr);
+    }
+
+    private void FreeKernelPages(ulong pfn, int order)
+    {
+        StructPages.SetRefcount(PfnToPage(Pfn.FromUInt64(pfn)), 0);
+        FreePages(Pfn.FromUInt64(pfn), order);
     }
 
     /// <summary>

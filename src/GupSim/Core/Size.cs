@@ -20,8 +20,9 @@ public static class ByteSize
         value = 0;
         string s = text.Trim();
         if (s.Length == 0) return false;
-        if (s.EndsWith("iB", StringComparison.OrdinalIgnoreCase)) s = s[..^2];
-        else if (s.Length > 1 && (s[^1] == 'B' || s[^1] == 'b') && char.IsLetter(s[^2])) s = s[..^1];
+        bool isHex = s.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
+        if (!isHex && s.EndsWith("iB", StringComparison.OrdinalIgnoreCase)) s = s[..^2];
+        else if (!isHex && s.Length > 1 && (s[^1] == 'B' || s[^1] == 'b') && char.IsLetter(s[^2])) s = s[..^1];
         int shift = 0;
         char last = char.ToUpperInvariant(s[^1]);
         int suffix = "KMGTPE".IndexOf(last);

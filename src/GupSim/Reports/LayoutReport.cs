@@ -57,7 +57,7 @@ public sealed record LayoutReport(
     /// <summary>Builds the report of a booted machine.</summary>
     public static LayoutReport Of(Machine m, IReadOnlyList<string>? warnings = null)
     {
-        bool sections = m.Model is Arch.MemoryModel.Sparsemem or Arch.MemoryModel.SparsememVmemmap;
+        bool sections = m.Model is GupSim.Arch.MemoryModel.Sparsemem or GupSim.Arch.MemoryModel.SparsememVmemmap;
         var nodes = m.Nodes.Select(n => new NodeReport(n.Nid, n.StartPfn, n.EndPfn,
             [.. n.Zones.Select(z => new ZoneReport(z.Name, z.StartPfn, z.EndPfn, z.PresentPages, z.ManagedPages, z.FreePages, z.FreeCounts()))])).ToList();
         var secs = new List<SectionReport>();
@@ -72,7 +72,7 @@ public sealed record LayoutReport(
             .Where(a => a.Placement is MemmapPlacement.Flat or MemmapPlacement.NodeArray)
             .Select(a => new MemmapReport(Hex(a.VaStart), Hex(a.VaEnd), a.FirstPfn, a.NrPages, PlacementName(a.Placement), a.Kind == KernelVaKind.DirectMap ? "direct map" : a.Kind.ToString().ToLowerInvariant()))
             .ToList();
-        if (m.Model == Arch.MemoryModel.SparsememVmemmap)
+        if (m.Model == GupSim.Arch.MemoryModel.SparsememVmemmap)
             arrays.Add(new MemmapReport(Hex(m.Arch.VmemmapBase), Hex(m.Memory.VmemmapEnd), 0, (m.Memory.VmemmapEnd - m.Arch.VmemmapBase) / (ulong)m.StructPageSize, "vmemmap", "vmemmap area (backed for present sections)"));
         string? table = m.Sections is { } t
             ? string.Create(CultureInfo.InvariantCulture, $"{(t.Extreme ? "SPARSEMEM_EXTREME" : "SPARSEMEM_STATIC")}: {t.NrMemSections} sections, {t.SectionsPerRoot} per root, {t.NrSectionRoots} roots ({t.RootsAllocated} allocated), sizeof(struct mem_section) = {t.SizeofMemSection}")
