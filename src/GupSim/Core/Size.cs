@@ -6,11 +6,11 @@ namespace GupSim.Core;
 public static class ByteSize
 {
     /// <summary>Models memparse() (lib/cmdline.c): a number (decimal or 0x hex) with an optional K/M/G/T/P/E suffix, binary units; a trailing "B" or "iB" is accepted.</summary>
-    /// <exception cref="FormatException">Thrown when <paramref name="text"/> is not such a number.</exception>
+    /// <exception cref="GupSimException">Thrown when <paramref name="text"/> is not such a number.</exception>
     public static ulong Parse(string text)
     {
         if (!TryParse(text, out ulong value))
-            throw new FormatException($"'{text}' is not a size: use a number with an optional K, M, G, T or P suffix, e.g. 16G");
+            throw new GupSimException($"'{text}' is not a size: use a number with an optional K, M, G, T or P suffix, e.g. 16G");
         return value;
     }
 
