@@ -167,6 +167,7 @@ public sealed partial class Machine
         MemMap = vmemmap ? new VmemmapMemMap(Arch, Memory, FlagsLayout, table) : new SparseMemMap(Arch, Memory, FlagsLayout, table);
         ulong mapSize = SectionMapSize(vmemmap);
         ulong minAddr = Arch.KernelArch == "x86" ? 16UL << 20 : 0; // __pa(MAX_DMA_ADDRESS)
+        var bootArrays = new List<MemmapArray>();
         int i = 0;
         while (i < present.Count)
         {
@@ -204,7 +205,7 @@ public sealed partial class Machine
                 if (!vmemmap)
                 {
                     array = new MemmapArray(va, startPfn, Arch.PagesPerSection, StructPageSize, placement, KernelVaKind.DirectMap, nid, phys);
-                    Memory.AddArray(array);
+                    bootArrays.Add(array);
                 }
                 table.InitOneSection(nr, va, StructPageSize, SectionTable.IsEarly | SectionTable.IsOnline, usage + (ulong)(k - i) * UsageMapBytes());
                 _sections.Add(new SectionInfo(nr, startPfn, nid, va, placement, array));
@@ -212,6 +213,7 @@ public sealed partial class Machine
             if (buf != 0 && buf < bufEnd) Memblock.Free(buf, bufEnd - buf); // sparse_buffer_fini()
             i = j;
         }
+        Memory.AddArrays(bootArrays);
     }
 
     /// <summary>section_map_size(): the memmap bytes of one section, page aligned.</summary>

@@ -93,6 +93,13 @@ public sealed class KernelMemory
         _arrays.Insert(i < 0 ? 0 : (i < _arrays.Count && _arrays[i].VaStart <= array.VaStart ? i + 1 : i), array);
     }
 
+    /// <summary>Adds many memmap arrays at once (boot), sorting once.</summary>
+    public void AddArrays(IEnumerable<MemmapArray> arrays)
+    {
+        _arrays.AddRange(arrays);
+        _arrays.Sort((a, b) => a.VaStart.CompareTo(b.VaStart));
+    }
+
     /// <summary>Removes a memmap array (hot-remove).</summary>
     public void RemoveArray(MemmapArray array) => _arrays.Remove(array);
 

@@ -20,6 +20,10 @@ public sealed class Memblock
     private readonly List<MemblockRegion> _memory = [];
     private readonly List<MemblockRegion> _reserved = [];
     private readonly List<NamedAllocation> _allocations = [];
+    // PERF: top-down search hint per (size, align, nid, minAddr): no free gap above it fits such a request, because
+    // allocations only shrink free space; cleared by Free(). Turns a boot of 32768 scattered sections from O(n²) scans
+    // into O(n) (4 TiB classic SPARSEMEM, scattered: 1.4 s → see docs/performance.md).
+    private readonly Dictionary<(ulong, ulong, int, ulong), ulong> _hints = [];
 
     /// <summary>A named boot allocation: who asked for [Base, Base + Size).</summary>
     public readonly record struct NamedAllocation(ulong Base, ulong Size, int Nid, string Name);
@@ -57,7 +61,7 @@ public sealed class Memblock
     /// </summary>
     public bool TryAlloc(ulong size, ulong align, ulong minAddr, int nid, string name, out ulong addr)
     {
-        if (TryFindTopDown(size, align, minAddr, nid, out addr) || (nid >= 0 && TryFindTopDown(size, align, minAddr, -1, out addr)))
+        if (TryFindTopDownHinted(size, align, minAddr, nid, out addr) || (nid >= 0 && TryFindTopDownHinted(size, align, minAddr, -1, out addr)))
         {
             Reserve(addr, size, name, nid);
             return true;
@@ -65,10 +69,28 @@ public sealed class Memblock
         return false;
     }
 
+    private bool TryFindTopDownHinted(ulong size, ulong align, ulong minAddr, int nid, out ulong addr)
+    {
+        var key = (size, align, nid, minAddr);
+        ulong limit = CurrentLimit;
+        if (_hints.TryGetValue(key, out ulong hint)) CurrentLimit = Math.Min(limit, hint);
+        try
+        {
+            if (!TryFindTopDown(size, align, minAddr, nid, out addr)) return false;
+            _hints[key] = addr + size;
+            return true;
+        }
+        finally
+        {
+            CurrentLimit = limit;
+        }
+    }
+
     /// <summary>memblock_free(): returns [start, start + size) to free memory.</summary>
     public void Free(ulong start, ulong size)
     {
         if (size == 0) return;
+        _hints.Clear();
         ulong end = start + size;
         for (int i = 0; i < _reserved.Count; i++)
         {
