@@ -35,24 +35,95 @@ public sealed partial class Machine
     }
 
     /// <summary>
-    /// __free_pages_ok() for a block whose last reference is gone: free_pages_prepare() checks every struct page
-    /// (bad_page() and the block is not freed when one is dirty), then __free_one_page() merges it back.
+    /// __free_pages_ok() for a block whose last reference is gone. free_pages_prepare() checks it as v5.11 does —
+    /// tails of a compound block with free_tail_pages_check() (reached by <c>page + i</c>: a buddy block never
+    /// crosses a section), every page with check_free_page() — and a dirty block is reported with bad_page() and
+    /// not freed; a clean one is merged back by __free_one_page().
     /// </summary>
     /// <returns>The "BUG: Bad page state" reports; empty when the block went back to the buddy.</returns>
     public IReadOnlyList<string> FreePages(Pfn pfn, int order)
     {
+        var sp = StructPages;
         var reports = new List<string>();
-        ulong n = 1UL << order;
-        for (ulong i = 0; i < n; i++)
+        var head = PfnToPage(pfn);
+        bool compound = order > 0 && sp.PageCompound(head);
+        for (long i = 1; i < 1L << order; i++)
         {
-            var page = PfnToPage(pfn + i);
-            string? reason = StructPages.FreePageCheckReason(page, head: i == 0);
-            if (reason is not null) reports.Add(StructPages.BadPage(page, reason));
+            var page = PageAdd(head, i);
+            if (compound && sp.FreeTailPagesCheck(head, page, i, Arch.TailMapping) is { } tailReason)
+                reports.Add(sp.BadPage(page, tailReason));
+            if (sp.CheckFreePage(page) is { } reason) reports.Add(sp.BadPage(page, reason));
+            else sp.SetFlags(page, sp.Flags(page) & ~PageFlagBits.CheckAtPrepFor(Arch.BitsPerLong));
         }
+        if (sp.CheckFreePage(head) is { } headReason) reports.Add(sp.BadPage(head, headReason));
         if (reports.Count > 0) return reports;
+        sp.SetFlags(head, sp.Flags(head) & ~PageFlagBits.CheckAtPrepFor(Arch.BitsPerLong));
         var zone = ZoneOfPfn(pfn.Value) ?? throw new GupSimException($"free_pages: pfn {pfn} is in no zone");
         lock (_allocatedRanges) _allocatedRanges.RemoveAll(a => a.Start == pfn.Value);
-        zone.Free(pfn.Value, order);
+        lock (zone) zone.Free(pfn.Value, order);
+        return reports;
+    }
+
+    /// <summary>
+    /// alloc_contig_range() for [<paramref name="startPfn"/>, <paramref name="endPfn"/>): any size, across sections.
+    /// GupSim does not migrate, so every page must be free (−EBUSY otherwise) and in one zone (−EINVAL); on success
+    /// each page has _refcount 1, as the kernel hands them out; on failure nothing changed.
+    /// </summary>
+    public int AllocContigRange(ulong startPfn, ulong endPfn)
+    {
+        if (endPfn <= startPfn) return -(int)Errno.EINVAL;
+        var zone = ZoneOfPfn(startPfn);
+        if (zone is null || !zone.Spans(endPfn - 1)) return -(int)Errno.EINVAL;
+        lock (zone)
+        {
+            if (!zone.TryTakeRange(startPfn, endPfn)) return -(int)Errno.EBUSY;
+        }
+        var sp = StructPages;
+        for (ulong p = startPfn; p < endPfn; p++) sp.SetRefcount(PfnToPage(Pfn.FromUInt64(p)), 1);
+        lock (_allocatedRanges) _allocatedRanges.Add((startPfn, endPfn, "alloc_contig_range"));
+        return 0;
+    }
+
+    /// <summary>
+    /// alloc_contig_pages(): the first free range of <paramref name="nrPages"/> naturally aligned to its size
+    /// (candidates <c>ALIGN(zone_start_pfn, nr_pages)</c>, stepping by <paramref name="nrPages"/>), zones of the
+    /// preferred node first, highest zone first; then alloc_contig_range() on it.
+    /// </summary>
+    public bool TryAllocContigPages(ulong nrPages, int nid, out Pfn pfn)
+    {
+        pfn = default;
+        if (nrPages == 0 || (nrPages & (nrPages - 1)) != 0) return false;
+        foreach (var node in Nodes.OrderBy(n => n.Nid == nid ? 0 : 1).ThenBy(n => n.Nid))
+        {
+            for (int zi = node.Zones.Count - 1; zi >= 0; zi--)
+            {
+                var z = node.Zones[zi];
+                for (ulong p = (z.StartPfn + nrPages - 1) & ~(nrPages - 1); p + nrPages <= z.EndPfn; p += nrPages)
+                {
+                    if (!z.IsRangeFree(p, p + nrPages)) continue;
+                    if (AllocContigRange(p, p + nrPages) == 0)
+                    {
+                        pfn = Pfn.FromUInt64(p);
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
+    /// <summary>free_contig_range(): drops one reference from each page and frees those that reach zero.</summary>
+    /// <returns>"BUG: Bad page state" reports, if any page was dirty.</returns>
+    public IReadOnlyList<string> FreeContigRange(Pfn start, ulong nrPages)
+    {
+        var reports = new List<string>();
+        var sp = StructPages;
+        for (ulong i = 0; i < nrPages; i++)
+        {
+            var pfn = start + i;
+            if (sp.RefAddReturn(PfnToPage(pfn), -1) == 0) reports.AddRange(FreePages(pfn, 0));
+        }
+        lock (_allocatedRanges) _allocatedRanges.RemoveAll(a => a.Start == start.Value && a.Name == "alloc_contig_range");
         return reports;
     }
 

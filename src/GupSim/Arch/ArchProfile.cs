@@ -129,6 +129,15 @@ public sealed record ArchProfile
     /// <summary>The size in bytes a PUD entry maps.</summary>
     public ulong PudSize => 1UL << PudShift;
 
+    /// <summary>
+    /// POISON_POINTER_DELTA (CONFIG_ILLEGAL_POINTER_VALUE): 0xdead000000000000 on x86-64, arm64 and riscv64,
+    /// 0x5deadbeef0000000 on powerpc64, 0 on s390 and 32-bit arches.
+    /// </summary>
+    public ulong PoisonPointerDelta => BitsPerLong == 32 || KernelArch == "s390" ? 0 : KernelArch == "powerpc" ? 0x5deadbeef0000000UL : 0xdead000000000000UL;
+
+    /// <summary>TAIL_MAPPING: the poison prep_compound_page() stores in tail pages' mapping (0x400 + POISON_POINTER_DELTA).</summary>
+    public ulong TailMapping => 0x400 + PoisonPointerDelta;
+
     /// <summary>The memory model used when none is asked for (the Kconfig default).</summary>
     public MemoryModel DefaultModel => Models[0];
 

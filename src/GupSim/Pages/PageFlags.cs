@@ -29,8 +29,11 @@ public static class PageFlagBits
     public const int Unevictable = 20;
     public const int Mlocked = 21;
     public const int HwPoison = 22;
-    /// <summary>__NR_PAGEFLAGS for the modelled configs (PG_young/PG_idle of 64-bit page_ext included).</summary>
+    /// <summary>__NR_PAGEFLAGS on 64-bit configs (PG_young and PG_idle, which need 64BIT, included).</summary>
     public const int NrPageFlags = 25;
+
+    /// <summary>__NR_PAGEFLAGS for a word size: 32-bit kernels have no PG_young/PG_idle page flags.</summary>
+    public static int NrPageFlagsFor(int bitsPerLong) => bitsPerLong == 64 ? NrPageFlags : NrPageFlags - 2;
 
     /// <summary>Names for dump_page()'s "flags: 0x...(name|name)" line, by bit.</summary>
     public static readonly string[] Names =
@@ -47,6 +50,9 @@ public static class PageFlagBits
     public const ulong CheckAtFree =
         (1UL << Lru) | (1UL << Locked) | (1UL << Private) | (1UL << Private2) | (1UL << Writeback) |
         (1UL << Reserved) | (1UL << Slab) | (1UL << Active) | (1UL << Unevictable) | (1UL << Mlocked);
+
+    /// <summary>PAGE_FLAGS_CHECK_AT_PREP (v5.11): every page flag bit (below the zone/node/section fields); cleared at free.</summary>
+    public static ulong CheckAtPrepFor(int bitsPerLong) => (1UL << NrPageFlagsFor(bitsPerLong)) - 1;
 }
 
 /// <summary>
@@ -66,7 +72,7 @@ public sealed record PageFlagsLayout(int BitsPerLong, int SectionsWidth, int Nod
     /// <summary>Builds the layout the kernel would for these widths, dropping the node field when it does not fit.</summary>
     public static PageFlagsLayout Create(int bitsPerLong, int sectionsWidth, int nodesShift, int zonesWidth)
     {
-        int free = bitsPerLong - PageFlagBits.NrPageFlags - sectionsWidth - zonesWidth;
+        int free = bitsPerLong - PageFlagBits.NrPageFlagsFor(bitsPerLong) - sectionsWidth - zonesWidth;
         int nodes = nodesShift <= free ? nodesShift : 0;
         return new PageFlagsLayout(bitsPerLong, sectionsWidth, nodes, zonesWidth);
     }

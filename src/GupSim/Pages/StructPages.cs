@@ -120,19 +120,41 @@ public sealed class StructPages
 
     private ulong PincountVa(PagePtr head) => Tail(head, _l.PincountPage).Address + (ulong)_l.Pincount;
 
+    /// <summary>page->mapping = value.</summary>
+    public void SetMapping(PagePtr page, ulong value) => Mem.WriteWord(page.Address + (ulong)_l.Mapping, value, "writing page->mapping");
+
     /// <summary>
-    /// free_pages_check_bad() (v5.11 reasons): the reason a page may not be freed, or null when it is clean. Tail
-    /// pages of a compound block are checked as free_tail_pages_check() does (compound_head must point at the head).
+    /// free_pages_check_bad() / check_free_page() (mm/page_alloc.c, v5.11): why a page may not be freed, or null
+    /// when it is clean.
     /// </summary>
-    public string? FreePageCheckReason(PagePtr page, bool head)
+    public string? CheckFreePage(PagePtr page)
     {
         if (MapcountRaw(page) != -1) return "nonzero mapcount";
         if (Mapping(page) != 0) return "non-NULL mapping";
         if (Refcount(page) != 0) return "nonzero _refcount";
         if ((Flags(page) & PageFlagBits.CheckAtFree) != 0) return "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";
-        if (!head && PageTail(page)) return "corrupted mapping in tail page";
-        if (head && PageHead(page) && HpagePincountAvailable(page) && CompoundPincount(page) != 0) return "nonzero compound_pincount";
         return null;
+    }
+
+    /// <summary>
+    /// free_tail_pages_check() (mm/page_alloc.c): page[1] must have compound_mapcount −1 (and, from v5.18, pincount 0),
+    /// page[3..] must carry TAIL_MAPPING, and every tail must point at its head; then mapping and compound_head are
+    /// cleared whatever the verdict.
+    /// </summary>
+    public string? FreeTailPagesCheck(PagePtr head, PagePtr page, long index, ulong tailMapping)
+    {
+        string? reason = null;
+        if (index == 1)
+        {
+            if (CompoundMapcount(head) != -1) reason = "nonzero compound_mapcount";
+            else if (_l.PincountPage == 1 && CompoundPincount(head) != 0) reason = "nonzero compound_pincount";
+        }
+        else if (index > 2 && Mapping(page) != tailMapping) reason = "corrupted mapping in tail page";
+        if (reason is null && !PageTail(page)) reason = "PageTail not set";
+        if (reason is null && CompoundHead(page) != head) reason = "compound_head not consistent";
+        SetMapping(page, 0);
+        ClearCompoundHead(page);
+        return reason;
     }
 
     /// <summary>
@@ -201,7 +223,7 @@ public sealed class StructPages
     public string FlagNames(ulong flags)
     {
         var names = new List<string>();
-        for (int b = 0; b < PageFlagBits.NrPageFlags; b++)
+        for (int b = 0; b < PageFlagBits.NrPageFlagsFor(_l.WordBytes * 8); b++)
             if ((flags & (1UL << b)) != 0) names.Add(PageFlagBits.Names[b]);
         int zone = _m.FlagsLayout.ZoneOf(flags);
         names.Add("zone=" + zone.ToString(CultureInfo.InvariantCulture));
