@@ -13,7 +13,11 @@ public sealed partial class Machine
     public static Machine Boot(MachineSpec spec)
     {
         var model = spec.Model ?? spec.Arch.DefaultModel;
-        if (!spec.Arch.Models.Contains(model))
+        if (model == MemoryModel.SparsememVmemmap && !spec.Arch.VmemmapSupported)
+            throw new GupSimException($"{spec.Arch.Name} has no vmemmap area (SPARSEMEM_VMEMMAP_ENABLE is not selected): use one of {string.Join(", ", spec.Arch.Models.Select(m => m.ToName()))}");
+        if (model == MemoryModel.Discontigmem && !spec.Arch.Version.HasDiscontigmem)
+            throw new GupSimException($"DISCONTIGMEM was removed in v5.14; v{spec.Arch.Version} cannot build it");
+        if (!spec.Arch.Models.Contains(model) && !spec.AllowKconfigViolations)
             throw new GupSimException($"{spec.Arch.Name} in v{spec.Arch.Version} cannot build {model.ToName()}: use one of {string.Join(", ", spec.Arch.Models.Select(m => m.ToName()))}");
         if (spec.Ram.Nodes.Count == 0 || spec.Ram.TotalBytes == 0)
             throw new GupSimException("the machine has no RAM: give --mem, --ram or --iomem");

@@ -27,6 +27,11 @@ public sealed record MachineSpec
     public int? NodesShift { get; init; }
     /// <summary>Ranges to hot-add right after boot.</summary>
     public IReadOnlyList<PhysRange> Hotplug { get; init; } = [];
+    /// <summary>
+    /// Boot a memory model the arch's Kconfig would not offer in this version (a `.config` that says so was loaded
+    /// with a warning). The model must still be buildable: VMEMMAP needs a vmemmap area.
+    /// </summary>
+    public bool AllowKconfigViolations { get; init; }
     /// <summary>Where the spec came from, for printouts ("--config ...", "defaults").</summary>
     public string Source { get; init; } = "defaults";
 }

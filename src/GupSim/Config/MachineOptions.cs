@@ -39,6 +39,7 @@ public sealed record MachineOptions
         MemoryModel? model = null;
         bool? extreme = null;
         bool pageExt = false;
+        bool fromConfig = false;
         string source = "defaults";
         if (ConfigFile is not null)
         {
@@ -46,6 +47,7 @@ public sealed record MachineOptions
             Warnings.AddRange(derived.Warnings);
             arch = Arch is null ? derived.Arch : ArchProfiles.Get(Arch, kernel ?? derived.Version);
             model = derived.Model;
+            fromConfig = true;
             extreme = derived.SparsememExtreme ? true : derived.SparsememStatic ? false : null;
             pageExt = derived.PageExtension;
             source = "--config " + Path.GetFileName(ConfigFile);
@@ -59,6 +61,7 @@ public sealed record MachineOptions
             if (!MemoryModelNames.TryParse(Model, out var m))
                 throw new GupSimException($"unknown memory model '{Model}': use one of {MemoryModelNames.AllNames}");
             model = m;
+            fromConfig = false;
         }
         var placement = (Placement?.Trim().ToLowerInvariant()) switch
         {
@@ -88,6 +91,7 @@ public sealed record MachineOptions
             PageExtension = pageExt,
             Hotplug = hotplug,
             Source = source,
+            AllowKconfigViolations = fromConfig,
         };
     }
 
