@@ -67,6 +67,17 @@ public class MemMapBenchmarks
         return acc;
     }
 
+    /// <summary>nth_page(head, i) for i over one 1 GiB range (sequential, as GUP records subpages).</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public ulong NthPageSequential()
+    {
+        ulong acc = 0;
+        var m = _machine.MemMap;
+        var head = _pages[0];
+        for (uint i = 0; i < Ops; i++) acc += m.NthPage(head, i * 64).Address;
+        return acc;
+    }
+
     /// <summary>The kernel's page + 1000: plain pointer arithmetic, for reference.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]
     public ulong PagePlusN()

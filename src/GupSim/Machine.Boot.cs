@@ -51,7 +51,9 @@ public sealed partial class Machine
         ulong maxPhys = 1UL << Arch.MaxPhysmemBits;
         if (Memblock.Memory[^1].End > maxPhys)
             throw new GupSimException($"RAM ends at 0x{Memblock.Memory[^1].End:x}, above MAX_PHYSMEM_BITS ({Arch.MaxPhysmemBits} bits) of {Arch.Name}");
-        Memory.PhysOffset = Memblock.Memory[0].Base;
+        // memstart_addr / PHYS_OFFSET: where the linear map starts (arm64 aligns it down to ARM64_MEMSTART_ALIGN).
+        ulong memstartAlign = Math.Max(Arch.MemstartAlign, Arch.PageSize);
+        Memory.PhysOffset = Arch.LinearMapStartsAtRam ? Memblock.Memory[0].Base & ~(memstartAlign - 1) : 0;
         MinPfn = PfnOf(Memblock.Memory[0].Base);
         MaxPfn = PfnOf(Memblock.Memory[^1].End);
         Memblock.CurrentLimit = LowmemEndPhys();
@@ -59,7 +61,10 @@ public sealed partial class Machine
         ulong image = IsRam(Arch.KernelImageStart) ? Arch.KernelImageStart : Memblock.Memory[0].Base;
         ulong imageEnd = Math.Min(image + Arch.KernelImageBytes, EndOfRamRange(image));
         Memblock.Reserve(image, imageEnd - image, "kernel image (text, rodata, data, bss)");
-        Memory.Connect(IsRam, DescribePhys, VmemmapBacked, Model == MemoryModel.SparsememVmemmap);
+        ulong vmemmap = Arch.VmemmapBiasedByMemstart
+            ? Arch.VmemmapBase - (Memory.PhysOffset >> Arch.PageShift) * (ulong)StructPageSize
+            : Arch.VmemmapBase;
+        Memory.Connect(IsRam, DescribePhys, VmemmapBacked, Model == MemoryModel.SparsememVmemmap, vmemmap);
     }
 
     private ulong EndOfRamRange(ulong phys)
@@ -204,7 +209,7 @@ public sealed partial class Machine
                     placement = vmemmap ? MemmapPlacement.Vmemmap : MemmapPlacement.Scattered;
                 }
                 ulong startPfn = table.SectionNrToPfn(nr);
-                ulong va = vmemmap ? Arch.VmemmapBase + startPfn * (ulong)StructPageSize : Memory.PhysToVirt(phys);
+                ulong va = vmemmap ? Memory.Vmemmap + startPfn * (ulong)StructPageSize : Memory.PhysToVirt(phys);
                 MemmapArray? array = null;
                 if (!vmemmap)
                 {

@@ -78,7 +78,7 @@ public sealed partial class Machine
         {
             // vmemmap_populate(): the slice is fixed; its backing comes from the buddy (or is split across blocks when larger).
             if (fitsBuddy && !TryAllocPages(order, nid, $"vmemmap backing of hot-added section {nr}", out backing)) return false;
-            va = Arch.VmemmapBase + startPfn * (ulong)StructPageSize;
+            va = Memory.Vmemmap + startPfn * (ulong)StructPageSize;
         }
         else if (fitsBuddy)
         {

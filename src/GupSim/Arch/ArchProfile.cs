@@ -91,8 +91,21 @@ public sealed record ArchProfile
     public required bool LinearMapStartsAtRam { get; init; }
     /// <summary>Bytes of RAM the direct map can cover (lowmem on 32-bit; everything on 64-bit).</summary>
     public required ulong LowmemBytes { get; init; }
-    /// <summary>The address of the struct page of pfn 0 under SPARSEMEM_VMEMMAP (the <c>vmemmap</c> symbol), or 0.</summary>
+    /// <summary>
+    /// VMEMMAP_START: where the vmemmap area begins, or 0 when the arch has none. The <c>vmemmap</c> symbol (the
+    /// struct page of pfn 0) equals it, except where <see cref="VmemmapBiasedByMemstart"/>.
+    /// </summary>
     public required ulong VmemmapBase { get; init; }
+    /// <summary>
+    /// arm64 and riscv define <c>vmemmap = (struct page *)VMEMMAP_START - (memstart_addr >> PAGE_SHIFT)</c>, so the
+    /// first RAM pfn's struct page sits at VMEMMAP_START.
+    /// </summary>
+    public bool VmemmapBiasedByMemstart { get; init; }
+    /// <summary>
+    /// Alignment of memstart_addr / PHYS_OFFSET, where the linear map starts at RAM (arm64 ARM64_MEMSTART_ALIGN:
+    /// 1 GiB with 4K pages, 32 MiB with 16K, 512 MiB with 64K); PAGE_SIZE elsewhere.
+    /// </summary>
+    public ulong MemstartAlign { get; init; }
     /// <summary>VMALLOC_START.</summary>
     public required ulong VmallocStart { get; init; }
     /// <summary>VMALLOC_END.</summary>

@@ -52,12 +52,18 @@ public sealed class KernelMemory
         Store = store;
         _sps = arch.StructPageSize;
         _spsShift = System.Numerics.BitOperations.Log2((uint)_sps);
-        VmemmapEnd = arch.VmemmapBase == 0 ? 0 : arch.VmemmapBase + ((1UL << (arch.MaxPhysmemBits - arch.PageShift)) << _spsShift);
+        Vmemmap = arch.VmemmapBase;
+        ulong area = (1UL << (arch.MaxPhysmemBits - arch.PageShift)) << _spsShift;
+        // The area may run to the very top of the address space (arm64): saturate instead of wrapping to 0.
+        VmemmapEnd = arch.VmemmapBase == 0 ? 0 : arch.VmemmapBase + area < arch.VmemmapBase ? ulong.MaxValue : arch.VmemmapBase + area;
         _vmallocNext = arch.VmallocStart;
     }
 
     /// <summary>The struct page contents.</summary>
     public StructPageStore Store { get; }
+
+    /// <summary>The <c>vmemmap</c> symbol: where pfn 0's struct page would be (VMEMMAP_START, biased on arm64/riscv).</summary>
+    public ulong Vmemmap { get; private set; }
 
     /// <summary>The vmemmap area end (0 when the arch has none).</summary>
     public ulong VmemmapEnd { get; }
@@ -69,8 +75,9 @@ public sealed class KernelMemory
     public IReadOnlyList<MemmapArray> Arrays => _arrays;
 
     /// <summary>Wires the machine's answers: is a physical address RAM, what is there, is a vmemmap pfn backed.</summary>
-    internal void Connect(Func<ulong, bool> isRam, Func<ulong, string> describePhys, Func<ulong, bool> vmemmapBacked, bool vmemmapActive)
+    internal void Connect(Func<ulong, bool> isRam, Func<ulong, string> describePhys, Func<ulong, bool> vmemmapBacked, bool vmemmapActive, ulong vmemmap)
     {
+        Vmemmap = vmemmap;
         _isRam = isRam;
         _describePhys = describePhys;
         _vmemmapBacked = vmemmapBacked;
@@ -101,7 +108,11 @@ public sealed class KernelMemory
     }
 
     /// <summary>Removes a memmap array (hot-remove).</summary>
-    public void RemoveArray(MemmapArray array) => _arrays.Remove(array);
+    public void RemoveArray(MemmapArray array)
+    {
+        _arrays.Remove(array);
+        _lastArray = null;
+    }
 
     /// <summary>
     /// vmalloc(): reserves <paramref name="bytes"/> (page-rounded) in the vmalloc area, followed by one unmapped guard
@@ -126,7 +137,7 @@ public sealed class KernelMemory
     {
         if (VmemmapActive && va >= _arch.VmemmapBase && va < VmemmapEnd)
         {
-            ulong off = va - _arch.VmemmapBase;
+            ulong off = va - Vmemmap;
             ulong pfn = off >> _spsShift;
             int inPage = (int)(off & (ulong)(_sps - 1));
             if (!_vmemmapBacked(pfn)) return new AddressInfo(va, AddressKind.Unmapped, null, 0, null, "vmemmap hole (no section memmap populated)");
@@ -192,18 +203,32 @@ public sealed class KernelMemory
     }
 
     /// <summary>The non-vmemmap array containing <paramref name="va"/>, or null.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public MemmapArray? FindArray(ulong va)
+    {
+        // PERF: walks touch one array for a long time; remember the last hit (an immutable object, so one read).
+        var last = _lastArray;
+        if (last is not null && va - last.VaStart < last.Bytes) return last;
+        return FindArraySlow(va);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private MemmapArray? FindArraySlow(ulong va)
     {
         int i = FindArrayIndex(va);
         if (i < 0) return null;
         var a = _arrays[i];
-        return va < a.VaEnd ? a : null;
+        if (va >= a.VaEnd) return null;
+        _lastArray = a;
+        return a;
     }
+
+    private MemmapArray? _lastArray;
 
     /// <summary>Reads the 32-bit value at a 4-byte aligned <paramref name="va"/>; oopses where nothing is mapped.</summary>
     public uint ReadU32(ulong va, string what)
     {
-        if (TryLocateStructPageWord(va, out ulong pfn, out int unit)) return Store.ReadUnit(pfn, unit);
+        if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what)) return Store.ReadUnit(pfn, unit);
         EnsureMappedOther(va, what);
         return _otherWrites.TryGetValue(va & ~3UL, out uint v) ? v : Garbage(va & ~3UL);
     }
@@ -211,7 +236,7 @@ public sealed class KernelMemory
     /// <summary>Writes the 32-bit value at a 4-byte aligned <paramref name="va"/>; oopses where nothing is mapped.</summary>
     public void WriteU32(ulong va, uint value, string what)
     {
-        if (TryLocateStructPageWord(va, out ulong pfn, out int unit))
+        if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what))
         {
             Store.WriteUnit(pfn, unit, value);
             return;
@@ -223,7 +248,7 @@ public sealed class KernelMemory
     /// <summary>Atomically adds to the 32-bit value at <paramref name="va"/> (atomic_add_return) and returns the new value.</summary>
     public int AtomicAdd32(ulong va, int delta, string what)
     {
-        if (TryLocateStructPageWord(va, out ulong pfn, out int unit)) return Store.AtomicAddUnit(pfn, unit, delta);
+        if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what)) return Store.AtomicAddUnit(pfn, unit, delta);
         EnsureMappedOther(va, what);
         lock (_otherWrites)
         {
@@ -239,6 +264,9 @@ public sealed class KernelMemory
     public ulong ReadWord(ulong va, string what)
     {
         if (_arch.WordBytes == 4) return ReadU32Any(va, what);
+        // PERF: an aligned word inside one struct page is two units of one chunk: locate once.
+        if ((va & 7) == 0 && TryLocateStructPageWord(va, out ulong pfn, out int unit, what))
+            return Store.ReadUnit(pfn, unit) | ((ulong)Store.ReadUnit(pfn, unit + 1) << 32);
         return ReadU32Any(va, what) | ((ulong)ReadU32Any(va + 4, what) << 32);
     }
 
@@ -275,14 +303,14 @@ public sealed class KernelMemory
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryLocateStructPageWord(ulong va, out ulong pfn, out int unit)
+    private bool TryLocateStructPageWord(ulong va, out ulong pfn, out int unit, string what = "reading a struct page")
     {
         ulong off;
         if (VmemmapActive && va >= _arch.VmemmapBase && va < VmemmapEnd)
         {
-            off = va - _arch.VmemmapBase;
+            off = va - Vmemmap;
             pfn = off >> _spsShift;
-            if (!_vmemmapBacked(pfn)) throw new KernelOops(KernelVa.FromUInt64(va), "vmemmap hole");
+            if (!_vmemmapBacked(pfn)) throw new KernelOops(KernelVa.FromUInt64(va), what + ": vmemmap not populated here");
         }
         else
         {

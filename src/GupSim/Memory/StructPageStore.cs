@@ -19,7 +19,7 @@ public sealed class StructPageStore
     // PERF: a direct-mapped cache of immutable chunk records, so a hit costs one array read and no allocation;
     // the record is allocated once per chunk. (BenchmarkDotNet MemMapBenchmarks.PageToPfn: 32 B/op before.)
     private readonly ChunkRef?[] _cache = new ChunkRef?[CacheSlots];
-    private const int CacheSlots = 256;
+    private const int CacheSlots = 4096;
     private readonly Action<ulong, uint[]> _init;
     private readonly Lock _lock = new();
     private sealed record ChunkRef(ulong Chunk, uint[] Units);

@@ -73,7 +73,7 @@ public sealed record LayoutReport(
             .Select(a => new MemmapReport(Hex(a.VaStart), Hex(a.VaEnd), a.FirstPfn, a.NrPages, PlacementName(a.Placement), a.Kind == KernelVaKind.DirectMap ? "direct map" : a.Kind.ToString().ToLowerInvariant()))
             .ToList();
         if (m.Model == GupSim.Arch.MemoryModel.SparsememVmemmap)
-            arrays.Add(new MemmapReport(Hex(m.Arch.VmemmapBase), Hex(m.Memory.VmemmapEnd), 0, (m.Memory.VmemmapEnd - m.Arch.VmemmapBase) / (ulong)m.StructPageSize, "vmemmap", "vmemmap area (backed for present sections)"));
+            arrays.Add(new MemmapReport(Hex(m.Arch.VmemmapBase), Hex(m.Memory.VmemmapEnd), (m.Arch.VmemmapBase - m.Memory.Vmemmap) / (ulong)m.StructPageSize, (m.Memory.VmemmapEnd - m.Arch.VmemmapBase) / (ulong)m.StructPageSize, "vmemmap", $"vmemmap area (vmemmap = {Hex(m.Memory.Vmemmap)}; backed for present sections)"));
         string? table = m.Sections is { } t
             ? string.Create(CultureInfo.InvariantCulture, $"{(t.Extreme ? "SPARSEMEM_EXTREME" : "SPARSEMEM_STATIC")}: {t.NrMemSections} sections, {t.SectionsPerRoot} per root, {t.NrSectionRoots} roots ({t.RootsAllocated} allocated), sizeof(struct mem_section) = {t.SizeofMemSection}")
             : null;

@@ -13,7 +13,7 @@ public sealed class VmemmapMemMap : MemMap
         : base(arch, memory, flags)
     {
         _sections = sections;
-        Vmemmap = arch.VmemmapBase;
+        Vmemmap = memory.Vmemmap;
     }
 
     /// <summary>The <c>vmemmap</c> symbol: address of pfn 0's struct page.</summary>
