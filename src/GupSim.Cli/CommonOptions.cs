@@ -11,7 +11,7 @@ public sealed class MachineOptionSet
     public Option<string?> Kernel { get; } = new("--kernel") { Description = $"Kernel version major.minor (default {KernelVersion.Default}; documented: {string.Join(", ", KernelVersion.Known)})", HelpName = "version" };
     public Option<string?> Model { get; } = new("--model") { Description = "Memory model: " + MemoryModelNames.AllNames + " (default: the arch's)", HelpName = "model" };
     public Option<string?> Placement { get; } = new("--placement") { Description = "Classic SPARSEMEM boot memmaps: boot (one buffer per node) or scattered (per-section fallback)", HelpName = "boot|scattered" };
-    public Option<string?> Mem { get; } = new("--mem") { Description = $"RAM size on the arch's default layout (default {MachineOptions.DefaultMem})", HelpName = "size" };
+    public Option<string?> Mem { get; } = new("--mem") { Description = $"RAM size on the arch's default layout (default {MachineOptions.DefaultMem} on 64-bit arches, 2G on 32-bit)", HelpName = "size" };
     public Option<string?> Ram { get; } = new("--ram") { Description = "Explicit RAM ranges, e.g. 0-3G,4G-20G", HelpName = "ranges" };
     public Option<string?> Nodes { get; } = new("--nodes") { Description = "NUMA nodes: a count, or nid:start-end,...", HelpName = "spec" };
     public Option<string?> Config { get; } = new("--config") { Description = "A kernel .config to take arch, version and memory model from", HelpName = "file" };

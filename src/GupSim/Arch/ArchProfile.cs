@@ -119,6 +119,9 @@ public sealed record ArchProfile
     /// <summary>Size of the kernel image reservation.</summary>
     public required ulong KernelImageBytes { get; init; }
 
+    /// <summary>RAM of a default machine of this arch (`--mem` not given): 20 GiB on 64-bit (room for 16 × 1 GiB huge pages), 2 GiB on 32-bit.</summary>
+    public ulong DefaultMemBytes => BitsPerLong == 64 ? 20UL << 30 : 2UL << 30;
+
     /// <summary>PAGE_SIZE.</summary>
     public ulong PageSize => 1UL << PageShift;
     /// <summary>sizeof(struct page): 64 bytes on 64-bit, 32 on 32-bit (kernel-facts.md §3.1).</summary>

@@ -12,7 +12,7 @@ namespace GupSim.Config;
 /// </summary>
 public sealed record MachineOptions
 {
-    /// <summary>The default machine's RAM: enough for 16 × 1 GiB huge pages and the rest of the system.</summary>
+    /// <summary>The default machine's RAM on 64-bit arches (<see cref="ArchProfile.DefaultMemBytes"/>; 2G on 32-bit).</summary>
     public const string DefaultMem = "20G";
 
     public string? Arch { get; init; }
@@ -75,7 +75,7 @@ public sealed record MachineOptions
             throw new GupSimException("give either --iomem or --ram, not both");
         if (IomemFile is not null) ram = MachineInput.LoadMachineFile(IomemFile);
         else if (RamSpec is not null) ram = MachineInput.ParseRamSpec(RamSpec);
-        else ram = MachineInput.DefaultRam(ByteSize.Parse(Mem ?? DefaultMem), arch);
+        else ram = MachineInput.DefaultRam(Mem is null ? arch.DefaultMemBytes : ByteSize.Parse(Mem), arch);
         if (Nodes is not null) ram = MachineInput.ParseNodesSpec(Nodes, ram, sectionBytes);
         var hotplug = new List<PhysRange>();
         foreach (var h in Hotplug)
