@@ -13,13 +13,6 @@ public class ModelMatrixTests
 {
     private static readonly KernelVersion[] Versions = [KernelVersion.V5_11, KernelVersion.V5_12, KernelVersion.V6_1];
 
-    /// <summary>
-    /// Known library bug (see <see cref="Bug_Arm64AndRiscv64_VmemmapAreaEndWrapsPastTopOfAddressSpace"/>): on these
-    /// profiles KernelMemory.VmemmapEnd wraps past 2^64, so Describe never sees the vmemmap area.
-    /// </summary>
-    private static bool HitsVmemmapEndWrapBug(string name, MemoryModel model) =>
-        model == MemoryModel.SparsememVmemmap && (name.StartsWith("arm64", StringComparison.Ordinal) || name == "riscv64");
-
     private static IEnumerable<(string Name, KernelVersion V, MemoryModel Model)> AllCombinations()
     {
         foreach (string name in ArchProfiles.Names)
@@ -31,16 +24,7 @@ public class ModelMatrixTests
     public static TheoryData<string, string, MemoryModel> Combinations()
     {
         var data = new TheoryData<string, string, MemoryModel>();
-        foreach (var (name, v, model) in AllCombinations())
-            if (!HitsVmemmapEndWrapBug(name, model)) data.Add(name, v.ToString(), model);
-        return data;
-    }
-
-    public static TheoryData<string, string, MemoryModel> BuggyCombinations()
-    {
-        var data = new TheoryData<string, string, MemoryModel>();
-        foreach (var (name, v, model) in AllCombinations())
-            if (HitsVmemmapEndWrapBug(name, model)) data.Add(name, v.ToString(), model);
+        foreach (var (name, v, model) in AllCombinations()) data.Add(name, v.ToString(), model);
         return data;
     }
 
@@ -63,11 +47,6 @@ public class ModelMatrixTests
     [Theory]
     [MemberData(nameof(Combinations))]
     public void EveryArchModelVersion_TranslatesExactly(string archName, string version, MemoryModel model) =>
-        CheckTranslations(archName, version, model);
-
-    [Theory(Skip = "bug: KernelMemory.VmemmapEnd wraps past 2^64 on arm64-* and riscv64, so Describe(vmemmap + pfn) is Unmapped")]
-    [MemberData(nameof(BuggyCombinations))]
-    public void EveryArchModelVersion_TranslatesExactly_KnownVmemmapBug(string archName, string version, MemoryModel model) =>
         CheckTranslations(archName, version, model);
 
     private static void CheckTranslations(string archName, string version, MemoryModel model)
@@ -98,9 +77,14 @@ public class ModelMatrixTests
             Assert.Equal(AddressKind.Page, info.Kind);
             Assert.Equal(pfn, info.Pfn);
             Assert.Equal(0, info.OffsetInPage);
-            // (b) vmemmap is base + pfn × sizeof(struct page).
+            // (b) vmemmap is base + pfn × sizeof(struct page); arm64 and riscv bias the base so that the first RAM
+            // pfn (memstart, aligned down to ARM64_MEMSTART_ALIGN on arm64) sits at VMEMMAP_START.
             if (model == MemoryModel.SparsememVmemmap)
-                Assert.Equal(arch.VmemmapBase + pfn * (ulong)m.StructPageSize, page.Address);
+            {
+                ulong align = Math.Max(arch.MemstartAlign, arch.PageSize);
+                ulong memstartPfn = arch.VmemmapBiasedByMemstart ? (arch.DefaultRamStart & ~(align - 1)) >> arch.PageShift : 0;
+                Assert.Equal(arch.VmemmapBase + (pfn - memstartPfn) * (ulong)m.StructPageSize, page.Address);
+            }
         }
 
         // (d) FLATMEM and VMEMMAP: page + k from the first pfn is pfn first + k, at every section boundary.
@@ -128,22 +112,19 @@ public class ModelMatrixTests
     {
         var combos = AllCombinations().Select(c => (c.Name, c.V)).Distinct().ToList();
         Assert.Equal(ArchProfiles.Names.Count * Versions.Length, combos.Count);
-        Assert.Equal(AllCombinations().Count(), Combinations().Count() + BuggyCombinations().Count());
     }
 
     /// <summary>
-    /// Minimal reproduction: arm64-4k, v6.1 (VMEMMAP forced), RAM [1 GiB, 5 GiB), placement boot, seed 1, pfn 0x40200 (kernel image).
-    /// ArchProfiles puts VMEMMAP_START at -(1 &lt;&lt; 42) and KernelMemory computes the area end as
-    /// VmemmapBase + (2^(MaxPhysmemBits − PageShift) &lt;&lt; 6) = 2^64, which wraps to 0; <c>va &lt; VmemmapEnd</c> is
-    /// then never true, so every vmemmap address is described as Unmapped and every struct page field access
-    /// oopses. Same on arm64-16k/64k (end = 2^64) and riscv64 (0xffffffc700000000 + 2^50 wraps to 0x3ffc700000000).
+    /// Regression (found by these tests): the vmemmap area of arm64 and riscv64 runs to the top of the address space,
+    /// and its end used to wrap to 0, so every vmemmap struct page was "unmapped". arm64 v6.1, RAM [1 GiB, 5 GiB):
+    /// memstart = 1 GiB, so pfn 0x40000's struct page is at VMEMMAP_START and pfn 0x40200's 0x8000 bytes later.
     /// </summary>
-    [Fact(Skip = "bug: KernelMemory.VmemmapEnd overflows to 0 on arm64 (and wraps on riscv64); vmemmap struct pages are Unmapped and field reads oops")]
-    public void Bug_Arm64AndRiscv64_VmemmapAreaEndWrapsPastTopOfAddressSpace()
+    [Fact]
+    public void Arm64_VmemmapIsBiasedByMemstart_AndStructPagesAreReadable()
     {
         var m = Boot("arm64-4k", KernelVersion.V6_1, MemoryModel.SparsememVmemmap, Ram((1 * G, 5 * G)));
         var page = m.PfnToPage(Pfn.FromUInt64(0x40200));
-        Assert.Equal(0xfffffc0000000000UL + 0x40200UL * 64, page.Address);
+        Assert.Equal(0xfffffc0000000000UL + 0x200UL * 64, page.Address);
         var info = m.Describe(page);
         Assert.Equal(AddressKind.Page, info.Kind);
         Assert.Equal(0x40200UL, info.Pfn);

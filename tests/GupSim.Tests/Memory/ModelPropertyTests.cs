@@ -41,13 +41,6 @@ public class ModelPropertyTests
             string.Join(",", Ranges.Select(r => $"[{r.StartSection},{r.StartSection + r.Sections})"));
     }
 
-    /// <summary>
-    /// Known library bug (ModelMatrixTests.Bug_Arm64AndRiscv64_VmemmapAreaEndWrapsPastTopOfAddressSpace): Describe
-    /// does not see the vmemmap area on arm64 and riscv64.
-    /// </summary>
-    private static bool HitsVmemmapEndWrapBug(RandomMachine r) =>
-        r.Model == MemoryModel.SparsememVmemmap && r.Arch is "arm64-4k" or "riscv64";
-
     private static Gen<RandomMachine> GenMachine(Func<MemoryModel, bool> modelFilter) =>
         Gen.Select(
             Gen.OneOf(Arches),
@@ -110,7 +103,6 @@ public class ModelPropertyTests
             {
                 var page = m.PfnToPage(Pfn.FromUInt64(pfn));
                 Assert.Equal(pfn, m.PageToPfn(page).Value);
-                if (HitsVmemmapEndWrapBug(r)) continue;
                 var info = m.Describe(page);
                 Assert.Equal(AddressKind.Page, info.Kind);
                 Assert.Equal(pfn, info.Pfn);
@@ -123,15 +115,6 @@ public class ModelPropertyTests
     public void P2_PagePlusOneOffASection_IsWhatThePlacementPutThere()
     {
         GenMachine(model => model is MemoryModel.Sparsemem or MemoryModel.SparsememVmemmap)
-            .Where(r => !HitsVmemmapEndWrapBug(r))
-            .Sample(CheckP2, iter: Iter);
-    }
-
-    [Fact(Skip = "bug: KernelMemory.VmemmapEnd wraps past 2^64 on arm64 and riscv64 (see ModelMatrixTests.Bug_Arm64AndRiscv64_...)")]
-    public void P2_PagePlusOneOffASection_IsWhatThePlacementPutThere_Arm64Riscv64Vmemmap()
-    {
-        GenMachine(model => model == MemoryModel.SparsememVmemmap)
-            .Where(HitsVmemmapEndWrapBug)
             .Sample(CheckP2, iter: Iter);
     }
 
@@ -201,7 +184,7 @@ public class ModelPropertyTests
     public void P3_VmemmapAndFlatmem_PagePlusKIsNeverWrong()
     {
         var gen = Gen.Select(
-            GenMachine(model => model is MemoryModel.SparsememVmemmap or MemoryModel.Flatmem).Where(r => !HitsVmemmapEndWrapBug(r)),
+            GenMachine(model => model is MemoryModel.SparsememVmemmap or MemoryModel.Flatmem),
             Gen.Double[0, 1].Array[8]);
         int ran = 0;
         gen.Sample((r, fractions) =>
