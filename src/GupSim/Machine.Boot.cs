@@ -29,7 +29,10 @@ public sealed partial class Machine
         m.BootMemblock();
         m.BootNodesAndZones();
         m.BootMemmap();
+        m.Hugetlb = new Hugetlb.HugetlbPools(m, spec.Hugepages);
+        m.Hugetlb.AllocBootGigantic();
         m.BootFreeToBuddy();
+        m.Hugetlb.GatherBootmemAndAllocBootPages();
         foreach (var r in spec.Hotplug)
         {
             var err = m.HotAdd(r, nid: 0);

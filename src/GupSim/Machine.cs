@@ -102,6 +102,8 @@ public sealed partial class Machine
     public SectionTable? Sections { get; }
     /// <summary>The memory model's translations.</summary>
     public MemMap MemMap { get; private set; }
+    /// <summary>The hugetlb pools.</summary>
+    public Hugetlb.HugetlbPools Hugetlb { get; private set; } = null!;
     /// <summary>Nodes.</summary>
     public List<Node> Nodes { get; } = [];
     /// <summary>Present sections in section order (empty for FLATMEM and DISCONTIGMEM).</summary>

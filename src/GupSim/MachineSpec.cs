@@ -25,6 +25,8 @@ public sealed record MachineSpec
     public bool PageExtension { get; init; }
     /// <summary>CONFIG_NODES_SHIFT; null = 6 on 64-bit, 2 on 32-bit (0 when one node).</summary>
     public int? NodesShift { get; init; }
+    /// <summary>Boot-time huge pages, as the kernel command line gives them.</summary>
+    public Hugetlb.HugepagesCmdline Hugepages { get; init; } = Hugetlb.HugepagesCmdline.None;
     /// <summary>Ranges to hot-add right after boot.</summary>
     public IReadOnlyList<PhysRange> Hotplug { get; init; } = [];
     /// <summary>

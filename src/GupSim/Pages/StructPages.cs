@@ -95,6 +95,10 @@ public sealed class StructPages
         Mem.WriteU32(t.Address + (ulong)_l.CompoundNr, 1u << order, "set_compound_order");
     }
 
+    /// <summary>Writes page[1]'s compound_nr alone (it overlays page[1].mapping on 64-bit v5.7–v5.17).</summary>
+    public void SetCompoundNr(PagePtr head, uint value) =>
+        Mem.WriteU32(Tail(head, 1).Address + (ulong)_l.CompoundNr, value, "writing compound_nr");
+
     /// <summary>compound_mapcount (page[1]); −1 when not mapped.</summary>
     public int CompoundMapcount(PagePtr head) => (int)Mem.ReadU32(Tail(head, 1).Address + (ulong)_l.CompoundMapcount, "reading compound_mapcount");
     /// <summary>Sets compound_mapcount.</summary>

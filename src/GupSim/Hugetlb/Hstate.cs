@@ -1,0 +1,87 @@
+using System.Globalization;
+using GupSim.Arch;
+using GupSim.Core;
+
+namespace GupSim.Hugetlb;
+
+/// <summary>
+/// struct hstate (include/linux/hugetlb.h): one huge page size with its pool counters and free lists.
+/// Counters are the kernel's: nr_huge_pages, free_huge_pages, resv_huge_pages, surplus_huge_pages, and
+/// max_huge_pages (the persistent target written through nr_hugepages).
+/// </summary>
+public sealed class Hstate
+{
+    private readonly Dictionary<int, LinkedList<ulong>> _freeLists = [];
+
+    internal Hstate(ArchProfile arch, HugePageSize size)
+    {
+        Size = size;
+        Order = size.Order(arch.PageShift);
+        PageShift = arch.PageShift;
+        // hstate_is_gigantic(): order >= MAX_ORDER (v5.11, exclusive MAX_ORDER; the same test as v6.4's order > MAX_ORDER).
+        IsGigantic = Order >= arch.MaxOrder;
+    }
+
+    /// <summary>The size and how it is mapped.</summary>
+    public HugePageSize Size { get; }
+    /// <summary>huge_page_order().</summary>
+    public int Order { get; }
+    /// <summary>PAGE_SHIFT of the machine.</summary>
+    public int PageShift { get; }
+    /// <summary>hstate_is_gigantic().</summary>
+    public bool IsGigantic { get; }
+    /// <summary>huge_page_size().</summary>
+    public ulong HugePageSizeBytes => Size.Bytes;
+    /// <summary>huge_page_mask(): ~(huge_page_size − 1).</summary>
+    public ulong Mask => ~(Size.Bytes - 1);
+    /// <summary>huge_page_shift().</summary>
+    public int Shift => Order + PageShift;
+    /// <summary>pages_per_huge_page().</summary>
+    public ulong PagesPerHugePage => 1UL << Order;
+    /// <summary>The sysfs directory name: "hugepages-2048kB".</summary>
+    public string Name => string.Create(CultureInfo.InvariantCulture, $"hugepages-{Size.Bytes >> 10}kB");
+
+    /// <summary>max_huge_pages.</summary>
+    public ulong MaxHugePages { get; internal set; }
+    /// <summary>nr_huge_pages.</summary>
+    public ulong NrHugePages { get; internal set; }
+    /// <summary>free_huge_pages.</summary>
+    public ulong FreeHugePages { get; internal set; }
+    /// <summary>resv_huge_pages.</summary>
+    public ulong ResvHugePages { get; internal set; }
+    /// <summary>surplus_huge_pages.</summary>
+    public ulong SurplusHugePages { get; internal set; }
+    /// <summary>nr_overcommit_huge_pages.</summary>
+    public ulong NrOvercommitHugePages { get; internal set; }
+
+    /// <summary>Persistent pages: nr_huge_pages − surplus_huge_pages.</summary>
+    public ulong PersistentHugePages => NrHugePages - SurplusHugePages;
+
+    /// <summary>Head pfns on node <paramref name="nid"/>'s free list, list head first.</summary>
+    public IReadOnlyCollection<ulong> FreeList(int nid) => _freeLists.TryGetValue(nid, out var l) ? l : [];
+
+    /// <summary>enqueue_huge_page(): list_move to the head of the node's free list.</summary>
+    internal void Enqueue(int nid, ulong headPfn)
+    {
+        if (!_freeLists.TryGetValue(nid, out var l)) _freeLists[nid] = l = new LinkedList<ulong>();
+        l.AddFirst(headPfn);
+        FreeHugePages++;
+    }
+
+    /// <summary>dequeue_huge_page_node_exact(): takes the first page of the node's free list.</summary>
+    internal bool TryDequeue(int nid, out ulong headPfn)
+    {
+        headPfn = 0;
+        if (!_freeLists.TryGetValue(nid, out var l) || l.First is null) return false;
+        headPfn = l.First.Value;
+        l.RemoveFirst();
+        FreeHugePages--;
+        return true;
+    }
+
+    /// <summary>Nodes with a free page, lowest first.</summary>
+    internal IEnumerable<int> NodesWithFree() => _freeLists.Where(kv => kv.Value.Count > 0).Select(kv => kv.Key).Order();
+
+    /// <summary>"1G", "2M".</summary>
+    public override string ToString() => ByteSize.Format(Size.Bytes);
+}

@@ -1,0 +1,271 @@
+using System.Globalization;
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Pages;
+
+namespace GupSim.Hugetlb;
+
+/// <summary>
+/// The hugetlb pools of one machine (mm/hugetlb.c): one <see cref="Hstate"/> per huge page size the arch supports,
+/// boot-time reservation from the kernel command line (gigantic pages from memblock, others from the buddy),
+/// runtime resizing through nr_hugepages (buddy for orders below MAX_ORDER, alloc_contig_pages for gigantic ones),
+/// and the free path (update_and_free_page) as each version had it.
+/// </summary>
+public sealed class HugetlbPools
+{
+    private readonly Machine _m;
+    private readonly List<Hstate> _hstates = [];
+    private readonly List<(Hstate H, ulong Phys, int Nid)> _bootPages = [];
+
+    internal HugetlbPools(Machine machine, HugepagesCmdline cmdline)
+    {
+        _m = machine;
+        Compound = new CompoundPages(machine);
+        foreach (var size in machine.Arch.HugePageSizes)
+        {
+            var h = new Hstate(machine.Arch, size);
+            if (RefusedByMaxFolioOrder(h)) continue;
+            _hstates.Add(h);
+        }
+        var defSize = cmdline.DefaultSize ?? machine.Arch.DefaultHugePageSize?.Bytes;
+        Default = defSize is ulong d ? Find(d) : null;
+        if (cmdline.DefaultSize is ulong ds && Default is null)
+            machine.Log($"HugeTLB: unsupported default_hugepagesz={ByteSize.Format(ds)}. Reverting to default");
+        Default ??= machine.Arch.DefaultHugePageSize is { } dh ? Find(dh.Bytes) : _hstates.FirstOrDefault();
+        Cmdline = cmdline;
+    }
+
+    /// <summary>Subpage walks and compound preparation.</summary>
+    public CompoundPages Compound { get; }
+
+    /// <summary>The boot command line the pools were set up from.</summary>
+    public HugepagesCmdline Cmdline { get; }
+
+    /// <summary>The registered hstates, smallest first.</summary>
+    public IReadOnlyList<Hstate> Hstates => _hstates;
+
+    /// <summary>default_hstate, or null when the arch has no hugetlb.</summary>
+    public Hstate? Default { get; private set; }
+
+    /// <summary>size_to_hstate().</summary>
+    public Hstate? Find(ulong bytes) => _hstates.FirstOrDefault(h => h.Size.Bytes == bytes);
+
+    /// <summary>
+    /// v6.18 (the MAX_FOLIO_ORDER invariant): on SPARSEMEM without VMEMMAP a folio may not exceed one section, so
+    /// hugetlb_add_hstate() refuses larger sizes.
+    /// </summary>
+    private bool RefusedByMaxFolioOrder(Hstate h)
+    {
+        if (!_m.Version.HasMaxFolioOrderInvariant || _m.Model != MemoryModel.Sparsemem) return false;
+        if (h.Order <= _m.Arch.PfnSectionShift) return false;
+        _m.Log($"HugeTLB: unsupported hugepagesz={ByteSize.Format(h.Size.Bytes)}: larger than a memory section (MAX_FOLIO_ORDER = {_m.Arch.PfnSectionShift})");
+        return true;
+    }
+
+    /// <summary>
+    /// hugetlb_hstate_alloc_pages() for gigantic sizes at command-line parsing time: __alloc_bootmem_huge_page()
+    /// takes each page from memblock, naturally aligned, top-down, nodes round-robin. Runs before the buddy exists.
+    /// </summary>
+    internal void AllocBootGigantic()
+    {
+        foreach (var (bytes, count) in Cmdline.Pages)
+        {
+            var h = Find(bytes);
+            if (h is null || !h.IsGigantic) continue;
+            int nodeIx = 0;
+            for (ulong i = 0; i < count; i++)
+            {
+                bool ok = false;
+                for (int tries = 0; tries < _m.Nodes.Count && !ok; tries++)
+                {
+                    int nid = _m.Nodes[(nodeIx + tries) % _m.Nodes.Count].Nid;
+                    if (_m.Memblock.TryAlloc(h.Size.Bytes, h.Size.Bytes, 0, nid, $"hugetlb boot page ({h})", out ulong phys))
+                    {
+                        _bootPages.Add((h, phys, nid));
+                        ok = true;
+                    }
+                }
+                nodeIx++;
+                if (!ok)
+                {
+                    _m.Log(string.Create(CultureInfo.InvariantCulture, $"HugeTLB: allocating {count} of page size {ByteSize.Format(h.Size.Bytes)} failed.  Only allocated {i} hugepages."));
+                    break;
+                }
+            }
+            h.MaxHugePages = (ulong)_bootPages.Count(b => b.H == h);
+        }
+    }
+
+    /// <summary>
+    /// gather_bootmem_prealloc() then the non-gigantic boot pages: each memblock page is prepared as a compound
+    /// gigantic page and put on the free list; "hugepages=N" for buddy-sized pages allocates from the buddy.
+    /// </summary>
+    internal void GatherBootmemAndAllocBootPages()
+    {
+        foreach (var (h, phys, nid) in _bootPages)
+        {
+            var head = _m.PfnToPage(Pfn.FromUInt64(phys >> _m.Arch.PageShift));
+            Compound.PrepCompoundGiganticPage(head, h.Order);
+            PrepNewHugePage(h, head);
+            _m.StructPages.SetRefcount(head, 0); // put_page() → free_huge_page() → enqueue
+            h.Enqueue(nid, phys >> _m.Arch.PageShift);
+            var zone = _m.ZoneOfPfn(phys >> _m.Arch.PageShift);
+            if (zone is not null) zone.ManagedPages += h.PagesPerHugePage;
+        }
+        foreach (var (bytes, count) in Cmdline.Pages)
+        {
+            var h = Find(bytes);
+            if (h is null)
+            {
+                _m.Log($"HugeTLB: unsupported hugepagesz={ByteSize.Format(bytes)}");
+                continue;
+            }
+            if (h.IsGigantic) continue;
+            ulong got = SetMaxHugePages(h, count);
+            if (got < count)
+                _m.Log(string.Create(CultureInfo.InvariantCulture, $"HugeTLB: allocating {count} of page size {ByteSize.Format(h.Size.Bytes)} failed.  Only allocated {got} hugepages."));
+        }
+    }
+
+    /// <summary>prep_new_huge_page(): destructor, nr_huge_pages++.</summary>
+    private void PrepNewHugePage(Hstate h, PagePtr head)
+    {
+        Compound.SetCompoundPageDtor(head, CompoundPages.HugetlbPageDtor);
+        h.NrHugePages++;
+    }
+
+    /// <summary>
+    /// alloc_fresh_huge_page(): a gigantic page from alloc_contig_pages(), or a buddy block with __GFP_COMP
+    /// (prep_compound_page()); then prep_new_huge_page(). Returns the head pfn and node, or false when memory is short.
+    /// </summary>
+    private bool TryAllocFreshHugePage(Hstate h, int nid, out ulong headPfn)
+    {
+        headPfn = 0;
+        Pfn pfn;
+        if (h.IsGigantic)
+        {
+            if (!_m.TryAllocContigPages(h.PagesPerHugePage, nid, out pfn)) return false;
+            var head = _m.PfnToPage(pfn);
+            Compound.PrepCompoundGiganticPage(head, h.Order);
+            _m.StructPages.SetRefcount(head, 1);
+        }
+        else
+        {
+            if (!_m.TryAllocPages(h.Order, nid, $"hugetlb page ({h})", out pfn, ZoneType.Dma32)) return false;
+            Compound.PrepCompoundPage(_m.PfnToPage(pfn), h.Order);
+        }
+        PrepNewHugePage(h, _m.PfnToPage(pfn));
+        headPfn = pfn.Value;
+        return true;
+    }
+
+    /// <summary>
+    /// Writes nr_hugepages (set_max_huge_pages()): grows the pool one fresh page at a time until the target or until
+    /// memory runs out, or shrinks it by freeing free pages (never below the reserved and in-use ones; what cannot be
+    /// freed becomes surplus). Returns the resulting persistent pool size, which sysfs then reads back.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown when gigantic pages cannot be allocated at runtime on this machine.</exception>
+    public ulong SetMaxHugePages(Hstate h, ulong count)
+    {
+        // Grow: first turn surplus pages into persistent ones, then allocate fresh pages.
+        while (h.SurplusHugePages > 0 && h.PersistentHugePages < count) h.SurplusHugePages--;
+        int nodeIx = 0;
+        while (h.PersistentHugePages < count)
+        {
+            bool ok = false;
+            for (int tries = 0; tries < _m.Nodes.Count && !ok; tries++)
+            {
+                int nid = _m.Nodes[(nodeIx + tries) % _m.Nodes.Count].Nid;
+                if (TryAllocFreshHugePage(h, nid, out ulong head))
+                {
+                    FreeHugePage(h, head, nid, fromAlloc: true);
+                    ok = true;
+                }
+            }
+            nodeIx++;
+            if (!ok) break;
+        }
+        // Shrink: free pages above max(count, reserved + in use).
+        ulong minCount = h.ResvHugePages + h.NrHugePages - h.FreeHugePages;
+        ulong target = Math.Max(count, minCount);
+        while (h.PersistentHugePages > target)
+        {
+            int? nid = h.NodesWithFree().Cast<int?>().FirstOrDefault();
+            if (nid is null || h.FreeHugePages <= h.ResvHugePages) break;
+            h.TryDequeue(nid.Value, out ulong head);
+            UpdateAndFreePage(h, head);
+        }
+        while (h.PersistentHugePages > count) h.SurplusHugePages++;
+        h.MaxHugePages = h.PersistentHugePages;
+        return h.PersistentHugePages;
+    }
+
+    /// <summary>free_huge_page() for a page whose last reference went: surplus pages leave the pool, others go back on the free list.</summary>
+    internal void FreeHugePage(Hstate h, ulong headPfn, int nid, bool fromAlloc = false)
+    {
+        var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
+        _m.StructPages.SetRefcount(head, 0);
+        if (!fromAlloc && h.SurplusHugePages > 0)
+        {
+            h.SurplusHugePages--;
+            UpdateAndFreePage(h, headPfn);
+            return;
+        }
+        h.Enqueue(nid, headPfn);
+    }
+
+    /// <summary>
+    /// update_and_free_page(): clears PG_locked/error/referenced/dirty/active/private/writeback on every subpage —
+    /// in v5.11 through <c>page[i]</c>, which walks off a section's memmap into whatever lies beyond; from v5.12
+    /// (dbfee5aee7e5) through the version's subpage walk — then returns the page to the buddy: a gigantic page via
+    /// destroy_compound_gigantic_page() and free_contig_range(), a buddy-sized one through __free_pages().
+    /// </summary>
+    /// <returns>The "BUG: Bad page state" reports of the free, if any.</returns>
+    public IReadOnlyList<string> UpdateAndFreePage(Hstate h, ulong headPfn)
+    {
+        var sp = _m.StructPages;
+        var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
+        h.NrHugePages--;
+        const ulong mask = (1UL << PageFlagBits.Locked) | (1UL << PageFlagBits.Error) | (1UL << PageFlagBits.Referenced)
+            | (1UL << PageFlagBits.Dirty) | (1UL << PageFlagBits.Active) | (1UL << PageFlagBits.Private) | (1UL << PageFlagBits.Writeback);
+        bool pointerArithmetic = CompoundPages.ClearsFlagsByPointerArithmetic(_m.Version);
+        var sub = head;
+        for (long i = 0; i < (long)h.PagesPerHugePage; i++)
+        {
+            sp.SetFlags(sub, sp.Flags(sub) & ~mask);
+            if (i + 1 < (long)h.PagesPerHugePage)
+                sub = pointerArithmetic ? _m.PageAdd(head, i + 1) : Compound.NextSubpage(head, sub, (int)(i + 1));
+        }
+        Compound.SetCompoundPageDtor(head, 0);
+        sp.SetRefcount(head, 1);
+        IReadOnlyList<string> reports;
+        if (h.IsGigantic)
+        {
+            Compound.DestroyCompoundGiganticPage(head, h.Order);
+            reports = _m.FreeContigRange(Pfn.FromUInt64(headPfn), h.PagesPerHugePage);
+        }
+        else
+        {
+            reports = sp.RefAddReturn(head, -1) == 0 ? _m.FreePages(Pfn.FromUInt64(headPfn), h.Order) : [];
+        }
+        return reports;
+    }
+
+    /// <summary>The hugetlb lines of /proc/meminfo for the default hstate, and Hugetlb: over all sizes.</summary>
+    public IReadOnlyList<string> MeminfoLines()
+    {
+        var ci = CultureInfo.InvariantCulture;
+        var d = Default;
+        ulong total = 0;
+        foreach (var h in _hstates) total += h.NrHugePages * (h.Size.Bytes >> 10);
+        return
+        [
+            string.Create(ci, $"HugePages_Total: {d?.NrHugePages ?? 0,5}"),
+            string.Create(ci, $"HugePages_Free:  {d?.FreeHugePages ?? 0,5}"),
+            string.Create(ci, $"HugePages_Rsvd:  {d?.ResvHugePages ?? 0,5}"),
+            string.Create(ci, $"HugePages_Surp:  {d?.SurplusHugePages ?? 0,5}"),
+            string.Create(ci, $"Hugepagesize:   {(d?.Size.Bytes ?? 0) >> 10,8} kB"),
+            string.Create(ci, $"Hugetlb:        {total,8} kB"),
+        ];
+    }
+}

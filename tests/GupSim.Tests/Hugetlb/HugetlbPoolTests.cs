@@ -1,0 +1,169 @@
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Hugetlb;
+using GupSim.Memory;
+using GupSim.Pages;
+using static GupSim.Tests.Memory.TestMachines;
+
+namespace GupSim.Tests.Hugetlb;
+
+public class HugetlbPoolTests
+{
+    private static Machine Boot20G(KernelVersion v, MemoryModel model, string hugepages) => Machine.Boot(new MachineSpec
+    {
+        Arch = ArchProfiles.Get("x86_64", v),
+        Model = model,
+        Ram = Ram((0, 3 * G), (4 * G, 21 * G)),
+        Hugepages = HugepagesCmdline.Parse(hugepages, 2 * M),
+    });
+
+    // kernel-facts §5.5 and §7.3: order, gigantic = order ≥ MAX_ORDER (v5.11 meaning).
+    [Theory]
+    [InlineData("x86_64", "2M", 9, false)]
+    [InlineData("x86_64", "1G", 18, true)]
+    [InlineData("arm64-4k", "64K", 4, false)]
+    [InlineData("arm64-4k", "32M", 13, true)]
+    [InlineData("arm64-16k", "32M", 11, false)]
+    [InlineData("arm64-64k", "512M", 13, false)]
+    [InlineData("arm64-64k", "16G", 18, true)]
+    [InlineData("ppc64", "16M", 8, false)]
+    [InlineData("ppc64", "16G", 18, true)]
+    [InlineData("s390x", "2G", 19, true)]
+    public void Hstates_DerivedValues(string arch, string size, int order, bool gigantic)
+    {
+        var m = Machine.Boot(new MachineSpec { Arch = ArchProfiles.Get(arch, KernelVersion.V5_12), Ram = new MachineSpecRam(arch).Layout });
+        var h = m.Hugetlb.Find(ByteSize.Parse(size));
+        Assert.NotNull(h);
+        Assert.Equal(order, h.Order);
+        Assert.Equal(gigantic, h.IsGigantic);
+        Assert.Equal(1UL << order, h.PagesPerHugePage);
+        Assert.Equal(~(ByteSize.Parse(size) - 1), h.Mask);
+    }
+
+    private sealed record MachineSpecRam(string Arch)
+    {
+        public RamLayout Layout
+        {
+            get
+            {
+                var a = ArchProfiles.Get(Arch, KernelVersion.V5_12);
+                return Ram((a.DefaultRamStart, a.DefaultRamStart + 4 * G));
+            }
+        }
+    }
+
+    [Fact]
+    public void BootGiganticPages_ComeFromMemblockTopDown_NaturallyAligned()
+    {
+        // Top-down below the vmemmap buffer [21G − 322M, 21G − 2M): 1 GiB blocks 19G, 18G, 17G, 16G; each enqueued
+        // at the head of the free list, so the list reads 16G, 17G, 18G, 19G.
+        var m = Boot20G(KernelVersion.V5_12, MemoryModel.SparsememVmemmap, "default_hugepagesz=1G hugepagesz=1G hugepages=4");
+        var h = m.Hugetlb.Default!;
+        Assert.Equal(1UL << 30, h.Size.Bytes);
+        Assert.Equal([0x400000UL, 0x440000, 0x480000, 0x4c0000], h.FreeList(0));
+        Assert.Equal(4UL, h.NrHugePages);
+        Assert.Equal(4UL, h.FreeHugePages);
+        Assert.Equal(
+            ["HugePages_Total:     4", "HugePages_Free:      4", "HugePages_Rsvd:      0", "HugePages_Surp:      0",
+             "Hugepagesize:    1048576 kB", "Hugetlb:         4194304 kB"],
+            m.Hugetlb.MeminfoLines());
+    }
+
+    [Theory]
+    [InlineData("5.11", 2, 16)] // pincount in page[2] (order ≥ 2 only), hpage_pinned_refcount at offset 16
+    [InlineData("5.18", 1, 24)] // 5232c63f46fd: compound_pincount in page[1]
+    public void GiganticCompoundLayout_HeadTailsOrderPincount(string version, int pincountPage, int pincountOffset)
+    {
+        var m = Boot20G(KernelVersion.Parse(version), MemoryModel.Sparsemem, "hugepagesz=1G hugepages=1");
+        var h = m.Hugetlb.Find(1UL << 30)!;
+        ulong headPfn = h.FreeList(0).First();
+        var sp = m.StructPages;
+        var head = m.PfnToPage(Pfn.FromUInt64(headPfn));
+        Assert.True(sp.PageHead(head));
+        Assert.False(sp.PageReserved(head));
+        Assert.Equal(18, sp.CompoundOrder(head));
+        Assert.Equal(262144UL, sp.CompoundNr(head));
+        Assert.Equal(0, sp.Refcount(head));
+        Assert.Equal(-1, sp.CompoundMapcount(head));
+        Assert.Equal(CompoundPages.HugetlbPageDtor, m.Hugetlb.Compound.CompoundPageDtor(head));
+        Assert.Equal(pincountPage, m.Layout.PincountPage);
+        Assert.Equal(pincountOffset, m.Layout.Pincount);
+        Assert.Equal(0, sp.CompoundPincount(head));
+        foreach (ulong i in new ulong[] { 1, 2, 1023, 1024, 32767, 32768, 200000, 262143 })
+        {
+            var tail = m.PfnToPage(Pfn.FromUInt64(headPfn + i));
+            Assert.True(sp.PageTail(tail));
+            Assert.Equal(head, sp.CompoundHead(tail));
+            Assert.Equal(0, sp.Refcount(tail));
+            Assert.False(sp.PageReserved(tail));
+        }
+    }
+
+    [Fact]
+    public void RuntimeResize_GrowsFromContigRanges_ReportsWhatItGot_AndShrinkReturnsEverything()
+    {
+        var m = Boot20G(KernelVersion.V5_12, MemoryModel.SparsememVmemmap, "hugepagesz=1G hugepages=4");
+        var h = m.Hugetlb.Find(1UL << 30)!;
+        var normal = m.Nodes[0].Zones.Single(z => z.Type == ZoneType.Normal);
+        ulong normalFree = normal.FreePages;
+        Assert.Equal(6UL, m.Hugetlb.SetMaxHugePages(h, 6));
+        // alloc_contig_pages: highest zone first, candidates ALIGN(zone_start_pfn = 4G) upward: 4G, then 5G.
+        Assert.Equal([0x140000UL, 0x100000, 0x400000, 0x440000, 0x480000, 0x4c0000], h.FreeList(0));
+        // Ask for 100: Normal has 1 GiB blocks 4G..15G (12; 20G holds the vmemmap buffer), DMA32 1G and 2G.
+        Assert.Equal(18UL, m.Hugetlb.SetMaxHugePages(h, 100));
+        Assert.Equal(18UL, h.NrHugePages);
+        Assert.Equal(0UL, m.Hugetlb.SetMaxHugePages(h, 0));
+        Assert.Equal(0UL, h.NrHugePages);
+        Assert.Equal(0UL, h.FreeHugePages);
+        // Everything went back to the buddy, the four boot pages (memblock at boot) included.
+        Assert.Equal(normalFree + 4 * 262144, normal.FreePages);
+        Assert.DoesNotContain(m.KernelLog, l => l.StartsWith("BUG: Bad page state", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void BuddySizedPages_PrepCompoundPage_TailMapping_AndFreeRestoresTheBuddy()
+    {
+        var m = Boot20G(KernelVersion.V5_11, MemoryModel.SparsememVmemmap, "");
+        var h = m.Hugetlb.Find(2 * M)!;
+        var counts = m.Nodes[0].Zones.Select(z => z.FreeCounts()).ToList();
+        Assert.Equal(512UL, m.Hugetlb.SetMaxHugePages(h, 512));
+        ulong headPfn = h.FreeList(0).First();
+        var head = m.PfnToPage(Pfn.FromUInt64(headPfn));
+        Assert.Equal(9, m.StructPages.CompoundOrder(head));
+        Assert.Equal(0xdead000000000400UL, m.StructPages.Mapping(m.PageAdd(head, 3)));
+        Assert.Equal(head, m.StructPages.CompoundHead(m.PageAdd(head, 511)));
+        Assert.Equal(0UL, m.Hugetlb.SetMaxHugePages(h, 0));
+        Assert.Equal(counts, m.Nodes[0].Zones.Select(z => z.FreeCounts()).ToList());
+        Assert.DoesNotContain(m.KernelLog, l => l.StartsWith("BUG", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void V6_18_RefusesHstatesLargerThanASection_OnClassicSparse()
+    {
+        // sh: 64 MiB sections (order 14); 512 MiB pages (order 17) are refused, 64 MiB ones (order 14) kept.
+        var sh = Machine.Boot(new MachineSpec { Arch = ArchProfiles.Get("sh", KernelVersion.V6_18), Model = MemoryModel.Sparsemem, Ram = Ram((0x0C000000, 0x0C000000 + G)) });
+        Assert.Null(sh.Hugetlb.Find(512 * M));
+        Assert.NotNull(sh.Hugetlb.Find(64 * M));
+        Assert.Contains("HugeTLB: unsupported hugepagesz=512M: larger than a memory section (MAX_FOLIO_ORDER = 14)", sh.KernelLog);
+        // The same sh kernel on v6.6 still registers 512M.
+        var sh66 = Machine.Boot(new MachineSpec { Arch = ArchProfiles.Get("sh", KernelVersion.V6_6), Model = MemoryModel.Sparsemem, Ram = Ram((0x0C000000, 0x0C000000 + G)) });
+        Assert.NotNull(sh66.Hugetlb.Find(512 * M));
+    }
+
+    [Theory]
+    [InlineData("hugepagesz=1G hugepages=16 default_hugepagesz=1G", 1UL << 30, 16UL)]
+    [InlineData("1G=16", 1UL << 30, 16UL)]
+    [InlineData("hugepages=512", 2UL << 20, 512UL)]
+    public void Cmdline_Parses(string text, ulong size, ulong count)
+    {
+        var c = HugepagesCmdline.Parse(text, 2 * M);
+        Assert.Equal((size, count), Assert.Single(c.Pages));
+    }
+
+    [Fact]
+    public void Cmdline_BadToken_IsOneLineError()
+    {
+        var e = Assert.Throws<GupSimException>(() => HugepagesCmdline.Parse("hugepages=lots", 2 * M));
+        Assert.Equal("--hugepages: 'lots' is not a page count", e.Message);
+    }
+}
