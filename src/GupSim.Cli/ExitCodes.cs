@@ -9,4 +9,6 @@ public static class ExitCodes
     public const int BadInput = 1;
     /// <summary>The simulated kernel oopsed where the command did not expect it.</summary>
     public const int Oops = 2;
+    /// <summary>A scenario expectation failed.</summary>
+    public const int ExpectationFailed = 3;
 }

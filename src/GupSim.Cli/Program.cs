@@ -15,6 +15,7 @@ public static class Program
         root.Subcommands.Add(WalkCommand.Create());
         root.Subcommands.Add(PageCommand.CreatePage());
         root.Subcommands.Add(PageCommand.CreatePfn());
+        root.Subcommands.Add(ScenarioCommand.Create());
         return root;
     }
 

@@ -27,6 +27,43 @@ public sealed record MachineOptions
     public IReadOnlyList<string> Hotplug { get; init; } = [];
     public ulong Seed { get; init; } = 1;
 
+    /// <summary>Boot-time huge pages (kernel command line form or SIZE=COUNT shorthand).</summary>
+    public string? Hugepages { get; init; }
+
+    /// <summary>
+    /// Parses the machine options from words, as a scenario's <c>machine</c> line gives them
+    /// (<c>--arch x86_64 --model sparsemem --mem 8G</c>); the same names as the command line.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown on an unknown option or a missing value.</exception>
+    public static MachineOptions FromArgs(IReadOnlyList<string> args)
+    {
+        var o = new MachineOptions();
+        var hot = new List<string>();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string name = args[i];
+            string Value() => i + 1 < args.Count ? args[++i] : throw new GupSimException($"{name} needs a value");
+            o = name switch
+            {
+                "--arch" => o with { Arch = Value() },
+                "--kernel" => o with { Kernel = Value() },
+                "--model" => o with { Model = Value() },
+                "--placement" => o with { Placement = Value() },
+                "--mem" => o with { Mem = Value() },
+                "--ram" => o with { RamSpec = Value() },
+                "--nodes" => o with { Nodes = Value() },
+                "--config" => o with { ConfigFile = Value() },
+                "--iomem" => o with { IomemFile = Value() },
+                "--hugepages" => o with { Hugepages = Value() },
+                "--seed" => o with { Seed = ulong.TryParse(Value(), System.Globalization.CultureInfo.InvariantCulture, out ulong s) ? s : throw new GupSimException("--seed needs a number") },
+                "--hotplug" => o,
+                _ => throw new GupSimException($"unknown machine option '{name}'"),
+            };
+            if (name == "--hotplug") hot.Add(Value());
+        }
+        return o with { Hotplug = hot };
+    }
+
     /// <summary>Warnings collected while building (e.g. from a .config the real Kconfig would not allow).</summary>
     public List<string> Warnings { get; } = [];
 
@@ -80,8 +117,12 @@ public sealed record MachineOptions
         var hotplug = new List<PhysRange>();
         foreach (var h in Hotplug)
             hotplug.AddRange(MachineInput.ParseRamSpec(h).AllRanges);
+        var hugepages = Hugepages is null
+            ? Hugetlb.HugepagesCmdline.None
+            : Hugetlb.HugepagesCmdline.Parse(Hugepages, arch.DefaultHugePageSize?.Bytes);
         return new MachineSpec
         {
+            Hugepages = hugepages,
             Arch = arch,
             Model = model,
             Placement = placement,

@@ -223,6 +223,24 @@ public sealed class HugetlbPools
     /// <returns>The "BUG: Bad page state" reports of the free, if any.</returns>
     public IReadOnlyList<string> UpdateAndFreePage(Hstate h, ulong headPfn)
     {
+        var result = UpdateAndFreePageChecked(h, headPfn);
+        return result.BadPageReports;
+    }
+
+    /// <summary>What freeing one huge page did, as GupSim's oracle sees it.</summary>
+    /// <param name="BadPageReports">"BUG: Bad page state" reports.</param>
+    /// <param name="WrongSubpageWrites">Subpage flag writes that reached something other than the subpage's own struct page.</param>
+    /// <param name="FirstWrong">The first such write: subpage index, address, and what lives there.</param>
+    public sealed record FreeHugePageResult(IReadOnlyList<string> BadPageReports, ulong WrongSubpageWrites, string? FirstWrong);
+
+    /// <summary>Totals over every huge page freed so far.</summary>
+    public ulong WrongSubpageWritesTotal { get; private set; }
+
+    /// <summary>Like <see cref="UpdateAndFreePage"/>, also returning what the subpage walk reached (the oracle compares each pointer with pfn_to_page of the right pfn).</summary>
+    public FreeHugePageResult UpdateAndFreePageChecked(Hstate h, ulong headPfn)
+    {
+        ulong wrong = 0;
+        string? firstWrong = null;
         var sp = _m.StructPages;
         var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
         h.NrHugePages--;
@@ -232,6 +250,15 @@ public sealed class HugetlbPools
         var sub = head;
         for (long i = 0; i < (long)h.PagesPerHugePage; i++)
         {
+            if (sub != _m.PfnToPage(Pfn.FromUInt64(headPfn + (ulong)i)))
+            {
+                wrong++;
+                if (firstWrong is null)
+                {
+                    var info = _m.Describe(sub);
+                    firstWrong = string.Create(CultureInfo.InvariantCulture, $"subpage {i} (pfn 0x{headPfn + (ulong)i:x}): page[{i}] = {sub} is {(info.Pfn is ulong p ? $"the struct page of pfn 0x{p:x}" : info.Kind.ToString().ToLowerInvariant())} ({info.Region})");
+                }
+            }
             sp.SetFlags(sub, sp.Flags(sub) & ~mask);
             if (i + 1 < (long)h.PagesPerHugePage)
                 sub = pointerArithmetic ? _m.PageAdd(head, i + 1) : Compound.NextSubpage(head, sub, (int)(i + 1));
@@ -248,7 +275,8 @@ public sealed class HugetlbPools
         {
             reports = sp.RefAddReturn(head, -1) == 0 ? _m.FreePages(Pfn.FromUInt64(headPfn), h.Order) : [];
         }
-        return reports;
+        WrongSubpageWritesTotal += wrong;
+        return new FreeHugePageResult(reports, wrong, firstWrong);
     }
 
     /// <summary>The hugetlb lines of /proc/meminfo for the default hstate, and Hugetlb: over all sizes.</summary>

@@ -1,0 +1,239 @@
+using System.Globalization;
+using GupSim.Config;
+using GupSim.Core;
+using GupSim.Hugetlb;
+using GupSim.Memory;
+using GupSim.Reports;
+
+namespace GupSim.Scenario;
+
+/// <summary>The outcome of a scenario run.</summary>
+/// <param name="ExpectationsPassed">Expectations that held.</param>
+/// <param name="ExpectationsFailed">Expectations that did not.</param>
+public sealed record ScenarioResult(int ExpectationsPassed, int ExpectationsFailed);
+
+/// <summary>
+/// Runs a scenario script (docs/scenarios.md): one operation per line on one simulated machine, printing what each
+/// step did. Operations: <c>machine</c>, <c>hotplug</c>, <c>hotremove</c>, <c>hugepages</c>, <c>meminfo</c>,
+/// <c>layout</c>, <c>walk</c>, <c>dmesg</c>, <c>expect</c>.
+/// </summary>
+public sealed class ScenarioRunner
+{
+    private readonly TextWriter _out;
+    private Machine? _m;
+    private int _logSeen;
+    private int _badPagesSinceLastExpect;
+    private ulong _wrongWritesSinceLastExpect;
+    private KernelOops? _lastOops;
+    private int _passed, _failed;
+    private string _source = "scenario";
+    private int _line;
+
+    public ScenarioRunner(TextWriter output) => _out = output;
+
+    /// <summary>The machine, once a <c>machine</c> line ran.</summary>
+    public Machine? Machine => _m;
+
+    /// <summary>Runs every line of <paramref name="text"/>.</summary>
+    /// <exception cref="GupSimException">Thrown on a malformed line, with its file and line number.</exception>
+    public ScenarioResult Run(string text, string source)
+    {
+        _source = source;
+        var lines = text.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            _line = i + 1;
+            string line = lines[i];
+            int hash = line.IndexOf('#');
+            if (hash >= 0) line = line[..hash];
+            var words = line.Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
+            if (words.Length == 0) continue;
+            try
+            {
+                Step(words);
+            }
+            catch (GupSimException e)
+            {
+                throw new GupSimException($"{_source}:{_line}: {e.Message}");
+            }
+        }
+        _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: {_passed} expectations passed, {_failed} failed"));
+        return new ScenarioResult(_passed, _failed);
+    }
+
+    private Machine M => _m ?? throw new GupSimException("no machine yet: start with a 'machine ...' line");
+
+    private void Step(string[] w)
+    {
+        string op = w[0].ToLowerInvariant();
+        var args = w.Skip(1).ToArray();
+        if (op != "machine" && op != "expect") _ = M;
+        try
+        {
+            switch (op)
+            {
+                case "machine": DoMachine(args); break;
+                case "hotplug": DoHotplug(args, add: true); break;
+                case "hotremove": DoHotplug(args, add: false); break;
+                case "hugepages": DoHugepages(args); break;
+                case "meminfo": DoMeminfo(); break;
+                case "layout": LayoutText.Write(_out, LayoutReport.Of(M)); break;
+                case "walk": DoWalk(args); break;
+                case "dmesg": foreach (var l in M.KernelLog) _out.WriteLine("  " + l); break;
+                case "expect": DoExpect(args); break;
+                default: throw new GupSimException($"unknown operation '{w[0]}': use machine, hotplug, hotremove, hugepages, meminfo, layout, walk, dmesg or expect");
+            }
+        }
+        catch (KernelOops e)
+        {
+            _lastOops = e;
+            _out.WriteLine("  " + e.Message);
+        }
+        CollectKernelLog();
+    }
+
+    private void CollectKernelLog()
+    {
+        if (_m is null) return;
+        for (; _logSeen < _m.KernelLog.Count; _logSeen++)
+        {
+            string l = _m.KernelLog[_logSeen];
+            if (l.StartsWith("BUG: Bad page state", StringComparison.Ordinal))
+            {
+                _badPagesSinceLastExpect++;
+                _out.WriteLine("  dmesg: " + l);
+            }
+        }
+    }
+
+    private void DoMachine(string[] args)
+    {
+        var opts = MachineOptions.FromArgs(args);
+        _m = opts.Boot();
+        _logSeen = 0;
+        _badPagesSinceLastExpect = 0;
+        _wrongWritesSinceLastExpect = 0;
+        _lastOops = null;
+        foreach (var warn in opts.Warnings) _out.WriteLine("  warning: " + warn);
+        _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"machine: {_m.Arch.Name} v{_m.Version} {Arch.MemoryModelNames.ToName(_m.Model)}, RAM {ByteSize.Format(_m.Ram.Aggregate(0UL, (a, r) => a + r.Bytes))}, {_m.PresentSections.Count} present sections"));
+    }
+
+    private void DoHotplug(string[] args, bool add)
+    {
+        if (args.Length is < 1 or > 3) throw new GupSimException(add ? "usage: hotplug START-END [node N]" : "usage: hotremove START-END");
+        int nid = 0;
+        if (args.Length == 3 && args[1] == "node") nid = int.Parse(args[2], CultureInfo.InvariantCulture);
+        foreach (var r in MachineInput.ParseRamSpec(args[0]).AllRanges)
+        {
+            int rc = add ? M.HotAdd(r, nid) : M.HotRemove(r);
+            _out.WriteLine(rc == 0
+                ? $"{(add ? "hotplug" : "hotremove")} {r}: ok"
+                : $"{(add ? "hotplug" : "hotremove")} {r}: -{(Errno)(-rc)}");
+        }
+    }
+
+    private void DoHugepages(string[] args)
+    {
+        foreach (string a in args)
+        {
+            int eq = a.IndexOf('=');
+            if (eq <= 0) throw new GupSimException($"hugepages: '{a}' is not SIZE=COUNT");
+            ulong size = ByteSize.Parse(a[..eq]);
+            if (!ulong.TryParse(a[(eq + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out ulong count))
+                throw new GupSimException($"hugepages: '{a[(eq + 1)..]}' is not a page count");
+            var h = M.Hugetlb.Find(size) ?? throw new GupSimException($"hugepages: {ByteSize.Format(size)} is not a huge page size of this machine ({string.Join(", ", M.Hugetlb.Hstates)})");
+            ulong before = h.NrHugePages, wrongBefore = M.Hugetlb.WrongSubpageWritesTotal;
+            ulong got = M.Hugetlb.SetMaxHugePages(h, count);
+            ulong wrong = M.Hugetlb.WrongSubpageWritesTotal - wrongBefore;
+            _wrongWritesSinceLastExpect += wrong;
+            _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"hugepages {h}: nr_hugepages {before} -> {got} (asked {count}), free {h.FreeHugePages}"));
+            if (wrong > 0)
+                _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  oracle: update_and_free_page wrote flags through {wrong} subpage pointers that were not the subpage's struct page"));
+        }
+    }
+
+    private void DoMeminfo()
+    {
+        var m = M;
+        ulong totalKb = m.Nodes.SelectMany(n => n.Zones).Aggregate(0UL, (a, z) => a + z.ManagedPages) << (m.Arch.PageShift - 10);
+        ulong freeKb = m.FreePagesTotal << (m.Arch.PageShift - 10);
+        _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"MemTotal:       {totalKb,8} kB"));
+        _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"MemFree:        {freeKb,8} kB"));
+        foreach (var l in m.Hugetlb.MeminfoLines()) _out.WriteLine(l);
+    }
+
+    private void DoWalk(string[] args)
+    {
+        if (args.Length != 2) throw new GupSimException("usage: walk PFN COUNT");
+        ulong pfn = ParseNumber(args[0]), count = ParseNumber(args[1]);
+        var steps = PageWalk.Run(M, Pfn.FromUInt64(pfn), count);
+        int wrong = steps.Count(s => !s.Correct);
+        _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"walk 0x{pfn:x} +{count}: {count - (ulong)wrong} right, {wrong} wrong"));
+        var first = steps.FirstOrDefault(s => !s.Correct);
+        if (first is not null)
+            _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  first wrong: step {first.Step} at {first.Addr} is {first.Kind}{(first.Pfn is ulong p ? $" (pfn 0x{p:x})" : "")}, expected pfn 0x{first.ExpectedPfn:x}"));
+    }
+
+    private static ulong ParseNumber(string s)
+    {
+        bool ok = s.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? ulong.TryParse(s.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong v)
+            : ulong.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out v);
+        return ok ? v : throw new GupSimException($"'{s}' is not a number");
+    }
+
+    private void DoExpect(string[] args)
+    {
+        if (args.Length == 0) throw new GupSimException("expect what? (bad-page-state, no-bad-page-state, oops, no-oops, wrong-subpage-writes, no-wrong-subpage-writes, hugepages SIZE=N, free-hugepages SIZE=N)");
+        string what = args[0].ToLowerInvariant();
+        bool ok;
+        string detail;
+        switch (what)
+        {
+            case "bad-page-state":
+                ok = _badPagesSinceLastExpect > 0;
+                detail = $"{_badPagesSinceLastExpect} bad page report(s)";
+                _badPagesSinceLastExpect = 0;
+                break;
+            case "no-bad-page-state":
+                ok = _badPagesSinceLastExpect == 0;
+                detail = $"{_badPagesSinceLastExpect} bad page report(s)";
+                _badPagesSinceLastExpect = 0;
+                break;
+            case "oops":
+                ok = _lastOops is not null;
+                detail = _lastOops?.Message ?? "no oops";
+                _lastOops = null;
+                break;
+            case "no-oops":
+                ok = _lastOops is null;
+                detail = _lastOops?.Message ?? "no oops";
+                break;
+            case "wrong-subpage-writes":
+                ok = _wrongWritesSinceLastExpect > 0;
+                detail = $"{_wrongWritesSinceLastExpect} wrong subpage write(s)";
+                _wrongWritesSinceLastExpect = 0;
+                break;
+            case "no-wrong-subpage-writes":
+                ok = _wrongWritesSinceLastExpect == 0;
+                detail = $"{_wrongWritesSinceLastExpect} wrong subpage write(s)";
+                _wrongWritesSinceLastExpect = 0;
+                break;
+            case "hugepages" or "free-hugepages":
+                if (args.Length != 2 || args[1].IndexOf('=') <= 0) throw new GupSimException($"usage: expect {what} SIZE=COUNT");
+                var parts = args[1].Split('=');
+                var h = M.Hugetlb.Find(ByteSize.Parse(parts[0])) ?? throw new GupSimException($"expect: no {parts[0]} hstate");
+                ulong want = ParseNumber(parts[1]);
+                ulong have = what == "hugepages" ? h.NrHugePages : h.FreeHugePages;
+                ok = have == want;
+                detail = string.Create(CultureInfo.InvariantCulture, $"{what} {h} = {have}");
+                break;
+            default:
+                throw new GupSimException($"unknown expectation '{args[0]}'");
+        }
+        if (ok) _passed++;
+        else _failed++;
+        _out.WriteLine($"expect {string.Join(' ', args)}: {(ok ? "ok" : "FAILED")} ({detail})");
+    }
+}

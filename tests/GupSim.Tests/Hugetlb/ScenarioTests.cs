@@ -1,0 +1,60 @@
+using GupSim.Core;
+using GupSim.Scenario;
+
+namespace GupSim.Tests.Hugetlb;
+
+public class ScenarioTests
+{
+    private static string Example(string name) =>
+        File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", name));
+
+    [Fact]
+    public void HotplugGigantic_V511_WritesThroughWrongSubpagePointers()
+    {
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run(Example("hotplug-gigantic-v5.11.scenario"), "v5.11");
+        Assert.Equal(0, r.ExpectationsFailed);
+        Assert.Equal(2, r.ExpectationsPassed);
+        string text = sw.ToString();
+        // Seven of the eleven 1 GiB pages lie in the hot-added 8G–15G; each has 7 sections past its first one.
+        Assert.Contains("update_and_free_page wrote flags through 229376 subpage pointers", text);
+        Assert.Contains("hugepages 1G: nr_hugepages 0 -> 11 (asked 12), free 11", text);
+    }
+
+    [Fact]
+    public void HotplugGigantic_V512_IsClean()
+    {
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run(Example("hotplug-gigantic-v5.12.scenario"), "v5.12");
+        Assert.Equal(0, r.ExpectationsFailed);
+        Assert.Equal(3, r.ExpectationsPassed);
+        Assert.DoesNotContain("oracle:", sw.ToString());
+    }
+
+    [Fact]
+    public void FailedExpectation_IsCounted()
+    {
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run("machine --ram 0-4G\nexpect bad-page-state\n", "t");
+        Assert.Equal(1, r.ExpectationsFailed);
+        Assert.Contains("expect bad-page-state: FAILED (0 bad page report(s))", sw.ToString());
+    }
+
+    [Fact]
+    public void BadLine_NamesFileAndLine()
+    {
+        var e = Assert.Throws<GupSimException>(() => new ScenarioRunner(new StringWriter()).Run("machine --ram 0-4G\n\nfrobnicate\n", "s.txt"));
+        Assert.StartsWith("s.txt:3: unknown operation 'frobnicate'", e.Message);
+        var e2 = Assert.Throws<GupSimException>(() => new ScenarioRunner(new StringWriter()).Run("hugepages 1G=1\n", "s.txt"));
+        Assert.Equal("s.txt:1: no machine yet: start with a 'machine ...' line", e2.Message);
+    }
+
+    [Fact]
+    public void Hotplug_ReportsErrno()
+    {
+        var sw = new StringWriter();
+        new ScenarioRunner(sw).Run("machine --ram 0-4G\nhotplug 3G-5G\nhotplug 4G-4100M\n", "t");
+        Assert.Contains("hotplug 0xc0000000-0x13fffffff (2G): -EEXIST", sw.ToString());
+        Assert.Contains("-EINVAL", sw.ToString());
+    }
+}
