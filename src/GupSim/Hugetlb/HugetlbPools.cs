@@ -33,7 +33,102 @@ public sealed class HugetlbPools
             machine.Log($"HugeTLB: unsupported default_hugepagesz={ByteSize.Format(ds)}. Reverting to default");
         Default ??= machine.Arch.DefaultHugePageSize is { } dh ? Find(dh.Bytes) : _hstates.FirstOrDefault();
         Cmdline = cmdline;
+        Mounts = new HugetlbfsMounts(this);
     }
+
+    /// <summary>The hugetlbfs mounts.</summary>
+    public HugetlbfsMounts Mounts { get; }
+
+    /// <summary>The hstate of a compound head (by its order), or null when it is not a hugetlb page size.</summary>
+    public Hstate? HstateOfHead(Pages.PagePtr head)
+    {
+        int order = _m.StructPages.CompoundOrder(head);
+        return _hstates.FirstOrDefault(h => h.Order == order);
+    }
+
+    /// <summary>
+    /// hugetlb_acct_memory(): reserve (<paramref name="delta"/> &gt; 0) or release huge pages. Reserving needs
+    /// free − resv ≥ delta, else surplus pages within nr_overcommit_hugepages (gather_surplus_pages()); −ENOMEM
+    /// otherwise, with nothing changed.
+    /// </summary>
+    public int HugetlbAcctMemory(Hstate h, long delta)
+    {
+        if (delta > 0)
+        {
+            long needed = (long)h.ResvHugePages + delta - (long)h.FreeHugePages;
+            if (needed > 0)
+            {
+                if ((long)h.SurplusHugePages + needed > (long)h.NrOvercommitHugePages) return -(int)Errno.ENOMEM;
+                var fresh = new List<ulong>();
+                for (long i = 0; i < needed; i++)
+                {
+                    if (!TryAllocFreshHugePage(h, _m.Nodes[0].Nid, out ulong head))
+                    {
+                        foreach (ulong f in fresh) UpdateAndFreePage(h, f);
+                        return -(int)Errno.ENOMEM;
+                    }
+                    fresh.Add(head);
+                }
+                foreach (ulong f in fresh)
+                {
+                    h.SurplusHugePages++;
+                    _m.StructPages.SetRefcount(_m.PfnToPage(Pfn.FromUInt64(f)), 0);
+                    h.Enqueue(NidOf(f), f);
+                }
+            }
+            h.ResvHugePages += (ulong)delta;
+            return 0;
+        }
+        h.ResvHugePages -= (ulong)(-delta);
+        ReturnUnusedSurplusPages(h);
+        return 0;
+    }
+
+    /// <summary>return_unused_surplus_pages(): frees surplus pages that no reservation needs any more.</summary>
+    private void ReturnUnusedSurplusPages(Hstate h)
+    {
+        while (h.SurplusHugePages > 0 && h.FreeHugePages > h.ResvHugePages)
+        {
+            int? nid = h.NodesWithFree().Cast<int?>().FirstOrDefault();
+            if (nid is null) break;
+            h.TryDequeue(nid.Value, out ulong head);
+            h.SurplusHugePages--;
+            UpdateAndFreePage(h, head);
+        }
+    }
+
+    /// <summary>
+    /// alloc_huge_page() for a fault: dequeue a free page (consuming a reservation when the mapping holds one for
+    /// this index; else only if free − resv &gt; 0), or a surplus page within nr_overcommit_hugepages. The page comes
+    /// back with _refcount 1. False means the pool is exhausted (the fault returns VM_FAULT_SIGBUS).
+    /// </summary>
+    public bool TryAllocHugePage(Hstate h, bool hasReservation, out ulong headPfn)
+    {
+        headPfn = 0;
+        if (!hasReservation && h.FreeHugePages <= h.ResvHugePages)
+        {
+            if (h.SurplusHugePages >= h.NrOvercommitHugePages || !TryAllocFreshHugePage(h, _m.Nodes[0].Nid, out headPfn)) return false;
+            h.SurplusHugePages++;
+            return true;
+        }
+        int? nid = h.NodesWithFree().Cast<int?>().FirstOrDefault();
+        if (nid is null || !h.TryDequeue(nid.Value, out headPfn)) return false;
+        if (hasReservation) h.ResvHugePages--;
+        _m.StructPages.SetRefcount(_m.PfnToPage(Pfn.FromUInt64(headPfn)), 1);
+        return true;
+    }
+
+    /// <summary>put_page() on a hugetlb head: the last reference frees it to the pool (free_huge_page()).</summary>
+    public void PutHugePage(ulong headPfn)
+    {
+        var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
+        if (_m.StructPages.RefAddReturn(head, -1) != 0) return;
+        var h = HstateOfHead(head) ?? throw new InvalidOperationException($"pfn 0x{headPfn:x} is not a hugetlb head");
+        _m.StructPages.SetRefcount(head, 1);
+        FreeHugePage(h, headPfn, NidOf(headPfn));
+    }
+
+    private int NidOf(ulong pfn) => _m.NodeOfPfn(pfn).Nid;
 
     /// <summary>Subpage walks and compound preparation.</summary>
     public CompoundPages Compound { get; }
