@@ -64,6 +64,8 @@ public sealed partial class Machine
         ulong image = IsRam(Arch.KernelImageStart) ? Arch.KernelImageStart : Memblock.Memory[0].Base;
         ulong imageEnd = Math.Min(image + Arch.KernelImageBytes, EndOfRamRange(image));
         Memblock.Reserve(image, imageEnd - image, "kernel image (text, rodata, data, bss)");
+        // empty_zero_page lives in the kernel image's bss; GupSim puts it 1 MiB into the image.
+        ZeroPfn = PfnOf(Math.Min(image + (1UL << 20), imageEnd - Arch.PageSize));
         ulong vmemmap = Arch.VmemmapBiasedByMemstart
             ? Arch.VmemmapBase - (Memory.PhysOffset >> Arch.PageShift) * (ulong)StructPageSize
             : Arch.VmemmapBase;

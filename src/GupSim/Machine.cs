@@ -112,6 +112,8 @@ public sealed partial class Machine
     public IReadOnlyList<PhysRange> Ram => _ram;
     /// <summary>Kernel log lines ("dmesg") written so far.</summary>
     public IReadOnlyList<string> KernelLog => _log;
+    /// <summary>The pfn of empty_zero_page (ZERO_PAGE(0)): what read faults on anonymous memory map.</summary>
+    public ulong ZeroPfn { get; private set; }
     /// <summary>Lowest RAM pfn.</summary>
     public ulong MinPfn { get; private set; }
     /// <summary>One past the highest RAM pfn.</summary>

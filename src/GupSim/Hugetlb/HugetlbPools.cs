@@ -130,6 +130,19 @@ public sealed class HugetlbPools
 
     private int NidOf(ulong pfn) => _m.NodeOfPfn(pfn).Nid;
 
+    /// <summary>
+    /// unlink() of a hugetlbfs file once no mapping holds it open (remove_inode_hugepages() then
+    /// hugetlb_unreserve_pages()): drops the page cache's reference on every page (a page still mapped lives on
+    /// until its last mapping goes) and releases the inode's remaining reservations.
+    /// </summary>
+    public void RemoveInodePages(HugetlbfsInode inode)
+    {
+        foreach (var (_, head) in inode.PageCache.OrderBy(kv => kv.Key).ToList()) PutHugePage(head);
+        inode.PageCache.Clear();
+        if (inode.Reservations.Count > 0) HugetlbAcctMemory(inode.Hstate, -inode.Reservations.Count);
+        inode.Reservations.Clear();
+    }
+
     /// <summary>Subpage walks and compound preparation.</summary>
     public CompoundPages Compound { get; }
 

@@ -30,7 +30,8 @@ public sealed class HugetlbfsMount
 {
     private readonly Dictionary<string, HugetlbfsInode> _files = [];
 
-    internal HugetlbfsMount(string path, Hstate hstate)
+    /// <summary>A mount (use <see cref="HugetlbfsMounts.Mount"/> to register one on the machine).</summary>
+    public HugetlbfsMount(string path, Hstate hstate)
     {
         Path = path;
         Hstate = hstate;
@@ -51,7 +52,7 @@ public sealed class HugetlbfsMount
     }
 
     /// <summary>An unlinked inode (hugetlb_file_setup() for MAP_HUGETLB|MAP_ANONYMOUS).</summary>
-    internal HugetlbfsInode CreateUnlinked() => new(this, "");
+    public HugetlbfsInode CreateUnlinkedPublic() => new(this, "");
 }
 
 /// <summary>The hugetlbfs mounts of a machine.</summary>

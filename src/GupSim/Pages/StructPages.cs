@@ -43,6 +43,9 @@ public sealed class StructPages
 
     /// <summary>atomic_read(&amp;page->_mapcount) (−1 = not mapped).</summary>
     public int MapcountRaw(PagePtr page) => (int)Mem.ReadU32(page.Address + (ulong)_l.Mapcount, "reading page->_mapcount");
+    /// <summary>atomic_set(&amp;page->_mapcount, value).</summary>
+    public void AtomicMapcountSet(PagePtr page, int value) => Mem.WriteU32(page.Address + (ulong)_l.Mapcount, (uint)value, "writing page->_mapcount");
+
     /// <summary>page_mapping's raw field: page->mapping.</summary>
     public ulong Mapping(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.Mapping, "reading page->mapping");
     /// <summary>page->index.</summary>

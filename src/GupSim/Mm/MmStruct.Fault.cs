@@ -1,0 +1,313 @@
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Hugetlb;
+using GupSim.Pages;
+
+namespace GupSim.Mm;
+
+public sealed partial class MmStruct
+{
+    /// <summary>TRANSHUGE_PAGE_DTOR (v5.11).</summary>
+    public const byte TranshugePageDtor = 3;
+
+    /// <summary>
+    /// Walks the page table to the entry that maps <paramref name="addr"/>: a PUD or PMD leaf (pud_huge/pmd_huge),
+    /// or the PTE. Null when an upper level is none.
+    /// </summary>
+    public LeafWalk? WalkLeaf(ulong addr)
+    {
+        var t = PageTable;
+        var pgd = t.PgdOffset(addr);
+        if (t.PgdNone(t.Read(pgd))) return null;
+        var p4d = t.P4dOffset(pgd, addr);
+        if (t.P4dNone(t.Read(p4d))) return null;
+        var pud = t.PudOffset(p4d, addr);
+        var pudv = t.Read(pud);
+        if (t.PudNone(pudv)) return null;
+        if (t.PudHuge(pudv) || t.PudLeaf(pudv)) return new LeafWalk(PgLevel.Pud, pud, pudv, _m.Arch.PudSize);
+        var pmd = t.PmdOffset(pud, addr);
+        var pmdv = t.Read(pmd);
+        if (t.PmdNone(pmdv)) return null;
+        if (t.PmdHuge(pmdv) || t.PmdLeaf(pmdv)) return new LeafWalk(PgLevel.Pmd, pmd, pmdv, _m.Arch.PmdSize);
+        var pte = t.PteOffsetMap(pmd, addr);
+        return new LeafWalk(PgLevel.Pte, pte, t.Read(pte), PageSize);
+    }
+
+    /// <summary>
+    /// handle_mm_fault(): faults <paramref name="addr"/> in. No VMA, or an access the VMA does not allow, is
+    /// VM_FAULT_SIGSEGV; hugetlb VMAs go to <see cref="HugetlbFault"/>; anonymous memory to do_anonymous_page(),
+    /// do_huge_pmd_anonymous_page() (VM_HUGEPAGE, PMD-sized and aligned range inside the VMA) or do_wp_page().
+    /// </summary>
+    public VmFault HandleMmFault(ulong addr, FaultFlags flags)
+    {
+        var vma = VmaAt(addr);
+        if (vma is null) return VmFault.SigSegv;
+        bool write = (flags & FaultFlags.Write) != 0;
+        if (write ? (vma.Flags & VmFlags.Write) == 0 : (vma.Flags & (VmFlags.Read | VmFlags.Write | VmFlags.Exec)) == 0) return VmFault.SigSegv;
+        if (vma.IsHugetlb) return HugetlbFault(vma, addr, flags);
+        return AnonFault(vma, addr, write);
+    }
+
+    private VmFault AnonFault(Vma vma, ulong addr, bool write)
+    {
+        var leaf = WalkLeaf(addr);
+        if (leaf is { } l && !l.Entry.IsNone)
+        {
+            if (!write || l.Entry.IsWrite)
+            {
+                PageTable.Write(l.Slot, l.Entry.With(PteFlags.Young | (write ? PteFlags.Dirty : PteFlags.None)));
+                return VmFault.None;
+            }
+            return l.Level == PgLevel.Pte ? DoWpPage(vma, addr, l) : DoHugePmdWpPage(vma, addr, l);
+        }
+        if (ThpEligible(vma, addr) && DoHugePmdAnonymousPage(vma, addr) is { } thp) return thp;
+        return DoAnonymousPage(vma, addr, write);
+    }
+
+    private bool ThpEligible(Vma vma, ulong addr)
+    {
+        if ((vma.Flags & VmFlags.HugePage) == 0 || (vma.Flags & VmFlags.NoHugePage) != 0) return false;
+        if (_m.Arch.FindHugePageSize(_m.Arch.PmdSize) is not { Mapping: HugeMapping.PmdLeaf }) return false;
+        ulong haddr = addr & ~(_m.Arch.PmdSize - 1);
+        return haddr >= vma.Start && haddr + _m.Arch.PmdSize <= vma.End;
+    }
+
+    /// <summary>do_anonymous_page(): a read maps the zero page read-only; a write maps a fresh page (_refcount 1, mapped once).</summary>
+    private VmFault DoAnonymousPage(Vma vma, ulong addr, bool write)
+    {
+        ulong page = addr & ~(PageSize - 1);
+        var user = PteFlags.Present | PteFlags.User | PteFlags.Young;
+        if (!write)
+        {
+            int rc0 = PageTable.SetLeaf(page, null, Pfn.FromUInt64(_m.ZeroPfn), user);
+            return rc0 == 0 ? VmFault.None : VmFault.Oom;
+        }
+        if (!_m.TryAllocPages(0, 0, "anonymous page", out Pfn pfn, ZoneType.Dma32)) return VmFault.Oom;
+        int rc = PageTable.SetLeaf(page, null, pfn, user | PteFlags.Write | PteFlags.Dirty);
+        if (rc != 0)
+        {
+            ReleaseFreshPage(pfn, 0);
+            return VmFault.Oom;
+        }
+        _m.StructPages.AtomicMapcountSet(_m.PfnToPage(pfn), 0); // page_add_new_anon_rmap()
+        AnonPages++;
+        return VmFault.None;
+    }
+
+    /// <summary>do_wp_page(): the zero page or a shared page is copied to a fresh one; an exclusive anonymous page is made writable.</summary>
+    private VmFault DoWpPage(Vma vma, ulong addr, LeafWalk l)
+    {
+        var sp = _m.StructPages;
+        ulong oldPfn = l.Entry.Pfn.Value;
+        if (oldPfn != _m.ZeroPfn && sp.MapcountRaw(_m.PfnToPage(Pfn.FromUInt64(oldPfn))) == 0)
+        {
+            PageTable.Write(l.Slot, l.Entry.With(PteFlags.Write | PteFlags.Dirty | PteFlags.Young));
+            return VmFault.Write;
+        }
+        if (!_m.TryAllocPages(0, 0, "anonymous page (COW)", out Pfn pfn, ZoneType.Dma32)) return VmFault.Oom;
+        PageTable.Write(l.Slot, PageTableEntry.MakeLeaf(pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Write | PteFlags.Dirty, _m.Arch.PageShift));
+        sp.AtomicMapcountSet(_m.PfnToPage(pfn), 0);
+        AnonPages++;
+        if (oldPfn != _m.ZeroPfn) DropPageMapping(Pfn.FromUInt64(oldPfn), 0);
+        return VmFault.Write;
+    }
+
+    private VmFault DoHugePmdWpPage(Vma vma, ulong addr, LeafWalk l)
+    {
+        // An anonymous THP is mapped by one PMD only in GupSim (no fork): make it writable.
+        PageTable.Write(l.Slot, l.Entry.With(PteFlags.Write | PteFlags.Dirty | PteFlags.Young));
+        return VmFault.Write;
+    }
+
+    /// <summary>
+    /// do_huge_pmd_anonymous_page(): a PMD-sized compound page from the buddy (prep_compound_page,
+    /// TRANSHUGE_PAGE_DTOR) mapped by a PMD leaf; null (fall back to 4 KiB pages) when the buddy has no block.
+    /// GupSim maps a real THP on read faults too (the kernel may map the huge zero page instead).
+    /// </summary>
+    private VmFault? DoHugePmdAnonymousPage(Vma vma, ulong addr)
+    {
+        int order = _m.Arch.PmdShift - _m.Arch.PageShift;
+        ulong haddr = addr & ~(_m.Arch.PmdSize - 1);
+        if (!_m.TryAllocPages(order, 0, "transparent huge page", out Pfn pfn, ZoneType.Dma32)) return null;
+        var head = _m.PfnToPage(pfn);
+        _m.Hugetlb.Compound.PrepCompoundPage(head, order);
+        _m.Hugetlb.Compound.SetCompoundPageDtor(head, TranshugePageDtor);
+        var size = _m.Arch.FindHugePageSize(_m.Arch.PmdSize)!;
+        int rc = PageTable.SetLeaf(haddr, size, pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Huge
+            | ((vma.Flags & VmFlags.Write) != 0 ? PteFlags.Write | PteFlags.Dirty : PteFlags.None));
+        if (rc != 0)
+        {
+            _m.StructPages.SetCompoundMapcount(head, -1);
+            ReleaseFreshPage(pfn, order);
+            return null;
+        }
+        _m.StructPages.SetCompoundMapcount(head, 0);
+        AnonPages += 1L << order;
+        return VmFault.None;
+    }
+
+    private void ReleaseFreshPage(Pfn pfn, int order)
+    {
+        _m.StructPages.SetRefcount(_m.PfnToPage(pfn), 0);
+        _m.FreePages(pfn, order);
+    }
+
+    /// <summary>
+    /// hugetlb_fault(): a missing entry goes to hugetlb_no_page() (the page cache for shared mappings, else a page
+    /// from the pool, consuming the mapping's reservation for that index); a write to a read-only entry to
+    /// hugetlb_cow(). Pool exhausted → VM_FAULT_SIGBUS.
+    /// </summary>
+    public VmFault HugetlbFault(Vma vma, ulong addr, FaultFlags flags)
+    {
+        var h = vma.Hstate!;
+        ulong haddr = addr & h.Mask;
+        bool write = (flags & FaultFlags.Write) != 0;
+        var slot = PageTable.HugePteOffset(haddr, h.Size.Bytes);
+        var entry = slot is { } s0 ? PageTable.Read(s0) : PageTableEntry.None(_m.Arch.PageShift);
+        if (entry.IsNone) return HugetlbNoPage(vma, haddr, write);
+        if (write && !entry.IsWrite) return HugetlbCow(vma, haddr, entry);
+        return VmFault.None;
+    }
+
+    private PteFlags HugeLeafFlags(Vma vma, bool writable) =>
+        PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Huge | (writable ? PteFlags.Write | PteFlags.Dirty : PteFlags.None);
+
+    private VmFault HugetlbNoPage(Vma vma, ulong haddr, bool write)
+    {
+        var h = vma.Hstate!;
+        var file = vma.File!;
+        ulong idx = vma.HugecacheIndex(haddr, PageShift);
+        var sp = _m.StructPages;
+        ulong head;
+        bool anon = false;
+        if (file.PageCache.TryGetValue(idx, out head))
+        {
+            sp.RefAddReturn(_m.PfnToPage(Pfn.FromUInt64(head)), 1); // find_lock_page()
+        }
+        else
+        {
+            bool reserved = vma.MayShare ? file.Reservations.Contains(idx) : vma.PrivateReservations.Contains(idx);
+            if (!_m.Hugetlb.TryAllocHugePage(h, reserved, out head)) return VmFault.SigBus;
+            if (vma.MayShare)
+            {
+                file.Reservations.Remove(idx);
+                file.PageCache[idx] = head; // huge_add_to_page_cache(): the page cache holds a reference
+                sp.RefAddReturn(_m.PfnToPage(Pfn.FromUInt64(head)), 1);
+            }
+            else
+            {
+                vma.PrivateReservations.Remove(idx);
+                anon = true;
+            }
+        }
+        var headPage = _m.PfnToPage(Pfn.FromUInt64(head));
+        bool writable = (vma.Flags & VmFlags.Write) != 0 && (vma.MayShare || anon);
+        int rc = PageTable.SetLeaf(haddr, h.Size, Pfn.FromUInt64(head), HugeLeafFlags(vma, writable));
+        if (rc != 0)
+        {
+            _m.Hugetlb.PutHugePage(head);
+            return VmFault.Oom;
+        }
+        if (anon) sp.SetCompoundMapcount(headPage, 0); // hugepage_add_new_anon_rmap()
+        else sp.SetCompoundMapcount(headPage, sp.CompoundMapcount(headPage) + 1); // page_dup_rmap(page, true)
+        HugetlbPages += (long)h.PagesPerHugePage;
+        // A write to a private mapping of a page-cache page breaks COW at once.
+        if (write && !writable && (vma.Flags & VmFlags.Write) != 0)
+            return HugetlbCow(vma, haddr, PageTable.Read(PageTable.HugePteOffset(haddr, h.Size.Bytes)!.Value));
+        return VmFault.None;
+    }
+
+    /// <summary>hugetlb_cow(): a private copy of a read-only mapped huge page (reusing it when this mapping is its only user).</summary>
+    private VmFault HugetlbCow(Vma vma, ulong haddr, PageTableEntry old)
+    {
+        var h = vma.Hstate!;
+        var sp = _m.StructPages;
+        ulong oldHead = old.Pfn.Value;
+        var oldPage = _m.PfnToPage(old.Pfn);
+        bool inCache = vma.File!.PageCache.ContainsValue(oldHead);
+        if (!vma.MayShare && !inCache && sp.CompoundMapcount(oldPage) == 0)
+        {
+            PageTable.SetLeaf(haddr, h.Size, old.Pfn, HugeLeafFlags(vma, writable: true));
+            return VmFault.Write;
+        }
+        if (vma.MayShare)
+        {
+            PageTable.SetLeaf(haddr, h.Size, old.Pfn, HugeLeafFlags(vma, writable: true));
+            return VmFault.Write;
+        }
+        ulong idx = vma.HugecacheIndex(haddr, PageShift);
+        bool reserved = vma.PrivateReservations.Contains(idx);
+        if (!_m.Hugetlb.TryAllocHugePage(h, reserved, out ulong fresh)) return VmFault.SigBus;
+        vma.PrivateReservations.Remove(idx);
+        PageTable.SetLeaf(haddr, h.Size, Pfn.FromUInt64(fresh), HugeLeafFlags(vma, writable: true));
+        sp.SetCompoundMapcount(_m.PfnToPage(Pfn.FromUInt64(fresh)), 0);
+        sp.SetCompoundMapcount(oldPage, sp.CompoundMapcount(oldPage) - 1); // page_remove_rmap(old, true)
+        _m.Hugetlb.PutHugePage(oldHead);
+        return VmFault.Write;
+    }
+
+    /// <summary>
+    /// zap_page_range() for [s, e) of <paramref name="vma"/>: clears the entries, drops each page's map count and
+    /// the mapping's reference (the last one frees the page to the pool or buddy).
+    /// </summary>
+    private void ZapRange(Vma vma, ulong s, ulong e)
+    {
+        var cleared = PageTable.ClearRange(s, e);
+        var sp = _m.StructPages;
+        var seenHuge = new HashSet<ulong>();
+        foreach (var leaf in cleared)
+        {
+            if (leaf.Old.IsNone || !leaf.Old.IsPresent) continue;
+            ulong pfn = leaf.Pfn.Value;
+            if (vma.IsHugetlb)
+            {
+                var h = vma.Hstate!;
+                ulong head = pfn & ~(h.PagesPerHugePage - 1);
+                if (!seenHuge.Add(head)) continue;
+                var headPage = _m.PfnToPage(Pfn.FromUInt64(head));
+                sp.SetCompoundMapcount(headPage, sp.CompoundMapcount(headPage) - 1); // page_remove_rmap(page, true)
+                HugetlbPages -= (long)h.PagesPerHugePage;
+                _m.Hugetlb.PutHugePage(head);
+                continue;
+            }
+            if (pfn == _m.ZeroPfn) continue;
+            if (leaf.Level == PgLevel.Pte)
+            {
+                DropPageMapping(Pfn.FromUInt64(pfn), 0);
+                AnonPages--;
+            }
+            else
+            {
+                int order = _m.Arch.PmdShift - _m.Arch.PageShift;
+                var head = _m.PfnToPage(Pfn.FromUInt64(pfn));
+                sp.SetCompoundMapcount(head, sp.CompoundMapcount(head) - 1);
+                if (sp.RefAddReturn(head, -1) == 0)
+                {
+                    _m.Hugetlb.Compound.SetCompoundPageDtor(head, 0);
+                    _m.FreePages(Pfn.FromUInt64(pfn), order);
+                }
+                AnonPages -= 1L << order;
+            }
+        }
+    }
+
+    /// <summary>page_remove_rmap() then put_page() on an order-0 anonymous page.</summary>
+    private void DropPageMapping(Pfn pfn, int order)
+    {
+        var sp = _m.StructPages;
+        var page = _m.PfnToPage(pfn);
+        sp.AtomicMapcountSet(page, sp.MapcountRaw(page) - 1);
+        if (sp.RefAddReturn(page, -1) == 0) _m.FreePages(pfn, order);
+    }
+
+    private void WriteProtectRange(ulong s, ulong e)
+    {
+        for (ulong a = s; a < e;)
+        {
+            var leaf = WalkLeaf(a);
+            ulong step = leaf?.Bytes ?? PageSize;
+            if (leaf is { } l && l.Entry.IsPresent && l.Entry.IsWrite) PageTable.Write(l.Slot, l.Entry.Without(PteFlags.Write));
+            a = (a & ~(step - 1)) + step;
+        }
+    }
+}

@@ -1,0 +1,280 @@
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Hugetlb;
+using GupSim.Pages;
+
+namespace GupSim.Mm;
+
+/// <summary>
+/// struct mm_struct: an address space with its VMAs (sorted, non-overlapping) and its page table, and the
+/// operations that change them (mmap, munmap, mprotect, madvise — mm/mmap.c, mm/mprotect.c, mm/madvise.c) and
+/// the page-fault handlers (handle_mm_fault, hugetlb_fault — mm/memory.c, mm/hugetlb.c, mm/huge_memory.c).
+/// Failed operations return the kernel's negative errno and change nothing.
+/// </summary>
+public sealed partial class MmStruct
+{
+    private readonly List<Vma> _vmas = [];
+    private readonly Machine _m;
+
+    private MmStruct(Machine machine, PageTable table)
+    {
+        _m = machine;
+        PageTable = table;
+        TaskSize = machine.Arch.BitsPerLong == 32 ? 0xC0000000UL : 1UL << (table.Geometry.UserVaBits - (machine.Arch.KernelArch == "x86" ? 1 : 0));
+        // mmap_base: TASK_SIZE less the stack gap (at least 128 MiB), page aligned, no randomisation.
+        MmapBase = (TaskSize - (128UL << 20)) & ~(machine.Arch.PageSize - 1);
+    }
+
+    /// <summary>mm_alloc(): a new address space, or null when no page is left for its PGD.</summary>
+    public static MmStruct? Create(Machine machine, int nid = 0) =>
+        PageTable.TryCreate(machine, nid, out var table) ? new MmStruct(machine, table) : null;
+
+    /// <summary>The machine.</summary>
+    public Machine Machine => _m;
+    /// <summary>mm->pgd and below.</summary>
+    public PageTable PageTable { get; }
+    /// <summary>TASK_SIZE.</summary>
+    public ulong TaskSize { get; }
+    /// <summary>mm->mmap_base (top-down allocation starts here).</summary>
+    public ulong MmapBase { get; }
+    /// <summary>The VMAs, by address.</summary>
+    public IReadOnlyList<Vma> Vmas => _vmas;
+    /// <summary>MM_ANONPAGES in pages (4 KiB and THP).</summary>
+    public long AnonPages { get; private set; }
+    /// <summary>hugetlb_usage, in base pages (hugetlb_count_add()).</summary>
+    public long HugetlbPages { get; private set; }
+    /// <summary>mm->has_pinned / MMF_HAS_PINNED.</summary>
+    public bool HasPinned { get; set; }
+    /// <summary>mmap_lock (a reader-writer lock, as the kernel's).</summary>
+    public ReaderWriterLockSlim MmapLock { get; } = new(LockRecursionPolicy.SupportsRecursion);
+
+    private int PageShift => _m.Arch.PageShift;
+    private ulong PageSize => _m.Arch.PageSize;
+
+    /// <summary>find_vma(): the first VMA whose end is above <paramref name="addr"/>, or null.</summary>
+    public Vma? FindVma(ulong addr)
+    {
+        int lo = 0, hi = _vmas.Count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_vmas[mid].End <= addr) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo < _vmas.Count ? _vmas[lo] : null;
+    }
+
+    /// <summary>The VMA containing <paramref name="addr"/>, or null.</summary>
+    public Vma? VmaAt(ulong addr) => FindVma(addr) is { } v && v.Start <= addr ? v : null;
+
+    private void InsertVma(Vma v)
+    {
+        int i = 0;
+        while (i < _vmas.Count && _vmas[i].Start < v.Start) i++;
+        _vmas.Insert(i, v);
+    }
+
+    /// <summary>
+    /// get_unmapped_area(), top-down from mmap_base (arch_get_unmapped_area_topdown), aligned to
+    /// <paramref name="align"/> (huge page size for hugetlb: hugetlb_get_unmapped_area()). 0 when nothing fits.
+    /// </summary>
+    private ulong GetUnmappedArea(ulong len, ulong align)
+    {
+        ulong top = MmapBase;
+        for (int i = _vmas.Count; i >= 0; i--)
+        {
+            ulong gapStart = i > 0 ? _vmas[i - 1].End : PageSize * 16;
+            ulong gapEnd = i < _vmas.Count ? Math.Min(_vmas[i].Start, top) : top;
+            if (gapEnd > gapStart && gapEnd - gapStart >= len)
+            {
+                ulong addr = (gapEnd - len) & ~(align - 1);
+                if (addr >= gapStart) return addr;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>Whether [start, end) overlaps no VMA.</summary>
+    private bool IsFree(ulong start, ulong end)
+    {
+        var v = FindVma(start);
+        return v is null || v.Start >= end;
+    }
+
+    /// <summary>
+    /// mmap(): anonymous memory, MAP_HUGETLB anonymous memory (MAP_HUGE_* size bits or the default hstate), or a
+    /// hugetlbfs file (<paramref name="file"/>). Hugetlb mappings reserve their pages (hugetlb_reserve_pages()) unless
+    /// MAP_NORESERVE. Returns the address, or a negative errno: −EINVAL (bad flags, unsupported huge size, unaligned
+    /// hugetlbfs length or offset, zero length), −ENOMEM (no address space, not enough huge pages to reserve).
+    /// </summary>
+    public long Mmap(ulong addr, ulong length, Prot prot, MapFlags flags, HugetlbfsInode? file = null, ulong offset = 0)
+    {
+        if (length == 0) return -(int)Errno.EINVAL;
+        bool shared = (flags & MapFlags.Shared) != 0, priv = (flags & MapFlags.Private) != 0;
+        if (shared == priv) return -(int)Errno.EINVAL;
+        bool anon = (flags & MapFlags.Anonymous) != 0;
+        if (!anon && file is null) return -(int)Errno.EINVAL;
+        Hstate? h = null;
+        if ((flags & MapFlags.Hugetlb) != 0 && anon)
+        {
+            ulong? size = MapHuge.SizeOf(flags);
+            h = size is ulong s ? _m.Hugetlb.Find(s) : _m.Hugetlb.Default;
+            if (h is null) return -(int)Errno.EINVAL;
+            length = (length + h.Size.Bytes - 1) & h.Mask; // ksys_mmap_pgoff(): len = ALIGN(len, huge_page_size(hs))
+            file = _m.Hugetlb.Mounts.Mounts.FirstOrDefault(mt => mt.Hstate == h)?.CreateUnlinkedPublic()
+                   ?? new HugetlbfsMount("<internal>", h).CreateUnlinkedPublic();
+        }
+        else if (file is not null)
+        {
+            h = file.Hstate;
+            // hugetlbfs_file_mmap(): offset aligned to the huge page; hugetlb_get_unmapped_area(): len aligned.
+            if ((offset & ~h.Mask) != 0 || (length & ~h.Mask) != 0) return -(int)Errno.EINVAL;
+        }
+        else length = (length + PageSize - 1) & ~(PageSize - 1);
+        ulong align = h?.Size.Bytes ?? PageSize;
+        ulong start;
+        if ((flags & MapFlags.Fixed) != 0)
+        {
+            if ((addr & (align - 1)) != 0 || addr + length > TaskSize || addr + length < addr) return -(int)Errno.EINVAL;
+            if (!IsFree(addr, addr + length))
+            {
+                int rc = Munmap(addr, length);
+                if (rc != 0) return rc;
+            }
+            start = addr;
+        }
+        else
+        {
+            start = addr != 0 && (addr & (align - 1)) == 0 && addr + length <= TaskSize && IsFree(addr, addr + length) ? addr : GetUnmappedArea(length, align);
+            if (start == 0) return -(int)Errno.ENOMEM;
+        }
+        var vmFlags = VmFlags.MayRead | VmFlags.MayWrite | VmFlags.MayExec;
+        if ((prot & Prot.Read) != 0) vmFlags |= VmFlags.Read;
+        if ((prot & Prot.Write) != 0) vmFlags |= VmFlags.Write;
+        if ((prot & Prot.Exec) != 0) vmFlags |= VmFlags.Exec;
+        if (shared) vmFlags |= VmFlags.Shared | VmFlags.MayShare;
+        if ((flags & MapFlags.NoReserve) != 0) vmFlags |= VmFlags.NoReserve;
+        if (h is not null) vmFlags |= VmFlags.Hugetlb | VmFlags.DontExpand;
+        var vma = new Vma(start, start + length, vmFlags, offset >> PageShift, file, h);
+        if (h is not null && (vmFlags & VmFlags.NoReserve) == 0)
+        {
+            int rc = HugetlbReservePages(vma);
+            if (rc != 0) return rc;
+        }
+        InsertVma(vma);
+        if ((flags & MapFlags.Populate) != 0)
+            for (ulong a = start; a < start + length; a += align) HandleMmFault(a, (prot & Prot.Write) != 0 ? FaultFlags.Write : FaultFlags.None);
+        return (long)start;
+    }
+
+    /// <summary>
+    /// hugetlb_reserve_pages(): shared mappings reserve the file indices not yet reserved or cached (region_chg on the
+    /// inode's resv_map); private ones every page of the VMA. −ENOMEM when the pool cannot cover it.
+    /// </summary>
+    private int HugetlbReservePages(Vma vma)
+    {
+        var h = vma.Hstate!;
+        ulong first = vma.HugecacheIndex(vma.Start, PageShift), count = vma.Bytes >> h.Shift;
+        var needed = new List<ulong>();
+        for (ulong idx = first; idx < first + count; idx++)
+        {
+            if (vma.MayShare && (vma.File!.Reservations.Contains(idx) || vma.File.PageCache.ContainsKey(idx))) continue;
+            needed.Add(idx);
+        }
+        int rc = _m.Hugetlb.HugetlbAcctMemory(h, needed.Count);
+        if (rc != 0) return rc;
+        foreach (ulong idx in needed)
+        {
+            if (vma.MayShare) vma.File!.Reservations.Add(idx);
+            else vma.PrivateReservations.Add(idx);
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// munmap(): removes [addr, addr + len) from every VMA it touches (splitting them), zaps the mappings (each page
+    /// loses its map count and the mapping's reference; the last reference frees it to the pool or buddy), frees
+    /// empty page tables, and gives back unused private hugetlb reservations. −EINVAL for an unaligned start, a
+    /// range beyond TASK_SIZE, or a split of a hugetlb VMA off a huge page boundary.
+    /// </summary>
+    public int Munmap(ulong addr, ulong len)
+    {
+        if ((addr & (PageSize - 1)) != 0 || len == 0 || addr + len > TaskSize || addr + len < addr) return -(int)Errno.EINVAL;
+        ulong end = addr + ((len + PageSize - 1) & ~(PageSize - 1));
+        foreach (var v in _vmas)
+        {
+            if (v.End <= addr || v.Start >= end || !v.IsHugetlb) continue;
+            // hugetlb_vm_op_split(): a split must fall on a huge page boundary.
+            if ((addr > v.Start && (addr & ~v.Hstate!.Mask) != 0) || (end < v.End && (end & ~v.Hstate!.Mask) != 0)) return -(int)Errno.EINVAL;
+        }
+        var affected = _vmas.Where(v => v.End > addr && v.Start < end).ToList();
+        foreach (var v in affected)
+        {
+            _vmas.Remove(v);
+            ulong s = Math.Max(v.Start, addr), e = Math.Min(v.End, end);
+            if (v.Start < s) InsertVma(v.CloneRange(v.Start, s, PageShift));
+            if (e < v.End) InsertVma(v.CloneRange(e, v.End, PageShift));
+            var removed = v.CloneRange(s, e, PageShift);
+            ZapRange(removed, s, e);
+            if (removed.IsHugetlb && !removed.MayShare && removed.PrivateReservations.Count > 0)
+                _m.Hugetlb.HugetlbAcctMemory(removed.Hstate!, -removed.PrivateReservations.Count); // hugetlb_vm_op_close()
+        }
+        PageTable.FreeEmptyTables(addr, end);
+        return 0;
+    }
+
+    /// <summary>mprotect(): changes VM_READ/WRITE/EXEC over whole pages, splitting VMAs, and write-protects present entries when write goes away.</summary>
+    public int Mprotect(ulong addr, ulong len, Prot prot)
+    {
+        if ((addr & (PageSize - 1)) != 0) return -(int)Errno.EINVAL;
+        ulong end = addr + ((len + PageSize - 1) & ~(PageSize - 1));
+        for (ulong a = addr; a < end;)
+        {
+            var v = VmaAt(a);
+            if (v is null) return -(int)Errno.ENOMEM;
+            a = v.End;
+        }
+        foreach (var v in _vmas.Where(v => v.IsHugetlb && v.End > addr && v.Start < end))
+            if ((addr > v.Start && (addr & ~v.Hstate!.Mask) != 0) || (end < v.End && (end & ~v.Hstate!.Mask) != 0)) return -(int)Errno.EINVAL;
+        foreach (var v in _vmas.Where(v => v.End > addr && v.Start < end).ToList())
+        {
+            _vmas.Remove(v);
+            ulong s = Math.Max(v.Start, addr), e = Math.Min(v.End, end);
+            if (v.Start < s) InsertVma(v.CloneRange(v.Start, s, PageShift));
+            if (e < v.End) InsertVma(v.CloneRange(e, v.End, PageShift));
+            var mid = v.CloneRange(s, e, PageShift);
+            mid.Flags = (mid.Flags & ~(VmFlags.Read | VmFlags.Write | VmFlags.Exec))
+                | ((prot & Prot.Read) != 0 ? VmFlags.Read : 0) | ((prot & Prot.Write) != 0 ? VmFlags.Write : 0) | ((prot & Prot.Exec) != 0 ? VmFlags.Exec : 0);
+            InsertVma(mid);
+            if ((prot & Prot.Write) == 0) WriteProtectRange(s, e);
+        }
+        return 0;
+    }
+
+    /// <summary>madvise(): MADV_HUGEPAGE / MADV_NOHUGEPAGE set VM_HUGEPAGE / VM_NOHUGEPAGE; MADV_DONTNEED zaps.</summary>
+    public int Madvise(ulong addr, ulong len, Madvise advice)
+    {
+        if ((addr & (PageSize - 1)) != 0) return -(int)Errno.EINVAL;
+        ulong end = addr + ((len + PageSize - 1) & ~(PageSize - 1));
+        foreach (var v in _vmas.Where(v => v.End > addr && v.Start < end))
+        {
+            switch (advice)
+            {
+                case Mm.Madvise.HugePage: v.Flags = (v.Flags | VmFlags.HugePage) & ~VmFlags.NoHugePage; break;
+                case Mm.Madvise.NoHugePage: v.Flags = (v.Flags | VmFlags.NoHugePage) & ~VmFlags.HugePage; break;
+                case Mm.Madvise.DontNeed:
+                    if (v.IsHugetlb) return -(int)Errno.EINVAL;
+                    ZapRange(v, Math.Max(v.Start, addr), Math.Min(v.End, end));
+                    break;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>exit_mmap(): unmaps everything and frees the page table.</summary>
+    public void Destroy()
+    {
+        foreach (var v in _vmas.ToList()) Munmap(v.Start, v.Bytes);
+        PageTable.Destroy();
+    }
+}
