@@ -3,6 +3,7 @@ using GupSim.Config;
 using GupSim.Core;
 using GupSim.Hugetlb;
 using GupSim.Memory;
+using GupSim.Mm;
 using GupSim.Reports;
 
 namespace GupSim.Scenario;
@@ -26,6 +27,9 @@ public sealed class ScenarioRunner
     private ulong _wrongWritesSinceLastExpect;
     private KernelOops? _lastOops;
     private int _passed, _failed;
+    private MmStruct? _mm;
+    private readonly Dictionary<string, (ulong Addr, ulong Len)> _maps = [];
+    private string? _lastResult;
     private string _source = "scenario";
     private int _line;
 
@@ -46,7 +50,7 @@ public sealed class ScenarioRunner
             string line = lines[i];
             int hash = line.IndexOf('#');
             if (hash >= 0) line = line[..hash];
-            var words = line.Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
+            var words = Tokenize(line);
             if (words.Length == 0) continue;
             try
             {
@@ -59,6 +63,36 @@ public sealed class ScenarioRunner
         }
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: {_passed} expectations passed, {_failed} failed"));
         return new ScenarioResult(_passed, _failed);
+    }
+
+    /// <summary>Splits a line into words; "double quotes" keep spaces inside one word.</summary>
+    private string[] Tokenize(string line)
+    {
+        var words = new List<string>();
+        var cur = new System.Text.StringBuilder();
+        bool quoted = false, any = false;
+        foreach (char c in line)
+        {
+            if (c == '"')
+            {
+                quoted = !quoted;
+                any = true;
+            }
+            else if (!quoted && char.IsWhiteSpace(c))
+            {
+                if (any) words.Add(cur.ToString());
+                cur.Clear();
+                any = false;
+            }
+            else
+            {
+                cur.Append(c);
+                any = true;
+            }
+        }
+        if (quoted) throw new GupSimException($"{_source}:{_line}: unterminated quote");
+        if (any) words.Add(cur.ToString());
+        return [.. words];
     }
 
     private Machine M => _m ?? throw new GupSimException("no machine yet: start with a 'machine ...' line");
@@ -80,8 +114,15 @@ public sealed class ScenarioRunner
                 case "layout": LayoutText.Write(_out, LayoutReport.Of(M)); break;
                 case "walk": DoWalk(args); break;
                 case "dmesg": foreach (var l in M.KernelLog) _out.WriteLine("  " + l); break;
+                case "mount": DoMount(args); break;
+                case "mmap": DoMmap(args); break;
+                case "touch": DoTouch(args); break;
+                case "munmap": DoMunmap(args); break;
+                case "mprotect": DoMprotect(args); break;
+                case "madvise": DoMadvise(args); break;
+                case "rm": DoRm(args); break;
                 case "expect": DoExpect(args); break;
-                default: throw new GupSimException($"unknown operation '{w[0]}': use machine, hotplug, hotremove, hugepages, meminfo, layout, walk, dmesg or expect");
+                default: throw new GupSimException($"unknown operation '{w[0]}': use machine, hotplug, hotremove, hugepages, mount, mmap, touch, munmap, mprotect, madvise, rm, meminfo, layout, walk, dmesg or expect");
             }
         }
         catch (KernelOops e)
@@ -110,6 +151,9 @@ public sealed class ScenarioRunner
     {
         var opts = MachineOptions.FromArgs(args);
         _m = opts.Boot();
+        _mm = MmStruct.Create(_m) ?? throw new GupSimException("machine: no memory for a process page table");
+        _maps.Clear();
+        _lastResult = null;
         _logSeen = 0;
         _badPagesSinceLastExpect = 0;
         _wrongWritesSinceLastExpect = 0;
@@ -153,6 +197,129 @@ public sealed class ScenarioRunner
         }
     }
 
+    private MmStruct Proc => _mm ?? throw new GupSimException("no machine yet: start with a 'machine ...' line");
+
+    private void Result(string op, string result)
+    {
+        _lastResult = result;
+        _out.WriteLine($"{op}: {result}");
+    }
+
+    private static string ErrnoName(long rc) => rc < 0 ? ((Errno)(-rc)).ToString() : "ok";
+
+    private void DoMount(string[] args)
+    {
+        if (args.Length is < 1 or > 2) throw new GupSimException("usage: mount PATH [pagesize=SIZE]");
+        ulong? size = null;
+        if (args.Length == 2)
+        {
+            if (!args[1].StartsWith("pagesize=", StringComparison.Ordinal)) throw new GupSimException($"mount: unknown option '{args[1]}'");
+            size = ByteSize.Parse(args[1]["pagesize=".Length..]);
+        }
+        var mount = M.Hugetlb.Mounts.Mount(args[0], size);
+        _out.WriteLine($"mount -t hugetlbfs -o pagesize={mount.Hstate} none {mount.Path}: ok");
+    }
+
+    private void DoMmap(string[] args)
+    {
+        if (args.Length < 2) throw new GupSimException("usage: mmap NAME LENGTH [hugetlb[=SIZE]|file=PATH] [shared|private] [ro] [noreserve] [populate]");
+        string name = args[0];
+        ulong len = ByteSize.Parse(args[1]);
+        var flags = MapFlags.Private | MapFlags.Anonymous;
+        var prot = Prot.Read | Prot.Write;
+        HugetlbfsInode? file = null;
+        foreach (string a in args.Skip(2))
+        {
+            if (a == "shared") flags = (flags & ~MapFlags.Private) | MapFlags.Shared;
+            else if (a == "private") flags = (flags & ~MapFlags.Shared) | MapFlags.Private;
+            else if (a == "ro") prot = Prot.Read;
+            else if (a == "noreserve") flags |= MapFlags.NoReserve;
+            else if (a == "populate") flags |= MapFlags.Populate;
+            else if (a == "hugetlb") flags |= MapFlags.Hugetlb;
+            else if (a.StartsWith("hugetlb=", StringComparison.Ordinal)) flags |= MapFlags.Hugetlb | MapHuge.For(ByteSize.Parse(a["hugetlb=".Length..]));
+            else if (a.StartsWith("file=", StringComparison.Ordinal))
+            {
+                file = M.Hugetlb.Mounts.OpenOrCreate(a["file=".Length..]);
+                flags &= ~MapFlags.Anonymous;
+            }
+            else throw new GupSimException($"mmap: unknown flag '{a}'");
+        }
+        long rc = Proc.Mmap(0, len, prot, flags, file);
+        if (rc < 0)
+        {
+            Result($"mmap {name} {ByteSize.Format(len)}", "-" + ErrnoName(rc));
+            _lastResult = ErrnoName(rc);
+            return;
+        }
+        var vma = Proc.VmaAt((ulong)rc)!;
+        _maps[name] = ((ulong)rc, vma.End - vma.Start);
+        Result($"mmap {name} {ByteSize.Format(len)} at 0x{rc:x}", "ok");
+    }
+
+    private (ulong Addr, ulong Len) Mapping(string name) =>
+        _maps.TryGetValue(name, out var r) ? r : throw new GupSimException($"no mapping named '{name}' (mapped: {(_maps.Count == 0 ? "none" : string.Join(", ", _maps.Keys))})");
+
+    private void DoTouch(string[] args)
+    {
+        if (args.Length < 1) throw new GupSimException("usage: touch NAME [write] [OFFSET [LENGTH]]");
+        var (addr, len) = Mapping(args[0]);
+        bool write = args.Skip(1).Contains("write");
+        var nums = args.Skip(1).Where(a => a != "write").ToArray();
+        ulong off = nums.Length > 0 ? ByteSize.Parse(nums[0]) : 0;
+        ulong tlen = nums.Length > 1 ? ByteSize.Parse(nums[1]) : len - Math.Min(off, len);
+        var vma = Proc.VmaAt(addr);
+        ulong step = vma?.Hstate?.Size.Bytes ?? M.Arch.PageSize;
+        var fault = VmFault.None;
+        ulong touched = 0;
+        for (ulong a = addr + off; a < addr + off + tlen; a = (a & ~(step - 1)) + step)
+        {
+            fault = Proc.HandleMmFault(a, write ? FaultFlags.Write : FaultFlags.None);
+            if ((fault & VmFault.Error) != 0) break;
+            touched++;
+        }
+        string r = (fault & VmFault.SigBus) != 0 ? "SIGBUS" : (fault & VmFault.SigSegv) != 0 ? "SIGSEGV" : (fault & VmFault.Oom) != 0 ? "OOM" : "ok";
+        Result(string.Create(CultureInfo.InvariantCulture, $"touch {args[0]} {(write ? "write" : "read")} ({touched} pages faulted)"), r);
+    }
+
+    private void DoMunmap(string[] args)
+    {
+        if (args.Length != 1) throw new GupSimException("usage: munmap NAME");
+        var (addr, len) = Mapping(args[0]);
+        int rc = Proc.Munmap(addr, len);
+        if (rc == 0) _maps.Remove(args[0]);
+        Result($"munmap {args[0]}", rc == 0 ? "ok" : ErrnoName(rc));
+    }
+
+    private void DoMprotect(string[] args)
+    {
+        if (args.Length != 2 || args[1] is not ("ro" or "rw" or "none")) throw new GupSimException("usage: mprotect NAME ro|rw|none");
+        var (addr, len) = Mapping(args[0]);
+        var prot = args[1] switch { "ro" => Prot.Read, "rw" => Prot.Read | Prot.Write, _ => Prot.None };
+        Result($"mprotect {args[0]} {args[1]}", ErrnoName(Proc.Mprotect(addr, len, prot)));
+    }
+
+    private void DoMadvise(string[] args)
+    {
+        if (args.Length != 2) throw new GupSimException("usage: madvise NAME hugepage|nohugepage|dontneed");
+        var (addr, len) = Mapping(args[0]);
+        var advice = args[1] switch
+        {
+            "hugepage" => Madvise.HugePage,
+            "nohugepage" => Madvise.NoHugePage,
+            "dontneed" => Madvise.DontNeed,
+            _ => throw new GupSimException($"madvise: unknown advice '{args[1]}'"),
+        };
+        Result($"madvise {args[0]} {args[1]}", ErrnoName(Proc.Madvise(addr, len, advice)));
+    }
+
+    private void DoRm(string[] args)
+    {
+        if (args.Length != 1) throw new GupSimException("usage: rm PATH");
+        var inode = M.Hugetlb.Mounts.OpenOrCreate(args[0]);
+        M.Hugetlb.RemoveInodePages(inode);
+        Result($"rm {args[0]}", "ok");
+    }
+
     private void DoMeminfo()
     {
         var m = M;
@@ -185,7 +352,7 @@ public sealed class ScenarioRunner
 
     private void DoExpect(string[] args)
     {
-        if (args.Length == 0) throw new GupSimException("expect what? (bad-page-state, no-bad-page-state, oops, no-oops, wrong-subpage-writes, no-wrong-subpage-writes, hugepages SIZE=N, free-hugepages SIZE=N)");
+        if (args.Length == 0) throw new GupSimException("expect what? (bad-page-state, no-bad-page-state, oops, no-oops, wrong-subpage-writes, no-wrong-subpage-writes, result R, hugepages|free-hugepages|resv-hugepages|surplus-hugepages SIZE=N)");
         string what = args[0].ToLowerInvariant();
         bool ok;
         string detail;
@@ -220,12 +387,23 @@ public sealed class ScenarioRunner
                 detail = $"{_wrongWritesSinceLastExpect} wrong subpage write(s)";
                 _wrongWritesSinceLastExpect = 0;
                 break;
-            case "hugepages" or "free-hugepages":
+            case "result":
+                if (args.Length != 2) throw new GupSimException("usage: expect result ok|EINVAL|ENOMEM|SIGBUS|SIGSEGV|...");
+                ok = string.Equals(_lastResult, args[1], StringComparison.OrdinalIgnoreCase);
+                detail = "last result " + (_lastResult ?? "none");
+                break;
+            case "hugepages" or "free-hugepages" or "resv-hugepages" or "surplus-hugepages":
                 if (args.Length != 2 || args[1].IndexOf('=') <= 0) throw new GupSimException($"usage: expect {what} SIZE=COUNT");
                 var parts = args[1].Split('=');
                 var h = M.Hugetlb.Find(ByteSize.Parse(parts[0])) ?? throw new GupSimException($"expect: no {parts[0]} hstate");
                 ulong want = ParseNumber(parts[1]);
-                ulong have = what == "hugepages" ? h.NrHugePages : h.FreeHugePages;
+                ulong have = what switch
+                {
+                    "hugepages" => h.NrHugePages,
+                    "free-hugepages" => h.FreeHugePages,
+                    "resv-hugepages" => h.ResvHugePages,
+                    _ => h.SurplusHugePages,
+                };
                 ok = have == want;
                 detail = string.Create(CultureInfo.InvariantCulture, $"{what} {h} = {have}");
                 break;

@@ -58,3 +58,33 @@ public class ScenarioTests
         Assert.Contains("-EINVAL", sw.ToString());
     }
 }
+
+public class MmScenarioTests
+{
+    private static ScenarioResult RunExample(string name, out string output)
+    {
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", name)), name);
+        output = sw.ToString();
+        return r;
+    }
+
+    [Theory]
+    [InlineData("hugetlb-shared-file.scenario", 9)]
+    [InlineData("hugetlb-private-sigbus.scenario", 6)]
+    public void Example_AllExpectationsHold(string name, int expectations)
+    {
+        var r = RunExample(name, out string output);
+        Assert.Equal(0, r.ExpectationsFailed);
+        Assert.Equal(expectations, r.ExpectationsPassed);
+        Assert.DoesNotContain("FAILED", output);
+    }
+
+    [Fact]
+    public void Touch_WithoutAVma_IsSigsegv()
+    {
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run("machine --mem 4G\nmmap A 1M\nmprotect A none\ntouch A\nexpect result SIGSEGV\n", "t");
+        Assert.Equal(0, r.ExpectationsFailed);
+    }
+}
