@@ -99,6 +99,25 @@ public class HugetlbPoolTests
         }
     }
 
+    [Theory]
+    [InlineData(MemoryModel.SparsememVmemmap, "5.11")]
+    [InlineData(MemoryModel.Sparsemem, "5.11")]
+    [InlineData(MemoryModel.SparsememVmemmap, "6.6")]
+    [InlineData(MemoryModel.Sparsemem, "6.1")]
+    public void TwoMegCompoundLayout_OnEachSparseModel(MemoryModel model, string version)
+    {
+        var m = Boot20G(KernelVersion.Parse(version), model, "hugepagesz=2M hugepages=1");
+        var h = m.Hugetlb.Find(2 * M)!;
+        var head = m.PfnToPage(Pfn.FromUInt64(h.FreeList(0).First()));
+        var sp = m.StructPages;
+        Assert.Equal(9, sp.CompoundOrder(head));
+        Assert.Equal(512UL, sp.CompoundNr(head));
+        Assert.Equal(0, sp.CompoundPincount(head)); // page[2] (v5.11, order ≥ 2) or page[1] (v5.18+)
+        Assert.Equal(head, sp.CompoundHead(m.PageAdd(head, 511)));
+        Assert.Equal(0xdead000000000400UL, sp.Mapping(m.PageAdd(head, 3))); // TAIL_MAPPING from prep_compound_page
+        Assert.Equal(-1, sp.CompoundMapcount(head));
+    }
+
     [Fact]
     public void RuntimeResize_GrowsFromContigRanges_ReportsWhatItGot_AndShrinkReturnsEverything()
     {
