@@ -127,6 +127,28 @@ public sealed partial class Machine
         return reports;
     }
 
+    /// <summary>
+    /// __put_page() for a page whose _refcount reached zero: a hugetlb page goes back to its pool (free_huge_page()),
+    /// a compound page (THP) and an order-0 page to the buddy.
+    /// </summary>
+    public void ReleaseZeroRefPage(ulong pfn)
+    {
+        var page = PfnToPage(Pfn.FromUInt64(pfn));
+        if (Hugetlb.IsHugetlbHead(pfn))
+        {
+            StructPages.SetRefcount(page, 1);
+            Hugetlb.PutHugePage(pfn);
+            return;
+        }
+        int order = StructPages.CompoundOrder(page);
+        if (order > 0) Hugetlb.Compound.SetCompoundPageDtor(page, 0);
+        FreePages(Pfn.FromUInt64(pfn), order);
+    }
+
+    /// <summary>GUP's grab and release primitives for this machine's kernel version.</summary>
+    public Gup.Grab Grab => _grab ??= new Gup.Grab(this);
+    private Gup.Grab? _grab;
+
     /// <summary>Field access to struct pages at any pointer, as the modelled kernel reads and writes them.</summary>
     public StructPages StructPages => _structPages ??= new StructPages(this);
     private StructPages? _structPages;

@@ -235,11 +235,20 @@ public sealed class HugetlbPools
         }
     }
 
+    private readonly HashSet<ulong> _hugetlbHeads = [];
+
+    /// <summary>PageHuge(): whether <paramref name="pfn"/> heads a page of a hugetlb pool (free or in use).</summary>
+    public bool IsHugetlbHead(ulong pfn)
+    {
+        lock (_hugetlbHeads) return _hugetlbHeads.Contains(pfn);
+    }
+
     /// <summary>prep_new_huge_page(): destructor, nr_huge_pages++.</summary>
     private void PrepNewHugePage(Hstate h, PagePtr head)
     {
         Compound.SetCompoundPageDtor(head, CompoundPages.HugetlbPageDtor);
         h.NrHugePages++;
+        lock (_hugetlbHeads) _hugetlbHeads.Add(_m.PageToPfn(head).Value);
     }
 
     /// <summary>
@@ -352,6 +361,7 @@ public sealed class HugetlbPools
         var sp = _m.StructPages;
         var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
         h.NrHugePages--;
+        lock (_hugetlbHeads) _hugetlbHeads.Remove(headPfn);
         const ulong mask = (1UL << PageFlagBits.Locked) | (1UL << PageFlagBits.Error) | (1UL << PageFlagBits.Referenced)
             | (1UL << PageFlagBits.Dirty) | (1UL << PageFlagBits.Active) | (1UL << PageFlagBits.Private) | (1UL << PageFlagBits.Writeback);
         bool pointerArithmetic = CompoundPages.ClearsFlagsByPointerArithmetic(_m.Version);

@@ -260,6 +260,21 @@ public sealed class KernelMemory
         }
     }
 
+    /// <summary>atomic_cmpxchg() on the 32-bit value at <paramref name="va"/>; true when it held <paramref name="expected"/>.</summary>
+    public bool CompareExchangeU32(ulong va, uint value, uint expected, string what)
+    {
+        if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what)) return Store.CompareExchangeUnit(pfn, unit, value, expected) == expected;
+        EnsureMappedOther(va, what);
+        lock (_otherWrites)
+        {
+            ulong key = va & ~3UL;
+            uint old = _otherWrites.TryGetValue(key, out uint v) ? v : Garbage(key);
+            if (old != expected) return false;
+            _otherWrites[key] = value;
+            return true;
+        }
+    }
+
     /// <summary>Reads an unsigned long (4 or 8 bytes per the arch) at <paramref name="va"/>.</summary>
     public ulong ReadWord(ulong va, string what)
     {

@@ -41,6 +41,10 @@ public sealed class StructPages
     /// <summary>page_ref_add_return(): atomic add, returns the new count.</summary>
     public int RefAddReturn(PagePtr page, int delta) => Mem.AtomicAdd32(page.Address + (ulong)_l.Refcount, delta, "atomic add to page->_refcount");
 
+    /// <summary>atomic_cmpxchg() on _refcount: sets <paramref name="value"/> if it still holds <paramref name="expected"/>.</summary>
+    public bool RefCompareExchange(PagePtr page, int value, int expected) =>
+        Mem.CompareExchangeU32(page.Address + (ulong)_l.Refcount, (uint)value, (uint)expected, "atomic_cmpxchg on page->_refcount");
+
     /// <summary>atomic_read(&amp;page->_mapcount) (−1 = not mapped).</summary>
     public int MapcountRaw(PagePtr page) => (int)Mem.ReadU32(page.Address + (ulong)_l.Mapcount, "reading page->_mapcount");
     /// <summary>atomic_set(&amp;page->_mapcount, value).</summary>

@@ -1,0 +1,205 @@
+using GupSim.Pages;
+
+namespace GupSim.Gup;
+
+/// <summary>
+/// Taking and dropping GUP references (mm/gup.c, include/linux/mm.h; kernel-facts §3.3–§3.4, §4.2), as the
+/// machine's kernel version does. "Grab" means: look at FOLL_GET / FOLL_PIN to decide. Everything works on any
+/// pointer: a wrong <c>pages[i]</c> is grabbed or released on whatever lives at its address, so leaks and
+/// corruptions show up in the counts.
+/// </summary>
+public sealed class Grab
+{
+    /// <summary>GUP_PIN_COUNTING_BIAS (include/linux/mm.h).</summary>
+    public const int GupPinCountingBias = 1024;
+
+    private readonly Machine _m;
+    private long _pinAcquired, _pinReleased;
+
+    internal Grab(Machine machine) => _m = machine;
+
+    private StructPages Sp => _m.StructPages;
+
+    /// <summary>Deterministic cost counters.</summary>
+    public GupCounters Counters { get; } = new();
+
+    /// <summary>NR_FOLL_PIN_ACQUIRED.</summary>
+    public long FollPinAcquired => Interlocked.Read(ref _pinAcquired);
+    /// <summary>NR_FOLL_PIN_RELEASED.</summary>
+    public long FollPinReleased => Interlocked.Read(ref _pinReleased);
+
+    /// <summary>
+    /// try_get_compound_head(): head = compound_head(page); NULL if its refcount is negative (WARN) or zero
+    /// (page_cache_add_speculative fails on a freed page); else _refcount += refs.
+    /// </summary>
+    public PagePtr? TryGetCompoundHead(PagePtr page, int refs)
+    {
+        var head = Sp.CompoundHead(page);
+        Counters.Touch(2);
+        while (true)
+        {
+            int count = Sp.Refcount(head);
+            if (count < 0)
+            {
+                _m.Log($"WARNING: try_get_compound_head: negative refcount {count} on {head}");
+                return null;
+            }
+            if (count == 0) return null;
+            Counters.Atomic();
+            // atomic_add_unless(&page->_refcount, refs, 0): a compare-exchange loop on the 32-bit counter.
+            if (Sp.RefCompareExchange(head, count + refs, count)) return head;
+        }
+    }
+
+    /// <summary>
+    /// try_grab_compound_head() (v5.11 semantics): FOLL_GET takes <paramref name="refs"/> references on the head;
+    /// FOLL_PIN takes refs × GUP_PIN_COUNTING_BIAS where the head has no exact pincount, else refs references plus
+    /// refs on the compound pincount. Neither flag: WARN and NULL.
+    /// </summary>
+    public PagePtr? TryGrabCompoundHead(PagePtr page, int refs, FollFlags flags)
+    {
+        if ((flags & FollFlags.Get) != 0) return TryGetCompoundHead(page, refs);
+        if ((flags & FollFlags.Pin) == 0)
+        {
+            _m.Log("WARNING: try_grab_compound_head: neither FOLL_GET nor FOLL_PIN");
+            return null;
+        }
+        int origRefs = refs;
+        bool exact = Sp.HpagePincountAvailable(page);
+        if (!exact) refs *= GupPinCountingBias;
+        var head = TryGetCompoundHead(page, refs);
+        if (head is null) return null;
+        if (exact)
+        {
+            Sp.CompoundPincountAdd(head.Value, origRefs);
+            Counters.Atomic();
+        }
+        Interlocked.Add(ref _pinAcquired, origRefs);
+        return head;
+    }
+
+    /// <summary>
+    /// put_compound_head(): FOLL_PIN drops refs from the pincount (or refs × GUP_PIN_COUNTING_BIAS from the refcount
+    /// where there is none); then refs references, the last through put_page().
+    /// </summary>
+    public void PutCompoundHead(PagePtr head, int refs, FollFlags flags)
+    {
+        if ((flags & FollFlags.Pin) != 0)
+        {
+            Interlocked.Add(ref _pinReleased, refs);
+            if (Sp.HpagePincountAvailable(head))
+            {
+                Sp.CompoundPincountAdd(head, -refs);
+                Counters.Atomic();
+            }
+            else refs *= GupPinCountingBias;
+        }
+        if (refs > 1)
+        {
+            Sp.RefAddReturn(head, -(refs - 1));
+            Counters.Atomic();
+        }
+        PutPage(head);
+    }
+
+    /// <summary>
+    /// try_grab_page() (one page; the v5.11 follow_hugetlb_page loop and follow_page paths): FOLL_GET → try_get_page
+    /// on the head; FOLL_PIN → pincount + 1 and one reference, or GUP_PIN_COUNTING_BIAS references; false if the
+    /// head's refcount is not positive (WARN). Neither flag: true, nothing taken.
+    /// </summary>
+    public bool TryGrabPage(PagePtr page, FollFlags flags)
+    {
+        if ((flags & (FollFlags.Get | FollFlags.Pin)) == (FollFlags.Get | FollFlags.Pin))
+        {
+            _m.Log("WARNING: try_grab_page: FOLL_GET and FOLL_PIN");
+            return false;
+        }
+        if ((flags & (FollFlags.Get | FollFlags.Pin)) == 0) return true;
+        var head = Sp.CompoundHead(page);
+        Counters.Touch(2);
+        if (Sp.Refcount(head) <= 0)
+        {
+            _m.Log($"WARNING: try_grab_page: refcount {Sp.Refcount(head)} on {head}");
+            return false;
+        }
+        if ((flags & FollFlags.Get) != 0)
+        {
+            Sp.RefAddReturn(head, 1);
+            Counters.Atomic();
+            return true;
+        }
+        if (Sp.HpagePincountAvailable(head))
+        {
+            Sp.RefAddReturn(head, 1);
+            Sp.CompoundPincountAdd(head, 1);
+            Counters.Atomic(2);
+        }
+        else
+        {
+            Sp.RefAddReturn(head, GupPinCountingBias);
+            Counters.Atomic();
+        }
+        Interlocked.Increment(ref _pinAcquired);
+        return true;
+    }
+
+    /// <summary>
+    /// put_page(): drops a reference from the head; the last one frees the page the way its kind needs (hugetlb pages
+    /// back to their pool, THP and buddy pages to the buddy). On something that is not a struct page only the
+    /// counter word changes, as the kernel's atomic would.
+    /// </summary>
+    public void PutPage(PagePtr page)
+    {
+        var head = Sp.CompoundHead(page);
+        Counters.Atomic();
+        if (Sp.RefAddReturn(head, -1) != 0) return;
+        var info = _m.Describe(head);
+        if (info.Kind != Memory.AddressKind.Page || info.Pfn is not ulong pfn)
+        {
+            _m.Log($"BUG: put_page() dropped the last reference of {head}, which is not a struct page ({info.Region})");
+            return;
+        }
+        _m.ReleaseZeroRefPage(pfn);
+    }
+
+    /// <summary>unpin_user_page(): put_compound_head(compound_head(page), 1, FOLL_PIN).</summary>
+    public void UnpinUserPage(PagePtr page) => PutCompoundHead(Sp.CompoundHead(page), 1, FollFlags.Pin);
+
+    /// <summary>
+    /// unpin_user_pages(): v5.11 one unpin_user_page() per entry; from v5.12 (31b912de1316) one put_compound_head()
+    /// per run of entries with the same compound head.
+    /// </summary>
+    public void UnpinUserPages(ReadOnlySpan<PagePtr> pages)
+    {
+        if (_m.Version < Arch.KernelVersion.V5_12)
+        {
+            foreach (var p in pages) UnpinUserPage(p);
+            return;
+        }
+        int i = 0;
+        while (i < pages.Length)
+        {
+            var head = Sp.CompoundHead(pages[i]);
+            int n = 1;
+            while (i + n < pages.Length && Sp.CompoundHead(pages[i + n]) == head) n++;
+            PutCompoundHead(head, n, FollFlags.Pin);
+            i += n;
+        }
+    }
+
+    /// <summary>put_page() on every entry (FOLL_GET release).</summary>
+    public void PutPages(ReadOnlySpan<PagePtr> pages)
+    {
+        foreach (var p in pages) PutPage(p);
+    }
+
+    /// <summary>
+    /// page_maybe_dma_pinned() (v5.11): exact via the compound pincount where available, else
+    /// <c>(unsigned)page_ref_count(compound_head(page)) &gt;= GUP_PIN_COUNTING_BIAS</c>.
+    /// </summary>
+    public bool PageMaybeDmaPinned(PagePtr page)
+    {
+        if (Sp.HpagePincountAvailable(page)) return Sp.CompoundPincount(Sp.CompoundHead(page)) > 0;
+        return (uint)Sp.Refcount(Sp.CompoundHead(page)) >= GupPinCountingBias;
+    }
+}

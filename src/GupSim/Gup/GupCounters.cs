@@ -1,0 +1,53 @@
+namespace GupSim.Gup;
+
+/// <summary>
+/// Deterministic cost counters of GUP runs (issue 4 §7): what the modelled kernel did, independent of timing.
+/// Incremented with <see cref="Interlocked"/> so concurrent gup-fast callers count exactly.
+/// </summary>
+public sealed class GupCounters
+{
+    private long _atomics, _structPagesTouched, _pfnToPage, _pageToPfn, _sectionLookups, _pteReads, _pagesWrites;
+
+    /// <summary>Atomic read-modify-writes on struct page counters (refcount, pincount).</summary>
+    public long Atomics => Volatile.Read(ref _atomics);
+    /// <summary>Struct pages read or written.</summary>
+    public long StructPagesTouched => Volatile.Read(ref _structPagesTouched);
+    /// <summary>pfn_to_page() calls.</summary>
+    public long PfnToPageCalls => Volatile.Read(ref _pfnToPage);
+    /// <summary>page_to_pfn() calls.</summary>
+    public long PageToPfnCalls => Volatile.Read(ref _pageToPfn);
+    /// <summary>mem_section table lookups (classic SPARSEMEM pfn_to_page / page_to_pfn).</summary>
+    public long SectionLookups => Volatile.Read(ref _sectionLookups);
+    /// <summary>Page-table entries read.</summary>
+    public long PageTableEntriesRead => Volatile.Read(ref _pteReads);
+    /// <summary>pages[] entries written.</summary>
+    public long PagesWrites => Volatile.Read(ref _pagesWrites);
+
+    internal void Atomic(long n = 1) => Interlocked.Add(ref _atomics, n);
+    internal void Touch(long n = 1) => Interlocked.Add(ref _structPagesTouched, n);
+    internal void PfnToPage(long n = 1, bool section = false)
+    {
+        Interlocked.Add(ref _pfnToPage, n);
+        if (section) Interlocked.Add(ref _sectionLookups, n);
+    }
+    internal void PageToPfn(long n = 1, bool section = false)
+    {
+        Interlocked.Add(ref _pageToPfn, n);
+        if (section) Interlocked.Add(ref _sectionLookups, n);
+    }
+    internal void PteRead(long n = 1) => Interlocked.Add(ref _pteReads, n);
+    internal void PagesWrite(long n) => Interlocked.Add(ref _pagesWrites, n);
+
+    /// <summary>A copy of the current values.</summary>
+    public GupCounterValues Snapshot() => new(Atomics, StructPagesTouched, PfnToPageCalls, PageToPfnCalls, SectionLookups, PageTableEntriesRead, PagesWrites);
+}
+
+/// <summary>A snapshot of <see cref="GupCounters"/>.</summary>
+public sealed record GupCounterValues(long Atomics, long StructPagesTouched, long PfnToPageCalls, long PageToPfnCalls, long SectionLookups, long PageTableEntriesRead, long PagesWrites)
+{
+    /// <summary>The difference b − a.</summary>
+    public static GupCounterValues operator -(GupCounterValues b, GupCounterValues a) => new(
+        b.Atomics - a.Atomics, b.StructPagesTouched - a.StructPagesTouched, b.PfnToPageCalls - a.PfnToPageCalls,
+        b.PageToPfnCalls - a.PageToPfnCalls, b.SectionLookups - a.SectionLookups, b.PageTableEntriesRead - a.PageTableEntriesRead,
+        b.PagesWrites - a.PagesWrites);
+}

@@ -1,0 +1,179 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Pages;
+
+namespace GupSim.Gup;
+
+/// <summary>What a recorder is asked to do: fill <c>pages[]</c> for subpages FirstSubpage … of the huge page at Head.</summary>
+/// <param name="Machine">The machine (its MemMap gives pfn_to_page, nth_page, mem_map_offset as the version defines them).</param>
+/// <param name="Head">The head struct page, as the page table gives it (pXd_page: pfn_to_page of the entry's pfn).</param>
+/// <param name="HeadPfn">The head's pfn (from the page-table entry).</param>
+/// <param name="FirstSubpage">Index of the first subpage to record (pfn_offset).</param>
+/// <param name="Counters">Where to count the work done.</param>
+public readonly record struct SubpageRecordContext(Machine Machine, PagePtr Head, Pfn HeadPfn, ulong FirstSubpage, GupCounters Counters);
+
+/// <summary>
+/// "Record these subpages": the step of follow_hugetlb_page() (record_subpages_vmas) and of gup-fast's huge leaves
+/// (record_subpages) that fills the caller's <c>pages[]</c> with one struct page pointer per 4 KiB subpage. The
+/// built-in implementations are the kernel's historic ones plus section-run; implement this interface in your own
+/// assembly and load it with <c>--strategy-assembly</c> to try another.
+/// </summary>
+public interface ISubpageRecorder
+{
+    /// <summary>The name <c>--strategy</c> selects it by.</summary>
+    string Name { get; }
+
+    /// <summary>Fills <paramref name="pages"/> (one entry per subpage, starting at <c>ctx.FirstSubpage</c>).</summary>
+    void Record(in SubpageRecordContext ctx, Span<PagePtr> pages);
+}
+
+/// <summary>The built-in recorders.</summary>
+public static class SubpageRecorders
+{
+    /// <summary><c>page++</c> from <c>head + offset</c>: record_subpages() up to v5.17 and from v6.18, and v1 of 82e5d378b0e4.</summary>
+    public static ISubpageRecorder PagePlusPlus { get; } = new PagePlusPlusRecorder();
+    /// <summary><c>mem_map_offset(head, offset + nr)</c> from the aligned head: the pre-series slow path (correct everywhere).</summary>
+    public static ISubpageRecorder MemMapOffsetAligned { get; } = new MemMapOffsetAlignedRecorder();
+    /// <summary><c>mem_map_offset(mem_map_offset(head, offset), nr)</c>: 82e5d378b0e4 as merged (kernel-facts Trap 2).</summary>
+    public static ISubpageRecorder MemMapOffsetMerged { get; } = new MemMapOffsetMergedRecorder();
+    /// <summary><c>nth_page(nth_page(head, offset), nr)</c>: v6.1 slow GUP and c228afb11ac6 gup-fast (v5.18).</summary>
+    public static ISubpageRecorder NthPage { get; } = new NthPageRecorder();
+    /// <summary>GupSim's own: <c>page++</c> inside each section, <c>pfn_to_page()</c> at each section boundary.</summary>
+    public static ISubpageRecorder SectionRun { get; } = new SectionRunRecorder();
+
+    /// <summary>Every built-in, by name.</summary>
+    public static IReadOnlyList<ISubpageRecorder> All { get; } = [PagePlusPlus, MemMapOffsetAligned, MemMapOffsetMerged, NthPage, SectionRun];
+
+    /// <summary>Fills <paramref name="pages"/> with <c>start + i × stride</c>: the page++ run, vectorised.</summary>
+    internal static void FillRun(Span<PagePtr> pages, ulong start, int stride)
+    {
+        var words = MemoryMarshal.Cast<PagePtr, ulong>(pages);
+        int i = 0;
+        int vc = Vector<ulong>.Count;
+        if (words.Length >= vc * 2)
+        {
+            Span<ulong> init = stackalloc ulong[vc];
+            for (int k = 0; k < vc; k++) init[k] = start + (ulong)(k * stride);
+            var v = new Vector<ulong>(init);
+            var step = new Vector<ulong>((ulong)(vc * stride));
+            for (; i <= words.Length - vc; i += vc)
+            {
+                v.CopyTo(words[i..]);
+                v += step;
+            }
+        }
+        for (; i < words.Length; i++) words[i] = start + (ulong)(i * stride);
+    }
+
+    private sealed class PagePlusPlusRecorder : ISubpageRecorder
+    {
+        public string Name => "page++";
+
+        public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
+        {
+            var first = ctx.Head.Add((long)ctx.FirstSubpage, ctx.Machine.StructPageSize);
+            FillRun(pages, first.Address, ctx.Machine.StructPageSize);
+            ctx.Counters.PagesWrite(pages.Length);
+        }
+    }
+
+    private sealed class MemMapOffsetAlignedRecorder : ISubpageRecorder
+    {
+        public string Name => "mem_map_offset-aligned";
+
+        public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
+        {
+            var mm = ctx.Machine.MemMap;
+            bool sparse = ctx.Machine.Model == MemoryModel.Sparsemem;
+            for (int i = 0; i < pages.Length; i++)
+            {
+                ulong off = ctx.FirstSubpage + (ulong)i;
+                pages[i] = MemMapOffsetAny(ctx.Machine, ctx.Head, off);
+                if (off >= mm.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
+            }
+            ctx.Counters.PagesWrite(pages.Length);
+        }
+    }
+
+    private sealed class MemMapOffsetMergedRecorder : ISubpageRecorder
+    {
+        public string Name => "mem_map_offset";
+
+        public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
+        {
+            var m = ctx.Machine;
+            bool sparse = m.Model == MemoryModel.Sparsemem;
+            var baseP = MemMapOffsetAny(m, ctx.Head, ctx.FirstSubpage);
+            if (ctx.FirstSubpage >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
+            for (int i = 0; i < pages.Length; i++)
+            {
+                pages[i] = MemMapOffsetAny(m, baseP, (ulong)i);
+                if ((ulong)i >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
+            }
+            ctx.Counters.PagesWrite(pages.Length);
+        }
+    }
+
+    private sealed class NthPageRecorder : ISubpageRecorder
+    {
+        public string Name => "nth_page";
+
+        public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
+        {
+            var m = ctx.Machine;
+            bool roundTrip = !m.Version.NthPageIsPointerAddOnContiguousMemmap || m.Model == MemoryModel.Sparsemem;
+            var baseP = NthPageAny(m, ctx.Head, ctx.FirstSubpage);
+            if (roundTrip) CountRoundTrip(ctx, m.Model == MemoryModel.Sparsemem);
+            for (int i = 0; i < pages.Length; i++) pages[i] = NthPageAny(m, baseP, (ulong)i);
+            if (roundTrip)
+            {
+                ctx.Counters.PageToPfn(pages.Length, m.Model == MemoryModel.Sparsemem);
+                ctx.Counters.PfnToPage(pages.Length, m.Model == MemoryModel.Sparsemem);
+                ctx.Counters.Touch(pages.Length);
+            }
+            ctx.Counters.PagesWrite(pages.Length);
+        }
+    }
+
+    private sealed class SectionRunRecorder : ISubpageRecorder
+    {
+        public string Name => "section-run";
+
+        public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
+        {
+            var m = ctx.Machine;
+            int sps = m.StructPageSize;
+            ulong pfn = ctx.HeadPfn.Value + ctx.FirstSubpage;
+            bool contiguous = m.Model is MemoryModel.SparsememVmemmap or MemoryModel.Flatmem;
+            ulong perSection = m.Arch.PagesPerSection;
+            int done = 0;
+            while (done < pages.Length)
+            {
+                int run = contiguous ? pages.Length - done : (int)Math.Min((ulong)(pages.Length - done), perSection - (pfn & (perSection - 1)));
+                var first = m.PfnToPage(Pfn.FromUInt64(pfn));
+                ctx.Counters.PfnToPage(1, m.Model == MemoryModel.Sparsemem);
+                FillRun(pages.Slice(done, run), first.Address, sps);
+                done += run;
+                pfn += (ulong)run;
+            }
+            ctx.Counters.PagesWrite(pages.Length);
+        }
+    }
+
+    private static void CountRoundTrip(in SubpageRecordContext ctx, bool section)
+    {
+        ctx.Counters.PageToPfn(1, section);
+        ctx.Counters.PfnToPage(1, section);
+        ctx.Counters.Touch();
+    }
+
+    /// <summary>mem_map_offset() as v5.11 defines it, whatever the machine's version (the recorder is the version's choice).</summary>
+    private static PagePtr MemMapOffsetAny(Machine m, PagePtr basePage, ulong offset) =>
+        offset >= m.MemMap.MaxOrderNrPages ? NthPageAny(m, basePage, offset) : m.PageAdd(basePage, (long)offset);
+
+    /// <summary>nth_page() as the version defines it; on v6.18+, where it no longer exists, the pfn round trip.</summary>
+    private static PagePtr NthPageAny(Machine m, PagePtr page, ulong n) =>
+        m.Version.HasMaxFolioOrderInvariant ? m.PfnToPage(m.PageToPfn(page) + n) : m.NthPage(page, n);
+}

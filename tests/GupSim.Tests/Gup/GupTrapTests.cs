@@ -1,0 +1,158 @@
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Gup;
+using GupSim.Hugetlb;
+using GupSim.Memory;
+using GupSim.Mm;
+using GupSim.Pages;
+using static GupSim.Tests.Memory.TestMachines;
+
+namespace GupSim.Tests.Gup;
+
+/// <summary>kernel-facts §8: the traps, reproduced from the modelled addresses, and the configurations that are never wrong.</summary>
+public class GupTrapTests
+{
+    private const int Pphp = 262144; // 1 GiB / 4 KiB
+
+    private static (Machine M, MmStruct Mm, ulong Addr, ulong HeadPfn) OneGigMapped(string version, MemoryModel model, MemmapPlacement placement)
+    {
+        var m = Machine.Boot(new MachineSpec
+        {
+            Arch = ArchProfiles.Get("x86_64", KernelVersion.Parse(version)),
+            Model = model,
+            Placement = placement,
+            Seed = 3,
+            Ram = Ram((0, 3 * G), (4 * G, 12 * G)),
+            Hugepages = HugepagesCmdline.Parse("hugepagesz=1G hugepages=1", null),
+        });
+        var mm = MmStruct.Create(m)!;
+        long a = mm.Mmap(0, G, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb | MapHuge.For(G));
+        Assert.True(a > 0);
+        Assert.Equal(VmFault.None, mm.HandleMmFault((ulong)a, FaultFlags.Write));
+        ulong head = mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value;
+        return (m, mm, (ulong)a, head);
+    }
+
+    /// <summary>
+    /// The independent oracle: what lives at <paramref name="addr"/>, computed from the placement of the section
+    /// memmaps alone (not from the simulator's lookup): the pfn of the struct page there, or null.
+    /// </summary>
+    private static ulong? OwnerPfn(Machine m, ulong addr)
+    {
+        ulong bytes = m.Arch.PagesPerSection * 64;
+        foreach (var s in m.PresentSections)
+            if (addr >= s.MemmapVa && addr < s.MemmapVa + bytes && (addr - s.MemmapVa) % 64 == 0)
+                return s.StartPfn + (addr - s.MemmapVa) / 64;
+        return null;
+    }
+
+    [Fact]
+    public void Trap1_GupFastPudLeaf_PagePlusPlus_WrongPastTheFirstSection_OnScatteredClassicSparse()
+    {
+        var (m, mm, addr, head) = OneGigMapped("5.11", MemoryModel.Sparsemem, MemmapPlacement.Scattered);
+        var gup = new GetUserPages(m);
+        var pages = new PagePtr[Pphp];
+        Assert.Equal(Pphp, gup.PinUserPagesFast(mm, addr, Pphp, FollFlags.Write | FollFlags.Longterm, pages));
+        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        int wrong = 0;
+        for (int i = 0; i < Pphp; i++)
+        {
+            var right = m.PfnToPage(Pfn.FromUInt64(head + (ulong)i));
+            if (i < 32768) Assert.Equal(right, pages[i]);
+            // page++: pages[i] is head + i × 64 as an address; what lives there decides the answer.
+            Assert.Equal(headPage.Address + (ulong)i * 64, pages[i].Address);
+            if (pages[i] != right)
+            {
+                wrong++;
+                Assert.NotEqual(head + (ulong)i, OwnerPfn(m, pages[i].Address));
+            }
+        }
+        Assert.Equal(Pphp - 32768, wrong); // every subpage past the first section, with scattered memmaps
+        // The head was grabbed right: order 18 keeps an exact pincount (page[2] in v5.11).
+        Assert.Equal(Pphp, m.StructPages.CompoundPincount(headPage));
+    }
+
+    [Theory]
+    [InlineData("5.11", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer)]
+    [InlineData("5.18", MemoryModel.Sparsemem, MemmapPlacement.Scattered)] // c228afb11ac6: nth_page
+    [InlineData("6.1", MemoryModel.Sparsemem, MemmapPlacement.Scattered)]
+    public void GupFast_NeverWrong_AndUnpinBalances(string version, MemoryModel model, MemmapPlacement placement)
+    {
+        var (m, mm, addr, head) = OneGigMapped(version, model, placement);
+        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        int ref0 = m.StructPages.Refcount(headPage);
+        var gup = new GetUserPages(m);
+        var pages = new PagePtr[Pphp];
+        Assert.Equal(Pphp, gup.PinUserPagesFast(mm, addr, Pphp, FollFlags.Write, pages));
+        for (int i = 0; i < Pphp; i += 997) Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + (ulong)i)), pages[i]);
+        Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + Pphp - 1)), pages[Pphp - 1]);
+        Assert.Equal(ref0 + Pphp, m.StructPages.Refcount(headPage));
+        m.Grab.UnpinUserPages(pages);
+        Assert.Equal(ref0, m.StructPages.Refcount(headPage));
+        Assert.Equal(0, m.StructPages.CompoundPincount(headPage));
+        Assert.Equal(m.Grab.FollPinAcquired, m.Grab.FollPinReleased);
+    }
+
+    [Theory]
+    [InlineData("5.12", true)]  // 82e5d378b0e4 as merged: mem_map_offset(base, nr) on an unaligned base
+    [InlineData("5.14", true)]  // d08af0a59684 fixed refs, not this
+    [InlineData("6.1", false)]  // nth_page (Cheng Li)
+    [InlineData("5.11", false)] // pre-series: mem_map_offset from the aligned head
+    public void Trap2_MergedSlowPath_Batch1000_WrongOnlyPastTheBoundaryInsideTheWindow(string version, bool buggy)
+    {
+        var (m, mm, addr, head) = OneGigMapped(version, MemoryModel.Sparsemem, MemmapPlacement.Scattered);
+        var gup = new GetUserPages(m);
+        var pages = new PagePtr[1000];
+        var wrongByChunk = new List<(int Chunk, int From, int To)>();
+        // gup_test's loop: calls of 1000 pages; call k starts at subpage k × 1000.
+        for (int k = 0; k * 1000 < Pphp; k++)
+        {
+            int n = Math.Min(1000, Pphp - k * 1000);
+            var span = pages.AsSpan(0, n);
+            Assert.Equal(n, gup.PinUserPagesRemote(mm, addr + (ulong)k * 1000 * 4096, n, FollFlags.Write, span));
+            int first = -1, last = -1;
+            for (int nr = 0; nr < n; nr++)
+            {
+                if (span[nr] == m.PfnToPage(Pfn.FromUInt64(head + (ulong)(k * 1000 + nr)))) continue;
+                if (first < 0) first = nr;
+                last = nr;
+            }
+            if (first >= 0) wrongByChunk.Add((k, first, last));
+            if (!buggy) m.Grab.UnpinUserPages(span); // with wrong entries, release would act on whatever they point at
+        }
+        if (!buggy)
+        {
+            Assert.Empty(wrongByChunk);
+            Assert.Equal(m.Grab.FollPinAcquired, m.Grab.FollPinReleased);
+            return;
+        }
+        // kernel-facts Trap 2: wrong iff (pfn_offset mod S) + nr ≥ S with 1 ≤ nr < M (S = 32768, M = 1024).
+        // Chunk 32 starts at 32000: nr 768…999 are wrong; likewise for every chunk straddling a boundary.
+        Assert.Contains((32, 768, 999), wrongByChunk);
+        var expected = new List<(int, int, int)>();
+        for (int k = 0; k * 1000 < Pphp; k++)
+        {
+            int start = k * 1000, n = Math.Min(1000, Pphp - start);
+            int toBoundary = 32768 - start % 32768;
+            if (toBoundary < n) expected.Add((k, toBoundary, n - 1)); // n ≤ 1000 < M, so every nr past the boundary
+        }
+        Assert.Equal(expected, wrongByChunk);
+    }
+
+    [Fact]
+    public void SlowPath_ErrorCases()
+    {
+        var (m, mm, addr, _) = OneGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
+        var gup = new GetUserPages(m);
+        var pages = new PagePtr[4];
+        Assert.Equal(-(long)Errno.EFAULT, gup.PinUserPagesRemote(mm, 0x1000, 4, FollFlags.None, pages));
+        Assert.Equal(-(long)Errno.EINVAL, gup.PinUserPagesRemote(mm, addr, 4, FollFlags.Get, pages));
+        Assert.Equal(-(long)Errno.EINVAL, gup.GetUserPagesRemote(mm, addr, 4, FollFlags.Pin, pages));
+        Assert.Equal(-(long)Errno.EINVAL, gup.PinUserPagesFast(mm, addr, 4, FollFlags.Touch, pages));
+        long ro = mm.Mmap(0, 2 * M, Prot.Read, MapFlags.Private | MapFlags.Anonymous);
+        Assert.Equal(-(long)Errno.EFAULT, gup.PinUserPagesRemote(mm, (ulong)ro, 1, FollFlags.Write, pages));
+        // Partial progress: 2 pages at the end of the mapping, then a hole.
+        Assert.Equal(2, gup.PinUserPagesRemote(mm, addr + G - 2 * 4096, 4, FollFlags.Write, pages));
+        m.Grab.UnpinUserPages(pages.AsSpan(0, 2));
+    }
+}
