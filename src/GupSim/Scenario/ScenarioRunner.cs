@@ -30,6 +30,9 @@ public sealed class ScenarioRunner
     private MmStruct? _mm;
     private readonly Dictionary<string, (ulong Addr, ulong Len)> _maps = [];
     private string? _lastResult;
+    private readonly Dictionary<string, (Pages.PagePtr[] Pages, long Count, Gup.FollFlags Flags, Dictionary<ulong, (int Ref, int Pin)> Before)> _pins = [];
+    private long _lastWrong;
+    private bool _lastLeak;
     private string _source = "scenario";
     private int _line;
 
@@ -121,6 +124,10 @@ public sealed class ScenarioRunner
                 case "mprotect": DoMprotect(args); break;
                 case "madvise": DoMadvise(args); break;
                 case "rm": DoRm(args); break;
+                case "pin": DoGup(args, pin: true); break;
+                case "get": DoGup(args, pin: false); break;
+                case "unpin": DoRelease(args); break;
+                case "put": DoRelease(args); break;
                 case "expect": DoExpect(args); break;
                 default: throw new GupSimException($"unknown operation '{w[0]}': use machine, hotplug, hotremove, hugepages, mount, mmap, touch, munmap, mprotect, madvise, rm, meminfo, layout, walk, dmesg or expect");
             }
@@ -320,6 +327,118 @@ public sealed class ScenarioRunner
         Result($"rm {args[0]}", "ok");
     }
 
+    /// <summary>pin/get NAME [fast] [write] [longterm] [batch=N] [strategy=S]: GUP over the whole mapping in calls of N pages, as gup_test's module loop does.</summary>
+    private void DoGup(string[] args, bool pin)
+    {
+        if (args.Length < 1) throw new GupSimException($"usage: {(pin ? "pin" : "get")} NAME [fast] [write] [longterm] [batch=N] [strategy=NAME]");
+        var (addr, len) = Mapping(args[0]);
+        bool fast = false;
+        var flags = Gup.FollFlags.None;
+        long batch = -1;
+        Gup.GupStrategy? strategy = null;
+        foreach (string a in args.Skip(1))
+        {
+            if (a == "fast") fast = true;
+            else if (a == "write") flags |= Gup.FollFlags.Write;
+            else if (a == "longterm") flags |= Gup.FollFlags.Longterm;
+            else if (a.StartsWith("batch=", StringComparison.Ordinal)) batch = a == "batch=-1" ? -1 : (long)ParseNumber(a["batch=".Length..]);
+            else if (a.StartsWith("strategy=", StringComparison.Ordinal)) strategy = Gup.GupStrategy.Named(a["strategy=".Length..], M.Version);
+            else throw new GupSimException($"{(pin ? "pin" : "get")}: unknown flag '{a}'");
+        }
+        long total = (long)(len >> M.Arch.PageShift);
+        if (batch <= 0) batch = total;
+        var gup = new Gup.GetUserPages(M, strategy);
+        var pages = new Pages.PagePtr[total];
+        var before = SnapshotHeads(addr, len);
+        long done = 0;
+        string outcome = "ok";
+        while (done < total)
+        {
+            long n = Math.Min(batch, total - done);
+            var span = pages.AsSpan((int)done, (int)n);
+            ulong start = addr + ((ulong)done << M.Arch.PageShift);
+            long got = (pin, fast) switch
+            {
+                (true, true) => gup.PinUserPagesFast(Proc, start, n, flags, span),
+                (true, false) => gup.PinUserPagesRemote(Proc, start, n, flags, span),
+                (false, true) => gup.GetUserPagesFast(Proc, start, n, flags, span),
+                _ => gup.GetUserPagesRemote(Proc, start, n, flags, span),
+            };
+            if (got < 0)
+            {
+                outcome = ErrnoName(got);
+                break;
+            }
+            done += got;
+            if (got != n) break;
+        }
+        long wrong = 0;
+        string? first = null;
+        for (long i = 0; i < done; i++)
+        {
+            ulong va = addr + ((ulong)i << M.Arch.PageShift);
+            var leaf = Proc.WalkLeaf(va);
+            if (leaf is null) continue;
+            ulong pfn = leaf.Value.Entry.Pfn.Value + ((va & (leaf.Value.Bytes - 1)) >> M.Arch.PageShift);
+            var right = M.PfnToPage(Pfn.FromUInt64(pfn));
+            if (pages[i] == right) continue;
+            wrong++;
+            if (first is null)
+            {
+                var info = M.Describe(pages[i]);
+                first = string.Create(CultureInfo.InvariantCulture, $"pages[{i}] = {pages[i]}: {(info.Pfn is ulong p ? $"struct page of pfn 0x{p:x}" : info.Kind.ToString().ToLowerInvariant())}, expected pfn 0x{pfn:x}");
+            }
+        }
+        _lastWrong = wrong;
+        _pins[args[0]] = (pages, done, pin ? Gup.FollFlags.Pin : Gup.FollFlags.Get, before);
+        _lastResult = outcome;
+        _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{(pin ? "pin" : "get")}{(fast ? "-fast" : "")} {args[0]} ({gup.Strategy.Name}, batch {batch}): {done} of {total} pages, {wrong} wrong{(outcome == "ok" ? "" : ", then " + outcome)}"));
+        if (first is not null) _out.WriteLine("  first wrong: " + first);
+    }
+
+    private Dictionary<ulong, (int Ref, int Pin)> SnapshotHeads(ulong addr, ulong len)
+    {
+        var heads = new Dictionary<ulong, (int, int)>();
+        var sp = M.StructPages;
+        for (ulong va = addr; va < addr + len;)
+        {
+            var leaf = Proc.WalkLeaf(va);
+            ulong step = leaf?.Bytes ?? M.Arch.PageSize;
+            if (leaf is { } l && l.Entry.IsPresent)
+            {
+                var head = sp.CompoundHead(M.PfnToPage(l.Entry.Pfn));
+                ulong hp = M.PageToPfn(head).Value;
+                if (!heads.ContainsKey(hp))
+                    heads[hp] = (sp.Refcount(head), sp.HpagePincountAvailable(head) ? sp.CompoundPincount(head) : 0);
+            }
+            va = (va & ~(step - 1)) + step;
+        }
+        return heads;
+    }
+
+    private void DoRelease(string[] args)
+    {
+        if (args.Length != 1) throw new GupSimException("usage: unpin|put NAME");
+        if (!_pins.Remove(args[0], out var p)) throw new GupSimException($"nothing pinned or got for '{args[0]}'");
+        var span = p.Pages.AsSpan(0, (int)p.Count);
+        if (p.Flags == Gup.FollFlags.Pin) M.Grab.UnpinUserPages(span);
+        else M.Grab.PutPages(span);
+        var sp = M.StructPages;
+        _lastLeak = false;
+        foreach (var (pfn, (r, pc)) in p.Before)
+        {
+            var head = M.PfnToPage(Pfn.FromUInt64(pfn));
+            int r2 = sp.Refcount(head), pc2 = sp.HpagePincountAvailable(head) ? sp.CompoundPincount(head) : 0;
+            if (r2 != r || pc2 != pc)
+            {
+                _lastLeak = true;
+                _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  head pfn 0x{pfn:x}: refcount {r} -> {r2}, pincount {pc} -> {pc2}"));
+            }
+        }
+        Result($"{(p.Flags == Gup.FollFlags.Pin ? "unpin" : "put")} {args[0]} ({p.Count} pages)", "ok");
+    }
+
     private void DoMeminfo()
     {
         var m = M;
@@ -386,6 +505,23 @@ public sealed class ScenarioRunner
                 ok = _wrongWritesSinceLastExpect == 0;
                 detail = $"{_wrongWritesSinceLastExpect} wrong subpage write(s)";
                 _wrongWritesSinceLastExpect = 0;
+                break;
+            case "pages-correct":
+                ok = _lastWrong == 0;
+                detail = $"{_lastWrong} wrong entries";
+                break;
+            case "wrong-pages":
+                if (args.Length != 2) throw new GupSimException("usage: expect wrong-pages N");
+                ok = _lastWrong == (long)ParseNumber(args[1]);
+                detail = $"{_lastWrong} wrong entries";
+                break;
+            case "leak":
+                ok = _lastLeak;
+                detail = _lastLeak ? "a head kept references or pins" : "every head back where it was";
+                break;
+            case "no-leak":
+                ok = !_lastLeak;
+                detail = _lastLeak ? "a head kept references or pins" : "every head back where it was";
                 break;
             case "result":
                 if (args.Length != 2) throw new GupSimException("usage: expect result ok|EINVAL|ENOMEM|SIGBUS|SIGSEGV|...");

@@ -88,3 +88,18 @@ public class MmScenarioTests
         Assert.Equal(0, r.ExpectationsFailed);
     }
 }
+
+public class GupScenarioTests
+{
+    [Theory]
+    [InlineData("trap1-gup-fast-pud-v5.11.scenario", 2)]
+    [InlineData("trap1-gup-fast-pud-v5.18.scenario", 2)]
+    [InlineData("trap2-merged-slow-batch1000.scenario", 3)]
+    public void TrapExamples_AllExpectationsHold(string name, int expectations)
+    {
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", name)), name);
+        Assert.Equal(0, r.ExpectationsFailed);
+        Assert.Equal(expectations, r.ExpectationsPassed);
+    }
+}
