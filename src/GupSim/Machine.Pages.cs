@@ -24,7 +24,11 @@ public sealed partial class Machine
             {
                 var z = node.Zones[zi];
                 if (z.Type < lowestZone || z.Type == ZoneType.HighMem) continue;
-                if (!z.TryAlloc(order, out ulong p)) continue;
+                ulong p;
+                lock (z)
+                {
+                    if (!z.TryAlloc(order, out p)) continue;
+                }
                 pfn = Pfn.FromUInt64(p);
                 StructPages.SetRefcount(PfnToPage(pfn), 1);
                 lock (_allocatedRanges) _allocatedRanges.Add((p, p + (1UL << order), owner));

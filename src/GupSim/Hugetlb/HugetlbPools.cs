@@ -16,6 +16,8 @@ public sealed class HugetlbPools
     private readonly Machine _m;
     private readonly List<Hstate> _hstates = [];
     private readonly List<(Hstate H, ulong Phys, int Nid)> _bootPages = [];
+    // hugetlb_lock: pool counters and free lists change under it (faults, frees and unpins run concurrently).
+    private readonly Lock _lock = new();
 
     internal HugetlbPools(Machine machine, HugepagesCmdline cmdline)
     {
@@ -53,35 +55,38 @@ public sealed class HugetlbPools
     /// </summary>
     public int HugetlbAcctMemory(Hstate h, long delta)
     {
-        if (delta > 0)
+        lock (_lock)
         {
-            long needed = (long)h.ResvHugePages + delta - (long)h.FreeHugePages;
-            if (needed > 0)
+            if (delta > 0)
             {
-                if ((long)h.SurplusHugePages + needed > (long)h.NrOvercommitHugePages) return -(int)Errno.ENOMEM;
-                var fresh = new List<ulong>();
-                for (long i = 0; i < needed; i++)
+                long needed = (long)h.ResvHugePages + delta - (long)h.FreeHugePages;
+                if (needed > 0)
                 {
-                    if (!TryAllocFreshHugePage(h, _m.Nodes[0].Nid, out ulong head))
+                    if ((long)h.SurplusHugePages + needed > (long)h.NrOvercommitHugePages) return -(int)Errno.ENOMEM;
+                    var fresh = new List<ulong>();
+                    for (long i = 0; i < needed; i++)
                     {
-                        foreach (ulong f in fresh) UpdateAndFreePage(h, f);
-                        return -(int)Errno.ENOMEM;
+                        if (!TryAllocFreshHugePage(h, _m.Nodes[0].Nid, out ulong head))
+                        {
+                            foreach (ulong f in fresh) UpdateAndFreePage(h, f);
+                            return -(int)Errno.ENOMEM;
+                        }
+                        fresh.Add(head);
                     }
-                    fresh.Add(head);
+                    foreach (ulong f in fresh)
+                    {
+                        h.SurplusHugePages++;
+                        _m.StructPages.SetRefcount(_m.PfnToPage(Pfn.FromUInt64(f)), 0);
+                        h.Enqueue(NidOf(f), f);
+                    }
                 }
-                foreach (ulong f in fresh)
-                {
-                    h.SurplusHugePages++;
-                    _m.StructPages.SetRefcount(_m.PfnToPage(Pfn.FromUInt64(f)), 0);
-                    h.Enqueue(NidOf(f), f);
-                }
+                h.ResvHugePages += (ulong)delta;
+                return 0;
             }
-            h.ResvHugePages += (ulong)delta;
+            h.ResvHugePages -= (ulong)(-delta);
+            ReturnUnusedSurplusPages(h);
             return 0;
         }
-        h.ResvHugePages -= (ulong)(-delta);
-        ReturnUnusedSurplusPages(h);
-        return 0;
     }
 
     /// <summary>return_unused_surplus_pages(): frees surplus pages that no reservation needs any more.</summary>
@@ -104,28 +109,34 @@ public sealed class HugetlbPools
     /// </summary>
     public bool TryAllocHugePage(Hstate h, bool hasReservation, out ulong headPfn)
     {
-        headPfn = 0;
-        if (!hasReservation && h.FreeHugePages <= h.ResvHugePages)
+        lock (_lock)
         {
-            if (h.SurplusHugePages >= h.NrOvercommitHugePages || !TryAllocFreshHugePage(h, _m.Nodes[0].Nid, out headPfn)) return false;
-            h.SurplusHugePages++;
+            headPfn = 0;
+            if (!hasReservation && h.FreeHugePages <= h.ResvHugePages)
+            {
+                if (h.SurplusHugePages >= h.NrOvercommitHugePages || !TryAllocFreshHugePage(h, _m.Nodes[0].Nid, out headPfn)) return false;
+                h.SurplusHugePages++;
+                return true;
+            }
+            int? nid = h.NodesWithFree().Cast<int?>().FirstOrDefault();
+            if (nid is null || !h.TryDequeue(nid.Value, out headPfn)) return false;
+            if (hasReservation) h.ResvHugePages--;
+            _m.StructPages.SetRefcount(_m.PfnToPage(Pfn.FromUInt64(headPfn)), 1);
             return true;
         }
-        int? nid = h.NodesWithFree().Cast<int?>().FirstOrDefault();
-        if (nid is null || !h.TryDequeue(nid.Value, out headPfn)) return false;
-        if (hasReservation) h.ResvHugePages--;
-        _m.StructPages.SetRefcount(_m.PfnToPage(Pfn.FromUInt64(headPfn)), 1);
-        return true;
     }
 
     /// <summary>put_page() on a hugetlb head: the last reference frees it to the pool (free_huge_page()).</summary>
     public void PutHugePage(ulong headPfn)
     {
-        var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
-        if (_m.StructPages.RefAddReturn(head, -1) != 0) return;
-        var h = HstateOfHead(head) ?? throw new InvalidOperationException($"pfn 0x{headPfn:x} is not a hugetlb head");
-        _m.StructPages.SetRefcount(head, 1);
-        FreeHugePage(h, headPfn, NidOf(headPfn));
+        lock (_lock)
+        {
+            var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
+            if (_m.StructPages.RefAddReturn(head, -1) != 0) return;
+            var h = HstateOfHead(head) ?? throw new InvalidOperationException($"pfn 0x{headPfn:x} is not a hugetlb head");
+            _m.StructPages.SetRefcount(head, 1);
+            FreeHugePage(h, headPfn, NidOf(headPfn));
+        }
     }
 
     private int NidOf(ulong pfn) => _m.NodeOfPfn(pfn).Nid;
@@ -137,10 +148,13 @@ public sealed class HugetlbPools
     /// </summary>
     public void RemoveInodePages(HugetlbfsInode inode)
     {
-        foreach (var (_, head) in inode.PageCache.OrderBy(kv => kv.Key).ToList()) PutHugePage(head);
-        inode.PageCache.Clear();
-        if (inode.Reservations.Count > 0) HugetlbAcctMemory(inode.Hstate, -inode.Reservations.Count);
-        inode.Reservations.Clear();
+        lock (_lock)
+        {
+            foreach (var (_, head) in inode.PageCache.OrderBy(kv => kv.Key).ToList()) PutHugePage(head);
+            inode.PageCache.Clear();
+            if (inode.Reservations.Count > 0) HugetlbAcctMemory(inode.Hstate, -inode.Reservations.Count);
+            inode.Reservations.Clear();
+        }
     }
 
     /// <summary>Subpage walks and compound preparation.</summary>
@@ -284,37 +298,40 @@ public sealed class HugetlbPools
     /// <exception cref="GupSimException">Thrown when gigantic pages cannot be allocated at runtime on this machine.</exception>
     public ulong SetMaxHugePages(Hstate h, ulong count)
     {
-        // Grow: first turn surplus pages into persistent ones, then allocate fresh pages.
-        while (h.SurplusHugePages > 0 && h.PersistentHugePages < count) h.SurplusHugePages--;
-        int nodeIx = 0;
-        while (h.PersistentHugePages < count)
+        lock (_lock)
         {
-            bool ok = false;
-            for (int tries = 0; tries < _m.Nodes.Count && !ok; tries++)
+            // Grow: first turn surplus pages into persistent ones, then allocate fresh pages.
+            while (h.SurplusHugePages > 0 && h.PersistentHugePages < count) h.SurplusHugePages--;
+            int nodeIx = 0;
+            while (h.PersistentHugePages < count)
             {
-                int nid = _m.Nodes[(nodeIx + tries) % _m.Nodes.Count].Nid;
-                if (TryAllocFreshHugePage(h, nid, out ulong head))
+                bool ok = false;
+                for (int tries = 0; tries < _m.Nodes.Count && !ok; tries++)
                 {
-                    FreeHugePage(h, head, nid, fromAlloc: true);
-                    ok = true;
+                    int nid = _m.Nodes[(nodeIx + tries) % _m.Nodes.Count].Nid;
+                    if (TryAllocFreshHugePage(h, nid, out ulong head))
+                    {
+                        FreeHugePage(h, head, nid, fromAlloc: true);
+                        ok = true;
+                    }
                 }
+                nodeIx++;
+                if (!ok) break;
             }
-            nodeIx++;
-            if (!ok) break;
+            // Shrink: free pages above max(count, reserved + in use).
+            ulong minCount = h.ResvHugePages + h.NrHugePages - h.FreeHugePages;
+            ulong target = Math.Max(count, minCount);
+            while (h.PersistentHugePages > target)
+            {
+                int? nid = h.NodesWithFree().Cast<int?>().FirstOrDefault();
+                if (nid is null || h.FreeHugePages <= h.ResvHugePages) break;
+                h.TryDequeue(nid.Value, out ulong head);
+                UpdateAndFreePage(h, head);
+            }
+            while (h.PersistentHugePages > count) h.SurplusHugePages++;
+            h.MaxHugePages = h.PersistentHugePages;
+            return h.PersistentHugePages;
         }
-        // Shrink: free pages above max(count, reserved + in use).
-        ulong minCount = h.ResvHugePages + h.NrHugePages - h.FreeHugePages;
-        ulong target = Math.Max(count, minCount);
-        while (h.PersistentHugePages > target)
-        {
-            int? nid = h.NodesWithFree().Cast<int?>().FirstOrDefault();
-            if (nid is null || h.FreeHugePages <= h.ResvHugePages) break;
-            h.TryDequeue(nid.Value, out ulong head);
-            UpdateAndFreePage(h, head);
-        }
-        while (h.PersistentHugePages > count) h.SurplusHugePages++;
-        h.MaxHugePages = h.PersistentHugePages;
-        return h.PersistentHugePages;
     }
 
     /// <summary>free_huge_page() for a page whose last reference went: surplus pages leave the pool, others go back on the free list.</summary>

@@ -230,7 +230,7 @@ public sealed class KernelMemory
     {
         if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what)) return Store.ReadUnit(pfn, unit);
         EnsureMappedOther(va, what);
-        return _otherWrites.TryGetValue(va & ~3UL, out uint v) ? v : Garbage(va & ~3UL);
+        lock (_otherWrites) return _otherWrites.TryGetValue(va & ~3UL, out uint v) ? v : Garbage(va & ~3UL);
     }
 
     /// <summary>Writes the 32-bit value at a 4-byte aligned <paramref name="va"/>; oopses where nothing is mapped.</summary>
@@ -242,7 +242,7 @@ public sealed class KernelMemory
             return;
         }
         EnsureMappedOther(va, what);
-        _otherWrites[va & ~3UL] = value;
+        lock (_otherWrites) _otherWrites[va & ~3UL] = value;
     }
 
     /// <summary>Atomically adds to the 32-bit value at <paramref name="va"/> (atomic_add_return) and returns the new value.</summary>

@@ -109,6 +109,19 @@ public sealed partial class MmStruct
     /// </summary>
     public long Mmap(ulong addr, ulong length, Prot prot, MapFlags flags, HugetlbfsInode? file = null, ulong offset = 0)
     {
+        MmapLock.EnterWriteLock();
+        try
+        {
+            return MmapLocked(addr, length, prot, flags, file, offset);
+        }
+        finally
+        {
+            MmapLock.ExitWriteLock();
+        }
+    }
+
+    private long MmapLocked(ulong addr, ulong length, Prot prot, MapFlags flags, HugetlbfsInode? file = null, ulong offset = 0)
+    {
         if (length == 0) return -(int)Errno.EINVAL;
         bool shared = (flags & MapFlags.Shared) != 0, priv = (flags & MapFlags.Private) != 0;
         if (shared == priv) return -(int)Errno.EINVAL;
@@ -199,6 +212,19 @@ public sealed partial class MmStruct
     /// </summary>
     public int Munmap(ulong addr, ulong len)
     {
+        MmapLock.EnterWriteLock();
+        try
+        {
+            return MunmapLocked(addr, len);
+        }
+        finally
+        {
+            MmapLock.ExitWriteLock();
+        }
+    }
+
+    private int MunmapLocked(ulong addr, ulong len)
+    {
         if ((addr & (PageSize - 1)) != 0 || len == 0 || addr + len > TaskSize || addr + len < addr) return -(int)Errno.EINVAL;
         ulong end = addr + ((len + PageSize - 1) & ~(PageSize - 1));
         foreach (var v in _vmas)
@@ -225,6 +251,19 @@ public sealed partial class MmStruct
 
     /// <summary>mprotect(): changes VM_READ/WRITE/EXEC over whole pages, splitting VMAs, and write-protects present entries when write goes away.</summary>
     public int Mprotect(ulong addr, ulong len, Prot prot)
+    {
+        MmapLock.EnterWriteLock();
+        try
+        {
+            return MprotectLocked(addr, len, prot);
+        }
+        finally
+        {
+            MmapLock.ExitWriteLock();
+        }
+    }
+
+    private int MprotectLocked(ulong addr, ulong len, Prot prot)
     {
         if ((addr & (PageSize - 1)) != 0) return -(int)Errno.EINVAL;
         ulong end = addr + ((len + PageSize - 1) & ~(PageSize - 1));
@@ -253,6 +292,19 @@ public sealed partial class MmStruct
 
     /// <summary>madvise(): MADV_HUGEPAGE / MADV_NOHUGEPAGE set VM_HUGEPAGE / VM_NOHUGEPAGE; MADV_DONTNEED zaps.</summary>
     public int Madvise(ulong addr, ulong len, Madvise advice)
+    {
+        MmapLock.EnterWriteLock();
+        try
+        {
+            return MadviseLocked(addr, len, advice);
+        }
+        finally
+        {
+            MmapLock.ExitWriteLock();
+        }
+    }
+
+    private int MadviseLocked(ulong addr, ulong len, Madvise advice)
     {
         if ((addr & (PageSize - 1)) != 0) return -(int)Errno.EINVAL;
         ulong end = addr + ((len + PageSize - 1) & ~(PageSize - 1));

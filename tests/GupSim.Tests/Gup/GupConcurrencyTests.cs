@@ -1,0 +1,74 @@
+using GupSim.Arch;
+using GupSim.Gup;
+using GupSim.Hugetlb;
+using GupSim.Mm;
+using GupSim.Pages;
+using static GupSim.Tests.Memory.TestMachines;
+
+namespace GupSim.Tests.Gup;
+
+public class GupConcurrencyTests
+{
+    /// <summary>
+    /// gup-fast from several threads while another thread munmaps and re-maps the range (issue 4 §9): every pin is
+    /// released, no page is freed while pinned, and in the end the pool, the pin statistics and the buddy balance.
+    /// Bounded: a fixed number of rounds.
+    /// </summary>
+    [Fact]
+    public async Task PinFastWhileMunmapping_NoLeakNoEarlyFree()
+    {
+        var m = Machine.Boot(new MachineSpec
+        {
+            Arch = ArchProfiles.Get("x86_64", KernelVersion.V5_12),
+            Ram = Ram((0, 3 * G), (4 * G, 6 * G)),
+            Hugepages = HugepagesCmdline.Parse("hugepagesz=2M hugepages=64", null),
+        });
+        var h = m.Hugetlb.Find(2 * M)!;
+        ulong free0 = m.FreePagesTotal;
+        var mm = MmStruct.Create(m)!;
+        const ulong len = 16 * 2 * M;
+        long a = mm.Mmap(0, len, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb);
+        ulong addr = (ulong)a;
+        for (ulong off = 0; off < len; off += 2 * M) mm.HandleMmFault(addr + off, FaultFlags.Write);
+        var gup = new GetUserPages(m);
+        using var stop = new CancellationTokenSource();
+        long pinnedTotal = 0, rollbacksOrMisses = 0;
+        var pinners = Enumerable.Range(0, 3).Select(t => Task.Run(() =>
+        {
+            var pages = new PagePtr[1024];
+            for (int round = 0; round < 300 && !stop.IsCancellationRequested; round++)
+            {
+                long n = gup.PinUserPagesFast(mm, addr + (ulong)(t * 3) * 2 * M, 1024, FollFlags.Write | FollFlags.FastOnly, pages);
+                if (n > 0)
+                {
+                    // While pinned, every head has a positive refcount and its pincount covers our pins.
+                    var head = m.StructPages.CompoundHead(pages[0]);
+                    Assert.True(m.StructPages.Refcount(head) > 0);
+                    Assert.True(m.Grab.PageMaybeDmaPinned(pages[0]));
+                    m.Grab.UnpinUserPages(pages.AsSpan(0, (int)n));
+                    Interlocked.Add(ref pinnedTotal, n);
+                }
+                if (n < 1024) Interlocked.Increment(ref rollbacksOrMisses);
+            }
+        })).ToArray();
+        var mapper = Task.Run(() =>
+        {
+            for (int round = 0; round < 40; round++)
+            {
+                Assert.Equal(0, mm.Munmap(addr, len));
+                long again = mm.Mmap(addr, len, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb | MapFlags.Fixed);
+                Assert.Equal((long)addr, again);
+                for (ulong off = 0; off < len; off += 2 * M) mm.HandleMmFault(addr + off, FaultFlags.Write);
+            }
+        });
+        await Task.WhenAll([mapper, .. pinners]).WaitAsync(TimeSpan.FromSeconds(60));
+        stop.Cancel();
+        Assert.True(pinnedTotal > 0);
+        Assert.Equal(0, mm.Munmap(addr, len));
+        Assert.Equal(m.Grab.FollPinAcquired, m.Grab.FollPinReleased);
+        Assert.Equal((64UL, 64UL, 0UL), (h.NrHugePages, h.FreeHugePages, h.ResvHugePages));
+        mm.Destroy();
+        Assert.Equal(free0, m.FreePagesTotal);
+        Assert.DoesNotContain(m.KernelLog, l => l.StartsWith("BUG", StringComparison.Ordinal) || l.StartsWith("WARNING", StringComparison.Ordinal));
+    }
+}
