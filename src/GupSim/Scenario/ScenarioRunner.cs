@@ -32,6 +32,7 @@ public sealed class ScenarioRunner
     private string? _lastResult;
     private readonly Dictionary<string, (Pages.PagePtr[] Pages, long Count, Gup.FollFlags Flags, Dictionary<ulong, (int Ref, int Pin)> Before)> _pins = [];
     private long _lastWrong;
+    private readonly Dictionary<string, Gup.ISubpageRecorder> _userRecorders = [];
     private bool _lastLeak;
     private string _source = "scenario";
     private int _line;
@@ -124,6 +125,14 @@ public sealed class ScenarioRunner
                 case "mprotect": DoMprotect(args); break;
                 case "madvise": DoMadvise(args); break;
                 case "rm": DoRm(args); break;
+                case "strategy-assembly":
+                    if (args.Length != 1) throw new GupSimException("usage: strategy-assembly PATH.dll");
+                    foreach (var r in Gup.StrategyAssemblies.LoadRecorders(args[0]))
+                    {
+                        _userRecorders[r.Name] = r;
+                        _out.WriteLine($"strategy-assembly: recorder '{r.Name}' ({r.GetType().FullName})");
+                    }
+                    break;
                 case "pin": DoGup(args, pin: true); break;
                 case "get": DoGup(args, pin: false); break;
                 case "unpin": DoRelease(args); break;
@@ -342,7 +351,13 @@ public sealed class ScenarioRunner
             else if (a == "write") flags |= Gup.FollFlags.Write;
             else if (a == "longterm") flags |= Gup.FollFlags.Longterm;
             else if (a.StartsWith("batch=", StringComparison.Ordinal)) batch = a == "batch=-1" ? -1 : (long)ParseNumber(a["batch=".Length..]);
-            else if (a.StartsWith("strategy=", StringComparison.Ordinal)) strategy = Gup.GupStrategy.Named(a["strategy=".Length..], M.Version);
+            else if (a.StartsWith("strategy=", StringComparison.Ordinal))
+            {
+                string sname = a["strategy=".Length..];
+                strategy = _userRecorders.TryGetValue(sname, out var user)
+                    ? Gup.GupStrategy.WithRecorder(Gup.GupStrategy.ForVersion(M.Version), sname, user)
+                    : Gup.GupStrategy.Named(sname, M.Version);
+            }
             else throw new GupSimException($"{(pin ? "pin" : "get")}: unknown flag '{a}'");
         }
         long total = (long)(len >> M.Arch.PageShift);
