@@ -187,6 +187,63 @@ public sealed class Grab
         }
     }
 
+    /// <summary>
+    /// unpin_user_pages_dirty_lock(): without <paramref name="makeDirty"/>, unpin_user_pages(); else each compound
+    /// head is dirtied (set_page_dirty_lock when !PageDirty) before its pins are dropped — one entry at a time in
+    /// v5.11, one compound-head group at a time from v5.12.
+    /// </summary>
+    public void UnpinUserPagesDirtyLock(ReadOnlySpan<PagePtr> pages, bool makeDirty)
+    {
+        if (!makeDirty)
+        {
+            UnpinUserPages(pages);
+            return;
+        }
+        int i = 0;
+        bool batched = _m.Version >= Arch.KernelVersion.V5_12;
+        while (i < pages.Length)
+        {
+            var head = Sp.CompoundHead(pages[i]);
+            int n = 1;
+            while (batched && i + n < pages.Length && Sp.CompoundHead(pages[i + n]) == head) n++;
+            if (!Sp.TestFlag(head, PageFlagBits.Dirty)) Sp.SetFlag(head, PageFlagBits.Dirty);
+            PutCompoundHead(head, n, FollFlags.Pin);
+            i += n;
+        }
+    }
+
+    /// <summary>
+    /// unpin_user_page_range_dirty_lock() (v5.12+): releases <paramref name="npages"/> pins starting at
+    /// <paramref name="start"/>, walking with compound_range_next(): <c>next = start + i</c> and
+    /// <c>ntails = head + compound_nr(head) − next</c> by pointer arithmetic until c228afb11ac6 (v5.18), then with
+    /// nth_page() and pfn differences (kernel-facts Trap 3).
+    /// </summary>
+    public void UnpinUserPageRangeDirtyLock(PagePtr start, long npages, bool makeDirty)
+    {
+        bool pfnBased = _m.Version >= Arch.KernelVersion.V5_18;
+        for (long i = 0; i < npages;)
+        {
+            var next = pfnBased ? NthPageAny(start, (ulong)i) : _m.PageAdd(start, i);
+            var head = Sp.CompoundHead(next);
+            long ntails = 1;
+            if (Sp.PageCompound(head))
+            {
+                long left = pfnBased
+                    ? (long)Sp.CompoundNr(head) - (long)(_m.PageToPfn(next).Value - _m.PageToPfn(head).Value)
+                    : PagePtr.Difference(_m.PageAdd(head, (long)Sp.CompoundNr(head)), next, _m.StructPageSize);
+                // min_t(unsigned int, ...): a negative pointer difference becomes huge and loses to npages − i.
+                ntails = Math.Min((uint)left, (uint)(npages - i));
+                if (ntails == 0) ntails = 1;
+            }
+            if (makeDirty && !Sp.TestFlag(head, PageFlagBits.Dirty)) Sp.SetFlag(head, PageFlagBits.Dirty);
+            PutCompoundHead(head, (int)ntails, FollFlags.Pin);
+            i += ntails;
+        }
+    }
+
+    private PagePtr NthPageAny(PagePtr page, ulong n) =>
+        _m.Version.HasMaxFolioOrderInvariant ? _m.PageAdd(page, (long)n) : _m.NthPage(page, n);
+
     /// <summary>put_page() on every entry (FOLL_GET release).</summary>
     public void PutPages(ReadOnlySpan<PagePtr> pages)
     {

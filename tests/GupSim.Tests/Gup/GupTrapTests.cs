@@ -156,3 +156,56 @@ public class GupTrapTests
         m.Grab.UnpinUserPages(pages.AsSpan(0, 2));
     }
 }
+
+public class UnpinRangeTests
+{
+    private const int Pphp = 262144;
+
+    private static (Machine M, ulong Head, PagePtr[] Pages) PinnedOneGig(string version)
+    {
+        var m = Machine.Boot(new MachineSpec
+        {
+            Arch = ArchProfiles.Get("x86_64", KernelVersion.Parse(version)),
+            Model = MemoryModel.Sparsemem,
+            Placement = MemmapPlacement.Scattered,
+            Seed = 3,
+            Ram = Ram((0, 3 * G), (4 * G, 12 * G)),
+            Hugepages = HugepagesCmdline.Parse("hugepagesz=1G hugepages=1", null),
+        });
+        var mm = MmStruct.Create(m)!;
+        long a = mm.Mmap(0, G, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb | MapHuge.For(G));
+        mm.HandleMmFault((ulong)a, FaultFlags.Write);
+        var gup = new GetUserPages(m, GupStrategy.Named("section-run", m.Version));
+        var pages = new PagePtr[Pphp];
+        Assert.Equal(Pphp, gup.PinUserPagesFast(mm, (ulong)a, Pphp, FollFlags.Write, pages));
+        return (m, mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value, pages);
+    }
+
+    [Fact]
+    public void RangeUnpin_V5_18_ReleasesEveryPinOnTheRightHead()
+    {
+        var (m, head, pages) = PinnedOneGig("5.18");
+        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        Assert.Equal(Pphp, m.StructPages.CompoundPincount(headPage));
+        m.Grab.UnpinUserPageRangeDirtyLock(pages[0], Pphp, makeDirty: true);
+        Assert.Equal(0, m.StructPages.CompoundPincount(headPage));
+        Assert.True(m.StructPages.TestFlag(headPage, PageFlagBits.Dirty));
+    }
+
+    [Fact]
+    public void RangeUnpin_V5_12_GroupSizeComesFromAPointerDifferenceAcrossMemmaps()
+    {
+        // compound_range_next() (v5.12): ntails = min_t(unsigned int, head + compound_nr(head) − next, npages − i).
+        // Starting at subpage 40000 (section 1), head + 262144 and next lie in separately placed memmaps, so the
+        // "tails left" is a pointer difference between unrelated allocations — computed here from the placement.
+        var (m, head, pages) = PinnedOneGig("5.12");
+        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        ulong sec0 = m.PresentSections.First(s => s.StartPfn == head).MemmapVa;
+        ulong sec1 = m.PresentSections.First(s => s.StartPfn == head + 32768).MemmapVa;
+        long left = (long)((sec0 + Pphp * 64UL) - (sec1 + (40000 - 32768) * 64UL)) / 64;
+        uint firstGroup = Math.Min((uint)left, 1000u);
+        Assert.NotEqual(Pphp - 40000L, left); // the kernel meant 222144
+        m.Grab.UnpinUserPageRangeDirtyLock(pages[40000], firstGroup, makeDirty: false);
+        Assert.Equal(Pphp - (int)firstGroup, m.StructPages.CompoundPincount(headPage));
+    }
+}
