@@ -364,6 +364,7 @@ public sealed class ScenarioRunner
         if (batch <= 0) batch = total;
         var gup = new Gup.GetUserPages(M, strategy);
         var pages = new Pages.PagePtr[total];
+        var counters0 = M.Grab.Counters.Snapshot();
         var before = SnapshotHeads(addr, len);
         long done = 0;
         string outcome = "ok";
@@ -410,6 +411,9 @@ public sealed class ScenarioRunner
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{(pin ? "pin" : "get")}{(fast ? "-fast" : "")} {args[0]} ({gup.Strategy.Name}, batch {batch}): {done} of {total} pages, {wrong} wrong{(outcome == "ok" ? "" : ", then " + outcome)}"));
         if (first is not null) _out.WriteLine("  first wrong: " + first);
+        var c = M.Grab.Counters.Snapshot() - counters0;
+        _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  counters: atomics {c.Atomics}, struct pages touched {c.StructPagesTouched}, pfn_to_page {c.PfnToPageCalls}, page_to_pfn {c.PageToPfnCalls}, section lookups {c.SectionLookups}, entries read {c.PageTableEntriesRead}, pages[] writes {c.PagesWrites}"));
     }
 
     private Dictionary<ulong, (int Ref, int Pin)> SnapshotHeads(ulong addr, ulong len)

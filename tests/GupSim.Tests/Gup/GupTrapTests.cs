@@ -209,3 +209,36 @@ public class UnpinRangeTests
         Assert.Equal(Pphp - (int)firstGroup, m.StructPages.CompoundPincount(headPage));
     }
 }
+
+public class Trap4Tests
+{
+    // kernel-facts Trap 4 (d08af0a59684): an unaligned vaddr inside the last page of the VMA gives refs = 0 before the
+    // fix; nothing is recorded and try_grab_compound_head(pages[i] = NULL, 0) dereferences NULL.
+    [Theory]
+    [InlineData("5.12", true)]
+    [InlineData("5.14", false)]
+    public void UnalignedVaddrInTheLastPage(string version, bool oops)
+    {
+        var m = Machine.Boot(new MachineSpec
+        {
+            Arch = ArchProfiles.Get("x86_64", KernelVersion.Parse(version)),
+            Ram = Ram((0, 4 * G)),
+            Hugepages = HugepagesCmdline.Parse("hugepagesz=2M hugepages=1", null),
+        });
+        var mm = MmStruct.Create(m)!;
+        long a = mm.Mmap(0, 2 * M, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb);
+        mm.HandleMmFault((ulong)a, FaultFlags.Write);
+        var gup = new GetUserPages(m);
+        var pages = new PagePtr[1];
+        ulong vaddr = (ulong)a + 2 * M - 100;
+        if (oops)
+        {
+            var e = Assert.Throws<KernelOops>(() => gup.PinUserPagesRemote(mm, vaddr, 1, FollFlags.None, pages));
+            Assert.StartsWith("BUG: unable to handle page fault for address: 0000000000000008", e.Message);
+            return;
+        }
+        Assert.Equal(1, gup.PinUserPagesRemote(mm, vaddr, 1, FollFlags.None, pages));
+        ulong head = mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value;
+        Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + 511)), pages[0]);
+    }
+}
