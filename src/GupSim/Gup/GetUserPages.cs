@@ -119,6 +119,7 @@ public sealed partial class GetUserPages
                     var head = _m.PfnToPage(_m.PageToPfn(page.Value) - off);
                     var ctx = new SubpageRecordContext(_m, head, _m.PageToPfn(head), off, Grab.Counters);
                     Strategy.SlowRecorder.Record(ctx, pages.Slice((int)i, (int)incr));
+                    Grab.Counters.PagesWrite(incr);
                     // try_grab_page() on the first subpage, then try_grab_folio(folio, page_increm - 1).
                     if (Grab.TryGrabCompoundHead(pages[(int)i], (int)(incr - 1), flags) is null)
                     {
@@ -266,6 +267,7 @@ public sealed partial class GetUserPages
                             {
                                 Strategy.SlowRecorder.Record(new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters), one);
                                 pages[(int)i] = one[0];
+                                Grab.Counters.PagesWrite(1);
                                 if (perSubpage && !Grab.TryGrabPage(pages[(int)i], flags))
                                 {
                                     remainder = 0;
@@ -298,6 +300,7 @@ public sealed partial class GetUserPages
                         {
                             if (refs > 0)
                                 Strategy.SlowRecorder.Record(new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters), pages.Slice((int)i, (int)refs));
+                            Grab.Counters.PagesWrite(refs);
                             // try_grab_compound_head(pages[i], refs, flags): with refs = 0 pages[i] was never written (Trap 4).
                             if (Grab.TryGrabCompoundHead(pages[(int)i], (int)refs, flags) is null)
                             {

@@ -16,12 +16,16 @@ public sealed class Grab
     private readonly Machine _m;
     private long _pinAcquired, _pinReleased;
 
-    internal Grab(Machine machine) => _m = machine;
+    internal Grab(Machine machine)
+    {
+        _m = machine;
+        Counters = new GupCounters(machine.Model == Arch.MemoryModel.Sparsemem);
+    }
 
     private StructPages Sp => _m.StructPages;
 
     /// <summary>Deterministic cost counters.</summary>
-    public GupCounters Counters { get; } = new();
+    public GupCounters Counters { get; }
 
     /// <summary>NR_FOLL_PIN_ACQUIRED.</summary>
     public long FollPinAcquired => Interlocked.Read(ref _pinAcquired);

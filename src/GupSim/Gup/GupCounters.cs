@@ -6,7 +6,13 @@ namespace GupSim.Gup;
 /// </summary>
 public sealed class GupCounters
 {
-    private long _atomics, _structPagesTouched, _pfnToPage, _pageToPfn, _sectionLookups, _pteReads, _pagesWrites;
+    private long _atomics, _structPagesTouched, _pfnToPage, _pageToPfn, _pteReads, _pagesWrites;
+
+    /// <summary>Counters for a machine; on classic SPARSEMEM every pfn_to_page()/page_to_pfn() is one mem_section lookup.</summary>
+    public GupCounters(bool classicSparse = false) => ClassicSparse = classicSparse;
+
+    /// <summary>Whether section lookups are counted (classic SPARSEMEM).</summary>
+    public bool ClassicSparse { get; }
 
     /// <summary>Atomic read-modify-writes on struct page counters (refcount, pincount).</summary>
     public long Atomics => Volatile.Read(ref _atomics);
@@ -16,8 +22,8 @@ public sealed class GupCounters
     public long PfnToPageCalls => Volatile.Read(ref _pfnToPage);
     /// <summary>page_to_pfn() calls.</summary>
     public long PageToPfnCalls => Volatile.Read(ref _pageToPfn);
-    /// <summary>mem_section table lookups (classic SPARSEMEM pfn_to_page / page_to_pfn).</summary>
-    public long SectionLookups => Volatile.Read(ref _sectionLookups);
+    /// <summary>mem_section table lookups: one per pfn_to_page()/page_to_pfn() on classic SPARSEMEM, none elsewhere (derived, not counted: PERF).</summary>
+    public long SectionLookups => ClassicSparse ? PfnToPageCalls + PageToPfnCalls : 0;
     /// <summary>Page-table entries read.</summary>
     public long PageTableEntriesRead => Volatile.Read(ref _pteReads);
     /// <summary>pages[] entries written.</summary>
@@ -25,15 +31,16 @@ public sealed class GupCounters
 
     internal void Atomic(long n = 1) => Interlocked.Add(ref _atomics, n);
     internal void Touch(long n = 1) => Interlocked.Add(ref _structPagesTouched, n);
+    // The section flag is kept for call sites' readability; section lookups are derived from the model.
     internal void PfnToPage(long n = 1, bool section = false)
     {
+        _ = section;
         Interlocked.Add(ref _pfnToPage, n);
-        if (section) Interlocked.Add(ref _sectionLookups, n);
     }
     internal void PageToPfn(long n = 1, bool section = false)
     {
+        _ = section;
         Interlocked.Add(ref _pageToPfn, n);
-        if (section) Interlocked.Add(ref _sectionLookups, n);
     }
     internal void PteRead(long n = 1) => Interlocked.Add(ref _pteReads, n);
     internal void PagesWrite(long n) => Interlocked.Add(ref _pagesWrites, n);

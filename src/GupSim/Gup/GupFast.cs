@@ -145,6 +145,7 @@ public sealed partial class GetUserPages
         {
             var ctx = new SubpageRecordContext(_m, head, orig.Pfn, offset, Grab.Counters);
             Strategy.FastRecorder.Record(ctx, pages.Slice(nr, refs));
+            Grab.Counters.PagesWrite(refs);
         }
         var grabbed = Grab.TryGrabCompoundHead(head, refs, flags);
         if (grabbed is null) return false;

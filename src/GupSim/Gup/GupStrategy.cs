@@ -90,7 +90,6 @@ public sealed record GupStrategy(
             var m = ctx.Machine;
             var basePage = m.PageAdd(ctx.Head, (long)ctx.FirstSubpage);
             for (int j = 0; j < pages.Length; j++) pages[j] = m.NthPage(basePage, (ulong)j);
-            ctx.Counters.PagesWrite(pages.Length);
         }
     }
 }

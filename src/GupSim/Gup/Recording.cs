@@ -6,6 +6,7 @@ using GupSim.Pages;
 
 namespace GupSim.Gup;
 
+/// <remarks>Callers count the <c>pages[]</c> writes; a recorder counts only its own extra work (pfn_to_page, …).</remarks>
 /// <summary>What a recorder is asked to do: fill <c>pages[]</c> for subpages FirstSubpage … of the huge page at Head.</summary>
 /// <param name="Machine">The machine (its MemMap gives pfn_to_page, nth_page, mem_map_offset as the version defines them).</param>
 /// <param name="Head">The head struct page, as the page table gives it (pXd_page: pfn_to_page of the entry's pfn).</param>
@@ -75,7 +76,6 @@ public static class SubpageRecorders
         {
             var first = ctx.Head.Add((long)ctx.FirstSubpage, ctx.Machine.StructPageSize);
             FillRun(pages, first.Address, ctx.Machine.StructPageSize);
-            ctx.Counters.PagesWrite(pages.Length);
         }
     }
 
@@ -93,7 +93,6 @@ public static class SubpageRecorders
                 pages[i] = MemMapOffsetAny(ctx.Machine, ctx.Head, off);
                 if (off >= mm.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
             }
-            ctx.Counters.PagesWrite(pages.Length);
         }
     }
 
@@ -112,7 +111,6 @@ public static class SubpageRecorders
                 pages[i] = MemMapOffsetAny(m, baseP, (ulong)i);
                 if ((ulong)i >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
             }
-            ctx.Counters.PagesWrite(pages.Length);
         }
     }
 
@@ -133,7 +131,6 @@ public static class SubpageRecorders
                 ctx.Counters.PfnToPage(pages.Length, m.Model == MemoryModel.Sparsemem);
                 ctx.Counters.Touch(pages.Length);
             }
-            ctx.Counters.PagesWrite(pages.Length);
         }
     }
 
@@ -158,7 +155,6 @@ public static class SubpageRecorders
                 done += run;
                 pfn += (ulong)run;
             }
-            ctx.Counters.PagesWrite(pages.Length);
         }
     }
 

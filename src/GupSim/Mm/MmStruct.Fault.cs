@@ -201,7 +201,8 @@ public sealed partial class MmStruct
             }
         }
         var headPage = _m.PfnToPage(Pfn.FromUInt64(head));
-        bool writable = (vma.Flags & VmFlags.Write) != 0 && (vma.MayShare || anon);
+        // make_huge_pte(vma, page, (vm_flags & VM_WRITE) && (vm_flags & VM_SHARED)): private pages start read-only.
+        bool writable = (vma.Flags & VmFlags.Write) != 0 && (vma.Flags & VmFlags.Shared) != 0;
         int rc = PageTable.SetLeaf(haddr, h.Size, Pfn.FromUInt64(head), HugeLeafFlags(vma, writable));
         if (rc != 0)
         {
@@ -211,8 +212,9 @@ public sealed partial class MmStruct
         if (anon) sp.SetCompoundMapcount(headPage, 0); // hugepage_add_new_anon_rmap()
         else sp.SetCompoundMapcount(headPage, sp.CompoundMapcount(headPage) + 1); // page_dup_rmap(page, true)
         HugetlbPages += (long)h.PagesPerHugePage;
-        // A write to a private mapping of a page-cache page breaks COW at once.
-        if (write && !writable && (vma.Flags & VmFlags.Write) != 0)
+        // hugetlb_no_page(): a write fault on a private mapping goes straight on to hugetlb_cow() (which reuses an
+        // anonymous page mapped only here, and copies a page-cache page).
+        if (write && (vma.Flags & VmFlags.Shared) == 0)
             return HugetlbCow(vma, haddr, PageTable.Read(PageTable.HugePteOffset(haddr, h.Size.Bytes)!.Value));
         return VmFault.None;
     }
@@ -228,12 +230,12 @@ public sealed partial class MmStruct
         if (!vma.MayShare && !inCache && sp.CompoundMapcount(oldPage) == 0)
         {
             PageTable.SetLeaf(haddr, h.Size, old.Pfn, HugeLeafFlags(vma, writable: true));
-            return VmFault.Write;
+            return VmFault.None; // hugetlb_cow() returns 0 when it reused or copied
         }
         if (vma.MayShare)
         {
             PageTable.SetLeaf(haddr, h.Size, old.Pfn, HugeLeafFlags(vma, writable: true));
-            return VmFault.Write;
+            return VmFault.None; // hugetlb_cow() returns 0 when it reused or copied
         }
         ulong idx = vma.HugecacheIndex(haddr, PageShift);
         bool reserved = vma.PrivateReservations.Contains(idx);
@@ -243,7 +245,7 @@ public sealed partial class MmStruct
         sp.SetCompoundMapcount(_m.PfnToPage(Pfn.FromUInt64(fresh)), 0);
         sp.SetCompoundMapcount(oldPage, sp.CompoundMapcount(oldPage) - 1); // page_remove_rmap(old, true)
         _m.Hugetlb.PutHugePage(oldHead);
-        return VmFault.Write;
+        return VmFault.None; // hugetlb_cow() returns 0 when it reused or copied
     }
 
     /// <summary>

@@ -68,7 +68,11 @@ public class MmapFaultTests
         Assert.Equal((8UL, 7UL, 1UL), (h.NrHugePages, h.FreeHugePages, h.ResvHugePages));
         var leaf = mm.WalkLeaf((ulong)a)!.Value;
         Assert.Equal(PgLevel.Pmd, leaf.Level);
-        Assert.True(leaf.Entry.IsWrite); // a private anonymous page is the mapping's own
+        Assert.False(leaf.Entry.IsWrite); // make_huge_pte(): writable only for VM_WRITE && VM_SHARED
+        Assert.Equal(VmFault.None, mm.HandleMmFault((ulong)a, FaultFlags.Write)); // hugetlb_cow() reuses it
+        var after = mm.WalkLeaf((ulong)a)!.Value;
+        Assert.True(after.Entry.IsWrite);
+        Assert.Equal(leaf.Entry.Pfn, after.Entry.Pfn);
         Assert.Equal(0, mm.Munmap((ulong)a, 4 * M));
         Assert.Equal((8UL, 8UL, 0UL), (h.NrHugePages, h.FreeHugePages, h.ResvHugePages));
         Assert.Equal(0L, mm.HugetlbPages);
