@@ -51,6 +51,43 @@ public sealed partial class MmStruct
     private int PageShift => _m.Arch.PageShift;
     private ulong PageSize => _m.Arch.PageSize;
 
+    /// <summary>mmap_write_lock() around <paramref name="op"/> (re-entrant: MAP_FIXED unmaps, MAP_POPULATE faults).</summary>
+    private T WithMmapWriteLock<T>(Func<T> op)
+    {
+        MmapLock.EnterWriteLock();
+        try
+        {
+            return op();
+        }
+        finally
+        {
+            MmapLock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>
+    /// __split_vma() on both sides: replaces <paramref name="v"/> by its parts outside [s, e) and returns the part
+    /// inside (not inserted).
+    /// </summary>
+    private Vma SplitAround(Vma v, ulong s, ulong e)
+    {
+        _vmas.Remove(v);
+        if (v.Start < s) InsertVma(v.CloneRange(v.Start, s, PageShift));
+        if (e < v.End) InsertVma(v.CloneRange(e, v.End, PageShift));
+        return v.CloneRange(s, e, PageShift);
+    }
+
+    /// <summary>hugetlb_vm_op_split(): a hugetlb VMA may only be split on a huge page boundary.</summary>
+    private bool HugetlbSplitAllowed(ulong addr, ulong end)
+    {
+        foreach (var v in _vmas)
+        {
+            if (v.End <= addr || v.Start >= end || !v.IsHugetlb) continue;
+            if ((addr > v.Start && (addr & ~v.Hstate!.Mask) != 0) || (end < v.End && (end & ~v.Hstate!.Mask) != 0)) return false;
+        }
+        return true;
+    }
+
     /// <summary>find_vma(): the first VMA whose end is above <paramref name="addr"/>, or null.</summary>
     public Vma? FindVma(ulong addr)
     {
@@ -107,18 +144,8 @@ public sealed partial class MmStruct
     /// MAP_NORESERVE. Returns the address, or a negative errno: −EINVAL (bad flags, unsupported huge size, unaligned
     /// hugetlbfs length or offset, zero length), −ENOMEM (no address space, not enough huge pages to reserve).
     /// </summary>
-    public long Mmap(ulong addr, ulong length, Prot prot, MapFlags flags, HugetlbfsInode? file = null, ulong offset = 0)
-    {
-        MmapLock.EnterWriteLock();
-        try
-        {
-            return MmapLocked(addr, length, prot, flags, file, offset);
-        }
-        finally
-        {
-            MmapLock.ExitWriteLock();
-        }
-    }
+    public long Mmap(ulong addr, ulong length, Prot prot, MapFlags flags, HugetlbfsInode? file = null, ulong offset = 0) =>
+        WithMmapWriteLock(() => MmapLocked(addr, length, prot, flags, file, offset));
 
     private long MmapLocked(ulong addr, ulong length, Prot prot, MapFlags flags, HugetlbfsInode? file = null, ulong offset = 0)
     {
@@ -210,37 +237,18 @@ public sealed partial class MmStruct
     /// empty page tables, and gives back unused private hugetlb reservations. −EINVAL for an unaligned start, a
     /// range beyond TASK_SIZE, or a split of a hugetlb VMA off a huge page boundary.
     /// </summary>
-    public int Munmap(ulong addr, ulong len)
-    {
-        MmapLock.EnterWriteLock();
-        try
-        {
-            return MunmapLocked(addr, len);
-        }
-        finally
-        {
-            MmapLock.ExitWriteLock();
-        }
-    }
+    public int Munmap(ulong addr, ulong len) =>
+        WithMmapWriteLock(() => MunmapLocked(addr, len));
 
     private int MunmapLocked(ulong addr, ulong len)
     {
         if ((addr & (PageSize - 1)) != 0 || len == 0 || addr + len > TaskSize || addr + len < addr) return -(int)Errno.EINVAL;
         ulong end = addr + ((len + PageSize - 1) & ~(PageSize - 1));
-        foreach (var v in _vmas)
+        if (!HugetlbSplitAllowed(addr, end)) return -(int)Errno.EINVAL;
+        foreach (var v in _vmas.Where(v => v.End > addr && v.Start < end).ToList())
         {
-            if (v.End <= addr || v.Start >= end || !v.IsHugetlb) continue;
-            // hugetlb_vm_op_split(): a split must fall on a huge page boundary.
-            if ((addr > v.Start && (addr & ~v.Hstate!.Mask) != 0) || (end < v.End && (end & ~v.Hstate!.Mask) != 0)) return -(int)Errno.EINVAL;
-        }
-        var affected = _vmas.Where(v => v.End > addr && v.Start < end).ToList();
-        foreach (var v in affected)
-        {
-            _vmas.Remove(v);
             ulong s = Math.Max(v.Start, addr), e = Math.Min(v.End, end);
-            if (v.Start < s) InsertVma(v.CloneRange(v.Start, s, PageShift));
-            if (e < v.End) InsertVma(v.CloneRange(e, v.End, PageShift));
-            var removed = v.CloneRange(s, e, PageShift);
+            var removed = SplitAround(v, s, e);
             ZapRange(removed, s, e);
             if (removed.IsHugetlb && !removed.MayShare && removed.PrivateReservations.Count > 0)
                 _m.Hugetlb.HugetlbAcctMemory(removed.Hstate!, -removed.PrivateReservations.Count); // hugetlb_vm_op_close()
@@ -250,18 +258,8 @@ public sealed partial class MmStruct
     }
 
     /// <summary>mprotect(): changes VM_READ/WRITE/EXEC over whole pages, splitting VMAs, and write-protects present entries when write goes away.</summary>
-    public int Mprotect(ulong addr, ulong len, Prot prot)
-    {
-        MmapLock.EnterWriteLock();
-        try
-        {
-            return MprotectLocked(addr, len, prot);
-        }
-        finally
-        {
-            MmapLock.ExitWriteLock();
-        }
-    }
+    public int Mprotect(ulong addr, ulong len, Prot prot) =>
+        WithMmapWriteLock(() => MprotectLocked(addr, len, prot));
 
     private int MprotectLocked(ulong addr, ulong len, Prot prot)
     {
@@ -273,15 +271,11 @@ public sealed partial class MmStruct
             if (v is null) return -(int)Errno.ENOMEM;
             a = v.End;
         }
-        foreach (var v in _vmas.Where(v => v.IsHugetlb && v.End > addr && v.Start < end))
-            if ((addr > v.Start && (addr & ~v.Hstate!.Mask) != 0) || (end < v.End && (end & ~v.Hstate!.Mask) != 0)) return -(int)Errno.EINVAL;
+        if (!HugetlbSplitAllowed(addr, end)) return -(int)Errno.EINVAL;
         foreach (var v in _vmas.Where(v => v.End > addr && v.Start < end).ToList())
         {
-            _vmas.Remove(v);
             ulong s = Math.Max(v.Start, addr), e = Math.Min(v.End, end);
-            if (v.Start < s) InsertVma(v.CloneRange(v.Start, s, PageShift));
-            if (e < v.End) InsertVma(v.CloneRange(e, v.End, PageShift));
-            var mid = v.CloneRange(s, e, PageShift);
+            var mid = SplitAround(v, s, e);
             mid.Flags = (mid.Flags & ~(VmFlags.Read | VmFlags.Write | VmFlags.Exec))
                 | ((prot & Prot.Read) != 0 ? VmFlags.Read : 0) | ((prot & Prot.Write) != 0 ? VmFlags.Write : 0) | ((prot & Prot.Exec) != 0 ? VmFlags.Exec : 0);
             InsertVma(mid);
@@ -291,18 +285,8 @@ public sealed partial class MmStruct
     }
 
     /// <summary>madvise(): MADV_HUGEPAGE / MADV_NOHUGEPAGE set VM_HUGEPAGE / VM_NOHUGEPAGE; MADV_DONTNEED zaps.</summary>
-    public int Madvise(ulong addr, ulong len, Madvise advice)
-    {
-        MmapLock.EnterWriteLock();
-        try
-        {
-            return MadviseLocked(addr, len, advice);
-        }
-        finally
-        {
-            MmapLock.ExitWriteLock();
-        }
-    }
+    public int Madvise(ulong addr, ulong len, Madvise advice) =>
+        WithMmapWriteLock(() => MadviseLocked(addr, len, advice));
 
     private int MadviseLocked(ulong addr, ulong len, Madvise advice)
     {
