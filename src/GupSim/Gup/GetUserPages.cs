@@ -31,8 +31,7 @@ public sealed partial class GetUserPages
     /// <summary>get_user_pages() / get_user_pages_remote(): FOLL_GET | FOLL_TOUCH (+ caller flags; FOLL_PIN refused).</summary>
     public long GetUserPagesRemote(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
-        if ((flags & (FollFlags.Pin | FollFlags.Longterm)) != 0 && (flags & FollFlags.Longterm) == 0) return -(int)Errno.EINVAL;
-        if ((flags & FollFlags.Pin) != 0) return -(int)Errno.EINVAL;
+        if ((flags & FollFlags.Pin) != 0) return -(int)Errno.EINVAL; // is_valid_gup_flags(): FOLL_PIN is internal
         return GupLongtermLocked(mm, start, nrPages, flags | FollFlags.Touch | FollFlags.Get, pages);
     }
 
