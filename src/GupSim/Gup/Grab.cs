@@ -220,14 +220,15 @@ public sealed class Grab
     /// unpin_user_page_range_dirty_lock() (v5.12+): releases <paramref name="npages"/> pins starting at
     /// <paramref name="start"/>, walking with compound_range_next(): <c>next = start + i</c> and
     /// <c>ntails = head + compound_nr(head) − next</c> by pointer arithmetic until c228afb11ac6 (v5.18), then with
-    /// nth_page() and pfn differences (kernel-facts Trap 3).
+    /// nth_page() and pfn differences, and by pointers again from v6.18 (kernel-facts Trap 3).
     /// </summary>
     public void UnpinUserPageRangeDirtyLock(PagePtr start, long npages, bool makeDirty)
     {
-        bool pfnBased = _m.Version >= Arch.KernelVersion.V5_18;
+        // c228afb11ac6 (v5.18) walked with nth_page(); v6.18 went back to start + i (folios never span a section).
+        bool pfnBased = _m.Version >= Arch.KernelVersion.V5_18 && !_m.Version.HasMaxFolioOrderInvariant;
         for (long i = 0; i < npages;)
         {
-            var next = pfnBased ? NthPageAny(start, (ulong)i) : _m.PageAdd(start, i);
+            var next = pfnBased ? _m.NthPage(start, (ulong)i) : _m.PageAdd(start, i);
             var head = Sp.CompoundHead(next);
             long ntails = 1;
             if (Sp.PageCompound(head))
@@ -244,9 +245,6 @@ public sealed class Grab
             i += ntails;
         }
     }
-
-    private PagePtr NthPageAny(PagePtr page, ulong n) =>
-        _m.Version.HasMaxFolioOrderInvariant ? _m.PageAdd(page, (long)n) : _m.NthPage(page, n);
 
     /// <summary>put_page() on every entry (FOLL_GET release).</summary>
     public void PutPages(ReadOnlySpan<PagePtr> pages)

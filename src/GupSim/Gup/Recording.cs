@@ -90,7 +90,7 @@ public static class SubpageRecorders
             for (int i = 0; i < pages.Length; i++)
             {
                 ulong off = ctx.FirstSubpage + (ulong)i;
-                pages[i] = MemMapOffsetAny(ctx.Machine, ctx.Head, off);
+                pages[i] = ctx.Machine.MemMap.MemMapOffsetHistoric(ctx.Head, off);
                 if (off >= mm.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
             }
         }
@@ -104,11 +104,11 @@ public static class SubpageRecorders
         {
             var m = ctx.Machine;
             bool sparse = m.Model == MemoryModel.Sparsemem;
-            var baseP = MemMapOffsetAny(m, ctx.Head, ctx.FirstSubpage);
+            var baseP = m.MemMap.MemMapOffsetHistoric(ctx.Head, ctx.FirstSubpage);
             if (ctx.FirstSubpage >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
             for (int i = 0; i < pages.Length; i++)
             {
-                pages[i] = MemMapOffsetAny(m, baseP, (ulong)i);
+                pages[i] = m.MemMap.MemMapOffsetHistoric(baseP, (ulong)i);
                 if ((ulong)i >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
             }
         }
@@ -122,9 +122,9 @@ public static class SubpageRecorders
         {
             var m = ctx.Machine;
             bool roundTrip = !m.Version.NthPageIsPointerAddOnContiguousMemmap || m.Model == MemoryModel.Sparsemem;
-            var baseP = NthPageAny(m, ctx.Head, ctx.FirstSubpage);
+            var baseP = m.MemMap.NthPageOrPfnRoundTrip(ctx.Head, ctx.FirstSubpage);
             if (roundTrip) CountRoundTrip(ctx, m.Model == MemoryModel.Sparsemem);
-            for (int i = 0; i < pages.Length; i++) pages[i] = NthPageAny(m, baseP, (ulong)i);
+            for (int i = 0; i < pages.Length; i++) pages[i] = m.MemMap.NthPageOrPfnRoundTrip(baseP, (ulong)i);
             if (roundTrip)
             {
                 ctx.Counters.PageToPfn(pages.Length, m.Model == MemoryModel.Sparsemem);
@@ -164,12 +164,4 @@ public static class SubpageRecorders
         ctx.Counters.PfnToPage(1, section);
         ctx.Counters.Touch();
     }
-
-    /// <summary>mem_map_offset() as v5.11 defines it, whatever the machine's version (the recorder is the version's choice).</summary>
-    private static PagePtr MemMapOffsetAny(Machine m, PagePtr basePage, ulong offset) =>
-        offset >= m.MemMap.MaxOrderNrPages ? NthPageAny(m, basePage, offset) : m.PageAdd(basePage, (long)offset);
-
-    /// <summary>nth_page() as the version defines it; on v6.18+, where it no longer exists, the pfn round trip.</summary>
-    private static PagePtr NthPageAny(Machine m, PagePtr page, ulong n) =>
-        m.Version.HasMaxFolioOrderInvariant ? m.PfnToPage(m.PageToPfn(page) + n) : m.NthPage(page, n);
 }

@@ -68,8 +68,7 @@ public abstract class MemMap
     {
         if (!Arch.Version.HasMemMapOffset)
             throw new GupSimException($"mem_map_offset() does not exist in v{Arch.Version} (replaced by nth_page() in v6.1)");
-        if ((ulong)offset >= MaxOrderNrPages) return NthPage(basePage, (ulong)offset);
-        return PageAdd(basePage, offset);
+        return MemMapOffsetHistoric(basePage, (ulong)offset);
     }
 
     /// <summary>
@@ -96,6 +95,20 @@ public abstract class MemMap
     /// </summary>
     public PagePtr FolioPage(PagePtr folio, ulong n) =>
         Arch.Version.HasMaxFolioOrderInvariant ? PageAdd(folio, (long)n) : NthPage(folio, n);
+
+    /// <summary>
+    /// nth_page() as this version defines it; on v6.18+, where it no longer exists, the pfn round trip it used to be.
+    /// For historic recorders a strategy may run on a newer machine.
+    /// </summary>
+    public PagePtr NthPageOrPfnRoundTrip(PagePtr page, ulong n) =>
+        Arch.Version.HasMaxFolioOrderInvariant ? PfnToPage(PageToPfn(page) + n) : NthPage(page, n);
+
+    /// <summary>
+    /// mem_map_offset() as v5.11 defined it (<c>nth_page</c> at or past MAX_ORDER_NR_PAGES, else <c>base + offset</c>),
+    /// whatever the machine's version: historic strategies replay it on any machine.
+    /// </summary>
+    public PagePtr MemMapOffsetHistoric(PagePtr basePage, ulong offset) =>
+        offset >= MaxOrderNrPages ? NthPageOrPfnRoundTrip(basePage, offset) : PageAdd(basePage, (long)offset);
 
     /// <summary>Reads page->flags (oopses where nothing is mapped).</summary>
     protected ulong ReadFlags(PagePtr page) => Memory.ReadWord(page.Address, "reading page->flags");
