@@ -251,7 +251,7 @@ public sealed partial class GetUserPages
             }
             ulong pfnOffset = (vaddr & ~h.Mask) >> PageShift;
             var head = _m.PfnToPage(entry.Pfn); // pte_page(): pfn_to_page of the entry's pfn — the head, always right
-            Grab.Counters.PfnToPage(1, _m.Model == Arch.MemoryModel.Sparsemem);
+            Grab.Counters.PfnToPage(1);
             switch (Strategy.Slow)
             {
                 case HugetlbSlowVariant.PerSubpage:

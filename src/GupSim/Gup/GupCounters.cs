@@ -31,17 +31,8 @@ public sealed class GupCounters
 
     internal void Atomic(long n = 1) => Interlocked.Add(ref _atomics, n);
     internal void Touch(long n = 1) => Interlocked.Add(ref _structPagesTouched, n);
-    // The section flag is kept for call sites' readability; section lookups are derived from the model.
-    internal void PfnToPage(long n = 1, bool section = false)
-    {
-        _ = section;
-        Interlocked.Add(ref _pfnToPage, n);
-    }
-    internal void PageToPfn(long n = 1, bool section = false)
-    {
-        _ = section;
-        Interlocked.Add(ref _pageToPfn, n);
-    }
+    internal void PfnToPage(long n = 1) => Interlocked.Add(ref _pfnToPage, n);
+    internal void PageToPfn(long n = 1) => Interlocked.Add(ref _pageToPfn, n);
     internal void PteRead(long n = 1) => Interlocked.Add(ref _pteReads, n);
     internal void PagesWrite(long n) => Interlocked.Add(ref _pagesWrites, n);
 

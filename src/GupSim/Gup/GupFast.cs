@@ -111,7 +111,7 @@ public sealed partial class GetUserPages
             if (pte.IsSpecial || pte.IsDevmap) return false;
             // Each PTE of an arm64 contiguous run carries its own pfn and is taken on its own.
             var page = _m.PfnToPage(pte.Pfn);
-            Grab.Counters.PfnToPage(1, _m.Model == Arch.MemoryModel.Sparsemem);
+            Grab.Counters.PfnToPage(1);
             var head = Grab.TryGrabCompoundHead(page, 1, flags);
             if (head is null) return false;
             if (t.Read(ptep) != pte)
@@ -138,7 +138,7 @@ public sealed partial class GetUserPages
         if (orig.IsDevmap) return false;
         ulong leafBase = addr & ~(span - 1);
         var head = _m.PfnToPage(orig.Pfn); // pXd_page(orig)
-        Grab.Counters.PfnToPage(1, _m.Model == Arch.MemoryModel.Sparsemem);
+        Grab.Counters.PfnToPage(1);
         ulong offset = (addr - leafBase) >> PageShift;
         int refs = (int)((end - addr) >> PageShift);
         if (pages.Length > 0)

@@ -86,12 +86,11 @@ public static class SubpageRecorders
         public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
         {
             var mm = ctx.Machine.MemMap;
-            bool sparse = ctx.Machine.Model == MemoryModel.Sparsemem;
             for (int i = 0; i < pages.Length; i++)
             {
                 ulong off = ctx.FirstSubpage + (ulong)i;
                 pages[i] = ctx.Machine.MemMap.MemMapOffsetHistoric(ctx.Head, off);
-                if (off >= mm.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
+                if (off >= mm.MaxOrderNrPages) CountRoundTrip(ctx);
             }
         }
     }
@@ -103,13 +102,12 @@ public static class SubpageRecorders
         public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
         {
             var m = ctx.Machine;
-            bool sparse = m.Model == MemoryModel.Sparsemem;
             var baseP = m.MemMap.MemMapOffsetHistoric(ctx.Head, ctx.FirstSubpage);
-            if (ctx.FirstSubpage >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
+            if (ctx.FirstSubpage >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx);
             for (int i = 0; i < pages.Length; i++)
             {
                 pages[i] = m.MemMap.MemMapOffsetHistoric(baseP, (ulong)i);
-                if ((ulong)i >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx, sparse);
+                if ((ulong)i >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx);
             }
         }
     }
@@ -123,12 +121,12 @@ public static class SubpageRecorders
             var m = ctx.Machine;
             bool roundTrip = !m.Version.NthPageIsPointerAddOnContiguousMemmap || m.Model == MemoryModel.Sparsemem;
             var baseP = m.MemMap.NthPageOrPfnRoundTrip(ctx.Head, ctx.FirstSubpage);
-            if (roundTrip) CountRoundTrip(ctx, m.Model == MemoryModel.Sparsemem);
+            if (roundTrip) CountRoundTrip(ctx);
             for (int i = 0; i < pages.Length; i++) pages[i] = m.MemMap.NthPageOrPfnRoundTrip(baseP, (ulong)i);
             if (roundTrip)
             {
-                ctx.Counters.PageToPfn(pages.Length, m.Model == MemoryModel.Sparsemem);
-                ctx.Counters.PfnToPage(pages.Length, m.Model == MemoryModel.Sparsemem);
+                ctx.Counters.PageToPfn(pages.Length);
+                ctx.Counters.PfnToPage(pages.Length);
                 ctx.Counters.Touch(pages.Length);
             }
         }
@@ -150,7 +148,7 @@ public static class SubpageRecorders
             {
                 int run = contiguous ? pages.Length - done : (int)Math.Min((ulong)(pages.Length - done), perSection - (pfn & (perSection - 1)));
                 var first = m.PfnToPage(Pfn.FromUInt64(pfn));
-                ctx.Counters.PfnToPage(1, m.Model == MemoryModel.Sparsemem);
+                ctx.Counters.PfnToPage(1);
                 FillRun(pages.Slice(done, run), first.Address, sps);
                 done += run;
                 pfn += (ulong)run;
@@ -158,10 +156,10 @@ public static class SubpageRecorders
         }
     }
 
-    private static void CountRoundTrip(in SubpageRecordContext ctx, bool section)
+    private static void CountRoundTrip(in SubpageRecordContext ctx)
     {
-        ctx.Counters.PageToPfn(1, section);
-        ctx.Counters.PfnToPage(1, section);
+        ctx.Counters.PageToPfn();
+        ctx.Counters.PfnToPage();
         ctx.Counters.Touch();
     }
 }
