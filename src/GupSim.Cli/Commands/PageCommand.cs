@@ -43,7 +43,7 @@ public static class PageCommand
         cmd.Options.Add(json);
         cmd.SetAction(pr =>
         {
-            ulong pfn = WalkCommand.ParseNumber(pr.GetValue(pfnArg)!, "pfn");
+            ulong pfn = Numbers.ParseUInt64(pr.GetValue(pfnArg)!, "pfn");
             var m = machine.Read(pr).Boot();
             if (!m.MemMap.PfnValid(Pfn.FromUInt64(pfn)))
                 pr.InvocationConfiguration.Error.WriteLine($"warning: pfn_valid(0x{pfn:x}) is false on this machine");

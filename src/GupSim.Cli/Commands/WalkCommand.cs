@@ -26,8 +26,8 @@ public static class WalkCommand
         cmd.Options.Add(json);
         cmd.SetAction(pr =>
         {
-            ulong start = ParseNumber(pr.GetValue(pfn)!, "--pfn");
-            ulong n = ParseNumber(pr.GetValue(count)!, "--count");
+            ulong start = Numbers.ParseUInt64(pr.GetValue(pfn)!, "--pfn");
+            ulong n = Numbers.ParseUInt64(pr.GetValue(count)!, "--count");
             if (n == 0 || n > MaxCount) throw new GupSimException(string.Create(CultureInfo.InvariantCulture, $"--count must be in 1..{MaxCount}"));
             var m = machine.Read(pr).Boot();
             var steps = PageWalk.Run(m, Pfn.FromUInt64(start), n);
@@ -50,16 +50,5 @@ public static class WalkCommand
             return ExitCodes.Ok;
         });
         return cmd;
-    }
-
-    /// <summary>Parses a decimal or 0x-hex number, or throws a one-line error naming the option.</summary>
-    public static ulong ParseNumber(string text, string option)
-    {
-        string t = text.Trim();
-        bool ok = t.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
-            ? ulong.TryParse(t.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong v)
-            : ulong.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out v);
-        if (!ok) throw new GupSimException($"{option}: '{text}' is not a number (decimal or 0x hex)");
-        return v;
     }
 }

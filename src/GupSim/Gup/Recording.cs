@@ -119,7 +119,7 @@ public static class SubpageRecorders
         public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
         {
             var m = ctx.Machine;
-            bool roundTrip = !m.Version.NthPageIsPointerAddOnContiguousMemmap || m.Model == MemoryModel.Sparsemem;
+            bool roundTrip = m.Version.HasMaxFolioOrderInvariant || !m.Version.NthPageIsPointerAddOnContiguousMemmap || m.Model == MemoryModel.Sparsemem;
             var baseP = m.MemMap.NthPageOrPfnRoundTrip(ctx.Head, ctx.FirstSubpage);
             if (roundTrip) CountRoundTrip(ctx);
             for (int i = 0; i < pages.Length; i++) pages[i] = m.MemMap.NthPageOrPfnRoundTrip(baseP, (ulong)i);

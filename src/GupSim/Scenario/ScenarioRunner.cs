@@ -480,13 +480,7 @@ public sealed class ScenarioRunner
             _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  first wrong: step {first.Step} at {first.Addr} is {first.Kind}{(first.Pfn is ulong p ? $" (pfn 0x{p:x})" : "")}, expected pfn 0x{first.ExpectedPfn:x}"));
     }
 
-    private static ulong ParseNumber(string s)
-    {
-        bool ok = s.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
-            ? ulong.TryParse(s.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong v)
-            : ulong.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out v);
-        return ok ? v : throw new GupSimException($"'{s}' is not a number");
-    }
+    private static ulong ParseNumber(string s) => Numbers.ParseUInt64(s, "number");
 
     private void DoExpect(string[] args)
     {
