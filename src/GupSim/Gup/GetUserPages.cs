@@ -65,7 +65,8 @@ public sealed partial class GetUserPages
     {
         if (nrPages <= 0) return 0;
         if ((flags & (FollFlags.Get | FollFlags.Pin)) == (FollFlags.Get | FollFlags.Pin)) return -(int)Errno.EINVAL;
-        bool hasPages = pages.Length > 0;
+        // VM_BUG_ON(!!pages != !!(gup_flags & (FOLL_GET | FOLL_PIN))): every entry point here takes references.
+        if (pages.Length == 0) throw new ArgumentException("GUP with FOLL_GET/FOLL_PIN needs a pages[] array", nameof(pages));
         long i = 0;
         int ret = 0;
         Vma? vma = null;
@@ -90,7 +91,7 @@ public sealed partial class GetUserPages
                     continue;
                 }
             }
-            var page = FollowPageMask(mm, vma, start, flags, out ulong pageMask, out int ferr);
+            var page = FollowPageMask(mm, vma, start, flags, out ulong pageMask, out var hugeCtx, out int ferr);
             if (ferr != 0)
             {
                 ret = ferr;
@@ -109,34 +110,24 @@ public sealed partial class GetUserPages
             // page_increm: with a page mask (hugetlb via follow_page_mask, v6.5+) the rest of the huge page.
             long incr = 1 + (long)(~(start >> PageShift) & pageMask);
             if (incr > nrPages) incr = nrPages;
-            if (hasPages)
+            if (incr > 1 && hugeCtx is { } ctx)
             {
-                if (incr > 1)
+                // pages[i + j] for the page_increm subpages, from the same entry hugetlb_follow_page_mask() read.
+                Strategy.SlowRecorder.Record(ctx, pages.Slice((int)i, (int)incr));
+                Grab.Counters.PagesWrite(incr);
+                // try_grab_page() on the first subpage, then try_grab_folio(folio, page_increm - 1).
+                if (Grab.TryGrabCompoundHead(pages[(int)i], (int)(incr - 1), flags) is null)
                 {
-                    var h = vma.Hstate!;
-                    ulong off = (start & ~h.Mask) >> PageShift;
-                    var head = _m.PfnToPage(_m.PageToPfn(page.Value) - off);
-                    var ctx = new SubpageRecordContext(_m, head, _m.PageToPfn(head), off, Grab.Counters);
-                    Strategy.SlowRecorder.Record(ctx, pages.Slice((int)i, (int)incr));
-                    Grab.Counters.PagesWrite(incr);
-                    // try_grab_page() on the first subpage, then try_grab_folio(folio, page_increm - 1).
-                    if (Grab.TryGrabCompoundHead(pages[(int)i], (int)(incr - 1), flags) is null)
-                    {
-                        // "Release the 1st page ref if the folio is problematic, fail hard."
-                        Grab.PutCompoundHead(_m.StructPages.CompoundHead(pages[(int)i]), 1, flags);
-                        ret = -(int)Errno.EFAULT;
-                        break;
-                    }
-                }
-                else
-                {
-                    pages[(int)i] = page.Value;
-                    Grab.Counters.PagesWrite(1);
+                    // "Release the 1st page ref if the folio is problematic, fail hard."
+                    Grab.PutCompoundHead(_m.StructPages.CompoundHead(pages[(int)i]), 1, flags);
+                    ret = -(int)Errno.EFAULT;
+                    break;
                 }
             }
-            else if (incr >= 1)
+            else
             {
-                Grab.PutCompoundHead(_m.StructPages.CompoundHead(page.Value), 1, flags);
+                pages[(int)i] = page.Value;
+                Grab.Counters.PagesWrite(1);
             }
             i += incr;
             start += (ulong)incr << PageShift;
@@ -179,9 +170,10 @@ public sealed partial class GetUserPages
     /// PMD leaf (follow_trans_huge_pmd). Hugetlb (v6.5+ hugetlb_follow_page_mask): the first subpage as the strategy
     /// computes it, with <paramref name="pageMask"/> = pages_per_huge_page − 1; the caller grabs the rest.
     /// </summary>
-    private PagePtr? FollowPageMask(MmStruct mm, Vma vma, ulong addr, FollFlags flags, out ulong pageMask, out int err)
+    private PagePtr? FollowPageMask(MmStruct mm, Vma vma, ulong addr, FollFlags flags, out ulong pageMask, out SubpageRecordContext? hugeCtx, out int err)
     {
         pageMask = 0;
+        hugeCtx = null;
         err = 0;
         bool write = (flags & FollFlags.Write) != 0;
         if (vma.IsHugetlb)
@@ -203,6 +195,7 @@ public sealed partial class GetUserPages
                 return null;
             }
             pageMask = h.PagesPerHugePage - 1;
+            hugeCtx = rec;
             return one[0];
         }
         var leaf = mm.WalkLeaf(addr);

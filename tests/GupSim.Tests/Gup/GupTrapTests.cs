@@ -242,3 +242,44 @@ public class Trap4Tests
         Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + 511)), pages[0]);
     }
 }
+
+public class FollowPageMaskTests
+{
+    // v6.5+: hugetlb through follow_page_mask(); hugetlb_follow_page_mask() did page += offset until 426056efe835
+    // (v6.6), then nth_page(). A call starting at subpage 40000 (section 1 of the 1 GiB page) shows the difference.
+    [Theory]
+    [InlineData("6.5", true)]
+    [InlineData("6.6", false)]
+    public void HugetlbFollowPageMask_PointerBaseVsNthPage(string version, bool pointerBase)
+    {
+        var m = Machine.Boot(new MachineSpec
+        {
+            Arch = ArchProfiles.Get("x86_64", KernelVersion.Parse(version)),
+            Model = MemoryModel.Sparsemem,
+            Placement = MemmapPlacement.Scattered,
+            Seed = 3,
+            Ram = Ram((0, 3 * G), (4 * G, 12 * G)),
+            Hugepages = HugepagesCmdline.Parse("hugepagesz=1G hugepages=1", null),
+        });
+        var mm = MmStruct.Create(m)!;
+        long a = mm.Mmap(0, G, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb | MapHuge.For(G));
+        mm.HandleMmFault((ulong)a, FaultFlags.Write);
+        ulong head = mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value;
+        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var gup = new GetUserPages(m);
+        Assert.Equal(HugetlbSlowVariant.FollowPageMask, gup.Strategy.Slow);
+        var pages = new PagePtr[16];
+        if (pointerBase)
+        {
+            // page += offset lands past section 0's memmap on other memory; the following nth_page(page, j) reads its
+            // "flags" for page_to_pfn(), decodes a section with no mem_section root and dereferences NULL.
+            ulong wrongVa = headPage.Address + 40000UL * 64;
+            Assert.Null(m.Describe(wrongVa).Pfn);
+            var e = Assert.Throws<KernelOops>(() => gup.PinUserPagesRemote(mm, (ulong)a + 40000UL * 4096, 16, FollFlags.Write, pages));
+            Assert.Contains($"page_to_pfn(0x{wrongVa:x})", e.Message);
+            return;
+        }
+        Assert.Equal(16, gup.PinUserPagesRemote(mm, (ulong)a + 40000UL * 4096, 16, FollFlags.Write, pages));
+        for (int j = 0; j < 16; j++) Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + 40000 + (ulong)j)), pages[j]);
+    }
+}
