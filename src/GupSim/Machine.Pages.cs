@@ -140,8 +140,7 @@ public sealed partial class Machine
         var page = PfnToPage(Pfn.FromUInt64(pfn));
         if (Hugetlb.IsHugetlbHead(pfn))
         {
-            StructPages.SetRefcount(page, 1);
-            Hugetlb.PutHugePage(pfn);
+            Hugetlb.FreeHugePageAfterLastReference(pfn);
             return;
         }
         int order = StructPages.CompoundOrder(page);

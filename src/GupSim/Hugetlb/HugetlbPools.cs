@@ -131,12 +131,21 @@ public sealed class HugetlbPools
     {
         lock (_lock)
         {
-            var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
-            if (_m.StructPages.RefAddReturn(head, -1) != 0) return;
-            var h = HstateOfHead(head) ?? throw new InvalidOperationException($"pfn 0x{headPfn:x} is not a hugetlb head");
-            _m.StructPages.SetRefcount(head, 1);
-            FreeHugePage(h, headPfn, NidOf(headPfn));
+            if (_m.StructPages.RefAddReturn(_m.PfnToPage(Pfn.FromUInt64(headPfn)), -1) != 0) return;
+            FreeHugePageWithoutRefs(headPfn);
         }
+    }
+
+    /// <summary>free_huge_page() for a head whose _refcount already reached zero (put_page() did the decrement).</summary>
+    internal void FreeHugePageAfterLastReference(ulong headPfn)
+    {
+        lock (_lock) FreeHugePageWithoutRefs(headPfn);
+    }
+
+    private void FreeHugePageWithoutRefs(ulong headPfn)
+    {
+        var h = HstateOfHead(_m.PfnToPage(Pfn.FromUInt64(headPfn))) ?? throw new InvalidOperationException($"pfn 0x{headPfn:x} is not a hugetlb head");
+        FreeHugePage(h, headPfn, NidOf(headPfn));
     }
 
     private int NidOf(ulong pfn) => _m.NodeOfPfn(pfn).Nid;
