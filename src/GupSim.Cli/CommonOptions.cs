@@ -17,12 +17,13 @@ public sealed class MachineOptionSet
     public Option<string?> Config { get; } = new("--config") { Description = "A kernel .config to take arch, version and memory model from", HelpName = "file" };
     public Option<string?> Iomem { get; } = new("--iomem") { Description = "RAM from a /proc/iomem or /sys/firmware/memmap listing (or a folder holding one)", HelpName = "file" };
     public Option<string[]> Hotplug { get; } = new("--hotplug") { Description = "Hot-add a section-aligned range after boot, e.g. 20G-24G (repeatable)", HelpName = "range", AllowMultipleArgumentsPerToken = false };
+    public Option<string?> Hugepages { get; } = new("--hugepages") { Description = "Boot-time huge pages as on the kernel command line, e.g. \"hugepagesz=1G hugepages=16\" or 1G=16", HelpName = "spec" };
     public Option<ulong> Seed { get; } = new("--seed") { Description = "Seed for scattered placement and garbage memory contents", DefaultValueFactory = _ => 1UL, HelpName = "n" };
 
     /// <summary>Adds every option to a command.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Arch, Kernel, Model, Placement, Mem, Ram, Nodes, Config, Iomem, Hotplug, Seed })
+        foreach (var o in new Option[] { Arch, Kernel, Model, Placement, Mem, Ram, Nodes, Config, Iomem, Hotplug, Hugepages, Seed })
             command.Options.Add(o);
     }
 
@@ -39,6 +40,7 @@ public sealed class MachineOptionSet
         ConfigFile = pr.GetValue(Config),
         IomemFile = pr.GetValue(Iomem),
         Hotplug = pr.GetValue(Hotplug) ?? [],
+        Hugepages = pr.GetValue(Hugepages),
         Seed = pr.GetValue(Seed),
     };
 }
@@ -48,4 +50,19 @@ public static class CommonOptions
 {
     /// <summary>--json: machine-readable output (docs/cli.md).</summary>
     public static Option<bool> CreateJsonOption() => new("--json") { Description = "Print JSON (stable; see docs/cli.md)" };
+
+    /// <summary>--strategy NAME: the recording strategy instead of the kernel version's own code.</summary>
+    public static Option<string?> CreateStrategyOption() => new("--strategy")
+    {
+        Description = $"Recording strategy instead of the kernel version's own code: {string.Join(", ", Gup.GupStrategy.Names)}, or a recorder's name from --strategy-assembly",
+        HelpName = "name",
+    };
+
+    /// <summary>--strategy-assembly PATH.dll: user recorders (samples/GupSim.Samples.Recorder).</summary>
+    public static Option<string[]> CreateStrategyAssemblyOption() => new("--strategy-assembly")
+    {
+        Description = "An assembly with ISubpageRecorder implementations (repeatable); without --strategy its only recorder is used",
+        HelpName = "path.dll",
+        AllowMultipleArgumentsPerToken = false,
+    };
 }

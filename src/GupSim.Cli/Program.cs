@@ -16,6 +16,7 @@ public static class Program
         root.Subcommands.Add(PageCommand.CreatePage());
         root.Subcommands.Add(PageCommand.CreatePfn());
         root.Subcommands.Add(ScenarioCommand.Create());
+        root.Subcommands.Add(GupTestCommand.Create());
         return root;
     }
 

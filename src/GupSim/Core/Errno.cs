@@ -18,3 +18,27 @@ public enum Errno
     EOPNOTSUPP = 95,
     EHWPOISON = 133,
 }
+
+/// <summary>strerror(3) texts (glibc) for <see cref="Errno"/>.</summary>
+public static class ErrnoText
+{
+    /// <summary>strerror(errno) for a positive or negated errno.</summary>
+    public static string Strerror(int errno) => (Errno)Math.Abs(errno) switch
+    {
+        Errno.EPERM => "Operation not permitted",
+        Errno.ENOENT => "No such file or directory",
+        Errno.EINTR => "Interrupted system call",
+        Errno.EIO => "Input/output error",
+        Errno.EAGAIN => "Resource temporarily unavailable",
+        Errno.ENOMEM => "Cannot allocate memory",
+        Errno.EFAULT => "Bad address",
+        Errno.EBUSY => "Device or resource busy",
+        Errno.EEXIST => "File exists",
+        Errno.EINVAL => "Invalid argument",
+        Errno.ENOSPC => "No space left on device",
+        Errno.ERANGE => "Numerical result out of range",
+        Errno.EOPNOTSUPP => "Operation not supported",
+        Errno.EHWPOISON => "Memory page has hardware error",
+        _ => "Unknown error " + Math.Abs(errno).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+}

@@ -33,3 +33,31 @@ public static class StrategyAssemblies
         return found;
     }
 }
+
+/// <summary>The <c>--strategy</c> / <c>--strategy-assembly</c> pair every command that runs GUP accepts.</summary>
+public static class StrategySelection
+{
+    /// <summary>
+    /// The strategy to run on kernel <paramref name="v"/>: null for the version's own code when neither is given; a
+    /// built-in or user recorder named <paramref name="name"/>; or the only recorder of the assemblies when no name is
+    /// given.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown for an unknown name, or several user recorders and no name.</exception>
+    public static GupStrategy? Resolve(string? name, IReadOnlyList<string> assemblies, Arch.KernelVersion v)
+    {
+        ArgumentNullException.ThrowIfNull(assemblies);
+        var user = new List<ISubpageRecorder>();
+        foreach (string path in assemblies) user.AddRange(StrategyAssemblies.LoadRecorders(path));
+        var baseline = GupStrategy.ForVersion(v);
+        if (name is null)
+        {
+            if (user.Count == 0) return null;
+            if (user.Count > 1)
+                throw new GupSimException($"--strategy-assembly holds several recorders ({string.Join(", ", user.Select(r => r.Name))}): choose one with --strategy NAME");
+            return GupStrategy.WithRecorder(baseline, user[0].Name, user[0]);
+        }
+        foreach (var r in user)
+            if (r.Name == name) return GupStrategy.WithRecorder(baseline, name, r);
+        return GupStrategy.Named(name, v);
+    }
+}

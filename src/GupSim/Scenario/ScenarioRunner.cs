@@ -30,7 +30,7 @@ public sealed class ScenarioRunner
     private MmStruct? _mm;
     private readonly Dictionary<string, (ulong Addr, ulong Len)> _maps = [];
     private string? _lastResult;
-    private readonly Dictionary<string, (Pages.PagePtr[] Pages, long Count, Gup.FollFlags Flags, Dictionary<ulong, (int Ref, int Pin)> Before)> _pins = [];
+    private readonly Dictionary<string, (Pages.PagePtr[] Pages, long Count, Gup.FollFlags Flags, Gup.PinBalance Before)> _pins = [];
     private long _lastWrong;
     private readonly Dictionary<string, Gup.ISubpageRecorder> _userRecorders = [];
     private bool _lastLeak;
@@ -365,7 +365,7 @@ public sealed class ScenarioRunner
         var gup = new Gup.GetUserPages(M, strategy);
         var pages = new Pages.PagePtr[total];
         var counters0 = M.Grab.Counters.Snapshot();
-        var before = SnapshotHeads(addr, len);
+        var before = Gup.PinBalance.Take(Proc, addr, len);
         long done = 0;
         string outcome = "ok";
         while (done < total)
@@ -388,23 +388,9 @@ public sealed class ScenarioRunner
             done += got;
             if (got != n) break;
         }
-        long wrong = 0;
-        string? first = null;
-        for (long i = 0; i < done; i++)
-        {
-            ulong va = addr + ((ulong)i << M.Arch.PageShift);
-            var leaf = Proc.WalkLeaf(va);
-            if (leaf is null) continue;
-            ulong pfn = leaf.Value.Entry.Pfn.Value + ((va & (leaf.Value.Bytes - 1)) >> M.Arch.PageShift);
-            var right = M.PfnToPage(Pfn.FromUInt64(pfn));
-            if (pages[i] == right) continue;
-            wrong++;
-            if (first is null)
-            {
-                var info = M.Describe(pages[i]);
-                first = string.Create(CultureInfo.InvariantCulture, $"pages[{i}] = {pages[i]}: {(info.Pfn is ulong p ? $"struct page of pfn 0x{p:x}" : info.Kind.ToString().ToLowerInvariant())}, expected pfn 0x{pfn:x}");
-            }
-        }
+        var oracle = Gup.PagesOracle.Check(Proc, addr, pages.AsSpan(0, (int)done));
+        long wrong = oracle.Wrong;
+        string? first = oracle.FirstWrongText;
         _lastWrong = wrong;
         _pins[args[0]] = (pages, done, pin ? Gup.FollFlags.Pin : Gup.FollFlags.Get, before);
         _lastResult = outcome;
@@ -416,26 +402,6 @@ public sealed class ScenarioRunner
             $"  counters: atomics {c.Atomics}, struct pages touched {c.StructPagesTouched}, pfn_to_page {c.PfnToPageCalls}, page_to_pfn {c.PageToPfnCalls}, section lookups {c.SectionLookups}, entries read {c.PageTableEntriesRead}, pages[] writes {c.PagesWrites}"));
     }
 
-    private Dictionary<ulong, (int Ref, int Pin)> SnapshotHeads(ulong addr, ulong len)
-    {
-        var heads = new Dictionary<ulong, (int, int)>();
-        var sp = M.StructPages;
-        for (ulong va = addr; va < addr + len;)
-        {
-            var leaf = Proc.WalkLeaf(va);
-            ulong step = leaf?.Bytes ?? M.Arch.PageSize;
-            if (leaf is { } l && l.Entry.IsPresent)
-            {
-                var head = sp.CompoundHead(M.PfnToPage(l.Entry.Pfn));
-                ulong hp = M.PageToPfn(head).Value;
-                if (!heads.ContainsKey(hp))
-                    heads[hp] = (sp.Refcount(head), sp.HpagePincountAvailable(head) ? sp.CompoundPincount(head) : 0);
-            }
-            va = (va & ~(step - 1)) + step;
-        }
-        return heads;
-    }
-
     private void DoRelease(string[] args)
     {
         if (args.Length != 1) throw new GupSimException("usage: unpin|put NAME");
@@ -443,18 +409,9 @@ public sealed class ScenarioRunner
         var span = p.Pages.AsSpan(0, (int)p.Count);
         if (p.Flags == Gup.FollFlags.Pin) M.Grab.UnpinUserPages(span);
         else M.Grab.PutPages(span);
-        var sp = M.StructPages;
-        _lastLeak = false;
-        foreach (var (pfn, (r, pc)) in p.Before)
-        {
-            var head = M.PfnToPage(Pfn.FromUInt64(pfn));
-            int r2 = sp.Refcount(head), pc2 = sp.HpagePincountAvailable(head) ? sp.CompoundPincount(head) : 0;
-            if (r2 != r || pc2 != pc)
-            {
-                _lastLeak = true;
-                _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  head pfn 0x{pfn:x}: refcount {r} -> {r2}, pincount {pc} -> {pc2}"));
-            }
-        }
+        var diffs = p.Before.Differences(pools: false);
+        _lastLeak = diffs.Count > 0;
+        foreach (var d in diffs) _out.WriteLine("  " + d);
         Result($"{(p.Flags == Gup.FollFlags.Pin ? "unpin" : "put")} {args[0]} ({p.Count} pages)", "ok");
     }
 

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using GupSim.Core;
+using GupSim.Gup;
+using GupSim.Selftests;
+
+namespace GupSim.Cli.Commands;
+
+/// <summary>
+/// `gupsim gup-test [MACHINE OPTIONS] [GUP_TEST FLAGS]`: the kernel's gup_test selftest on a simulated machine
+/// (docs/gup-test.md). Long options choose the machine and GupSim's checks; every other word goes to the selftest's
+/// own getopt, so its command lines run unchanged (<c>-f /mnt/huge/file -m 16384 -r 10 -L -S -n 512 -w</c>).
+/// </summary>
+public static class GupTestCommand
+{
+    public static Command Create()
+    {
+        var machine = new MachineOptionSet();
+        var strategy = CommonOptions.CreateStrategyOption();
+        var assemblies = CommonOptions.CreateStrategyAssemblyOption();
+        var mount = new Option<string[]>("--mount")
+        {
+            Description = $"Mount hugetlbfs at PATH with pagesize SIZE (PATH=SIZE or PATH for the default size; repeatable; default {GupTestMachine.MountPoint} with the seed's size)",
+            HelpName = "path=size",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var verify = new Option<string>("--verify")
+        {
+            Description = "GupSim's oracle on every pages[] entry and every count after the put loop: on (default) or off for pure timing",
+            DefaultValueFactory = _ => "on",
+            HelpName = "on|off",
+        };
+        var counters = new Option<bool>("--counters") { Description = "Print the deterministic counters of each get loop" };
+        var cmd = new Command("gup-test",
+            "Run the kernel's gup_test selftest (tools/testing/selftests/mm/gup_test.c) with its own flags on a simulated machine; "
+            + "default machine: x86_64 SPARSEMEM_VMEMMAP, hugepagesz=1G hugepages=16, hugetlbfs at /mnt/huge. Exit codes are the selftest's.")
+        {
+            TreatUnmatchedTokensAsErrors = false,
+        };
+        machine.AddTo(cmd);
+        cmd.Options.Add(strategy);
+        cmd.Options.Add(assemblies);
+        cmd.Options.Add(mount);
+        cmd.Options.Add(verify);
+        cmd.Options.Add(counters);
+        cmd.SetAction(pr =>
+        {
+            var o = pr.InvocationConfiguration.Output;
+            var e = pr.InvocationConfiguration.Error;
+            bool verifyOn = (pr.GetValue(verify) ?? "on").ToLowerInvariant() switch
+            {
+                "on" or "true" or "yes" => true,
+                "off" or "false" or "no" => false,
+                var v => throw new GupSimException($"--verify {v}: use on or off"),
+            };
+            var opts = machine.Read(pr);
+            var m = GupTestMachine.Boot(opts, pr.GetValue(mount) ?? []);
+            foreach (var w in opts.Warnings) e.WriteLine("warning: " + w);
+            var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
+            var module = new GupTestModule(m, chosen, verifyOn);
+            var selftest = new GupTestSelftest(m, module) { PrintCounters = pr.GetValue(counters) };
+            int logSeen = m.KernelLog.Count;
+            try
+            {
+                return selftest.Run(SelftestWords(pr), o, e);
+            }
+            finally
+            {
+                for (int i = logSeen; i < m.KernelLog.Count; i++) o.WriteLine("dmesg: " + m.KernelLog[i]);
+            }
+        });
+        return cmd;
+    }
+
+    /// <summary>The words System.CommandLine did not take, in order: the selftest's own command line.</summary>
+    private static List<string> SelftestWords(ParseResult pr)
+    {
+        var words = new List<string>(pr.UnmatchedTokens);
+        foreach (var w in words)
+            if (w.StartsWith("--", StringComparison.Ordinal) && w.Length > 2)
+                throw new GupSimException($"unknown option '{w}' (gup_test's own flags are single letters; see gupsim gup-test --help)");
+        return words;
+    }
+}

@@ -1,0 +1,79 @@
+using System.Globalization;
+using GupSim.Core;
+using GupSim.Mm;
+
+namespace GupSim.Gup;
+
+/// <summary>
+/// GupSim's balance check around a GUP and its release (not a kernel function): the refcount and pincount of every
+/// compound head mapped in a range, and every hstate's pool counts, taken before and compared after. A release that
+/// dropped references from the wrong struct pages, or never dropped them, shows up as a head whose counts moved.
+/// </summary>
+public sealed class PinBalance
+{
+    private readonly Machine _m;
+    private readonly Dictionary<ulong, (int Ref, int Pin)> _heads;
+    private readonly (ulong Nr, ulong Free, ulong Resv, ulong Surplus)[] _pools;
+
+    private PinBalance(Machine m, Dictionary<ulong, (int, int)> heads, (ulong, ulong, ulong, ulong)[] pools)
+    {
+        _m = m;
+        _heads = heads;
+        _pools = pools;
+    }
+
+    /// <summary>The compound heads mapped in [addr, addr + len), by pfn, with their counts now.</summary>
+    public IReadOnlyDictionary<ulong, (int Ref, int Pin)> Heads => _heads;
+
+    /// <summary>Takes the counts of every head mapped in [addr, addr + len) of <paramref name="mm"/>, and the pools.</summary>
+    public static PinBalance Take(MmStruct mm, ulong addr, ulong len)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        var m = mm.Machine;
+        var sp = m.StructPages;
+        var heads = new Dictionary<ulong, (int, int)>();
+        for (ulong va = addr; va < addr + len && va >= addr;)
+        {
+            var leaf = mm.WalkLeaf(va);
+            ulong step = leaf?.Bytes ?? m.Arch.PageSize;
+            if (leaf is { } l && l.Entry.IsPresent)
+            {
+                var head = sp.CompoundHead(m.PfnToPage(l.Entry.Pfn));
+                ulong hp = m.PageToPfn(head).Value;
+                if (!heads.ContainsKey(hp))
+                    heads[hp] = (sp.Refcount(head), sp.HpagePincountAvailable(head) ? sp.CompoundPincount(head) : 0);
+            }
+            va = (va & ~(step - 1)) + step;
+        }
+        var hs = m.Hugetlb.Hstates;
+        var pools = new (ulong, ulong, ulong, ulong)[hs.Count];
+        for (int i = 0; i < hs.Count; i++) pools[i] = (hs[i].NrHugePages, hs[i].FreeHugePages, hs[i].ResvHugePages, hs[i].SurplusHugePages);
+        return new PinBalance(m, heads, pools);
+    }
+
+    /// <summary>
+    /// One line per head (of those taken) whose refcount or pincount differs now, and, with <paramref name="pools"/>,
+    /// per hstate whose pool counts differ; empty when everything is back where it was.
+    /// </summary>
+    public List<string> Differences(bool pools = true)
+    {
+        var sp = _m.StructPages;
+        var lines = new List<string>();
+        foreach (var (pfn, (r, pc)) in _heads)
+        {
+            var head = _m.PfnToPage(Pfn.FromUInt64(pfn));
+            int r2 = sp.Refcount(head), pc2 = sp.HpagePincountAvailable(head) ? sp.CompoundPincount(head) : 0;
+            if (r2 != r || pc2 != pc)
+                lines.Add(string.Create(CultureInfo.InvariantCulture, $"head pfn 0x{pfn:x}: refcount {r} -> {r2}, pincount {pc} -> {pc2}"));
+        }
+        var hs = _m.Hugetlb.Hstates;
+        for (int i = 0; pools && i < hs.Count && i < _pools.Length; i++)
+        {
+            var now = (hs[i].NrHugePages, hs[i].FreeHugePages, hs[i].ResvHugePages, hs[i].SurplusHugePages);
+            if (now != _pools[i])
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"{hs[i].Name}: total/free/resv/surplus {_pools[i].Nr}/{_pools[i].Free}/{_pools[i].Resv}/{_pools[i].Surplus} -> {now.NrHugePages}/{now.FreeHugePages}/{now.ResvHugePages}/{now.SurplusHugePages}"));
+        }
+        return lines;
+    }
+}

@@ -1,0 +1,370 @@
+using System.Globalization;
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Gup;
+using GupSim.Hugetlb;
+using GupSim.Mm;
+
+namespace GupSim.Selftests;
+
+/// <summary>
+/// What the gup_test selftest of one kernel version accepts and prints (kernel-facts §6.3; the 6.1 and current
+/// selftest sources). Versions GupSim has no source for take the nearest earlier behaviour; the boundaries marked
+/// "inferred" are GupSim's reading of the history and are listed in docs/gup-test.md.
+/// </summary>
+public sealed record GupTestDialect(KernelVersion Version)
+{
+    /// <summary>v5.13: -W, -p and -z; write became the default; gup_flags and test_flags split.</summary>
+    public bool HasV513Options => Version >= KernelVersion.FromNumbers(5, 13);
+
+    /// <summary>-j N threads (Peter Xu, 2021; inferred: from v5.14).</summary>
+    public bool HasThreads => Version >= KernelVersion.V5_14;
+
+    /// <summary>-n with a negative count means the whole range in one call (2025; from v6.18). Before, the count wrapped to a u32.</summary>
+    public bool NegativeNrIsWholeRange => Version.HasMaxFolioOrderInvariant;
+
+    /// <summary>Output through kselftest.h (TAP header, plan, "# " messages, ok/not ok, totals; inferred: from v6.8).</summary>
+    public bool KselftestOutput => Version >= KernelVersion.FromNumbers(6, 8);
+
+    /// <summary>The getopt option string.</summary>
+    public string Optstring => !HasV513Options ? "m:r:n:F:f:abctTLUuwSH"
+        : HasThreads ? "m:r:n:F:f:abcj:tTLUuwWSHpz"
+        : "m:r:n:F:f:abctTLUuwWSHpz";
+}
+
+/// <summary>
+/// The gup_test selftest program (tools/testing/selftests/mm/gup_test.c; selftests/vm before v6.3) run as a process
+/// on the simulated machine: parse the flags with getopt, open the file, mmap it, madvise, fault every page in from
+/// "user space" (unless -z), then the ioctl per repeat in each thread, printing the selftest's own lines. GupSim adds
+/// lines starting with "gupsim:" only when its verification finds something (or when asked for counters).
+/// </summary>
+public sealed class GupTestSelftest
+{
+    /// <summary>KSFT_PASS.</summary>
+    public const int KsftPass = 0;
+    /// <summary>KSFT_FAIL.</summary>
+    public const int KsftFail = 1;
+    /// <summary>KSFT_SKIP.</summary>
+    public const int KsftSkip = 4;
+
+    private const ulong MB = 1UL << 20;
+    private readonly Machine _m;
+    private readonly GupTestModule _module;
+    private readonly Lock _printLock = new();
+    private readonly List<GupTestIoctlReport> _reports = [];
+
+    /// <summary>The selftest on <paramref name="machine"/>, talking to <paramref name="module"/>.</summary>
+    public GupTestSelftest(Machine machine, GupTestModule module)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentNullException.ThrowIfNull(module);
+        _m = machine;
+        _module = module;
+        Dialect = new GupTestDialect(machine.Version);
+    }
+
+    /// <summary>The version's selftest behaviour.</summary>
+    public GupTestDialect Dialect { get; }
+
+    /// <summary>Print the deterministic counters after each ioctl ("gupsim: counters: …").</summary>
+    public bool PrintCounters { get; init; }
+
+    /// <summary>GupSim's report of every ioctl of the last run, in completion order.</summary>
+    public IReadOnlyList<GupTestIoctlReport> Reports => _reports;
+
+    /// <summary>Whether the last run's verification found a wrong entry or a count that did not come back.</summary>
+    public bool VerificationFailed { get; private set; }
+
+    /// <summary>The selftest's parsed command line.</summary>
+    private sealed class Options
+    {
+        public GupTestCmd Cmd = GupTestCmd.GupFastBenchmark;
+        public int Repeats = 1, NrPages = 1, Thp = -1, Nthreads = 1;
+        public bool Write, Touch;
+        public ulong Size = 128 * MB;
+        public MapFlags Flags = MapFlags.Private;
+        public string File = "/dev/zero";
+        public GupTestArgs Gup;
+    }
+
+    /// <summary>Runs <c>gup_test ARGS</c>; returns the process exit status.</summary>
+    /// <param name="args">The selftest's arguments, exactly as on the kernel's command line.</param>
+    /// <param name="stdout">The selftest's standard output.</param>
+    /// <param name="stderr">Its standard error.</param>
+    /// <exception cref="GupSimException">Thrown when the file is not on a filesystem GupSim models.</exception>
+    public int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        _reports.Clear();
+        VerificationFailed = false;
+        var o = new Options { Write = Dialect.HasV513Options };
+        if (!ParseOptions(args, o, stdout, stderr, out int exit)) return exit;
+        var ksft = Dialect.KselftestOutput ? new Kselftest(stdout) : null;
+        ksft?.PrintHeader();
+        ksft?.SetPlan(o.Nthreads);
+
+        o.Gup.NrPagesPerCall = unchecked((uint)o.NrPages);
+        if (o.Write) o.Gup.GupFlags |= (uint)FollFlags.Write;
+
+        var mm = MmStruct.Create(_m) ?? throw new GupSimException("gup_test: the machine has no memory left for a page table");
+        try
+        {
+            return RunInProcess(mm, o, ksft, stdout, stderr);
+        }
+        finally
+        {
+            mm.Destroy(); // exit_mmap(): the process ends, its mappings go
+        }
+    }
+
+    private int RunInProcess(MmStruct mm, Options o, Kselftest? ksft, TextWriter stdout, TextWriter stderr)
+    {
+        HugetlbfsInode? file = null;
+        bool anonymous = (o.Flags & MapFlags.Anonymous) != 0;
+        if (o.File != "/dev/zero") file = _m.Hugetlb.Mounts.OpenOrCreate(o.File);
+        else if (!anonymous && (o.Flags & MapFlags.Shared) != 0)
+            throw new GupSimException("gup_test: MAP_SHARED of /dev/zero needs shmem, which GupSim does not model yet; use -H or -f on a hugetlbfs mount");
+        if (file is null) o.Flags |= MapFlags.Anonymous; // /dev/zero MAP_PRIVATE is anonymous memory (vma_set_anonymous)
+
+        long p = mm.Mmap(0, o.Size, Prot.Read | Prot.Write, o.Flags, anonymous ? null : file, 0);
+        if (p < 0) return Fail(ksft, stdout, stderr, "mmap: " + ErrnoText.Strerror((int)p));
+        ulong addr = (ulong)p;
+        o.Gup.Addr = addr;
+        if (o.Thp == 1) mm.Madvise(addr, o.Size, Madvise.HugePage);
+        else if (o.Thp == 0) mm.Madvise(addr, o.Size, Madvise.NoHugePage);
+
+        if (o.Touch)
+        {
+            o.Gup.GupFlags |= (uint)FollFlags.Touch;
+        }
+        else
+        {
+            // for (; p < gup.addr + size; p += PAGE_SIZE) p[0] = 0;
+            ulong pageSize = _m.Arch.PageSize;
+            for (ulong va = addr; va < addr + o.Size;)
+            {
+                var fault = mm.UserAccess(va, write: true, out ulong leafBytes);
+                if ((fault & VmFault.Error) != 0)
+                {
+                    bool bus = (fault & (VmFault.SigBus | VmFault.Oom)) != 0;
+                    stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"gup_test: killed by {(bus ? "SIGBUS" : "SIGSEGV")} writing 0x{va:x} ({fault})"));
+                    return 128 + (bus ? 7 : 11);
+                }
+                ulong next = (va & ~(leafBytes - 1)) + leafBytes;
+                va = next > va ? next : va + pageSize;
+            }
+        }
+
+        int status = 0;
+        if (o.Nthreads == 1)
+        {
+            status = GupThread(mm, o, o.Gup, ksft, stdout, stderr, checkBalance: true);
+        }
+        else if (o.Nthreads > 1)
+        {
+            // Each ioctl's own balance check would see the other threads' pins: check the whole run instead.
+            var balance = _module.Verify ? PinBalance.Take(mm, addr, o.Size) : null;
+            var threads = new Thread[o.Nthreads];
+            var results = new int[o.Nthreads];
+            Exception? failure = null;
+            for (int t = 0; t < threads.Length; t++)
+            {
+                int index = t;
+                var copy = o.Gup; // struct gup_test gup = *(struct gup_test *)data;
+                threads[t] = new Thread(() =>
+                {
+                    try
+                    {
+                        results[index] = GupThread(mm, o, copy, ksft, stdout, stderr, checkBalance: false);
+                    }
+                    catch (Exception e) when (e is KernelOops or GupSimException)
+                    {
+                        Interlocked.CompareExchange(ref failure, e, null);
+                    }
+                });
+                threads[t].Start();
+            }
+            foreach (var th in threads) th.Join();
+            if (failure is not null) throw failure;
+            foreach (int r in results) if (r != 0) status = r;
+            foreach (var line in balance?.Differences() ?? [])
+            {
+                VerificationFailed = true;
+                stdout.WriteLine("gupsim: verify: after all threads: " + line);
+            }
+        }
+        if (status != 0) return status;
+        if (VerificationFailed)
+        {
+            stdout.WriteLine("gupsim: verification failed (see the lines above); the kernel's selftest would not have noticed");
+            return KsftFail;
+        }
+        return ksft?.ExitPass() ?? KsftPass;
+    }
+
+    /// <summary>gup_thread(): the ioctl per repeat for the benchmarks, once for the tests; the selftest's lines.</summary>
+    private int GupThread(MmStruct mm, Options o, GupTestArgs gup, Kselftest? ksft, TextWriter stdout, TextWriter stderr, bool checkBalance)
+    {
+        bool bench = GupTestUapi.IsBenchmark(o.Cmd);
+        string name = GupTestUapi.Name(o.Cmd);
+        int rounds = bench ? o.Repeats : 1;
+        int status = 0;
+        for (int r = 0; r < rounds; r++)
+        {
+            gup.Size = o.Size;
+            status = _module.Ioctl(mm, o.Cmd, ref gup, out var report, checkBalance);
+            if (status != 0)
+            {
+                if (ksft is not null)
+                {
+                    status = -1; // ioctl() returns -1 and sets errno
+                    break;
+                }
+                lock (_printLock) stderr.WriteLine("ioctl: " + ErrnoText.Strerror(status));
+                return KsftFail; // perror("ioctl"), exit(1)
+            }
+            lock (_printLock)
+            {
+                if (bench)
+                {
+                    string line = string.Create(CultureInfo.InvariantCulture, $"{name}: Time: get:{gup.GetDeltaUsec} put:{gup.PutDeltaUsec} us");
+                    string truncated = gup.Size != o.Size ? string.Create(CultureInfo.InvariantCulture, $", truncated (size: {(long)gup.Size})") : "";
+                    // kselftest's ksft_print_msg() puts "# " before each of the three printf calls of the line.
+                    stdout.WriteLine(ksft is null ? line + truncated : "# " + line + (truncated.Length > 0 ? "# " + truncated : "") + "# ");
+                }
+                else
+                {
+                    stdout.WriteLine((ksft is null ? "" : "# ") + name + ": done");
+                    if (gup.Size != o.Size)
+                        stdout.WriteLine((ksft is null ? "" : "# ") + string.Create(CultureInfo.InvariantCulture, $"Truncated (size: {(long)gup.Size})"));
+                }
+                if (report is not null) Record(report, stdout);
+            }
+        }
+        ksft?.TestResult(status == 0, string.Create(CultureInfo.InvariantCulture, $"ioctl status {status}"));
+        return 0;
+    }
+
+    private void Record(GupTestIoctlReport report, TextWriter stdout)
+    {
+        _reports.Add(report);
+        if (PrintCounters)
+        {
+            var c = report.GetCounters;
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"gupsim: counters (get): calls {report.Calls}, pages {report.NrPages}, atomics {c.Atomics}, struct pages touched {c.StructPagesTouched}, pfn_to_page {c.PfnToPageCalls}, page_to_pfn {c.PageToPfnCalls}, section lookups {c.SectionLookups}, entries read {c.PageTableEntriesRead}, pages[] writes {c.PagesWrites}"));
+        }
+        if (report.Verified) return;
+        VerificationFailed = true;
+        if (report.Oracle is { AllCorrect: false } or)
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"gupsim: verify: {or.Wrong} of {or.Checked} pages[] entries wrong; first {or.FirstWrongText} (call {report.FirstWrongCall})"));
+        foreach (var line in report.Imbalances) stdout.WriteLine("gupsim: verify: after put: " + line);
+    }
+
+    private static int Fail(Kselftest? ksft, TextWriter stdout, TextWriter stderr, string message)
+    {
+        if (ksft is not null) return ksft.ExitFailMessage(message);
+        stderr.WriteLine(message);
+        return KsftFail;
+    }
+
+    /// <summary>main()'s getopt loop and the page indices after it.</summary>
+    private bool ParseOptions(IReadOnlyList<string> args, Options o, TextWriter stdout, TextWriter stderr, out int exit)
+    {
+        exit = 0;
+        var parsed = Getopt.Parse("gup_test", args, Dialect.Optstring, out var operands);
+        foreach (var opt in parsed)
+        {
+            string arg = opt.Argument ?? "";
+            switch (opt.Option)
+            {
+                case 'a': o.Cmd = GupTestCmd.PinFastBenchmark; break;
+                case 'b': o.Cmd = GupTestCmd.PinBasicTest; break;
+                case 'L': o.Cmd = GupTestCmd.PinLongtermBenchmark; break;
+                case 'c':
+                    o.Cmd = GupTestCmd.DumpUserPagesTest;
+                    o.Gup.WhichPages[0] = 1; // dump page 0 unless page indices follow
+                    break;
+                case 'p': o.Gup.TestFlags |= GupTestUapi.FlagDumpPagesUsePin; break;
+                case 'F': o.Gup.GupFlags = unchecked((uint)CLib.Strtol(arg, 0)); break;
+                case 'j': o.Nthreads = CLib.Atoi(arg); break;
+                case 'm': o.Size = unchecked((ulong)(long)CLib.Atoi(arg) * MB); break;
+                case 'r': o.Repeats = CLib.Atoi(arg); break;
+                case 'n':
+                    o.NrPages = CLib.Atoi(arg);
+                    if (o.NrPages < 0 && Dialect.NegativeNrIsWholeRange) o.NrPages = unchecked((int)(o.Size >> _m.Arch.PageShift));
+                    break;
+                case 't': o.Thp = 1; break;
+                case 'T': o.Thp = 0; break;
+                case 'U': o.Cmd = GupTestCmd.GupBasicTest; break;
+                case 'u': o.Cmd = GupTestCmd.GupFastBenchmark; break;
+                case 'w': o.Write = true; break;
+                case 'W': o.Write = false; break;
+                case 'f': o.File = arg; break;
+                case 'S':
+                    o.Flags &= ~MapFlags.Private;
+                    o.Flags |= MapFlags.Shared;
+                    break;
+                case 'H': o.Flags |= MapFlags.Hugetlb | MapFlags.Anonymous; break;
+                case 'z': o.Touch = true; break;
+                default:
+                    stderr.WriteLine(opt.Error);
+                    if (Dialect.KselftestOutput)
+                    {
+                        exit = new Kselftest(stdout).ExitFailMessage("Wrong argument");
+                    }
+                    else
+                    {
+                        exit = 255; // return -1 from main()
+                    }
+                    return false;
+            }
+        }
+        // Up to GUP_TEST_MAX_PAGES_TO_DUMP page indices, 0-based on the command line, stored 1-based.
+        for (int k = 0; k < operands.Count && k < GupTestUapi.MaxPagesToDump; k++)
+            o.Gup.WhichPages[k] = unchecked((uint)(CLib.Strtol(operands[k], 0) + 1));
+        if (o.Nthreads < 0) o.Nthreads = 0;
+        return true;
+    }
+
+    /// <summary>The parts of tools/testing/selftests/kselftest.h that gup_test uses.</summary>
+    private sealed class Kselftest(TextWriter stdout)
+    {
+        private readonly Lock _lock = new();
+        private int _pass, _fail, _number;
+
+        public void PrintHeader() => stdout.WriteLine("TAP version 13");
+
+        public void SetPlan(int n) => stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1..{n}"));
+
+        public void TestResult(bool ok, string message)
+        {
+            lock (_lock)
+            {
+                int n = ++_number;
+                if (ok) _pass++;
+                else _fail++;
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(ok ? "ok" : "not ok")} {n} {message}"));
+            }
+        }
+
+        private void PrintCounts() => stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"# Totals: pass:{_pass} fail:{_fail} xfail:0 xpass:0 skip:0 error:0"));
+
+        public int ExitPass()
+        {
+            PrintCounts();
+            return KsftPass;
+        }
+
+        public int ExitFailMessage(string message)
+        {
+            stdout.WriteLine("Bail out! " + message);
+            PrintCounts();
+            return KsftFail;
+        }
+    }
+}
