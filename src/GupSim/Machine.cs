@@ -64,7 +64,7 @@ public sealed partial class Machine
         int zonesWidth = nrZones <= 2 ? 1 : nrZones <= 4 ? 2 : 3;
         int sectionsWidth = model == MemoryModel.Sparsemem ? Arch.SectionsShift : 0;
         FlagsLayout = PageFlagsLayout.Create(Arch.BitsPerLong, sectionsWidth, nodesShift, zonesWidth);
-        int chunkShift = Math.Min(15, Arch.PfnSectionShift);
+        int chunkShift = Math.Min(12, Arch.PfnSectionShift);
         Store = new StructPageStore(StructPageSize, chunkShift, InitStructPages);
         Memory = new KernelMemory(Arch, spec.Seed, Store);
         bool extreme = spec.SparsememExtreme ?? !(Arch.BitsPerLong == 32 && Arch.KernelArch is "x86" or "riscv");

@@ -239,6 +239,7 @@ public sealed class HugetlbPools
             Compound.PrepCompoundGiganticPage(head, h.Order);
             PrepNewHugePage(h, head);
             _m.StructPages.SetRefcount(head, 0); // put_page() → free_huge_page() → enqueue
+            _m.Store.Compact(phys >> _m.Arch.PageShift, (phys >> _m.Arch.PageShift) + h.PagesPerHugePage);
             h.Enqueue(nid, phys >> _m.Arch.PageShift);
             var zone = _m.ZoneOfPfn(phys >> _m.Arch.PageShift);
             if (zone is not null) zone.ManagedPages += h.PagesPerHugePage;
@@ -288,6 +289,7 @@ public sealed class HugetlbPools
             var head = _m.PfnToPage(pfn);
             Compound.PrepCompoundGiganticPage(head, h.Order);
             _m.StructPages.SetRefcount(head, 1);
+            _m.Store.Compact(pfn.Value, pfn.Value + h.PagesPerHugePage);
         }
         else
         {
@@ -414,6 +416,7 @@ public sealed class HugetlbPools
         {
             Compound.DestroyCompoundGiganticPage(head, h.Order);
             reports = _m.FreeContigRange(Pfn.FromUInt64(headPfn), h.PagesPerHugePage);
+            _m.Store.Compact(headPfn, headPfn + h.PagesPerHugePage);
         }
         else
         {

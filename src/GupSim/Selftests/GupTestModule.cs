@@ -16,6 +16,7 @@ namespace GupSim.Selftests;
 /// <param name="Imbalances">Heads and pools whose counts did not come back after the put loop (empty when balanced or not checked).</param>
 /// <param name="Counters">The deterministic counters of the get loop and the put loop.</param>
 /// <param name="GetCounters">The counters of the get loop alone.</param>
+/// <param name="PutOops">The oops the put loop ran into (releasing a wrong entry), or null; the caller reports and rethrows it.</param>
 public sealed record GupTestIoctlReport(
     long NrPages,
     long Calls,
@@ -23,7 +24,8 @@ public sealed record GupTestIoctlReport(
     long FirstWrongCall,
     IReadOnlyList<string> Imbalances,
     GupCounterValues Counters,
-    GupCounterValues GetCounters)
+    GupCounterValues GetCounters,
+    KernelOops? PutOops)
 {
     /// <summary>Whether GupSim's verification found nothing wrong (always true when it was off).</summary>
     public bool Verified => (Oracle?.AllCorrect ?? true) && Imbalances.Count == 0;
@@ -134,14 +136,22 @@ public sealed class GupTestModule
         VerifyDmaPinned(cmd, taken);
         if (cmd == GupTestCmd.DumpUserPagesTest) DumpPagesTest(ref gup, taken);
 
+        KernelOops? putOops = null;
         start = Stopwatch.GetTimestamp();
-        PutBackPages(cmd, taken, DumpUsesPin(gup, splitFlags));
+        try
+        {
+            PutBackPages(cmd, taken, DumpUsesPin(gup, splitFlags));
+        }
+        catch (KernelOops e)
+        {
+            putOops = e; // the process dies in the ioctl; GupSim still reports what it verified before
+        }
         stop = Stopwatch.GetTimestamp();
         gup.PutDeltaUsec = Microseconds(start, stop);
 
         long firstWrongCall = oracle is { FirstWrongIndex: >= 0 } o && perCall > 0 ? o.FirstWrongIndex / perCall : -1;
-        IReadOnlyList<string> imbalances = balance?.Differences() ?? [];
-        report = new GupTestIoctlReport(i, calls, oracle, firstWrongCall, imbalances, _m.Grab.Counters.Snapshot() - counters0, getCounters);
+        IReadOnlyList<string> imbalances = putOops is null ? balance?.Differences() ?? [] : [];
+        report = new GupTestIoctlReport(i, calls, oracle, firstWrongCall, imbalances, _m.Grab.Counters.Snapshot() - counters0, getCounters, putOops);
         return 0;
     }
 

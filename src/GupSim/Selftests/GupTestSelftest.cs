@@ -215,6 +215,11 @@ public sealed class GupTestSelftest
         {
             gup.Size = o.Size;
             status = _module.Ioctl(mm, o.Cmd, ref gup, out var report, checkBalance);
+            if (report?.PutOops is { } oops)
+            {
+                lock (_printLock) Record(report, stdout);
+                throw oops;
+            }
             if (status != 0)
             {
                 if (ksft is not null)

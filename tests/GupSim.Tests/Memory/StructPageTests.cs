@@ -63,7 +63,11 @@ public class StructPageTests
         Assert.Equal(0, m.Store.ChunkCount);
         _ = m.StructPages.Refcount(m.PfnToPage(Pfn.FromUInt64(0x300000000 >> 12)));
         Assert.Equal(1, m.Store.ChunkCount);
-        Assert.Equal(32768L * 64, m.Store.MaterialisedBytes);
+        Assert.Equal(2L * 64, m.Store.MaterialisedBytes); // untouched struct pages are alike: kept as one page and a step
+        m.StructPages.SetRefcount(m.PfnToPage(Pfn.FromUInt64(0x300000000 >> 12)), 5);
+        Assert.Equal(4096L * 64, m.Store.MaterialisedBytes); // written: the 4096-pfn chunk becomes an array
+        Assert.Equal(5, m.StructPages.Refcount(m.PfnToPage(Pfn.FromUInt64(0x300000000 >> 12))));
+        Assert.Equal(0, m.StructPages.Refcount(m.PfnToPage(Pfn.FromUInt64((0x300000000 >> 12) + 1))));
     }
 
     [Fact]

@@ -1,0 +1,164 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using GupSim.Cli;
+
+namespace GupSim.Tests.Selftests;
+
+/// <summary>`gupsim gup-test`: the selftest's lines, exit codes and flags per version, and GupSim's verification.</summary>
+public sealed partial class GupTestCommandTests
+{
+    private sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public string[] Lines => Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    private static Result Run(params string[] args)
+    {
+        var stdout = new StringWriter(CultureInfo.InvariantCulture);
+        var stderr = new StringWriter(CultureInfo.InvariantCulture);
+        int rc = Program.Run(["gup-test", .. args], stdout, stderr);
+        return new Result(rc, stdout.ToString().Replace("\r", "", StringComparison.Ordinal), stderr.ToString());
+    }
+
+    [GeneratedRegex(@"^PIN_LONGTERM_BENCHMARK: Time: get:\d+ put:\d+ us$")]
+    private static partial Regex PinLongtermLine();
+
+    [GeneratedRegex(@"^# PIN_FAST_BENCHMARK: Time: get:\d+ put:\d+ us# $")]
+    private static partial Regex KsftPinFastLine();
+
+    [GeneratedRegex(@"^GUP_FAST_BENCHMARK: Time: get:\d+ put:\d+ us, truncated \(size: 0\)$")]
+    private static partial Regex TruncatedLine();
+
+    [Fact]
+    public void SeedCommand_OnTheDefaultMachine_PrintsOneLinePerRepeat()
+    {
+        var r = Run("-f", "/mnt/huge/file", "-m", "2048", "-r", "3", "-L", "-S", "-n", "512", "-w");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Equal(3, r.Lines.Length);
+        Assert.All(r.Lines, l => Assert.Matches(PinLongtermLine(), l));
+        Assert.Empty(r.Stderr);
+    }
+
+    [Fact]
+    public void Counters_AreDeterministic()
+    {
+        // 2 GiB of 1 GiB pages in 512-page calls on v5.12 (82e5d378b0e4): 1024 calls, one grab per call.
+        var r = Run("-f", "/mnt/huge/file", "-m", "2048", "-L", "-S", "-n", "512", "-w", "--counters");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(
+            "gupsim: counters (get): calls 1024, pages 524288, atomics 2048, struct pages touched 3068, pfn_to_page 2044, page_to_pfn 1020, section lookups 0, entries read 1024, pages[] writes 524288",
+            r.Lines[1]);
+    }
+
+    [Fact]
+    public void Trap2_MergedRecorderWith1000PageCalls_IsCaughtAtTheSectionBoundary_ThenTheUnpinOopses()
+    {
+        var r = Run("--kernel", "5.12", "--model", "sparsemem", "--placement", "scattered", "--seed", "3", "--ram", "0-3G,4G-12G",
+            "--hugepages", "hugepagesz=1G hugepages=1", "-f", "/mnt/huge/f", "-m", "1024", "-b", "-S", "-n", "1000", "-w");
+        Assert.Equal(ExitCodes.Oops, r.ExitCode);
+        Assert.StartsWith("gupsim: verify: 3496 of 262144 pages[] entries wrong; first pages[32768] = ", r.Lines[0], StringComparison.Ordinal);
+        Assert.EndsWith("expected the struct page of pfn 0x288000 (call 32)", r.Lines[0], StringComparison.Ordinal);
+        Assert.DoesNotContain("PIN_BASIC_TEST: done", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("BUG: unable to handle page fault", r.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Trap2_SectionRunStrategy_IsRightAndBalanced()
+    {
+        var r = Run("--kernel", "5.12", "--model", "sparsemem", "--placement", "scattered", "--seed", "3", "--ram", "0-3G,4G-12G",
+            "--hugepages", "hugepagesz=1G hugepages=1", "--strategy", "section-run", "-f", "/mnt/huge/f", "-m", "1024", "-b", "-S", "-n", "1000", "-w");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(["PIN_BASIC_TEST: done"], r.Lines);
+    }
+
+    [Fact]
+    public void OptionsAVersionDidNotHave_AreRefusedAsItsSelftestRefusedThem()
+    {
+        var old = Run("--kernel", "5.12", "-W");
+        Assert.Equal(255, old.ExitCode);
+        Assert.Equal("gup_test: invalid option -- 'W'", old.Stderr.Trim());
+        var noThreads = Run("--kernel", "5.13", "-j", "2");
+        Assert.Equal(255, noThreads.ExitCode);
+        var ksft = Run("--kernel", "6.18", "-X");
+        Assert.Equal(1, ksft.ExitCode);
+        Assert.Equal(["Bail out! Wrong argument", "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:0 error:0"], ksft.Lines);
+    }
+
+    [Fact]
+    public void Kselftest_Output_OnRecentKernels()
+    {
+        var r = Run("--kernel", "6.18", "-a", "-n", "-1", "-m", "4");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Equal(5, r.Lines.Length);
+        Assert.Equal("TAP version 13", r.Lines[0]);
+        Assert.Equal("1..1", r.Lines[1]);
+        Assert.Matches(KsftPinFastLine(), r.Lines[2]);
+        Assert.Equal("ok 1 ioctl status 0", r.Lines[3]);
+        Assert.Equal("# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0", r.Lines[4]);
+    }
+
+    [Fact]
+    public void Threads_EachPrintTheirLines()
+    {
+        var r = Run("--kernel", "6.1", "-a", "-m", "8", "-n", "64", "-r", "2", "-j", "3");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Equal(6, r.Lines.Length);
+        Assert.All(r.Lines, l => Assert.StartsWith("PIN_FAST_BENCHMARK: Time: get:", l, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void FollTouchWithGupFast_IsRefused_SoNothingIsWalked()
+    {
+        // v5.13+ -z sets FOLL_TOUCH, which get_user_pages_fast() does not accept: -EINVAL on the first call.
+        var r = Run("--kernel", "6.1", "-z", "-u", "-m", "4");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Matches(TruncatedLine(), r.Lines.Single());
+    }
+
+    [Fact]
+    public void DumpTest_DumpsTheChosenPages_AndZeroesOutOfRangeOnes()
+    {
+        var r = Run("-c", "-m", "1", "-T", "0", "19", "0x1000");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("DUMP_USER_PAGES_TEST: done", r.Lines[0]);
+        Assert.Contains("dmesg: ZEROING due to out of range: .which_pages[2]: 4097", r.Lines);
+        Assert.Contains(r.Lines, l => l.StartsWith("dmesg: ---- page #0, starting from user virt addr: 0x", StringComparison.Ordinal));
+        Assert.Contains(r.Lines, l => l.StartsWith("dmesg: ---- page #19, starting from user virt addr: 0x", StringComparison.Ordinal));
+        Assert.Equal(2, r.Lines.Count(l => l == "dmesg: page dumped because: gup_test: dump_pages() test"));
+    }
+
+    [Theory]
+    [InlineData("5.12", "-w", 1025)] // flags &= FOLL_WRITE, and FOLL_WRITE == GUP_TEST_FLAG_DUMP_PAGES_USE_PIN: -w pins
+    [InlineData("5.12", "-T", 2)]
+    [InlineData("6.1", "-w", 2)] // v5.13 split gup_flags and test_flags
+    [InlineData("6.1", "-p", 1025)]
+    public void DumpTest_PinsOrGets_AsEachVersionReadsItsFlags(string kernel, string flag, int refcount)
+    {
+        var r = Run("--kernel", kernel, "-c", "-m", "1", "-T", flag);
+        Assert.Equal(0, r.ExitCode);
+        string page = r.Lines.First(l => l.StartsWith("dmesg: page:", StringComparison.Ordinal));
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $" refcount:{refcount} "), page, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void MmapFailure_IsTheSelftestsFailure()
+    {
+        var r = Run("-m", "0");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal("mmap: Invalid argument", r.Stderr.Trim());
+    }
+
+    [Fact]
+    public void BadGupSimOptions_GetOneLine()
+    {
+        var r = Run("--bogus");
+        Assert.Equal(1, r.ExitCode);
+        Assert.StartsWith("gupsim: unknown option '--bogus'", r.Stderr, StringComparison.Ordinal);
+        var s = Run("--strategy", "nope", "-m", "1");
+        Assert.Equal(1, s.ExitCode);
+        Assert.StartsWith("gupsim: unknown strategy 'nope'", s.Stderr, StringComparison.Ordinal);
+        var f = Run("-f", "/tmp/x", "-m", "1");
+        Assert.Equal(1, f.ExitCode);
+        Assert.Single(f.Stderr.Trim().Split('\n'));
+    }
+}
