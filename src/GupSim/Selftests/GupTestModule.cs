@@ -17,6 +17,8 @@ namespace GupSim.Selftests;
 /// <param name="Counters">The deterministic counters of the get loop and the put loop.</param>
 /// <param name="GetCounters">The counters of the get loop alone.</param>
 /// <param name="PutOops">The oops the put loop ran into (releasing a wrong entry), or null; the caller reports and rethrows it.</param>
+/// <param name="GetMicroseconds">The get loop's time, unrounded.</param>
+/// <param name="PutMicroseconds">The put loop's time, unrounded.</param>
 public sealed record GupTestIoctlReport(
     long NrPages,
     long Calls,
@@ -25,7 +27,9 @@ public sealed record GupTestIoctlReport(
     IReadOnlyList<string> Imbalances,
     GupCounterValues Counters,
     GupCounterValues GetCounters,
-    KernelOops? PutOops)
+    KernelOops? PutOops,
+    double GetMicroseconds,
+    double PutMicroseconds)
 {
     /// <summary>Whether GupSim's verification found nothing wrong (always true when it was off).</summary>
     public bool Verified => (Oracle?.AllCorrect ?? true) && Imbalances.Count == 0;
@@ -128,6 +132,7 @@ public sealed class GupTestModule
         }
         long stop = Stopwatch.GetTimestamp();
         gup.GetDeltaUsec = Microseconds(start, stop);
+        double getUs = (stop - start) * 1e6 / Stopwatch.Frequency;
         gup.Size = addr - gup.Addr;
         var getCounters = _m.Grab.Counters.Snapshot() - counters0;
 
@@ -148,10 +153,11 @@ public sealed class GupTestModule
         }
         stop = Stopwatch.GetTimestamp();
         gup.PutDeltaUsec = Microseconds(start, stop);
+        double putUs = (stop - start) * 1e6 / Stopwatch.Frequency;
 
         long firstWrongCall = oracle is { FirstWrongIndex: >= 0 } o && perCall > 0 ? o.FirstWrongIndex / perCall : -1;
         IReadOnlyList<string> imbalances = putOops is null ? balance?.Differences() ?? [] : [];
-        report = new GupTestIoctlReport(i, calls, oracle, firstWrongCall, imbalances, _m.Grab.Counters.Snapshot() - counters0, getCounters, putOops);
+        report = new GupTestIoctlReport(i, calls, oracle, firstWrongCall, imbalances, _m.Grab.Counters.Snapshot() - counters0, getCounters, putOops, getUs, putUs);
         return 0;
     }
 

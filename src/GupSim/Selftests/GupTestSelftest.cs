@@ -104,21 +104,44 @@ public sealed class GupTestSelftest
         ksft?.PrintHeader();
         ksft?.SetPlan(o.Nthreads);
 
+        using var process = Setup(o, ksft, stdout, stderr, out exit);
+        if (process is null) return exit;
+        return RunThreads(process, o, ksft, stdout, stderr);
+    }
+
+    /// <summary>
+    /// The selftest up to its first ioctl — parse, open, mmap, madvise, touch — without printing anything but errors:
+    /// the process a benchmark drives with <see cref="GupTestModule.Ioctl"/> itself. Null when the selftest would have
+    /// exited already (<paramref name="exitCode"/> says how).
+    /// </summary>
+    public GupTestProcess? Prepare(IReadOnlyList<string> args, TextWriter stderr, out int exitCode)
+    {
+        ArgumentNullException.ThrowIfNull(stderr);
+        var o = new Options { Write = Dialect.HasV513Options };
+        if (!ParseOptions(args, o, TextWriter.Null, stderr, out exitCode)) return null;
+        return Setup(o, null, TextWriter.Null, stderr, out exitCode);
+    }
+
+    private GupTestProcess? Setup(Options o, Kselftest? ksft, TextWriter stdout, TextWriter stderr, out int exit)
+    {
         o.Gup.NrPagesPerCall = unchecked((uint)o.NrPages);
         if (o.Write) o.Gup.GupFlags |= (uint)FollFlags.Write;
-
         var mm = MmStruct.Create(_m) ?? throw new GupSimException("gup_test: the machine has no memory left for a page table");
         try
         {
-            return RunInProcess(mm, o, ksft, stdout, stderr);
+            exit = MapAndTouch(mm, o, ksft, stdout, stderr);
+            if (exit == 0) return new GupTestProcess(mm, o.Cmd, o.Gup, o.Size, o.Repeats, o.Nthreads);
         }
-        finally
+        catch
         {
-            mm.Destroy(); // exit_mmap(): the process ends, its mappings go
+            mm.Destroy();
+            throw;
         }
+        mm.Destroy(); // exit_mmap(): the process ends, its mappings go
+        return null;
     }
 
-    private int RunInProcess(MmStruct mm, Options o, Kselftest? ksft, TextWriter stdout, TextWriter stderr)
+    private int MapAndTouch(MmStruct mm, Options o, Kselftest? ksft, TextWriter stdout, TextWriter stderr)
     {
         HugetlbfsInode? file = null;
         bool anonymous = (o.Flags & MapFlags.Anonymous) != 0;
@@ -156,7 +179,13 @@ public sealed class GupTestSelftest
                 va = next > va ? next : va + pageSize;
             }
         }
+        return 0;
+    }
 
+    private int RunThreads(GupTestProcess process, Options o, Kselftest? ksft, TextWriter stdout, TextWriter stderr)
+    {
+        var mm = process.Mm;
+        ulong addr = o.Gup.Addr;
         int status = 0;
         if (o.Nthreads == 1)
         {
@@ -372,4 +401,37 @@ public sealed class GupTestSelftest
             return KsftFail;
         }
     }
+}
+
+/// <summary>
+/// A gup_test process after its setup (mapped and touched), ready for ioctls: what <see cref="GupTestSelftest.Prepare"/>
+/// gives a benchmark. Disposing it ends the process (exit_mmap()).
+/// </summary>
+public sealed class GupTestProcess : IDisposable
+{
+    internal GupTestProcess(MmStruct mm, GupTestCmd cmd, GupTestArgs args, ulong size, int repeats, int threads)
+    {
+        Mm = mm;
+        Cmd = cmd;
+        Args = args;
+        Size = size;
+        Repeats = repeats;
+        Threads = threads;
+    }
+
+    /// <summary>The process's address space.</summary>
+    public MmStruct Mm { get; }
+    /// <summary>The ioctl the flags chose.</summary>
+    public GupTestCmd Cmd { get; }
+    /// <summary>struct gup_test as the selftest filled it (addr, nr_pages_per_call, flags, which_pages).</summary>
+    public GupTestArgs Args { get; }
+    /// <summary>The mapping's size (-m).</summary>
+    public ulong Size { get; }
+    /// <summary>-r.</summary>
+    public int Repeats { get; }
+    /// <summary>-j.</summary>
+    public int Threads { get; }
+
+    /// <summary>Ends the process: its mappings go.</summary>
+    public void Dispose() => Mm.Destroy();
 }
