@@ -1,5 +1,3 @@
-using System.Numerics;
-using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using GupSim.Arch;
 using GupSim.Core;
@@ -75,8 +73,8 @@ internal sealed class HugeGigMachine
 /// <summary>
 /// "What does recording 16 GiB of 1 GiB huge pages in <c>-n 512</c> batches cost per strategy": each recorder fills
 /// pages[] for the 16 × 262144 subpages, 512 at a time (as gup_test -n 512 asks GUP to), with the context
-/// follow_hugetlb_page / gup-fast give it. One operation = one subpage. <c>Fill</c> is the floor: a plain vectorised
-/// fill of the same array, with no machine behind it.
+/// follow_hugetlb_page / gup-fast give it. One operation = one subpage. <c>Fill</c> is the floor: the recorders' own
+/// store loop over the whole array in one call, with no machine behind it.
 /// </summary>
 [MemoryDiagnoser]
 public class RecordSubpagesBenchmarks
@@ -115,25 +113,18 @@ public class RecordSubpagesBenchmarks
         }
     }
 
-    /// <summary>The floor: <c>pages[i] = base + i × 64</c>, Vector&lt;ulong&gt; at a time, over the same 32 MiB array.</summary>
+    /// <summary>The floor: <c>pages[i] = base + i × 64</c> over the same 32 MiB array in one call of the recorders' own store loop.</summary>
     [Benchmark(OperationsPerInvoke = Subpages)]
-    public ulong Fill()
+    public ulong Fill() => PlainFill(_pages, 64);
+
+    /// <summary>
+    /// <c>pages[i] = base + i × stride</c> over the whole array with <see cref="SubpageRecorders.FillRun"/> (the
+    /// store loop page++ and section-run use): no machine, no batches, no recorder call.
+    /// </summary>
+    internal static ulong PlainFill(PagePtr[] pages, int stride)
     {
-        var words = MemoryMarshal.Cast<PagePtr, ulong>(_pages.AsSpan());
-        int vc = Vector<ulong>.Count;
-        const ulong Base = 0xffffea0000000000UL;
-        Span<ulong> init = stackalloc ulong[vc];
-        for (int k = 0; k < vc; k++) init[k] = Base + (ulong)k * 64;
-        var v = new Vector<ulong>(init);
-        var step = new Vector<ulong>((ulong)vc * 64);
-        int i = 0;
-        for (; i <= words.Length - vc; i += vc)
-        {
-            v.CopyTo(words[i..]);
-            v += step;
-        }
-        for (; i < words.Length; i++) words[i] = Base + (ulong)i * 64;
-        return words[^1];
+        SubpageRecorders.FillRun(pages, 0xffffea0000000000UL, stride);
+        return pages[^1].Address;
     }
 
     /// <summary>record_subpages() up to v5.17: <c>page++</c> from head + offset.</summary>
