@@ -18,12 +18,16 @@ public sealed class MachineOptionSet
     public Option<string?> Iomem { get; } = new("--iomem") { Description = "RAM from a /proc/iomem or /sys/firmware/memmap listing (or a folder holding one)", HelpName = "file" };
     public Option<string[]> Hotplug { get; } = new("--hotplug") { Description = "Hot-add a section-aligned range after boot, e.g. 20G-24G (repeatable)", HelpName = "range", AllowMultipleArgumentsPerToken = false };
     public Option<string?> Hugepages { get; } = new("--hugepages") { Description = "Boot-time huge pages as on the kernel command line, e.g. \"hugepagesz=1G hugepages=16\" or 1G=16", HelpName = "spec" };
+    public Option<string?> Cma { get; } = new("--cma") { Description = "Kernel cma=SIZE[@START]: a CMA area (MIGRATE_CMA pageblocks) reserved at boot", HelpName = "size[@start]" };
+    public Option<string?> HugetlbCma { get; } = new("--hugetlb-cma") { Description = "Kernel hugetlb_cma=SIZE: CMA areas for gigantic hugetlb pages", HelpName = "size" };
+    public Option<string?> Kernelcore { get; } = new("--kernelcore") { Description = "Kernel kernelcore=SIZE|N%: memory kept out of ZONE_MOVABLE", HelpName = "size|N%" };
+    public Option<string?> Movablecore { get; } = new("--movablecore") { Description = "Kernel movablecore=SIZE|N%: memory given to ZONE_MOVABLE", HelpName = "size|N%" };
     public Option<ulong> Seed { get; } = new("--seed") { Description = "Seed for scattered placement and garbage memory contents", DefaultValueFactory = _ => 1UL, HelpName = "n" };
 
     /// <summary>Adds every option to a command.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Arch, Kernel, Model, Placement, Mem, Ram, Nodes, Config, Iomem, Hotplug, Hugepages, Seed })
+        foreach (var o in new Option[] { Arch, Kernel, Model, Placement, Mem, Ram, Nodes, Config, Iomem, Hotplug, Hugepages, Cma, HugetlbCma, Kernelcore, Movablecore, Seed })
             command.Options.Add(o);
     }
 
@@ -41,6 +45,10 @@ public sealed class MachineOptionSet
         IomemFile = pr.GetValue(Iomem),
         Hotplug = pr.GetValue(Hotplug) ?? [],
         Hugepages = pr.GetValue(Hugepages),
+        Cma = pr.GetValue(Cma),
+        HugetlbCma = pr.GetValue(HugetlbCma),
+        Kernelcore = pr.GetValue(Kernelcore),
+        Movablecore = pr.GetValue(Movablecore),
         Seed = pr.GetValue(Seed),
     };
 }

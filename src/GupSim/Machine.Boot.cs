@@ -27,11 +27,14 @@ public sealed partial class Machine
             throw new GupSimException("boot placement must be 'boot' or 'scattered'");
         var m = new Machine(spec, model);
         m.BootMemblock();
+        m.BootReserveCma();
         m.BootNodesAndZones();
+        m.BootZoneMovable();
         m.BootMemmap();
         m.Hugetlb = new Hugetlb.HugetlbPools(m, spec.Hugepages);
         m.Hugetlb.AllocBootGigantic();
         m.BootFreeToBuddy();
+        m.BootActivateCma();
         m.Hugetlb.GatherBootmemAndAllocBootPages();
         foreach (var r in spec.Hotplug)
         {

@@ -15,10 +15,12 @@ public sealed partial class Machine
     /// add_memory() then online_pages(): adds whole sections after boot. Classic SPARSEMEM gives each section a
     /// memmap of its own from kvmalloc_node() (buddy pages when the size fits a buddy block, vmalloc otherwise), so a
     /// hot-added memmap is never adjacent to the boot memmaps; VMEMMAP backs the fixed vmemmap slice. The new pages
-    /// are onlined to ZONE_NORMAL of the node and freed to the buddy.
+    /// are onlined to ZONE_NORMAL of the node (or, with <paramref name="movable"/>, to ZONE_MOVABLE as
+    /// <c>online_movable</c> does) and freed to the buddy. GupSim keeps zone spans apart: a movable range must lie
+    /// above the node's other zones and a normal one below its ZONE_MOVABLE (−EINVAL otherwise).
     /// </summary>
     /// <returns>0, or −EINVAL (not section aligned, overlaps RAM, beyond MAX_PHYSMEM_BITS, model without hotplug), −ENOMEM (no memory for the memmap).</returns>
-    public int HotAdd(PhysRange range, int nid)
+    public int HotAdd(PhysRange range, int nid, bool movable = false)
     {
         if (Sections is null) return -(int)Errno.EINVAL;
         ulong sectionBytes = 1UL << Arch.SectionSizeBits;
@@ -27,6 +29,13 @@ public sealed partial class Machine
         foreach (var r in _ram)
             if (r.Overlaps(range)) return -(int)Errno.EEXIST;
         if (!Nodes.Any(n => n.Nid == nid)) return -(int)Errno.EINVAL;
+        var zoneType = movable ? ZoneType.Movable : ZoneType.Normal;
+        foreach (var z in Nodes.First(n => n.Nid == nid).Zones)
+        {
+            bool clash = movable ? z.Type != ZoneType.Movable && z.EndPfn > PfnOf(range.Start)
+                : z.Type == ZoneType.Movable && z.StartPfn < PfnOf(range.End);
+            if (clash) return -(int)Errno.EINVAL;
+        }
         bool vmemmap = Model == MemoryModel.SparsememVmemmap;
         ulong firstNr = Sections.PfnToSectionNr(PfnOf(range.Start));
         ulong lastNr = Sections.PfnToSectionNr(PfnOf(range.End - 1));
@@ -46,10 +55,10 @@ public sealed partial class Machine
         ulong startPfn = PfnOf(range.Start), endPfn = PfnOf(range.End);
         node.StartPfn = Math.Min(node.StartPfn, startPfn);
         node.EndPfn = Math.Max(node.EndPfn, endPfn);
-        var zone = node.Zones.FirstOrDefault(z => z.Type == ZoneType.Normal);
+        var zone = node.Zones.FirstOrDefault(z => z.Type == zoneType);
         if (zone is null)
         {
-            zone = new Zone(nid, ZoneType.Normal, startPfn, endPfn, Arch.MaxOrder);
+            zone = new Zone(nid, zoneType, startPfn, endPfn, Arch.MaxOrder);
             node.Zones.Add(zone);
             node.Zones.Sort((a, b) => a.Type.CompareTo(b.Type));
         }
@@ -60,7 +69,7 @@ public sealed partial class Machine
         MaxPfn = Math.Max(MaxPfn, endPfn);
         Store.Drop(startPfn, endPfn);
         zone.FreeRange(startPfn, endPfn);
-        Log($"hotplug: added and onlined 0x{range.Start:x}-0x{range.End - 1:x} (sections {firstNr}-{lastNr}) to node {nid} Normal");
+        Log($"hotplug: added and onlined 0x{range.Start:x}-0x{range.End - 1:x} (sections {firstNr}-{lastNr}) to node {nid} {zone.Name}");
         return 0;
     }
 

@@ -12,22 +12,25 @@ public sealed partial class Machine
     /// <summary>
     /// alloc_pages_node(): a block of 2^order pages from node <paramref name="nid"/>, trying its zones from the highest
     /// down to <paramref name="lowestZone"/> as the zonelist does; prep_new_page() gives the head _refcount 1.
+    /// <paramref name="movable"/> is __GFP_MOVABLE (user pages, THP, migratable hugetlb pages): only such allocations
+    /// may use ZONE_MOVABLE and CMA pageblocks, and not inside <see cref="MemallocPinSave"/> (see AllocPolicy).
     /// Returns false (ENOMEM) when no zone has a block.
     /// </summary>
-    public bool TryAllocPages(int order, int nid, string owner, out Pfn pfn, ZoneType lowestZone = ZoneType.Dma)
+    public bool TryAllocPages(int order, int nid, string owner, out Pfn pfn, ZoneType lowestZone = ZoneType.Dma, bool movable = false)
     {
         pfn = default;
         if (order < 0 || order >= Arch.MaxOrder) return false;
+        var (movableZone, cma) = AllocPolicy(movable);
         foreach (var node in Nodes.OrderBy(n => n.Nid == nid ? 0 : 1).ThenBy(n => n.Nid))
         {
             for (int zi = node.Zones.Count - 1; zi >= 0; zi--)
             {
                 var z = node.Zones[zi];
-                if (z.Type < lowestZone || z.Type == ZoneType.HighMem) continue;
+                if (z.Type < lowestZone || z.Type == ZoneType.HighMem || (z.Type == ZoneType.Movable && !movableZone)) continue;
                 ulong p;
                 lock (z)
                 {
-                    if (!z.TryAlloc(order, out p)) continue;
+                    if (!z.TryAlloc(order, cma, out p)) continue;
                 }
                 pfn = Pfn.FromUInt64(p);
                 StructPages.SetRefcount(PfnToPage(pfn), 1);
@@ -71,13 +74,16 @@ public sealed partial class Machine
     /// <summary>
     /// alloc_contig_range() for [<paramref name="startPfn"/>, <paramref name="endPfn"/>): any size, across sections.
     /// GupSim does not migrate, so every page must be free (−EBUSY otherwise) and in one zone (−EINVAL); on success
-    /// each page has _refcount 1, as the kernel hands them out; on failure nothing changed.
+    /// each page has _refcount 1, as the kernel hands them out; on failure nothing changed. As MIGRATE_MOVABLE (the
+    /// default) a range touching MIGRATE_CMA pageblocks is −EBUSY (has_unmovable_pages()); cma_alloc() passes
+    /// MIGRATE_CMA (<paramref name="allowCma"/>).
     /// </summary>
-    public int AllocContigRange(ulong startPfn, ulong endPfn)
+    public int AllocContigRange(ulong startPfn, ulong endPfn, bool allowCma = false)
     {
         if (endPfn <= startPfn) return -(int)Errno.EINVAL;
         var zone = ZoneOfPfn(startPfn);
         if (zone is null || !zone.Spans(endPfn - 1)) return -(int)Errno.EINVAL;
+        if (!allowCma && zone.OverlapsCma(startPfn, endPfn)) return -(int)Errno.EBUSY;
         lock (zone)
         {
             if (!zone.TryTakeRange(startPfn, endPfn)) return -(int)Errno.EBUSY;
@@ -91,7 +97,8 @@ public sealed partial class Machine
     /// <summary>
     /// alloc_contig_pages(): the first free range of <paramref name="nrPages"/> naturally aligned to its size
     /// (candidates <c>ALIGN(zone_start_pfn, nr_pages)</c>, stepping by <paramref name="nrPages"/>), zones of the
-    /// preferred node first, highest zone first; then alloc_contig_range() on it.
+    /// preferred node first, highest zone first; then alloc_contig_range() on it. The gfp of gigantic hugetlb pages
+    /// has no __GFP_MOVABLE (hugepage_movable_supported() is false for them), so ZONE_MOVABLE is not tried.
     /// </summary>
     public bool TryAllocContigPages(ulong nrPages, int nid, out Pfn pfn)
     {
@@ -102,6 +109,7 @@ public sealed partial class Machine
             for (int zi = node.Zones.Count - 1; zi >= 0; zi--)
             {
                 var z = node.Zones[zi];
+                if (z.Type == ZoneType.Movable) continue;
                 for (ulong p = (z.StartPfn + nrPages - 1) & ~(nrPages - 1); p + nrPages <= z.EndPfn; p += nrPages)
                 {
                     if (!z.IsRangeFree(p, p + nrPages)) continue;

@@ -3,6 +3,17 @@ using GupSim.Memory;
 
 namespace GupSim;
 
+/// <summary>A <c>cma=SIZE[@START]</c> request.</summary>
+/// <param name="Bytes">Size of the area.</param>
+/// <param name="Base">Fixed physical start (<c>@START</c>), or null to let the kernel place it.</param>
+public sealed record CmaSpec(ulong Bytes, ulong? Base);
+
+/// <summary>
+/// <c>kernelcore=</c> and <c>movablecore=</c> (mm/page_alloc.c cmdline_parse_kernelcore/movablecore): each a byte size
+/// or a percentage of all memory; null when not given.
+/// </summary>
+public sealed record MovableCoreSpec(ulong? KernelcoreBytes, int? KernelcorePercent, ulong? MovablecoreBytes, int? MovablecorePercent);
+
 /// <summary>Everything that defines a simulated machine before it boots.</summary>
 public sealed record MachineSpec
 {
@@ -27,6 +38,15 @@ public sealed record MachineSpec
     public int? NodesShift { get; init; }
     /// <summary>Boot-time huge pages, as the kernel command line gives them.</summary>
     public Hugetlb.HugepagesCmdline Hugepages { get; init; } = Hugetlb.HugepagesCmdline.None;
+    /// <summary>
+    /// <c>cma=SIZE[@START]</c>: the default CMA area (dma_contiguous_reserve()), MIGRATE_CMA pageblocks in the buddy
+    /// after boot; null = none.
+    /// </summary>
+    public CmaSpec? Cma { get; init; }
+    /// <summary><c>hugetlb_cma=SIZE</c> (v5.7+): CMA areas for gigantic hugetlb pages, split over the nodes; 0 = none.</summary>
+    public ulong HugetlbCmaBytes { get; init; }
+    /// <summary><c>kernelcore=</c> / <c>movablecore=</c>: what is left for ZONE_MOVABLE at boot; null = no ZONE_MOVABLE.</summary>
+    public MovableCoreSpec? MovableCore { get; init; }
     /// <summary>Ranges to hot-add right after boot.</summary>
     public IReadOnlyList<PhysRange> Hotplug { get; init; } = [];
     /// <summary>

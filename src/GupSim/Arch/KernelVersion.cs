@@ -111,6 +111,22 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// <summary>v5.14 inserted SECTION_TAINT_ZONE_DEVICE (bit 4) and moved SECTION_MAP_LAST_BIT to bit 5.</summary>
     public bool HasSectionTaintZoneDevice => this >= V5_14;
 
+    /// <summary>
+    /// v5.13 (Pavel Tatashin's "prohibit pinning pages in ZONE_MOVABLE" series): FOLL_LONGTERM migrates pages out of
+    /// ZONE_MOVABLE as well as CMA (check_and_migrate_movable_pages(), is_pinnable_page()), the walk checks every
+    /// entry's head instead of stepping by compound_nr − (pages[i] − head), PF_MEMALLOC_PIN drops __GFP_MOVABLE, and a
+    /// failed migration is −ENOMEM instead of pinning in place.
+    /// </summary>
+    public bool LongtermPinsMigrateMovable => this >= FromNumbers(5, 13);
+
+    /// <summary>
+    /// The v6.1 tree's form of the same: collect_longterm_unpinnable_pages() walks folios and
+    /// migrate_longterm_unpinnable_pages() unpins entry by entry and returns −EAGAIN to retry; FOLL_LONGTERM without
+    /// FOLL_PIN is −EINVAL; is_longterm_pinnable_page() checks the CMA pageblock before the zero page. (The release
+    /// that first had this shape between v5.13 and v6.1 is not pinned down; GupSim switches at v6.1.)
+    /// </summary>
+    public bool LongtermWalksFolios => this >= V6_1;
+
     public static bool operator ==(KernelVersion a, KernelVersion b) => a.Equals(b);
     public static bool operator !=(KernelVersion a, KernelVersion b) => !a.Equals(b);
     public static bool operator <(KernelVersion a, KernelVersion b) => a.CompareTo(b) < 0;

@@ -30,6 +30,15 @@ public sealed record MachineOptions
     /// <summary>Boot-time huge pages (kernel command line form or SIZE=COUNT shorthand).</summary>
     public string? Hugepages { get; init; }
 
+    /// <summary><c>cma=SIZE[@START]</c>: a CMA area reserved at boot.</summary>
+    public string? Cma { get; init; }
+    /// <summary><c>hugetlb_cma=SIZE</c>: CMA areas for gigantic hugetlb pages.</summary>
+    public string? HugetlbCma { get; init; }
+    /// <summary><c>kernelcore=SIZE|N%</c>: memory kept out of ZONE_MOVABLE.</summary>
+    public string? Kernelcore { get; init; }
+    /// <summary><c>movablecore=SIZE|N%</c>: memory for ZONE_MOVABLE.</summary>
+    public string? Movablecore { get; init; }
+
     /// <summary>
     /// Parses the machine options from words, as a scenario's <c>machine</c> line gives them
     /// (<c>--arch x86_64 --model sparsemem --mem 8G</c>); the same names as the command line.
@@ -55,6 +64,10 @@ public sealed record MachineOptions
                 "--config" => o with { ConfigFile = Value() },
                 "--iomem" => o with { IomemFile = Value() },
                 "--hugepages" => o with { Hugepages = Value() },
+                "--cma" => o with { Cma = Value() },
+                "--hugetlb-cma" => o with { HugetlbCma = Value() },
+                "--kernelcore" => o with { Kernelcore = Value() },
+                "--movablecore" => o with { Movablecore = Value() },
                 "--seed" => o with { Seed = ulong.TryParse(Value(), System.Globalization.CultureInfo.InvariantCulture, out ulong s) ? s : throw new GupSimException("--seed needs a number") },
                 "--hotplug" => o,
                 _ => throw new GupSimException($"unknown machine option '{name}'"),
@@ -123,6 +136,9 @@ public sealed record MachineOptions
         return new MachineSpec
         {
             Hugepages = hugepages,
+            Cma = ParseCma(Cma),
+            HugetlbCmaBytes = HugetlbCma is null ? 0 : ByteSize.Parse(HugetlbCma),
+            MovableCore = ParseMovableCore(Kernelcore, Movablecore),
             Arch = arch,
             Model = model,
             Placement = placement,
@@ -134,6 +150,36 @@ public sealed record MachineOptions
             Source = source,
             AllowKconfigViolations = fromConfig,
         };
+    }
+
+    /// <summary>Parses <c>SIZE[@START]</c> (cmdline_parse_cma()).</summary>
+    private static CmaSpec? ParseCma(string? text)
+    {
+        if (text is null) return null;
+        int at = text.IndexOf('@');
+        ulong size = ByteSize.Parse(at < 0 ? text : text[..at]);
+        if (size == 0) throw new GupSimException("--cma: the size must not be 0");
+        return new CmaSpec(size, at < 0 ? null : ByteSize.Parse(text[(at + 1)..]));
+    }
+
+    /// <summary>Parses <c>kernelcore=</c> / <c>movablecore=</c>: a size or <c>N%</c> (cmdline_parse_core()).</summary>
+    private static MovableCoreSpec? ParseMovableCore(string? kernelcore, string? movablecore)
+    {
+        if (kernelcore is null && movablecore is null) return null;
+        static (ulong?, int?) One(string? t, string name)
+        {
+            if (t is null) return (null, null);
+            if (t.EndsWith('%'))
+            {
+                if (!int.TryParse(t[..^1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pct) || pct > 100)
+                    throw new GupSimException($"{name}: '{t}' is not a percentage from 0% to 100%");
+                return (null, pct);
+            }
+            return (ByteSize.Parse(t), null);
+        }
+        var (kb, kp) = One(kernelcore, "--kernelcore");
+        var (mb, mp) = One(movablecore, "--movablecore");
+        return new MovableCoreSpec(kb, kp, mb, mp);
     }
 
     /// <summary>Builds the spec and boots it.</summary>

@@ -42,14 +42,16 @@ public sealed partial class GetUserPages
         return GupLongtermLocked(mm, start, nrPages, flags | FollFlags.Pin, pages);
     }
 
-    /// <summary>__gup_longterm_locked(): __get_user_pages_locked() under the mmap lock (CMA migration is not modelled: GupSim has no CMA area yet).</summary>
+    /// <summary>__gup_longterm_locked(): __get_user_pages_locked() under the mmap lock; FOLL_LONGTERM migrates what may not be pinned long-term (Longterm.cs).</summary>
     private long GupLongtermLocked(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
         if ((flags & FollFlags.Pin) != 0) mm.HasPinned = true;
         mm.MmapLock.EnterReadLock();
         try
         {
-            return GetUserPagesSlow(mm, start, nrPages, flags, pages);
+            return (flags & FollFlags.Longterm) != 0
+                ? LongtermLocked(mm, start, nrPages, flags, pages)
+                : GetUserPagesSlow(mm, start, nrPages, flags, pages);
         }
         finally
         {

@@ -68,6 +68,9 @@ public sealed class Grab
             _m.Log("WARNING: try_grab_compound_head: neither FOLL_GET nor FOLL_PIN");
             return null;
         }
+        // FOLL_LONGTERM: a page that may not be pinned long-term makes gup-fast fail here, so the slow path migrates it
+        // (is_migrate_cma_page() before v5.13, !is_pinnable_page() from v5.13).
+        if ((flags & FollFlags.Longterm) != 0 && (_m.Version.LongtermPinsMigrateMovable ? !IsPinnablePage(page) : IsMigrateCmaPage(page))) return null;
         int origRefs = refs;
         bool exact = Sp.HpagePincountAvailable(page);
         if (!exact) refs *= GupPinCountingBias;
@@ -250,6 +253,34 @@ public sealed class Grab
     public void PutPages(ReadOnlySpan<PagePtr> pages)
     {
         foreach (var p in pages) PutPage(p);
+    }
+
+    /// <summary>
+    /// is_migrate_cma_page() (include/linux/mmzone.h): the pageblock migratetype of the page's pfn is MIGRATE_CMA.
+    /// The pfn comes from page_to_pfn() of whatever <paramref name="page"/> points at.
+    /// </summary>
+    public bool IsMigrateCmaPage(PagePtr page) => _m.CmaAreas.Count != 0 && _m.IsCmaPfn(_m.PageToPfn(page).Value);
+
+    /// <summary>is_zone_movable_page() (include/linux/mm.h): page_zonenum(), read from page->flags, is ZONE_MOVABLE.</summary>
+    public bool IsZoneMovablePage(PagePtr page) =>
+        _m.ZoneTypeOf(_m.FlagsLayout.ZoneOf(Sp.Flags(page))) == Arch.ZoneType.Movable;
+
+    /// <summary>
+    /// is_pinnable_page() (v5.13, include/linux/mm.h; is_longterm_pinnable_page() in v6.1): whether FOLL_LONGTERM may
+    /// pin the page where it is. v5.13: not in ZONE_MOVABLE and not in a MIGRATE_CMA pageblock, or the zero page.
+    /// v6.1: a MIGRATE_CMA pageblock never; else the zero page always; else not in ZONE_MOVABLE. gup_test's
+    /// PIN_LONGTERM_BENCHMARK check ("pages[%lu] is NOT pinnable but pinned", v5.13+) calls this.
+    /// </summary>
+    public bool IsPinnablePage(PagePtr page)
+    {
+        bool zero = _m.PageToPfn(page).Value == _m.ZeroPfn;
+        if (_m.Version.LongtermWalksFolios)
+        {
+            if (IsMigrateCmaPage(page)) return false;
+            if (zero) return true;
+            return !IsZoneMovablePage(page);
+        }
+        return !(IsZoneMovablePage(page) || IsMigrateCmaPage(page)) || zero;
     }
 
     /// <summary>

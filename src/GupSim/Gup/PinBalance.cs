@@ -25,6 +25,16 @@ public sealed class PinBalance
     /// <summary>The compound heads mapped in [addr, addr + len), by pfn, with their counts now.</summary>
     public IReadOnlyDictionary<ulong, (int Ref, int Pin)> Heads => _heads;
 
+    /// <summary>
+    /// A head that FOLL_LONGTERM migrated: the old page is gone, and the new one is judged against the counts it had
+    /// before GUP took it (<paramref name="refcount"/>, <paramref name="pincount"/>).
+    /// </summary>
+    public void Moved(ulong oldPfn, ulong newPfn, int refcount, int pincount)
+    {
+        _heads.Remove(oldPfn);
+        _heads[newPfn] = (refcount, pincount);
+    }
+
     /// <summary>Takes the counts of every head mapped in [addr, addr + len) of <paramref name="mm"/>, and the pools.</summary>
     public static PinBalance Take(MmStruct mm, ulong addr, ulong len)
     {

@@ -79,6 +79,26 @@ public sealed class Hstate
         return true;
     }
 
+    /// <summary>
+    /// dequeue_huge_page_node_exact() with a filter: the first page of the node's free list that
+    /// <paramref name="acceptable"/> allows (v5.9+ skips CMA pages under PF_MEMALLOC_NOCMA, v5.13+ unpinnable pages
+    /// under PF_MEMALLOC_PIN).
+    /// </summary>
+    internal bool TryDequeue(int nid, Func<ulong, bool> acceptable, out ulong headPfn)
+    {
+        headPfn = 0;
+        if (!_freeLists.TryGetValue(nid, out var l)) return false;
+        for (var n = l.First; n is not null; n = n.Next)
+        {
+            if (!acceptable(n.Value)) continue;
+            headPfn = n.Value;
+            l.Remove(n);
+            FreeHugePages--;
+            return true;
+        }
+        return false;
+    }
+
     /// <summary>Nodes with a free page, lowest first.</summary>
     internal IEnumerable<int> NodesWithFree() => _freeLists.Where(kv => kv.Value.Count > 0).Select(kv => kv.Key).Order();
 

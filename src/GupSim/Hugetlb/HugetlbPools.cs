@@ -118,11 +118,68 @@ public sealed class HugetlbPools
                 h.SurplusHugePages++;
                 return true;
             }
-            int? nid = h.NodesWithFree().Cast<int?>().FirstOrDefault();
-            if (nid is null || !h.TryDequeue(nid.Value, out headPfn)) return false;
+            if (!TryDequeueForTask(h, out headPfn)) return false;
             if (hasReservation) h.ResvHugePages--;
             _m.StructPages.SetRefcount(_m.PfnToPage(Pfn.FromUInt64(headPfn)), 1);
             return true;
+        }
+    }
+
+    /// <summary>
+    /// dequeue_huge_page_nodemask() for the current task: nodes in order, each node's free list from its head; inside
+    /// a FOLL_LONGTERM call (PF_MEMALLOC_NOCMA before v5.13, PF_MEMALLOC_PIN after) pages in CMA — from v5.13 any
+    /// page that is not long-term pinnable — are skipped.
+    /// </summary>
+    private bool TryDequeueForTask(Hstate h, out ulong headPfn)
+    {
+        headPfn = 0;
+        Func<ulong, bool> ok = !_m.InMemallocPinScope ? static _ => true
+            : _m.Version.LongtermPinsMigrateMovable ? pfn => _m.Grab.IsPinnablePage(_m.PfnToPage(Pfn.FromUInt64(pfn)))
+            : pfn => !_m.IsCmaPfn(pfn);
+        foreach (int nid in h.NodesWithFree().ToList())
+            if (h.TryDequeue(nid, ok, out headPfn)) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// alloc_huge_page_nodemask() as alloc_migration_target() calls it (v5.9+): a free pool page when
+    /// free_huge_pages − resv_huge_pages &gt; 0 (dequeued as <see cref="TryDequeueForTask"/> does), else
+    /// alloc_migrate_huge_page(): nothing for gigantic sizes, otherwise a fresh buddy page marked HPageTemporary (not
+    /// counted as surplus). The page comes back with _refcount 1.
+    /// </summary>
+    internal bool TryAllocMigrationTarget(Hstate h, int nid, out ulong headPfn, out bool temporary)
+    {
+        lock (_lock)
+        {
+            temporary = false;
+            if (h.FreeHugePages > h.ResvHugePages && TryDequeueForTask(h, out headPfn))
+            {
+                _m.StructPages.SetRefcount(_m.PfnToPage(Pfn.FromUInt64(headPfn)), 1);
+                return true;
+            }
+            headPfn = 0;
+            if (h.IsGigantic || !TryAllocFreshHugePage(h, nid, out headPfn)) return false;
+            temporary = true;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// After a hugetlb migration (move_hugetlb_state(), then putback_active_hugepage() dropping the isolation
+    /// reference, the old page's last): a temporary target hands its temporary state to the old page, which leaves
+    /// the pool for the buddy; otherwise free_huge_page() puts the old page on the free list (or frees it as surplus).
+    /// Also undoes a target that was not used (<paramref name="oldHeadPfn"/> is then the target itself).
+    /// </summary>
+    internal void ReleaseAfterMigration(Hstate h, ulong oldHeadPfn, bool temporary)
+    {
+        lock (_lock)
+        {
+            if (temporary)
+            {
+                UpdateAndFreePage(h, oldHeadPfn);
+                return;
+            }
+            FreeHugePage(h, oldHeadPfn, NidOf(oldHeadPfn));
         }
     }
 
@@ -203,6 +260,11 @@ public sealed class HugetlbPools
         {
             var h = Find(bytes);
             if (h is null || !h.IsGigantic) continue;
+            if (_m.HasHugetlbCma)
+            {
+                _m.Log("HugeTLB: hugetlb_cma is enabled, skip boot time allocation");
+                continue;
+            }
             int nodeIx = 0;
             for (ulong i = 0; i < count; i++)
             {
@@ -285,7 +347,8 @@ public sealed class HugetlbPools
         Pfn pfn;
         if (h.IsGigantic)
         {
-            if (!_m.TryAllocContigPages(h.PagesPerHugePage, nid, out pfn)) return false;
+            // alloc_gigantic_page(): hugetlb_cma first (v5.7+), then alloc_contig_pages().
+            if (!_m.TryAllocFromHugetlbCma(h.PagesPerHugePage, nid, out pfn) && !_m.TryAllocContigPages(h.PagesPerHugePage, nid, out pfn)) return false;
             var head = _m.PfnToPage(pfn);
             Compound.PrepCompoundGiganticPage(head, h.Order);
             _m.StructPages.SetRefcount(head, 1);
@@ -293,7 +356,8 @@ public sealed class HugetlbPools
         }
         else
         {
-            if (!_m.TryAllocPages(h.Order, nid, $"hugetlb page ({h})", out pfn, ZoneType.Dma32)) return false;
+            // htlb_alloc_mask(): GFP_HIGHUSER_MOVABLE when hugepage_movable_supported() (migratable, not gigantic).
+            if (!_m.TryAllocPages(h.Order, nid, $"hugetlb page ({h})", out pfn, ZoneType.Dma32, movable: true)) return false;
             Compound.PrepCompoundPage(_m.PfnToPage(pfn), h.Order);
         }
         PrepNewHugePage(h, _m.PfnToPage(pfn));

@@ -7,10 +7,15 @@ namespace GupSim.Memory;
 /// free block of the smallest order that fits and splits it (expand()), freeing merges with free buddies
 /// (__free_one_page()). The lowest-pfn choice makes runs deterministic; the kernel takes the list head, which after
 /// boot's in-order freeing is also the lowest block.
+/// Pageblocks of MIGRATE_CMA (a CMA area, <see cref="MarkCma"/>) keep their free blocks on lists of their own
+/// (free_area[order].free_list[MIGRATE_CMA]); every other migratetype shares one set of lists in GupSim. CMA areas are
+/// aligned to MAX_ORDER_NR_PAGES (cma_init_reserved_mem()), so no buddy block is part CMA and part not.
 /// </summary>
 public sealed class Zone
 {
     private readonly BlockRuns[] _free;
+    private readonly BlockRuns[] _cmaFree;
+    private readonly List<(ulong Start, ulong End)> _cma = [];
 
     internal Zone(int nid, ZoneType type, ulong startPfn, ulong endPfn, int maxOrder)
     {
@@ -20,8 +25,55 @@ public sealed class Zone
         EndPfn = endPfn;
         MaxOrder = maxOrder;
         _free = new BlockRuns[maxOrder];
-        for (int o = 0; o < maxOrder; o++) _free[o] = new BlockRuns(o);
+        _cmaFree = new BlockRuns[maxOrder];
+        for (int o = 0; o < maxOrder; o++)
+        {
+            _free[o] = new BlockRuns(o);
+            _cmaFree[o] = new BlockRuns(o);
+        }
     }
+
+    /// <summary>The pfn ranges of MIGRATE_CMA pageblocks in this zone, in address order.</summary>
+    public IReadOnlyList<(ulong Start, ulong End)> CmaRanges => _cma;
+
+    /// <summary>is_migrate_cma(get_pageblock_migratetype()): whether <paramref name="pfn"/> lies in a MIGRATE_CMA pageblock.</summary>
+    public bool IsCma(ulong pfn)
+    {
+        foreach (var (s, e) in _cma)
+            if (pfn >= s && pfn < e) return true;
+        return false;
+    }
+
+    /// <summary>Whether any pfn of [start, end) lies in a MIGRATE_CMA pageblock.</summary>
+    public bool OverlapsCma(ulong start, ulong end)
+    {
+        foreach (var (s, e) in _cma)
+            if (start < e && s < end) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// init_cma_reserved_pageblock() for [start, end): the pageblocks become MIGRATE_CMA. Call before the pages are
+    /// freed to the buddy (they then go to the CMA lists).
+    /// </summary>
+    internal void MarkCma(ulong start, ulong end)
+    {
+        _cma.Add((start, end));
+        _cma.Sort((a, b) => a.Start.CompareTo(b.Start));
+    }
+
+    /// <summary>NR_FREE_CMA_PAGES.</summary>
+    public ulong FreeCmaPages
+    {
+        get
+        {
+            ulong n = 0;
+            for (int o = 0; o < MaxOrder; o++) n += _cmaFree[o].Count << o;
+            return n;
+        }
+    }
+
+    private BlockRuns[] ListsFor(ulong pfn) => _cma.Count != 0 && IsCma(pfn) ? _cmaFree : _free;
 
     /// <summary>Node id.</summary>
     public int Nid { get; }
@@ -52,7 +104,7 @@ public sealed class Zone
     public ulong[] FreeCounts()
     {
         var counts = new ulong[MaxOrder];
-        for (int o = 0; o < MaxOrder; o++) counts[o] = _free[o].Count;
+        for (int o = 0; o < MaxOrder; o++) counts[o] = _free[o].Count + _cmaFree[o].Count;
         return counts;
     }
 
@@ -62,7 +114,7 @@ public sealed class Zone
         get
         {
             ulong n = 0;
-            for (int o = 0; o < MaxOrder; o++) n += _free[o].Count << o;
+            for (int o = 0; o < MaxOrder; o++) n += (_free[o].Count + _cmaFree[o].Count) << o;
             return n;
         }
     }
@@ -83,10 +135,17 @@ public sealed class Zone
             pfn += 1UL << order;
         }
         ulong midEnd = pfn + ((end - pfn) & ~(top - 1));
-        if (midEnd > pfn)
+        while (midEnd > pfn)
         {
-            _free[MaxOrder - 1].AddRun(pfn, midEnd);
-            pfn = midEnd;
+            // One run per stretch of equal pageblock migratetype (CMA areas are MAX_ORDER aligned).
+            ulong runEnd = midEnd;
+            foreach (var (s, e) in _cma)
+            {
+                if (s > pfn && s < runEnd) runEnd = s;
+                if (e > pfn && e < runEnd) runEnd = e;
+            }
+            ListsFor(pfn)[MaxOrder - 1].AddRun(pfn, runEnd);
+            pfn = runEnd;
         }
         while (pfn < end)
         {
@@ -106,29 +165,45 @@ public sealed class Zone
     /// <summary>__free_one_page(): puts the block back, merging with its free buddy at each order.</summary>
     internal void Free(ulong pfn, int order)
     {
+        var lists = ListsFor(pfn);
         while (order < MaxOrder - 1)
         {
             ulong buddy = pfn ^ (1UL << order);
-            if (!Spans(buddy) || !_free[order].Contains(buddy)) break;
-            _free[order].Remove(buddy);
+            if (!Spans(buddy) || !lists[order].Contains(buddy)) break;
+            lists[order].Remove(buddy);
             pfn &= buddy;
             order++;
         }
-        _free[order].AddRun(pfn, pfn + (1UL << order));
+        lists[order].AddRun(pfn, pfn + (1UL << order));
     }
 
-    /// <summary>__rmqueue_smallest(): takes the lowest block of the smallest order ≥ <paramref name="order"/>, splitting it.</summary>
-    internal bool TryAlloc(int order, out ulong pfn)
+    /// <summary>__rmqueue_smallest() on the non-CMA lists: the lowest block of the smallest order ≥ <paramref name="order"/>, split.</summary>
+    internal bool TryAlloc(int order, out ulong pfn) => TryAllocFrom(_free, order, out pfn);
+
+    /// <summary>
+    /// __rmqueue() (v5.6+, 16867664936e): an allocation allowed into CMA (<paramref name="allowCma"/>, ALLOC_CMA:
+    /// movable and not under PF_MEMALLOC_NOCMA/PIN) takes from the CMA lists first when more than half of the zone's
+    /// free pages are CMA (NR_FREE_CMA_PAGES &gt; NR_FREE_PAGES / 2), else from the other lists and only then from
+    /// CMA (__rmqueue_cma_fallback()).
+    /// </summary>
+    internal bool TryAlloc(int order, bool allowCma, out ulong pfn)
+    {
+        if (!allowCma || _cma.Count == 0) return TryAllocFrom(_free, order, out pfn);
+        if (FreeCmaPages > FreePages / 2 && TryAllocFrom(_cmaFree, order, out pfn)) return true;
+        return TryAllocFrom(_free, order, out pfn) || TryAllocFrom(_cmaFree, order, out pfn);
+    }
+
+    private bool TryAllocFrom(BlockRuns[] lists, int order, out ulong pfn)
     {
         for (int o = order; o < MaxOrder; o++)
         {
-            if (!_free[o].TryFirst(out pfn)) continue;
-            _free[o].Remove(pfn);
+            if (!lists[o].TryFirst(out pfn)) continue;
+            lists[o].Remove(pfn);
             // expand(): give back the upper halves.
             for (int k = o; k > order; k--)
             {
                 ulong half = pfn + (1UL << (k - 1));
-                _free[k - 1].AddRun(half, half + (1UL << (k - 1)));
+                lists[k - 1].AddRun(half, half + (1UL << (k - 1)));
             }
             return true;
         }
@@ -139,10 +214,11 @@ public sealed class Zone
     /// <summary>The free block containing <paramref name="pfn"/>: its start and order.</summary>
     public bool TryFindFreeBlock(ulong pfn, out ulong blockStart, out int order)
     {
+        var lists = ListsFor(pfn);
         for (int o = 0; o < MaxOrder; o++)
         {
             ulong start = pfn & ~((1UL << o) - 1);
-            if (_free[o].Contains(start))
+            if (lists[o].Contains(start))
             {
                 blockStart = start;
                 order = o;
@@ -178,7 +254,7 @@ public sealed class Zone
         {
             TryFindFreeBlock(pfn, out ulong b, out int o);
             ulong blockEnd = b + (1UL << o);
-            _free[o].Remove(b);
+            ListsFor(b)[o].Remove(b);
             if (b < start) GiveBack(b, start);
             if (blockEnd > end) GiveBack(end, blockEnd);
             pfn = blockEnd;
@@ -192,7 +268,7 @@ public sealed class Zone
         while (pfn < end)
         {
             int order = LargestOrder(pfn, end - pfn);
-            _free[order].AddRun(pfn, pfn + (1UL << order));
+            ListsFor(pfn)[order].AddRun(pfn, pfn + (1UL << order));
             pfn += 1UL << order;
         }
     }

@@ -34,6 +34,9 @@ public sealed class ScenarioRunner
     private long _lastWrong;
     private readonly Dictionary<string, Gup.ISubpageRecorder> _userRecorders = [];
     private bool _lastLeak;
+    private KernelSoftLockup? _lastLockup;
+    private long _lastMigrated;
+    private long _lastUnpinnable;
     private string _source = "scenario";
     private int _line;
 
@@ -146,6 +149,11 @@ public sealed class ScenarioRunner
             _lastOops = e;
             _out.WriteLine("  " + e.Message);
         }
+        catch (KernelSoftLockup e)
+        {
+            _lastLockup = e;
+            _out.WriteLine("  " + e.Message);
+        }
         CollectKernelLog();
     }
 
@@ -181,12 +189,15 @@ public sealed class ScenarioRunner
 
     private void DoHotplug(string[] args, bool add)
     {
-        if (args.Length is < 1 or > 3) throw new GupSimException(add ? "usage: hotplug START-END [node N]" : "usage: hotremove START-END");
+        if (args.Length is < 1 or > 4) throw new GupSimException(add ? "usage: hotplug START-END [node N] [movable]" : "usage: hotremove START-END");
         int nid = 0;
-        if (args.Length == 3 && args[1] == "node") nid = int.Parse(args[2], CultureInfo.InvariantCulture);
+        bool movable = add && args[^1] == "movable";
+        var rest = movable ? args[..^1] : args;
+        if (rest.Length == 3 && rest[1] == "node") nid = int.Parse(rest[2], CultureInfo.InvariantCulture);
+        else if (rest.Length != 1) throw new GupSimException(add ? "usage: hotplug START-END [node N] [movable]" : "usage: hotremove START-END");
         foreach (var r in MachineInput.ParseRamSpec(args[0]).AllRanges)
         {
-            int rc = add ? M.HotAdd(r, nid) : M.HotRemove(r);
+            int rc = add ? M.HotAdd(r, nid, movable) : M.HotRemove(r);
             _out.WriteLine(rc == 0
                 ? $"{(add ? "hotplug" : "hotremove")} {r}: ok"
                 : $"{(add ? "hotplug" : "hotremove")} {r}: -{(Errno)(-rc)}");
@@ -392,14 +403,41 @@ public sealed class ScenarioRunner
         long wrong = oracle.Wrong;
         string? first = oracle.FirstWrongText;
         _lastWrong = wrong;
+        // Migrated pages: the old heads are gone; the new ones are judged against their state before GUP pinned them.
+        var migrated = gup.Migrated;
+        foreach (var mp in migrated)
+        {
+            before.Moved(mp.OldPfn, mp.NewPfn, mp.NewRefcount, mp.NewPincount);
+        }
+        _lastMigrated = migrated.Count;
+        _lastUnpinnable = CountUnpinnableHeads(pages.AsSpan(0, (int)done));
         _pins[args[0]] = (pages, done, pin ? Gup.FollFlags.Pin : Gup.FollFlags.Get, before);
         _lastResult = outcome;
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{(pin ? "pin" : "get")}{(fast ? "-fast" : "")} {args[0]} ({gup.Strategy.Name}, batch {batch}): {done} of {total} pages, {wrong} wrong{(outcome == "ok" ? "" : ", then " + outcome)}"));
         if (first is not null) _out.WriteLine("  first wrong: " + first);
+        if (migrated.Count > 0 || (flags & Gup.FollFlags.Longterm) != 0)
+            _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  longterm: {migrated.Count} migrated{(migrated.Count > 0 ? $" (first pfn 0x{migrated[0].OldPfn:x} -> 0x{migrated[0].NewPfn:x})" : "")}, {_lastUnpinnable} pinned head(s) in CMA or ZONE_MOVABLE"));
         var c = M.Grab.Counters.Snapshot() - counters0;
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  counters: atomics {c.Atomics}, struct pages touched {c.StructPagesTouched}, pfn_to_page {c.PfnToPageCalls}, page_to_pfn {c.PageToPfnCalls}, section lookups {c.SectionLookups}, entries read {c.PageTableEntriesRead}, pages[] writes {c.PagesWrites}"));
+    }
+
+    /// <summary>Distinct heads among pinned entries that sit in a CMA pageblock or ZONE_MOVABLE (by the entry's own pfn).</summary>
+    private long CountUnpinnableHeads(ReadOnlySpan<Pages.PagePtr> pages)
+    {
+        var seen = new HashSet<ulong>();
+        var sp = M.StructPages;
+        long n = 0;
+        foreach (var p in pages)
+        {
+            if (M.Describe(p).Pfn is null) continue;
+            ulong head = M.PageToPfn(sp.CompoundHead(p)).Value;
+            if (!seen.Add(head)) continue;
+            if (M.IsCmaPfn(head) || M.ZoneOfPfn(head)?.Type == Arch.ZoneType.Movable) n++;
+        }
+        return n;
     }
 
     private void DoRelease(string[] args)
@@ -423,6 +461,11 @@ public sealed class ScenarioRunner
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"MemTotal:       {totalKb,8} kB"));
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"MemFree:        {freeKb,8} kB"));
         foreach (var l in m.Hugetlb.MeminfoLines()) _out.WriteLine(l);
+        if (m.CmaAreas.Count > 0)
+        {
+            _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"CmaTotal:       {m.TotalCmaPages << (m.Arch.PageShift - 10),8} kB"));
+            _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"CmaFree:        {m.FreeCmaPagesTotal << (m.Arch.PageShift - 10),8} kB"));
+        }
     }
 
     private void DoWalk(string[] args)
@@ -441,7 +484,7 @@ public sealed class ScenarioRunner
 
     private void DoExpect(string[] args)
     {
-        if (args.Length == 0) throw new GupSimException("expect what? (bad-page-state, no-bad-page-state, oops, no-oops, wrong-subpage-writes, no-wrong-subpage-writes, result R, hugepages|free-hugepages|resv-hugepages|surplus-hugepages SIZE=N)");
+        if (args.Length == 0) throw new GupSimException("expect what? (bad-page-state, no-bad-page-state, oops, no-oops, soft-lockup, migrated N, unpinnable N, wrong-subpage-writes, no-wrong-subpage-writes, result R, hugepages|free-hugepages|resv-hugepages|surplus-hugepages SIZE=N)");
         string what = args[0].ToLowerInvariant();
         bool ok;
         string detail;
@@ -492,6 +535,21 @@ public sealed class ScenarioRunner
             case "no-leak":
                 ok = !_lastLeak;
                 detail = _lastLeak ? "a head kept references or pins" : "every head back where it was";
+                break;
+            case "migrated":
+                if (args.Length != 2) throw new GupSimException("usage: expect migrated N");
+                ok = _lastMigrated == (long)ParseNumber(args[1]);
+                detail = $"{_lastMigrated} page(s) migrated by the last pin/get";
+                break;
+            case "unpinnable":
+                if (args.Length != 2) throw new GupSimException("usage: expect unpinnable N");
+                ok = _lastUnpinnable == (long)ParseNumber(args[1]);
+                detail = $"{_lastUnpinnable} pinned head(s) in CMA or ZONE_MOVABLE";
+                break;
+            case "soft-lockup":
+                ok = _lastLockup is not null;
+                detail = _lastLockup?.Message ?? "no soft lockup";
+                _lastLockup = null;
                 break;
             case "result":
                 if (args.Length != 2) throw new GupSimException("usage: expect result ok|EINVAL|ENOMEM|SIGBUS|SIGSEGV|...");

@@ -167,17 +167,22 @@ public sealed class GupTestModule
     private static ulong Microseconds(long start, long stop) => (ulong)((stop - start) * 1_000_000 / Stopwatch.Frequency);
 
     /// <summary>
-    /// verify_dma_pinned(): for the pinning commands, the first entry that is not page_maybe_dma_pinned() gets a WARN
-    /// and a dump_page() in the kernel log, and the check stops there.
+    /// verify_dma_pinned(): for the pinning commands, the first entry that is not page_maybe_dma_pinned() — or, for
+    /// PIN_LONGTERM from v5.13, not is_pinnable_page() — gets a WARN and a dump_page() in the kernel log, and the
+    /// check stops there.
     /// </summary>
     private void VerifyDmaPinned(GupTestCmd cmd, ReadOnlySpan<PagePtr> pages)
     {
         if (cmd is not (GupTestCmd.PinFastBenchmark or GupTestCmd.PinBasicTest or GupTestCmd.PinLongtermBenchmark)) return;
         var grab = _m.Grab;
+        bool checkPinnable = cmd == GupTestCmd.PinLongtermBenchmark && HasSplitFlags(_m.Version);
         for (int i = 0; i < pages.Length; i++)
         {
-            if (grab.PageMaybeDmaPinned(pages[i])) continue;
-            _m.Log(string.Create(CultureInfo.InvariantCulture, $"WARNING: mm/gup_test.c: verify_dma_pinned: pages[{i}] is NOT dma-pinned"));
+            string? why = !grab.PageMaybeDmaPinned(pages[i]) ? "is NOT dma-pinned"
+                : checkPinnable && !grab.IsPinnablePage(pages[i]) ? "is NOT pinnable but pinned"
+                : null;
+            if (why is null) continue;
+            _m.Log(string.Create(CultureInfo.InvariantCulture, $"WARNING: mm/gup_test.c: verify_dma_pinned: pages[{i}] {why}"));
             foreach (var line in _m.StructPages.DumpPage(pages[i], "gup_test failure")) _m.Log(line);
             break;
         }

@@ -1,0 +1,218 @@
+using GupSim.Core;
+using GupSim.Mm;
+using GupSim.Pages;
+
+namespace GupSim.Gup;
+
+/// <summary>One page moved by FOLL_LONGTERM migration.</summary>
+/// <param name="OldPfn">Head pfn before.</param>
+/// <param name="NewPfn">Head pfn after.</param>
+/// <param name="Order">Compound order (0 for a small page).</param>
+/// <param name="NewRefcount">The new head's _refcount once the mappings moved, before GUP pins it again.</param>
+/// <param name="NewPincount">Its compound pincount then (0 where there is none).</param>
+public readonly record struct MigratedPage(ulong OldPfn, ulong NewPfn, int Order, int NewRefcount, int NewPincount);
+
+/// <summary>
+/// Page isolation and migration as FOLL_LONGTERM uses them (mm/migrate.c migrate_pages() with
+/// alloc_migration_target(), isolate_lru_page(), isolate_huge_page(), putback_movable_pages()). GupSim does not model
+/// page contents, per-CPU LRU caches or a full rmap: isolation takes a reference and marks the head isolated;
+/// migration needs the page's references to be exactly its mappings (+ the page cache) + the isolation reference
+/// (else −EAGAIN, as migrate_page_move_mapping() finds), finds the mappings in the pinning process's page table
+/// (a page mapped by another process is not migrated), allocates the target as alloc_migration_target() does under
+/// the task's memalloc scope, moves the mappings, page-cache slot and map counts, and frees the old page.
+/// </summary>
+internal sealed class PageMigrator
+{
+    private readonly Machine _m;
+    private readonly HashSet<ulong> _isolated = [];
+
+    public PageMigrator(Machine machine) => _m = machine;
+
+    private StructPages Sp => _m.StructPages;
+
+    /// <summary>Whether the head at <paramref name="pfn"/> is isolated now.</summary>
+    public bool IsIsolated(ulong pfn)
+    {
+        lock (_isolated) return _isolated.Contains(pfn);
+    }
+
+    /// <summary>
+    /// isolate_huge_page(): a hugetlb head in use (get_page_unless_zero) that is not already isolated goes on the
+    /// list with one more reference.
+    /// </summary>
+    public bool IsolateHugePage(PagePtr head, List<PagePtr> list)
+    {
+        ulong pfn = _m.PageToPfn(head).Value;
+        if (!_m.Hugetlb.IsHugetlbHead(pfn) || _m.PfnToPage(Pfn.FromUInt64(pfn)) != head) return false;
+        return Isolate(head, pfn, list);
+    }
+
+    /// <summary>
+    /// isolate_lru_page(): a mapped anonymous page or THP (what is on an LRU list in GupSim) that is not already
+    /// isolated goes on the list with one more reference; anything else is −EBUSY.
+    /// </summary>
+    public bool IsolateLruPage(PagePtr head, List<PagePtr> list)
+    {
+        ulong pfn = _m.PageToPfn(head).Value;
+        if (_m.PfnToPage(Pfn.FromUInt64(pfn)) != head || pfn == _m.ZeroPfn || _m.Hugetlb.IsHugetlbHead(pfn)) return false;
+        bool mapped = Sp.PageHead(head) ? Sp.CompoundMapcount(head) >= 0 : Sp.MapcountRaw(head) >= 0;
+        if (!mapped || Sp.PageReserved(head)) return false;
+        return Isolate(head, pfn, list);
+    }
+
+    private bool Isolate(PagePtr head, ulong pfn, List<PagePtr> list)
+    {
+        lock (_isolated)
+        {
+            if (_isolated.Contains(pfn)) return false;
+            int count = Sp.Refcount(head);
+            if (count <= 0 || !Sp.RefCompareExchange(head, count + 1, count)) return false;
+            _isolated.Add(pfn);
+        }
+        list.Add(head);
+        return true;
+    }
+
+    /// <summary>putback_movable_pages() / putback_active_hugepage(): every page left on the list loses its isolation and that reference.</summary>
+    public void Putback(List<PagePtr> list)
+    {
+        foreach (var head in list)
+        {
+            lock (_isolated) _isolated.Remove(_m.PageToPfn(head).Value);
+            _m.Grab.PutPage(head);
+        }
+        list.Clear();
+    }
+
+    /// <summary>
+    /// migrate_pages(list, alloc_migration_target, MIGRATE_SYNC): migrates each page; migrated pages leave the list,
+    /// failed ones stay. Returns the number that failed (the kernel's "nr_failed"), 0 when all moved.
+    /// </summary>
+    public int MigratePages(MmStruct mm, List<PagePtr> list, List<MigratedPage> done)
+    {
+        if (list.Count == 0) return 0;
+        var mappings = FindMappings(mm, list);
+        int failed = 0;
+        for (int k = 0; k < list.Count;)
+        {
+            if (TryMigrate(mm, list[k], mappings, done))
+            {
+                list.RemoveAt(k);
+                continue;
+            }
+            failed++;
+            k++;
+        }
+        return failed;
+    }
+
+    private readonly record struct Mapping(EntryRef Slot, PageTableEntry Entry, ulong Addr, Vma Vma);
+
+    /// <summary>The rmap walk GupSim can do: every leaf of <paramref name="mm"/> that maps a pfn of a listed page.</summary>
+    private Dictionary<ulong, List<Mapping>> FindMappings(MmStruct mm, List<PagePtr> list)
+    {
+        var heads = new List<(ulong Start, ulong End)>(list.Count);
+        foreach (var h in list)
+        {
+            ulong pfn = _m.PageToPfn(h).Value;
+            heads.Add((pfn, pfn + (1UL << PageOrder(h, pfn))));
+        }
+        heads.Sort((a, b) => a.Start.CompareTo(b.Start));
+        var result = new Dictionary<ulong, List<Mapping>>();
+        foreach (var vma in mm.Vmas)
+        {
+            for (ulong a = vma.Start; a < vma.End;)
+            {
+                var leaf = mm.WalkLeaf(a);
+                ulong step = leaf?.Bytes ?? _m.Arch.PageSize;
+                if (leaf is { } l && l.Entry.IsPresent && !l.Entry.IsNone)
+                {
+                    ulong pfn = l.Entry.Pfn.Value;
+                    int lo = 0, hi = heads.Count - 1;
+                    while (lo <= hi)
+                    {
+                        int mid = (lo + hi) >>> 1;
+                        if (heads[mid].End <= pfn) lo = mid + 1;
+                        else if (heads[mid].Start > pfn) hi = mid - 1;
+                        else
+                        {
+                            if (!result.TryGetValue(heads[mid].Start, out var ms)) result[heads[mid].Start] = ms = [];
+                            ms.Add(new Mapping(l.Slot, l.Entry, a & ~(step - 1), vma));
+                            break;
+                        }
+                    }
+                }
+                a = (a & ~(step - 1)) + step;
+            }
+        }
+        return result;
+    }
+
+    private int PageOrder(PagePtr head, ulong pfn) =>
+        _m.Hugetlb.IsHugetlbHead(pfn) ? _m.Hugetlb.HstateOfHead(head)!.Order : Sp.PageHead(head) ? Sp.CompoundOrder(head) : 0;
+
+    private bool TryMigrate(MmStruct mm, PagePtr head, Dictionary<ulong, List<Mapping>> all, List<MigratedPage> done)
+    {
+        ulong oldPfn = _m.PageToPfn(head).Value;
+        bool huge = _m.Hugetlb.IsHugetlbHead(oldPfn);
+        var h = huge ? _m.Hugetlb.HstateOfHead(head) : null;
+        int order = PageOrder(head, oldPfn);
+        bool compound = order > 0;
+        var maps = all.TryGetValue(oldPfn, out var ms) ? ms : [];
+        // A hugetlb page mapped by contiguous PTEs (arm64) has several entries per mapping: count mappings by address.
+        int nrMappings = huge ? maps.Select(x => (x.Vma, x.Addr & x.Vma.Hstate!.Mask)).Distinct().Count() : maps.Count;
+        int mapcount = compound ? Sp.CompoundMapcount(head) + 1 : Sp.MapcountRaw(head) + 1;
+        if (mapcount != nrMappings) return false; // mapped where GupSim's rmap walk does not see (another process)
+        var inode = huge ? maps.Select(x => x.Vma.File).FirstOrDefault(f => f is not null && f.PageCache.ContainsValue(oldPfn)) : null;
+        ulong cacheIndex = inode?.PageCache.First(kv => kv.Value == oldPfn).Key ?? 0;
+        int expected = 1 + nrMappings + (inode is null ? 0 : 1);
+        if (Sp.Refcount(head) != expected) return false; // migrate_page_move_mapping(): extra references → −EAGAIN
+        int nid = _m.NodeOfPfn(oldPfn).Nid;
+        ulong newPfn;
+        bool temporary = false;
+        if (huge)
+        {
+            if (!_m.Hugetlb.TryAllocMigrationTarget(h!, nid, out newPfn, out temporary)) return false;
+        }
+        else
+        {
+            // alloc_migration_target(): GFP_USER | __GFP_MOVABLE (v5.9–v5.12) or GFP_USER (v5.13+), in the task's
+            // memalloc scope; a THP target is a THP.
+            if (!_m.TryAllocPages(order, nid, compound ? "transparent huge page (migration target)" : "anonymous page (migration target)",
+                    out Pfn p, Arch.ZoneType.Dma32, movable: !_m.Version.LongtermPinsMigrateMovable)) return false;
+            newPfn = p.Value;
+            if (compound)
+            {
+                _m.Hugetlb.Compound.PrepCompoundPage(_m.PfnToPage(p), order);
+                _m.Hugetlb.Compound.SetCompoundPageDtor(_m.PfnToPage(p), Sp.PageHead(head) ? _m.Hugetlb.Compound.CompoundPageDtor(head) : (byte)0);
+            }
+        }
+        var newHead = _m.PfnToPage(Pfn.FromUInt64(newPfn));
+        // Move: page-table entries (remove_migration_ptes()), page cache slot, map counts, the flags that matter.
+        foreach (var x in maps)
+            mm.PageTable.Write(x.Slot, PageTableEntry.MakeLeaf(Pfn.FromUInt64(newPfn + (x.Entry.Pfn.Value - oldPfn)), x.Entry.Flags, _m.Arch.PageShift));
+        if (inode is not null) inode.PageCache[cacheIndex] = newPfn;
+        if (compound)
+        {
+            Sp.SetCompoundMapcount(newHead, Sp.CompoundMapcount(head));
+            Sp.SetCompoundMapcount(head, -1);
+        }
+        else
+        {
+            Sp.AtomicMapcountSet(newHead, Sp.MapcountRaw(head));
+            Sp.AtomicMapcountSet(head, -1);
+        }
+        const ulong moved = (1UL << PageFlagBits.Dirty) | (1UL << PageFlagBits.Referenced);
+        Sp.SetFlags(newHead, Sp.Flags(newHead) | (Sp.Flags(head) & moved));
+        Sp.SetFlags(head, Sp.Flags(head) & ~moved);
+        Sp.SetRefcount(newHead, expected - 1);
+        done.Add(new MigratedPage(oldPfn, newPfn, order, expected - 1, Sp.HpagePincountAvailable(newHead) ? Sp.CompoundPincount(newHead) : 0));
+        // The old page keeps only the isolation reference; dropping it frees the page.
+        Sp.SetRefcount(head, 0);
+        lock (_isolated) _isolated.Remove(oldPfn);
+        if (huge) _m.Hugetlb.ReleaseAfterMigration(h!, oldPfn, temporary);
+        else _m.ReleaseZeroRefPage(oldPfn);
+        _m.Log(FormattableString.Invariant($"migrate: pfn 0x{oldPfn:x} -> 0x{newPfn:x} (order {order}, MR_{(_m.Version.LongtermPinsMigrateMovable ? "LONGTERM_PIN" : "CONTIG_RANGE")})"));
+        return true;
+    }
+}
