@@ -265,6 +265,29 @@ public class FileMappingTests
     }
 
     [Fact]
+    public void SharedAnonymousHugetlb_LastMunmapEvictsTheUnlinkedInode()
+    {
+        var m = Shared;
+        lock (m)
+        {
+            var h = m.Hugetlb.Find(2 * M)!;
+            var mm = MmStruct.Create(m)!;
+            ulong free0 = h.FreeHugePages;
+            ulong va = (ulong)mm.Mmap(0, 4 * M, Prot.Read | Prot.Write, MapFlags.Shared | MapFlags.Anonymous | MapFlags.Hugetlb | MapHuge.For(2 * M));
+            var inode = Assert.IsType<HugetlbfsInode>(mm.VmaAt(va)!.File);
+            Assert.Equal((0, 1), (inode.Nlink, inode.References));
+            Assert.Equal(VmFault.None, mm.HandleMmFault(va, FaultFlags.Write));
+            Assert.Equal((free0 - 1, 1UL), (h.FreeHugePages, h.ResvHugePages));
+            Assert.Equal(0, mm.Munmap(va + 2 * M, 2 * M)); // a split keeps the inode
+            Assert.False(inode.Evicted);
+            Assert.Equal(0, mm.Munmap(va, 2 * M));
+            Assert.True(inode.Evicted); // the page cache page and the reservation go back
+            Assert.Equal((free0, 0UL), (h.FreeHugePages, h.ResvHugePages));
+            mm.Destroy();
+        }
+    }
+
+    [Fact]
     public void HugetlbMemfd_FallocateTakesPoolPages_CloseGivesThemBack()
     {
         var m = Shared;
