@@ -53,6 +53,8 @@ public sealed partial class Machine
         var sp = StructPages;
         var reports = new List<string>();
         var head = PfnToPage(pfn);
+        // free_pages_prepare(): "if (PageMappingFlags(page)) page->mapping = NULL" — an anonymous page's anon_vma pointer.
+        if ((sp.Mapping(head) & Pages.StructPages.PageMappingFlags) != 0) sp.SetMapping(head, 0);
         bool compound = order > 0 && sp.PageCompound(head);
         for (long i = 1; i < 1L << order; i++)
         {

@@ -102,6 +102,14 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// <summary>v5.18 (5232c63f46fd): compound_pincount lives in page[1] for every compound page; before, in page[2] and only for order ≥ 2.</summary>
     public bool PincountInFirstTail => this >= V5_18;
 
+    /// <summary>
+    /// v6.5 (Lorenzo Stoakes, "mm/gup: disallow FOLL_LONGTERM GUP-nonfast writing to file-backed mappings" and the
+    /// GUP-fast counterpart, May 2023): FOLL_PIN|FOLL_LONGTERM|FOLL_WRITE fails with −EFAULT on a shared writable
+    /// mapping whose file needs dirty tracking (check_vma_flags() → writable_file_mapping_allowed()), and gup-fast
+    /// refuses such folios (folio_fast_pin_allowed(): only anonymous, shmem and hugetlb folios pass).
+    /// </summary>
+    public bool HasLongtermFileWriteRule => this >= FromNumbers(6, 5);
+
     /// <summary>v6.18: nth_page() removed; folios may not exceed one section on !VMEMMAP (MAX_FOLIO_ORDER = PFN_SECTION_SHIFT).</summary>
     public bool HasMaxFolioOrderInvariant => this >= V6_18;
 

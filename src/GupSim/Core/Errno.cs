@@ -7,6 +7,7 @@ public enum Errno
     ENOENT = 2,
     EINTR = 4,
     EIO = 5,
+    EBADF = 9,
     EAGAIN = 11,
     ENOMEM = 12,
     EFAULT = 14,

@@ -138,14 +138,19 @@ public sealed partial class GetUserPages
         return i != 0 ? i : ret;
     }
 
-    /// <summary>check_vma_flags() (v5.11): VM_IO|VM_PFNMAP → −EFAULT; write without VM_WRITE needs FOLL_FORCE on a COW mapping; read without VM_READ needs FOLL_FORCE and VM_MAYREAD.</summary>
-    private static int CheckVmaFlags(Vma vma, FollFlags flags)
+    /// <summary>
+    /// check_vma_flags() (v5.11): VM_IO|VM_PFNMAP → −EFAULT; write without VM_WRITE needs FOLL_FORCE on a COW mapping;
+    /// read without VM_READ needs FOLL_FORCE and VM_MAYREAD. From v6.5 a write to a file mapping must pass
+    /// writable_file_mapping_allowed() (<see cref="WritableFileMappingAllowed"/>).
+    /// </summary>
+    private int CheckVmaFlags(Vma vma, FollFlags flags)
     {
         if ((vma.Flags & (VmFlags.Io | VmFlags.PfnMap)) != 0) return -(int)Errno.EFAULT;
         if ((flags & FollFlags.Anon) != 0 && !vma.IsAnonymous) return -(int)Errno.EFAULT;
         bool write = (flags & FollFlags.Write) != 0, force = (flags & FollFlags.Force) != 0;
         if (write)
         {
+            if (!vma.IsAnonymous && !WritableFileMappingAllowed(vma, flags)) return -(int)Errno.EFAULT;
             if ((vma.Flags & VmFlags.Write) == 0)
             {
                 if (!force) return -(int)Errno.EFAULT;

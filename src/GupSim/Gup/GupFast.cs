@@ -114,7 +114,7 @@ public sealed partial class GetUserPages
             Grab.Counters.PfnToPage(1);
             var head = Grab.TryGrabCompoundHead(page, 1, flags);
             if (head is null) return false;
-            if (t.Read(ptep) != pte)
+            if (t.Read(ptep) != pte || !FolioFastPinAllowed(head.Value, flags))
             {
                 Grab.PutCompoundHead(head.Value, 1, flags);
                 return false;
@@ -149,7 +149,7 @@ public sealed partial class GetUserPages
         }
         var grabbed = Grab.TryGrabCompoundHead(head, refs, flags);
         if (grabbed is null) return false;
-        if (t.Read(slot) != orig)
+        if (t.Read(slot) != orig || !FolioFastPinAllowed(grabbed.Value, flags))
         {
             Grab.PutCompoundHead(grabbed.Value, refs, flags);
             return false;

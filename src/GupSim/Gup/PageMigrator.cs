@@ -163,7 +163,7 @@ internal sealed class PageMigrator
         int nrMappings = huge ? maps.Select(x => (x.Vma, x.Addr & x.Vma.Hstate!.Mask)).Distinct().Count() : maps.Count;
         int mapcount = compound ? Sp.CompoundMapcount(head) + 1 : Sp.MapcountRaw(head) + 1;
         if (mapcount != nrMappings) return false; // mapped where GupSim's rmap walk does not see (another process)
-        var inode = huge ? maps.Select(x => x.Vma.File).FirstOrDefault(f => f is not null && f.PageCache.ContainsValue(oldPfn)) : null;
+        var inode = huge ? maps.Select(x => x.Vma.File as Hugetlb.HugetlbfsInode).FirstOrDefault(f => f is not null && f.PageCache.ContainsValue(oldPfn)) : null;
         ulong cacheIndex = inode?.PageCache.First(kv => kv.Value == oldPfn).Key ?? 0;
         int expected = 1 + nrMappings + (inode is null ? 0 : 1);
         if (Sp.Refcount(head) != expected) return false; // migrate_page_move_mapping(): extra references → −EAGAIN

@@ -2,27 +2,91 @@ using GupSim.Core;
 
 namespace GupSim.Hugetlb;
 
-/// <summary>A hugetlbfs inode (fs/hugetlbfs/inode.c): its page cache of huge pages and its reservation map (shared mappings).</summary>
-public sealed class HugetlbfsInode
+/// <summary>
+/// A hugetlbfs inode (fs/hugetlbfs/inode.c): its page cache of huge pages and its reservation map (shared mappings).
+/// Page cache pages hold one reference each; GupSim does not set page->mapping on hugetlb pages (nothing it models
+/// reads it: gup-fast's folio check accepts hugetlb folios before looking at the mapping).
+/// </summary>
+public sealed class HugetlbfsInode : Fs.Inode
 {
-    internal HugetlbfsInode(HugetlbfsMount mount, string name)
+    internal HugetlbfsInode(HugetlbfsMount mount, string name, bool linked)
+        : base(name, linked)
     {
         Mount = mount;
-        Name = name;
     }
 
     /// <summary>The mount it lives on.</summary>
     public HugetlbfsMount Mount { get; }
-    /// <summary>File name ("" for the unlinked inode behind MAP_HUGETLB|MAP_ANONYMOUS).</summary>
-    public string Name { get; }
     /// <summary>The hstate of the mount.</summary>
     public Hstate Hstate => Mount.Hstate;
     /// <summary>Page cache: huge page index → head pfn.</summary>
     public Dictionary<ulong, ulong> PageCache { get; } = [];
     /// <summary>resv_map of the inode (shared mappings): indices reserved and not yet backed by a page-cache page.</summary>
     public HashSet<ulong> Reservations { get; } = [];
-    /// <summary>"/mnt/huge/file".</summary>
-    public string Path => Name.Length == 0 ? $"<anon hugetlb {Hstate}>" : Mount.Path.TrimEnd('/') + "/" + Name;
+    /// <inheritdoc/>
+    public override Fs.FsType FsType => Fs.FsType.Hugetlbfs;
+    /// <inheritdoc/>
+    public override int CachedPages => PageCache.Count;
+    /// <summary>"/mnt/huge/file"; "&lt;anon hugetlb 2M&gt;" for the unlinked inode behind MAP_HUGETLB|MAP_ANONYMOUS.</summary>
+    public override string Path => Name.Length == 0 ? $"<anon hugetlb {Hstate}>" : Nlink > 0 ? Mount.Path.TrimEnd('/') + "/" + Name : $"/{Name} (deleted)";
+
+    /// <summary>evict() → hugetlbfs_evict_inode(): remove_inode_hugepages() and the reservations.</summary>
+    protected override void Evict(Machine m) => m.Hugetlb.RemoveInodePages(this);
+
+    /// <summary>
+    /// hugetlbfs_fallocate(): a huge page in the page cache for every index of [offset, offset + len) that has none,
+    /// consuming the inode's reservation for it or else a free unreserved page; i_size grows to cover the range.
+    /// Offsets are rounded out to huge pages. −ENOSPC when the pool runs dry (the pages this call added go back).
+    /// </summary>
+    internal int Fallocate(Machine m, ulong offset, ulong len)
+    {
+        var h = Hstate;
+        ulong first = offset >> h.Shift, end = (offset + len + h.Size.Bytes - 1) >> h.Shift;
+        var added = new List<(ulong Index, bool Reserved)>();
+        for (ulong idx = first; idx < end; idx++)
+        {
+            if (PageCache.ContainsKey(idx)) continue;
+            bool reserved = Reservations.Contains(idx);
+            if (!m.Hugetlb.TryAllocHugePage(h, reserved, out ulong head))
+            {
+                foreach (var (i, r) in added)
+                {
+                    m.Hugetlb.PutHugePage(PageCache[i]);
+                    PageCache.Remove(i);
+                    if (r)
+                    {
+                        // Give the consumed reservation back to the pool's count and the resv_map.
+                        m.Hugetlb.HugetlbAcctMemory(h, 1);
+                        Reservations.Add(i);
+                    }
+                }
+                return -(int)Errno.ENOSPC;
+            }
+            if (reserved) Reservations.Remove(idx);
+            PageCache[idx] = head; // the allocation's reference becomes the page cache's
+            added.Add((idx, reserved));
+        }
+        Size = Math.Max(Size, end << h.Shift);
+        return 0;
+    }
+
+    /// <summary>
+    /// hugetlb_vmtruncate() (after the caller unmapped the range): i_size = <paramref name="size"/> (a multiple of the
+    /// huge page size), the page cache and reservations beyond it dropped (remove_inode_hugepages(), hugetlb_unreserve_pages()).
+    /// </summary>
+    internal void TruncatePages(Machine m, ulong size)
+    {
+        ulong first = size >> Hstate.Shift;
+        foreach (ulong idx in PageCache.Keys.Where(k => k >= first).Order().ToList())
+        {
+            m.Hugetlb.PutHugePage(PageCache[idx]);
+            PageCache.Remove(idx);
+        }
+        var resv = Reservations.Where(k => k >= first).ToList();
+        if (resv.Count > 0) m.Hugetlb.HugetlbAcctMemory(Hstate, -resv.Count);
+        foreach (ulong idx in resv) Reservations.Remove(idx);
+        Size = size;
+    }
 }
 
 /// <summary>A hugetlbfs mount with a pagesize= option (default: the default hstate).</summary>
@@ -47,12 +111,20 @@ public sealed class HugetlbfsMount
     /// <summary>open(O_CREAT): the named file, created if missing.</summary>
     public HugetlbfsInode OpenOrCreate(string name)
     {
-        if (!_files.TryGetValue(name, out var inode)) _files[name] = inode = new HugetlbfsInode(this, name);
+        if (!_files.TryGetValue(name, out var inode)) _files[name] = inode = new HugetlbfsInode(this, name, linked: true);
         return inode;
     }
 
-    /// <summary>An unlinked inode (hugetlb_file_setup() for MAP_HUGETLB|MAP_ANONYMOUS).</summary>
-    public HugetlbfsInode CreateUnlinkedPublic() => new(this, "");
+    /// <summary>An unlinked inode (hugetlb_file_setup() for MAP_HUGETLB|MAP_ANONYMOUS, and memfd_create(MFD_HUGETLB) with <paramref name="name"/>).</summary>
+    public HugetlbfsInode CreateUnlinkedPublic(string name = "") => new(this, name, linked: false);
+
+    /// <summary>unlink(): drops the name; the inode goes when nothing maps or holds it open.</summary>
+    internal bool Unlink(string name, out HugetlbfsInode? inode)
+    {
+        if (!_files.Remove(name, out inode)) return false;
+        inode.Nlink = 0;
+        return true;
+    }
 }
 
 /// <summary>The hugetlbfs mounts of a machine.</summary>

@@ -44,6 +44,7 @@ public sealed class KernelMemory
     private Func<ulong, string> _describePhys = _ => "RAM";
     private Func<ulong, bool> _vmemmapBacked = _ => false;
     private ulong _vmallocNext;
+    private ulong _vmallocTop;
 
     public KernelMemory(ArchProfile arch, ulong seed, StructPageStore store)
     {
@@ -57,6 +58,7 @@ public sealed class KernelMemory
         // The area may run to the very top of the address space (arm64): saturate instead of wrapping to 0.
         VmemmapEnd = arch.VmemmapBase == 0 ? 0 : arch.VmemmapBase + area < arch.VmemmapBase ? ulong.MaxValue : arch.VmemmapBase + area;
         _vmallocNext = arch.VmallocStart;
+        _vmallocTop = arch.VmallocEnd;
     }
 
     /// <summary>The struct page contents.</summary>
@@ -122,10 +124,27 @@ public sealed class KernelMemory
     {
         ulong size = (bytes + _arch.PageSize - 1) & ~(_arch.PageSize - 1);
         ulong start = _vmallocNext;
-        if (start + size + _arch.PageSize > _arch.VmallocEnd)
+        if (start + size + _arch.PageSize > _vmallocTop)
             throw new GupSimException($"vmalloc: out of vmalloc space allocating {ByteSize.Format(bytes)}");
         _vmallocAreas.Add((start, start + size, name));
         _vmallocNext = start + size + _arch.PageSize;
+        return start;
+    }
+
+    /// <summary>
+    /// Reserves <paramref name="bytes"/> (page-rounded) at the top of the vmalloc area, below a guard page, for GupSim's
+    /// stand-in for slab objects (struct address_space, struct anon_vma: see <c>Fs.KernelObjects</c>). Taken from the
+    /// top so that <see cref="Vmalloc"/> (bottom-up) places everything exactly where it would without it.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown when the vmalloc area has no room left.</exception>
+    public ulong ReserveTop(ulong bytes, string name)
+    {
+        ulong size = (bytes + _arch.PageSize - 1) & ~(_arch.PageSize - 1);
+        ulong top = (_vmallocTop & ~(_arch.PageSize - 1)) - _arch.PageSize;
+        if (top < _vmallocNext + size) throw new GupSimException($"vmalloc: out of vmalloc space reserving {ByteSize.Format(bytes)} for {name}");
+        ulong start = top - size;
+        _vmallocAreas.Add((start, top, name));
+        _vmallocTop = start;
         return start;
     }
 

@@ -45,6 +45,7 @@ public sealed partial class MmStruct
         bool write = (flags & FaultFlags.Write) != 0;
         if (write ? (vma.Flags & VmFlags.Write) == 0 : (vma.Flags & (VmFlags.Read | VmFlags.Write | VmFlags.Exec)) == 0) return VmFault.SigSegv;
         if (vma.IsHugetlb) return HugetlbFault(vma, addr, flags);
+        if (vma.PageCacheFile is not null) return FileFault(vma, addr, write);
         return AnonFault(vma, addr, write);
     }
 
@@ -90,6 +91,7 @@ public sealed partial class MmStruct
             return VmFault.Oom;
         }
         _m.StructPages.AtomicMapcountSet(_m.PfnToPage(pfn), 0); // page_add_new_anon_rmap()
+        SetAnonRmap(vma, _m.PfnToPage(pfn), page);
         AnonPages++;
         return VmFault.None;
     }
@@ -107,6 +109,7 @@ public sealed partial class MmStruct
         if (!_m.TryAllocPages(0, 0, "anonymous page (COW)", out Pfn pfn, ZoneType.Dma32, movable: true)) return VmFault.Oom;
         PageTable.Write(l.Slot, PageTableEntry.MakeLeaf(pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Write | PteFlags.Dirty, _m.Arch.PageShift));
         sp.AtomicMapcountSet(_m.PfnToPage(pfn), 0);
+        SetAnonRmap(vma, _m.PfnToPage(pfn), addr & ~(PageSize - 1));
         AnonPages++;
         if (oldPfn != _m.ZeroPfn) DropPageMapping(Pfn.FromUInt64(oldPfn), 0);
         return VmFault.Write;
@@ -142,6 +145,7 @@ public sealed partial class MmStruct
             return null;
         }
         _m.StructPages.SetCompoundMapcount(head, 0);
+        SetAnonRmap(vma, head, haddr);
         AnonPages += 1L << order;
         return VmFault.None;
     }
@@ -175,7 +179,7 @@ public sealed partial class MmStruct
     private VmFault HugetlbNoPage(Vma vma, ulong haddr, bool write)
     {
         var h = vma.Hstate!;
-        var file = vma.File!;
+        var file = vma.HugeFile;
         ulong idx = vma.HugecacheIndex(haddr, PageShift);
         var sp = _m.StructPages;
         ulong head;
@@ -226,7 +230,7 @@ public sealed partial class MmStruct
         var sp = _m.StructPages;
         ulong oldHead = old.Pfn.Value;
         var oldPage = _m.PfnToPage(old.Pfn);
-        bool inCache = vma.File!.PageCache.ContainsValue(oldHead);
+        bool inCache = vma.HugeFile.PageCache.ContainsValue(oldHead);
         if (!vma.MayShare && !inCache && sp.CompoundMapcount(oldPage) == 0)
         {
             PageTable.SetLeaf(haddr, h.Size, old.Pfn, HugeLeafFlags(vma, writable: true));
@@ -275,8 +279,12 @@ public sealed partial class MmStruct
             if (pfn == _m.ZeroPfn) continue;
             if (leaf.Level == PgLevel.Pte)
             {
-                DropPageMapping(Pfn.FromUInt64(pfn), 0);
-                AnonPages--;
+                if (vma.IsAnonymous || sp.PageAnon(_m.PfnToPage(Pfn.FromUInt64(pfn))))
+                {
+                    DropPageMapping(Pfn.FromUInt64(pfn), 0);
+                    AnonPages--;
+                }
+                else ZapFilePage(Pfn.FromUInt64(pfn));
             }
             else
             {

@@ -1,5 +1,6 @@
 using GupSim.Arch;
 using GupSim.Core;
+using GupSim.Fs;
 using GupSim.Hugetlb;
 using GupSim.Pages;
 
@@ -41,6 +42,10 @@ public sealed partial class MmStruct
     public IReadOnlyList<Vma> Vmas => _vmas;
     /// <summary>MM_ANONPAGES in pages (4 KiB and THP).</summary>
     public long AnonPages { get; private set; }
+    /// <summary>MM_FILEPAGES: mapped page cache pages of files that are not shmem.</summary>
+    public long FilePages { get; private set; }
+    /// <summary>MM_SHMEMPAGES: mapped shmem pages (memfd, tmpfs files, shared anonymous memory).</summary>
+    public long ShmemPages { get; private set; }
     /// <summary>hugetlb_usage, in base pages (hugetlb_count_add()).</summary>
     public long HugetlbPages { get; private set; }
     /// <summary>mm->has_pinned / MMF_HAS_PINNED.</summary>
@@ -72,9 +77,49 @@ public sealed partial class MmStruct
     private Vma SplitAround(Vma v, ulong s, ulong e)
     {
         _vmas.Remove(v);
-        if (v.Start < s) InsertVma(v.CloneRange(v.Start, s, PageShift));
-        if (e < v.End) InsertVma(v.CloneRange(e, v.End, PageShift));
-        return v.CloneRange(s, e, PageShift);
+        if (v.Start < s) InsertVma(Attach(v.CloneRange(v.Start, s, PageShift)));
+        if (e < v.End) InsertVma(Attach(v.CloneRange(e, v.End, PageShift)));
+        var mid = Attach(v.CloneRange(s, e, PageShift));
+        Detach(v);
+        return mid;
+    }
+
+    /// <summary>
+    /// A VMA becomes live in this mm: it holds a reference on its file (get_file()) and sits in the file's i_mmap,
+    /// and shares its anon_vma.
+    /// </summary>
+    private Vma Attach(Vma v)
+    {
+        v.Mm = this;
+        if (v.File is { } f)
+        {
+            f.Get();
+            f.AddMapping(v);
+        }
+        if (v.AnonVma is { } av) av.Vmas++;
+        return v;
+    }
+
+    /// <summary>remove_vma(): drops the VMA's file reference (fput(): the last one of an unlinked file evicts it) and its anon_vma.</summary>
+    private void Detach(Vma v)
+    {
+        v.Mm = null;
+        if (v.AnonVma is { } av && --av.Vmas == 0) _m.Vfs.Objects.Free(av.Address);
+        v.AnonVma = null;
+        if (v.File is { } f)
+        {
+            f.RemoveMapping(v);
+            f.Put(_m);
+        }
+    }
+
+    /// <summary>anon_vma_prepare(): the VMA's anon_vma, made on first use.</summary>
+    private AnonVma AnonVmaPrepare(Vma v)
+    {
+        if (v.AnonVma is { } av) return av;
+        av = new AnonVma(_m.Vfs.Objects.Alloc()) { Vmas = 1 };
+        v.AnonVma = av;
+        return av;
     }
 
     /// <summary>hugetlb_vm_op_split(): a hugetlb VMA may only be split on a huge page boundary.</summary>
@@ -139,21 +184,35 @@ public sealed partial class MmStruct
     }
 
     /// <summary>
-    /// mmap(): anonymous memory, MAP_HUGETLB anonymous memory (MAP_HUGE_* size bits or the default hstate), or a
-    /// hugetlbfs file (<paramref name="file"/>). Hugetlb mappings reserve their pages (hugetlb_reserve_pages()) unless
-    /// MAP_NORESERVE. Returns the address, or a negative errno: −EINVAL (bad flags, unsupported huge size, unaligned
-    /// hugetlbfs length or offset, zero length), −ENOMEM (no address space, not enough huge pages to reserve).
+    /// mmap(): anonymous memory, MAP_HUGETLB anonymous memory (MAP_HUGE_* size bits or the default hstate), or a file
+    /// (<paramref name="file"/>): a hugetlbfs inode, a page cache inode (tmpfs, ext4, ...; see <see cref="Vfs"/>), or
+    /// /dev/zero (treated as MAP_ANONYMOUS, as mmap_zero() does). MAP_SHARED|MAP_ANONYMOUS maps a new shmem object
+    /// (shmem_zero_setup()). Hugetlb mappings reserve their pages (hugetlb_reserve_pages()) unless MAP_NORESERVE; a
+    /// writable hugetlbfs mapping grows i_size to cover it (hugetlbfs_file_mmap()). The VMA holds a reference on the
+    /// file. Returns the address, or a negative errno: −EINVAL (bad flags, unsupported huge size, unaligned offset or
+    /// hugetlbfs length, zero length), −ENOMEM (no address space, not enough huge pages to reserve).
     /// </summary>
-    public long Mmap(ulong addr, ulong length, Prot prot, MapFlags flags, HugetlbfsInode? file = null, ulong offset = 0) =>
+    public long Mmap(ulong addr, ulong length, Prot prot, MapFlags flags, Inode? file = null, ulong offset = 0) =>
         WithMmapWriteLock(() => MmapLocked(addr, length, prot, flags, file, offset));
 
-    private long MmapLocked(ulong addr, ulong length, Prot prot, MapFlags flags, HugetlbfsInode? file = null, ulong offset = 0)
+    private long MmapLocked(ulong addr, ulong length, Prot prot, MapFlags flags, Inode? file = null, ulong offset = 0)
     {
         if (length == 0) return -(int)Errno.EINVAL;
         bool shared = (flags & MapFlags.Shared) != 0, priv = (flags & MapFlags.Private) != 0;
         if (shared == priv) return -(int)Errno.EINVAL;
+        if (file is { Evicted: true }) return -(int)Errno.EINVAL;
+        if (file is DevZeroInode)
+        {
+            // mmap_zero(): MAP_PRIVATE → anonymous; MAP_SHARED → shmem_zero_setup() below (MAP_HUGETLB was never valid on /dev/zero).
+            if ((flags & MapFlags.Hugetlb) != 0) return -(int)Errno.EINVAL;
+            file = null;
+            flags |= MapFlags.Anonymous;
+        }
         bool anon = (flags & MapFlags.Anonymous) != 0;
+        if (anon) file = null;
         if (!anon && file is null) return -(int)Errno.EINVAL;
+        if (file is PageCacheInode && (flags & MapFlags.Hugetlb) != 0) return -(int)Errno.EINVAL;
+        bool newShmemObject = false;
         Hstate? h = null;
         if ((flags & MapFlags.Hugetlb) != 0 && anon)
         {
@@ -161,16 +220,20 @@ public sealed partial class MmStruct
             h = size is ulong s ? _m.Hugetlb.Find(s) : _m.Hugetlb.Default;
             if (h is null) return -(int)Errno.EINVAL;
             length = (length + h.Size.Bytes - 1) & h.Mask; // ksys_mmap_pgoff(): len = ALIGN(len, huge_page_size(hs))
-            file = _m.Hugetlb.Mounts.Mounts.FirstOrDefault(mt => mt.Hstate == h)?.CreateUnlinkedPublic()
-                   ?? new HugetlbfsMount("<internal>", h).CreateUnlinkedPublic();
+            file = Vfs.HugetlbMountFor(_m, h).CreateUnlinkedPublic();
         }
-        else if (file is not null)
+        else if (file is HugetlbfsInode hfile)
         {
-            h = file.Hstate;
+            h = hfile.Hstate;
             // hugetlbfs_file_mmap(): offset aligned to the huge page; hugetlb_get_unmapped_area(): len aligned.
             if ((offset & ~h.Mask) != 0 || (length & ~h.Mask) != 0) return -(int)Errno.EINVAL;
         }
-        else length = (length + PageSize - 1) & ~(PageSize - 1);
+        else
+        {
+            if ((offset & (PageSize - 1)) != 0) return -(int)Errno.EINVAL;
+            length = (length + PageSize - 1) & ~(PageSize - 1);
+            newShmemObject = anon && shared;
+        }
         ulong align = h?.Size.Bytes ?? PageSize;
         ulong start;
         if ((flags & MapFlags.Fixed) != 0)
@@ -195,13 +258,20 @@ public sealed partial class MmStruct
         if (shared) vmFlags |= VmFlags.Shared | VmFlags.MayShare;
         if ((flags & MapFlags.NoReserve) != 0) vmFlags |= VmFlags.NoReserve;
         if (h is not null) vmFlags |= VmFlags.Hugetlb | VmFlags.DontExpand;
+        // shmem_zero_setup(): a new unlinked shmem object of the mapping's size; the VMA's reference is its only one.
+        if (newShmemObject) file = _m.Vfs.ShmemZeroSetup(length);
         var vma = new Vma(start, start + length, vmFlags, offset >> PageShift, file, h);
         if (h is not null && (vmFlags & VmFlags.NoReserve) == 0)
         {
             int rc = HugetlbReservePages(vma);
-            if (rc != 0) return rc;
+            if (rc != 0)
+            {
+                if (file is { References: 0 } orphan) orphan.MaybeEvict(_m);
+                return rc;
+            }
         }
-        InsertVma(vma);
+        InsertVma(Attach(vma));
+        if (h is not null && file is HugetlbfsInode hf && (vmFlags & VmFlags.Write) != 0 && hf.Size < offset + length) hf.Size = offset + length;
         if ((flags & MapFlags.Populate) != 0)
             for (ulong a = start; a < start + length; a += align) HandleMmFault(a, (prot & Prot.Write) != 0 ? FaultFlags.Write : FaultFlags.None);
         return (long)start;
@@ -218,14 +288,14 @@ public sealed partial class MmStruct
         var needed = new List<ulong>();
         for (ulong idx = first; idx < first + count; idx++)
         {
-            if (vma.MayShare && (vma.File!.Reservations.Contains(idx) || vma.File.PageCache.ContainsKey(idx))) continue;
+            if (vma.MayShare && (vma.HugeFile.Reservations.Contains(idx) || vma.HugeFile.PageCache.ContainsKey(idx))) continue;
             needed.Add(idx);
         }
         int rc = _m.Hugetlb.HugetlbAcctMemory(h, needed.Count);
         if (rc != 0) return rc;
         foreach (ulong idx in needed)
         {
-            if (vma.MayShare) vma.File!.Reservations.Add(idx);
+            if (vma.MayShare) vma.HugeFile.Reservations.Add(idx);
             else vma.PrivateReservations.Add(idx);
         }
         return 0;
@@ -252,6 +322,7 @@ public sealed partial class MmStruct
             ZapRange(removed, s, e);
             if (removed.IsHugetlb && !removed.MayShare && removed.PrivateReservations.Count > 0)
                 _m.Hugetlb.HugetlbAcctMemory(removed.Hstate!, -removed.PrivateReservations.Count); // hugetlb_vm_op_close()
+            Detach(removed);
         }
         PageTable.FreeEmptyTables(addr, end);
         return 0;

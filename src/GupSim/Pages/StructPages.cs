@@ -134,6 +134,17 @@ public sealed class StructPages
     /// <summary>page->mapping = value.</summary>
     public void SetMapping(PagePtr page, ulong value) => Mem.WriteWord(page.Address + (ulong)_l.Mapping, value, "writing page->mapping");
 
+    /// <summary>page->index = value.</summary>
+    public void SetIndex(PagePtr page, ulong value) => Mem.WriteWord(page.Address + (ulong)_l.Index, value, "writing page->index");
+
+    /// <summary>PAGE_MAPPING_ANON (include/linux/page-flags.h): bit 0 of page->mapping on anonymous pages.</summary>
+    public const ulong PageMappingAnon = 0x1;
+    /// <summary>PAGE_MAPPING_FLAGS: PAGE_MAPPING_ANON | PAGE_MAPPING_MOVABLE.</summary>
+    public const ulong PageMappingFlags = 0x3;
+
+    /// <summary>PageAnon(): page->mapping has PAGE_MAPPING_ANON set (read on the head, as folio_test_anon does).</summary>
+    public bool PageAnon(PagePtr page) => (Mapping(CompoundHead(page)) & PageMappingAnon) != 0;
+
     /// <summary>
     /// free_pages_check_bad() / check_free_page() (mm/page_alloc.c, v5.11): why a page may not be freed, or null
     /// when it is clean.

@@ -1,6 +1,7 @@
 using System.Globalization;
 using GupSim.Config;
 using GupSim.Core;
+using GupSim.Fs;
 using GupSim.Hugetlb;
 using GupSim.Memory;
 using GupSim.Mm;
@@ -29,6 +30,7 @@ public sealed class ScenarioRunner
     private int _passed, _failed;
     private MmStruct? _mm;
     private readonly Dictionary<string, (ulong Addr, ulong Len)> _maps = [];
+    private readonly Dictionary<string, Fs.OpenFile> _files = [];
     private string? _lastResult;
     private readonly Dictionary<string, (Pages.PagePtr[] Pages, long Count, Gup.FollFlags Flags, Gup.PinBalance Before)> _pins = [];
     private long _lastWrong;
@@ -127,7 +129,14 @@ public sealed class ScenarioRunner
                 case "munmap": DoMunmap(args); break;
                 case "mprotect": DoMprotect(args); break;
                 case "madvise": DoMadvise(args); break;
-                case "rm": DoRm(args); break;
+                case "rm" or "unlink": DoRm(args); break;
+                case "open": DoOpen(args); break;
+                case "memfd": DoMemfd(args); break;
+                case "tmpfile": DoTmpfile(args); break;
+                case "ftruncate": DoFtruncate(args); break;
+                case "fallocate": DoFallocate(args); break;
+                case "close": DoClose(args); break;
+                case "files": DoFiles(); break;
                 case "strategy-assembly":
                     if (args.Length != 1) throw new GupSimException("usage: strategy-assembly PATH.dll");
                     foreach (var r in Gup.StrategyAssemblies.LoadRecorders(args[0]))
@@ -141,7 +150,7 @@ public sealed class ScenarioRunner
                 case "unpin": DoRelease(args); break;
                 case "put": DoRelease(args); break;
                 case "expect": DoExpect(args); break;
-                default: throw new GupSimException($"unknown operation '{w[0]}': use machine, hotplug, hotremove, hugepages, mount, mmap, touch, munmap, mprotect, madvise, rm, meminfo, layout, walk, dmesg or expect");
+                default: throw new GupSimException($"unknown operation '{w[0]}': use machine, hotplug, hotremove, hugepages, mount, open, memfd, tmpfile, ftruncate, fallocate, close, rm, files, mmap, touch, munmap, mprotect, madvise, pin, get, unpin, put, meminfo, layout, walk, dmesg or expect");
             }
         }
         catch (KernelOops e)
@@ -177,6 +186,7 @@ public sealed class ScenarioRunner
         _m = opts.Boot();
         _mm = MmStruct.Create(_m) ?? throw new GupSimException("machine: no memory for a process page table");
         _maps.Clear();
+        _files.Clear();
         _lastResult = null;
         _logSeen = 0;
         _badPagesSinceLastExpect = 0;
@@ -234,17 +244,129 @@ public sealed class ScenarioRunner
 
     private static string ErrnoName(long rc) => rc < 0 ? ((Errno)(-rc)).ToString() : "ok";
 
+    /// <summary>mount [TYPE] PATH [pagesize=SIZE]: TYPE tmpfs, ext4, xfs, btrfs, other or hugetlbfs (the default, as before).</summary>
     private void DoMount(string[] args)
     {
-        if (args.Length is < 1 or > 2) throw new GupSimException("usage: mount PATH [pagesize=SIZE]");
+        const string usage = "usage: mount [tmpfs|ext4|xfs|btrfs|other|hugetlbfs] PATH [pagesize=SIZE]";
+        if (args.Length is < 1 or > 3) throw new GupSimException(usage);
+        var type = Fs.FsType.Hugetlbfs;
+        if (!args[0].StartsWith('/'))
+        {
+            type = Fs.FsTypes.Parse(args[0]);
+            args = args[1..];
+            if (args.Length == 0) throw new GupSimException(usage);
+        }
         ulong? size = null;
         if (args.Length == 2)
         {
-            if (!args[1].StartsWith("pagesize=", StringComparison.Ordinal)) throw new GupSimException($"mount: unknown option '{args[1]}'");
+            if (!args[1].StartsWith("pagesize=", StringComparison.Ordinal) || type != Fs.FsType.Hugetlbfs) throw new GupSimException($"mount: unknown option '{args[1]}'");
             size = ByteSize.Parse(args[1]["pagesize=".Length..]);
         }
-        var mount = M.Hugetlb.Mounts.Mount(args[0], size);
-        _out.WriteLine($"mount -t hugetlbfs -o pagesize={mount.Hstate} none {mount.Path}: ok");
+        else if (args.Length > 2) throw new GupSimException(usage);
+        if (type == Fs.FsType.Hugetlbfs)
+        {
+            var mount = M.Hugetlb.Mounts.Mount(args[0], size);
+            _out.WriteLine($"mount -t hugetlbfs -o pagesize={mount.Hstate} none {mount.Path}: ok");
+            return;
+        }
+        var vm = M.Vfs.Mount(type, args[0]);
+        _out.WriteLine($"mount -t {type.Name()} none {vm.Path}: ok");
+    }
+
+    private Fs.OpenFile File(string name) =>
+        _files.TryGetValue(name, out var f) ? f : throw new GupSimException($"no open file named '{name}' (open: {(_files.Count == 0 ? "none" : string.Join(", ", _files.Keys))})");
+
+    private void AddFile(string name, Fs.OpenFile f, string what)
+    {
+        if (_files.TryGetValue(name, out var old) && !old.IsClosed) throw new GupSimException($"'{name}' is already an open file: close it first");
+        _files[name] = f;
+        _out.WriteLine($"{what}: {f.Inode.Path} ({f.Inode.FsType.Name()}, size {f.Inode.Size}, {f.Inode.CachedPages} cached pages)");
+        _lastResult = "ok";
+    }
+
+    /// <summary>open NAME PATH [SIZE]: open(O_CREAT|O_RDWR), and ftruncate to SIZE when given.</summary>
+    private void DoOpen(string[] args)
+    {
+        if (args.Length is < 2 or > 3) throw new GupSimException("usage: open NAME PATH [SIZE]");
+        var f = M.Vfs.Open(args[1]);
+        if (args.Length == 3 && f.Ftruncate(ByteSize.Parse(args[2])) is int rc && rc != 0)
+        {
+            f.Close();
+            Result($"open {args[0]} {args[1]}", ErrnoName(rc));
+            return;
+        }
+        AddFile(args[0], f, $"open {args[0]}");
+    }
+
+    /// <summary>memfd NAME [hugetlb[=SIZE]] [size=LEN]: memfd_create("NAME", [MFD_HUGETLB | MFD_HUGE_*]), then ftruncate(LEN).</summary>
+    private void DoMemfd(string[] args)
+    {
+        if (args.Length < 1) throw new GupSimException("usage: memfd NAME [hugetlb[=SIZE]] [size=LEN]");
+        bool huge = false;
+        ulong? hsize = null, len = null;
+        foreach (string a in args.Skip(1))
+        {
+            if (a == "hugetlb") huge = true;
+            else if (a.StartsWith("hugetlb=", StringComparison.Ordinal))
+            {
+                huge = true;
+                hsize = ByteSize.Parse(a["hugetlb=".Length..]);
+            }
+            else if (a.StartsWith("size=", StringComparison.Ordinal)) len = ByteSize.Parse(a["size=".Length..]);
+            else throw new GupSimException($"memfd: unknown flag '{a}'");
+        }
+        int rc = M.Vfs.MemfdCreate(args[0], out var f, huge, hsize);
+        if (rc == 0 && len is ulong l && f!.Ftruncate(l) is int trc && trc != 0)
+        {
+            f.Close();
+            rc = trc;
+        }
+        if (rc != 0)
+        {
+            Result($"memfd {args[0]}", ErrnoName(rc));
+            return;
+        }
+        AddFile(args[0], f!, $"memfd {args[0]}");
+    }
+
+    /// <summary>tmpfile NAME [DIR]: open(DIR, O_TMPFILE) (default /tmp), as tmpfile() does.</summary>
+    private void DoTmpfile(string[] args)
+    {
+        if (args.Length is < 1 or > 2) throw new GupSimException("usage: tmpfile NAME [DIR]");
+        AddFile(args[0], M.Vfs.OpenTmpfile(args.Length == 2 ? args[1] : "/tmp"), $"tmpfile {args[0]}");
+    }
+
+    private void DoFtruncate(string[] args)
+    {
+        if (args.Length != 2) throw new GupSimException("usage: ftruncate NAME SIZE");
+        Result($"ftruncate {args[0]} {args[1]}", ErrnoName(File(args[0]).Ftruncate(ByteSize.Parse(args[1]))));
+    }
+
+    private void DoFallocate(string[] args)
+    {
+        if (args.Length is < 2 or > 3) throw new GupSimException("usage: fallocate NAME [OFFSET] LENGTH");
+        ulong off = args.Length == 3 ? ByteSize.Parse(args[1]) : 0, len = ByteSize.Parse(args[^1]);
+        var f = File(args[0]);
+        int rc = f.Fallocate(off, len);
+        Result($"fallocate {args[0]} ({f.Inode.CachedPages} cached pages)", ErrnoName(rc));
+    }
+
+    private void DoClose(string[] args)
+    {
+        if (args.Length != 1) throw new GupSimException("usage: close NAME");
+        var f = File(args[0]);
+        int rc = f.Close();
+        _files.Remove(args[0]);
+        Result($"close {args[0]}{(f.Inode.Evicted ? " (inode evicted)" : "")}", ErrnoName(rc));
+    }
+
+    /// <summary>files: every live inode with a base-page page cache, and the open files.</summary>
+    private void DoFiles()
+    {
+        foreach (var i in M.Vfs.LiveInodes.OrderBy(i => i.Path, StringComparer.Ordinal))
+            _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {i.Path}: {i.FsType.Name()}, size {i.Size}, {i.CachedPages} cached pages, {i.References} references, {i.Mappings.Count} mappings"));
+        foreach (var (name, f) in _files) _out.WriteLine($"  open file {name}: {f.Inode.Path}");
     }
 
     private void DoMmap(string[] args)
@@ -254,7 +376,9 @@ public sealed class ScenarioRunner
         ulong len = ByteSize.Parse(args[1]);
         var flags = MapFlags.Private | MapFlags.Anonymous;
         var prot = Prot.Read | Prot.Write;
-        HugetlbfsInode? file = null;
+        Fs.Inode? file = null;
+        Fs.OpenFile? opened = null;
+        ulong offset = 0;
         foreach (string a in args.Skip(2))
         {
             if (a == "shared") flags = (flags & ~MapFlags.Private) | MapFlags.Shared;
@@ -264,14 +388,21 @@ public sealed class ScenarioRunner
             else if (a == "populate") flags |= MapFlags.Populate;
             else if (a == "hugetlb") flags |= MapFlags.Hugetlb;
             else if (a.StartsWith("hugetlb=", StringComparison.Ordinal)) flags |= MapFlags.Hugetlb | MapHuge.For(ByteSize.Parse(a["hugetlb=".Length..]));
+            else if (a == "anon") flags |= MapFlags.Anonymous;
+            else if (a.StartsWith("offset=", StringComparison.Ordinal)) offset = ByteSize.Parse(a["offset=".Length..]);
             else if (a.StartsWith("file=", StringComparison.Ordinal))
             {
-                file = M.Hugetlb.Mounts.OpenOrCreate(a["file=".Length..]);
+                // file=NAME of an open file, or file=PATH (opened with O_CREAT for the mmap and closed after it).
+                string f = a["file=".Length..];
+                if (_files.TryGetValue(f, out var of)) file = of.Inode;
+                else if (f.StartsWith('/')) file = (opened = M.Vfs.Open(f)).Inode;
+                else throw new GupSimException($"mmap: '{f}' is neither an open file nor an absolute path");
                 flags &= ~MapFlags.Anonymous;
             }
             else throw new GupSimException($"mmap: unknown flag '{a}'");
         }
-        long rc = Proc.Mmap(0, len, prot, flags, file);
+        long rc = Proc.Mmap(0, len, prot, flags, file, offset);
+        opened?.Close();
         if (rc < 0)
         {
             Result($"mmap {name} {ByteSize.Format(len)}", "-" + ErrnoName(rc));
@@ -319,9 +450,9 @@ public sealed class ScenarioRunner
 
     private void DoMprotect(string[] args)
     {
-        if (args.Length != 2 || args[1] is not ("ro" or "rw" or "none")) throw new GupSimException("usage: mprotect NAME ro|rw|none");
+        if (args.Length != 2 || args[1] is not ("ro" or "read" or "rw" or "write" or "none")) throw new GupSimException("usage: mprotect NAME ro|read|rw|write|none");
         var (addr, len) = Mapping(args[0]);
-        var prot = args[1] switch { "ro" => Prot.Read, "rw" => Prot.Read | Prot.Write, _ => Prot.None };
+        var prot = args[1] switch { "ro" or "read" => Prot.Read, "rw" or "write" => Prot.Read | Prot.Write, _ => Prot.None };
         Result($"mprotect {args[0]} {args[1]}", ErrnoName(Proc.Mprotect(addr, len, prot)));
     }
 
@@ -342,9 +473,15 @@ public sealed class ScenarioRunner
     private void DoRm(string[] args)
     {
         if (args.Length != 1) throw new GupSimException("usage: rm PATH");
-        var inode = M.Hugetlb.Mounts.OpenOrCreate(args[0]);
-        M.Hugetlb.RemoveInodePages(inode);
-        Result($"rm {args[0]}", "ok");
+        if (M.Vfs.FsTypeOf(args[0]) == Fs.FsType.Hugetlbfs)
+        {
+            // As before: a hugetlbfs file's page cache and reservations go at once (the name stays).
+            var inode = M.Hugetlb.Mounts.OpenOrCreate(args[0]);
+            M.Hugetlb.RemoveInodePages(inode);
+            Result($"rm {args[0]}", "ok");
+            return;
+        }
+        Result($"rm {args[0]}", ErrnoName(M.Vfs.Unlink(args[0])));
     }
 
     /// <summary>pin/get NAME [fast] [write] [longterm] [batch=N] [strategy=S]: GUP over the whole mapping in calls of N pages, as gup_test's module loop does.</summary>
@@ -551,6 +688,14 @@ public sealed class ScenarioRunner
                 detail = _lastLockup?.Message ?? "no soft lockup";
                 _lastLockup = null;
                 break;
+            case "cached":
+                {
+                    if (args.Length != 3) throw new GupSimException("usage: expect cached FILE N");
+                    var cf = File(args[1]);
+                    ok = (ulong)cf.Inode.CachedPages == ParseNumber(args[2]);
+                    detail = string.Create(CultureInfo.InvariantCulture, $"{cf.Inode.Path} has {cf.Inode.CachedPages} cached pages");
+                    break;
+                }
             case "result":
                 if (args.Length != 2) throw new GupSimException("usage: expect result ok|EINVAL|ENOMEM|SIGBUS|SIGSEGV|...");
                 ok = string.Equals(_lastResult, args[1], StringComparison.OrdinalIgnoreCase);

@@ -52,6 +52,7 @@ public sealed class GupTestSelftest
     private readonly GupTestModule _module;
     private readonly Lock _printLock = new();
     private readonly List<GupTestIoctlReport> _reports = [];
+    private readonly List<Fs.OpenFile> _openFiles = [];
 
     /// <summary>The selftest on <paramref name="machine"/>, talking to <paramref name="module"/>.</summary>
     public GupTestSelftest(Machine machine, GupTestModule module)
@@ -130,27 +131,39 @@ public sealed class GupTestSelftest
         try
         {
             exit = MapAndTouch(mm, o, ksft, stdout, stderr);
-            if (exit == 0) return new GupTestProcess(mm, o.Cmd, o.Gup, o.Size, o.Repeats, o.Nthreads);
+            if (exit == 0)
+            {
+                var files = _openFiles.ToArray();
+                _openFiles.Clear();
+                return new GupTestProcess(mm, o.Cmd, o.Gup, o.Size, o.Repeats, o.Nthreads, files);
+            }
         }
         catch
         {
-            mm.Destroy();
+            EndProcess(mm);
             throw;
         }
-        mm.Destroy(); // exit_mmap(): the process ends, its mappings go
+        EndProcess(mm);
         return null;
+    }
+
+    private void EndProcess(MmStruct mm)
+    {
+        mm.Destroy(); // exit_mmap(): the process ends, its mappings go, and its files are closed
+        foreach (var f in _openFiles) f.Close();
+        _openFiles.Clear();
     }
 
     private int MapAndTouch(MmStruct mm, Options o, Kselftest? ksft, TextWriter stdout, TextWriter stderr)
     {
-        HugetlbfsInode? file = null;
+        // open(file, O_RDWR|O_CREAT): /dev/zero (MAP_PRIVATE: anonymous memory; MAP_SHARED: a shmem object), a hugetlbfs
+        // file, or a file on another simulated mount. With -H the mapping is anonymous and the fd is not used.
         bool anonymous = (o.Flags & MapFlags.Anonymous) != 0;
-        if (o.File != "/dev/zero") file = _m.Hugetlb.Mounts.OpenOrCreate(o.File);
-        else if (!anonymous && (o.Flags & MapFlags.Shared) != 0)
-            throw new GupSimException("gup_test: MAP_SHARED of /dev/zero needs shmem, which GupSim does not model yet; use -H or -f on a hugetlbfs mount");
-        if (file is null) o.Flags |= MapFlags.Anonymous; // /dev/zero MAP_PRIVATE is anonymous memory (vma_set_anonymous)
+        var open = _m.Vfs.Open(o.File);
+        _openFiles.Add(open);
+        Fs.Inode? file = anonymous ? null : open.Inode;
 
-        long p = mm.Mmap(0, o.Size, Prot.Read | Prot.Write, o.Flags, anonymous ? null : file, 0);
+        long p = mm.Mmap(0, o.Size, Prot.Read | Prot.Write, o.Flags, file, 0);
         if (p < 0) return Fail(ksft, stdout, stderr, "mmap: " + ErrnoText.Strerror((int)p));
         ulong addr = (ulong)p;
         o.Gup.Addr = addr;
@@ -409,8 +422,11 @@ public sealed class GupTestSelftest
 /// </summary>
 public sealed class GupTestProcess : IDisposable
 {
-    internal GupTestProcess(MmStruct mm, GupTestCmd cmd, GupTestArgs args, ulong size, int repeats, int threads)
+    private readonly Fs.OpenFile[] _files;
+
+    internal GupTestProcess(MmStruct mm, GupTestCmd cmd, GupTestArgs args, ulong size, int repeats, int threads, Fs.OpenFile[] files)
     {
+        _files = files;
         Mm = mm;
         Cmd = cmd;
         Args = args;
@@ -432,6 +448,10 @@ public sealed class GupTestProcess : IDisposable
     /// <summary>-j.</summary>
     public int Threads { get; }
 
-    /// <summary>Ends the process: its mappings go.</summary>
-    public void Dispose() => Mm.Destroy();
+    /// <summary>Ends the process: its mappings go and its files are closed.</summary>
+    public void Dispose()
+    {
+        Mm.Destroy();
+        foreach (var f in _files) f.Close();
+    }
 }

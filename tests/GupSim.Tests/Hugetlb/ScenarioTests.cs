@@ -72,12 +72,33 @@ public class MmScenarioTests
     [Theory]
     [InlineData("hugetlb-shared-file.scenario", 9)]
     [InlineData("hugetlb-private-sigbus.scenario", 6)]
+    [InlineData("gup-longterm-files.scenario", 14)]
     public void Example_AllExpectationsHold(string name, int expectations)
     {
         var r = RunExample(name, out string output);
         Assert.Equal(0, r.ExpectationsFailed);
         Assert.Equal(expectations, r.ExpectationsPassed);
         Assert.DoesNotContain("FAILED", output);
+    }
+
+    [Fact]
+    public void FileOps_OnKernelBeforeTheRule_SharedExt4LongtermWritePinWorks()
+    {
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run(
+            "machine --kernel 6.1 --mem 4G\nmount xfs /data\nopen E /data/f 8K\nmmap S 8K file=E shared\ntouch S write\n" +
+            "pin S fast longterm write\nexpect result ok\nunpin S\nexpect no-leak\nexpect cached E 2\nftruncate E 4K\nexpect cached E 1\n" +
+            "munmap S\nclose E\nrm /data/f\nexpect result ok\nrm /data/f\nexpect result ENOENT\n", "t");
+        Assert.Equal((0, 6), (r.ExpectationsFailed, r.ExpectationsPassed));
+    }
+
+    [Fact]
+    public void FileOps_BadInput_IsOneLineError()
+    {
+        var e = Assert.Throws<GupSimException>(() => new ScenarioRunner(new StringWriter()).Run("machine --mem 4G\nmount ntfs /x\n", "t"));
+        Assert.Equal("t:2: unknown filesystem 'ntfs': use tmpfs, ext4, xfs, btrfs, hugetlbfs or other", e.Message);
+        e = Assert.Throws<GupSimException>(() => new ScenarioRunner(new StringWriter()).Run("machine --mem 4G\nmmap A 4K file=NOPE\n", "t"));
+        Assert.Equal("t:2: mmap: 'NOPE' is neither an open file nor an absolute path", e.Message);
     }
 
     [Fact]

@@ -157,8 +157,28 @@ public sealed partial class GupTestCommandTests
         var s = Run("--strategy", "nope", "-m", "1");
         Assert.Equal(1, s.ExitCode);
         Assert.StartsWith("gupsim: unknown strategy 'nope'", s.Stderr, StringComparison.Ordinal);
-        var f = Run("-f", "/tmp/x", "-m", "1");
+        var f = Run("-f", "relative/file", "-m", "1");
         Assert.Equal(1, f.ExitCode);
         Assert.Single(f.Stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void NewEmptyFileOnExt4_TheTouchLoopDiesOfSigbus()
+    {
+        // open(O_CREAT) makes an empty file; writing to its mapping past i_size is SIGBUS, as on Linux.
+        var r = Run("-f", "/tmp/gup-file", "-m", "1");
+        Assert.Equal(128 + 7, r.ExitCode);
+        Assert.StartsWith("gup_test: killed by SIGBUS writing 0x", r.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SharedDevZero_IsShmem_AndTheMatrixShapesRun()
+    {
+        foreach (var args in new[] { new[] { "-S", "-t", "-a", "-n", "123", "-m", "8" }, ["-S", "-T", "-U", "-n", "1", "-m", "4"], ["--kernel", "6.1", "-S", "-T", "-L", "-W", "-n", "512", "-m", "4"] })
+        {
+            var r = Run(args);
+            Assert.True(r.ExitCode == 0, string.Join(' ', args) + ": " + r.Stdout + r.Stderr);
+            Assert.DoesNotContain("gupsim:", r.Stdout, StringComparison.Ordinal);
+        }
     }
 }

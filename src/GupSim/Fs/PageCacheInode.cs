@@ -1,0 +1,117 @@
+using GupSim.Core;
+using GupSim.Arch;
+using GupSim.Pages;
+
+namespace GupSim.Fs;
+
+/// <summary>
+/// An inode whose page cache holds base pages (mm/filemap.c, mm/shmem.c): tmpfs (shmem), ext4, xfs, btrfs or another
+/// filesystem. Each cached page came from the buddy with _refcount 1 — the page cache's own reference — and has
+/// page->mapping = &amp;inode->i_data and page->index = its index in the file; each mapping of it adds one reference
+/// and one to _mapcount. Shmem allocates pages on fault and on fallocate (shmem_get_folio); a disk filesystem reads
+/// (or zero-fills) a page into the cache on fault. shmem THP is off (shmem_enabled=never), so every page is order 0.
+/// </summary>
+public sealed class PageCacheInode : Inode
+{
+    private readonly Dictionary<ulong, ulong> _pages = [];
+    private readonly Machine _m;
+
+    internal PageCacheInode(Machine machine, VfsMount mount, string name, bool linked, ulong mappingAddress)
+        : base(name, linked)
+    {
+        _m = machine;
+        Mount = mount;
+        MappingAddress = mappingAddress;
+    }
+
+    /// <summary>The mount the inode lives on.</summary>
+    public VfsMount Mount { get; }
+    /// <inheritdoc/>
+    public override FsType FsType => Mount.Type;
+    /// <inheritdoc/>
+    public override string Path => Nlink > 0 ? VfsPaths.Join(Mount.Path, Name) : Mount.IsInternal ? $"/{Name} (deleted)" : $"{VfsPaths.Join(Mount.Path, Name)} (deleted)";
+    /// <inheritdoc/>
+    public override int CachedPages
+    {
+        get
+        {
+            lock (_pages) return _pages.Count;
+        }
+    }
+
+    /// <summary>The page cache: index (in pages) → pfn, by index.</summary>
+    public IReadOnlyList<KeyValuePair<ulong, ulong>> Pages
+    {
+        get
+        {
+            lock (_pages) return [.. _pages.OrderBy(kv => kv.Key)];
+        }
+    }
+
+    /// <summary>Pages that cover <see cref="Inode.Size"/> (DIV_ROUND_UP(i_size, PAGE_SIZE)).</summary>
+    public ulong SizeInPages => (Size + _m.Arch.PageSize - 1) >> _m.Arch.PageShift;
+
+    /// <summary>filemap_get_folio(): the cached page at <paramref name="index"/>, if any.</summary>
+    public bool TryGetPage(ulong index, out ulong pfn)
+    {
+        lock (_pages) return _pages.TryGetValue(index, out pfn);
+    }
+
+    /// <summary>
+    /// The page at <paramref name="index"/>, added to the page cache when missing (shmem_get_folio(SGP_CACHE) /
+    /// filemap_fault() → filemap_add_folio()): a buddy page with _refcount 1 (the cache's), mapping and index set,
+    /// PG_uptodate, and PG_swapbacked on shmem. 0, or −ENOMEM with nothing changed.
+    /// </summary>
+    internal int GetOrAddPage(ulong index, out ulong pfn, out bool added)
+    {
+        added = false;
+        lock (_pages)
+        {
+            if (_pages.TryGetValue(index, out pfn)) return 0;
+            if (!_m.TryAllocPages(0, 0, FsType.IsShmem() ? "shmem page" : "page cache page", out Pfn p, ZoneType.Dma32)) return -(int)Errno.ENOMEM;
+            pfn = p.Value;
+            var sp = _m.StructPages;
+            var page = _m.PfnToPage(p);
+            sp.SetMapping(page, MappingAddress);
+            sp.SetIndex(page, index);
+            sp.SetFlag(page, PageFlagBits.Uptodate);
+            if (FsType.IsShmem()) sp.SetFlag(page, PageFlagBits.SwapBacked);
+            _pages[index] = pfn;
+            added = true;
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// delete_from_page_cache() then put_page() for the cache's reference: page->mapping = NULL, PG_dirty cleared
+    /// (cancel_dirty_page); a page nobody else holds goes back to the buddy, a pinned or still-mapped one lives on.
+    /// </summary>
+    internal void DeletePage(ulong index)
+    {
+        ulong pfn;
+        lock (_pages)
+        {
+            if (!_pages.Remove(index, out pfn)) return;
+        }
+        var sp = _m.StructPages;
+        var page = _m.PfnToPage(Pfn.FromUInt64(pfn));
+        sp.SetMapping(page, 0);
+        sp.ClearFlag(page, PageFlagBits.Dirty);
+        if (sp.RefAddReturn(page, -1) == 0) _m.ReleaseZeroRefPage(pfn);
+    }
+
+    /// <summary>truncate_inode_pages_range() from <paramref name="firstIndex"/> to the end.</summary>
+    internal void TruncatePages(ulong firstIndex)
+    {
+        List<ulong> gone;
+        lock (_pages) gone = [.. _pages.Keys.Where(k => k >= firstIndex).Order()];
+        foreach (ulong idx in gone) DeletePage(idx);
+    }
+
+    /// <inheritdoc/>
+    protected override void Evict(Machine m)
+    {
+        TruncatePages(0);
+        m.Vfs.Forget(this);
+    }
+}

@@ -1,0 +1,171 @@
+using GupSim.Core;
+using GupSim.Fs;
+using GupSim.Arch;
+using GupSim.Pages;
+
+namespace GupSim.Mm;
+
+public sealed partial class MmStruct
+{
+    /// <summary>
+    /// __page_set_anon_rmap(): page->mapping = anon_vma | PAGE_MAPPING_ANON and page->index = linear_page_index() for a
+    /// new anonymous page (the head of a THP). free_pages_prepare() clears the mapping again.
+    /// </summary>
+    private void SetAnonRmap(Vma vma, PagePtr page, ulong addr)
+    {
+        var sp = _m.StructPages;
+        sp.SetMapping(page, AnonVmaPrepare(vma).Address | StructPages.PageMappingAnon);
+        sp.SetIndex(page, vma.LinearPageIndex(addr, PageShift));
+    }
+
+    /// <summary>
+    /// do_fault() for a VMA mapping a page cache file (mm/memory.c): a missing entry goes to do_read_fault() (the page
+    /// cache page, allocated if the file has none there; read-only in a private mapping and in a shared one whose
+    /// filesystem wants write notification), do_cow_fault() (private write: a new anonymous copy) or
+    /// do_shared_fault() (shared write: the page cache page, writable, PTE and page dirty); a write to a present
+    /// read-only entry goes to do_wp_page(). A file page beyond i_size is VM_FAULT_SIGBUS.
+    /// </summary>
+    private VmFault FileFault(Vma vma, ulong addr, bool write)
+    {
+        var leaf = WalkLeaf(addr);
+        if (leaf is { } l && !l.Entry.IsNone)
+        {
+            if (!write || l.Entry.IsWrite)
+            {
+                PageTable.Write(l.Slot, l.Entry.With(PteFlags.Young | (write ? PteFlags.Dirty : PteFlags.None)));
+                return VmFault.None;
+            }
+            return DoWpFilePage(vma, addr, l);
+        }
+        var inode = vma.PageCacheFile!;
+        ulong index = vma.LinearPageIndex(addr, PageShift);
+        if (index >= inode.SizeInPages) return VmFault.SigBus;
+        ulong page = addr & ~(PageSize - 1);
+        bool shared = (vma.Flags & VmFlags.Shared) != 0;
+        int rc = inode.GetOrAddPage(index, out ulong cachePfn, out bool added);
+        if (rc != 0) return VmFault.Oom;
+        if (write && !shared) return DoCowFault(vma, page, inode, index, cachePfn, added);
+        // finish_fault() → do_set_pte(): mk_pte(page, vm_page_prot), made writable and dirty on a write fault.
+        bool writable = shared && (vma.Flags & VmFlags.Write) != 0 && (write || !inode.FsType.WantsWritenotify());
+        var flags = PteFlags.Present | PteFlags.User | PteFlags.Young | (writable ? PteFlags.Write : PteFlags.None) | (write ? PteFlags.Dirty : PteFlags.None);
+        rc = PageTable.SetLeaf(page, null, Pfn.FromUInt64(cachePfn), flags);
+        if (rc != 0)
+        {
+            if (added) inode.DeletePage(index);
+            return VmFault.Oom;
+        }
+        var sp = _m.StructPages;
+        var p = _m.PfnToPage(Pfn.FromUInt64(cachePfn));
+        sp.RefAddReturn(p, 1); // the mapping's reference (filemap_fault()/shmem_fault() return the page with one)
+        sp.AtomicMapcountSet(p, sp.MapcountRaw(p) + 1); // page_add_file_rmap()
+        if (write) sp.SetFlag(p, PageFlagBits.Dirty); // do_shared_fault() → fault_dirty_shared_page() → set_page_dirty()
+        CountFilePage(inode, +1);
+        return VmFault.None;
+    }
+
+    /// <summary>
+    /// do_cow_fault(): a private write fault with no entry: the page cache page (allocated if missing: shmem and
+    /// filemap do that) is copied into a new anonymous page, mapped writable and dirty; the page cache keeps its page.
+    /// </summary>
+    private VmFault DoCowFault(Vma vma, ulong page, PageCacheInode inode, ulong index, ulong cachePfn, bool added)
+    {
+        if (!_m.TryAllocPages(0, 0, "anonymous page (COW of file page)", out Pfn pfn, ZoneType.Dma32))
+        {
+            if (added) inode.DeletePage(index);
+            return VmFault.Oom;
+        }
+        int rc = PageTable.SetLeaf(page, null, pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Write | PteFlags.Dirty);
+        if (rc != 0)
+        {
+            ReleaseFreshPage(pfn, 0);
+            if (added) inode.DeletePage(index);
+            return VmFault.Oom;
+        }
+        var np = _m.PfnToPage(pfn);
+        _m.StructPages.AtomicMapcountSet(np, 0); // page_add_new_anon_rmap()
+        SetAnonRmap(vma, np, page);
+        AnonPages++;
+        _ = cachePfn; // copy_user_highpage() from it; __do_fault()'s reference on it is dropped again
+        return VmFault.None;
+    }
+
+    /// <summary>
+    /// do_wp_page() on a file VMA: shared → wp_page_shared() (->page_mkwrite, the PTE made writable and dirty, the page
+    /// set dirty); private → an anonymous page mapped only here is reused (made writable), anything else — a page cache
+    /// page — is copied into a new anonymous page (wp_page_copy(): the old page loses this mapping and its reference).
+    /// </summary>
+    private VmFault DoWpFilePage(Vma vma, ulong addr, LeafWalk l)
+    {
+        var sp = _m.StructPages;
+        var oldPfn = l.Entry.Pfn;
+        var old = _m.PfnToPage(oldPfn);
+        if ((vma.Flags & VmFlags.Shared) != 0)
+        {
+            PageTable.Write(l.Slot, l.Entry.With(PteFlags.Write | PteFlags.Dirty | PteFlags.Young));
+            sp.SetFlag(old, PageFlagBits.Dirty);
+            return VmFault.Write;
+        }
+        if (sp.PageAnon(old) && sp.MapcountRaw(old) == 0)
+        {
+            PageTable.Write(l.Slot, l.Entry.With(PteFlags.Write | PteFlags.Dirty | PteFlags.Young));
+            return VmFault.Write;
+        }
+        if (!_m.TryAllocPages(0, 0, "anonymous page (COW of file page)", out Pfn pfn, ZoneType.Dma32)) return VmFault.Oom;
+        ulong page = addr & ~(PageSize - 1);
+        PageTable.Write(l.Slot, PageTableEntry.MakeLeaf(pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Write | PteFlags.Dirty, PageShift));
+        var np = _m.PfnToPage(pfn);
+        sp.AtomicMapcountSet(np, 0);
+        SetAnonRmap(vma, np, page);
+        AnonPages++;
+        if (sp.PageAnon(old))
+        {
+            DropPageMapping(oldPfn, 0);
+            AnonPages--;
+        }
+        else ZapFilePage(oldPfn);
+        return VmFault.Write;
+    }
+
+    /// <summary>page_remove_rmap() and put_page() for a page cache page that lost one mapping (zap_pte_range(), wp_page_copy()).</summary>
+    private void ZapFilePage(Pfn pfn)
+    {
+        var sp = _m.StructPages;
+        var page = _m.PfnToPage(pfn);
+        sp.AtomicMapcountSet(page, sp.MapcountRaw(page) - 1);
+        ulong mapping = sp.Mapping(page);
+        bool shmem = mapping != 0 ? _m.Vfs.IsShmemMapping(mapping) : sp.TestFlag(page, PageFlagBits.SwapBacked);
+        if (shmem) ShmemPages--;
+        else FilePages--;
+        if (sp.RefAddReturn(page, -1) == 0) _m.ReleaseZeroRefPage(pfn.Value);
+    }
+
+    private void CountFilePage(PageCacheInode inode, int delta)
+    {
+        if (inode.FsType.IsShmem()) ShmemPages += delta;
+        else FilePages += delta;
+    }
+
+    /// <summary>
+    /// unmap_mapping_range() for one VMA (truncation, even_cows = 1): zaps every entry that maps file page
+    /// <paramref name="firstPgoff"/> (PAGE_SIZE units) or later, private copies included, and frees tables left empty.
+    /// </summary>
+    internal void UnmapMappingRange(Vma vma, ulong firstPgoff)
+    {
+        MmapLock.EnterWriteLock();
+        try
+        {
+            if (vma.Mm != this) return;
+            ulong from = Math.Max(firstPgoff, vma.Pgoff);
+            ulong bytes = (from - vma.Pgoff) << PageShift;
+            if (bytes >= vma.Bytes) return;
+            ulong s = vma.Start + bytes;
+            if (vma.Hstate is { } h) s &= h.Mask;
+            ZapRange(vma, s, vma.End);
+            PageTable.FreeEmptyTables(s, vma.End);
+        }
+        finally
+        {
+            MmapLock.ExitWriteLock();
+        }
+    }
+}
