@@ -32,6 +32,7 @@ public static class BenchCommand
         var rounds = new Option<int>("--rounds") { Description = "Measured rounds after the verified warm-up round", DefaultValueFactory = _ => 5, HelpName = "n" };
         var json = CommonOptions.CreateJsonOption();
         var plot = new Option<string?>("--plot") { Description = "Draw the comparison to FILE.png or FILE.svg", HelpName = "file" };
+        var costModel = new Option<bool>("--cost-model") { Description = "Also predict the kernel's microseconds from the counters (table fitted on the 2021 v5.11, patch 1 and v1 page++ figures) and check it against the published figures it was not fitted on" };
         var mount = new Option<string[]>("--mount") { Description = "hugetlbfs mounts as for gup-test", HelpName = "path=size", AllowMultipleArgumentsPerToken = false };
         var cmd = new Command("bench",
             "Benchmark GUP codes side by side on a gup_test workload (default: the 2021 seed command), with min/median get and put times, "
@@ -40,7 +41,7 @@ public static class BenchCommand
             TreatUnmatchedTokensAsErrors = false,
         };
         machine.AddTo(cmd);
-        foreach (var o in new Option[] { strategies, kernels, assemblies, rounds, json, plot, mount }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { strategies, kernels, assemblies, rounds, json, plot, mount, costModel }) cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
             var output = pr.InvocationConfiguration.Output;
@@ -54,8 +55,23 @@ public static class BenchCommand
             var result = GupBench.Run(subjects, workload, pr.GetValue(rounds), pr.InvocationConfiguration.Error);
             var m0 = subjects[0].Machine;
             string machineText = $"{m0.Arch.Name} v{m0.Version} {m0.Model.ToName()}";
-            if (pr.GetValue(json)) output.WriteLine(Json.Serialize(new { machine = machineText, result }));
-            else WriteText(output, result, machineText);
+            (CostTable Table, IReadOnlyList<CostModelCheck> Checks)? model = pr.GetValue(costModel) ? KernelCostModel.FitAndCheck(opts) : null;
+            if (pr.GetValue(json))
+            {
+                output.WriteLine(Json.Serialize(new
+                {
+                    machine = machineText,
+                    result,
+                    costModel = model is { } cm
+                        ? new { table = cm.Table, predictedGetUs = result.Rows.Select(r => new { r.Name, us = cm.Table.PredictUs(r.Counters) }), checks = cm.Checks }
+                        : null,
+                }));
+            }
+            else
+            {
+                WriteText(output, result, machineText);
+                if (model is { } cm) WriteCostModel(output, result, cm.Table, cm.Checks);
+            }
             if (pr.GetValue(plot) is { } file) BenchPlot.Save(result, machineText, file);
             return result.Rows.All(r => r.Verified) ? ExitCodes.Ok : ExitCodes.ExpectationFailed;
         });
@@ -101,6 +117,22 @@ public static class BenchCommand
 
     private static List<string> Split(string list) =>
         [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+
+    private static void WriteCostModel(TextWriter o, GupBenchResult r, CostTable t, IReadOnlyList<CostModelCheck> checks)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        o.WriteLine(string.Create(ci,
+            $"modelled kernel time: atomic {t.AtomicNs:F2} ns, pfn_to_page/page_to_pfn {t.LookupNs:F2} ns, pages[] entry {t.EntryNs:F3} ns (fitted on v5.11 {KernelCostModel.V511Us:F0}, patch 1 {KernelCostModel.Patch1Us:F0}, v1 page++ {KernelCostModel.V1PagePlusPlusUs:F0} us)"));
+        foreach (var row in r.Rows)
+            o.WriteLine(string.Create(ci, $"  {row.Name,-16} modelled get {t.PredictUs(row.Counters),9:F0} us"));
+        o.WriteLine(string.Create(ci, $"{"published figure (history.md §3)",-56} {"row",5} {"published",9} {"modelled",9} {"error",7}"));
+        foreach (var c in checks)
+        {
+            o.WriteLine(string.Create(ci,
+                $"{c.Label,-56} {c.Source,5} {c.PublishedUs,9:F0} {c.PredictedUs,9:F0} {c.Error,7:+0%;-0%;0%} {(c.Fitted ? "(fitted)" : "")}"));
+            if (c.Note is not null) o.WriteLine("    not counted: " + c.Note);
+        }
+    }
 
     private static void WriteText(TextWriter o, GupBenchResult r, string machine)
     {
