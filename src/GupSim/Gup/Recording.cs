@@ -92,11 +92,15 @@ public static class SubpageRecorders
         public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
         {
             var mm = ctx.Machine.MemMap;
-            for (int i = 0; i < pages.Length; i++)
+            // mem_map_offset(head, off): head + off below MAX_ORDER_NR_PAGES (one store run), nth_page() from there.
+            ulong limit = mm.MaxOrderNrPages;
+            int near = ctx.FirstSubpage >= limit ? 0 : (int)Math.Min((ulong)pages.Length, limit - ctx.FirstSubpage);
+            int sps = ctx.Machine.StructPageSize;
+            if (near > 0) FillRun(pages[..near], ctx.Head.Add((long)ctx.FirstSubpage, sps).Address, sps);
+            for (int i = near; i < pages.Length; i++)
             {
-                ulong off = ctx.FirstSubpage + (ulong)i;
-                pages[i] = ctx.Machine.MemMap.MemMapOffsetHistoric(ctx.Head, off);
-                if (off >= mm.MaxOrderNrPages) CountRoundTrip(ctx);
+                pages[i] = mm.NthPageOrPfnRoundTrip(ctx.Head, ctx.FirstSubpage + (ulong)i);
+                CountRoundTrip(ctx);
             }
         }
     }
@@ -110,10 +114,13 @@ public static class SubpageRecorders
             var m = ctx.Machine;
             var baseP = m.MemMap.MemMapOffsetHistoric(ctx.Head, ctx.FirstSubpage);
             if (ctx.FirstSubpage >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx);
-            for (int i = 0; i < pages.Length; i++)
+            // mem_map_offset(base, nr): base + nr below MAX_ORDER_NR_PAGES (one store run), nth_page() from there.
+            int near = (int)Math.Min((ulong)pages.Length, m.MemMap.MaxOrderNrPages);
+            FillRun(pages[..near], baseP.Address, m.StructPageSize);
+            for (int i = near; i < pages.Length; i++)
             {
-                pages[i] = m.MemMap.MemMapOffsetHistoric(baseP, (ulong)i);
-                if ((ulong)i >= m.MemMap.MaxOrderNrPages) CountRoundTrip(ctx);
+                pages[i] = m.MemMap.NthPageOrPfnRoundTrip(baseP, (ulong)i);
+                CountRoundTrip(ctx);
             }
         }
     }
