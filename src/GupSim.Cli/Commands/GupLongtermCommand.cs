@@ -41,7 +41,7 @@ public static class GupLongtermCommand
         };
         var cmd = new Command("gup-longterm",
             "Run the kernel's gup_longterm selftest (tools/testing/selftests/mm/gup_longterm.c) on a simulated machine and print its TAP output; "
-            + "default machine: x86_64 SPARSEMEM_VMEMMAP, hugepagesz=1G hugepages=16. Exit codes are the selftest's.");
+            + $"default machine: x86_64 SPARSEMEM_VMEMMAP, hugepagesz=1G hugepages=16, kernel v{GupLongtermDialect.FirstVersion} (the selftest's first release). Exit codes are the selftest's.");
         machine.AddTo(cmd);
         cmd.Options.Add(strategy);
         cmd.Options.Add(assemblies);
@@ -63,6 +63,8 @@ public static class GupLongtermCommand
             FsType local = pr.GetValue(localFs) is { } l ? FsTypes.Parse(l) : FsType.Ext4;
             KernelVersion? tree = pr.GetValue(selftest) is { } s ? KernelVersion.Parse(s) : null;
             var opts = machine.Read(pr);
+            // The selftest arrived in v6.5: without --kernel or --config, that is the kernel it runs on.
+            if (opts.Kernel is null && opts.ConfigFile is null) opts = opts with { Kernel = GupLongtermDialect.FirstVersion.ToString() };
             var m = GupTestMachine.Boot(opts);
             foreach (var w in opts.Warnings) e.WriteLine("warning: " + w);
             var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
