@@ -17,6 +17,7 @@ public static class Program
         root.Subcommands.Add(PageCommand.CreatePfn());
         root.Subcommands.Add(ScenarioCommand.Create());
         root.Subcommands.Add(GupTestCommand.Create());
+        root.Subcommands.Add(GupLongtermCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         return root;
     }

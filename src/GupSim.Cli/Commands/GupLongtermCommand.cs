@@ -1,0 +1,92 @@
+using System.CommandLine;
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Fs;
+using GupSim.Gup;
+using GupSim.Selftests;
+
+namespace GupSim.Cli.Commands;
+
+/// <summary>
+/// `gupsim gup-longterm [MACHINE OPTIONS]`: the kernel's gup_longterm selftest on a simulated machine, printing its
+/// TAP output (docs/gup-longterm.md). The exit code is the selftest's (ksft_finished(): 0 pass, 1 fail).
+/// </summary>
+public static class GupLongtermCommand
+{
+    public static Command Create()
+    {
+        var machine = new MachineOptionSet();
+        var strategy = CommonOptions.CreateStrategyOption();
+        var assemblies = CommonOptions.CreateStrategyAssemblyOption();
+        var tmpFs = new Option<string?>("--tmp-fs")
+        {
+            Description = "Mount this filesystem on /tmp first, where tmpfile() creates its file: tmpfs, ext4, xfs, btrfs or other (default: the machine's /tmp, ext4 on /)",
+            HelpName = "type",
+        };
+        var localFs = new Option<string?>("--local-fs")
+        {
+            Description = $"Filesystem of the test's directory ({GupLongtermOptions.DefaultTestDirectory}), where the \"local tmpfile\" lives: tmpfs, ext4, xfs, btrfs or other (default ext4)",
+            HelpName = "type",
+        };
+        var selftest = new Option<string?>("--selftest")
+        {
+            Description = $"Kernel tree the selftest is built from, v{GupLongtermDialect.FirstVersion} or later (default: the kernel's; v{GupLongtermDialect.FirstVersion} on older kernels)",
+            HelpName = "version",
+        };
+        var verify = new Option<string>("--verify")
+        {
+            Description = "GupSim's checks of every pinned entry, the counts after each STOP and the free pages and pools after the run: on (default) or off",
+            DefaultValueFactory = _ => "on",
+            HelpName = "on|off",
+        };
+        var cmd = new Command("gup-longterm",
+            "Run the kernel's gup_longterm selftest (tools/testing/selftests/mm/gup_longterm.c) on a simulated machine and print its TAP output; "
+            + $"default machine: x86_64 SPARSEMEM_VMEMMAP, hugepagesz=1G hugepages=16, kernel v{GupLongtermDialect.FirstVersion} (the selftest's first release). Exit codes are the selftest's.");
+        machine.AddTo(cmd);
+        cmd.Options.Add(strategy);
+        cmd.Options.Add(assemblies);
+        cmd.Options.Add(tmpFs);
+        cmd.Options.Add(localFs);
+        cmd.Options.Add(selftest);
+        cmd.Options.Add(verify);
+        cmd.SetAction(pr =>
+        {
+            var o = pr.InvocationConfiguration.Output;
+            var e = pr.InvocationConfiguration.Error;
+            bool verifyOn = (pr.GetValue(verify) ?? "on").ToLowerInvariant() switch
+            {
+                "on" or "true" or "yes" => true,
+                "off" or "false" or "no" => false,
+                var v => throw new GupSimException($"--verify {v}: use on or off"),
+            };
+            FsType? tmp = pr.GetValue(tmpFs) is { } t ? FsTypes.Parse(t) : null;
+            FsType local = pr.GetValue(localFs) is { } l ? FsTypes.Parse(l) : FsType.Ext4;
+            KernelVersion? tree = pr.GetValue(selftest) is { } s ? KernelVersion.Parse(s) : null;
+            var opts = machine.Read(pr);
+            // The selftest arrived in v6.5: without --kernel or --config, that is the kernel it runs on.
+            if (opts.Kernel is null && opts.ConfigFile is null) opts = opts with { Kernel = GupLongtermDialect.FirstVersion.ToString() };
+            var m = GupTestMachine.Boot(opts);
+            foreach (var w in opts.Warnings) e.WriteLine("warning: " + w);
+            var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
+            var program = new GupLongterm(m, new GupLongtermOptions
+            {
+                TmpFs = tmp,
+                LocalFs = local,
+                SelftestVersion = tree,
+                Strategy = chosen,
+                Verify = verifyOn,
+            });
+            int logSeen = m.KernelLog.Count;
+            try
+            {
+                return program.Run(o, e);
+            }
+            finally
+            {
+                // The kernel log goes to stderr, so that stdout stays the selftest's TAP stream.
+                for (int i = logSeen; i < m.KernelLog.Count; i++) e.WriteLine("dmesg: " + m.KernelLog[i]);
+            }
+        });
+        return cmd;
+    }
+}
