@@ -101,7 +101,7 @@ public sealed class GupTestSelftest
         VerificationFailed = false;
         var o = new Options { Write = Dialect.HasV513Options };
         if (!ParseOptions(args, o, stdout, stderr, out int exit)) return exit;
-        var ksft = Dialect.KselftestOutput ? new Kselftest(stdout) : null;
+        var ksft = Dialect.KselftestOutput ? new KselftestTap(stdout) : null;
         ksft?.PrintHeader();
         ksft?.SetPlan(o.Nthreads);
 
@@ -123,7 +123,7 @@ public sealed class GupTestSelftest
         return Setup(o, null, TextWriter.Null, stderr, out exitCode);
     }
 
-    private GupTestProcess? Setup(Options o, Kselftest? ksft, TextWriter stdout, TextWriter stderr, out int exit)
+    private GupTestProcess? Setup(Options o, KselftestTap? ksft, TextWriter stdout, TextWriter stderr, out int exit)
     {
         o.Gup.NrPagesPerCall = unchecked((uint)o.NrPages);
         if (o.Write) o.Gup.GupFlags |= (uint)FollFlags.Write;
@@ -154,7 +154,7 @@ public sealed class GupTestSelftest
         _openFiles.Clear();
     }
 
-    private int MapAndTouch(MmStruct mm, Options o, Kselftest? ksft, TextWriter stdout, TextWriter stderr)
+    private int MapAndTouch(MmStruct mm, Options o, KselftestTap? ksft, TextWriter stdout, TextWriter stderr)
     {
         // open(file, O_RDWR|O_CREAT): /dev/zero (MAP_PRIVATE: anonymous memory; MAP_SHARED: a shmem object), a hugetlbfs
         // file, or a file on another simulated mount. With -H the mapping is anonymous and the fd is not used.
@@ -164,7 +164,7 @@ public sealed class GupTestSelftest
         Fs.Inode? file = anonymous ? null : open.Inode;
 
         long p = mm.Mmap(0, o.Size, Prot.Read | Prot.Write, o.Flags, file, 0);
-        if (p < 0) return Fail(ksft, stdout, stderr, "mmap: " + ErrnoText.Strerror((int)p));
+        if (p < 0) return Fail(ksft, stderr, "mmap: " + ErrnoText.Strerror((int)p));
         ulong addr = (ulong)p;
         o.Gup.Addr = addr;
         if (o.Thp == 1) mm.Madvise(addr, o.Size, Madvise.HugePage);
@@ -195,7 +195,7 @@ public sealed class GupTestSelftest
         return 0;
     }
 
-    private int RunThreads(GupTestProcess process, Options o, Kselftest? ksft, TextWriter stdout, TextWriter stderr)
+    private int RunThreads(GupTestProcess process, Options o, KselftestTap? ksft, TextWriter stdout, TextWriter stderr)
     {
         var mm = process.Mm;
         ulong addr = o.Gup.Addr;
@@ -247,7 +247,7 @@ public sealed class GupTestSelftest
     }
 
     /// <summary>gup_thread(): the ioctl per repeat for the benchmarks, once for the tests; the selftest's lines.</summary>
-    private int GupThread(MmStruct mm, Options o, GupTestArgs gup, Kselftest? ksft, TextWriter stdout, TextWriter stderr, bool checkBalance)
+    private int GupThread(MmStruct mm, Options o, GupTestArgs gup, KselftestTap? ksft, TextWriter stdout, TextWriter stderr, bool checkBalance)
     {
         bool bench = GupTestUapi.IsBenchmark(o.Cmd);
         string name = GupTestUapi.Name(o.Cmd);
@@ -290,7 +290,7 @@ public sealed class GupTestSelftest
                 if (report is not null) Record(report, stdout);
             }
         }
-        ksft?.TestResult(status == 0, string.Create(CultureInfo.InvariantCulture, $"ioctl status {status}"));
+        ksft?.Result(status == 0, string.Create(CultureInfo.InvariantCulture, $"ioctl status {status}\n"));
         return 0;
     }
 
@@ -311,9 +311,9 @@ public sealed class GupTestSelftest
         foreach (var line in report.Imbalances) stdout.WriteLine("gupsim: verify: after put: " + line);
     }
 
-    private static int Fail(Kselftest? ksft, TextWriter stdout, TextWriter stderr, string message)
+    private static int Fail(KselftestTap? ksft, TextWriter stderr, string message)
     {
-        if (ksft is not null) return ksft.ExitFailMessage(message);
+        if (ksft is not null) return ksft.ExitFailMessage(message + "\n");
         stderr.WriteLine(message);
         return KsftFail;
     }
@@ -361,7 +361,7 @@ public sealed class GupTestSelftest
                     stderr.WriteLine(opt.Error);
                     if (Dialect.KselftestOutput)
                     {
-                        exit = new Kselftest(stdout).ExitFailMessage("Wrong argument");
+                        exit = new KselftestTap(stdout).ExitFailMessage("Wrong argument\n");
                     }
                     else
                     {
@@ -375,44 +375,6 @@ public sealed class GupTestSelftest
             o.Gup.WhichPages[k] = unchecked((uint)(CLib.Strtol(operands[k], 0) + 1));
         if (o.Nthreads < 0) o.Nthreads = 0;
         return true;
-    }
-
-    /// <summary>The parts of tools/testing/selftests/kselftest.h that gup_test uses.</summary>
-    private sealed class Kselftest(TextWriter stdout)
-    {
-        private readonly Lock _lock = new();
-        private int _pass, _fail, _number;
-
-        public void PrintHeader() => stdout.WriteLine("TAP version 13");
-
-        public void SetPlan(int n) => stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1..{n}"));
-
-        public void TestResult(bool ok, string message)
-        {
-            lock (_lock)
-            {
-                int n = ++_number;
-                if (ok) _pass++;
-                else _fail++;
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(ok ? "ok" : "not ok")} {n} {message}"));
-            }
-        }
-
-        private void PrintCounts() => stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"# Totals: pass:{_pass} fail:{_fail} xfail:0 xpass:0 skip:0 error:0"));
-
-        public int ExitPass()
-        {
-            PrintCounts();
-            return KsftPass;
-        }
-
-        public int ExitFailMessage(string message)
-        {
-            stdout.WriteLine("Bail out! " + message);
-            PrintCounts();
-            return KsftFail;
-        }
     }
 }
 

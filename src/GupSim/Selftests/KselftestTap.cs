@@ -137,6 +137,21 @@ public sealed class KselftestTap
         lock (_lock) return Plan == _pass + _xfail + _skip ? (int)KsftResult.Pass : (int)KsftResult.Fail;
     }
 
+    /// <summary>ksft_exit_pass(): the counts, then KSFT_PASS whatever the results were.</summary>
+    public int ExitPass()
+    {
+        PrintCounts();
+        return (int)KsftResult.Pass;
+    }
+
+    /// <summary>ksft_exit_fail_msg(): "Bail out! MESSAGE", the counts, KSFT_FAIL.</summary>
+    public int ExitFailMessage(string message)
+    {
+        Write("Bail out! " + message);
+        PrintCounts();
+        return (int)KsftResult.Fail;
+    }
+
     private void Write(string text)
     {
         lock (_lock) _out.Write(text);
