@@ -18,6 +18,7 @@ public static class Program
         root.Subcommands.Add(ScenarioCommand.Create());
         root.Subcommands.Add(GupTestCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(RunVmtestsCommand.Create());
         return root;
     }
 
