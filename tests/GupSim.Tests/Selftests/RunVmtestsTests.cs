@@ -175,7 +175,8 @@ public sealed partial class RunVmtestsTests
         // Classic SPARSEMEM with per-section memmaps scattered in memory, 1 GiB default huge pages and page++ instead
         // of v6.6's own code: GUP-fast records pages[] across section boundaries by pointer arithmetic, GupSim's oracle
         // finds 229376 of 262144 entries wrong, and the put loop oopses on the first wrong entry. The oops kills the
-        // process; the pages it held never come back, so the runs after it find the pool empty (mmap fails).
+        // process and the page it held never comes back; the next run loses the second page the same way, and the
+        // runs after it find the pool empty (mmap fails).
         var r = Run("--kernel", "6.6", "--model", "sparsemem", "--placement", "scattered", "--mem", "8G",
             "--hugepages", "default_hugepagesz=1G hugepagesz=1G hugepages=2", "--nr-cpus", "1", "--strategy", "page++",
             "-a", "--hugetlb-mb", "1024", "--gup-test-default-mb", "2");
@@ -185,6 +186,8 @@ public sealed partial class RunVmtestsTests
         Assert.Equal("1..181", tapLines[^1]);
         Assert.All(tapLines[1..121], l => Assert.StartsWith("ok ", l, StringComparison.Ordinal)); // every -t and -T run
         Assert.Equal("not ok 121 gup_test -H -m 1024 -u -w -S -n 1 # exit=137", tapLines[121]);
+        Assert.Equal("not ok 122 gup_test -H -m 1024 -u -w -S -n 512 # exit=137", tapLines[122]);
+        Assert.All(tapLines[123..181], l => Assert.EndsWith(" # exit=1", l, StringComparison.Ordinal));
         Assert.Contains("# gupsim: verify: 229376 of 262144 pages[] entries wrong; first pages[32768] = 0x", r.Stdout, StringComparison.Ordinal);
         Assert.Contains("# gupsim: the process was killed by a kernel oops (exit 137): BUG: unable to handle page fault", r.Stdout, StringComparison.Ordinal);
         Assert.Equal("# SUMMARY: PASS=121 SKIP=0 FAIL=60", r.Lines[^3]); // the dump test (on /dev/zero) passes too
