@@ -19,6 +19,7 @@ public static class Program
         root.Subcommands.Add(GupTestCommand.Create());
         root.Subcommands.Add(GupLongtermCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(RunVmtestsCommand.Create());
         return root;
     }
 

@@ -338,8 +338,6 @@ public sealed partial class Machine
             }
             return "memblock reserved";
         }
-        foreach (var (start, end, name) in _allocatedRanges)
-            if (pfn >= start && pfn < end) return name;
-        return "allocated page";
+        return AllocatedRangeName(pfn) ?? "allocated page";
     }
 }

@@ -67,6 +67,12 @@ public sealed class GupTestSelftest
     /// <summary>The version's selftest behaviour.</summary>
     public GupTestDialect Dialect { get; }
 
+    /// <summary>The selftest's default mapping size, 128 MiB (<c>size = 128 * MB</c>).</summary>
+    public const ulong DefaultSize = 128UL << 20;
+
+    /// <summary>The size used when no -m is given: <see cref="DefaultSize"/> unless a caller shrinks it (GupSim's knob for fast tests).</summary>
+    public ulong DefaultSizeBytes { get; init; } = DefaultSize;
+
     /// <summary>Print the deterministic counters after each ioctl ("gupsim: counters: …").</summary>
     public bool PrintCounters { get; init; }
 
@@ -99,7 +105,7 @@ public sealed class GupTestSelftest
         ArgumentNullException.ThrowIfNull(stderr);
         _reports.Clear();
         VerificationFailed = false;
-        var o = new Options { Write = Dialect.HasV513Options };
+        var o = new Options { Write = Dialect.HasV513Options, Size = DefaultSizeBytes };
         if (!ParseOptions(args, o, stdout, stderr, out int exit)) return exit;
         var ksft = Dialect.KselftestOutput ? new KselftestTap(stdout) : null;
         ksft?.PrintHeader();
@@ -118,7 +124,7 @@ public sealed class GupTestSelftest
     public GupTestProcess? Prepare(IReadOnlyList<string> args, TextWriter stderr, out int exitCode)
     {
         ArgumentNullException.ThrowIfNull(stderr);
-        var o = new Options { Write = Dialect.HasV513Options };
+        var o = new Options { Write = Dialect.HasV513Options, Size = DefaultSizeBytes };
         if (!ParseOptions(args, o, TextWriter.Null, stderr, out exitCode)) return null;
         return Setup(o, null, TextWriter.Null, stderr, out exitCode);
     }

@@ -172,4 +172,32 @@ public class MmapFaultTests
         m.Hugetlb.PutHugePage(head);
         Assert.Equal(2UL, h.FreeHugePages);
     }
+
+    [Theory]
+    [InlineData(5, 12)]
+    [InlineData(6, 6)]
+    [InlineData(6, 18)]
+    public void PrivateThp_FreedAtMunmap_GoesBackToTheBuddyWithoutBadPageState(int major, int minor)
+    {
+        // v6.6 keeps the folio order in page[1].flags; free_pages_prepare() clears PAGE_FLAGS_SECOND before checking
+        // the tails, so the THP is not reported as "PAGE_FLAGS_CHECK_AT_FREE flag(s) set" and leaked.
+        var m = Machine.Boot(new MachineSpec
+        {
+            Arch = ArchProfiles.Get("x86_64", KernelVersion.FromNumbers(major, minor)),
+            Model = MemoryModel.SparsememVmemmap,
+            Ram = Ram((0, 3 * G), (4 * G, 5 * G)),
+        });
+        ulong free = m.FreePagesTotal;
+        var mm = MmStruct.Create(m)!;
+        long addr = mm.Mmap(0, 8 * M, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous, null);
+        Assert.True(addr > 0);
+        Assert.Equal(0, mm.Madvise((ulong)addr, 8 * M, Madvise.HugePage));
+        for (ulong va = (ulong)addr; va < (ulong)addr + 8 * M; va += 4096)
+            Assert.Equal(VmFault.None, mm.UserAccess(va, write: true, out _) & VmFault.Error);
+        Assert.Equal(PgLevel.Pmd, mm.WalkLeaf((ulong)addr + (2 * M))!.Value.Level);
+        Assert.Equal(0, mm.Munmap((ulong)addr, 8 * M));
+        mm.Destroy();
+        Assert.DoesNotContain(m.KernelLog, l => l.StartsWith("BUG: Bad page state", StringComparison.Ordinal));
+        Assert.Equal(free, m.FreePagesTotal);
+    }
 }

@@ -1,0 +1,248 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using GupSim.Arch;
+using GupSim.Cli;
+using GupSim.Config;
+using GupSim.Selftests;
+
+namespace GupSim.Tests.Selftests;
+
+/// <summary>`gupsim run-vmtests`: the gup part of run_vmtests.sh per kernel version, its TAP, its plan and its exit code.</summary>
+public sealed partial class RunVmtestsTests
+{
+    private sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public string[] Lines => Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    private static Result Run(params string[] args)
+    {
+        var stdout = new StringWriter(CultureInfo.InvariantCulture);
+        var stderr = new StringWriter(CultureInfo.InvariantCulture);
+        int rc = Program.Run(["run-vmtests", .. args], stdout, stderr);
+        return new Result(rc, stdout.ToString().Replace("\r", "", StringComparison.Ordinal), stderr.ToString());
+    }
+
+    [GeneratedRegex(@"^# (GUP|PIN)_FAST_BENCHMARK: Time: get:\d+ put:\d+ us$")]
+    private static partial Regex V61BenchmarkLine();
+
+    [GeneratedRegex(@"^# # (GUP|PIN)_FAST_BENCHMARK: Time: get:\d+ put:\d+ us# $")]
+    private static partial Regex V618BenchmarkLine();
+
+    private static string[] Block(string command, params string[] output)
+    {
+        string title = "running " + command;
+        string rule = "# " + new string('-', title.Length);
+        return [rule, "# " + title, rule, .. output];
+    }
+
+    [Fact]
+    public void V6_1_DefaultLines_InsideTheKselftestRunnersTap()
+    {
+        var r = Run("--kernel", "6.1", "--mem", "4G", "--gup-test-default-mb", "8");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        string[] expected =
+        [
+            "TAP version 13",
+            "1..1",
+            "# selftests: vm: run_vmtests.sh",
+            .. Block("./gup_test -u", "BENCH", "# [PASS]"),
+            .. Block("./gup_test -a", "BENCH", "# [PASS]"),
+            .. Block("./gup_test -ct -F 0x1 0 19 0x1000", "# DUMP_USER_PAGES_TEST: done", "# [PASS]"),
+            "ok 1 selftests: vm: run_vmtests.sh",
+            "# gupsim: 3 passed, 0 failed, 0 skipped",
+        ];
+        Assert.Equal(expected.Length, r.Lines.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (expected[i] == "BENCH") Assert.Matches(V61BenchmarkLine(), r.Lines[i]);
+            else Assert.Equal(expected[i], r.Lines[i]);
+        }
+        Assert.Empty(r.Stderr);
+    }
+
+    [Fact]
+    public void V6_18_DefaultLines_AsTheScriptsOwnTap()
+    {
+        var r = Run("--kernel", "6.18", "--gup-test-default-mb", "8");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        string[] Ksft(params string[] lines) => ["# TAP version 13", "# 1..1", .. lines, "# ok 1 ioctl status 0",
+            "# # Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0", "# [PASS]"];
+        string[] expected =
+        [
+            "TAP version 13",
+            .. Block("./gup_test -u -n 1", Ksft("BENCH")), "ok 1 gup_test -u -n 1",
+            .. Block("./gup_test -u -n -1", Ksft("BENCH")), "ok 2 gup_test -u -n -1",
+            .. Block("./gup_test -a -n 1", Ksft("BENCH")), "ok 3 gup_test -a -n 1",
+            .. Block("./gup_test -a -n -1", Ksft("BENCH")), "ok 4 gup_test -a -n -1",
+            .. Block("./gup_test -ct -F 0x1 0 19 0x1000", Ksft("# # DUMP_USER_PAGES_TEST: done")), "ok 5 gup_test -ct -F 0x1 0 19 0x1000",
+            "# SUMMARY: PASS=5 SKIP=0 FAIL=0",
+            "1..5",
+            "# gupsim: 5 passed, 0 failed, 0 skipped",
+        ];
+        Assert.Equal(expected.Length, r.Lines.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (expected[i] == "BENCH") Assert.Matches(V618BenchmarkLine(), r.Lines[i]);
+            else Assert.Equal(expected[i], r.Lines[i]);
+        }
+    }
+
+    [Theory]
+    [InlineData("5.12", false, 3)] // -u, -a, the dump test
+    [InlineData("6.1", false, 3)]
+    [InlineData("6.6", false, 3)]
+    [InlineData("6.6", true, 181)] // run_gup_matrix: 3 × 5 × 2 × 2 × 3 = 180, then the dump test
+    [InlineData("6.17", true, 181)]
+    [InlineData("6.18", false, 5)] // -u -n 1, -u -n -1, -a -n 1, -a -n -1, the dump test
+    [InlineData("6.18", true, 241)] // "-n -1" joins the matrix: 3 × 5 × 2 × 2 × 4 = 240
+    public void Plan_HasTheVersionsRuns(string kernel, bool all, int count)
+    {
+        var suite = Suite(kernel, all);
+        var plan = suite.Plan(256);
+        Assert.Equal(count, plan.Count);
+        Assert.All(plan, e => Assert.Equal("./gup_test", e.Program));
+        Assert.Equal("./gup_test -ct -F 0x1 0 19 0x1000", plan[^1].CommandLine);
+        if (all)
+        {
+            Assert.Equal("./gup_test -t -u -w -S -n 1", plan[0].CommandLine);
+            Assert.Equal("./gup_test -t -u -w -n 1", plan[kernel == "6.18" ? 4 : 3].CommandLine); // the private case: no word
+            Assert.Equal(kernel == "6.18" ? "./gup_test -H -m 256 -L -W -n -1" : "./gup_test -H -m 256 -L -W -n 123", plan[^2].CommandLine);
+            Assert.Equal(count, plan.Select(e => e.CommandLine).Distinct().Count());
+        }
+    }
+
+    [Fact]
+    public void GupLongterm_JoinsThePlanFromV6_5_OnceAProgramIsRegistered()
+    {
+        var v65 = Suite("6.5", false);
+        Assert.Equal(3, v65.Plan(256).Count);
+        v65.Programs[RunVmtests.GupLongtermProgram] = (_, o, _) =>
+        {
+            o.WriteLine("stand-in");
+            return 0;
+        };
+        var plan = v65.Plan(256);
+        Assert.Equal(["./gup_test -u", "./gup_test -a", "./gup_test -ct -F 0x1 0 19 0x1000", "./gup_longterm"], plan.Select(e => e.CommandLine));
+        Assert.Equal("gup_longterm", plan[^1].PrettyName);
+        var v64 = Suite("6.4", false);
+        v64.Programs[RunVmtests.GupLongtermProgram] = (_, _, _) => 0;
+        Assert.Equal(3, v64.Plan(256).Count);
+    }
+
+    [Theory]
+    [InlineData("6.6", 2, 256UL)] // ((2 × 2 + 127) / 128) × 128 × 2 MB
+    [InlineData("6.6", 100, 512UL)] // ((100 × 2 + 127) / 128) × 128 × 2
+    [InlineData("6.18", 2, 256UL)] // max(2 MB × 2 × 2, 256 MB)
+    [InlineData("6.18", 100, 400UL)] // 2 MB × 100 × 2
+    public void HugetlbSetup_RaisesTheDefaultPoolAsTheScriptComputesIt(string kernel, int cpus, ulong hugetlbMb)
+    {
+        var m = new MachineOptions { Kernel = kernel, Mem = "4G" }.Boot();
+        var suite = new RunVmtests(m, new GupTestModule(m)) { NrCpus = cpus };
+        var setup = suite.SetupHugetlb();
+        Assert.Equal(hugetlbMb, setup.HugetlbMb);
+        Assert.Equal((2048UL, 0UL, 0UL), (setup.HugepageSizeKb, setup.FreeBefore, setup.NrHugepagesBefore));
+        Assert.Equal(hugetlbMb / 2, setup.NeedPages);
+        Assert.Equal(hugetlbMb / 2, m.Hugetlb.Default!.FreeHugePages);
+        Assert.Contains(m.Hugetlb.MeminfoLines(), l => l == string.Create(CultureInfo.InvariantCulture, $"HugePages_Free:  {hugetlbMb / 2,5}"));
+        Assert.Null(setup.ExitCode);
+    }
+
+    [Fact]
+    public void NotEnoughHugePages_EndsTheOldScript_ButNotTheNewOne()
+    {
+        // 1 GiB default pages on a 3 GiB machine: needmem is 4 GiB (two pages for each of two CPUs), more than the RAM,
+        // and no second gigantic page can be allocated at runtime.
+        const string pages = "default_hugepagesz=1G hugepagesz=1G hugepages=1";
+        var old = Run("--kernel", "6.6", "--mem", "3G", "--hugepages", pages);
+        Assert.Equal(1, old.ExitCode);
+        Assert.Equal(["Not enough huge pages available (1 < 4)", "# gupsim: 0 passed, 0 failed, 0 skipped"], old.Lines);
+        var v61 = Run("--kernel", "6.1", "--mem", "3G", "--hugepages", pages);
+        Assert.Equal(1, v61.ExitCode);
+        Assert.Equal(["TAP version 13", "1..1", "# selftests: vm: run_vmtests.sh", "# Not enough huge pages available (1 < 4)",
+            "not ok 1 selftests: vm: run_vmtests.sh # exit=1", "# gupsim: 0 passed, 0 failed, 0 skipped"], v61.Lines);
+        var current = Run("--kernel", "6.18", "--mem", "3G", "--hugepages", pages, "--gup-test-default-mb", "4");
+        Assert.Equal("Not enough huge pages available (1 < 4)", current.Lines[0]);
+        Assert.Equal("TAP version 13", current.Lines[1]);
+        Assert.Equal("# gupsim: 5 passed, 0 failed, 0 skipped", current.Lines[^1]);
+        Assert.Equal(0, current.ExitCode);
+    }
+
+    [Fact]
+    public void WrongStrategyOnScatteredMemmaps_FailsTheGigantic_H_Runs_AndTheExitCodeSaysSo()
+    {
+        // Classic SPARSEMEM with per-section memmaps scattered in memory, 1 GiB default huge pages and page++ instead
+        // of v6.6's own code: GUP-fast records pages[] across section boundaries by pointer arithmetic, GupSim's oracle
+        // finds 229376 of 262144 entries wrong, and the put loop oopses on the first wrong entry. The oops kills the
+        // process and the page it held never comes back; the next run loses the second page the same way, and the
+        // runs after it find the pool empty (mmap fails).
+        var r = Run("--kernel", "6.6", "--model", "sparsemem", "--placement", "scattered", "--mem", "8G",
+            "--hugepages", "default_hugepagesz=1G hugepagesz=1G hugepages=2", "--nr-cpus", "1", "--strategy", "page++",
+            "-a", "--hugetlb-mb", "1024", "--gup-test-default-mb", "2");
+        Assert.Equal(1, r.ExitCode);
+        string[] tapLines = [.. r.Lines.Where(l => !l.StartsWith('#'))];
+        Assert.Equal(183, tapLines.Length); // TAP version 13, 181 results, 1..181
+        Assert.Equal("1..181", tapLines[^1]);
+        Assert.All(tapLines[1..121], l => Assert.StartsWith("ok ", l, StringComparison.Ordinal)); // every -t and -T run
+        Assert.Equal("not ok 121 gup_test -H -m 1024 -u -w -S -n 1 # exit=137", tapLines[121]);
+        Assert.Equal("not ok 122 gup_test -H -m 1024 -u -w -S -n 512 # exit=137", tapLines[122]);
+        Assert.All(tapLines[123..181], l => Assert.EndsWith(" # exit=1", l, StringComparison.Ordinal));
+        Assert.Contains("# gupsim: verify: 229376 of 262144 pages[] entries wrong; first pages[32768] = 0x", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("# gupsim: the process was killed by a kernel oops (exit 137): BUG: unable to handle page fault", r.Stdout, StringComparison.Ordinal);
+        Assert.Equal("# SUMMARY: PASS=121 SKIP=0 FAIL=60", r.Lines[^3]); // the dump test (on /dev/zero) passes too
+        Assert.Equal("# gupsim: 121 passed, 60 failed, 0 skipped", r.Lines[^1]);
+    }
+
+    [Fact]
+    public void Json_ListsEveryRun()
+    {
+        var r = Run("--kernel", "6.6", "--mem", "4G", "--gup-test-default-mb", "4", "--json");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var root = doc.RootElement;
+        Assert.Equal("6.6", root.GetProperty("kernel").GetString());
+        Assert.Equal(256UL, root.GetProperty("setup").GetProperty("hugetlbMb").GetUInt64());
+        var runs = root.GetProperty("runs").EnumerateArray().ToList();
+        Assert.Equal(["./gup_test -u", "./gup_test -a", "./gup_test -ct -F 0x1 0 19 0x1000"], runs.Select(x => x.GetProperty("command").GetString()));
+        Assert.All(runs, x => Assert.Equal("pass", x.GetProperty("result").GetString()));
+        Assert.Equal(3, root.GetProperty("passed").GetInt32());
+    }
+
+    [Fact]
+    public void BadInput_GetsOneLine()
+    {
+        var noMatrix = Run("--kernel", "6.1", "--mem", "2G", "-a");
+        Assert.Equal(1, noMatrix.ExitCode);
+        Assert.Equal("gupsim: run_vmtests.sh of v6.1 has no -a: run_gup_matrix() came with v6.6", noMatrix.Stderr.Trim());
+        var noCategories = Run("--kernel", "6.1", "--mem", "2G", "-t", "gup_test");
+        Assert.Equal(1, noCategories.ExitCode);
+        Assert.Single(noCategories.Stderr.Trim().Split('\n'));
+        var unknown = Run("--bogus");
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.StartsWith("gupsim: run-vmtests: unknown argument '--bogus'", unknown.Stderr, StringComparison.Ordinal);
+        var strategy = Run("--mem", "2G", "--strategy", "nope");
+        Assert.Equal(1, strategy.ExitCode);
+        Assert.StartsWith("gupsim: unknown strategy 'nope'", strategy.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OtherCategories_RunNothing()
+    {
+        var r = Run("--kernel", "6.18", "--mem", "2G", "-t", "mmap");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(["TAP version 13", "# SUMMARY: PASS=0 SKIP=0 FAIL=0", "1..0", "# gupsim: 0 passed, 0 failed, 0 skipped"], r.Lines);
+        Assert.Equal("gupsim: category 'mmap' is not simulated and runs nothing", r.Stderr.Trim());
+    }
+
+    private static RunVmtests Suite(string kernel, bool all)
+    {
+        var m = Machine.Boot(new MachineSpec
+        {
+            Arch = ArchProfiles.Get("x86_64", KernelVersion.Parse(kernel)),
+            Model = MemoryModel.SparsememVmemmap,
+            Ram = Memory.TestMachines.Ram((0, 1UL << 30)),
+        });
+        return new RunVmtests(m, new GupTestModule(m)) { RunAll = all };
+    }
+}
