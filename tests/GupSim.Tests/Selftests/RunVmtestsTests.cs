@@ -77,11 +77,10 @@ public sealed partial class RunVmtestsTests
             .. Block("./gup_test -a -n 1", Ksft("BENCH")), "ok 3 gup_test -a -n 1",
             .. Block("./gup_test -a -n -1", Ksft("BENCH")), "ok 4 gup_test -a -n -1",
             .. Block("./gup_test -ct -F 0x1 0 19 0x1000", Ksft("# # DUMP_USER_PAGES_TEST: done")), "ok 5 gup_test -ct -F 0x1 0 19 0x1000",
-            "# SUMMARY: PASS=5 SKIP=0 FAIL=0",
-            "1..5",
-            "# gupsim: 5 passed, 0 failed, 0 skipped",
         ];
-        Assert.Equal(expected.Length, r.Lines.Length);
+        // Then ./gup_longterm (v6.5+), whose own TAP block docs/gup-longterm.md and GupLongtermTests cover.
+        Assert.Equal("ok 6 gup_longterm", r.Lines[^4]);
+        Assert.Equal(["# SUMMARY: PASS=6 SKIP=0 FAIL=0", "1..6", "# gupsim: 6 passed, 0 failed, 0 skipped"], r.Lines[^3..]);
         for (int i = 0; i < expected.Length; i++)
         {
             if (expected[i] == "BENCH") Assert.Matches(V618BenchmarkLine(), r.Lines[i]);
@@ -165,7 +164,7 @@ public sealed partial class RunVmtestsTests
         var current = Run("--kernel", "6.18", "--mem", "3G", "--hugepages", pages, "--gup-test-default-mb", "4");
         Assert.Equal("Not enough huge pages available (1 < 4)", current.Lines[0]);
         Assert.Equal("TAP version 13", current.Lines[1]);
-        Assert.Equal("# gupsim: 5 passed, 0 failed, 0 skipped", current.Lines[^1]);
+        Assert.Equal("# gupsim: 6 passed, 0 failed, 0 skipped", current.Lines[^1]); // five gup_test runs and gup_longterm
         Assert.Equal(0, current.ExitCode);
     }
 
@@ -182,16 +181,17 @@ public sealed partial class RunVmtestsTests
             "-a", "--hugetlb-mb", "1024", "--gup-test-default-mb", "2");
         Assert.Equal(1, r.ExitCode);
         string[] tapLines = [.. r.Lines.Where(l => !l.StartsWith('#'))];
-        Assert.Equal(183, tapLines.Length); // TAP version 13, 181 results, 1..181
-        Assert.Equal("1..181", tapLines[^1]);
+        Assert.Equal(184, tapLines.Length); // TAP version 13, 182 results (the matrix, the dump test, gup_longterm), 1..182
+        Assert.Equal("1..182", tapLines[^1]);
+        Assert.Equal("ok 182 gup_longterm", tapLines[^2]);
         Assert.All(tapLines[1..121], l => Assert.StartsWith("ok ", l, StringComparison.Ordinal)); // every -t and -T run
         Assert.Equal("not ok 121 gup_test -H -m 1024 -u -w -S -n 1 # exit=137", tapLines[121]);
         Assert.Equal("not ok 122 gup_test -H -m 1024 -u -w -S -n 512 # exit=137", tapLines[122]);
         Assert.All(tapLines[123..181], l => Assert.EndsWith(" # exit=1", l, StringComparison.Ordinal));
         Assert.Contains("# gupsim: verify: 229376 of 262144 pages[] entries wrong; first pages[32768] = 0x", r.Stdout, StringComparison.Ordinal);
         Assert.Contains("# gupsim: the process was killed by a kernel oops (exit 137): BUG: unable to handle page fault", r.Stdout, StringComparison.Ordinal);
-        Assert.Equal("# SUMMARY: PASS=121 SKIP=0 FAIL=60", r.Lines[^3]); // the dump test (on /dev/zero) passes too
-        Assert.Equal("# gupsim: 121 passed, 60 failed, 0 skipped", r.Lines[^1]);
+        Assert.Equal("# SUMMARY: PASS=122 SKIP=0 FAIL=60", r.Lines[^3]); // the dump test (on /dev/zero) and gup_longterm pass too
+        Assert.Equal("# gupsim: 122 passed, 60 failed, 0 skipped", r.Lines[^1]);
     }
 
     [Fact]
@@ -204,9 +204,9 @@ public sealed partial class RunVmtestsTests
         Assert.Equal("6.6", root.GetProperty("kernel").GetString());
         Assert.Equal(256UL, root.GetProperty("setup").GetProperty("hugetlbMb").GetUInt64());
         var runs = root.GetProperty("runs").EnumerateArray().ToList();
-        Assert.Equal(["./gup_test -u", "./gup_test -a", "./gup_test -ct -F 0x1 0 19 0x1000"], runs.Select(x => x.GetProperty("command").GetString()));
+        Assert.Equal(["./gup_test -u", "./gup_test -a", "./gup_test -ct -F 0x1 0 19 0x1000", "./gup_longterm"], runs.Select(x => x.GetProperty("command").GetString()));
         Assert.All(runs, x => Assert.Equal("pass", x.GetProperty("result").GetString()));
-        Assert.Equal(3, root.GetProperty("passed").GetInt32());
+        Assert.Equal(4, root.GetProperty("passed").GetInt32());
     }
 
     [Fact]
