@@ -59,6 +59,23 @@ public static class CommonOptions
     /// <summary>--json: machine-readable output (docs/cli.md).</summary>
     public static Option<bool> CreateJsonOption() => new("--json") { Description = "Print JSON (stable; see docs/cli.md)" };
 
+    /// <summary>--verify on|off: GupSim's own checks, described by <paramref name="what"/>.</summary>
+    public static Option<string> CreateVerifyOption(string what) => new("--verify")
+    {
+        Description = what + ": on (default) or off",
+        DefaultValueFactory = _ => "on",
+        HelpName = "on|off",
+    };
+
+    /// <summary>Reads --verify.</summary>
+    /// <exception cref="Core.GupSimException">Thrown for anything but on/off (true/false, yes/no).</exception>
+    public static bool ReadVerify(ParseResult pr, Option<string> verify) => (pr.GetValue(verify) ?? "on").ToLowerInvariant() switch
+    {
+        "on" or "true" or "yes" => true,
+        "off" or "false" or "no" => false,
+        var v => throw new Core.GupSimException($"--verify {v}: use on or off"),
+    };
+
     /// <summary>--strategy NAME: the recording strategy instead of the kernel version's own code.</summary>
     public static Option<string?> CreateStrategyOption() => new("--strategy")
     {

@@ -33,12 +33,7 @@ public static class GupLongtermCommand
             Description = $"Kernel tree the selftest is built from, v{GupLongtermDialect.FirstVersion} or later (default: the kernel's; v{GupLongtermDialect.FirstVersion} on older kernels)",
             HelpName = "version",
         };
-        var verify = new Option<string>("--verify")
-        {
-            Description = "GupSim's checks of every pinned entry, the counts after each STOP and the free pages and pools after the run: on (default) or off",
-            DefaultValueFactory = _ => "on",
-            HelpName = "on|off",
-        };
+        var verify = CommonOptions.CreateVerifyOption("GupSim's checks of every pinned entry, the counts after each STOP and the free pages and pools after the run");
         var cmd = new Command("gup-longterm",
             "Run the kernel's gup_longterm selftest (tools/testing/selftests/mm/gup_longterm.c) on a simulated machine and print its TAP output; "
             + $"default machine: x86_64 SPARSEMEM_VMEMMAP, hugepagesz=1G hugepages=16, kernel v{GupLongtermDialect.FirstVersion} (the selftest's first release). Exit codes are the selftest's.");
@@ -53,12 +48,7 @@ public static class GupLongtermCommand
         {
             var o = pr.InvocationConfiguration.Output;
             var e = pr.InvocationConfiguration.Error;
-            bool verifyOn = (pr.GetValue(verify) ?? "on").ToLowerInvariant() switch
-            {
-                "on" or "true" or "yes" => true,
-                "off" or "false" or "no" => false,
-                var v => throw new GupSimException($"--verify {v}: use on or off"),
-            };
+            bool verifyOn = CommonOptions.ReadVerify(pr, verify);
             FsType? tmp = pr.GetValue(tmpFs) is { } t ? FsTypes.Parse(t) : null;
             FsType local = pr.GetValue(localFs) is { } l ? FsTypes.Parse(l) : FsType.Ext4;
             KernelVersion? tree = pr.GetValue(selftest) is { } s ? KernelVersion.Parse(s) : null;

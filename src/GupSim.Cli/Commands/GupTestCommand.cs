@@ -23,12 +23,7 @@ public static class GupTestCommand
             HelpName = "path=size",
             AllowMultipleArgumentsPerToken = false,
         };
-        var verify = new Option<string>("--verify")
-        {
-            Description = "GupSim's oracle on every pages[] entry and every count after the put loop: on (default) or off for pure timing",
-            DefaultValueFactory = _ => "on",
-            HelpName = "on|off",
-        };
+        var verify = CommonOptions.CreateVerifyOption("GupSim's oracle on every pages[] entry and every count after the put loop (off for pure timing)");
         var counters = new Option<bool>("--counters") { Description = "Print the deterministic counters of each get loop" };
         var cmd = new Command("gup-test",
             "Run the kernel's gup_test selftest (tools/testing/selftests/mm/gup_test.c) with its own flags on a simulated machine; "
@@ -46,12 +41,7 @@ public static class GupTestCommand
         {
             var o = pr.InvocationConfiguration.Output;
             var e = pr.InvocationConfiguration.Error;
-            bool verifyOn = (pr.GetValue(verify) ?? "on").ToLowerInvariant() switch
-            {
-                "on" or "true" or "yes" => true,
-                "off" or "false" or "no" => false,
-                var v => throw new GupSimException($"--verify {v}: use on or off"),
-            };
+            bool verifyOn = CommonOptions.ReadVerify(pr, verify);
             var opts = machine.Read(pr);
             var m = GupTestMachine.Boot(opts, pr.GetValue(mount) ?? []);
             foreach (var w in opts.Warnings) e.WriteLine("warning: " + w);

@@ -26,12 +26,7 @@ public static class RunVmtestsCommand
             HelpName = "categories",
         };
         var nrCpus = new Option<int>("--nr-cpus") { Description = "nproc as the script reads it, for needmem_KB", DefaultValueFactory = _ => 2, HelpName = "n" };
-        var verify = new Option<string>("--verify")
-        {
-            Description = "GupSim's oracle on every pages[] entry and every count after each put loop: on (default) or off",
-            DefaultValueFactory = _ => "on",
-            HelpName = "on|off",
-        };
+        var verify = CommonOptions.CreateVerifyOption("GupSim's oracle on every pages[] entry and every count after each put loop");
         var dmesg = new Option<bool>("--dmesg") { Description = "Print each run's kernel log lines after its output" };
         var json = CommonOptions.CreateJsonOption();
         var testMb = new Option<int?>("--gup-test-default-mb")
@@ -57,12 +52,7 @@ public static class RunVmtestsCommand
             var output = pr.InvocationConfiguration.Output;
             var error = pr.InvocationConfiguration.Error;
             foreach (var w in pr.UnmatchedTokens) throw new GupSimException($"run-vmtests: unknown argument '{w}' (see gupsim run-vmtests --help)");
-            bool verifyOn = (pr.GetValue(verify) ?? "on").ToLowerInvariant() switch
-            {
-                "on" or "true" or "yes" => true,
-                "off" or "false" or "no" => false,
-                var v => throw new GupSimException($"--verify {v}: use on or off"),
-            };
+            bool verifyOn = CommonOptions.ReadVerify(pr, verify);
             int cpus = pr.GetValue(nrCpus);
             if (cpus < 1) throw new GupSimException($"--nr-cpus {cpus}: give at least 1");
             int? mb = pr.GetValue(testMb), hugetlbMb = pr.GetValue(testHugetlbMb);

@@ -130,7 +130,8 @@ public static class GupBench
         }
     }
 
-    private static GupTestIoctlReport Ioctl(GupTestModule module, GupTestProcess p)
+    /// <summary>One ioctl of the prepared process's command, with the size it was set up with; an oops in the put loop is rethrown.</summary>
+    internal static GupTestIoctlReport Ioctl(GupTestModule module, GupTestProcess p)
     {
         var args = p.Args;
         args.Size = p.Size;

@@ -121,12 +121,6 @@ public static class KernelCostModel
         var selftest = new GupTestSelftest(m, new GupTestModule(m));
         using var p = selftest.Prepare(workload, TextWriter.Null, out int exit)
             ?? throw new Core.GupSimException($"cost model: gup_test {string.Join(' ', workload)} exited with {exit} during setup");
-        var module = new GupTestModule(m, strategy, verify: false);
-        var args = p.Args;
-        args.Size = p.Size;
-        int rc = module.Ioctl(p.Mm, p.Cmd, ref args, out var report, checkBalance: false);
-        if (rc != 0 || report is null) throw new Core.GupSimException($"cost model: the gup_test ioctl failed ({Core.ErrnoText.Strerror(rc)})");
-        if (report.PutOops is { } oops) throw oops;
-        return report.GetCounters;
+        return GupBench.Ioctl(new GupTestModule(m, strategy, verify: false), p).GetCounters;
     }
 }
