@@ -28,10 +28,11 @@ public sealed partial class GetUserPages
     private int PageShift => _m.Arch.PageShift;
     private ulong PageSize => _m.Arch.PageSize;
 
-    /// <summary>get_user_pages() / get_user_pages_remote(): FOLL_GET | FOLL_TOUCH (+ caller flags; FOLL_PIN refused).</summary>
+    /// <summary>get_user_pages() / get_user_pages_remote(): FOLL_GET | FOLL_TOUCH (+ caller flags; FOLL_PIN and FOLL_LONGTERM refused with −EINVAL).</summary>
     public long GetUserPagesRemote(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
-        if ((flags & FollFlags.Pin) != 0) return -(int)Errno.EINVAL; // is_valid_gup_flags(): FOLL_PIN is internal
+        // is_valid_gup_flags(): FOLL_PIN is internal, and FOLL_LONGTERM references must be pins (pin_user_pages()).
+        if ((flags & (FollFlags.Pin | FollFlags.Longterm)) != 0) return -(int)Errno.EINVAL;
         return GupLongtermLocked(mm, start, nrPages, flags | FollFlags.Touch | FollFlags.Get, pages);
     }
 

@@ -148,6 +148,7 @@ public class GupTrapTests
         Assert.Equal(-(long)Errno.EFAULT, gup.PinUserPagesRemote(mm, 0x1000, 4, FollFlags.None, pages));
         Assert.Equal(-(long)Errno.EINVAL, gup.PinUserPagesRemote(mm, addr, 4, FollFlags.Get, pages));
         Assert.Equal(-(long)Errno.EINVAL, gup.GetUserPagesRemote(mm, addr, 4, FollFlags.Pin, pages));
+        Assert.Equal(-(long)Errno.EINVAL, gup.GetUserPagesRemote(mm, addr, 4, FollFlags.Longterm, pages)); // is_valid_gup_flags()
         Assert.Equal(-(long)Errno.EINVAL, gup.PinUserPagesFast(mm, addr, 4, FollFlags.Touch, pages));
         long ro = mm.Mmap(0, 2 * M, Prot.Read, MapFlags.Private | MapFlags.Anonymous);
         Assert.Equal(-(long)Errno.EFAULT, gup.PinUserPagesRemote(mm, (ulong)ro, 1, FollFlags.Write, pages));
