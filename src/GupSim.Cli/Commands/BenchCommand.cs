@@ -45,6 +45,7 @@ public static class BenchCommand
         cmd.SetAction(pr =>
         {
             var output = pr.InvocationConfiguration.Output;
+            if (pr.GetValue(plot) is { } plotFile) BenchPlot.CheckFile(plotFile);
             var opts = machine.Read(pr);
             var workload = new List<string>(pr.UnmatchedTokens);
             foreach (var w in workload)

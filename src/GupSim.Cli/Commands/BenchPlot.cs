@@ -9,12 +9,22 @@ public static class BenchPlot
 {
     private const string FontName = "DejaVu Sans";
 
+    /// <summary>The extension of a --plot file, checked before the benchmark runs rather than after it.</summary>
+    /// <exception cref="GupSimException">Thrown for an extension other than .png or .svg, or a folder that does not exist.</exception>
+    public static string CheckFile(string file)
+    {
+        string ext = Path.GetExtension(file).ToLowerInvariant();
+        if (ext is not (".png" or ".svg")) throw new GupSimException($"--plot {file}: give a .png or .svg file");
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(file));
+        if (dir is not null && !Directory.Exists(dir)) throw new GupSimException($"--plot {file}: the folder {dir} does not exist");
+        return ext;
+    }
+
     /// <summary>Saves the plot to <paramref name="file"/> (.png or .svg).</summary>
     /// <exception cref="GupSimException">Thrown for another extension or an unwritable file.</exception>
     public static void Save(GupBenchResult result, string machine, string file)
     {
-        string ext = Path.GetExtension(file).ToLowerInvariant();
-        if (ext is not (".png" or ".svg")) throw new GupSimException($"--plot {file}: give a .png or .svg file");
+        string ext = CheckFile(file);
         string font = Path.Combine(AppContext.BaseDirectory, "Fonts", "DejaVuSans.ttf");
         if (File.Exists(font)) Fonts.AddFontFile(FontName, font);
 
