@@ -28,18 +28,29 @@ public sealed partial class GetUserPages
     private int PageShift => _m.Arch.PageShift;
     private ulong PageSize => _m.Arch.PageSize;
 
-    /// <summary>get_user_pages() / get_user_pages_remote(): FOLL_GET | FOLL_TOUCH (+ caller flags; FOLL_PIN and FOLL_LONGTERM refused with −EINVAL).</summary>
+    /// <summary>
+    /// get_user_pages() / get_user_pages_remote(): FOLL_GET | FOLL_TOUCH (+ caller flags; FOLL_PIN and FOLL_LONGTERM
+    /// refused with −EINVAL). Empty (NULL) or short <paramref name="pages"/>: −EINVAL before anything is taken
+    /// (<see cref="CheckPagesArgument"/>).
+    /// </summary>
     public long GetUserPagesRemote(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
         // is_valid_gup_flags(): FOLL_PIN is internal, and FOLL_LONGTERM references must be pins (pin_user_pages()).
         if ((flags & (FollFlags.Pin | FollFlags.Longterm)) != 0) return -(int)Errno.EINVAL;
+        long bad = CheckPagesArgument("get_user_pages_remote", nrPages, flags | FollFlags.Get, pages.Length, pin: false);
+        if (bad != 0) return bad;
         return GupLongtermLocked(mm, start, nrPages, flags | FollFlags.Touch | FollFlags.Get, pages);
     }
 
-    /// <summary>pin_user_pages() / pin_user_pages_remote(): FOLL_PIN (FOLL_GET refused).</summary>
+    /// <summary>
+    /// pin_user_pages() / pin_user_pages_remote(): FOLL_PIN (FOLL_GET refused). Empty (NULL) or short
+    /// <paramref name="pages"/>: −EINVAL before anything is taken (<see cref="CheckPagesArgument"/>).
+    /// </summary>
     public long PinUserPagesRemote(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
         if ((flags & FollFlags.Get) != 0) return -(int)Errno.EINVAL;
+        long bad = CheckPagesArgument("pin_user_pages_remote", nrPages, flags | FollFlags.Pin, pages.Length, pin: true);
+        if (bad != 0) return bad;
         return GupLongtermLocked(mm, start, nrPages, flags | FollFlags.Pin, pages);
     }
 
@@ -68,8 +79,9 @@ public sealed partial class GetUserPages
     {
         if (nrPages <= 0) return 0;
         if ((flags & (FollFlags.Get | FollFlags.Pin)) == (FollFlags.Get | FollFlags.Pin)) return -(int)Errno.EINVAL;
-        // VM_BUG_ON(!!pages != !!(gup_flags & (FOLL_GET | FOLL_PIN))): every entry point here takes references.
-        if (pages.Length == 0) throw new ArgumentException("GUP with FOLL_GET/FOLL_PIN needs a pages[] array", nameof(pages));
+        // VM_BUG_ON(!!pages != !!(gup_flags & (FOLL_GET | FOLL_PIN))): every entry point checked pages[] already
+        // (CheckPagesArgument), so reaching here without a big enough array is a GupSim bug, not bad input.
+        if (pages.Length < nrPages) throw new InvalidOperationException($"__get_user_pages: pages[] holds {pages.Length} entries for nr_pages {nrPages}");
         long i = 0;
         int ret = 0;
         Vma? vma = null;

@@ -213,7 +213,7 @@ public sealed class Grab
             var head = Sp.CompoundHead(pages[i]);
             int n = 1;
             while (batched && i + n < pages.Length && Sp.CompoundHead(pages[i + n]) == head) n++;
-            if (!Sp.TestFlag(head, PageFlagBits.Dirty)) Sp.SetFlag(head, PageFlagBits.Dirty);
+            if (!Sp.TestFlag(head, PageFlagBits.Dirty)) Sp.SetPageFlagAtomic(head, PageFlagBits.Dirty); // set_page_dirty_lock() → SetPageDirty
             PutCompoundHead(head, n, FollFlags.Pin);
             i += n;
         }
@@ -243,7 +243,7 @@ public sealed class Grab
                 ntails = Math.Min((uint)left, (uint)(npages - i));
                 if (ntails == 0) ntails = 1;
             }
-            if (makeDirty && !Sp.TestFlag(head, PageFlagBits.Dirty)) Sp.SetFlag(head, PageFlagBits.Dirty);
+            if (makeDirty && !Sp.TestFlag(head, PageFlagBits.Dirty)) Sp.SetPageFlagAtomic(head, PageFlagBits.Dirty); // set_page_dirty_lock()
             PutCompoundHead(head, (int)ntails, FollFlags.Pin);
             i += ntails;
         }

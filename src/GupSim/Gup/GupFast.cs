@@ -6,17 +6,30 @@ namespace GupSim.Gup;
 
 public sealed partial class GetUserPages
 {
-    /// <summary>get_user_pages_fast(): FOLL_GET; gup-fast, then the slow path for the rest.</summary>
+    /// <summary>
+    /// get_user_pages_fast(): FOLL_GET; gup-fast, then the slow path for the rest. <paramref name="pages"/> must hold
+    /// <paramref name="nrPages"/> entries: empty (NULL) or short is refused with −EINVAL before anything is taken
+    /// (<see cref="CheckPagesArgument"/>: WARN_ON_ONCE from v6.3; the kernel would write past a short array).
+    /// </summary>
     public long GetUserPagesFast(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
         if ((flags & ~(FollFlags.Write | FollFlags.Longterm | FollFlags.Force)) != 0) return -(int)Errno.EINVAL;
+        long bad = CheckPagesArgument("get_user_pages_fast", nrPages, flags | FollFlags.Get, pages.Length, pin: false);
+        if (bad != 0) return bad;
         return InternalGetUserPagesFast(mm, start, nrPages, flags | FollFlags.Get, pages);
     }
 
-    /// <summary>pin_user_pages_fast(): FOLL_PIN (FOLL_GET refused); gup-fast, then the slow path for the rest.</summary>
+    /// <summary>
+    /// pin_user_pages_fast() (pin_user_pages_fast_only() with FOLL_FAST_ONLY): FOLL_PIN (FOLL_GET refused); gup-fast,
+    /// then the slow path for the rest. Empty (NULL) or short <paramref name="pages"/>: −EINVAL before anything is
+    /// taken, with WARN_ON_ONCE from v5.19 (<see cref="CheckPagesArgument"/>).
+    /// </summary>
     public long PinUserPagesFast(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
         if ((flags & FollFlags.Get) != 0) return -(int)Errno.EINVAL;
+        string fn = (flags & FollFlags.FastOnly) != 0 ? "pin_user_pages_fast_only" : "pin_user_pages_fast";
+        long bad = CheckPagesArgument(fn, nrPages, flags | FollFlags.Pin, pages.Length, pin: true);
+        if (bad != 0) return bad;
         return InternalGetUserPagesFast(mm, start, nrPages, flags | FollFlags.Pin, pages);
     }
 
@@ -28,6 +41,8 @@ public sealed partial class GetUserPages
     {
         const FollFlags allowed = FollFlags.Write | FollFlags.Longterm | FollFlags.Force | FollFlags.Pin | FollFlags.Get | FollFlags.FastOnly;
         if ((flags & ~allowed) != 0 || (flags & (FollFlags.Get | FollFlags.Pin)) == (FollFlags.Get | FollFlags.Pin)) return -(int)Errno.EINVAL;
+        long bad = CheckPagesArgument("internal_get_user_pages_fast", nrPages, flags, pages.Length, (flags & FollFlags.Pin) != 0);
+        if (bad != 0) return bad;
         if ((flags & FollFlags.Pin) != 0) mm.HasPinned = true;
         start &= ~(PageSize - 1);
         if (nrPages <= 0) return 0;
@@ -36,7 +51,8 @@ public sealed partial class GetUserPages
         if (end <= start) return 0;
         if (end > mm.TaskSize) return -(int)Errno.EFAULT; // !access_ok()
         int nr = 0;
-        GupPgdRange(mm, start, end, flags, pages, ref nr);
+        // lockless_pages_from_mm(): local_irq_save(); gup_pgd_range(); local_irq_restore().
+        using (mm.PageTable.LocalIrqSave()) GupPgdRange(mm, start, end, flags, pages, ref nr);
         if (nr == nrPages || (flags & FollFlags.FastOnly) != 0) return nr;
         long ret = GupLongtermLocked(mm, start + ((ulong)nr << PageShift), nrPages - nr, flags & ~FollFlags.FastOnly,
             pages.Length > 0 ? pages[nr..] : pages);
@@ -44,66 +60,118 @@ public sealed partial class GetUserPages
         return ret + nr;
     }
 
-    /// <summary>gup_pgd_range() → p4d → pud → pmd → pte, without the mmap lock; stops at the first entry it cannot take.</summary>
+    /// <summary>
+    /// gup_pgd_range() (mm/gup.c): READ_ONCE of each PGD entry, then gup_p4d_range() from the value read; stops at
+    /// the first entry it cannot take. Runs inside the caller's irq-off section (<see cref="PageTable.LocalIrqSave"/>).
+    /// </summary>
     private void GupPgdRange(MmStruct mm, ulong addr, ulong end, FollFlags flags, Span<PagePtr> pages, ref int nr)
     {
         var t = mm.PageTable;
-        var geo = t.Geometry;
-        while (addr < end)
+        ulong span = t.Geometry.EntrySpan(PgLevel.Pgd);
+        while (true)
         {
-            ulong next = Math.Min(end, AddrEnd(addr, geo.EntrySpan(PgLevel.Pud)));
-            var pgd = t.PgdOffset(addr);
+            var pgdp = t.PgdOffset(addr);
+            var pgd = t.Read(pgdp);
             Grab.Counters.PteRead();
-            if (t.PgdNone(t.Read(pgd))) return;
-            var p4d = t.P4dOffset(pgd, addr);
-            if (t.P4dNone(t.Read(p4d))) return;
-            var pud = t.PudOffset(p4d, addr);
-            var pudv = t.Read(pud);
-            Grab.Counters.PteRead();
-            if (!t.PudPresent(pudv)) return;
-            if (t.PudHuge(pudv) || t.PudLeaf(pudv))
-            {
-                if (!GupHugeLeaf(t, pud, pudv, addr, next, geo.EntrySpan(PgLevel.Pud), flags, pages, ref nr)) return;
-            }
-            else if (!GupPmdRange(t, pud, addr, next, flags, pages, ref nr)) return;
+            ulong next = AddrEnd(addr, end, span);
+            if (t.PgdNone(pgd)) return;
+            if (!GupP4dRange(t, pgdp, pgd, addr, next, flags, pages, ref nr)) return;
             addr = next;
+            if (addr == end) return;
         }
     }
 
-    private static ulong AddrEnd(ulong addr, ulong span)
+    /// <summary>
+    /// gup_p4d_range(pgdp, pgd, ...): <c>p4dp = p4d_offset_lockless(pgdp, pgd, addr)</c>, each P4D entry read once.
+    /// With P4D folded p4dp points at the walker's copy of the PGD value, which is then the P4D value.
+    /// </summary>
+    private bool GupP4dRange(PageTable t, EntryRef pgdp, PageTableEntry pgd, ulong addr, ulong end, FollFlags flags, Span<PagePtr> pages, ref int nr)
+    {
+        if (!t.P4dOffsetLockless(pgdp, pgd, addr, out var p4dp)) return false;
+        bool copy = t.Geometry.IsFolded(PgLevel.P4d);
+        ulong span = t.Geometry.EntrySpan(PgLevel.P4d);
+        while (true)
+        {
+            var p4d = copy ? pgd : t.Read(p4dp);
+            if (!copy) Grab.Counters.PteRead();
+            ulong next = AddrEnd(addr, end, span);
+            if (t.P4dNone(p4d)) return false;
+            if (!GupPudRange(t, p4dp, p4d, addr, next, flags, pages, ref nr)) return false;
+            addr = next;
+            if (addr == end) return true;
+            p4dp = p4dp.Plus(1, t.Geometry.EntryBytes);
+        }
+    }
+
+    /// <summary>
+    /// gup_pud_range(p4dp, p4d, ...): <c>pudp = pud_offset_lockless(p4dp, p4d, addr)</c>; per entry: not present →
+    /// stop; pud_huge/pud_leaf → gup_huge_pud(); else gup_pmd_range() from the value read.
+    /// </summary>
+    private bool GupPudRange(PageTable t, EntryRef p4dp, PageTableEntry p4d, ulong addr, ulong end, FollFlags flags, Span<PagePtr> pages, ref int nr)
+    {
+        if (!t.PudOffsetLockless(p4dp, p4d, addr, out var pudp)) return false;
+        bool copy = t.Geometry.IsFolded(PgLevel.Pud);
+        ulong span = t.Geometry.EntrySpan(PgLevel.Pud);
+        while (true)
+        {
+            var pud = copy ? p4d : t.Read(pudp);
+            Grab.Counters.PteRead();
+            ulong next = AddrEnd(addr, end, span);
+            if (!t.PudPresent(pud)) return false;
+            if (t.PudHuge(pud) || t.PudLeaf(pud))
+            {
+                if (!GupHugeLeaf(t, pudp, copy, pud, addr, next, span, flags, pages, ref nr)) return false;
+            }
+            else if (!GupPmdRange(t, pudp, pud, addr, next, flags, pages, ref nr)) return false;
+            addr = next;
+            if (addr == end) return true;
+            pudp = pudp.Plus(1, t.Geometry.EntryBytes);
+        }
+    }
+
+    /// <summary>gup's pXd_addr_end(addr, end): the next boundary of <paramref name="span"/>, or end if sooner.</summary>
+    private static ulong AddrEnd(ulong addr, ulong end, ulong span)
     {
         ulong boundary = (addr + span) & ~(span - 1);
-        return boundary == 0 ? ulong.MaxValue : boundary;
+        return boundary - 1 < end - 1 ? boundary : end;
     }
 
-    private bool GupPmdRange(PageTable t, EntryRef pud, ulong addr, ulong end, FollFlags flags, Span<PagePtr> pages, ref int nr)
+    /// <summary>
+    /// gup_pmd_range(pudp, pud, ...): <c>pmdp = pmd_offset_lockless(pudp, pud, addr)</c>; per entry
+    /// (pmdp_get_lockless): not present → stop; THP/hugetlb/devmap leaf → gup_huge_pmd() (PROT_NONE must go slow);
+    /// else gup_pte_range() on the value read.
+    /// </summary>
+    private bool GupPmdRange(PageTable t, EntryRef pudp, PageTableEntry pud, ulong addr, ulong end, FollFlags flags, Span<PagePtr> pages, ref int nr)
     {
-        var geo = t.Geometry;
-        while (addr < end)
+        if (!t.PmdOffsetLockless(pudp, pud, addr, out var pmdp)) return false;
+        bool copy = t.Geometry.IsFolded(PgLevel.Pmd);
+        ulong span = t.Geometry.EntrySpan(PgLevel.Pmd);
+        while (true)
         {
-            ulong next = Math.Min(end, AddrEnd(addr, geo.EntrySpan(PgLevel.Pmd)));
-            var pmd = t.PmdOffset(pud, addr);
-            var pmdv = t.Read(pmd);
+            var pmd = copy ? pud : t.Read(pmdp);
             Grab.Counters.PteRead();
-            if (!t.PmdPresent(pmdv)) return false;
-            if (t.PmdTransHuge(pmdv) || t.PmdHuge(pmdv) || t.PmdDevmap(pmdv))
+            ulong next = AddrEnd(addr, end, span);
+            if (!t.PmdPresent(pmd)) return false;
+            if (t.PmdTransHuge(pmd) || t.PmdHuge(pmd) || t.PmdDevmap(pmd))
             {
-                if (t.PmdProtNone(pmdv)) return false; // NUMA hinting must go slow
-                if (!GupHugeLeaf(t, pmd, pmdv, addr, next, geo.EntrySpan(PgLevel.Pmd), flags, pages, ref nr)) return false;
+                if (t.PmdProtNone(pmd)) return false; // NUMA hinting must go slow
+                if (!GupHugeLeaf(t, pmdp, copy, pmd, addr, next, span, flags, pages, ref nr)) return false;
             }
-            else if (!GupPteRange(t, pmd, addr, next, flags, pages, ref nr)) return false;
+            else if (!GupPteRange(t, pmdp, pmd, addr, next, flags, pages, ref nr)) return false;
             addr = next;
+            if (addr == end) return true;
+            pmdp = pmdp.Plus(1, t.Geometry.EntryBytes);
         }
-        return true;
     }
 
     /// <summary>gup_pte_range(): per PTE: access check, no special entries, grab one reference, re-check the entry.</summary>
-    private bool GupPteRange(PageTable t, EntryRef pmd, ulong addr, ulong end, FollFlags flags, Span<PagePtr> pages, ref int nr)
+    private bool GupPteRange(PageTable t, EntryRef pmdp, PageTableEntry pmd, ulong addr, ulong end, FollFlags flags, Span<PagePtr> pages, ref int nr)
     {
         bool write = (flags & FollFlags.Write) != 0;
-        while (addr < end)
+        // pte_offset_map(&pmd, addr): the PTE table the walker's copy names; gone → nothing to take.
+        if (!t.PteOffsetMapLockless(pmdp, pmd, addr, out var ptep)) return false;
+        while (true)
         {
-            var ptep = t.PteOffsetMap(pmd, addr);
             var pte = t.Read(ptep);
             Grab.Counters.PteRead();
             if (pte.IsProtNone || !pte.IsPresent) return false;
@@ -123,16 +191,19 @@ public sealed partial class GetUserPages
             Grab.Counters.PagesWrite(1);
             nr++;
             addr += PageSize;
+            if (addr == end) return true;
+            ptep = ptep.Plus(1, t.Geometry.EntryBytes);
         }
-        return true;
     }
 
     /// <summary>
     /// gup_huge_pmd() / gup_huge_pud(): the first subpage from the entry's page plus the offset (pointer arithmetic up
     /// to v5.17 and from v6.18, nth_page() from c228afb11ac6 in v5.18), record_subpages() with the strategy's
-    /// recorder, one grab on the head, then re-read the entry and roll back if it changed.
+    /// recorder, one grab on the head, then re-read the entry and roll back if it changed. When the level is folded
+    /// (<paramref name="slotIsCopy"/>) the kernel's pXd pointer is the walker's own copy of the upper value
+    /// (pXd_offset_lockless's default, <c>pmd_offset(&amp;pud, addr)</c>), so the re-check compares the copy with itself.
     /// </summary>
-    private bool GupHugeLeaf(PageTable t, EntryRef slot, PageTableEntry orig, ulong addr, ulong end, ulong span, FollFlags flags, Span<PagePtr> pages, ref int nr)
+    private bool GupHugeLeaf(PageTable t, EntryRef slot, bool slotIsCopy, PageTableEntry orig, ulong addr, ulong end, ulong span, FollFlags flags, Span<PagePtr> pages, ref int nr)
     {
         if ((flags & FollFlags.Write) != 0 && !orig.IsWrite) return false; // pXd_access_permitted
         if (orig.IsDevmap) return false;
@@ -149,13 +220,13 @@ public sealed partial class GetUserPages
         }
         var grabbed = Grab.TryGrabCompoundHead(head, refs, flags);
         if (grabbed is null) return false;
-        if (t.Read(slot) != orig || !FolioFastPinAllowed(grabbed.Value, flags))
+        if ((!slotIsCopy && t.Read(slot) != orig) || !FolioFastPinAllowed(grabbed.Value, flags))
         {
             Grab.PutCompoundHead(grabbed.Value, refs, flags);
             return false;
         }
         nr += refs;
-        _m.StructPages.SetFlag(grabbed.Value, PageFlagBits.Referenced);
+        _m.StructPages.SetPageFlagAtomic(grabbed.Value, PageFlagBits.Referenced); // SetPageReferenced(head): set_bit
         return true;
     }
 }

@@ -35,7 +35,7 @@ public sealed class CompoundPages
     public void PrepCompoundPage(PagePtr head, int order)
     {
         var sp = Sp;
-        sp.SetFlag(head, PageFlagBits.Head);
+        sp.SetFlag(head, PageFlagBits.Head); // __SetPageHead(): non-atomic, the page is not visible yet
         for (int i = 1; i < 1 << order; i++)
         {
             var p = _m.PageAdd(head, i);
@@ -54,6 +54,7 @@ public sealed class CompoundPages
     public void PrepCompoundGiganticPage(PagePtr head, int order)
     {
         var sp = Sp;
+        // __ClearPageReserved() / __SetPageHead() / __ClearPageReserved(p): the kernel's non-atomic forms.
         sp.ClearFlag(head, PageFlagBits.Reserved);
         sp.SetFlag(head, PageFlagBits.Head);
         var p = _m.PageAdd(head, 1);
@@ -95,7 +96,7 @@ public sealed class CompoundPages
         // page[1].compound_nr overlays page[1].mapping: clear it, or free_contig_range() sees a non-NULL mapping
         // (ba9c1201beaa "mm/hugetlb: clear compound_nr before freeing gigantic pages", v5.10).
         sp.SetCompoundNr(head, 0);
-        sp.ClearFlag(head, PageFlagBits.Head);
+        sp.ClearFlag(head, PageFlagBits.Head); // __ClearPageHead(): non-atomic
     }
 
     /// <summary>The destructor id kept in page[1] (compound_dtor); HUGETLB_PAGE_DTOR = 2 in v5.11.</summary>

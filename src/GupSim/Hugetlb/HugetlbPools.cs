@@ -469,7 +469,7 @@ public sealed class HugetlbPools
                     firstWrong = string.Create(CultureInfo.InvariantCulture, $"subpage {i} (pfn 0x{headPfn + (ulong)i:x}): page[{i}] = {sub} is {(info.Pfn is ulong p ? $"the struct page of pfn 0x{p:x}" : info.Kind.ToString().ToLowerInvariant())} ({info.Region})");
                 }
             }
-            sp.SetFlags(sub, sp.Flags(sub) & ~mask);
+            sp.SetFlags(sub, sp.Flags(sub) & ~mask); // page[i].flags &= ~(...): a plain load and store, as in the kernel
             if (i + 1 < (long)h.PagesPerHugePage)
                 sub = pointerArithmetic ? _m.PageAdd(head, i + 1) : Compound.NextSubpage(head, sub, (int)(i + 1));
         }

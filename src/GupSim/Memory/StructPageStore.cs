@@ -28,9 +28,23 @@ public sealed class StructPageStore
     /// One chunk: either its units (<see cref="Units"/>), or, while every struct page in it is an affine function of
     /// its index (the same fields, or pointers that advance by a fixed step, as memmap init and compound-page
     /// preparation leave them), just unit k of page i = <c>Base[k] + i × Step[k]</c>. Affine chunks become arrays
-    /// on their first write.
+    /// on their first write. Everything but <see cref="Writers"/> is immutable, so a reader that loaded the record
+    /// reads a consistent chunk as of that load.
     /// </summary>
-    private sealed record ChunkRef(ulong Chunk, uint[]? Units, uint[]? Base, uint[]? Step);
+    private sealed class ChunkRef(ulong chunk, uint[]? units, uint[]? baseUnits, uint[]? step)
+    {
+        public readonly ulong Chunk = chunk;
+        public readonly uint[]? Units = units;
+        public readonly uint[]? Base = baseUnits;
+        public readonly uint[]? Step = step;
+
+        /// <summary>
+        /// Writers between fetching <see cref="Units"/> and storing into it; <see cref="int.MinValue"/> added while
+        /// <see cref="Compact"/> owns the array (and for good once the array is replaced). A writer that finds it
+        /// negative waits for the new record instead of writing into an array that is no longer the chunk's.
+        /// </summary>
+        public int Writers;
+    }
 
     /// <summary>Creates a store.</summary>
     /// <param name="structPageSize">sizeof(struct page).</param>
@@ -88,8 +102,9 @@ public sealed class StructPageStore
 
     /// <summary>
     /// Stores every chunk that lies wholly inside [startPfn, endPfn) in affine form where its struct pages allow it
-    /// (GupSim's memory economy, not a kernel operation). Only for ranges nobody else is writing at the moment, such as
-    /// a gigantic page just prepared or destroyed under hugetlb_lock.
+    /// (GupSim's memory economy, not a kernel operation), such as a gigantic page just prepared or destroyed under
+    /// hugetlb_lock. A chunk with a write in flight (a speculative refcount grab from a lockless walker, say) is left
+    /// as it is; writers arriving while a chunk is being compacted wait for its new record, so no update is lost.
     /// </summary>
     public void Compact(ulong startPfn, ulong endPfn)
     {
@@ -99,7 +114,10 @@ public sealed class StructPageStore
             for (ulong c = first; c < end; c++)
             {
                 if (!_chunks.TryGetValue(c, out var chunk) || chunk.Units is null) continue;
-                if (TryAffine(chunk.Units, out var b, out var st)) Publish(new ChunkRef(c, null, b, st));
+                // Take the array from its writers: none may be between fetching it and storing into it.
+                if (Interlocked.CompareExchange(ref chunk.Writers, int.MinValue, 0) != 0) continue;
+                if (TryAffine(chunk.Units, out var b, out var st)) Publish(new ChunkRef(c, null, b, st)); // the old array is dead for good
+                else Interlocked.Add(ref chunk.Writers, int.MinValue); // give it back (MinValue + MinValue wraps to 0)
             }
         }
     }
@@ -125,14 +143,15 @@ public sealed class StructPageStore
     private void Publish(ChunkRef chunk)
     {
         _chunks[chunk.Chunk] = chunk;
-        _cache[(int)(chunk.Chunk & (CacheSlots - 1))] = chunk;
+        // Release: a lock-free reader that loads the record sees its arrays filled.
+        Volatile.Write(ref _cache[(int)(chunk.Chunk & (CacheSlots - 1))], chunk);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ChunkRef ChunkOf(ulong pfn)
     {
         ulong c = pfn >> ChunkShift;
-        var hit = _cache[(int)(c & (CacheSlots - 1))];
+        var hit = Volatile.Read(ref _cache[(int)(c & (CacheSlots - 1))]);
         if (hit is not null && hit.Chunk == c) return hit;
         return ChunkSlow(c);
     }
@@ -156,32 +175,54 @@ public sealed class StructPageStore
         }
     }
 
-    /// <summary>The chunk's units for writing: an affine chunk becomes an array first.</summary>
+    /// <summary>
+    /// The chunk for writing, with the caller counted in <see cref="ChunkRef.Writers"/> (leave with
+    /// <see cref="Leave"/>): an affine chunk becomes an array first; a chunk being compacted is waited for.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint[] Writable(ulong pfn, out int baseUnit)
+    private ChunkRef Enter(ulong pfn, out int baseUnit)
     {
         baseUnit = (int)(pfn & ((1UL << ChunkShift) - 1)) * UnitsPerPage;
-        return ChunkOf(pfn).Units ?? Expand(pfn >> ChunkShift);
+        var chunk = ChunkOf(pfn);
+        if (chunk.Units is not null && Interlocked.Increment(ref chunk.Writers) > 0) return chunk;
+        return EnterSlow(chunk, pfn >> ChunkShift);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private uint[] Expand(ulong c)
+    private ChunkRef EnterSlow(ChunkRef chunk, ulong c)
+    {
+        if (chunk.Units is not null) Interlocked.Decrement(ref chunk.Writers); // it was being compacted
+        while (true)
+        {
+            // Compact holds the lock until the chunk's new record is published.
+            chunk = Expand(c);
+            if (Interlocked.Increment(ref chunk.Writers) > 0) return chunk;
+            Interlocked.Decrement(ref chunk.Writers);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Leave(ChunkRef chunk) => Interlocked.Decrement(ref chunk.Writers);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ChunkRef Expand(ulong c)
     {
         lock (_lock)
         {
-            var chunk = _chunks[c];
+            if (!_chunks.TryGetValue(c, out var chunk)) chunk = ChunkSlow(c);
             if (chunk.Units is not null)
             {
                 Publish(chunk);
-                return chunk.Units;
+                return chunk;
             }
             int upp = UnitsPerPage, pages = 1 << ChunkShift;
             var units = new uint[pages * upp];
             for (int i = 0; i < pages; i++)
                 for (int k = 0; k < upp; k++)
                     units[i * upp + k] = unchecked(chunk.Base![k] + (uint)i * chunk.Step![k]);
-            Publish(new ChunkRef(c, units, null, null));
-            return units;
+            var expanded = new ChunkRef(c, units, null, null);
+            Publish(expanded);
+            return expanded;
         }
     }
 
@@ -197,21 +238,26 @@ public sealed class StructPageStore
     /// <summary>Writes unit <paramref name="unit"/> of pfn's struct page.</summary>
     public void WriteUnit(ulong pfn, int unit, uint value)
     {
-        var arr = Writable(pfn, out int b);
-        Volatile.Write(ref arr[b + unit], value);
+        var chunk = Enter(pfn, out int b);
+        Volatile.Write(ref chunk.Units![b + unit], value);
+        Leave(chunk);
     }
 
     /// <summary>atomic_add_return() on unit <paramref name="unit"/>.</summary>
     public int AtomicAddUnit(ulong pfn, int unit, int delta)
     {
-        var arr = Writable(pfn, out int b);
-        return (int)Interlocked.Add(ref arr[b + unit], unchecked((uint)delta));
+        var chunk = Enter(pfn, out int b);
+        int now = (int)Interlocked.Add(ref chunk.Units![b + unit], unchecked((uint)delta));
+        Leave(chunk);
+        return now;
     }
 
     /// <summary>atomic_cmpxchg() on unit <paramref name="unit"/>; returns the value found.</summary>
     public uint CompareExchangeUnit(ulong pfn, int unit, uint value, uint comparand)
     {
-        var arr = Writable(pfn, out int b);
-        return Interlocked.CompareExchange(ref arr[b + unit], value, comparand);
+        var chunk = Enter(pfn, out int b);
+        uint found = Interlocked.CompareExchange(ref chunk.Units![b + unit], value, comparand);
+        Leave(chunk);
+        return found;
     }
 }

@@ -58,7 +58,7 @@ public sealed partial class MmStruct
         var p = _m.PfnToPage(Pfn.FromUInt64(cachePfn));
         sp.RefAddReturn(p, 1); // the mapping's reference (filemap_fault()/shmem_fault() return the page with one)
         sp.AtomicMapcountSet(p, sp.MapcountRaw(p) + 1); // page_add_file_rmap()
-        if (write) sp.SetFlag(p, PageFlagBits.Dirty); // do_shared_fault() → fault_dirty_shared_page() → set_page_dirty()
+        if (write) sp.SetPageFlagAtomic(p, PageFlagBits.Dirty); // do_shared_fault() → fault_dirty_shared_page() → set_page_dirty(): SetPageDirty
         CountFilePage(inode, +1);
         return VmFault.None;
     }
@@ -102,7 +102,7 @@ public sealed partial class MmStruct
         if ((vma.Flags & VmFlags.Shared) != 0)
         {
             PageTable.Write(l.Slot, l.Entry.With(PteFlags.Write | PteFlags.Dirty | PteFlags.Young));
-            sp.SetFlag(old, PageFlagBits.Dirty);
+            sp.SetPageFlagAtomic(old, PageFlagBits.Dirty); // wp_page_shared() → set_page_dirty(): SetPageDirty
             return VmFault.Write;
         }
         if (sp.PageAnon(old) && sp.MapcountRaw(old) == 0)

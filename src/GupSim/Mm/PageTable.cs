@@ -21,7 +21,10 @@ namespace GupSim.Mm;
 /// <c>Volatile.Write</c> (set_pte), clears <c>Interlocked.Exchange</c>
 /// (ptep_get_and_clear), table installs <c>Interlocked.CompareExchange</c>. Writers
 /// serialise on one lock (mm->page_table_lock); lockless walkers need none. The pfn → table map is a
-/// <see cref="ConcurrentDictionary{TKey, TValue}"/> so a walker may look tables up while a writer adds one.</para>
+/// <see cref="ConcurrentDictionary{TKey, TValue}"/> so a walker may look tables up while a writer adds one.
+/// gup-fast reads every entry once and descends from the value read (<see cref="PudOffsetLockless"/> and the other
+/// pXd_offset_lockless helpers) inside an irq-off section (<see cref="LocalIrqSave"/>); a table freed under it
+/// goes through tlb_remove_table() and is reclaimed only after the last walker that could see it has left.</para>
 /// <para><b>Not modelled</b>: PageTable page type / split ptlocks in struct page, pgtable deposit for THP, PMD
 /// sharing, TLB flushing.</para>
 /// </remarks>
@@ -145,6 +148,59 @@ public sealed class PageTable
     {
         int idx = Geometry.Index(level, addr);
         return new EntryRef(level, tablePfn, idx, entries, (tablePfn.Value << PageShift) + (ulong)(idx * Geometry.EntryBytes));
+    }
+
+    // ---------------------------------------------------------------- lockless offsets (gup-fast)
+
+    /// <summary>
+    /// p4d_offset_lockless(pgdp, pgd, addr) (include/linux/pgtable.h, d3f7b1bb2040 "mm/gup: fix gup_fast with dynamic
+    /// page table folding", v5.9): the P4D slot in the table the VALUE <paramref name="pgdv"/> points at, without
+    /// reading <paramref name="pgd"/> again. With P4D folded the kernel's default is <c>p4d_offset(&amp;pgd, addr)</c>,
+    /// a pointer to the walker's local copy: the slot returned is <paramref name="pgd"/> retyped and the caller must
+    /// keep using <paramref name="pgdv"/> as the P4D value (see <see cref="GupSim.Gup.GetUserPages"/>).
+    /// </summary>
+    /// <returns>False when the table the value names is gone (freed and reclaimed): the walker reads it as none.</returns>
+    public bool P4dOffsetLockless(EntryRef pgd, PageTableEntry pgdv, ulong addr, out EntryRef p4d) =>
+        DescendLockless(pgd, pgdv, PgLevel.P4d, addr, out p4d);
+
+    /// <summary>pud_offset_lockless(p4dp, p4d, addr) (include/linux/pgtable.h): as <see cref="P4dOffsetLockless"/>, one level down.</summary>
+    public bool PudOffsetLockless(EntryRef p4d, PageTableEntry p4dv, ulong addr, out EntryRef pud) =>
+        DescendLockless(p4d, p4dv, PgLevel.Pud, addr, out pud);
+
+    /// <summary>pmd_offset_lockless(pudp, pud, addr) (include/linux/pgtable.h): as <see cref="P4dOffsetLockless"/>, one level down.</summary>
+    public bool PmdOffsetLockless(EntryRef pud, PageTableEntry pudv, ulong addr, out EntryRef pmd) =>
+        DescendLockless(pud, pudv, PgLevel.Pmd, addr, out pmd);
+
+    /// <summary>
+    /// <c>pte_offset_map(&amp;pmd, addr)</c> as gup_pte_range() (mm/gup.c) calls it: on the walker's local copy
+    /// <paramref name="pmdv"/> of the PMD, so the PTE table is the one the value names, not whatever the slot holds now.
+    /// </summary>
+    public bool PteOffsetMapLockless(EntryRef pmd, PageTableEntry pmdv, ulong addr, out EntryRef pte) =>
+        DescendLockless(pmd, pmdv, PgLevel.Pte, addr, out pte);
+
+    /// <summary>
+    /// Test seam: called by every lockless offset after the walker read and checked the upper entry and before it
+    /// looks up the table the value names (the window in which munmap may free that table).
+    /// </summary>
+    internal Action<PgLevel, ulong>? LocklessDescendHook { get; set; }
+
+    private bool DescendLockless(EntryRef upper, PageTableEntry value, PgLevel level, ulong addr, out EntryRef slot)
+    {
+        if (Geometry.IsFolded(level))
+        {
+            slot = upper.As(level);
+            return true;
+        }
+        LocklessDescendHook?.Invoke(level, addr);
+        // The table named by the value: live, or removed from the tree but not yet reclaimed (tlb_remove_table()),
+        // which a walker inside its irq-off section may still read. Anything else reads as none.
+        if (value.IsTable && (_tables.TryGetValue(value.Pfn.Value, out var t) || _removedTables.TryGetValue(value.Pfn.Value, out t)) && t.Level == level)
+        {
+            slot = SlotIn(level, value.Pfn, t.Entries, addr);
+            return true;
+        }
+        slot = default;
+        return false;
     }
 
     private EntryRef Descend(EntryRef upper, PgLevel level, ulong addr)
@@ -313,9 +369,98 @@ public sealed class PageTable
     {
         _tables.TryRemove(pfn.Value, out _);
         _count[(int)t.Level]--;
+        ReleaseTablePage(pfn, t);
+    }
+
+    private void ReleaseTablePage(Pfn pfn, TablePage t)
+    {
         var page = _machine.PfnToPage(pfn);
         _machine.StructPages.SetRefcount(page, 0); // pte_free(): put_page() drops the only reference
         _machine.FreePages(pfn, t.Order);
+    }
+
+    // ---------------------------------------------------------------- lockless walkers and deferred table freeing
+
+    private readonly ConcurrentDictionary<ulong, TablePage> _removedTables = new();
+    private readonly List<(Pfn Pfn, TablePage Table)> _pendingFree = [];
+    private int _locklessWalkers, _pendingCount;
+
+    /// <summary>
+    /// local_irq_save() around gup-fast's walk (lockless_pages_from_mm(), mm/gup.c; internal_get_user_pages_fast() in
+    /// v5.11): the read-side section of a lockless walker. While any walker is inside, a table page that munmap
+    /// removes from the tree stays readable and out of the buddy: on x86 the TLB-flush IPI cannot complete while IRQs
+    /// are off, elsewhere MMU_GATHER_RCU_TABLE_FREE defers the free past an RCU grace period, which IRQs-off also
+    /// holds off. Dispose is local_irq_restore(); the last walker out reclaims what waited for it.
+    /// </summary>
+    /// <remarks>
+    /// Ordering: the walker's entry is an interlocked increment (a full fence) before it reads any entry; the freeing
+    /// side clears the upper entry (interlocked) before it reads the walker count. So when the freeing side sees no
+    /// walker, every later walker reads the cleared entry and never reaches the table.
+    /// </remarks>
+    public IrqDisabledWalk LocalIrqSave()
+    {
+        Interlocked.Increment(ref _locklessWalkers);
+        return new IrqDisabledWalk(this);
+    }
+
+    /// <summary>local_irq_restore() at the end of gup-fast's walk (see <see cref="LocalIrqSave"/>).</summary>
+    internal void LocalIrqRestore()
+    {
+        if (Interlocked.Decrement(ref _locklessWalkers) == 0 && Volatile.Read(ref _pendingCount) != 0) TlbRemoveTableRcu();
+    }
+
+    /// <summary>Lockless walkers inside their irq-off section now.</summary>
+    public int LocklessWalkers => Volatile.Read(ref _locklessWalkers);
+
+    /// <summary>
+    /// Table pages removed from this tree that wait for the lockless walkers before they go back to the buddy (the
+    /// batch of tlb_remove_table()). Until they do, <see cref="Machine.FreePagesTotal"/> is that many pages lower than
+    /// after a synchronous free; munmap and exit reclaim them at once when no walker is inside.
+    /// </summary>
+    public int PendingTableFrees => Volatile.Read(ref _pendingCount);
+
+    /// <summary>
+    /// tlb_remove_table() (mm/mmu_gather.c): the table page leaves the tree (its entry was cleared and it no longer
+    /// counts as this mm's) but is queued instead of freed, and stays readable to walkers holding its value.
+    /// Caller holds the page-table lock.
+    /// </summary>
+    private void TlbRemoveTable(Pfn pfn, TablePage t)
+    {
+        _tables.TryRemove(pfn.Value, out _);
+        _count[(int)t.Level]--;
+        _removedTables[pfn.Value] = t;
+        _pendingFree.Add((pfn, t));
+        Interlocked.Increment(ref _pendingCount);
+    }
+
+    /// <summary>
+    /// tlb_table_flush() → tlb_remove_table_free() (mm/mmu_gather.c): hands the batch to the grace period; with no
+    /// lockless walker inside the grace period has already elapsed and the pages are reclaimed now (what the IPI or
+    /// call_rcu() would complete at once on an idle machine).
+    /// </summary>
+    private void TlbTableFlush()
+    {
+        if (Volatile.Read(ref _pendingCount) != 0) TlbRemoveTableRcu();
+    }
+
+    /// <summary>
+    /// tlb_remove_table_rcu() → __tlb_remove_table_free() (mm/mmu_gather.c): the RCU callback, run once no walker
+    /// that could see the queued tables is left: every queued page goes back to the buddy. Tables queued before the
+    /// walker count was read as zero (under the page-table lock, so after their entries were cleared) are safe.
+    /// </summary>
+    private void TlbRemoveTableRcu()
+    {
+        lock (_lock)
+        {
+            if (Volatile.Read(ref _locklessWalkers) != 0 || _pendingFree.Count == 0) return;
+            foreach (var (pfn, t) in _pendingFree)
+            {
+                _removedTables.TryRemove(pfn.Value, out _);
+                ReleaseTablePage(pfn, t);
+            }
+            _pendingFree.Clear();
+            Volatile.Write(ref _pendingCount, 0);
+        }
     }
 
     // ---------------------------------------------------------------- hugetlb helpers
@@ -538,13 +683,20 @@ public sealed class PageTable
         return result;
     }
 
-    /// <summary>free_pgtables()-style: frees (back to the buddy) every table below the PGD whose entries are all none,
-    /// within [<paramref name="start"/>, <paramref name="end"/>), clearing the entry that pointed at it.</summary>
-    /// <returns>How many table pages were freed.</returns>
+    /// <summary>free_pgtables()-style: removes every table below the PGD whose entries are all none, within
+    /// [<paramref name="start"/>, <paramref name="end"/>), clearing the entry that pointed at it, and frees it through
+    /// tlb_remove_table(): back to the buddy now when no lockless walker is inside, else when the last one leaves
+    /// (<see cref="PendingTableFrees"/>).</summary>
+    /// <returns>How many table pages were removed from the tree.</returns>
     public int FreeEmptyTables(ulong start = 0, ulong end = ulong.MaxValue)
     {
         if (end <= start) return 0;
-        lock (_lock) return FreeIn(_pgd, PgLevel.Pgd, 0, start, end - 1);
+        lock (_lock)
+        {
+            int freed = FreeIn(_pgd, PgLevel.Pgd, 0, start, end - 1);
+            TlbTableFlush();
+            return freed;
+        }
     }
 
     /// <summary><see cref="ClearRange"/> then <see cref="FreeEmptyTables"/> over the same range (munmap's unmap_region()).</summary>
@@ -628,9 +780,23 @@ public sealed class PageTable
             freed += FreeIn(t.Entries, nl, baseAddr + (ulong)i * span, start, last);
             if (!IsEmpty(t.Entries)) continue;
             if (Interlocked.CompareExchange(ref entries[i], 0, e.Value) != e.Value) continue;
-            FreeTablePage(e.Pfn, t);
+            TlbRemoveTable(e.Pfn, t);
             freed++;
         }
         return freed;
     }
+}
+
+/// <summary>
+/// A lockless walker's irq-off section (<see cref="PageTable.LocalIrqSave"/>); <see cref="Dispose"/> is
+/// local_irq_restore(). A struct, so <c>using</c> costs no allocation.
+/// </summary>
+public readonly struct IrqDisabledWalk : IDisposable
+{
+    private readonly PageTable? _table;
+
+    internal IrqDisabledWalk(PageTable table) => _table = table;
+
+    /// <summary>local_irq_restore(): leaves the section; the last walker out reclaims the tables that waited for it.</summary>
+    public void Dispose() => _table?.LocalIrqRestore();
 }

@@ -29,10 +29,38 @@ public sealed class StructPages
     public void SetFlags(PagePtr page, ulong flags) => Mem.WriteWord(page.Address + (ulong)_l.Flags, flags, "writing page->flags");
     /// <summary>Whether flag bit <paramref name="bit"/> is set.</summary>
     public bool TestFlag(PagePtr page, int bit) => (Flags(page) & (1UL << bit)) != 0;
-    /// <summary>__SetPageXxx().</summary>
+    /// <summary>
+    /// __SetPageXxx() (include/linux/page-flags.h, __set_bit()): a plain load and store of the whole word, as the
+    /// kernel's non-atomic form; a concurrent update of another bit of the same word may be lost, as in the kernel.
+    /// </summary>
     public void SetFlag(PagePtr page, int bit) => SetFlags(page, Flags(page) | (1UL << bit));
-    /// <summary>__ClearPageXxx().</summary>
+    /// <summary>__ClearPageXxx() (__clear_bit()): plain load and store, like <see cref="SetFlag"/>.</summary>
     public void ClearFlag(PagePtr page, int bit) => SetFlags(page, Flags(page) & ~(1UL << bit));
+
+    /// <summary>
+    /// SetPageXxx() (include/linux/page-flags.h → set_bit(), include/asm-generic/bitops/atomic.h): an atomic OR of the
+    /// bit into page->flags (a compare-and-swap on the 32-bit unit holding it; storage is little-endian), so it loses
+    /// no concurrent update of any other bit.
+    /// </summary>
+    public void SetPageFlagAtomic(PagePtr page, int bit) => AtomicFlagsUpdate(page, bit, set: true, "set_bit on page->flags");
+
+    /// <summary>ClearPageXxx() (clear_bit()): an atomic AND-NOT of the bit, like <see cref="SetPageFlagAtomic"/>.</summary>
+    public void ClearPageFlagAtomic(PagePtr page, int bit) => AtomicFlagsUpdate(page, bit, set: false, "clear_bit on page->flags");
+
+    /// <summary>TestSetPageXxx() (test_and_set_bit()): sets the bit atomically and says whether it was already set.</summary>
+    public bool TestSetPageFlagAtomic(PagePtr page, int bit) => AtomicFlagsUpdate(page, bit, set: true, "test_and_set_bit on page->flags");
+
+    private bool AtomicFlagsUpdate(PagePtr page, int bit, bool set, string what)
+    {
+        ulong va = page.Address + (ulong)_l.Flags + (ulong)(bit >> 5) * 4;
+        uint mask = 1u << (bit & 31);
+        while (true)
+        {
+            uint old = Mem.ReadU32(va, what);
+            uint now = set ? old | mask : old & ~mask;
+            if (now == old || Mem.CompareExchangeU32(va, now, old, what)) return (old & mask) != 0;
+        }
+    }
 
     /// <summary>page_ref_count(): atomic_read(&amp;page->_refcount).</summary>
     public int Refcount(PagePtr page) => (int)Mem.ReadU32(page.Address + (ulong)_l.Refcount, "reading page->_refcount");
