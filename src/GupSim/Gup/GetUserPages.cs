@@ -37,8 +37,7 @@ public sealed partial class GetUserPages
     {
         // is_valid_gup_flags(): FOLL_PIN is internal, and FOLL_LONGTERM references must be pins (pin_user_pages()).
         if ((flags & (FollFlags.Pin | FollFlags.Longterm)) != 0) return -(int)Errno.EINVAL;
-        long bad = CheckPagesArgument("get_user_pages_remote", nrPages, flags | FollFlags.Get, pages.Length, pin: false);
-        if (bad != 0) return bad;
+        if (!CheckPagesArgument("get_user_pages_remote", nrPages, flags | FollFlags.Get, pages.Length, pin: false, out long bad)) return bad;
         return GupLongtermLocked(mm, start, nrPages, flags | FollFlags.Touch | FollFlags.Get, pages);
     }
 
@@ -49,8 +48,7 @@ public sealed partial class GetUserPages
     public long PinUserPagesRemote(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
         if ((flags & FollFlags.Get) != 0) return -(int)Errno.EINVAL;
-        long bad = CheckPagesArgument("pin_user_pages_remote", nrPages, flags | FollFlags.Pin, pages.Length, pin: true);
-        if (bad != 0) return bad;
+        if (!CheckPagesArgument("pin_user_pages_remote", nrPages, flags | FollFlags.Pin, pages.Length, pin: true, out long bad)) return bad;
         return GupLongtermLocked(mm, start, nrPages, flags | FollFlags.Pin, pages);
     }
 

@@ -37,34 +37,36 @@ public sealed partial class GetUserPages
     /// write past its end; GupSim refuses with −EINVAL and one "gupsim:" line before taking anything.</item>
     /// </list>
     /// </summary>
-    /// <returns>0 when the call may go on, else the value the entry point returns.</returns>
-    private long CheckPagesArgument(string function, long nrPages, FollFlags flags, int pagesLength, bool pin)
+    /// <returns>True when the call may go on; else false with <paramref name="ret"/> the value the entry point returns.</returns>
+    private bool CheckPagesArgument(string function, long nrPages, FollFlags flags, int pagesLength, bool pin, out long ret)
     {
-        if (nrPages <= 0 || (flags & (FollFlags.Get | FollFlags.Pin)) == 0) return 0;
+        ret = -(int)Errno.EINVAL;
+        if (nrPages <= 0 || (flags & (FollFlags.Get | FollFlags.Pin)) == 0) return true;
         var v = _m.Version;
         if (pagesLength == 0)
         {
             if (HasIsValidGupArgs(v))
             {
                 WarnOnOnce("is_valid_gup_args", function); // inlined into the entry point, which %pS names
-                return -(int)Errno.EINVAL;
+                return false;
             }
             if (pin && PinChecksPagesArray(v))
             {
                 WarnOnOnce(function, function);
-                return (flags & FollFlags.FastOnly) != 0 ? 0 : -(int)Errno.EINVAL;
+                if ((flags & FollFlags.FastOnly) != 0) ret = 0;
+                return false;
             }
             _m.Log(string.Create(CultureInfo.InvariantCulture,
                 $"gupsim: {function}: pages is NULL with {(pin ? "FOLL_PIN" : "FOLL_GET")} and v{v} does not check it (the kernel would store through NULL or keep references it cannot return): refused with -EINVAL, nothing taken"));
-            return -(int)Errno.EINVAL;
+            return false;
         }
         if (pagesLength < nrPages)
         {
             _m.Log(string.Create(CultureInfo.InvariantCulture,
                 $"gupsim: {function}: pages[] holds {pagesLength} entries for nr_pages {nrPages} (the kernel would write past the array): refused with -EINVAL, nothing taken"));
-            return -(int)Errno.EINVAL;
+            return false;
         }
-        return 0;
+        return true;
     }
 
     private static readonly ConditionalWeakTable<Machine, HashSet<string>> Warned = [];

@@ -14,8 +14,7 @@ public sealed partial class GetUserPages
     public long GetUserPagesFast(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
         if ((flags & ~(FollFlags.Write | FollFlags.Longterm | FollFlags.Force)) != 0) return -(int)Errno.EINVAL;
-        long bad = CheckPagesArgument("get_user_pages_fast", nrPages, flags | FollFlags.Get, pages.Length, pin: false);
-        if (bad != 0) return bad;
+        if (!CheckPagesArgument("get_user_pages_fast", nrPages, flags | FollFlags.Get, pages.Length, pin: false, out long bad)) return bad;
         return InternalGetUserPagesFast(mm, start, nrPages, flags | FollFlags.Get, pages);
     }
 
@@ -28,8 +27,7 @@ public sealed partial class GetUserPages
     {
         if ((flags & FollFlags.Get) != 0) return -(int)Errno.EINVAL;
         string fn = (flags & FollFlags.FastOnly) != 0 ? "pin_user_pages_fast_only" : "pin_user_pages_fast";
-        long bad = CheckPagesArgument(fn, nrPages, flags | FollFlags.Pin, pages.Length, pin: true);
-        if (bad != 0) return bad;
+        if (!CheckPagesArgument(fn, nrPages, flags | FollFlags.Pin, pages.Length, pin: true, out long bad)) return bad;
         return InternalGetUserPagesFast(mm, start, nrPages, flags | FollFlags.Pin, pages);
     }
 
@@ -41,8 +39,7 @@ public sealed partial class GetUserPages
     {
         const FollFlags allowed = FollFlags.Write | FollFlags.Longterm | FollFlags.Force | FollFlags.Pin | FollFlags.Get | FollFlags.FastOnly;
         if ((flags & ~allowed) != 0 || (flags & (FollFlags.Get | FollFlags.Pin)) == (FollFlags.Get | FollFlags.Pin)) return -(int)Errno.EINVAL;
-        long bad = CheckPagesArgument("internal_get_user_pages_fast", nrPages, flags, pages.Length, (flags & FollFlags.Pin) != 0);
-        if (bad != 0) return bad;
+        if (!CheckPagesArgument("internal_get_user_pages_fast", nrPages, flags, pages.Length, (flags & FollFlags.Pin) != 0, out long bad)) return bad;
         if ((flags & FollFlags.Pin) != 0) mm.HasPinned = true;
         start &= ~(PageSize - 1);
         if (nrPages <= 0) return 0;
