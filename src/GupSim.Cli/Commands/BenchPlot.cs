@@ -30,6 +30,21 @@ public static class BenchPlot
     public static void Save(GupBenchResult result, string machine, string file)
     {
         string ext = CheckFile(file);
+        var plot = Build(result, machine);
+        try
+        {
+            if (ext == ".png") plot.SavePng(file, 1000, 600);
+            else plot.SaveSvg(file, 1000, 600);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GupSimException($"--plot {file}: {e.Message}");
+        }
+    }
+
+    /// <summary>The plot <see cref="Save"/> writes: bars at log10(ms) − floor, floor = ⌊log10(fastest ms) − 0.2⌋.</summary>
+    internal static Plot Build(GupBenchResult result, string machine)
+    {
         string font = Path.Combine(AppContext.BaseDirectory, "Fonts", "DejaVuSans.ttf");
         if (File.Exists(font)) Fonts.AddFontFile(FontName, font);
 
@@ -43,9 +58,9 @@ public static class BenchPlot
                 max = Math.Max(max, ms);
             }
         if (min == double.MaxValue) min = max = 1;
-        // Plotted y is log10(ms) − floor: the decade at or below the fastest value is 0, so every bar grows upwards
+        // Plotted y is log10(ms) − floor: a whole decade below the fastest value is 0, so every bar grows upwards
         // from 0 (ScottPlot puts a bar's label below a bar with a negative value).
-        double floor = Math.Floor(Math.Log10(min));
+        double floor = Math.Floor(Math.Log10(min) - 0.2); // at least 0.2 decade below the fastest value
         double top = Math.Log10(max) - floor + 0.25; // room above the tallest bar for its label
         double Log(double ms) => ms > 0 ? Math.Max(Math.Log10(ms) - floor, 0) : 0;
 
@@ -93,15 +108,7 @@ public static class BenchPlot
         plot.Axes.SetLimitsX(-1, result.Rows.Count * 3 - 1);
         plot.YLabel("ms per ioctl (log scale)");
         plot.Title($"gup_test {result.Workload}\n{machine}, {result.Pages} pages, {result.Rounds} round{(result.Rounds == 1 ? "" : "s")}");
-        try
-        {
-            if (ext == ".png") plot.SavePng(file, 1000, 600);
-            else plot.SaveSvg(file, 1000, 600);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GupSimException($"--plot {file}: {e.Message}");
-        }
+        return plot;
 
         Bar MsBar(double x, double ms, Color color) => new()
         {
