@@ -73,7 +73,11 @@ public static class BenchCommand
                 WriteText(output, result, machineText);
                 if (model is { } cm) WriteCostModel(output, result, cm.Table, cm.Checks);
             }
-            if (pr.GetValue(plot) is { } file) BenchPlot.Save(result, machineText, file);
+            if (pr.GetValue(plot) is { } file)
+            {
+                BenchPlot.Save(result, machineText, file);
+                pr.InvocationConfiguration.Error.WriteLine($"gupsim: wrote plot to {file}");
+            }
             return result.Rows.All(r => r.Verified) ? ExitCodes.Ok : ExitCodes.ExpectationFailed;
         });
         return cmd;

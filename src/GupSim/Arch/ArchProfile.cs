@@ -2,7 +2,7 @@ using GupSim.Core;
 
 namespace GupSim.Arch;
 
-/// <summary>A huge page size an arch supports, and how its page tables map it (kernel-facts.md §7.3).</summary>
+/// <summary>A huge page size an arch supports, and how its page tables map it (arch/*/mm/hugetlbpage.c arch_hugetlb_valid_size()).</summary>
 /// <param name="Bytes">The huge page size in bytes.</param>
 /// <param name="Mapping">The page-table level and form of its leaf.</param>
 /// <param name="ContCount">Entries in a contiguous run (arm64 CONT_PTES/CONT_PMDS); 1 for a single leaf.</param>
@@ -124,7 +124,7 @@ public sealed record ArchProfile
 
     /// <summary>PAGE_SIZE.</summary>
     public ulong PageSize => 1UL << PageShift;
-    /// <summary>sizeof(struct page): 64 bytes on 64-bit, 32 on 32-bit (kernel-facts.md §3.1).</summary>
+    /// <summary>sizeof(struct page): 64 bytes on 64-bit, 32 on 32-bit (include/linux/mm_types.h).</summary>
     public int StructPageSize => BitsPerLong == 64 ? 64 : 32;
     /// <summary>sizeof(unsigned long).</summary>
     public int WordBytes => BitsPerLong / 8;

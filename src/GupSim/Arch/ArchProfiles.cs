@@ -3,8 +3,8 @@ using GupSim.Core;
 namespace GupSim.Arch;
 
 /// <summary>
-/// The arch profiles GupSim models. Values come from kernel-facts.md §1.7, §1.8, §2.1, §7 and the v6.1 tree's
-/// arch/*/include/asm/{sparsemem,page,pgtable}.h and arch/*/Kconfig; version-dependent values switch on
+/// The arch profiles GupSim models. Values come from the v5.11 and v6.1 trees'
+/// arch/*/include/asm/{sparsemem,page,pgtable}.h, include/linux/mmzone.h, arch/*/Kconfig and mm/Kconfig; version-dependent values switch on
 /// <see cref="KernelVersion"/>. Kernel virtual address maps follow each arch's documented layout
 /// (Documentation/{x86/x86_64,arm64,riscv}/...); bases that the kernel picks at boot (KASLR, s390) are fixed here.
 /// </summary>
@@ -72,7 +72,7 @@ public static class ArchProfiles
 
     private static ArchProfile X86_64(KernelVersion v, bool fiveLevel)
     {
-        // X86_5LEVEL selects SPARSEMEM_VMEMMAP; in 2025 x86-64 selects it unconditionally (kernel-facts §1.8).
+        // X86_5LEVEL selects SPARSEMEM_VMEMMAP; in 2025 x86-64 selects it unconditionally (arch/x86/Kconfig, v6.18).
         bool forced = fiveLevel || v.VmemmapMandatoryWhereSupported;
         return new ArchProfile
         {
@@ -151,7 +151,7 @@ public static class ArchProfiles
 
     private static ArchProfile Arm64(KernelVersion v, int pageShift)
     {
-        // Page-table shift formula (kernel-facts §7.2): level n shift = (PAGE_SHIFT - 3) * (4 - n) + 3.
+        // Page-table shift formula (arch/arm64/include/asm/pgtable-hwdef.h ARM64_HW_PGTABLE_LEVEL_SHIFT): level n shift = (PAGE_SHIFT - 3) * (4 - n) + 3.
         int levels = pageShift == 16 ? 3 : 4;
         int Shift(int n) => (pageShift - 3) * (4 - n) + 3;
         int pgdir = Shift(4 - levels);
@@ -159,7 +159,7 @@ public static class ArchProfiles
         int pud = levels >= 4 ? Shift(1) : pgdir;
         int sectionBits = v.HasArm64SmallSections ? (pageShift == 16 ? 29 : 27) : 30;
         int maxOrder = pageShift switch { 16 => 14, 14 => 12, _ => 11 };
-        // The v6.1 tree selects SPARSEMEM_VMEMMAP on arm64; v5.11 only SPARSEMEM_VMEMMAP_ENABLE (kernel-facts §1.8).
+        // The v6.1 tree selects SPARSEMEM_VMEMMAP on arm64; v5.11 only SPARSEMEM_VMEMMAP_ENABLE (arch/arm64/Kconfig).
         bool forced = v >= KernelVersion.V6_1;
         HugePageSize[] sizes = pageShift switch
         {
@@ -265,7 +265,7 @@ public static class ArchProfiles
             PudShift = 31,
             P4dShift = 42,
             PgdirShift = 53,
-            // SECTION_SIZE_BITS 28 → 27 in 2024 (kernel-facts §1.7).
+            // SECTION_SIZE_BITS 28 → 27 in 2024 (arch/s390/include/asm/sparsemem.h).
             SectionSizeBits = v >= KernelVersion.V6_18 ? 27 : 28,
             MaxPhysmemBits = 46,
             MaxOrder = 11,

@@ -6,7 +6,7 @@ namespace GupSim.Arch;
 /// <summary>
 /// A Linux kernel release, major.minor (e.g. 5.11). The model's behaviour switches on it wherever the kernel
 /// changed something that GupSim simulates; each switch is a named property here, so a reader finds every
-/// version-dependent rule in one place (kernel-facts.md §1–§5 and the appendix give the commits).
+/// version-dependent rule in one place (the doc comments of the releases below name the commits).
 /// </summary>
 /// <remarks>Immutable value type; ordered by (major, minor). The default value is 0.0, which no rule accepts as a real release.</remarks>
 public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<KernelVersion>

@@ -13,7 +13,7 @@ public enum MemoryModel
     SparsememVmemmap,
 }
 
-/// <summary>How a huge page size is mapped in the page tables (kernel-facts.md §7.3).</summary>
+/// <summary>How a huge page size is mapped in the page tables (arch/*/mm/hugetlbpage.c).</summary>
 public enum HugeMapping
 {
     /// <summary>A leaf PMD entry (x86 PSE, arm64 block, ...).</summary>

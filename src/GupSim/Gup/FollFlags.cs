@@ -1,6 +1,6 @@
 namespace GupSim.Gup;
 
-/// <summary>FOLL_* flags (include/linux/mm.h, v5.11 values; kernel-facts §4.1).</summary>
+/// <summary>FOLL_* flags (include/linux/mm.h, v5.11 values).</summary>
 [Flags]
 public enum FollFlags
 {

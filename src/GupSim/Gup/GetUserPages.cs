@@ -231,7 +231,7 @@ public sealed partial class GetUserPages
     }
 
     /// <summary>
-    /// follow_hugetlb_page() in the strategy's form (kernel-facts §5): fault in missing or read-only entries, then
+    /// follow_hugetlb_page() in the strategy's form (mm/hugetlb.c): fault in missing or read-only entries, then
     /// record subpages and grab references — per subpage (v5.11), once per huge page after the loop (patch 1), or
     /// with refs = min3(...) and the recorder (82e5d378b0e4 on; refs from the aligned vaddr from d08af0a59684).
     /// </summary>

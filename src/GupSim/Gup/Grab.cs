@@ -3,7 +3,7 @@ using GupSim.Pages;
 namespace GupSim.Gup;
 
 /// <summary>
-/// Taking and dropping GUP references (mm/gup.c, include/linux/mm.h; kernel-facts §3.3–§3.4, §4.2), as the
+/// Taking and dropping GUP references (mm/gup.c try_grab_compound_head() / put_compound_head(), include/linux/mm.h, include/linux/page_ref.h), as the
 /// machine's kernel version does. "Grab" means: look at FOLL_GET / FOLL_PIN to decide. Everything works on any
 /// pointer: a wrong <c>pages[i]</c> is grabbed or released on whatever lives at its address, so leaks and
 /// corruptions show up in the counts.
@@ -223,7 +223,7 @@ public sealed class Grab
     /// unpin_user_page_range_dirty_lock() (v5.12+): releases <paramref name="npages"/> pins starting at
     /// <paramref name="start"/>, walking with compound_range_next(): <c>next = start + i</c> and
     /// <c>ntails = head + compound_nr(head) − next</c> by pointer arithmetic until c228afb11ac6 (v5.18), then with
-    /// nth_page() and pfn differences, and by pointers again from v6.18 (kernel-facts Trap 3).
+    /// nth_page() and pfn differences, and by pointers again from v6.18 (mm/gup.c).
     /// </summary>
     public void UnpinUserPageRangeDirtyLock(PagePtr start, long npages, bool makeDirty)
     {

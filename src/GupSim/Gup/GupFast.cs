@@ -32,7 +32,7 @@ public sealed partial class GetUserPages
     }
 
     /// <summary>
-    /// internal_get_user_pages_fast() (kernel-facts §4.3): only WRITE|LONGTERM|FORCE|PIN|GET|FAST_ONLY allowed;
+    /// internal_get_user_pages_fast() (mm/gup.c, v5.11/v5.12): only WRITE|LONGTERM|FORCE|PIN|GET|FAST_ONLY allowed;
     /// start page aligned; the lockless walk; FOLL_FAST_ONLY stops there; the rest through the slow path.
     /// </summary>
     public long InternalGetUserPagesFast(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)

@@ -3,7 +3,7 @@ using GupSim.Core;
 
 namespace GupSim.Gup;
 
-/// <summary>The shape of follow_hugetlb_page()'s loop (kernel-facts §5).</summary>
+/// <summary>The shape of follow_hugetlb_page()'s loop (mm/hugetlb.c: v5.11; 0fa5bc4023c1 and 82e5d378b0e4, v5.12).</summary>
 public enum HugetlbSlowVariant
 {
     /// <summary>v5.11: per subpage, <c>pages[i] = mem_map_offset(head, pfn_offset)</c> and try_grab_page() each.</summary>
@@ -29,7 +29,7 @@ public sealed record GupStrategy(
     bool FastFirstPageByNthPage,
     bool RefsFromAlignedVaddr)
 {
-    /// <summary>The code of <paramref name="v"/> (kernel-facts §4.3, §5, appendix).</summary>
+    /// <summary>The code of <paramref name="v"/> (mm/gup.c, mm/hugetlb.c; the commits on each <see cref="KernelVersion"/> property).</summary>
     public static GupStrategy ForVersion(KernelVersion v)
     {
         bool fastNth = v >= KernelVersion.V5_18 && !v.HasMaxFolioOrderInvariant;

@@ -93,8 +93,8 @@ public sealed partial class GetUserPages
 
     /// <summary>
     /// check_and_migrate_cma_pages() (before v5.13): walks pages[] by <c>step = compound_nr(head) − (pages[i] − head)</c>
-    /// — a pointer difference, meaningless when pages[i] lies in another section's memmap than its head (kernel-facts
-    /// Trap 3; unsigned, so a "negative" step wraps i backwards) — isolating every head in a CMA pageblock. If any was
+    /// — a pointer difference, meaningless when pages[i] lies in another section's memmap than its head (mm/gup.c,
+    /// v5.11; unsigned, so a "negative" step wraps i backwards) — isolating every head in a CMA pageblock. If any was
     /// isolated: release all pages, migrate_pages() (on failure: put the rest back and stop migrating), GUP again, and
     /// check again while migration is allowed. A failed migration still returns the pages, pinned in CMA.
     /// </summary>

@@ -39,7 +39,7 @@ public static class SubpageRecorders
     public static ISubpageRecorder PagePlusPlus { get; } = new PagePlusPlusRecorder();
     /// <summary><c>mem_map_offset(head, offset + nr)</c> from the aligned head: the pre-series slow path (correct everywhere).</summary>
     public static ISubpageRecorder MemMapOffsetAligned { get; } = new MemMapOffsetAlignedRecorder();
-    /// <summary><c>mem_map_offset(mem_map_offset(head, offset), nr)</c>: 82e5d378b0e4 as merged (kernel-facts Trap 2).</summary>
+    /// <summary><c>mem_map_offset(mem_map_offset(head, offset), nr)</c>: 82e5d378b0e4 as merged (mm/hugetlb.c follow_hugetlb_page(), v5.12).</summary>
     public static ISubpageRecorder MemMapOffsetMerged { get; } = new MemMapOffsetMergedRecorder();
     /// <summary><c>nth_page(nth_page(head, offset), nr)</c>: v6.1 slow GUP and c228afb11ac6 gup-fast (v5.18).</summary>
     public static ISubpageRecorder NthPage { get; } = new NthPageRecorder();

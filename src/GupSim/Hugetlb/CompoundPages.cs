@@ -4,7 +4,7 @@ using GupSim.Pages;
 namespace GupSim.Hugetlb;
 
 /// <summary>
-/// Preparing and destroying compound pages, with the struct page walk each kernel version used (kernel-facts §5.5):
+/// Preparing and destroying compound pages, with the struct page walk each kernel version used:
 /// prep_compound_page() (mm/page_alloc.c) for buddy-sized pages, prep_compound_gigantic_page() /
 /// destroy_compound_gigantic_page() (mm/hugetlb.c) for gigantic ones.
 /// </summary>

@@ -4,7 +4,7 @@ namespace GupSim.Pages;
 
 /// <summary>
 /// Byte offsets of the struct page fields GupSim reads and writes, as include/linux/mm_types.h lays them out for
-/// one word size and kernel version (kernel-facts.md §3.1). Fields that share a union share an offset, so a tail
+/// one word size and kernel version (v5.18: 5232c63f46fd; v6.6: struct folio). Fields that share a union share an offset, so a tail
 /// page's <c>compound_head</c> is the head page's <c>lru.next</c>, as in the kernel.
 /// </summary>
 /// <remarks>

@@ -38,7 +38,7 @@ public sealed record GupTestIoctlReport(
 /// <summary>
 /// The gup_test kernel module (mm/gup_test.c): <c>gup_test_ioctl()</c> → <c>__gup_test_ioctl()</c> with its get loop
 /// in chunks of nr_pages_per_call, <c>verify_dma_pinned()</c>, <c>dump_pages_test()</c> and
-/// <c>put_back_pages()</c>, as the machine's kernel version has them (kernel-facts §6.2). Times are the simulator's
+/// <c>put_back_pages()</c>, as the machine's kernel version has them (mm/gup_test.c __gup_test_ioctl()). Times are the simulator's
 /// own wall-clock microseconds of the two loops, as ktime_us_delta() would measure the kernel's. Outside the timed
 /// loops, GupSim's oracle checks every pages[] entry and, after the release, every count.
 /// </summary>

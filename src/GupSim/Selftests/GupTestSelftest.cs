@@ -8,8 +8,8 @@ using GupSim.Mm;
 namespace GupSim.Selftests;
 
 /// <summary>
-/// What the gup_test selftest of one kernel version accepts and prints (kernel-facts §6.3; the 6.1 and current
-/// selftest sources). Versions GupSim has no source for take the nearest earlier behaviour; the boundaries marked
+/// What the gup_test selftest of one kernel version accepts and prints (tools/testing/selftests/{vm,mm}/gup_test.c: the
+/// v5.11, 6.1 and current sources). Versions GupSim has no source for take the nearest earlier behaviour; the boundaries marked
 /// "inferred" are GupSim's reading of the history and are listed in docs/gup-test.md.
 /// </summary>
 public sealed record GupTestDialect(KernelVersion Version)

@@ -19,7 +19,7 @@ public sealed record CostTable(double AtomicNs, double LookupNs, double EntryNs)
 
 /// <summary>A published figure, what the model predicts for it, and whether the table was fitted on it.</summary>
 /// <param name="Label">Which code and workload.</param>
-/// <param name="Source">Where the number was published (history.md §3 row).</param>
+/// <param name="Source">Where the number was published (the patch or mail of the 2021 series, or a later one).</param>
 /// <param name="PublishedUs">The published get time.</param>
 /// <param name="PredictedUs">The model's prediction from GupSim's deterministic counters.</param>
 /// <param name="Fitted">Whether the table was fitted on this figure.</param>
@@ -40,7 +40,7 @@ public sealed record CostModelCheck(string Label, string Source, double Publishe
 /// </summary>
 public static class KernelCostModel
 {
-    /// <summary>history.md §3 rows 1/5, 5 and 2: the three figures the table is fitted on.</summary>
+    /// <summary>The three figures the table is fitted on: v5.11 and patch 1 from 0fa5bc4023c1's message, v1 page++ from Joao Martins' v1 2/2 (2021-01-25).</summary>
     public const double V511Us = 87_600, Patch1Us = 12_800, V1PagePlusPlusUs = 4_400;
 
     /// <summary>
@@ -78,7 +78,7 @@ public static class KernelCostModel
 
     /// <summary>
     /// Fits the table on the seed workload of the machine <paramref name="options"/> describes (by default the seed
-    /// machine) and checks it against every published figure of history.md §3 the model can run: the merged
+    /// machine) and checks it against every published figure the model can run: the merged
     /// 82e5d378b0e4 (~5.8k), per-element nth_page (~7.8k), PIN_FAST (~3.7k) and the 2 MiB hugetlb rows (Li Zhe 2025,
     /// `-HL -m 8192 -n 512`: ~14391 before a03db236aebf and ~4867 after, on v6.15).
     /// </summary>

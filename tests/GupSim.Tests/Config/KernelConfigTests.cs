@@ -10,13 +10,14 @@ public class KernelConfigTests
 
     private static KernelConfig Text(params string[] lines) => KernelConfig.Parse(string.Join('\n', lines), "test.config");
 
-    // Expected values worked out from each file's own lines (grep) and kernel-facts.md:
+    // Expected values worked out from each file's own lines (grep) and the kernel sources:
     // profile from CONFIG_X86_64/X86_5LEVEL, X86_32/X86_PAE, ARM64/ARM64_4K_PAGES, ARM/ARM_LPAE; version from the
     // "# Linux/<arch> <version> Kernel Configuration" header (line 3); model from FLATMEM / SPARSEMEM_VMEMMAP;
-    // SECTION_SIZE_BITS from §1.7 (x86_64 27, arm64 4K v5.12+ 27; none under FLATMEM); MAX_ORDER from §2.1.
+    // SECTION_SIZE_BITS from arch/*/include/asm/sparsemem.h (x86_64 27, arm64 4K v5.12+ 27 since f0b13ee23241; none
+    // under FLATMEM); MAX_ORDER from include/linux/mmzone.h (11 unless the arch's Kconfig sets it).
     [Theory]
-    // Linux/x86 6.1.192; X86_5LEVEL=y, PGTABLE_LEVELS=5; SPARSEMEM_VMEMMAP=y + EXTREME → sections of 2^27 (§1.7);
-    // no MAX_ORDER symbol on x86 → 11 (§2.1); HUGETLB_PAGE=y; PAGE_EXTENSION=y.
+    // Linux/x86 6.1.192; X86_5LEVEL=y, PGTABLE_LEVELS=5; SPARSEMEM_VMEMMAP=y + EXTREME → sections of 2^27 (sparsemem.h);
+    // no MAX_ORDER symbol on x86 → 11 (mmzone.h); HUGETLB_PAGE=y; PAGE_EXTENSION=y.
     [InlineData("6.1-amd64_none_amd64.config", "x86_64-5level", "x86", "6.1", MemoryModel.SparsememVmemmap, 27, 11, true, 5, true, false, true)]
     // Same as amd64 but "# CONFIG_PAGE_EXTENSION is not set".
     [InlineData("6.1-amd64_none_cloud-amd64.config", "x86_64-5level", "x86", "6.1", MemoryModel.SparsememVmemmap, 27, 11, true, 5, true, false, false)]
@@ -35,7 +36,7 @@ public class KernelConfigTests
     // RT flavour, same memory symbols as armmp.
     [InlineData("6.1-armhf_rt_armmp.config", "armhf", "arm", "6.1", MemoryModel.Flatmem, null, 12, false, 2, false, false, true)]
     // Linux/x86 6.1.176; X86_32 + X86_PAE (HIGHMEM64G), PGTABLE_LEVELS=3; FLATMEM=y wins over the arch-selected
-    // SPARSEMEM_STATIC=y (§1.8) → no sections; x86 MAX_ORDER 11; HUGETLB_PAGE=y.
+    // SPARSEMEM_STATIC=y (arch/x86/Kconfig) → no sections; x86 MAX_ORDER 11; HUGETLB_PAGE=y.
     [InlineData("6.1-i386_none_686-pae.config", "i386-pae", "x86", "6.1", MemoryModel.Flatmem, null, 11, true, 3, false, true, true)]
     // Linux/x86 6.1.176; X86_32 without PAE (HIGHMEM4G), PGTABLE_LEVELS=2; FLATMEM=y + SPARSEMEM_STATIC=y; MAX_ORDER 11.
     [InlineData("6.1-i386_none_686.config", "i386", "x86", "6.1", MemoryModel.Flatmem, null, 11, true, 2, false, true, true)]
@@ -198,7 +199,7 @@ public class KernelConfigTests
     [Fact]
     public void Derive_FourLevelWithClassicSparsemem_IsAllowed()
     {
-        // kernel-facts.md §1.8: with X86_5LEVEL=n VMEMMAP is user-deselectable before 6.18.
+        // mm/Kconfig, arch/x86/Kconfig: with X86_5LEVEL=n VMEMMAP is user-deselectable before 6.18.
         var config = Text(
             "# Linux/x86 6.1.0 Kernel Configuration",
             "CONFIG_X86_64=y",
@@ -292,7 +293,7 @@ public class KernelConfigTests
     [InlineData("6.1.0", "arm", "CONFIG_ARM=y", "CONFIG_ARCH_FORCE_MAX_ORDER=12", 12)]
     // ≤ 6.0: FORCE_MAX_ZONEORDER, exclusive.
     [InlineData("5.11.0", "arm64", "CONFIG_ARM64=y\nCONFIG_ARM64_16K_PAGES=y", "CONFIG_FORCE_MAX_ZONEORDER=12", 12)]
-    // No symbol: the arch default (x86 11, §2.1), whatever the version's meaning.
+    // No symbol: the arch default (x86 11, include/linux/mmzone.h), whatever the version's meaning.
     [InlineData("6.6.0", "x86", "CONFIG_X86_64=y", "", 11)]
     public void Derive_MaxOrderSymbol_GivesExclusiveMaxOrder(string version, string arch, string archLines, string maxOrderLine, int expected)
     {

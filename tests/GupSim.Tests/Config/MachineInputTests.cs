@@ -6,7 +6,7 @@ namespace GupSim.Tests.Config;
 
 /// <summary>
 /// Machine files: /proc/iomem, /sys/firmware/memmap and memory-block listings, and LoadMachineFile. Expected values
-/// come from data/machines/x86_64-vm-24g (a 24 GiB x86_64 Firecracker VM, dotnet-notes.md §4).
+/// come from data/machines/x86_64-vm-24g (a 24 GiB x86_64 Firecracker VM, read as root).
 /// </summary>
 public sealed partial class MachineInputTests
 {
@@ -212,7 +212,7 @@ public sealed partial class MachineInputTests
         string path = SnapshotFile(MachineInput.MemoryBlocksFileName);
         RamLayout layout = MachineInput.ParseMemoryBlocks(File.ReadAllText(path), path);
 
-        // Blocks 0..23 and 32..199 of 128M (dotnet-notes.md §4): 192 blocks, 24 GiB, whole blocks only.
+        // Blocks 0..23 and 32..199 of 128M (its /sys/devices/system/memory): 192 blocks, 24 GiB, whole blocks only.
         Assert.Equal([R(0, 3 * G), R(4 * G, 25 * G)], Ranges(layout));
         Assert.Equal(192 * 128 * M, layout.TotalBytes);
     }

@@ -10,7 +10,7 @@ using static GupSim.Tests.Memory.TestMachines;
 namespace GupSim.Tests.Gup;
 
 /// <summary>
-/// kernel-facts §8 "never wrong" matrix across arches, huge page sizes, memory models and versions, the Trap-2 batch
+/// The "never wrong" matrix (page + n == pfn_to_page(pfn + n) on FLATMEM, DISCONTIGMEM, VMEMMAP, pages within one section) across arches, huge page sizes, memory models and versions, the Trap-2 batch
 /// sweep, and GUP's error and edge cases. Every expectation is computed from the placement of the section memmaps
 /// (<see cref="SectionInfo.MemmapVa"/>), never from the simulator's own pfn_to_page.
 /// </summary>
@@ -110,7 +110,7 @@ internal static class GupMatrix
     ];
 
     /// <summary>
-    /// kernel-facts §8 "never wrong": each arch/size × model available in the version (VMEMMAP always; classic
+    /// "Never wrong" (include/asm-generic/memory_model.h: VMEMMAP is vmemmap + pfn): each arch/size × model available in the version (VMEMMAP always; classic
     /// SPARSEMEM with the boot buffer where Kconfig offers it) × v5.11/v5.12/v6.1, kept when the huge page fits in one
     /// section or the model is VMEMMAP; plus arm64-4K 1 GiB on v5.11 with scattered memmaps (1 GiB sections).
     /// </summary>
@@ -152,7 +152,7 @@ internal static class GupMatrix
         var sp = m.StructPages;
         var head = m.PfnToPage(Pfn.FromUInt64(s.HeadPfn));
         Assert.Equal(pl.CorrectVa(s.HeadPfn), head.Address);
-        // Pincount location (kernel-facts §3.1): page[2] before v5.18, page[1] from v5.18.
+        // Pincount location (include/linux/mm_types.h; 5232c63f46fd, v5.18): page[2] before v5.18, page[1] from v5.18.
         int pincountPage = m.Version >= KernelVersion.V5_18 ? 1 : 2;
         Assert.Equal(pincountPage, m.Layout.PincountPage);
         var expected = new ulong[s.Pages];
@@ -179,7 +179,7 @@ internal static class GupMatrix
                 for (int i = 0; i < s.Pages; i++)
                     if (pages[i].Address != expected[i])
                         Assert.Fail($"{what}: pages[{i}] = {pages[i]} (struct page of pfn {pl.OwnerPfn(pages[i].Address):x}), want {expected[i]:x} (pfn {s.HeadPfn + (ulong)i:x})");
-                // FOLL_PIN on order ≥ 2: _refcount += n and pincount += n (kernel-facts §3.4, §4.2).
+                // FOLL_PIN on order ≥ 2: _refcount += n and pincount += n (mm/gup.c try_grab_compound_head(), v5.11).
                 Assert.Equal(ref0 + s.Pages, sp.Refcount(head));
                 Assert.Equal(s.Pages, sp.CompoundPincount(head));
                 Assert.Equal(s.Pages, PinCountOnPage(m, head, pincountPage));
@@ -194,7 +194,7 @@ internal static class GupMatrix
     }
 }
 
-/// <summary>kernel-facts §8 "never wrong" matrix, huge pages below 1 GiB.</summary>
+/// <summary>The "never wrong" matrix, huge pages below 1 GiB.</summary>
 public class GupMatrixNeverWrongTests
 {
     [Fact]
@@ -224,7 +224,7 @@ public class GupMatrixNeverWrongTests
         GupMatrix.RunNeverWrong(arch, size, version, model, placement);
 }
 
-/// <summary>kernel-facts §8 "never wrong" matrix, x86_64 1 GiB pages (VMEMMAP only: 8 sections per page).</summary>
+/// <summary>The "never wrong" matrix, x86_64 1 GiB pages (VMEMMAP only: 8 sections per page).</summary>
 public class GupMatrixNeverWrongX86_1GTests
 {
     [Theory]
@@ -233,7 +233,7 @@ public class GupMatrixNeverWrongX86_1GTests
         GupMatrix.RunNeverWrong(arch, size, version, model, placement);
 }
 
-/// <summary>kernel-facts §8 "never wrong" matrix, arm64-4K 1 GiB pages (1 GiB sections on v5.11).</summary>
+/// <summary>The "never wrong" matrix, arm64-4K 1 GiB pages (1 GiB sections on v5.11).</summary>
 public class GupMatrixArm64_1GTests
 {
     [Theory]
@@ -301,7 +301,7 @@ public class GupMatrixArm64_1GV5_12Tests
             // Trap 1: everything past the first section, whatever the batch; Trap 2: the formula (0 for 1, 512, all).
             Assert.Equal(fast ? s.Pages - S : formula, wrong);
             if (!fast) Assert.Equal(batch == 123 ? GupMatrix.Trap2Wrong(s.Pages, S, 123) : 0, wrong);
-            // The head is grabbed right either way (kernel-facts Trap 1 "Refcount effect").
+            // The head is grabbed right either way: gup_huge_pud() grabs pud_page(orig) (mm/gup.c, v5.11).
             Assert.Equal(ref0 + s.Pages, sp.Refcount(head));
             Assert.Equal(pin0 + s.Pages, sp.CompoundPincount(head));
             if (wrong != 0) continue; // releasing wrong entries would act on whatever they point at
@@ -312,7 +312,7 @@ public class GupMatrixArm64_1GV5_12Tests
     }
 }
 
-/// <summary>kernel-facts Trap 2: x86_64, classic SPARSEMEM with scattered memmaps, 1 GiB page, slow path in calls of n.</summary>
+/// <summary>82e5d378b0e4 (mm/hugetlb.c, v5.12) mem_map_offset() on an advanced base: x86_64, classic SPARSEMEM with scattered memmaps, 1 GiB page, slow path in calls of n.</summary>
 public class GupMatrixTrap2SweepTests
 {
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<GupMatrix.Setup>> Machines = new();
@@ -367,7 +367,7 @@ public class GupMatrixTrap2SweepTests
         Assert.Equal(expected, wrong);
         if (version == "5.12")
         {
-            // kernel-facts: calls of 512 or 4096 and one whole-page call never trigger; calls of 1 cannot (nr = 0).
+            // Calls of 512 or 4096 and one whole-page call never trigger; calls of 1 cannot (nr = 0).
             if (n is 1 or 512 or 4096 or 262144) Assert.Equal(0, wrong);
             else Assert.Equal(GupMatrix.Trap2Wrong(Pphp, S, n), wrong);
             if (n == 1000)

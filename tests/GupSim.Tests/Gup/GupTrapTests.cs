@@ -9,7 +9,7 @@ using static GupSim.Tests.Memory.TestMachines;
 
 namespace GupSim.Tests.Gup;
 
-/// <summary>kernel-facts §8: the traps, reproduced from the modelled addresses, and the configurations that are never wrong.</summary>
+/// <summary>The 2021 memmap-contiguity bugs (gup_huge_pud() page++, 82e5d378b0e4, check_and_migrate_cma_pages(), d08af0a59684's refs = 0), reproduced from the modelled addresses, and the configurations that are never wrong.</summary>
 public class GupTrapTests
 {
     private const int Pphp = 262144; // 1 GiB / 4 KiB
@@ -126,7 +126,7 @@ public class GupTrapTests
             Assert.Equal(m.Grab.FollPinAcquired, m.Grab.FollPinReleased);
             return;
         }
-        // kernel-facts Trap 2: wrong iff (pfn_offset mod S) + nr ≥ S with 1 ≤ nr < M (S = 32768, M = 1024).
+        // 82e5d378b0e4 (mm/hugetlb.c, v5.12) records mem_map_offset(base + pfn_offset, nr): wrong iff (pfn_offset mod S) + nr ≥ S with 1 ≤ nr < M (S = 32768, M = 1024).
         // Chunk 32 starts at 32000: nr 768…999 are wrong; likewise for every chunk straddling a boundary.
         Assert.Contains((32, 768, 999), wrongByChunk);
         var expected = new List<(int, int, int)>();
@@ -213,7 +213,7 @@ public class UnpinRangeTests
 
 public class Trap4Tests
 {
-    // kernel-facts Trap 4 (d08af0a59684): an unaligned vaddr inside the last page of the VMA gives refs = 0 before the
+    // d08af0a59684 "mm/hugetlb: fix refs calculation from unaligned @vaddr" (v5.14): an unaligned vaddr inside the last page of the VMA gives refs = 0 before the
     // fix; nothing is recorded and try_grab_compound_head(pages[i] = NULL, 0) dereferences NULL.
     [Theory]
     [InlineData("5.12", true)]

@@ -17,7 +17,7 @@ public class HugetlbPoolTests
         Hugepages = HugepagesCmdline.Parse(hugepages, 2 * M),
     });
 
-    // kernel-facts §5.5 and §7.3: order, gigantic = order ≥ MAX_ORDER (v5.11 meaning).
+    // include/linux/hugetlb.h hstate_is_gigantic(): order, gigantic = order ≥ MAX_ORDER (v5.11 meaning).
     [Theory]
     [InlineData("x86_64", "2M", 9, false)]
     [InlineData("x86_64", "1G", 18, true)]

@@ -6,7 +6,7 @@ using static GupSim.Tests.Memory.TestMachines;
 
 namespace GupSim.Tests.Memory;
 
-/// <summary>DISCONTIGMEM (kernel-facts §1.2, §1.6): one node_mem_map per node; page_to_pfn reads the node from page->flags.</summary>
+/// <summary>DISCONTIGMEM (include/asm-generic/memory_model.h, mm/page_alloc.c alloc_node_mem_map()): one node_mem_map per node; page_to_pfn reads the node from page->flags.</summary>
 public class DiscontigTests
 {
     private const ulong PagesPerNode = 512 * M >> 12; // 131072

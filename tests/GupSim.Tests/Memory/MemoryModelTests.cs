@@ -8,7 +8,7 @@ namespace GupSim.Tests.Memory;
 
 public class MemoryModelTests
 {
-    // kernel-facts §1.2/§1.5: vmemmap + pfn; x86-64 4-level vmemmap_base 0xffffea0000000000, 64-byte struct page.
+    // include/asm-generic/memory_model.h: vmemmap + pfn; x86-64 4-level vmemmap_base 0xffffea0000000000, 64-byte struct page.
     [Theory]
     [InlineData(0x0UL, 0xffffea0000000000UL)]
     [InlineData(0x40000UL, 0xffffea0001000000UL)]
@@ -52,7 +52,7 @@ public class MemoryModelTests
     [Fact]
     public void BootBuffer_ConsecutiveSectionsOfANode_AreAdjacent_SoPagePlusPlusIsAccidentallyRight()
     {
-        // kernel-facts §1.4 (b): one sparsemap_buf per node, carved in section order.
+        // mm/sparse.c sparse_init_nid(): one sparsemap_buf per node, carved in section order.
         var m = Boot("x86_64", KernelVersion.V5_11, MemoryModel.Sparsemem, PcRam8G);
         var s5 = m.PresentSections.First(x => x.Nr == 5);
         var s6 = m.PresentSections.First(x => x.Nr == 6);

@@ -7,7 +7,7 @@ namespace GupSim.Tests.Memory;
 
 /// <summary>
 /// Every arch profile × every memory model it can build × v5.11, v5.12, v6.1: boot one RAM range at the arch's
-/// default RAM start and check the translations exactly (kernel-facts §1.2, §1.5, §8 "never wrong").
+/// default RAM start and check the translations exactly (include/asm-generic/memory_model.h; FLATMEM, DISCONTIGMEM and VMEMMAP are never wrong).
 /// </summary>
 public class ModelMatrixTests
 {

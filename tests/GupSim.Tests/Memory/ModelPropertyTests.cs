@@ -7,7 +7,7 @@ namespace GupSim.Tests.Memory;
 
 /// <summary>
 /// Property tests over random 64-bit machines: arch, version, model, placement, 1–3 RAM ranges of whole sections with
-/// holes, seed. What <c>page + n</c> reaches is computed independently from the placement (kernel-facts §8).
+/// holes, seed. What <c>page + n</c> reaches is computed independently from the placement (mm/sparse.c: one memmap per section).
 /// </summary>
 public class ModelPropertyTests
 {

@@ -8,7 +8,7 @@ namespace GupSim.Tests.Memory;
 
 public class SectionTableTests
 {
-    // kernel-facts §1.3: EXTREME: SECTIONS_PER_ROOT = PAGE_SIZE / sizeof(struct mem_section).
+    // include/linux/mmzone.h: EXTREME: SECTIONS_PER_ROOT = PAGE_SIZE / sizeof(struct mem_section).
     [Theory]
     [InlineData("x86_64", false, 1UL << 19, 256UL, 2048UL, 16)]
     [InlineData("x86_64", true, 1UL << 19, 128UL, 4096UL, 32)]

@@ -8,7 +8,7 @@ namespace GupSim.Tests.Memory;
 
 public class StructPageTests
 {
-    // kernel-facts §3.1: 64-bit v5.11 tail views; v5.18 (5232c63f46fd) pincount in page[1]; v6.6 folio layout.
+    // include/linux/mm_types.h: 64-bit v5.11 tail views; v5.18 (5232c63f46fd) pincount in page[1]; v6.6 folio layout.
     [Theory]
     [InlineData(64, "5.11", 64, 52, 48, 8, 17, 20, 24, 2, 16)]
     [InlineData(64, "5.18", 64, 52, 48, 8, 17, 20, 28, 1, 24)]

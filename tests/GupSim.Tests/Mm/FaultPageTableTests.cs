@@ -20,7 +20,7 @@ public class FaultPageTableTests
         return (m, MmStruct.Create(m)!);
     }
 
-    // kernel-facts §7.3: how each size is mapped. Faulting one huge page writes exactly these entries.
+    // arch/*/mm/hugetlbpage.c: how each size is mapped. Faulting one huge page writes exactly these entries.
     [Theory]
     [InlineData("x86_64", "2M", "hugepagesz=2M hugepages=2", PgLevel.Pmd, 1, false)]
     [InlineData("x86_64", "1G", "hugepagesz=1G hugepages=2", PgLevel.Pud, 1, false)]

@@ -9,7 +9,7 @@ using static GupSim.Tests.Memory.TestMachines;
 namespace GupSim.Tests.Mm;
 
 /// <summary>
-/// gup_longterm's matrix (tools/testing/selftests/mm/gup_longterm.c; history.md §4.3) on a kernel before (v6.1) and
+/// gup_longterm's matrix (tools/testing/selftests/mm/gup_longterm.c, David Hildenbrand, 2023) on a kernel before (v6.1) and
 /// after (v6.5) the FOLL_LONGTERM file-write rule, plus the gup-fast folio check on its own.
 /// </summary>
 public class FileGupTests

@@ -40,7 +40,7 @@ public sealed class GupLongtermTests
     ];
 
     /// <summary>
-    /// The output the v6.5 selftest prints, built from history.md §4.3's table rather than from GupSim's code:
+    /// The output the v6.5 selftest prints, built from the selftest's own test table (tools/testing/selftests/mm/gup_longterm.c) rather than from GupSim's code:
     /// <paramref name="outcome"/> gives the result text after "ok N " / "not ok N " for (case index, backing) and
     /// whether it is an "ok" line.
     /// </summary>
@@ -71,7 +71,7 @@ public sealed class GupLongtermTests
 
     private const string NeedMore = "# SKIP need more free huge pages";
 
-    /// <summary>history.md §4.3: shared R/W on ext4 must fail from v6.5 and is reported as a failure before.</summary>
+    /// <summary>gup_longterm.c: shared R/W on ext4 must fail from v6.5 and is reported as a failure before.</summary>
     private static (bool, string) Table(int c, string backing, bool rule, bool tmpIsExt4, bool localIsExt4, Func<int, string, string?>? huge = null)
     {
         if (huge?.Invoke(c, backing) is { } h) return (true, h);
