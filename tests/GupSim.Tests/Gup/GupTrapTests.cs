@@ -34,17 +34,13 @@ public class GupTrapTests
     }
 
     /// <summary>
-    /// The independent oracle: what lives at <paramref name="addr"/>, computed from the placement of the section
-    /// memmaps alone (not from the simulator's lookup): the pfn of the struct page there, or null.
+    /// The independent oracle: the struct page of <paramref name="pfn"/> as the placement puts it (the section
+    /// memmap's memblock address through the literal linear map, or the literal vmemmap base), never pfn_to_page.
     /// </summary>
-    private static ulong? OwnerPfn(Machine m, ulong addr)
-    {
-        ulong bytes = m.Arch.PagesPerSection * 64;
-        foreach (var s in m.PresentSections)
-            if (addr >= s.MemmapVa && addr < s.MemmapVa + bytes && (addr - s.MemmapVa) % 64 == 0)
-                return s.StartPfn + (addr - s.MemmapVa) / 64;
-        return null;
-    }
+    internal static PagePtr Expected(Machine m, ulong pfn) => PagePtr.FromAddress(KnownAddresses.StructPageVa(m, pfn));
+
+    /// <summary>What lives at <paramref name="addr"/>, from the placement alone: the pfn of the struct page there, or null.</summary>
+    private static ulong? OwnerPfn(Machine m, ulong addr) => KnownAddresses.OwnerPfn(m, addr);
 
     [Fact]
     public void Trap1_GupFastPudLeaf_PagePlusPlus_WrongPastTheFirstSection_OnScatteredClassicSparse()
@@ -53,11 +49,11 @@ public class GupTrapTests
         var gup = new GetUserPages(m);
         var pages = new PagePtr[Pphp];
         Assert.Equal(Pphp, gup.PinUserPagesFast(mm, addr, Pphp, FollFlags.Write | FollFlags.Longterm, pages));
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var headPage = Expected(m, head);
         int wrong = 0;
         for (int i = 0; i < Pphp; i++)
         {
-            var right = m.PfnToPage(Pfn.FromUInt64(head + (ulong)i));
+            var right = Expected(m, head + (ulong)i);
             if (i < 32768) Assert.Equal(right, pages[i]);
             // page++: pages[i] is head + i × 64 as an address; what lives there decides the answer.
             Assert.Equal(headPage.Address + (ulong)i * 64, pages[i].Address);
@@ -79,13 +75,14 @@ public class GupTrapTests
     public void GupFast_NeverWrong_AndUnpinBalances(string version, MemoryModel model, MemmapPlacement placement)
     {
         var (m, mm, addr, head) = OneGigMapped(version, model, placement);
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var headPage = Expected(m, head);
+        if (model == MemoryModel.SparsememVmemmap) Assert.Equal(KnownAddresses.X86_64Vmemmap + head * 64, headPage.Address); // the literal, spelled out
         int ref0 = m.StructPages.Refcount(headPage);
         var gup = new GetUserPages(m);
         var pages = new PagePtr[Pphp];
         Assert.Equal(Pphp, gup.PinUserPagesFast(mm, addr, Pphp, FollFlags.Write, pages));
-        for (int i = 0; i < Pphp; i += 997) Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + (ulong)i)), pages[i]);
-        Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + Pphp - 1)), pages[Pphp - 1]);
+        for (int i = 0; i < Pphp; i += 997) Assert.Equal(Expected(m, head + (ulong)i), pages[i]);
+        Assert.Equal(Expected(m, head + Pphp - 1), pages[Pphp - 1]);
         Assert.Equal(ref0 + Pphp, m.StructPages.Refcount(headPage));
         m.Grab.UnpinUserPages(pages);
         Assert.Equal(ref0, m.StructPages.Refcount(headPage));
@@ -113,7 +110,7 @@ public class GupTrapTests
             int first = -1, last = -1;
             for (int nr = 0; nr < n; nr++)
             {
-                if (span[nr] == m.PfnToPage(Pfn.FromUInt64(head + (ulong)(k * 1000 + nr)))) continue;
+                if (span[nr] == Expected(m, head + (ulong)(k * 1000 + nr))) continue;
                 if (first < 0) first = nr;
                 last = nr;
             }
@@ -186,7 +183,7 @@ public class UnpinRangeTests
     public void RangeUnpin_V5_18_ReleasesEveryPinOnTheRightHead()
     {
         var (m, head, pages) = PinnedOneGig("5.18");
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var headPage = GupTrapTests.Expected(m, head);
         Assert.Equal(Pphp, m.StructPages.CompoundPincount(headPage));
         m.Grab.UnpinUserPageRangeDirtyLock(pages[0], Pphp, makeDirty: true);
         Assert.Equal(0, m.StructPages.CompoundPincount(headPage));
@@ -200,9 +197,9 @@ public class UnpinRangeTests
         // Starting at subpage 40000 (section 1), head + 262144 and next lie in separately placed memmaps, so the
         // "tails left" is a pointer difference between unrelated allocations — computed here from the placement.
         var (m, head, pages) = PinnedOneGig("5.12");
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
-        ulong sec0 = m.PresentSections.First(s => s.StartPfn == head).MemmapVa;
-        ulong sec1 = m.PresentSections.First(s => s.StartPfn == head + 32768).MemmapVa;
+        var headPage = GupTrapTests.Expected(m, head);
+        ulong sec0 = KnownAddresses.StructPageVa(m, head);
+        ulong sec1 = KnownAddresses.StructPageVa(m, head + 32768);
         long left = (long)((sec0 + Pphp * 64UL) - (sec1 + (40000 - 32768) * 64UL)) / 64;
         uint firstGroup = Math.Min((uint)left, 1000u);
         Assert.NotEqual(Pphp - 40000L, left); // the kernel meant 222144
@@ -240,7 +237,8 @@ public class Trap4Tests
         }
         Assert.Equal(1, gup.PinUserPagesRemote(mm, vaddr, 1, FollFlags.None, pages));
         ulong head = mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value;
-        Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + 511)), pages[0]);
+        // VMEMMAP (x86_64 default): the literal vmemmap base + (head + 511) × 64.
+        Assert.Equal(KnownAddresses.X86_64Vmemmap + (head + 511) * 64, pages[0].Address);
     }
 }
 
@@ -266,7 +264,7 @@ public class FollowPageMaskTests
         long a = mm.Mmap(0, G, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb | MapHuge.For(G));
         mm.HandleMmFault((ulong)a, FaultFlags.Write);
         ulong head = mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value;
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var headPage = GupTrapTests.Expected(m, head);
         var gup = new GetUserPages(m);
         Assert.Equal(HugetlbSlowVariant.FollowPageMask, gup.Strategy.Slow);
         var pages = new PagePtr[16];
@@ -281,6 +279,6 @@ public class FollowPageMaskTests
             return;
         }
         Assert.Equal(16, gup.PinUserPagesRemote(mm, (ulong)a + 40000UL * 4096, 16, FollFlags.Write, pages));
-        for (int j = 0; j < 16; j++) Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + 40000 + (ulong)j)), pages[j]);
+        for (int j = 0; j < 16; j++) Assert.Equal(GupTrapTests.Expected(m, head + 40000 + (ulong)j), pages[j]);
     }
 }
