@@ -139,7 +139,7 @@ public class GupTrapTests
     [Fact]
     public void SlowPath_ErrorCases()
     {
-        var (m, mm, addr, _) = OneGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
+        var (m, mm, addr, head) = OneGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
         var gup = new GetUserPages(m);
         var pages = new PagePtr[4];
         Assert.Equal(-(long)Errno.EFAULT, gup.PinUserPagesRemote(mm, 0x1000, 4, FollFlags.None, pages));
@@ -147,11 +147,21 @@ public class GupTrapTests
         Assert.Equal(-(long)Errno.EINVAL, gup.GetUserPagesRemote(mm, addr, 4, FollFlags.Pin, pages));
         Assert.Equal(-(long)Errno.EINVAL, gup.GetUserPagesRemote(mm, addr, 4, FollFlags.Longterm, pages)); // is_valid_gup_flags()
         Assert.Equal(-(long)Errno.EINVAL, gup.PinUserPagesFast(mm, addr, 4, FollFlags.Touch, pages));
+        Assert.All(pages, p => Assert.True(p.IsNull)); // every refused call wrote nothing
+        Assert.Equal((0L, 0L), (m.Grab.FollPinAcquired, m.Grab.FollPinReleased));
         long ro = mm.Mmap(0, 2 * M, Prot.Read, MapFlags.Private | MapFlags.Anonymous);
+        // check_vma_flags(): FOLL_WRITE on a VMA without VM_WRITE (and no FOLL_FORCE) is -EFAULT.
         Assert.Equal(-(long)Errno.EFAULT, gup.PinUserPagesRemote(mm, (ulong)ro, 1, FollFlags.Write, pages));
-        // Partial progress: 2 pages at the end of the mapping, then a hole.
+        // Partial progress: 2 pages at the end of the mapping, then a hole: the two last subpages of the 1 GiB page.
         Assert.Equal(2, gup.PinUserPagesRemote(mm, addr + G - 2 * 4096, 4, FollFlags.Write, pages));
+        Assert.Equal(KnownAddresses.X86_64Vmemmap + (head + Pphp - 2) * 64, pages[0].Address);
+        Assert.Equal(KnownAddresses.X86_64Vmemmap + (head + Pphp - 1) * 64, pages[1].Address);
+        Assert.True(pages[2].IsNull && pages[3].IsNull);
+        var headPage = PagePtr.FromAddress(KnownAddresses.X86_64Vmemmap + head * 64);
+        Assert.Equal((1 + 2, 2), (m.StructPages.Refcount(headPage), m.StructPages.CompoundPincount(headPage))); // the mapping + 2 pins
         m.Grab.UnpinUserPages(pages.AsSpan(0, 2));
+        Assert.Equal((1, 0), (m.StructPages.Refcount(headPage), m.StructPages.CompoundPincount(headPage)));
+        Assert.Equal((2L, 2L), (m.Grab.FollPinAcquired, m.Grab.FollPinReleased));
     }
 }
 
@@ -201,8 +211,14 @@ public class UnpinRangeTests
         ulong sec0 = KnownAddresses.StructPageVa(m, head);
         ulong sec1 = KnownAddresses.StructPageVa(m, head + 32768);
         long left = (long)((sec0 + Pphp * 64UL) - (sec1 + (40000 - 32768) * 64UL)) / 64;
-        uint firstGroup = Math.Min((uint)left, 1000u);
+        // The same difference straight from the memblock allocations of the two section memmaps (physical addresses:
+        // the linear map's offset cancels).
+        ulong nr0 = head / 32768;
+        ulong Phys(ulong nr) => m.Memblock.Allocations.Single(x => x.Name == $"section memmap (section {nr})").Base;
+        long fromMemblock = (long)((Phys(nr0) + Pphp * 64UL) - (Phys(nr0 + 1) + (40000 - 32768) * 64UL)) / 64;
+        Assert.Equal(fromMemblock, left);
         Assert.NotEqual(Pphp - 40000L, left); // the kernel meant 222144
+        uint firstGroup = Math.Min((uint)left, 1000u);
         m.Grab.UnpinUserPageRangeDirtyLock(pages[40000], firstGroup, makeDirty: false);
         Assert.Equal(Pphp - (int)firstGroup, m.StructPages.CompoundPincount(headPage));
     }

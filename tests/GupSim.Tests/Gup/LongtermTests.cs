@@ -299,8 +299,10 @@ public class LongtermTests
     [Fact]
     public void MachineOptions_BadCoreValues_AreOneLineErrors()
     {
-        Assert.Throws<GupSimException>(() => MachineOptions.FromArgs(["--movablecore", "120%"]).ToSpec());
-        Assert.Throws<GupSimException>(() => MachineOptions.FromArgs(["--cma"]));
+        var e1 = Assert.Throws<GupSimException>(() => MachineOptions.FromArgs(["--movablecore", "120%"]).ToSpec());
+        var e2 = Assert.Throws<GupSimException>(() => MachineOptions.FromArgs(["--cma"]));
+        Assert.Equal("--movablecore: '120%' is not a percentage from 0% to 100%", e1.Message);
+        Assert.Equal("--cma needs a value", e2.Message);
         var spec = MachineOptions.FromArgs(["--cma", "256M@5G", "--kernelcore", "50%"]).ToSpec();
         Assert.Equal(new CmaSpec(256UL << 20, 5UL << 30), spec.Cma);
         Assert.Equal(50, spec.MovableCore!.KernelcorePercent);
