@@ -356,7 +356,9 @@ public static class ArchProfiles
             LinearMapStartsAtRam = true,
             LowmemBytes = 124 * G,
             VmemmapBase = 0xffffffc700000000UL,
-            VmemmapBiasedByMemstart = true,
+            // vmemmap = VMEMMAP_START until "riscv: Sparse-Memory/vmemmap out-of-bounds fix" (v6.8, Fixes: d95f1a542c3d)
+            // subtracted phys_ram_base >> PAGE_SHIFT; before it pfn 0's struct page sits at VMEMMAP_START.
+            VmemmapBiasedByMemstart = v >= KernelVersion.FromNumbers(6, 8),
             VmallocStart = 0xffffffc800000000UL,
             VmallocEnd = 0xffffffd800000000UL,
             Zones = [new(ZoneType.Dma32, 4 * G), new(ZoneType.Normal, ulong.MaxValue)],

@@ -85,7 +85,8 @@ public static class GupBench
             var warm = new GupTestIoctlReport[subjects.Count];
             for (int i = 0; i < subjects.Count; i++) warm[i] = Ioctl(verifying[i], processes[subjects[i].Machine]);
             var fillArray = new PagePtr[pages];
-            MeasureFill(fillArray, subjects[0].Machine.StructPageSize);
+            var fillFirst = FirstStructPage(subjects[0].Machine);
+            MeasureFill(fillArray, fillFirst, subjects[0].Machine.StructPageSize);
 
             var get = new double[subjects.Count][];
             var put = new double[subjects.Count][];
@@ -97,7 +98,7 @@ public static class GupBench
             var fill = new double[rounds];
             for (int r = 0; r < rounds; r++)
             {
-                fill[r] = MeasureFill(fillArray, subjects[0].Machine.StructPageSize);
+                fill[r] = MeasureFill(fillArray, fillFirst, subjects[0].Machine.StructPageSize);
                 for (int i = 0; i < subjects.Count; i++)
                 {
                     var rep = Ioctl(timing[i], processes[subjects[i].Machine]);
@@ -142,14 +143,25 @@ public static class GupBench
     }
 
     /// <summary>
-    /// The memory-fill limit: stores an arithmetic progression of struct page pointers into every entry, with the
-    /// widest vectors the CPU has — what a perfect recorder would cost. Returns microseconds.
+    /// Where the fill limit's progression starts: the struct page of the machine's first RAM pfn, as its arch and
+    /// memory model place it (x86_64 VMEMMAP: 0xffffea0000000000 + pfn × 64; arm64: VMEMMAP_START for the first RAM
+    /// page; classic SPARSEMEM: the first section's memmap).
     /// </summary>
-    public static double MeasureFill(Span<PagePtr> pages, int structPageSize)
+    public static PagePtr FirstStructPage(Machine machine)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        return machine.PfnToPage(Core.Pfn.FromUInt64(machine.MinPfn));
+    }
+
+    /// <summary>
+    /// The memory-fill limit: stores an arithmetic progression of struct page pointers, from <paramref name="first"/>,
+    /// into every entry, with the widest vectors the CPU has — what a perfect recorder would cost. Returns microseconds.
+    /// </summary>
+    public static double MeasureFill(Span<PagePtr> pages, PagePtr first, int structPageSize)
     {
         var words = MemoryMarshal.Cast<PagePtr, ulong>(pages);
         long start = Stopwatch.GetTimestamp();
-        FillProgression(words, 0xffffea0000000000UL, (ulong)structPageSize);
+        FillProgression(words, first.Address, (ulong)structPageSize);
         long stop = Stopwatch.GetTimestamp();
         return (stop - start) * 1e6 / Stopwatch.Frequency;
     }

@@ -82,19 +82,31 @@ public static class KernelCostModel
     /// 82e5d378b0e4 (~5.8k), per-element nth_page (~7.8k), PIN_FAST (~3.7k) and the 2 MiB hugetlb rows (Li Zhe 2025,
     /// `-HL -m 8192 -n 512`: ~14391 before a03db236aebf and ~4867 after, on v6.15).
     /// </summary>
-    public static (CostTable Table, IReadOnlyList<CostModelCheck> Checks) FitAndCheck(MachineOptions options)
+    public static (CostTable Table, IReadOnlyList<CostModelCheck> Checks) FitAndCheck(MachineOptions options) => FitAndCheck(options, 1);
+
+    /// <summary>
+    /// <see cref="FitAndCheck(MachineOptions)"/> on 1/<paramref name="divisor"/> of each workload, its counters
+    /// multiplied back by <paramref name="divisor"/>. The counters are linear in the size: every call of -n 512 pages
+    /// lies inside one huge page (1 GiB for the seed runs, 2 MiB for the 2 MiB rows), so a smaller run repeats the
+    /// same calls fewer times, and the figures come out the same. 16 runs the seed workload on one 1 GiB page.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Thrown unless <paramref name="divisor"/> is 1, 2, 4, 8 or 16.</exception>
+    public static (CostTable Table, IReadOnlyList<CostModelCheck> Checks) FitAndCheck(MachineOptions options, int divisor)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (divisor is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentOutOfRangeException(nameof(divisor), divisor, "1, 2, 4, 8 or 16");
         var m = GupTestMachine.Boot(options with { Kernel = options.Kernel ?? "5.12" });
-        var seed = GupBench.SeedWorkload;
-        var v511 = Counters(m, GupStrategy.Named("v5.11", m.Version), seed);
-        var patch1 = Counters(m, GupStrategy.Named("patch1", m.Version), seed);
-        var pagePlusPlus = Counters(m, GupStrategy.Named("v1-page++", m.Version), seed);
+        string seedMb = (16384 / divisor).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string[] seed = [.. GupBench.SeedWorkload];
+        seed[Array.IndexOf(seed, "-m") + 1] = seedMb;
+        var v511 = Counters(m, GupStrategy.Named("v5.11", m.Version), seed, divisor);
+        var patch1 = Counters(m, GupStrategy.Named("patch1", m.Version), seed, divisor);
+        var pagePlusPlus = Counters(m, GupStrategy.Named("v1-page++", m.Version), seed, divisor);
         var table = Fit(v511, patch1, pagePlusPlus);
-        var merged = Counters(m, GupStrategy.Named("merged", m.Version), seed);
-        var nth = Counters(m, GupStrategy.Named("nth_page", m.Version), seed);
-        string[] fast = ["-f", "/mnt/huge/file", "-m", "16384", "-a", "-S", "-n", "512", "-w"];
-        var pinFast = Counters(m, GupStrategy.Named("v1-page++", m.Version), fast);
+        var merged = Counters(m, GupStrategy.Named("merged", m.Version), seed, divisor);
+        var nth = Counters(m, GupStrategy.Named("nth_page", m.Version), seed, divisor);
+        string[] fast = ["-f", "/mnt/huge/file", "-m", seedMb, "-a", "-S", "-n", "512", "-w"];
+        var pinFast = Counters(m, GupStrategy.Named("v1-page++", m.Version), fast, divisor);
         var checks = new List<CostModelCheck>
         {
             new("v5.11 PIN_LONGTERM", "#1", V511Us, table.PredictUs(v511), true, null),
@@ -106,8 +118,9 @@ public static class KernelCostModel
             new("PIN_FAST (gup-fast, page++)", "#2/#6", 3_700, table.PredictUs(pinFast), false, null),
         };
         // The 2 MiB rows: v6.15, 8 GiB of 2 MiB hugetlb pages (4096 of them), -HL -m 8192 -n 512.
-        var m2 = GupTestMachine.Boot(options with { Kernel = "6.15", Hugepages = "hugepagesz=2M hugepages=4096", Mem = options.Mem ?? "12G" });
-        var twoMeg = Counters(m2, null, ["-H", "-L", "-m", "8192", "-n", "512"]);
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var m2 = GupTestMachine.Boot(options with { Kernel = "6.15", Hugepages = "hugepagesz=2M hugepages=" + (4096 / divisor).ToString(inv), Mem = options.Mem ?? "12G" });
+        var twoMeg = Counters(m2, null, ["-H", "-L", "-m", (8192 / divisor).ToString(inv), "-n", "512"], divisor);
         double predicted = table.PredictUs(twoMeg);
         checks.Add(new("v6.15 hugetlb 2 MiB PIN_LONGTERM, before a03db236aebf", "#16", 14_391, predicted, false,
             "the per-page folio lookups of collect_longterm_unpinnable_folios() (what a03db236aebf removed)"));
@@ -115,12 +128,14 @@ public static class KernelCostModel
         return (table, checks);
     }
 
-    /// <summary>The get loop's counters of one unverified gup_test ioctl of <paramref name="workload"/>.</summary>
-    private static GupCounterValues Counters(Machine m, GupStrategy? strategy, IReadOnlyList<string> workload)
+    /// <summary>The get loop's counters of one unverified gup_test ioctl of <paramref name="workload"/>, times <paramref name="scale"/>.</summary>
+    internal static GupCounterValues Counters(Machine m, GupStrategy? strategy, IReadOnlyList<string> workload, int scale = 1)
     {
         var selftest = new GupTestSelftest(m, new GupTestModule(m));
         using var p = selftest.Prepare(workload, TextWriter.Null, out int exit)
             ?? throw new Core.GupSimException($"cost model: gup_test {string.Join(' ', workload)} exited with {exit} during setup");
-        return GupBench.Ioctl(new GupTestModule(m, strategy, verify: false), p).GetCounters;
+        var c = GupBench.Ioctl(new GupTestModule(m, strategy, verify: false), p).GetCounters;
+        return new GupCounterValues(c.Atomics * scale, c.StructPagesTouched * scale, c.PfnToPageCalls * scale, c.PageToPfnCalls * scale,
+            c.SectionLookups * scale, c.PageTableEntriesRead * scale, c.PagesWrites * scale);
     }
 }

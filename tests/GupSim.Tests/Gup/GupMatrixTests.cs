@@ -12,7 +12,8 @@ namespace GupSim.Tests.Gup;
 /// <summary>
 /// The "never wrong" matrix (page + n == pfn_to_page(pfn + n) on FLATMEM, DISCONTIGMEM, VMEMMAP, pages within one section) across arches, huge page sizes, memory models and versions, the Trap-2 batch
 /// sweep, and GUP's error and edge cases. Every expectation is computed from the placement of the section memmaps
-/// (<see cref="SectionInfo.MemmapVa"/>), never from the simulator's own pfn_to_page.
+/// (<see cref="KnownAddresses"/>: literal vmemmap bases, memblock addresses through the literal linear map), never
+/// from the simulator's own pfn_to_page.
 /// </summary>
 internal static class GupMatrix
 {
@@ -45,43 +46,21 @@ internal static class GupMatrix
         return new Setup(m, mm, (ulong)addr, head, pages, size);
     }
 
-    /// <summary>The section memmaps as boot placed them (<see cref="SectionInfo.MemmapVa"/>): the independent oracle.</summary>
-    public sealed class Placement
+    /// <summary>
+    /// The section memmaps as boot placed them, the independent oracle: <see cref="KnownAddresses"/> (the literal
+    /// vmemmap base under VMEMMAP; the memblock address of each classic memmap through the literal linear map).
+    /// </summary>
+    public sealed class Placement(Machine m)
     {
-        private readonly Dictionary<ulong, SectionInfo> _byNr;
-        private readonly SectionInfo[] _byVa;
-        private readonly ulong _perSection, _sps;
-
-        public Placement(Machine m)
-        {
-            _perSection = m.Arch.PagesPerSection;
-            _sps = (ulong)m.StructPageSize;
-            _byNr = m.PresentSections.ToDictionary(s => s.Nr);
-            _byVa = [.. m.PresentSections.OrderBy(s => s.MemmapVa)];
-        }
-
         /// <summary>Where the struct page of <paramref name="pfn"/> lives.</summary>
-        public ulong CorrectVa(ulong pfn)
-        {
-            var sec = _byNr[pfn / _perSection];
-            return sec.MemmapVa + (pfn - sec.StartPfn) * _sps;
-        }
+        public ulong CorrectVa(ulong pfn) => KnownAddresses.StructPageVa(m, pfn);
 
         /// <summary>The pfn whose struct page starts at <paramref name="va"/>, or null when none does.</summary>
-        public ulong? OwnerPfn(ulong va)
-        {
-            int lo = 0, hi = _byVa.Length - 1, found = -1;
-            while (lo <= hi)
-            {
-                int mid = (lo + hi) >>> 1;
-                if (_byVa[mid].MemmapVa <= va) { found = mid; lo = mid + 1; }
-                else hi = mid - 1;
-            }
-            if (found < 0) return null;
-            var s = _byVa[found]; // section memmaps never overlap
-            return va < s.MemmapVa + _perSection * _sps && (va - s.MemmapVa) % _sps == 0 ? s.StartPfn + (va - s.MemmapVa) / _sps : null;
-        }
+        public ulong? OwnerPfn(ulong va) => KnownAddresses.OwnerPfn(m, va);
     }
+
+    /// <summary>The struct page of <paramref name="pfn"/>, from <see cref="KnownAddresses"/> (never pfn_to_page).</summary>
+    public static PagePtr Page(Machine m, ulong pfn) => PagePtr.FromAddress(KnownAddresses.StructPageVa(m, pfn));
 
     public static int PinCountOnPage(Machine m, PagePtr head, int tail) =>
         (int)m.Memory.ReadU32(head.Address + (ulong)(tail * m.StructPageSize) + (ulong)m.Layout.Pincount, "test: pincount");
@@ -264,7 +243,7 @@ public class GupMatrixArm64_1GV5_12Tests
         Assert.Equal((ulong)S, m.Arch.PagesPerSection);
         Assert.Equal(1024, mx);
         var sp = m.StructPages;
-        var head = m.PfnToPage(Pfn.FromUInt64(s.HeadPfn));
+        var head = GupMatrix.Page(m, s.HeadPfn);
         ulong headVa = pl.CorrectVa(s.HeadPfn);
         var gup = new GetUserPages(m);
         var pages = new PagePtr[s.Pages];
@@ -315,8 +294,6 @@ public class GupMatrixArm64_1GV5_12Tests
 /// <summary>82e5d378b0e4 (mm/hugetlb.c, v5.12) mem_map_offset() on an advanced base: x86_64, classic SPARSEMEM with scattered memmaps, 1 GiB page, slow path in calls of n.</summary>
 public class GupMatrixTrap2SweepTests
 {
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<GupMatrix.Setup>> Machines = new();
-
     [Theory]
     [InlineData("5.12", 1)]
     [InlineData("5.12", 123)]
@@ -332,19 +309,19 @@ public class GupMatrixTrap2SweepTests
     [InlineData("6.1", 262144)]
     public void Trap2_BatchSweep_X86_1G_ScatteredSparse(string version, int n)
     {
-        // One machine per version, shared by that version's rows (xunit runs a class's rows one at a time): pins that
-        // are left in place (wrong entries) only raise the head's counts, and every check below is a delta.
-        var s = Machines.GetOrAdd(version, v => new Lazy<GupMatrix.Setup>(
-            () => GupMatrix.BootAndFault("x86_64", "1G", v, MemoryModel.Sparsemem, MemmapPlacement.Scattered))).Value;
+        // A machine of its own per row: nothing one row pins (or leaves pinned) is seen by another.
+        var s = GupMatrix.BootAndFault("x86_64", "1G", version, MemoryModel.Sparsemem, MemmapPlacement.Scattered);
         var m = s.M;
         var pl = new GupMatrix.Placement(m);
         const int S = 32768, Mx = 1024, Pphp = 262144;
         Assert.Equal((ulong)S, m.Arch.PagesPerSection);
         Assert.Equal((ulong)Mx, m.MemMap.MaxOrderNrPages);
         var sp = m.StructPages;
-        var head = m.PfnToPage(Pfn.FromUInt64(s.HeadPfn));
+        var head = GupMatrix.Page(m, s.HeadPfn);
         int ref0 = sp.Refcount(head), pin0 = sp.CompoundPincount(head);
         long acquired0 = m.Grab.FollPinAcquired, released0 = m.Grab.FollPinReleased;
+        // A freshly faulted private hugetlb page: one reference (the mapping), no pins, none taken yet.
+        Assert.Equal((1, 0, 0L, 0L), (ref0, pin0, acquired0, released0));
         var gup = new GetUserPages(m);
         var pages = new PagePtr[Pphp];
         for (int off = 0; off < Pphp; off += n)
@@ -420,7 +397,7 @@ public class GupMatrixEdgeCaseTests
         Assert.Null(mm.VmaAt((ulong)a + 2 * M)); // nothing mapped right after
         Assert.Equal(VmFault.None, mm.HandleMmFault((ulong)a, FaultFlags.Write));
         ulong head = mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value;
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var headPage = GupMatrix.Page(m, head);
         int ref0 = m.StructPages.Refcount(headPage);
         var gup = new GetUserPages(m);
         var pages = new PagePtr[8];
@@ -483,7 +460,7 @@ public class GupMatrixEdgeCaseTests
         Assert.True(h > 0);
         Assert.Equal(VmFault.None, mm.HandleMmFault((ulong)h, FaultFlags.None));
         ulong head = mm.WalkLeaf((ulong)h)!.Value.Entry.Pfn.Value;
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var headPage = GupMatrix.Page(m, head);
         int ref0 = m.StructPages.Refcount(headPage);
         Assert.Equal(-(long)Errno.EFAULT, gup.GetUserPagesFast(mm, (ulong)h, 4, FollFlags.Write, pages));
         Assert.Equal(ref0, m.StructPages.Refcount(headPage));
@@ -533,7 +510,7 @@ public class GupMatrixEdgeCaseTests
         Assert.Equal(cached, before.Pfn.Value);
         Assert.False(before.IsWrite);
         var sp = m.StructPages;
-        var oldPage = m.PfnToPage(Pfn.FromUInt64(cached));
+        var oldPage = GupMatrix.Page(m, cached);
         int oldRef = sp.Refcount(oldPage);
 
         var gup = new GetUserPages(m);
@@ -545,7 +522,7 @@ public class GupMatrixEdgeCaseTests
         ulong copy = after.Pfn.Value;
         Assert.NotEqual(cached, copy);
         for (int i = 0; i < 512; i++) Assert.Equal(Va(m, copy + (ulong)i), pages[i].Address);
-        var copyPage = m.PfnToPage(Pfn.FromUInt64(copy));
+        var copyPage = GupMatrix.Page(m, copy);
         Assert.Equal(1 + 512, sp.Refcount(copyPage)); // the private mapping's reference + the pins
         Assert.Equal(512, sp.CompoundPincount(copyPage));
         Assert.Equal(0, sp.CompoundPincount(oldPage));
@@ -562,8 +539,8 @@ public class GupMatrixEdgeCaseTests
     /// A read fault on a MAP_PRIVATE hugetlb mapping maps the new page read-only: hugetlb_no_page() builds the entry
     /// with make_huge_pte(vma, page, (vm_flags &amp; VM_WRITE) &amp;&amp; (vm_flags &amp; VM_SHARED)) in every version
     /// covered; only a write fault on a private mapping COWs (reuses) it at once. So gup-fast with FOLL_WRITE cannot
-    /// take it (pXd_access_permitted) and FOLL_FAST_ONLY returns 0. GupSim's HugetlbNoPage maps a fresh private page
-    /// writable (<c>writable = VM_WRITE &amp;&amp; (MayShare || anon)</c>), so FAST_ONLY returns every page.
+    /// take it (pXd_access_permitted) and FOLL_FAST_ONLY returns 0. GupSim's HugetlbNoPage follows the kernel here
+    /// (<c>writable = VM_WRITE &amp;&amp; VM_SHARED</c>), so the assertion below is the kernel's answer: no page.
     /// </summary>
     [Fact] // regression: private hugetlb pages are mapped read-only on a read fault (make_huge_pte)
     public void ReadFaultOnPrivateHugetlb_MapsReadOnly_SoFastOnlyWritePinTakesNothing()

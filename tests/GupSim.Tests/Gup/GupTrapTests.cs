@@ -34,17 +34,13 @@ public class GupTrapTests
     }
 
     /// <summary>
-    /// The independent oracle: what lives at <paramref name="addr"/>, computed from the placement of the section
-    /// memmaps alone (not from the simulator's lookup): the pfn of the struct page there, or null.
+    /// The independent oracle: the struct page of <paramref name="pfn"/> as the placement puts it (the section
+    /// memmap's memblock address through the literal linear map, or the literal vmemmap base), never pfn_to_page.
     /// </summary>
-    private static ulong? OwnerPfn(Machine m, ulong addr)
-    {
-        ulong bytes = m.Arch.PagesPerSection * 64;
-        foreach (var s in m.PresentSections)
-            if (addr >= s.MemmapVa && addr < s.MemmapVa + bytes && (addr - s.MemmapVa) % 64 == 0)
-                return s.StartPfn + (addr - s.MemmapVa) / 64;
-        return null;
-    }
+    internal static PagePtr Expected(Machine m, ulong pfn) => PagePtr.FromAddress(KnownAddresses.StructPageVa(m, pfn));
+
+    /// <summary>What lives at <paramref name="addr"/>, from the placement alone: the pfn of the struct page there, or null.</summary>
+    private static ulong? OwnerPfn(Machine m, ulong addr) => KnownAddresses.OwnerPfn(m, addr);
 
     [Fact]
     public void Trap1_GupFastPudLeaf_PagePlusPlus_WrongPastTheFirstSection_OnScatteredClassicSparse()
@@ -53,11 +49,11 @@ public class GupTrapTests
         var gup = new GetUserPages(m);
         var pages = new PagePtr[Pphp];
         Assert.Equal(Pphp, gup.PinUserPagesFast(mm, addr, Pphp, FollFlags.Write | FollFlags.Longterm, pages));
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var headPage = Expected(m, head);
         int wrong = 0;
         for (int i = 0; i < Pphp; i++)
         {
-            var right = m.PfnToPage(Pfn.FromUInt64(head + (ulong)i));
+            var right = Expected(m, head + (ulong)i);
             if (i < 32768) Assert.Equal(right, pages[i]);
             // page++: pages[i] is head + i × 64 as an address; what lives there decides the answer.
             Assert.Equal(headPage.Address + (ulong)i * 64, pages[i].Address);
@@ -79,13 +75,14 @@ public class GupTrapTests
     public void GupFast_NeverWrong_AndUnpinBalances(string version, MemoryModel model, MemmapPlacement placement)
     {
         var (m, mm, addr, head) = OneGigMapped(version, model, placement);
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var headPage = Expected(m, head);
+        if (model == MemoryModel.SparsememVmemmap) Assert.Equal(KnownAddresses.X86_64Vmemmap + head * 64, headPage.Address); // the literal, spelled out
         int ref0 = m.StructPages.Refcount(headPage);
         var gup = new GetUserPages(m);
         var pages = new PagePtr[Pphp];
         Assert.Equal(Pphp, gup.PinUserPagesFast(mm, addr, Pphp, FollFlags.Write, pages));
-        for (int i = 0; i < Pphp; i += 997) Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + (ulong)i)), pages[i]);
-        Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + Pphp - 1)), pages[Pphp - 1]);
+        for (int i = 0; i < Pphp; i += 997) Assert.Equal(Expected(m, head + (ulong)i), pages[i]);
+        Assert.Equal(Expected(m, head + Pphp - 1), pages[Pphp - 1]);
         Assert.Equal(ref0 + Pphp, m.StructPages.Refcount(headPage));
         m.Grab.UnpinUserPages(pages);
         Assert.Equal(ref0, m.StructPages.Refcount(headPage));
@@ -113,7 +110,7 @@ public class GupTrapTests
             int first = -1, last = -1;
             for (int nr = 0; nr < n; nr++)
             {
-                if (span[nr] == m.PfnToPage(Pfn.FromUInt64(head + (ulong)(k * 1000 + nr)))) continue;
+                if (span[nr] == Expected(m, head + (ulong)(k * 1000 + nr))) continue;
                 if (first < 0) first = nr;
                 last = nr;
             }
@@ -142,7 +139,7 @@ public class GupTrapTests
     [Fact]
     public void SlowPath_ErrorCases()
     {
-        var (m, mm, addr, _) = OneGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
+        var (m, mm, addr, head) = OneGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
         var gup = new GetUserPages(m);
         var pages = new PagePtr[4];
         Assert.Equal(-(long)Errno.EFAULT, gup.PinUserPagesRemote(mm, 0x1000, 4, FollFlags.None, pages));
@@ -150,11 +147,21 @@ public class GupTrapTests
         Assert.Equal(-(long)Errno.EINVAL, gup.GetUserPagesRemote(mm, addr, 4, FollFlags.Pin, pages));
         Assert.Equal(-(long)Errno.EINVAL, gup.GetUserPagesRemote(mm, addr, 4, FollFlags.Longterm, pages)); // is_valid_gup_flags()
         Assert.Equal(-(long)Errno.EINVAL, gup.PinUserPagesFast(mm, addr, 4, FollFlags.Touch, pages));
+        Assert.All(pages, p => Assert.True(p.IsNull)); // every refused call wrote nothing
+        Assert.Equal((0L, 0L), (m.Grab.FollPinAcquired, m.Grab.FollPinReleased));
         long ro = mm.Mmap(0, 2 * M, Prot.Read, MapFlags.Private | MapFlags.Anonymous);
+        // check_vma_flags(): FOLL_WRITE on a VMA without VM_WRITE (and no FOLL_FORCE) is -EFAULT.
         Assert.Equal(-(long)Errno.EFAULT, gup.PinUserPagesRemote(mm, (ulong)ro, 1, FollFlags.Write, pages));
-        // Partial progress: 2 pages at the end of the mapping, then a hole.
+        // Partial progress: 2 pages at the end of the mapping, then a hole: the two last subpages of the 1 GiB page.
         Assert.Equal(2, gup.PinUserPagesRemote(mm, addr + G - 2 * 4096, 4, FollFlags.Write, pages));
+        Assert.Equal(KnownAddresses.X86_64Vmemmap + (head + Pphp - 2) * 64, pages[0].Address);
+        Assert.Equal(KnownAddresses.X86_64Vmemmap + (head + Pphp - 1) * 64, pages[1].Address);
+        Assert.True(pages[2].IsNull && pages[3].IsNull);
+        var headPage = PagePtr.FromAddress(KnownAddresses.X86_64Vmemmap + head * 64);
+        Assert.Equal((1 + 2, 2), (m.StructPages.Refcount(headPage), m.StructPages.CompoundPincount(headPage))); // the mapping + 2 pins
         m.Grab.UnpinUserPages(pages.AsSpan(0, 2));
+        Assert.Equal((1, 0), (m.StructPages.Refcount(headPage), m.StructPages.CompoundPincount(headPage)));
+        Assert.Equal((2L, 2L), (m.Grab.FollPinAcquired, m.Grab.FollPinReleased));
     }
 }
 
@@ -186,7 +193,7 @@ public class UnpinRangeTests
     public void RangeUnpin_V5_18_ReleasesEveryPinOnTheRightHead()
     {
         var (m, head, pages) = PinnedOneGig("5.18");
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var headPage = GupTrapTests.Expected(m, head);
         Assert.Equal(Pphp, m.StructPages.CompoundPincount(headPage));
         m.Grab.UnpinUserPageRangeDirtyLock(pages[0], Pphp, makeDirty: true);
         Assert.Equal(0, m.StructPages.CompoundPincount(headPage));
@@ -200,12 +207,18 @@ public class UnpinRangeTests
         // Starting at subpage 40000 (section 1), head + 262144 and next lie in separately placed memmaps, so the
         // "tails left" is a pointer difference between unrelated allocations — computed here from the placement.
         var (m, head, pages) = PinnedOneGig("5.12");
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
-        ulong sec0 = m.PresentSections.First(s => s.StartPfn == head).MemmapVa;
-        ulong sec1 = m.PresentSections.First(s => s.StartPfn == head + 32768).MemmapVa;
+        var headPage = GupTrapTests.Expected(m, head);
+        ulong sec0 = KnownAddresses.StructPageVa(m, head);
+        ulong sec1 = KnownAddresses.StructPageVa(m, head + 32768);
         long left = (long)((sec0 + Pphp * 64UL) - (sec1 + (40000 - 32768) * 64UL)) / 64;
-        uint firstGroup = Math.Min((uint)left, 1000u);
+        // The same difference straight from the memblock allocations of the two section memmaps (physical addresses:
+        // the linear map's offset cancels).
+        ulong nr0 = head / 32768;
+        ulong Phys(ulong nr) => m.Memblock.Allocations.Single(x => x.Name == $"section memmap (section {nr})").Base;
+        long fromMemblock = (long)((Phys(nr0) + Pphp * 64UL) - (Phys(nr0 + 1) + (40000 - 32768) * 64UL)) / 64;
+        Assert.Equal(fromMemblock, left);
         Assert.NotEqual(Pphp - 40000L, left); // the kernel meant 222144
+        uint firstGroup = Math.Min((uint)left, 1000u);
         m.Grab.UnpinUserPageRangeDirtyLock(pages[40000], firstGroup, makeDirty: false);
         Assert.Equal(Pphp - (int)firstGroup, m.StructPages.CompoundPincount(headPage));
     }
@@ -240,7 +253,8 @@ public class Trap4Tests
         }
         Assert.Equal(1, gup.PinUserPagesRemote(mm, vaddr, 1, FollFlags.None, pages));
         ulong head = mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value;
-        Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + 511)), pages[0]);
+        // VMEMMAP (x86_64 default): the literal vmemmap base + (head + 511) × 64.
+        Assert.Equal(KnownAddresses.X86_64Vmemmap + (head + 511) * 64, pages[0].Address);
     }
 }
 
@@ -266,7 +280,7 @@ public class FollowPageMaskTests
         long a = mm.Mmap(0, G, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb | MapHuge.For(G));
         mm.HandleMmFault((ulong)a, FaultFlags.Write);
         ulong head = mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value;
-        var headPage = m.PfnToPage(Pfn.FromUInt64(head));
+        var headPage = GupTrapTests.Expected(m, head);
         var gup = new GetUserPages(m);
         Assert.Equal(HugetlbSlowVariant.FollowPageMask, gup.Strategy.Slow);
         var pages = new PagePtr[16];
@@ -281,6 +295,6 @@ public class FollowPageMaskTests
             return;
         }
         Assert.Equal(16, gup.PinUserPagesRemote(mm, (ulong)a + 40000UL * 4096, 16, FollFlags.Write, pages));
-        for (int j = 0; j < 16; j++) Assert.Equal(m.PfnToPage(Pfn.FromUInt64(head + 40000 + (ulong)j)), pages[j]);
+        for (int j = 0; j < 16; j++) Assert.Equal(GupTrapTests.Expected(m, head + 40000 + (ulong)j), pages[j]);
     }
 }

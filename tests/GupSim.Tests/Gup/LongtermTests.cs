@@ -111,7 +111,7 @@ public class LongtermTests
             ulong now = MappedPfn(mm, addr + ((ulong)i << 12));
             Assert.False(m.IsCmaPfn(now));
             Assert.Equal(gup.Migrated[i].NewPfn, now);
-            Assert.Equal(m.PfnToPage(Pfn.FromUInt64(now)), pages[i]);
+            Assert.Equal(KnownAddresses.StructPageVa(m, now), pages[i].Address); // the placement's address, not pfn_to_page
             Assert.Equal(1 + Grab.GupPinCountingBias, sp.Refcount(pages[i])); // mapping + one pin
             Assert.Equal(0, sp.MapcountRaw(pages[i]));
             Assert.True(m.ZoneOfPfn(pfns[i])!.TryFindFreeBlock(pfns[i], out _, out _)); // the old page went back
@@ -274,9 +274,16 @@ public class LongtermTests
         var a = m.PfnToPage(Pfn.FromUInt64(0x200000));
         var sub = m.PfnToPage(Pfn.FromUInt64(0x200000 + 200000));
         long diff = PagePtr.Difference(sub, a, m.StructPageSize);
+        // The two struct pages as the hot-add placed their section memmaps (section 64 and section 70).
+        Assert.Equal(KnownAddresses.StructPageVa(m, 0x200000), a.Address);
+        Assert.Equal(KnownAddresses.StructPageVa(m, 0x200000 + 200000), sub.Address);
+        long placed = (long)(KnownAddresses.StructPageVa(m, 0x200000 + 200000) - KnownAddresses.StructPageVa(m, 0x200000)) / 64;
+        Assert.Equal(placed, diff);
         Assert.NotEqual(200000, diff);
         var vm = new MachineOptions { Kernel = "5.11", Model = "sparsemem-vmemmap", RamSpec = "0-3G,4G-6G", Hotplug = ["8G-11G"] }.Boot();
-        Assert.Equal(200000, PagePtr.Difference(vm.PfnToPage(Pfn.FromUInt64(0x200000 + 200000)), vm.PfnToPage(Pfn.FromUInt64(0x200000)), 64));
+        // VMEMMAP: the literal base + pfn × 64 for both, 200000 struct pages apart.
+        Assert.Equal(KnownAddresses.X86_64Vmemmap + 0x200000UL * 64, vm.PfnToPage(Pfn.FromUInt64(0x200000)).Address);
+        Assert.Equal(KnownAddresses.X86_64Vmemmap + (0x200000UL + 200000) * 64, vm.PfnToPage(Pfn.FromUInt64(0x200000 + 200000)).Address);
     }
 
     [Theory]
@@ -292,8 +299,10 @@ public class LongtermTests
     [Fact]
     public void MachineOptions_BadCoreValues_AreOneLineErrors()
     {
-        Assert.Throws<GupSimException>(() => MachineOptions.FromArgs(["--movablecore", "120%"]).ToSpec());
-        Assert.Throws<GupSimException>(() => MachineOptions.FromArgs(["--cma"]));
+        var e1 = Assert.Throws<GupSimException>(() => MachineOptions.FromArgs(["--movablecore", "120%"]).ToSpec());
+        var e2 = Assert.Throws<GupSimException>(() => MachineOptions.FromArgs(["--cma"]));
+        Assert.Equal("--movablecore: '120%' is not a percentage from 0% to 100%", e1.Message);
+        Assert.Equal("--cma needs a value", e2.Message);
         var spec = MachineOptions.FromArgs(["--cma", "256M@5G", "--kernelcore", "50%"]).ToSpec();
         Assert.Equal(new CmaSpec(256UL << 20, 5UL << 30), spec.Cma);
         Assert.Equal(50, spec.MovableCore!.KernelcorePercent);

@@ -147,8 +147,9 @@ public class RecorderPropertyTests
                 string where = $"{r} head=0x{head:x} first={first} batch={batch}";
                 for (int i = 0; i < batch; i++)
                 {
-                    var want = m.PfnToPage(Pfn.FromUInt64(pfn + (ulong)i));
-                    if (pages[i] != want) Assert.Fail($"{where}: pages[{i}] = {pages[i]}, pfn_to_page = {want}");
+                    // The placement's address: literal vmemmap base, or the memmap's memblock address via the literal linear map.
+                    ulong want = KnownAddresses.StructPageVa(m, pfn + (ulong)i);
+                    if (pages[i].Address != want) Assert.Fail($"{where}: pages[{i}] = {pages[i]}, placed at 0x{want:x}");
                 }
                 // Independently of pfn_to_page: the struct page each sampled entry points to describes its pfn.
                 foreach (int i in new[] { 0, batch - 1, (int)Math.Min((ulong)batch - 1, pps - (pfn & (pps - 1))), rng.Next(batch) })

@@ -165,16 +165,21 @@ public class MemoryModelTests
     public void NthPage_FollowsTheVersion()
     {
         var m511 = Boot("x86_64", KernelVersion.V5_11, MemoryModel.Sparsemem, PcRam8G, MemmapPlacement.Scattered);
-        var head = m511.PfnToPage(Pfn.FromUInt64(0x100000));
+        // The placement's addresses (memblock address of each section memmap + the literal PAGE_OFFSET).
+        var head = PagePtr.FromAddress(KnownAddresses.StructPageVa(m511, 0x100000));
+        Assert.Equal(head, m511.PfnToPage(Pfn.FromUInt64(0x100000)));
         // nth_page is a pfn round trip: right even across sections with scattered memmaps.
-        Assert.Equal(m511.PfnToPage(Pfn.FromUInt64(0x100000 + 40000)), m511.NthPage(head, 40000));
-        // mem_map_offset below MAX_ORDER_NR_PAGES is plain page + n.
-        Assert.Equal(m511.PageAdd(head, 1000), m511.MemMap.MemMapOffset(head, 1000));
-        Assert.Equal(m511.PfnToPage(Pfn.FromUInt64(0x100000 + 1024)), m511.MemMap.MemMapOffset(head, 1024));
+        Assert.Equal(KnownAddresses.StructPageVa(m511, 0x100000 + 40000), m511.NthPage(head, 40000).Address);
+        // mem_map_offset below MAX_ORDER_NR_PAGES is plain page + n: head + 1000 × 64 bytes.
+        Assert.Equal(head.Address + 1000 * 64, m511.MemMap.MemMapOffset(head, 1000).Address);
+        // From MAX_ORDER_NR_PAGES (1024) on, a pfn round trip.
+        Assert.Equal(KnownAddresses.StructPageVa(m511, 0x100000 + 1024), m511.MemMap.MemMapOffset(head, 1024).Address);
         var m618 = Boot("x86_64", KernelVersion.V6_18, MemoryModel.SparsememVmemmap, PcRam8G);
-        Assert.Throws<GupSimException>(() => m618.NthPage(m618.PfnToPage(Pfn.FromUInt64(0x100000)), 1));
+        var e618 = Assert.Throws<GupSimException>(() => m618.NthPage(PagePtr.FromAddress(KnownAddresses.X86_64Vmemmap + 0x100000UL * 64), 1));
+        Assert.Contains("nth_page", e618.Message, StringComparison.Ordinal);
         var m61 = Boot("x86_64", KernelVersion.V6_1, MemoryModel.SparsememVmemmap, PcRam8G);
-        Assert.Throws<GupSimException>(() => m61.MemMap.MemMapOffset(m61.PfnToPage(Pfn.FromUInt64(0x100000)), 1));
+        var e61 = Assert.Throws<GupSimException>(() => m61.MemMap.MemMapOffset(PagePtr.FromAddress(KnownAddresses.X86_64Vmemmap + 0x100000UL * 64), 1));
+        Assert.Contains("mem_map_offset", e61.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -183,11 +188,13 @@ public class MemoryModelTests
         // Classic SPARSEMEM reads the section number from page->flags: a pointer to non-struct-page memory gives
         // whatever that memory decodes to (or an oops), never an error from the simulator.
         var m = Boot("x86_64", KernelVersion.V5_11, MemoryModel.Sparsemem, Ram((0, 8 * G)));
-        var last = m.PfnToPage(Pfn.FromUInt64(64 * 32768 - 1));
-        var beyond = m.PageAdd(last, 1);
+        // Section 63's memmap ends where pfn 64 × 32768's struct page would start: the address just past its last one.
+        var beyond = PagePtr.FromAddress(KnownAddresses.StructPageVa(m, 64 * 32768 - 1) + 64);
         Assert.Equal(AddressKind.Other, m.Describe(beyond).Kind);
         ulong flags = m.StructPages.Flags(beyond);
-        ulong section = m.FlagsLayout.SectionOf(flags);
+        // x86_64 classic SPARSEMEM: SECTIONS_WIDTH = MAX_PHYSMEM_BITS − SECTION_SIZE_BITS = 46 − 27 = 19, at the top of
+        // flags (SECTIONS_PGSHIFT = 64 − 19 = 45).
+        ulong section = flags >> 45;
         ulong raw = m.Sections!.RawMemMap(section, out bool rootPresent);
         if (!rootPresent) Assert.Throws<KernelOops>(() => m.PageToPfn(beyond));
         else Assert.Equal(unchecked((ulong)((long)(beyond.Address - (raw & m.Sections.MapMask)) >> 6)), m.PageToPfn(beyond).Value);
