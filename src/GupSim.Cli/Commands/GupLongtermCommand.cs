@@ -70,15 +70,21 @@ public static class GupLongtermCommand
             });
             if (pr.GetValue(json)) return RunJson(m, chosen, program, o, e);
             int logSeen = m.KernelLog.Count;
+            bool badInput = false;
             try
             {
                 return program.Run(o, e);
             }
+            catch (GupSimException)
+            {
+                badInput = true; // one line on stderr, from Program.Run
+                throw;
+            }
             finally
             {
-                // The kernel log goes to stderr, so that stdout stays the selftest's TAP stream.
+                // The kernel log goes to stderr, so that stdout stays the selftest's TAP stream; then what GupSim checked.
                 for (int i = logSeen; i < m.KernelLog.Count; i++) e.WriteLine("dmesg: " + m.KernelLog[i]);
-                e.WriteLine("gupsim: " + program.Verification.Line);
+                if (!badInput) e.WriteLine("gupsim: " + program.Verification.Line);
             }
         });
         return cmd;

@@ -53,15 +53,22 @@ public static class GupTestCommand
             var words = SelftestWords(pr);
             if (pr.GetValue(json)) return RunJson(m, module, selftest, words, o, e);
             int logSeen = m.KernelLog.Count;
+            bool badInput = false;
             try
             {
                 return selftest.Run(words, o, e);
             }
+            catch (GupSimException)
+            {
+                badInput = true; // one line on stderr, from Program.Run
+                throw;
+            }
             finally
             {
                 for (int i = logSeen; i < m.KernelLog.Count; i++) o.WriteLine("dmesg: " + m.KernelLog[i]);
-                // Silence is not a verdict: one closing line on stderr says what GupSim checked (stdout stays the selftest's).
-                e.WriteLine("gupsim: " + selftest.Verification.Line);
+                // Silence is not a verdict: once an ioctl ran, one closing line on stderr says what GupSim checked
+                // (stdout stays the selftest's own output).
+                if (!badInput && selftest.Runs.Count > 0) e.WriteLine("gupsim: " + selftest.Verification.Line);
             }
         });
         return cmd;
