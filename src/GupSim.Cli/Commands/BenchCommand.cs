@@ -62,7 +62,20 @@ public static class BenchCommand
                 output.WriteLine(Json.Serialize(new
                 {
                     machine = machineText,
-                    result,
+                    result = new
+                    {
+                        result.Workload,
+                        // The gup_test ioctl by name and by its _IOWR('g', nr, struct gup_test) number (mm/gup_test.h).
+                        cmd = GupTestUapi.Name(result.Cmd),
+                        cmdNr = (int)result.Cmd,
+                        result.Pages,
+                        result.Rounds,
+                        result.FillMinUs,
+                        result.FillMedianUs,
+                        result.Rows,
+                        result.Targets,
+                        result.PeakWorkingSetBytes,
+                    },
                     costModel = model is { } cm
                         ? new { table = cm.Table, predictedGetUs = result.Rows.Select(r => new { r.Name, us = cm.Table.PredictUs(r.Counters) }), checks = cm.Checks }
                         : null,

@@ -33,6 +33,7 @@ public static class GupLongtermCommand
             Description = $"Kernel tree the selftest is built from, v{GupLongtermDialect.FirstVersion} or later (default: the kernel's; v{GupLongtermDialect.FirstVersion} on older kernels)",
             HelpName = "version",
         };
+        var json = CommonOptions.CreateJsonOption();
         var verify = CommonOptions.CreateVerifyOption("GupSim's checks of every pinned entry, the counts after each STOP and the free pages and pools after the run");
         var cmd = new Command("gup-longterm",
             "Run the kernel's gup_longterm selftest (tools/testing/selftests/mm/gup_longterm.c) on a simulated machine and print its TAP output; "
@@ -44,6 +45,7 @@ public static class GupLongtermCommand
         cmd.Options.Add(localFs);
         cmd.Options.Add(selftest);
         cmd.Options.Add(verify);
+        cmd.Options.Add(json);
         cmd.SetAction(pr =>
         {
             var o = pr.InvocationConfiguration.Output;
@@ -66,17 +68,78 @@ public static class GupLongtermCommand
                 Strategy = chosen,
                 Verify = verifyOn,
             });
+            if (pr.GetValue(json)) return RunJson(m, chosen, program, o, e);
             int logSeen = m.KernelLog.Count;
+            bool badInput = false;
             try
             {
                 return program.Run(o, e);
             }
+            catch (GupSimException)
+            {
+                badInput = true; // one line on stderr, from Program.Run
+                throw;
+            }
             finally
             {
-                // The kernel log goes to stderr, so that stdout stays the selftest's TAP stream.
+                // The kernel log goes to stderr, so that stdout stays the selftest's TAP stream; then what GupSim checked.
                 for (int i = logSeen; i < m.KernelLog.Count; i++) e.WriteLine("dmesg: " + m.KernelLog[i]);
+                if (!badInput) e.WriteLine("gupsim: " + program.Verification.Line);
             }
         });
         return cmd;
+    }
+
+    /// <summary>--json: the TAP stream captured, and stdout is one JSON document (docs/cli.md).</summary>
+    private static int RunJson(Machine m, GupStrategy? chosen, GupLongterm program, TextWriter o, TextWriter e)
+    {
+        var so = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+        var se = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+        int logSeen = m.KernelLog.Count;
+        int exit;
+        string? oops = null;
+        try
+        {
+            exit = program.Run(so, se);
+        }
+        catch (KernelOops x)
+        {
+            oops = x.Message;
+            exit = ExitCodes.Oops;
+        }
+        var v = program.Verification;
+        var (passed, failed, skipped) = program.Totals;
+        o.WriteLine(Json.Serialize(new
+        {
+            machine = SelftestJson.Machine(m, (chosen ?? GupStrategy.ForVersion(m.Version)).Name),
+            selftest = program.Dialect.Version.ToString(),
+            exitCode = exit,
+            oops,
+            plan = program.Plan,
+            tests = program.Results.Select(r => new
+            {
+                number = r.Number == 0 ? (int?)null : r.Number,
+                name = r.Name,
+                result = r.Result switch
+                {
+                    null => "none",
+                    KsftResult.Pass => "pass",
+                    KsftResult.Fail => "fail",
+                    KsftResult.Skip => "skip",
+                    KsftResult.XFail => "xfail",
+                    _ => "xpass",
+                },
+                message = r.Message,
+                reason = r.Reason,
+            }),
+            totals = new { pass = passed, fail = failed, skip = skipped, noResult = program.Results.Count(r => r.Result is null) },
+            verified = v.Verified,
+            verification = SelftestJson.Verification(v),
+            output = SelftestJson.Lines(so.ToString()),
+            stderr = SelftestJson.Lines(se.ToString()),
+            dmesg = m.KernelLog.Skip(logSeen),
+        }));
+        if (oops is not null) e.WriteLine(oops);
+        return exit;
     }
 }

@@ -25,6 +25,7 @@ public static class GupTestCommand
         };
         var verify = CommonOptions.CreateVerifyOption("GupSim's oracle on every pages[] entry and every count after the put loop (off for pure timing)");
         var counters = new Option<bool>("--counters") { Description = "Print the deterministic counters of each get loop" };
+        var json = CommonOptions.CreateJsonOption();
         var cmd = new Command("gup-test",
             "Run the kernel's gup_test selftest (tools/testing/selftests/mm/gup_test.c) with its own flags on a simulated machine; "
             + "default machine: x86_64 SPARSEMEM_VMEMMAP, hugepagesz=1G hugepages=16, hugetlbfs at /mnt/huge. Exit codes are the selftest's.")
@@ -37,6 +38,7 @@ public static class GupTestCommand
         cmd.Options.Add(mount);
         cmd.Options.Add(verify);
         cmd.Options.Add(counters);
+        cmd.Options.Add(json);
         cmd.SetAction(pr =>
         {
             var o = pr.InvocationConfiguration.Output;
@@ -48,17 +50,63 @@ public static class GupTestCommand
             var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
             var module = new GupTestModule(m, chosen, verifyOn);
             var selftest = new GupTestSelftest(m, module) { PrintCounters = pr.GetValue(counters) };
+            var words = SelftestWords(pr);
+            if (pr.GetValue(json)) return RunJson(m, module, selftest, words, o, e);
             int logSeen = m.KernelLog.Count;
+            bool badInput = false;
             try
             {
-                return selftest.Run(SelftestWords(pr), o, e);
+                return selftest.Run(words, o, e);
+            }
+            catch (GupSimException)
+            {
+                badInput = true; // one line on stderr, from Program.Run
+                throw;
             }
             finally
             {
                 for (int i = logSeen; i < m.KernelLog.Count; i++) o.WriteLine("dmesg: " + m.KernelLog[i]);
+                // Silence is not a verdict: once an ioctl ran, one closing line on stderr says what GupSim checked
+                // (stdout stays the selftest's own output).
+                if (!badInput && selftest.Runs.Count > 0) e.WriteLine("gupsim: " + selftest.Verification.Line);
             }
         });
         return cmd;
+    }
+
+    /// <summary>--json: the selftest runs with its output captured, and stdout is one JSON document (docs/cli.md).</summary>
+    private static int RunJson(Machine m, GupTestModule module, GupTestSelftest selftest, List<string> words, TextWriter o, TextWriter e)
+    {
+        var so = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+        var se = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+        int logSeen = m.KernelLog.Count;
+        int exit;
+        string? oops = null;
+        try
+        {
+            exit = selftest.Run(words, so, se);
+        }
+        catch (KernelOops x)
+        {
+            oops = x.Message;
+            exit = ExitCodes.Oops;
+        }
+        var v = selftest.Verification;
+        o.WriteLine(Json.Serialize(new
+        {
+            machine = SelftestJson.Machine(m, module.Gup.Strategy.Name),
+            args = words,
+            exitCode = exit,
+            oops,
+            verified = v.Verified,
+            verification = SelftestJson.Verification(v),
+            runs = selftest.Runs.Select(SelftestJson.Run),
+            output = SelftestJson.Lines(so.ToString()),
+            stderr = SelftestJson.Lines(se.ToString()),
+            dmesg = m.KernelLog.Skip(logSeen),
+        }));
+        if (oops is not null) e.WriteLine(oops);
+        return exit;
     }
 
     /// <summary>The words System.CommandLine did not take, in order: the selftest's own command line.</summary>

@@ -91,7 +91,17 @@ public static class RunVmtestsCommand
             };
             // ./gup_longterm joins the plan after the dump test on v6.5+, as in the script; each run is a fresh process.
             suite.Programs[RunVmtests.GupLongtermProgram] = (_, so, se) =>
-                new GupLongterm(m, new GupLongtermOptions { Strategy = chosen, Verify = verifyOn }).Run(so, se);
+            {
+                var program = new GupLongterm(m, new GupLongtermOptions { Strategy = chosen, Verify = verifyOn });
+                try
+                {
+                    return program.Run(so, se);
+                }
+                finally
+                {
+                    suite.NoteVerification(program.Verification);
+                }
+            };
 
             VmtestsResult result;
             if (pr.GetValue(json))
@@ -107,6 +117,8 @@ public static class RunVmtestsCommand
             {
                 result = suite.Run(output);
             }
+            // After the TAP stream, on stderr: what GupSim's own checks covered (silence is not a verdict).
+            if (!pr.GetValue(json)) error.WriteLine("gupsim: " + result.VerificationLine);
             return result.ExitCode;
         });
         return cmd;
@@ -128,11 +140,15 @@ public static class RunVmtestsCommand
             oops = x.Oops,
             output = x.Output,
             milliseconds = Math.Round(x.Milliseconds, 1),
+            verified = x.Verification is { } v ? v.Verified : (bool?)null,
+            verification = x.Verification is { } w ? "gupsim: " + w.Line : null,
         }),
         passed = r.Passed,
         failed = r.Failed,
         skipped = r.Skipped,
         exitCode = r.ExitCode,
+        verified = r.Verified,
+        verification = "gupsim: " + r.VerificationLine,
     };
 
     /// <summary>

@@ -10,14 +10,58 @@ public static class ScenarioCommand
     {
         var file = new Argument<string>("file") { Description = "The script, or - for standard input" };
         var cmd = new Command("scenario", "Run a scenario script of machine operations and expectations; exits 3 when an expectation fails.");
+        var json = CommonOptions.CreateJsonOption();
         cmd.Arguments.Add(file);
+        cmd.Options.Add(json);
         cmd.SetAction(pr =>
         {
             string path = pr.GetValue(file)!;
             string text = path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path);
-            var result = new ScenarioRunner(pr.InvocationConfiguration.Output).Run(text, path == "-" ? "<stdin>" : path);
-            return result.ExpectationsFailed > 0 ? ExitCodes.ExpectationFailed : ExitCodes.Ok;
+            bool asJson = pr.GetValue(json);
+            string source = path == "-" ? "<stdin>" : path;
+            var result = new ScenarioRunner(asJson ? TextWriter.Null : pr.InvocationConfiguration.Output).Run(text, source);
+            int exit = result.ExpectationsFailed > 0 ? ExitCodes.ExpectationFailed : ExitCodes.Ok;
+            if (asJson) pr.InvocationConfiguration.Output.WriteLine(Json.Serialize(ToJson(source, result, exit)));
+            return exit;
         });
         return cmd;
     }
+
+    /// <summary>The --json document (docs/cli.md).</summary>
+    private static object ToJson(string source, ScenarioResult r, int exit) => new
+    {
+        source,
+        machine = r.Machine is { } m ? new { arch = m.Arch.Name, kernel = m.Version.ToString(), memoryModel = Arch.MemoryModelNames.ToName(m.Model) } : null,
+        steps = r.Steps.Select(s => new
+        {
+            line = s.Line,
+            op = s.Op,
+            text = s.Text,
+            result = s.Result,
+            oops = s.Oops,
+            softLockup = s.SoftLockup,
+            expectation = s.Expectation is { } x ? new { what = x.What, args = x.Args, ok = x.Ok, detail = x.Detail } : null,
+            gup = s.Gup is { } g
+                ? new
+                {
+                    mapping = g.Mapping,
+                    pin = g.Pin,
+                    fast = g.Fast,
+                    strategy = g.Strategy,
+                    batch = g.Batch,
+                    pages = g.Pages,
+                    total = g.Total,
+                    wrong = g.Wrong,
+                    firstWrongIndex = g.FirstWrongIndex,
+                    firstWrong = g.FirstWrong,
+                    migrated = g.Migrated,
+                    unpinnable = g.Unpinnable,
+                }
+                : null,
+            output = s.Output,
+        }),
+        expectationsPassed = r.ExpectationsPassed,
+        expectationsFailed = r.ExpectationsFailed,
+        exitCode = exit,
+    };
 }

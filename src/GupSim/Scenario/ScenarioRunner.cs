@@ -12,7 +12,50 @@ namespace GupSim.Scenario;
 /// <summary>The outcome of a scenario run.</summary>
 /// <param name="ExpectationsPassed">Expectations that held.</param>
 /// <param name="ExpectationsFailed">Expectations that did not.</param>
-public sealed record ScenarioResult(int ExpectationsPassed, int ExpectationsFailed);
+public sealed record ScenarioResult(int ExpectationsPassed, int ExpectationsFailed)
+{
+    /// <summary>Every step that ran, in order (comments and blank lines are not steps).</summary>
+    public IReadOnlyList<ScenarioStep> Steps { get; init; } = [];
+
+    /// <summary>The last <c>machine</c> line's machine, or null when the script booted none.</summary>
+    public Machine? Machine { get; init; }
+}
+
+/// <summary>One line of a scenario script as it ran.</summary>
+/// <param name="Line">1-based line number.</param>
+/// <param name="Op">The operation, lower case (<c>pin</c>, <c>expect</c>, ...).</param>
+/// <param name="Text">The line without its comment, trimmed.</param>
+/// <param name="Result">What the step set as "the last result" (<c>ok</c>, an errno name such as <c>EINVAL</c>, <c>SIGBUS</c>); null when the operation sets none.</param>
+/// <param name="Output">The lines the step printed.</param>
+/// <param name="Oops">The oops the step ran into, or null.</param>
+/// <param name="SoftLockup">The soft lockup the step ran into, or null.</param>
+/// <param name="Expectation">For <c>expect</c>: what was expected and whether it held.</param>
+/// <param name="Gup">For <c>pin</c>/<c>get</c>: what the GUP calls returned.</param>
+public sealed record ScenarioStep(int Line, string Op, string Text, string? Result, IReadOnlyList<string> Output, string? Oops, string? SoftLockup,
+    ScenarioExpectation? Expectation, ScenarioGup? Gup);
+
+/// <summary>An <c>expect</c> line's outcome.</summary>
+/// <param name="What">The expectation's name (<c>pages-correct</c>, <c>result</c>, ...).</param>
+/// <param name="Args">Its arguments.</param>
+/// <param name="Ok">Whether it held.</param>
+/// <param name="Detail">What was seen, as printed in parentheses.</param>
+public sealed record ScenarioExpectation(string What, IReadOnlyList<string> Args, bool Ok, string Detail);
+
+/// <summary>A <c>pin</c>/<c>get</c> line's outcome.</summary>
+/// <param name="Mapping">The mapping's name.</param>
+/// <param name="Pin">FOLL_PIN (pin) rather than FOLL_GET (get).</param>
+/// <param name="Fast">The gup-fast entry point.</param>
+/// <param name="Strategy">The GUP code that ran.</param>
+/// <param name="Batch">Pages per call.</param>
+/// <param name="Pages">Entries taken.</param>
+/// <param name="Total">Pages in the mapping.</param>
+/// <param name="Wrong">Entries that are not the struct page of the pfn mapped at their address (GupSim's oracle).</param>
+/// <param name="FirstWrongIndex">The first wrong entry's index, or null.</param>
+/// <param name="FirstWrong">The oracle's line about it, or null.</param>
+/// <param name="Migrated">Pages FOLL_LONGTERM migrated.</param>
+/// <param name="Unpinnable">Pinned heads left in CMA or ZONE_MOVABLE.</param>
+public sealed record ScenarioGup(string Mapping, bool Pin, bool Fast, string Strategy, long Batch, long Pages, long Total, long Wrong,
+    long? FirstWrongIndex, string? FirstWrong, long Migrated, long Unpinnable);
 
 /// <summary>
 /// Runs a scenario script (docs/scenarios.md): one operation per line on one simulated machine, printing what each
@@ -22,6 +65,12 @@ public sealed record ScenarioResult(int ExpectationsPassed, int ExpectationsFail
 public sealed class ScenarioRunner
 {
     private readonly TextWriter _out;
+    private readonly StepCapture _capture;
+    private readonly List<ScenarioStep> _steps = [];
+    private ScenarioExpectation? _stepExpectation;
+    private ScenarioGup? _stepGup;
+    private string? _stepOops, _stepLockup;
+    private static readonly string s_noResult = new('\0', 1);
     private Machine? _m;
     private int _logSeen;
     private int _badPagesSinceLastExpect;
@@ -42,7 +91,7 @@ public sealed class ScenarioRunner
     private string _source = "scenario";
     private int _line;
 
-    public ScenarioRunner(TextWriter output) => _out = output;
+    public ScenarioRunner(TextWriter output) => _out = _capture = new StepCapture(output);
 
     /// <summary>The machine, once a <c>machine</c> line ran.</summary>
     public Machine? Machine => _m;
@@ -61,6 +110,14 @@ public sealed class ScenarioRunner
             if (hash >= 0) line = line[..hash];
             var words = Tokenize(line);
             if (words.Length == 0) continue;
+            // The step's own result: "the last result" as the step leaves it, if the step set one (expect only reads it).
+            bool reads = string.Equals(words[0], "expect", StringComparison.OrdinalIgnoreCase);
+            string? before = _lastResult;
+            if (!reads) _lastResult = s_noResult;
+            _stepExpectation = null;
+            _stepGup = null;
+            _stepOops = _stepLockup = null;
+            _capture.Begin();
             try
             {
                 Step(words);
@@ -69,9 +126,71 @@ public sealed class ScenarioRunner
             {
                 throw new GupSimException($"{_source}:{_line}: {e.Message}");
             }
+            finally
+            {
+                string? result = null;
+                if (!reads)
+                {
+                    if (ReferenceEquals(_lastResult, s_noResult)) _lastResult = before;
+                    else result = _lastResult;
+                }
+                _steps.Add(new ScenarioStep(_line, words[0].ToLowerInvariant(), line.Trim(), result, _capture.End(), _stepOops, _stepLockup, _stepExpectation, _stepGup));
+            }
         }
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: {_passed} expectations passed, {_failed} failed"));
-        return new ScenarioResult(_passed, _failed);
+        return new ScenarioResult(_passed, _failed) { Steps = [.. _steps], Machine = _m };
+    }
+
+    /// <summary>Passes everything through to the output and keeps the lines of the current step.</summary>
+    private sealed class StepCapture(TextWriter inner) : TextWriter
+    {
+        private readonly System.Text.StringBuilder _step = new();
+        private bool _on;
+
+        public override System.Text.Encoding Encoding => inner.Encoding;
+
+        public override IFormatProvider FormatProvider => CultureInfo.InvariantCulture;
+
+        public void Begin()
+        {
+            _step.Clear();
+            _on = true;
+        }
+
+        public List<string> End()
+        {
+            _on = false;
+            var lines = new List<string>(_step.ToString().Split('\n'));
+            if (lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
+            for (int i = 0; i < lines.Count; i++) lines[i] = lines[i].TrimEnd('\r');
+            return lines;
+        }
+
+        public override void Write(char value)
+        {
+            inner.Write(value);
+            if (_on) _step.Append(value);
+        }
+
+        public override void Write(string? value)
+        {
+            inner.Write(value);
+            if (_on) _step.Append(value);
+        }
+
+        public override void WriteLine(string? value)
+        {
+            inner.WriteLine(value);
+            if (_on) _step.Append(value).Append('\n');
+        }
+
+        public override void WriteLine()
+        {
+            inner.WriteLine();
+            if (_on) _step.Append('\n');
+        }
+
+        public override void Flush() => inner.Flush();
     }
 
     /// <summary>Splits a line into words; "double quotes" keep spaces inside one word.</summary>
@@ -156,11 +275,13 @@ public sealed class ScenarioRunner
         catch (KernelOops e)
         {
             _lastOops = e;
+            _stepOops = e.Message;
             _out.WriteLine("  " + e.Message);
         }
         catch (KernelSoftLockup e)
         {
             _lastLockup = e;
+            _stepLockup = e.Message;
             _out.WriteLine("  " + e.Message);
         }
         CollectKernelLog();
@@ -550,6 +671,8 @@ public sealed class ScenarioRunner
         _lastUnpinnable = CountUnpinnableHeads(pages.AsSpan(0, (int)done));
         _pins[args[0]] = (pages, done, pin ? Gup.FollFlags.Pin : Gup.FollFlags.Get, before);
         _lastResult = outcome;
+        _stepGup = new ScenarioGup(args[0], pin, fast, gup.Strategy.Name, batch, done, total, wrong,
+            oracle.FirstWrongIndex >= 0 ? oracle.FirstWrongIndex : null, first, migrated.Count, _lastUnpinnable);
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{(pin ? "pin" : "get")}{(fast ? "-fast" : "")} {args[0]} ({gup.Strategy.Name}, batch {batch}): {done} of {total} pages, {wrong} wrong{(outcome == "ok" ? "" : ", then " + outcome)}"));
         if (first is not null) _out.WriteLine("  first wrong: " + first);
@@ -721,6 +844,7 @@ public sealed class ScenarioRunner
         }
         if (ok) _passed++;
         else _failed++;
+        _stepExpectation = new ScenarioExpectation(what, args[1..], ok, detail);
         _out.WriteLine($"expect {string.Join(' ', args)}: {(ok ? "ok" : "FAILED")} ({detail})");
     }
 }

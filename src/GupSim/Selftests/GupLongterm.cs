@@ -75,7 +75,11 @@ public sealed record GupLongtermDialect(KernelVersion Version)
 /// <param name="Number">The TAP test number, or 0 when the selftest printed no result for it.</param>
 /// <param name="Result">The result, or null when none was printed.</param>
 /// <param name="Message">The result line's text after the number and directive (the message, or the name on v6.17+).</param>
-public sealed record GupLongtermResult(string Name, int Number, KsftResult? Result, string Message);
+public sealed record GupLongtermResult(string Name, int Number, KsftResult? Result, string Message)
+{
+    /// <summary>Why, in the selftest's words: the result message before v6.17, the "# " line before the result from v6.17 (null when it printed none).</summary>
+    public string? Reason { get; init; }
+}
 
 /// <summary>
 /// The gup_longterm selftest (tools/testing/selftests/mm/gup_longterm.c) run as a process on the simulated machine:
@@ -115,6 +119,12 @@ public sealed class GupLongterm
     private PinLongtermTest? _gupFd;
     private string _testName = "";
     private int _mkstempCounter;
+    // GupSim's checks of the last run: pins checked, entries compared and wrong, heads and pools compared.
+    private int _pinsChecked, _wrongPins, _poolsChecked;
+    private int? _firstWrongPin;
+    private long _entriesChecked, _wrongEntries, _headsChecked;
+    private long? _firstWrongIndex;
+    private bool _freePagesChecked;
 
     /// <summary>The selftest on <paramref name="machine"/>.</summary>
     /// <exception cref="GupSimException">Thrown when the options ask for a selftest tree before v6.5, the local filesystem is hugetlbfs, or the test directory is not absolute.</exception>
@@ -144,6 +154,57 @@ public sealed class GupLongterm
 
     /// <summary>Whether GupSim's own checks found a wrong pinned entry or a count that did not come back in the last run.</summary>
     public bool VerificationFailed => _verifyLines.Count > 0;
+
+    /// <summary>The last run's TAP plan (ksft_set_plan()).</summary>
+    public int Plan => _tap?.Plan ?? 0;
+
+    /// <summary>ksft_cnt of the last run: passed, failed, skipped.</summary>
+    public (int Passed, int Failed, int Skipped) Totals => _tap is null ? (0, 0, 0) : (_tap.Passed, _tap.Failed, _tap.Skipped);
+
+    /// <summary>What GupSim's checks covered in the last run and what they found, with the closing line that says so.</summary>
+    public SelftestVerification Verification
+    {
+        get
+        {
+            if (!Options.Verify) return new SelftestVerification { Enabled = false, Line = SelftestVerification.OffLine };
+            int diffs = _verifyLines.Count - _wrongPins;
+            string line;
+            if (_pinsChecked == 0 && _verifyLines.Count == 0)
+            {
+                line = "not verified: no PIN_LONGTERM_TEST_START succeeded";
+            }
+            else if (_verifyLines.Count == 0)
+            {
+                line = string.Create(CultureInfo.InvariantCulture,
+                    $"verified {SelftestVerification.Count(_pinsChecked, "PIN_LONGTERM_TEST_START/STOP pair", "PIN_LONGTERM_TEST_START/STOP pairs")}: each of {_entriesChecked} pinned entries is the struct page of the pfn the page table maps at its address (by GupSim's own pfn→struct page map); after each test the refcount and pincount of every compound head it mapped ({_headsChecked} in all) and the hugetlb pools are back where they were, and after exit the free pages and pools are back to their values before the run");
+            }
+            else
+            {
+                var parts = new List<string>();
+                if (_wrongEntries > 0)
+                    parts.Add(string.Create(CultureInfo.InvariantCulture,
+                        $"{_wrongPins} of {SelftestVerification.Count(_pinsChecked, "pin", "pins")} returned wrong entries ({_wrongEntries} of {_entriesChecked}; first entry {_firstWrongIndex} of pin {_firstWrongPin})"));
+                if (diffs > 0) parts.Add(SelftestVerification.Count(diffs, "count", "counts") + " not back after a test or after exit");
+                line = "verification FAILED: " + string.Join("; ", parts);
+            }
+            return new SelftestVerification
+            {
+                Enabled = true,
+                Ioctls = _pinsChecked,
+                EntriesChecked = _entriesChecked,
+                WrongEntries = _wrongEntries,
+                WrongIoctls = _wrongPins,
+                FirstWrongIoctl = _firstWrongPin,
+                FirstWrongIndex = _firstWrongIndex,
+                HeadsChecked = _headsChecked,
+                PoolsChecked = _poolsChecked,
+                FreePagesChecked = _freePagesChecked,
+                CountDifferences = diffs,
+                Failures = [.. _verifyLines],
+                Line = line,
+            };
+        }
+    }
 
     /// <summary>The test cases (8; liburing is not modelled).</summary>
     public static IReadOnlyList<string> TestCaseNames { get; } = [.. TestCases.Select(t => t.Desc)];
@@ -200,6 +261,11 @@ public sealed class GupLongterm
         ArgumentNullException.ThrowIfNull(stderr);
         _results.Clear();
         _verifyLines.Clear();
+        _pinsChecked = _wrongPins = _poolsChecked = 0;
+        _entriesChecked = _wrongEntries = _headsChecked = 0;
+        _firstWrongPin = null;
+        _firstWrongIndex = null;
+        _freePagesChecked = false;
         if (_m.Version < GupLongtermDialect.FirstVersion)
             stderr.WriteLine($"gupsim: {ProgramName} is not in the v{_m.Version} tree (it arrived in v{GupLongtermDialect.FirstVersion}); running the v{Dialect.Version} selftest against the v{_m.Version} kernel");
         PrepareFilesystems();
@@ -247,6 +313,8 @@ public sealed class GupLongterm
 
         if (Options.Verify)
         {
+            _freePagesChecked = true;
+            _poolsChecked += pools0.Length;
             if (_m.FreePagesTotal != free0)
                 _verifyLines.Add(string.Create(CultureInfo.InvariantCulture, $"after exit: free pages {free0} -> {_m.FreePagesTotal}"));
             var hs = _m.Hugetlb.Hstates;
@@ -299,14 +367,15 @@ public sealed class GupLongterm
             text = oldText;
         }
         _tap.Result(result, text);
-        _results.Add(new GupLongtermResult(_testName, _tap.TestNumber, result, text.TrimEnd('\n')));
+        string? reason = Dialect.UniqueTestNames ? newMsg : oldText;
+        _results.Add(new GupLongtermResult(_testName, _tap.TestNumber, result, text.TrimEnd('\n')) { Reason = string.IsNullOrEmpty(reason) ? null : reason.TrimEnd('\n') });
     }
 
     /// <summary>A test that ends without a result line (v6.17+'s "Unknown filesystem" path returns before log_test_result()).</summary>
     private void NoReport(string msg)
     {
         _tap.PrintMsg(msg);
-        _results.Add(new GupLongtermResult(_testName, 0, null, msg.TrimEnd('\n')));
+        _results.Add(new GupLongtermResult(_testName, 0, null, msg.TrimEnd('\n')) { Reason = msg.TrimEnd('\n') });
     }
 
     private void RunWithMemfd((string Desc, TestType Type, bool Shared) tc, ulong pagesize, List<OpenFile> files)
@@ -403,7 +472,7 @@ public sealed class GupLongterm
             {
                 // skip_test_dodgy_fs(): a result line of its own in every version that has it.
                 _tap.Skip("ftruncate() failed with ENOENT. Filesystem might be buggy (9pfs?)\n");
-                _results.Add(new GupLongtermResult(_testName, _tap.TestNumber, KsftResult.Skip, "ftruncate() failed with ENOENT. Filesystem might be buggy (9pfs?)"));
+                _results.Add(new GupLongtermResult(_testName, _tap.TestNumber, KsftResult.Skip, "ftruncate() failed with ENOENT. Filesystem might be buggy (9pfs?)") { Reason = "ftruncate() failed with ENOENT. Filesystem might be buggy (9pfs?)" });
                 return;
             }
             Report(KsftResult.Fail, msg, msg);
@@ -488,6 +557,15 @@ public sealed class GupLongterm
         if (ret == 0 && Options.Verify)
         {
             var oracle = PagesOracle.Check(_mm, addr, _gupFd.PinnedPagesSnapshot());
+            _pinsChecked++;
+            _entriesChecked += oracle.Checked;
+            _wrongEntries += oracle.Wrong;
+            if (!oracle.AllCorrect)
+            {
+                _wrongPins++;
+                _firstWrongPin ??= _pinsChecked;
+                _firstWrongIndex ??= oracle.FirstWrongIndex;
+            }
             if (!oracle.AllCorrect)
                 _verifyLines.Add(string.Create(CultureInfo.InvariantCulture,
                     $"{_testName}: {oracle.Wrong} of {oracle.Checked} pinned entries wrong; first {oracle.FirstWrongText}"));
@@ -516,6 +594,8 @@ public sealed class GupLongterm
         {
             var moved = _gupFd.Gup.Migrated;
             for (int i = migrated0; i < moved.Count; i++) balance.Moved(moved[i].OldPfn, moved[i].NewPfn, moved[i].NewRefcount, moved[i].NewPincount);
+            _headsChecked += balance.Heads.Count;
+            _poolsChecked += _m.Hugetlb.Hstates.Count;
             foreach (string line in balance.Differences()) _verifyLines.Add($"{_testName}: after PIN_LONGTERM_TEST_STOP: {line}");
         }
         _mm.Munmap(addr, size);

@@ -33,6 +33,39 @@ public sealed record GupTestIoctlReport(
 {
     /// <summary>Whether GupSim's verification found nothing wrong (always true when it was off).</summary>
     public bool Verified => (Oracle?.AllCorrect ?? true) && Imbalances.Count == 0;
+
+    /// <summary>The ioctl's command.</summary>
+    public GupTestCmd Cmd { get; init; }
+
+    /// <summary>struct gup_test's addr.</summary>
+    public ulong Addr { get; init; }
+
+    /// <summary>struct gup_test's size as the caller passed it.</summary>
+    public ulong SizeAsked { get; init; }
+
+    /// <summary>struct gup_test's size on return: the bytes the get loop walked.</summary>
+    public ulong SizeWalked { get; init; }
+
+    /// <summary>struct gup_test's nr_pages_per_call.</summary>
+    public uint NrPagesPerCall { get; init; }
+
+    /// <summary>struct gup_test's gup_flags (flags up to v5.12) as the loop passed them on.</summary>
+    public uint GupFlags { get; init; }
+
+    /// <summary>struct gup_test's test_flags (v5.13+).</summary>
+    public uint TestFlags { get; init; }
+
+    /// <summary>get_delta_usec as the module returned it (whole microseconds).</summary>
+    public ulong GetDeltaUsec { get; init; }
+
+    /// <summary>put_delta_usec as the module returned it.</summary>
+    public ulong PutDeltaUsec { get; init; }
+
+    /// <summary>Compound heads whose refcount and pincount were compared before and after (null when the balance was not checked).</summary>
+    public int? HeadsChecked { get; init; }
+
+    /// <summary>Hstates whose pool counts (total, free, resv, surplus) were compared before and after (null when not checked).</summary>
+    public int? PoolsChecked { get; init; }
 }
 
 /// <summary>
@@ -92,6 +125,7 @@ public sealed class GupTestModule
         ulong arrayBytes = nrPages * (ulong)_m.Arch.WordBytes;
         if (nrPages > int.MaxValue || arrayBytes >> pageShift > _m.FreePagesTotal) return -(int)Errno.ENOMEM;
         var pages = PagesArray((int)nrPages);
+        ulong sizeAsked = gup.Size;
 
         bool splitFlags = HasSplitFlags(_m.Version);
         var balance = Verify && checkBalance ? PinBalance.Take(mm, gup.Addr, gup.Size) : null;
@@ -157,7 +191,20 @@ public sealed class GupTestModule
 
         long firstWrongCall = oracle is { FirstWrongIndex: >= 0 } o && perCall > 0 ? o.FirstWrongIndex / perCall : -1;
         IReadOnlyList<string> imbalances = putOops is null ? balance?.Differences() ?? [] : [];
-        report = new GupTestIoctlReport(i, calls, oracle, firstWrongCall, imbalances, _m.Grab.Counters.Snapshot() - counters0, getCounters, putOops, getUs, putUs);
+        report = new GupTestIoctlReport(i, calls, oracle, firstWrongCall, imbalances, _m.Grab.Counters.Snapshot() - counters0, getCounters, putOops, getUs, putUs)
+        {
+            Cmd = cmd,
+            Addr = gup.Addr,
+            SizeAsked = sizeAsked,
+            SizeWalked = gup.Size,
+            NrPagesPerCall = gup.NrPagesPerCall,
+            GupFlags = gup.GupFlags,
+            TestFlags = gup.TestFlags,
+            GetDeltaUsec = gup.GetDeltaUsec,
+            PutDeltaUsec = gup.PutDeltaUsec,
+            HeadsChecked = balance is not null && putOops is null ? balance.Heads.Count : null,
+            PoolsChecked = balance is not null && putOops is null ? _m.Hugetlb.Hstates.Count : null,
+        };
         return 0;
     }
 

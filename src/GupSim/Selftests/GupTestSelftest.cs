@@ -52,6 +52,9 @@ public sealed class GupTestSelftest
     private readonly GupTestModule _module;
     private readonly Lock _printLock = new();
     private readonly List<GupTestIoctlReport> _reports = [];
+    private readonly List<GupTestRun> _runs = [];
+    private readonly List<string> _verifyLines = [];
+    private int? _runBalanceHeads, _runBalancePools;
     private readonly List<Fs.OpenFile> _openFiles = [];
 
     /// <summary>The selftest on <paramref name="machine"/>, talking to <paramref name="module"/>.</summary>
@@ -79,8 +82,110 @@ public sealed class GupTestSelftest
     /// <summary>GupSim's report of every ioctl of the last run, in completion order.</summary>
     public IReadOnlyList<GupTestIoctlReport> Reports => _reports;
 
+    /// <summary>Every ioctl of the last run, in completion order, with its thread, repeat and status (a failed one has no report).</summary>
+    public IReadOnlyList<GupTestRun> Runs => _runs;
+
     /// <summary>Whether the last run's verification found a wrong entry or a count that did not come back.</summary>
     public bool VerificationFailed { get; private set; }
+
+    /// <summary>Whether GupSim's checks ran in the last run (the module's <see cref="GupTestModule.Verify"/>).</summary>
+    public bool VerifyEnabled => _module.Verify;
+
+    /// <summary>What GupSim's checks covered in the last run and what they found, with the closing line that says so.</summary>
+    public SelftestVerification Verification
+    {
+        get
+        {
+            if (!_module.Verify) return new SelftestVerification { Enabled = false, Line = SelftestVerification.OffLine };
+            long entries = 0, wrong = 0, heads = 0, pools = 0;
+            int wrongIoctls = 0, diffs = 0, n = _reports.Count;
+            int? firstIoctl = null;
+            long? firstIndex = null;
+            bool oops = false;
+            var headCounts = new List<int>();
+            var poolCounts = new List<int>();
+            for (int k = 0; k < n; k++)
+            {
+                var r = _reports[k];
+                if (r.Oracle is { } or)
+                {
+                    entries += or.Checked;
+                    wrong += or.Wrong;
+                    if (!or.AllCorrect)
+                    {
+                        wrongIoctls++;
+                        firstIoctl ??= k + 1;
+                        firstIndex ??= or.FirstWrongIndex;
+                    }
+                }
+                if (r.HeadsChecked is int h)
+                {
+                    heads += h;
+                    headCounts.Add(h);
+                }
+                if (r.PoolsChecked is int pc)
+                {
+                    pools += pc;
+                    poolCounts.Add(pc);
+                }
+                diffs += r.Imbalances.Count;
+                oops |= r.PutOops is not null;
+            }
+            bool perIoctlBalance = headCounts.Count > 0;
+            if (_runBalanceHeads is int rh)
+            {
+                heads += rh;
+                headCounts.Add(rh);
+                pools += _runBalancePools ?? 0;
+                poolCounts.Add(_runBalancePools ?? 0);
+            }
+            diffs += _verifyLines.Count;
+            string line;
+            if (n == 0)
+            {
+                line = "not verified: no ioctl completed";
+            }
+            else if (wrong == 0 && diffs == 0 && !oops)
+            {
+                string balance = headCounts.Count == 0 ? ""
+                    : $", and {(perIoctlBalance ? "after each put" : "after all threads")} the refcount and pincount of {SelftestVerification.Range(headCounts)} compound head{(headCounts.Max() == 1 ? "" : "s")} and the pool counts of {SelftestVerification.Range(poolCounts)} hstate{(poolCounts.Max() == 1 ? "" : "s")} are back where they were";
+                line = string.Create(CultureInfo.InvariantCulture,
+                    $"verified {SelftestVerification.Count(n, "ioctl", "ioctls")}: each of {entries} pages[] entries is the struct page of the pfn the page table maps at its address (by GupSim's own pfn→struct page map){balance}");
+            }
+            else
+            {
+                var parts = new List<string>();
+                if (wrong > 0)
+                    parts.Add(string.Create(CultureInfo.InvariantCulture,
+                        $"{wrongIoctls} of {SelftestVerification.Count(n, "ioctl", "ioctls")} returned wrong pages[] entries ({wrong} of {entries}; first pages[{firstIndex}] of ioctl {firstIoctl})"));
+                if (diffs > 0) parts.Add(SelftestVerification.Count(diffs, "count", "counts") + " not back after the put");
+                if (oops) parts.Add("the put loop oopsed");
+                line = "verification FAILED: " + string.Join("; ", parts);
+            }
+            var failures = new List<string>();
+            foreach (var r in _reports)
+            {
+                if (r.Oracle is { AllCorrect: false } or) failures.Add(string.Create(CultureInfo.InvariantCulture, $"{or.Wrong} of {or.Checked} pages[] entries wrong; first {or.FirstWrongText} (call {r.FirstWrongCall})"));
+                foreach (var l in r.Imbalances) failures.Add("after put: " + l);
+            }
+            foreach (var l in _verifyLines) failures.Add("after all threads: " + l);
+            return new SelftestVerification
+            {
+                Enabled = true,
+                Ioctls = n,
+                EntriesChecked = entries,
+                WrongEntries = wrong,
+                WrongIoctls = wrongIoctls,
+                FirstWrongIoctl = firstIoctl,
+                FirstWrongIndex = firstIndex,
+                HeadsChecked = heads,
+                PoolsChecked = pools,
+                CountDifferences = diffs,
+                Failures = oops ? [.. failures, "the put loop oopsed"] : failures,
+                Line = line,
+            };
+        }
+    }
 
     /// <summary>The selftest's parsed command line.</summary>
     private sealed class Options
@@ -104,6 +209,9 @@ public sealed class GupTestSelftest
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
         _reports.Clear();
+        _runs.Clear();
+        _verifyLines.Clear();
+        _runBalanceHeads = _runBalancePools = null;
         VerificationFailed = false;
         var o = new Options { Write = Dialect.HasV513Options, Size = DefaultSizeBytes };
         if (!ParseOptions(args, o, stdout, stderr, out int exit)) return exit;
@@ -208,7 +316,7 @@ public sealed class GupTestSelftest
         int status = 0;
         if (o.Nthreads == 1)
         {
-            status = GupThread(mm, o, o.Gup, ksft, stdout, stderr, checkBalance: true);
+            status = GupThread(mm, o, o.Gup, 0, ksft, stdout, stderr, checkBalance: true);
         }
         else if (o.Nthreads > 1)
         {
@@ -225,7 +333,7 @@ public sealed class GupTestSelftest
                 {
                     try
                     {
-                        results[index] = GupThread(mm, o, copy, ksft, stdout, stderr, checkBalance: false);
+                        results[index] = GupThread(mm, o, copy, index, ksft, stdout, stderr, checkBalance: false);
                     }
                     catch (Exception e) when (e is KernelOops or GupSimException)
                     {
@@ -237,9 +345,15 @@ public sealed class GupTestSelftest
             foreach (var th in threads) th.Join();
             if (failure is not null) throw failure;
             foreach (int r in results) if (r != 0) status = r;
+            if (balance is not null && failure is null)
+            {
+                _runBalanceHeads = balance.Heads.Count;
+                _runBalancePools = _m.Hugetlb.Hstates.Count;
+            }
             foreach (var line in balance?.Differences() ?? [])
             {
                 VerificationFailed = true;
+                _verifyLines.Add(line);
                 stdout.WriteLine("gupsim: verify: after all threads: " + line);
             }
         }
@@ -253,7 +367,7 @@ public sealed class GupTestSelftest
     }
 
     /// <summary>gup_thread(): the ioctl per repeat for the benchmarks, once for the tests; the selftest's lines.</summary>
-    private int GupThread(MmStruct mm, Options o, GupTestArgs gup, KselftestTap? ksft, TextWriter stdout, TextWriter stderr, bool checkBalance)
+    private int GupThread(MmStruct mm, Options o, GupTestArgs gup, int thread, KselftestTap? ksft, TextWriter stdout, TextWriter stderr, bool checkBalance)
     {
         bool bench = GupTestUapi.IsBenchmark(o.Cmd);
         string name = GupTestUapi.Name(o.Cmd);
@@ -263,6 +377,7 @@ public sealed class GupTestSelftest
         {
             gup.Size = o.Size;
             status = _module.Ioctl(mm, o.Cmd, ref gup, out var report, checkBalance);
+            lock (_printLock) _runs.Add(new GupTestRun(thread, r + 1, o.Cmd, status, report));
             if (report?.PutOops is { } oops)
             {
                 lock (_printLock) Record(report, stdout);
@@ -383,6 +498,14 @@ public sealed class GupTestSelftest
         return true;
     }
 }
+
+/// <summary>One gup_test ioctl of a run: which thread (0-based) and repeat (1-based) made it, its status, and GupSim's report (null when it failed).</summary>
+/// <param name="Thread">The selftest thread (0 without -j).</param>
+/// <param name="Repeat">The repeat (-r), from 1.</param>
+/// <param name="Cmd">The command.</param>
+/// <param name="Status">0, or the negative errno the ioctl returned.</param>
+/// <param name="Report">What GupSim saw, or null when the ioctl failed before its loops.</param>
+public sealed record GupTestRun(int Thread, int Repeat, GupTestCmd Cmd, int Status, GupTestIoctlReport? Report);
 
 /// <summary>
 /// A gup_test process after its setup (mapped and touched), ready for ioctls: what <see cref="GupTestSelftest.Prepare"/>

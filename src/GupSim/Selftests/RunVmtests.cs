@@ -71,7 +71,11 @@ public enum VmtestsOutcome
 /// <param name="Oops">The oops that killed the process, or null.</param>
 /// <param name="Milliseconds">Wall-clock time of the run in the simulator.</param>
 public sealed record VmtestsRunResult(int Number, VmtestsEntry Entry, int ExitCode, VmtestsOutcome Outcome,
-    IReadOnlyList<string> Output, string? Oops, double Milliseconds);
+    IReadOnlyList<string> Output, string? Oops, double Milliseconds)
+{
+    /// <summary>What GupSim's own checks covered in this run, or null when the program reported none.</summary>
+    public SelftestVerification? Verification { get; init; }
+}
 
 /// <summary>
 /// The script's hugetlb setup before the tests: HugePages_Free and Hugepagesize from /proc/meminfo, needmem_KB from
@@ -106,6 +110,58 @@ public sealed record VmtestsResult(VmtestsHugetlbSetup Setup, IReadOnlyList<Vmte
     public int Failed => Runs.Count(r => r.Outcome == VmtestsOutcome.Fail);
     /// <summary>Runs that were skipped.</summary>
     public int Skipped => Runs.Count(r => r.Outcome == VmtestsOutcome.Skip);
+
+    /// <summary>True when GupSim's checks ran and every run they covered was verified (at least one).</summary>
+    public bool Verified
+    {
+        get
+        {
+            int verified = 0;
+            foreach (var r in Runs)
+            {
+                if (r.Verification is not { } v || v.Enabled && v.Ioctls == 0 && v.Failures.Count == 0) continue;
+                if (!v.Verified) return false;
+                verified++;
+            }
+            return verified > 0;
+        }
+    }
+
+    /// <summary>
+    /// The closing line (without "gupsim: ") over every run's checks: "verified N runs …", "verification FAILED in
+    /// runs …", or "not verified (--verify off)".
+    /// </summary>
+    public string VerificationLine
+    {
+        get
+        {
+            var failed = new List<int>();
+            int verified = 0, off = 0, none = 0, ioctls = 0;
+            long entries = 0, heads = 0;
+            foreach (var r in Runs)
+            {
+                if (r.Verification is not { } v) continue;
+                if (!v.Enabled) off++;
+                else if (v.Ioctls == 0 && v.Failures.Count == 0) none++;
+                else if (!v.Verified) failed.Add(r.Number);
+                else
+                {
+                    verified++;
+                    ioctls += v.Ioctls;
+                    entries += v.EntriesChecked;
+                    heads += v.HeadsChecked;
+                }
+            }
+            if (off > 0 && verified == 0 && failed.Count == 0) return SelftestVerification.OffLine;
+            string nothing = none > 0 ? $"; {SelftestVerification.Count(none, "run", "runs")} completed no GUP call to check" : "";
+            if (failed.Count > 0)
+                return string.Create(CultureInfo.InvariantCulture,
+                    $"verification FAILED in {(failed.Count == 1 ? "run" : "runs")} {string.Join(", ", failed)} (see their \"gupsim: verify:\" lines); {SelftestVerification.Count(verified, "other run", "other runs")} verified{nothing}");
+            if (verified == 0) return "not verified: no run completed a GUP call to check";
+            return string.Create(CultureInfo.InvariantCulture,
+                $"verified {SelftestVerification.Count(verified, "run", "runs")} ({ioctls} GUP calls): each of {entries} pages[] entries is the struct page of the pfn the page table maps at its address (by GupSim's own pfn→struct page map), and after each release the refcount and pincount of the compound heads mapped ({heads} in all) and the hugetlb pools are back where they were{nothing}");
+        }
+    }
 }
 
 /// <summary>
@@ -144,7 +200,17 @@ public sealed class RunVmtests
         _m = machine;
         Dialect = new RunVmtestsDialect(machine.Version);
         _programs[GupTestProgram] = (args, stdout, stderr) =>
-            new GupTestSelftest(_m, module) { DefaultSizeBytes = GupTestDefaultSizeBytes }.Run(args, stdout, stderr);
+        {
+            var selftest = new GupTestSelftest(_m, module) { DefaultSizeBytes = GupTestDefaultSizeBytes };
+            try
+            {
+                return selftest.Run(args, stdout, stderr);
+            }
+            finally
+            {
+                NoteVerification(selftest.Verification);
+            }
+        };
     }
 
     /// <summary>The version's script.</summary>
@@ -178,6 +244,11 @@ public sealed class RunVmtests
     /// plan (v6.5+) once a program is registered under <see cref="GupLongtermProgram"/>.
     /// </summary>
     public IDictionary<string, VmtestsProgram> Programs => _programs;
+
+    private SelftestVerification? _runVerification;
+
+    /// <summary>A program's report of what GupSim's checks covered in the run now going (kept with its <see cref="VmtestsRunResult"/>).</summary>
+    public void NoteVerification(SelftestVerification verification) => _runVerification = verification;
 
     /// <summary>Called before each run with its number, the plan's size and the entry (progress displays).</summary>
     public Action<int, int, VmtestsEntry>? RunStarting { get; init; }
@@ -301,6 +372,7 @@ public sealed class RunVmtests
             throw new GupSimException($"run_vmtests: no simulated program '{entry.Program}'");
         var output = new StringWriter(CultureInfo.InvariantCulture);
         int logSeen = _m.KernelLog.Count;
+        _runVerification = null;
         var sw = Stopwatch.StartNew();
         int status;
         string? oops = null;
@@ -319,7 +391,7 @@ public sealed class RunVmtests
         if (IncludeKernelLog)
             for (int i = logSeen; i < _m.KernelLog.Count; i++) lines.Add("dmesg: " + _m.KernelLog[i]);
         var outcome = status == 0 ? VmtestsOutcome.Pass : status == KsftSkip ? VmtestsOutcome.Skip : VmtestsOutcome.Fail;
-        return new VmtestsRunResult(number, entry, status, outcome, lines, oops, sw.Elapsed.TotalMilliseconds);
+        return new VmtestsRunResult(number, entry, status, outcome, lines, oops, sw.Elapsed.TotalMilliseconds) { Verification = _runVerification };
     }
 
     /// <summary>
