@@ -56,7 +56,7 @@ public static class GupLongtermCommand
             // The selftest arrived in v6.5: without --kernel or --config, that is the kernel it runs on.
             if (opts.Kernel is null && opts.ConfigFile is null) opts = opts with { Kernel = GupLongtermDialect.FirstVersion.ToString() };
             var m = GupTestMachine.Boot(opts);
-            foreach (var w in opts.Warnings) e.WriteLine("warning: " + w);
+            foreach (var w in opts.Warnings) Program.Warn(e, w);
             var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
             var program = new GupLongterm(m, new GupLongtermOptions
             {

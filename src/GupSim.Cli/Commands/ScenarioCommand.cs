@@ -14,7 +14,7 @@ public static class ScenarioCommand
         cmd.SetAction(pr =>
         {
             string path = pr.GetValue(file)!;
-            string text = path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path);
+            string text = path == "-" ? Console.In.ReadToEnd() : Core.HostFile.ReadAllText(path, "scenario wants a script file (docs/scenarios.md), or - for standard input");
             var result = new ScenarioRunner(pr.InvocationConfiguration.Output).Run(text, path == "-" ? "<stdin>" : path);
             return result.ExpectationsFailed > 0 ? ExitCodes.ExpectationFailed : ExitCodes.Ok;
         });
