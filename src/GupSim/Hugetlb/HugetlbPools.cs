@@ -292,7 +292,6 @@ public sealed class HugetlbPools
                 if (!ok)
                 {
                     _m.Log(string.Create(CultureInfo.InvariantCulture, $"HugeTLB: allocating {count} of page size {ByteSize.Format(h.Size.Bytes)} failed.  Only allocated {i} hugepages."));
-                    _m.Warn(string.Create(CultureInfo.InvariantCulture, $"--hugepages: HugeTLB: allocating {count} of page size {ByteSize.Format(h.Size.Bytes)} failed, only {i} allocated: give more --mem or ask for fewer"));
                     break;
                 }
             }
@@ -325,7 +324,6 @@ public sealed class HugetlbPools
             ulong got = SetMaxHugePages(h, count);
             if (got < count)
                 _m.Log(string.Create(CultureInfo.InvariantCulture, $"HugeTLB: allocating {count} of page size {ByteSize.Format(h.Size.Bytes)} failed.  Only allocated {got} hugepages."));
-            _m.Warn(string.Create(CultureInfo.InvariantCulture, $"--hugepages: HugeTLB: allocating {count} of page size {ByteSize.Format(h.Size.Bytes)} failed, only {got} allocated: give more --mem or ask for fewer"));
         }
     }
 
