@@ -16,7 +16,7 @@ public sealed class MachineOptionSet
     public Option<string?> Nodes { get; } = new("--nodes") { Description = "NUMA nodes: a count, or nid:start-end,...", HelpName = "spec" };
     public Option<string?> Config { get; } = new("--config") { Description = "A kernel .config to take arch, version and memory model from", HelpName = "file" };
     public Option<string?> Iomem { get; } = new("--iomem") { Description = "RAM from a /proc/iomem or /sys/firmware/memmap listing (or a folder holding one)", HelpName = "file" };
-    public Option<string[]> Hotplug { get; } = new("--hotplug") { Description = "Hot-add a section-aligned range after boot, e.g. 20G-24G (repeatable)", HelpName = "range", AllowMultipleArgumentsPerToken = false };
+    public Option<string[]> Hotplug { get; } = new("--hotplug") { Description = "Hot-add a range after boot, whole memory blocks (sections) above the RAM, e.g. 24G-28G (repeatable)", HelpName = "range", AllowMultipleArgumentsPerToken = false };
     public Option<string?> Hugepages { get; } = new("--hugepages") { Description = "Boot-time huge pages as on the kernel command line, e.g. \"hugepagesz=1G hugepages=16\" or 1G=16", HelpName = "spec" };
     public Option<string?> Cma { get; } = new("--cma") { Description = "Kernel cma=SIZE[@START]: a CMA area (MIGRATE_CMA pageblocks) reserved at boot", HelpName = "size[@start]" };
     public Option<string?> HugetlbCma { get; } = new("--hugetlb-cma") { Description = "Kernel hugetlb_cma=SIZE: CMA areas for gigantic hugetlb pages", HelpName = "size" };

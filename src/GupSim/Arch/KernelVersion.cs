@@ -59,7 +59,7 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// <exception cref="GupSimException">Thrown when the text is not a version or the version is not modelled.</exception>
     public static KernelVersion ParseModelled(string text, string what)
     {
-        var v = Parse(text);
+        if (!TryParse(text, out var v)) throw new GupSimException($"{what}: '{text}' is not a kernel version: use major.minor, e.g. 5.11 or 6.1");
         if (!v.IsModelled) throw NotModelled(v, what);
         return v;
     }

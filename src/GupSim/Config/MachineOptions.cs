@@ -68,7 +68,7 @@ public sealed record MachineOptions
                 "--hugetlb-cma" => o with { HugetlbCma = Value() },
                 "--kernelcore" => o with { Kernelcore = Value() },
                 "--movablecore" => o with { Movablecore = Value() },
-                "--seed" => o with { Seed = ulong.TryParse(Value(), System.Globalization.CultureInfo.InvariantCulture, out ulong s) ? s : throw new GupSimException("--seed needs a number") },
+                "--seed" => o with { Seed = Numbers.ParseUInt64(Value(), "--seed") },
                 "--hotplug" => o,
                 _ => throw new GupSimException($"unknown machine option '{name}'"),
             };

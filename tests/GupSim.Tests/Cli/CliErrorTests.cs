@@ -265,6 +265,12 @@ public sealed class CliErrorTests : IDisposable
     }
 
     [Fact]
+    public void Kernel_NotAVersion_OneLine()
+    {
+        AssertOneLine(Run("layout", "--kernel", "abc"), "gupsim: --kernel: 'abc' is not a kernel version: use major.minor, e.g. 5.11 or 6.1");
+    }
+
+    [Fact]
     public void Kernels_ForBench_OutsideTheModelledRange_RefusedBeforeTheRun()
     {
         AssertOneLine(Run("bench", "--mem", "2G", "--kernels", "4.2,5.12", "-m", "2"), $"gupsim: --kernel: v4.2 is not modelled: {Modelled}");
