@@ -40,8 +40,7 @@ public static class HostFile
         new($"{path}: {ErrnoText.Strerror((int)ErrnoOf(e, path))} ({advice})", e);
 
     /// <summary>Whether <paramref name="e"/> is what the runtime throws for a failed file access.</summary>
-    public static bool IsFileError(Exception e) =>
-        e is IOException or UnauthorizedAccessException or NotSupportedException or System.Security.SecurityException;
+    public static bool IsFileError(Exception e) => e is IOException or UnauthorizedAccessException;
 
     /// <summary>
     /// The bytes of a file, decompressed when they start with the gzip magic 1f 8b (as /proc/config.gz does), so a
