@@ -8,7 +8,7 @@ namespace GupSim.Cli;
 public sealed class MachineOptionSet
 {
     public Option<string?> Arch { get; } = new("--arch") { Description = $"Arch profile: {string.Join(", ", ArchProfiles.Names)} (default {ArchProfiles.DefaultName})", HelpName = "name" };
-    public Option<string?> Kernel { get; } = new("--kernel") { Description = $"Kernel version major.minor (default {KernelVersion.Default}; documented: {string.Join(", ", KernelVersion.Known)})", HelpName = "version" };
+    public Option<string?> Kernel { get; } = new("--kernel") { Description = $"Kernel version major.minor, v{KernelVersion.OldestModelled} to v{KernelVersion.NewestModelled} (default {KernelVersion.Default}; documented: {string.Join(", ", KernelVersion.Known)})", HelpName = "version" };
     public Option<string?> Model { get; } = new("--model") { Description = "Memory model: " + MemoryModelNames.AllNames + " (default: the arch's)", HelpName = "model" };
     public Option<string?> Placement { get; } = new("--placement") { Description = "Classic SPARSEMEM boot memmaps: boot (one buffer per node) or scattered (per-section fallback)", HelpName = "boot|scattered" };
     public Option<string?> Mem { get; } = new("--mem") { Description = $"RAM size on the arch's default layout (default {MachineOptions.DefaultMem} on 64-bit arches, 2G on 32-bit)", HelpName = "size" };
@@ -16,13 +16,19 @@ public sealed class MachineOptionSet
     public Option<string?> Nodes { get; } = new("--nodes") { Description = "NUMA nodes: a count, or nid:start-end,...", HelpName = "spec" };
     public Option<string?> Config { get; } = new("--config") { Description = "A kernel .config to take arch, version and memory model from", HelpName = "file" };
     public Option<string?> Iomem { get; } = new("--iomem") { Description = "RAM from a /proc/iomem or /sys/firmware/memmap listing (or a folder holding one)", HelpName = "file" };
-    public Option<string[]> Hotplug { get; } = new("--hotplug") { Description = "Hot-add a section-aligned range after boot, e.g. 20G-24G (repeatable)", HelpName = "range", AllowMultipleArgumentsPerToken = false };
+    public Option<string[]> Hotplug { get; } = new("--hotplug") { Description = "Hot-add a range after boot, whole memory blocks (sections) above the RAM, e.g. 24G-28G (repeatable)", HelpName = "range", AllowMultipleArgumentsPerToken = false };
     public Option<string?> Hugepages { get; } = new("--hugepages") { Description = "Boot-time huge pages as on the kernel command line, e.g. \"hugepagesz=1G hugepages=16\" or 1G=16", HelpName = "spec" };
     public Option<string?> Cma { get; } = new("--cma") { Description = "Kernel cma=SIZE[@START]: a CMA area (MIGRATE_CMA pageblocks) reserved at boot", HelpName = "size[@start]" };
     public Option<string?> HugetlbCma { get; } = new("--hugetlb-cma") { Description = "Kernel hugetlb_cma=SIZE: CMA areas for gigantic hugetlb pages", HelpName = "size" };
     public Option<string?> Kernelcore { get; } = new("--kernelcore") { Description = "Kernel kernelcore=SIZE|N%: memory kept out of ZONE_MOVABLE", HelpName = "size|N%" };
     public Option<string?> Movablecore { get; } = new("--movablecore") { Description = "Kernel movablecore=SIZE|N%: memory given to ZONE_MOVABLE", HelpName = "size|N%" };
-    public Option<ulong> Seed { get; } = new("--seed") { Description = "Seed for scattered placement and garbage memory contents", DefaultValueFactory = _ => 1UL, HelpName = "n" };
+    public Option<ulong> Seed { get; } = new("--seed")
+    {
+        Description = "Seed for scattered placement and garbage memory contents (decimal or 0x hex)",
+        DefaultValueFactory = _ => 1UL,
+        HelpName = "n",
+        CustomParser = r => CommonOptions.ParseUInt64(r, "--seed"),
+    };
 
     /// <summary>Adds every option to a command.</summary>
     public void AddTo(Command command)
@@ -56,6 +62,15 @@ public sealed class MachineOptionSet
 /// <summary>Factories for options used by several commands.</summary>
 public static class CommonOptions
 {
+    /// <summary>A CustomParser for a ulong option: decimal or 0x hex, else the one-line "is not a number" error.</summary>
+    public static ulong ParseUInt64(System.CommandLine.Parsing.ArgumentResult r, string name)
+    {
+        string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+        if (Core.Numbers.TryParseUInt64(text, out ulong v)) return v;
+        r.AddError(Core.Numbers.NotANumber(name, text));
+        return 0;
+    }
+
     /// <summary>--json: machine-readable output (docs/cli.md).</summary>
     public static Option<bool> CreateJsonOption() => new("--json") { Description = "Print JSON (stable; see docs/cli.md)" };
 

@@ -38,8 +38,8 @@ public sealed partial class Machine
         m.Hugetlb.GatherBootmemAndAllocBootPages();
         foreach (var r in spec.Hotplug)
         {
-            var err = m.HotAdd(r, nid: 0);
-            if (err != 0) throw new GupSimException($"hot-add of {r} failed: -{(Errno)(-err)}");
+            var err = m.HotAdd(r, nid: 0, movable: false, out string? refusal);
+            if (err != 0) throw new GupSimException($"--hotplug {ByteSize.Format(r.Start)}-{ByteSize.Format(r.End)}: {ErrnoText.Strerror(err)} (-{(Errno)(-err)}): {refusal}");
         }
         return m;
     }

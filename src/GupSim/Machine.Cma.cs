@@ -92,6 +92,7 @@ public sealed partial class Machine
             if ((b & (align - 1)) != 0 || !IsRam(b) || !IsRam(b + size - 1) || Memblock.IsReserved(b, b + size))
             {
                 Log(string.Create(CultureInfo.InvariantCulture, $"cma: Failed to reserve {size >> 20} MiB at 0x{b:x} (not aligned to 0x{align:x}, not RAM, or busy)"));
+                Warn(string.Create(CultureInfo.InvariantCulture, $"{CmaOption(name)}: cma: Failed to reserve {size >> 20} MiB at 0x{b:x}: the area must be RAM that nothing else holds, aligned to {ByteSize.Format(align)}; booting without it"));
                 return false;
             }
             Memblock.Reserve(b, size, $"cma area {name}", nid);
@@ -107,6 +108,7 @@ public sealed partial class Machine
             else if (!Memblock.TryAlloc(size, align, 0, nid, $"cma area {name}", out phys))
             {
                 Log(string.Create(CultureInfo.InvariantCulture, $"cma: Failed to reserve {size >> 20} MiB"));
+                Warn(string.Create(CultureInfo.InvariantCulture, $"{CmaOption(name)}: cma: Failed to reserve {size >> 20} MiB: no free {ByteSize.Format(size)} block of RAM (the machine has {ByteSize.Format(Spec.Ram.TotalBytes)}); booting without it, give a smaller size"));
                 return false;
             }
         }
@@ -114,6 +116,9 @@ public sealed partial class Machine
         Log(string.Create(CultureInfo.InvariantCulture, $"cma: Reserved {size >> 20} MiB at 0x{phys:x16}"));
         return true;
     }
+
+    /// <summary>The option that asked for CMA area <paramref name="name"/>: --cma for the global "reserved" area, --hugetlb-cma for hugetlbN.</summary>
+    private static string CmaOption(string name) => name == "reserved" ? "--cma" : "--hugetlb-cma";
 
     /// <summary>memblock_alloc_range_nid() with memblock_set_bottom_up(true): the lowest fitting aligned block at or above <paramref name="min"/>.</summary>
     private bool TryFindBottomUp(ulong size, ulong align, ulong min, int nid, out ulong phys)

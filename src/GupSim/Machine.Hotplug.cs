@@ -19,22 +19,60 @@ public sealed partial class Machine
     /// <c>online_movable</c> does) and freed to the buddy. GupSim keeps zone spans apart: a movable range must lie
     /// above the node's other zones and a normal one below its ZONE_MOVABLE (−EINVAL otherwise).
     /// </summary>
-    /// <returns>0, or −EINVAL (not section aligned, overlaps RAM, beyond MAX_PHYSMEM_BITS, model without hotplug), −ENOMEM (no memory for the memmap).</returns>
-    public int HotAdd(PhysRange range, int nid, bool movable = false)
+    /// <returns>0, or −EINVAL (not section aligned, beyond MAX_PHYSMEM_BITS, model without hotplug, unknown node, zone order), −EEXIST (overlaps RAM), −ENOMEM (no memory for the memmap).</returns>
+    public int HotAdd(PhysRange range, int nid, bool movable = false) => HotAdd(range, nid, movable, out _);
+
+    /// <summary>
+    /// <see cref="HotAdd(PhysRange, int, bool)"/>, and on failure <paramref name="refusal"/> names the rule that
+    /// refused the range (the memory block size, the RAM it overlaps, ...); nothing is changed then.
+    /// check_hotplug_memory_range() logs "Block size [..] unaligned hotplug range" as the kernel does.
+    /// </summary>
+    public int HotAdd(PhysRange range, int nid, bool movable, out string? refusal)
     {
-        if (Sections is null) return -(int)Errno.EINVAL;
+        refusal = null;
+        if (Sections is null)
+        {
+            refusal = $"{Model.ToName()} has no memory hotplug (MEMORY_HOTPLUG needs SPARSEMEM): boot with --model sparsemem or sparsemem-vmemmap";
+            return -(int)Errno.EINVAL;
+        }
         ulong sectionBytes = 1UL << Arch.SectionSizeBits;
-        if ((range.Start & (sectionBytes - 1)) != 0 || (range.End & (sectionBytes - 1)) != 0 || range.Bytes == 0) return -(int)Errno.EINVAL;
-        if (range.End > 1UL << Arch.MaxPhysmemBits) return -(int)Errno.EINVAL;
+        if ((range.Start & (sectionBytes - 1)) != 0 || (range.End & (sectionBytes - 1)) != 0 || range.Bytes == 0)
+        {
+            // mm/memory_hotplug.c check_hotplug_memory_range(); GupSim's memory block is one section.
+            Log($"Block size [0x{sectionBytes:x}] unaligned hotplug range: start 0x{range.Start:x}, size 0x{range.Bytes:x}");
+            ulong down = range.Start & ~(sectionBytes - 1);
+            ulong up = (range.End + sectionBytes - 1) & ~(sectionBytes - 1);
+            refusal = $"add_memory() takes whole memory blocks of {ByteSize.Format(sectionBytes)} (one section, SECTION_SIZE_BITS {Arch.SectionSizeBits} on {Arch.Name}): start and end on multiples of {ByteSize.Format(sectionBytes)}, e.g. {ByteSize.Format(down)}-{ByteSize.Format(up)}";
+            return -(int)Errno.EINVAL;
+        }
+        if (range.End > 1UL << Arch.MaxPhysmemBits)
+        {
+            refusal = $"it ends above the {ByteSize.Format(1UL << Arch.MaxPhysmemBits)} that MAX_PHYSMEM_BITS {Arch.MaxPhysmemBits} of {Arch.Name} addresses";
+            return -(int)Errno.EINVAL;
+        }
         foreach (var r in _ram)
-            if (r.Overlaps(range)) return -(int)Errno.EEXIST;
-        if (!Nodes.Any(n => n.Nid == nid)) return -(int)Errno.EINVAL;
+        {
+            if (!r.Overlaps(range)) continue;
+            // register_memory_resource(): __request_region() finds the range taken by System RAM.
+            ulong end = _ram[^1].End;
+            refusal = $"it overlaps RAM {r}: hot-add above the end of RAM ({ByteSize.Format(end)}), e.g. {ByteSize.Format(end)}-{ByteSize.Format(end + range.Bytes)}";
+            return -(int)Errno.EEXIST;
+        }
+        if (!Nodes.Any(n => n.Nid == nid))
+        {
+            refusal = $"node {nid} does not exist";
+            return -(int)Errno.EINVAL;
+        }
         var zoneType = movable ? ZoneType.Movable : ZoneType.Normal;
         foreach (var z in Nodes.First(n => n.Nid == nid).Zones)
         {
             bool clash = movable ? z.Type != ZoneType.Movable && z.EndPfn > PfnOf(range.Start)
                 : z.Type == ZoneType.Movable && z.StartPfn < PfnOf(range.End);
-            if (clash) return -(int)Errno.EINVAL;
+            if (clash)
+            {
+                refusal = movable ? $"ZONE_MOVABLE must lie above {z.Name} of node {nid}, which ends at pfn 0x{z.EndPfn:x}" : $"ZONE_NORMAL must lie below ZONE_MOVABLE of node {nid}, which starts at pfn 0x{z.StartPfn:x}";
+                return -(int)Errno.EINVAL;
+            }
         }
         bool vmemmap = Model == MemoryModel.SparsememVmemmap;
         ulong firstNr = Sections.PfnToSectionNr(PfnOf(range.Start));
@@ -45,6 +83,7 @@ public sealed partial class Machine
             if (!TryAllocSectionMemmap(nr, nid, vmemmap))
             {
                 foreach (var undo in added) FreeSectionMemmap(undo);
+                refusal = $"no memory for the memmap of section {nr}: boot with more RAM or hot-add less";
                 return -(int)Errno.ENOMEM;
             }
             added.Add(nr);

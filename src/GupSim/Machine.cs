@@ -119,6 +119,20 @@ public sealed partial class Machine
     /// <summary>One past the highest RAM pfn.</summary>
     public ulong MaxPfn { get; private set; }
 
+    private readonly List<string> _warnings = [];
+
+    /// <summary>
+    /// What the kernel refused at boot and booted on without, one line each (a CMA area it could not reserve, a
+    /// huge page size the arch does not have): the kernel log has its own line; the tools repeat these on stderr.
+    /// </summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+
+    /// <summary>Records a boot-time refusal for <see cref="Warnings"/> (the caller logs the kernel's own line).</summary>
+    internal void Warn(string warning)
+    {
+        lock (_warnings) _warnings.Add(warning);
+    }
+
     /// <summary>Appends a line to the kernel log.</summary>
     public void Log(string line)
     {

@@ -36,7 +36,8 @@ public static class BenchCommand
         var mount = new Option<string[]>("--mount") { Description = "hugetlbfs mounts as for gup-test", HelpName = "path=size", AllowMultipleArgumentsPerToken = false };
         var cmd = new Command("bench",
             "Benchmark GUP codes side by side on a gup_test workload (default: the 2021 seed command), with min/median get and put times, "
-            + "ratios to page++ and to the memory-fill limit, and the deterministic counters.")
+            + "ratios to page++ and to the memory-fill limit, and the deterministic counters.\n\n"
+            + GupTestCommand.FlagTable)
         {
             TreatUnmatchedTokensAsErrors = false,
         };
@@ -49,10 +50,12 @@ public static class BenchCommand
             var opts = machine.Read(pr);
             var workload = new List<string>(pr.UnmatchedTokens);
             foreach (var w in workload)
-                if (w.StartsWith("--", StringComparison.Ordinal) && w.Length > 2) throw new GupSimException($"unknown option '{w}'");
+                if (w.StartsWith("--", StringComparison.Ordinal) && w.Length > 2)
+                    throw new GupSimException($"bench: unrecognized option '{w}' (gup_test's own flags are single letters; try 'gupsim bench --help')");
             if (workload.Count == 0) workload.AddRange(GupBench.SeedWorkload);
             var mounts = pr.GetValue(mount) ?? [];
             var subjects = Subjects(opts, mounts, pr.GetValue(strategies), pr.GetValue(kernels), pr.GetValue(assemblies) ?? []);
+            foreach (var w in opts.Warnings) Program.Warn(pr.InvocationConfiguration.Error, w);
             var result = GupBench.Run(subjects, workload, pr.GetValue(rounds), pr.InvocationConfiguration.Error);
             var m0 = subjects[0].Machine;
             string machineText = $"{m0.Arch.Name} v{m0.Version} {m0.Model.ToName()}";

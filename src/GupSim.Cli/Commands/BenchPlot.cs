@@ -9,14 +9,17 @@ public static class BenchPlot
 {
     private const string FontName = "DejaVu Sans";
 
-    /// <summary>The extension of a --plot file, checked before the benchmark runs rather than after it.</summary>
-    /// <exception cref="GupSimException">Thrown for an extension other than .png or .svg, or a folder that does not exist.</exception>
+    private const string Advice = "--plot wants a .png or .svg file in a folder you can write to";
+
+    /// <summary>The extension of a --plot file, and that the file can be written, checked before the benchmark runs rather than after it.</summary>
+    /// <exception cref="GupSimException">Thrown for an extension other than .png or .svg, a folder, or a path that cannot be written (the errno's text).</exception>
     public static string CheckFile(string file)
     {
+        ArgumentNullException.ThrowIfNull(file);
+        if (Directory.Exists(file)) throw HostFile.Error("--plot " + file, Errno.EISDIR, Advice);
         string ext = Path.GetExtension(file).ToLowerInvariant();
         if (ext is not (".png" or ".svg")) throw new GupSimException($"--plot {file}: give a .png or .svg file");
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(file));
-        if (dir is not null && !Directory.Exists(dir)) throw new GupSimException($"--plot {file}: the folder {dir} does not exist");
+        HostFile.CheckWritable(file, Advice, "--plot " + file);
         return ext;
     }
 
@@ -36,9 +39,9 @@ public static class BenchPlot
             if (ext == ".png") plot.SavePng(file, 1000, 600);
             else plot.SaveSvg(file, 1000, 600);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (HostFile.IsFileError(e))
         {
-            throw new GupSimException($"--plot {file}: {e.Message}");
+            throw HostFile.Error("--plot " + file, e, Advice);
         }
     }
 

@@ -53,12 +53,12 @@ public static class GupLongtermCommand
             bool verifyOn = CommonOptions.ReadVerify(pr, verify);
             FsType? tmp = pr.GetValue(tmpFs) is { } t ? FsTypes.Parse(t) : null;
             FsType local = pr.GetValue(localFs) is { } l ? FsTypes.Parse(l) : FsType.Ext4;
-            KernelVersion? tree = pr.GetValue(selftest) is { } s ? KernelVersion.Parse(s) : null;
+            KernelVersion? tree = pr.GetValue(selftest) is { } s ? KernelVersion.ParseModelled(s, "--selftest") : null;
             var opts = machine.Read(pr);
             // The selftest arrived in v6.5: without --kernel or --config, that is the kernel it runs on.
             if (opts.Kernel is null && opts.ConfigFile is null) opts = opts with { Kernel = GupLongtermDialect.FirstVersion.ToString() };
             var m = GupTestMachine.Boot(opts);
-            foreach (var w in opts.Warnings) e.WriteLine("warning: " + w);
+            foreach (var w in opts.Warnings) Program.Warn(e, w);
             var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
             var program = new GupLongterm(m, new GupLongtermOptions
             {

@@ -28,7 +28,8 @@ public static class GupTestCommand
         var json = CommonOptions.CreateJsonOption();
         var cmd = new Command("gup-test",
             "Run the kernel's gup_test selftest (tools/testing/selftests/mm/gup_test.c) with its own flags on a simulated machine; "
-            + "default machine: x86_64 SPARSEMEM_VMEMMAP, hugepagesz=1G hugepages=16, hugetlbfs at /mnt/huge. Exit codes are the selftest's.")
+            + "default machine: x86_64 SPARSEMEM_VMEMMAP, hugepagesz=1G hugepages=16, hugetlbfs at /mnt/huge. Exit codes are the selftest's.\n\n"
+            + FlagTable)
         {
             TreatUnmatchedTokensAsErrors = false,
         };
@@ -46,7 +47,7 @@ public static class GupTestCommand
             bool verifyOn = CommonOptions.ReadVerify(pr, verify);
             var opts = machine.Read(pr);
             var m = GupTestMachine.Boot(opts, pr.GetValue(mount) ?? []);
-            foreach (var w in opts.Warnings) e.WriteLine("warning: " + w);
+            foreach (var w in opts.Warnings) Program.Warn(e, w);
             var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
             var module = new GupTestModule(m, chosen, verifyOn);
             var selftest = new GupTestSelftest(m, module) { PrintCounters = pr.GetValue(counters) };
@@ -109,13 +110,29 @@ public static class GupTestCommand
         return exit;
     }
 
+    /// <summary>
+    /// gup_test's own flags (tools/testing/selftests/mm/gup_test.c main()'s getopt loop, as GupTestSelftest parses
+    /// them per version), for the help of the commands that pass them on.
+    /// </summary>
+    public const string FlagTable =
+        "gup_test's own flags (every word that is not a --long option goes to its getopt):\n"
+        + "  -m MB    mapping size in MiB (default 128)      -r N     repeats of each ioctl (default 1)\n"
+        + "  -n N     pages per ioctl call                   -j N     threads (v5.14+)\n"
+        + "  -f FILE  file to open and mmap (/dev/zero)      -F F     gup_flags, e.g. 0x1 (FOLL_WRITE)\n"
+        + "  -S       MAP_SHARED (default MAP_PRIVATE)       -H       MAP_HUGETLB | MAP_ANONYMOUS\n"
+        + "  -t, -T   MADV_HUGEPAGE, MADV_NOHUGEPAGE         -z       FOLL_TOUCH, no user touch (v5.13+)\n"
+        + "  -w, -W   write (FOLL_WRITE), read (-W v5.13+)   -p       -c dumps with FOLL_PIN (v5.13+)\n"
+        + "  -u       GUP_FAST_BENCHMARK (the default)       -U       GUP_BASIC_TEST\n"
+        + "  -a       PIN_FAST_BENCHMARK                     -b       PIN_BASIC_TEST\n"
+        + "  -L       PIN_LONGTERM_BENCHMARK                 -c       DUMP_USER_PAGES_TEST [page indices]";
+
     /// <summary>The words System.CommandLine did not take, in order: the selftest's own command line.</summary>
     private static List<string> SelftestWords(ParseResult pr)
     {
         var words = new List<string>(pr.UnmatchedTokens);
         foreach (var w in words)
             if (w.StartsWith("--", StringComparison.Ordinal) && w.Length > 2)
-                throw new GupSimException($"unknown option '{w}' (gup_test's own flags are single letters; see gupsim gup-test --help)");
+                throw new GupSimException($"gup-test: unrecognized option '{w}' (gup_test's own flags are single letters; try 'gupsim gup-test --help')");
         return words;
     }
 }

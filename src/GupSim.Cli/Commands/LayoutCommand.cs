@@ -22,7 +22,7 @@ public static class LayoutCommand
             var o = pr.InvocationConfiguration.Output;
             if (pr.GetValue(json)) o.WriteLine(Json.Serialize(report));
             else LayoutText.Write(o, report);
-            foreach (var w in opts.Warnings) pr.InvocationConfiguration.Error.WriteLine("warning: " + w);
+            foreach (var w in opts.Warnings) Program.Warn(pr.InvocationConfiguration.Error, w);
             return ExitCodes.Ok;
         });
         return cmd;

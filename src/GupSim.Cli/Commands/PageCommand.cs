@@ -25,7 +25,9 @@ public static class PageCommand
             if (a.StartsWith("0x", StringComparison.OrdinalIgnoreCase)) a = a[2..];
             if (!ulong.TryParse(a, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong va))
                 throw new GupSimException($"'{pr.GetValue(addr)}' is not a hex address");
-            var m = machine.Read(pr).Boot();
+            var opts = machine.Read(pr);
+            var m = opts.Boot();
+            foreach (var w in opts.Warnings) Program.Warn(pr.InvocationConfiguration.Error, w);
             Print(pr, m, va, null, pr.GetValue(json));
             return ExitCodes.Ok;
         });
@@ -44,9 +46,11 @@ public static class PageCommand
         cmd.SetAction(pr =>
         {
             ulong pfn = Numbers.ParseUInt64(pr.GetValue(pfnArg)!, "pfn");
-            var m = machine.Read(pr).Boot();
+            var opts = machine.Read(pr);
+            var m = opts.Boot();
+            foreach (var w in opts.Warnings) Program.Warn(pr.InvocationConfiguration.Error, w);
             if (!m.MemMap.PfnValid(Pfn.FromUInt64(pfn)))
-                pr.InvocationConfiguration.Error.WriteLine($"warning: pfn_valid(0x{pfn:x}) is false on this machine");
+                Program.Warn(pr.InvocationConfiguration.Error, $"pfn_valid(0x{pfn:x}) is false on this machine");
             var page = m.PfnToPage(Pfn.FromUInt64(pfn));
             Print(pr, m, page.Address, pfn, pr.GetValue(json));
             return ExitCodes.Ok;

@@ -41,17 +41,14 @@ public static class RunVmtestsCommand
         };
         var cmd = new Command("run-vmtests",
             "Run the gup part of the kernel's run_vmtests.sh (tools/testing/selftests/mm) on a simulated machine: the version's "
-            + "gup_test lines, or with -a run_gup_matrix(), each a fresh process, printed as TAP as the version prints it.")
-        {
-            TreatUnmatchedTokensAsErrors = false,
-        };
+            + "gup_test lines, or with -a run_gup_matrix(), each a fresh process, printed as TAP as the version prints it.\n\n"
+            + GupTestCommand.FlagTable);
         machine.AddTo(cmd);
         foreach (var o in new Option[] { all, categories, nrCpus, strategy, assemblies, verify, dmesg, json, testMb, testHugetlbMb }) cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
             var output = pr.InvocationConfiguration.Output;
             var error = pr.InvocationConfiguration.Error;
-            foreach (var w in pr.UnmatchedTokens) throw new GupSimException($"run-vmtests: unknown argument '{w}' (see gupsim run-vmtests --help)");
             bool verifyOn = CommonOptions.ReadVerify(pr, verify);
             int cpus = pr.GetValue(nrCpus);
             if (cpus < 1) throw new GupSimException($"--nr-cpus {cpus}: give at least 1");
@@ -61,7 +58,7 @@ public static class RunVmtestsCommand
 
             var opts = machine.Read(pr);
             var m = GupTestMachine.Boot(opts);
-            foreach (var w in opts.Warnings) error.WriteLine("warning: " + w);
+            foreach (var w in opts.Warnings) Program.Warn(error, w);
             var dialect = new RunVmtestsDialect(m.Version);
             bool runAll = pr.GetValue(all);
             if (runAll && !dialect.HasMatrix)

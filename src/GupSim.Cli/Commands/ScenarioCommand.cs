@@ -16,7 +16,7 @@ public static class ScenarioCommand
         cmd.SetAction(pr =>
         {
             string path = pr.GetValue(file)!;
-            string text = path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path);
+            string text = path == "-" ? Console.In.ReadToEnd() : Core.HostFile.ReadAllText(path, "scenario wants a script file (docs/scenarios.md), or - for standard input");
             bool asJson = pr.GetValue(json);
             string source = path == "-" ? "<stdin>" : path;
             var result = new ScenarioRunner(asJson ? TextWriter.Null : pr.InvocationConfiguration.Output).Run(text, source);

@@ -29,7 +29,9 @@ public static class WalkCommand
             ulong start = Numbers.ParseUInt64(pr.GetValue(pfn)!, "--pfn");
             ulong n = Numbers.ParseUInt64(pr.GetValue(count)!, "--count");
             if (n == 0 || n > MaxCount) throw new GupSimException(string.Create(CultureInfo.InvariantCulture, $"--count must be in 1..{MaxCount}"));
-            var m = machine.Read(pr).Boot();
+            var opts = machine.Read(pr);
+            var m = opts.Boot();
+            foreach (var w in opts.Warnings) Program.Warn(pr.InvocationConfiguration.Error, w);
             var steps = PageWalk.Run(m, Pfn.FromUInt64(start), n);
             var o = pr.InvocationConfiguration.Output;
             var shown = pr.GetValue(onlyWrong) ? steps.Where(s => !s.Correct).ToList() : steps;

@@ -35,8 +35,38 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// <summary>v6.18: folios never span a section on !VMEMMAP (MAX_FOLIO_ORDER); nth_page() removed; VMEMMAP mandatory where supported.</summary>
     public static KernelVersion V6_18 => new(6, 18);
 
-    /// <summary>The releases GupSim documents and tests explicitly. Any other major.minor is accepted too.</summary>
+    /// <summary>The releases GupSim documents and tests explicitly. Any other major.minor in [<see cref="OldestModelled"/>, <see cref="NewestModelled"/>] is accepted too.</summary>
     public static IReadOnlyList<KernelVersion> Known { get; } = [V5_11, V5_12, V5_14, V5_18, V6_1, V6_6, V6_18];
+
+    /// <summary>
+    /// v5.10, the oldest release GupSim models: the last one before gup_test (v5.11 renamed gup_benchmark), kept so
+    /// a selftest can see /sys/kernel/debug/gup_test missing; mm/sparse.c as kernel-facts.md §1.4 describes it.
+    /// </summary>
+    public static KernelVersion OldestModelled => new(5, 10);
+
+    /// <summary>v6.18, the newest release GupSim models (nth_page() removed, MAX_FOLIO_ORDER).</summary>
+    public static KernelVersion NewestModelled => V6_18;
+
+    /// <summary>Whether the version lies in the range whose rules GupSim models.</summary>
+    public bool IsModelled => this >= OldestModelled && this <= NewestModelled;
+
+    /// <summary>
+    /// Parses a version and refuses one outside [<see cref="OldestModelled"/>, <see cref="NewestModelled"/>]: before
+    /// or after that range the model would silently run some other release's rules.
+    /// </summary>
+    /// <param name="text">The version as given.</param>
+    /// <param name="what">What gave it, for the message ("--kernel", "--config FILE").</param>
+    /// <exception cref="GupSimException">Thrown when the text is not a version or the version is not modelled.</exception>
+    public static KernelVersion ParseModelled(string text, string what)
+    {
+        if (!TryParse(text, out var v)) throw new GupSimException($"{what}: '{text}' is not a kernel version: use major.minor, e.g. 5.11 or 6.1");
+        if (!v.IsModelled) throw NotModelled(v, what);
+        return v;
+    }
+
+    /// <summary>The one-line error for a version outside the modelled range.</summary>
+    public static GupSimException NotModelled(KernelVersion v, string what) =>
+        new($"{what}: v{v} is not modelled: GupSim models v{OldestModelled} to v{NewestModelled} (documented: {string.Join(", ", Known)})");
 
     /// <summary>The version a machine has when none is given: v5.12, the first release with the 2021 series.</summary>
     public static KernelVersion Default => V5_12;

@@ -134,7 +134,11 @@ public sealed partial class KernelConfig
                 warnings.Add($"the file is for Linux {VersionText}; GupSim models {k} as asked");
             return k;
         }
-        if (Version is KernelVersion v) return v;
+        if (Version is KernelVersion v)
+        {
+            if (!v.IsModelled) throw new GupSimException($"{FileName}: Linux {VersionText} is not modelled: GupSim models v{KernelVersion.OldestModelled} to v{KernelVersion.NewestModelled}; pass --kernel with one of them to read the file as that release");
+            return v;
+        }
         throw new GupSimException($"{FileName}: no '# Linux/<arch> <version> Kernel Configuration' header: pass --kernel");
     }
 

@@ -118,21 +118,13 @@ public sealed partial class KernelConfig
         return new KernelConfig(fileName, entries, notes, headerArch, versionText, kernelVersion);
     }
 
-    /// <summary>Reads and parses a <c>.config</c> file.</summary>
+    /// <summary>Reads and parses a <c>.config</c> file, plain or gzip-compressed (<c>/proc/config.gz</c>, found by its magic bytes 1f 8b).</summary>
     /// <param name="path">The file; messages name it as given.</param>
     /// <exception cref="GupSimException">Thrown when the file cannot be read or a line is malformed.</exception>
     public static KernelConfig Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            throw new GupSimException($"{path}: cannot read the kernel config: {OneLine(e.Message)}", e);
-        }
+        string text = HostFile.ReadAllText(path, "--config wants a kernel .config: /boot/config-$(uname -r), /proc/config.gz or a build tree's .config");
         return Parse(text, path);
     }
 
@@ -194,7 +186,6 @@ public sealed partial class KernelConfig
     private GupSimException WrongType(Entry e, string wanted) =>
         new($"{FileName}:{e.Line}: {Prefix}{e.Name}={e.Raw} is not {wanted}");
 
-    private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
 
     private static void Add(Dictionary<string, Entry> entries, List<string> notes, Entry entry)
     {

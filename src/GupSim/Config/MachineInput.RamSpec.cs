@@ -27,25 +27,28 @@ public static partial class MachineInput
     /// is not aligned, or overlaps another (the message names both as written).
     /// </exception>
     /// <exception cref="ArgumentOutOfRangeException">Thrown when <paramref name="alignBytes"/> is not a power of two.</exception>
-    public static RamLayout ParseRamSpec(string spec, ulong alignBytes = 1)
+    public static RamLayout ParseRamSpec(string spec, ulong alignBytes = 1) => ParseRamSpec(spec, alignBytes, "--ram");
+
+    /// <summary><see cref="ParseRamSpec(string, ulong)"/> for another option that takes ranges (<c>--hotplug</c>): its messages name <paramref name="flag"/>.</summary>
+    public static RamLayout ParseRamSpec(string spec, ulong alignBytes, string flag)
     {
         CheckAlignArgument(alignBytes);
         if (string.IsNullOrWhiteSpace(spec))
-            throw new GupSimException("--ram: no range given: list RAM ranges as START-END or START+SIZE, e.g. --ram 0-3G,4G-20G");
+            throw new GupSimException($"{flag}: no range given: list ranges as START-END or START+SIZE, e.g. {flag} 0-3G,4G-20G");
         var ranges = new List<(PhysRange Range, string Label)>();
         foreach (string raw in spec.Split(','))
         {
             string item = raw.Trim();
-            PhysRange range = ParseRangeItem(item, "--ram");
-            CheckAligned(item, range, alignBytes, "--ram");
+            PhysRange range = ParseRangeItem(item, flag);
+            CheckAligned(item, range, alignBytes, flag);
             ranges.Add((range, item));
         }
-        var sorted = SortAndMerge(ranges, (a, b) => $"--ram: {a} overlaps {b}: give each byte of RAM once");
-        return OneNode(sorted, $"--ram {spec.Trim()}");
+        var sorted = SortAndMerge(ranges, (a, b) => $"{flag}: {a} overlaps {b}: give each byte of RAM once");
+        return OneNode(sorted, $"{flag} {spec.Trim()}");
     }
 
     /// <summary>
-    /// Prints ranges as <see cref="ParseRamSpec"/> reads them: <c>0-3G,4G-21G</c> (half-open, largest exact suffix).
+    /// Prints ranges as <see cref="ParseRamSpec(string, ulong)"/> reads them: <c>0-3G,4G-21G</c> (half-open, largest exact suffix).
     /// </summary>
     public static string FormatRamSpec(IEnumerable<PhysRange> ranges) =>
         string.Join(',', ranges.Select(r => $"{ByteSize.Format(r.Start)}-{ByteSize.Format(r.End)}"));
@@ -105,7 +108,10 @@ public static partial class MachineInput
             throw new GupSimException($"{flag}: '{item}' is not a range: write START-END or START+SIZE, e.g. 0-3G or 4G+16G");
         int at = plus >= 0 ? plus : dash;
         if (!ByteSize.TryParse(item[..at], out ulong start) || !ByteSize.TryParse(item[(at + 1)..], out ulong second))
-            throw new GupSimException($"{flag}: '{item}' is not a range: write START-END or START+SIZE with sizes like 4G, 512M or 0x1000");
+        {
+            string fraction = item.Contains('.', StringComparison.Ordinal) ? " (memparse() takes whole numbers: write 512M, not 0.5G)" : "";
+            throw new GupSimException($"{flag}: '{item}' is not a range: write START-END or START+SIZE with sizes like 4G, 512M or 0x1000{fraction}");
+        }
         ulong end;
         if (plus >= 0)
         {

@@ -56,8 +56,6 @@ public static partial class MachineInput
     public static RamLayout LoadMachineFile(string path)
     {
         if (Directory.Exists(path)) return LoadMachineDirectory(path);
-        if (!File.Exists(path))
-            throw new GupSimException($"{path}: no such file or directory: give a copy of /proc/iomem, a /sys/firmware/memmap listing, a memory-block listing, or a directory holding one");
         string text = ReadText(path);
         return DetectFormat(text) switch
         {
@@ -120,17 +118,9 @@ public static partial class MachineInput
         return string.Join('\n', entries.Select(e => e.Line));
     }
 
-    private static string ReadText(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GupSimException($"{path}: cannot read it ({e.Message}): check the path and its permissions", e);
-        }
-    }
+    private static string ReadText(string path) => HostFile.ReadAllText(path, IomemAdvice);
+
+    private const string IomemAdvice = "--iomem wants a copy of /proc/iomem (read as root), a /sys/firmware/memmap listing, a memory-block listing, or a directory holding one";
 
     /// <summary>The lines of <paramref name="text"/> with their 1-based numbers, line ends ("\n" or "\r\n") removed.</summary>
     private static IEnumerable<(int Number, string Text)> Lines(string text)

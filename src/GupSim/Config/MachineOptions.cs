@@ -68,7 +68,7 @@ public sealed record MachineOptions
                 "--hugetlb-cma" => o with { HugetlbCma = Value() },
                 "--kernelcore" => o with { Kernelcore = Value() },
                 "--movablecore" => o with { Movablecore = Value() },
-                "--seed" => o with { Seed = ulong.TryParse(Value(), System.Globalization.CultureInfo.InvariantCulture, out ulong s) ? s : throw new GupSimException("--seed needs a number") },
+                "--seed" => o with { Seed = Numbers.ParseUInt64(Value(), "--seed") },
                 "--hotplug" => o,
                 _ => throw new GupSimException($"unknown machine option '{name}'"),
             };
@@ -84,7 +84,7 @@ public sealed record MachineOptions
     /// <exception cref="GupSimException">Thrown on any bad option, with a one-line message.</exception>
     public MachineSpec ToSpec()
     {
-        KernelVersion? kernel = Kernel is null ? null : KernelVersion.Parse(Kernel);
+        KernelVersion? kernel = Kernel is null ? null : KernelVersion.ParseModelled(Kernel, "--kernel");
         ArchProfile arch;
         MemoryModel? model = null;
         bool? extreme = null;
@@ -129,7 +129,7 @@ public sealed record MachineOptions
         if (Nodes is not null) ram = MachineInput.ParseNodesSpec(Nodes, ram, sectionBytes);
         var hotplug = new List<PhysRange>();
         foreach (var h in Hotplug)
-            hotplug.AddRange(MachineInput.ParseRamSpec(h).AllRanges);
+            hotplug.AddRange(MachineInput.ParseRamSpec(h, 1, "--hotplug").AllRanges);
         var hugepages = Hugepages is null
             ? Hugetlb.HugepagesCmdline.None
             : Hugetlb.HugepagesCmdline.Parse(Hugepages, arch.DefaultHugePageSize?.Bytes);
@@ -183,5 +183,12 @@ public sealed record MachineOptions
     }
 
     /// <summary>Builds the spec and boots it.</summary>
-    public Machine Boot() => Machine.Boot(ToSpec());
+    /// <remarks>What the kernel refused at boot (<see cref="Machine.Warnings"/>) joins <see cref="Warnings"/>.</remarks>
+    public Machine Boot()
+    {
+        var m = Machine.Boot(ToSpec());
+        foreach (var w in m.Warnings)
+            if (!Warnings.Contains(w)) Warnings.Add(w);
+        return m;
+    }
 }

@@ -7,7 +7,9 @@ namespace GupSim.Fs;
 /// The machine's files: mounts with 4 KiB page caches (tmpfs, ext4, xfs, btrfs, other), the hugetlbfs mounts of
 /// <see cref="HugetlbPools.Mounts"/>, /dev/zero, memfd_create() (mm/memfd.c) and O_TMPFILE, unlink, and the kernel's
 /// internal shmem mount (shm_mnt) behind memfd and shared anonymous memory. A new machine has ext4 on "/" and tmpfs
-/// on "/dev/shm"; <c>/tmp</c> is therefore ext4 unless tmpfs is mounted there.
+/// on "/dev/shm"; <c>/tmp</c> is therefore ext4 unless tmpfs is mounted there. Directories are names only: the
+/// usual ones of a fresh system (<see cref="StandardDirectories"/>), every mount point with its parents, and what
+/// <see cref="Mkdir"/> makes; a path whose directory is none of these gets ENOENT from open(2), as on Linux.
 /// </summary>
 public sealed class Vfs
 {
@@ -16,9 +18,20 @@ public sealed class Vfs
     private readonly Dictionary<ulong, PageCacheInode> _byMapping = [];
     private readonly VfsMount _shmMnt = new(FsType.Tmpfs, "<shm_mnt>", isInternal: true);
 
+    private readonly HashSet<string> _directories = [];
+
+    /// <summary>
+    /// The directories a fresh machine has: the FHS ones a selftest run touches, and the build directory of the mm
+    /// selftests that run_vmtests.sh and gup_longterm run from (<see cref="Selftests.GupLongtermOptions.DefaultTestDirectory"/>).
+    /// </summary>
+    public static IReadOnlyList<string> StandardDirectories { get; } =
+        ["/", "/dev", "/dev/shm", "/tmp", "/mnt", "/root", "/home", "/etc", "/proc", "/sys", "/run", "/var", "/var/tmp", "/usr",
+            Selftests.GupLongtermOptions.DefaultTestDirectory];
+
     internal Vfs(Machine machine)
     {
         _m = machine;
+        foreach (string d in StandardDirectories) AddDirectoryAndParents(d);
         Objects = new KernelObjects(machine);
         Mount(FsType.Ext4, "/");
         Mount(FsType.Tmpfs, "/dev/shm");
@@ -50,6 +63,7 @@ public sealed class Vfs
         string norm = VfsPaths.Normalize(path);
         int i = _mounts.FindIndex(m => m.Path == norm);
         var mount = new VfsMount(type, norm);
+        AddDirectoryAndParents(norm);
         if (i >= 0)
         {
             if (_mounts[i].Files.Count > 0) throw new GupSimException($"mount: {norm} is already mounted ({_mounts[i].Type.Name()}) and has files");
@@ -83,29 +97,91 @@ public sealed class Vfs
     /// open(PATH, O_RDWR | (create ? O_CREAT : 0)): the file on its mount ("/dev/zero" is /dev/zero, paths under a
     /// hugetlbfs mount are hugetlbfs files). A new file has size 0.
     /// </summary>
-    /// <exception cref="GupSimException">Thrown when the path is not absolute, is a mount point, lies on no mount, or does not exist and <paramref name="create"/> is false.</exception>
+    /// <exception cref="GupSimException">Thrown, as <c>PATH: strerror</c>, where <see cref="TryOpen"/> returns an errno; and for a relative path.</exception>
     public OpenFile Open(string path, bool create = true)
     {
+        int rc = TryOpen(path, create, out var file);
+        if (rc < 0)
+            throw new GupSimException($"{VfsPaths.Normalize(path)}: {ErrnoText.Strerror(rc)} (the simulated machine has {string.Join(", ", StandardDirectories.Take(5))}, the mount points and what mkdir made)");
+        return file!;
+    }
+
+    /// <summary>
+    /// open(2) with O_RDWR (and O_CREAT when <paramref name="create"/>): 0 and the open file, or the errno path_openat()
+    /// gives: −ENOENT when the path's directory does not exist (or, without O_CREAT, the file), −ENOTDIR when a
+    /// component is a file, −EISDIR when the path is a directory (O_RDWR on a directory).
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown when the path is not absolute (GupSim has no working directory).</exception>
+    public int TryOpen(string path, bool create, out OpenFile? file)
+    {
+        file = null;
         string norm = VfsPaths.Normalize(path);
-        if (norm == "/dev/zero") return new OpenFile(_m, DevZero);
+        if (norm == "/dev/zero")
+        {
+            file = new OpenFile(_m, DevZero);
+            return 0;
+        }
+        if (IsDirectory(norm)) return -(int)Errno.EISDIR;
+        string parent = VfsPaths.Parent(norm);
+        if (!IsDirectory(parent)) return Exists(parent) ? -(int)Errno.ENOTDIR : -(int)Errno.ENOENT;
         var (mount, huge, name) = Resolve(norm);
-        if (name.Length == 0) throw new GupSimException($"{norm}: is a mount point, not a file");
         if (huge is not null)
         {
-            if (!create && !huge.Files.ContainsKey(name)) throw new GupSimException($"{norm}: no such file");
-            return new OpenFile(_m, huge.OpenOrCreate(name));
+            if (!create && !huge.Files.ContainsKey(name)) return -(int)Errno.ENOENT;
+            file = new OpenFile(_m, huge.OpenOrCreate(name));
+            return 0;
         }
         PageCacheInode inode;
         lock (_byMapping)
         {
             if (!mount!.TryGet(name, out inode))
             {
-                if (!create) throw new GupSimException($"{norm}: no such file");
+                if (!create) return -(int)Errno.ENOENT;
                 inode = NewInode(mount, name, linked: true);
                 mount.Link(inode);
             }
         }
-        return new OpenFile(_m, inode);
+        file = new OpenFile(_m, inode);
+        return 0;
+    }
+
+    /// <summary>mkdir(PATH): 0, −EEXIST (a directory or file is there), −ENOENT (the parent does not exist), −ENOTDIR (the parent is a file).</summary>
+    /// <exception cref="GupSimException">Thrown when the path is not absolute.</exception>
+    public int Mkdir(string path)
+    {
+        string norm = VfsPaths.Normalize(path);
+        if (Exists(norm)) return -(int)Errno.EEXIST;
+        string parent = VfsPaths.Parent(norm);
+        if (!IsDirectory(parent)) return Exists(parent) ? -(int)Errno.ENOTDIR : -(int)Errno.ENOENT;
+        lock (_directories) _directories.Add(norm);
+        return 0;
+    }
+
+    /// <summary>Whether <paramref name="path"/> is a directory: a standard one, a mount point or a parent of one, or made by <see cref="Mkdir"/>.</summary>
+    public bool IsDirectory(string path)
+    {
+        string norm = VfsPaths.Normalize(path);
+        lock (_directories)
+            if (_directories.Contains(norm)) return true;
+        foreach (var h in _m.Hugetlb.Mounts.Mounts)
+            if (h.Path == norm || VfsPaths.IsUnder(h.Path, norm)) return true;
+        return false;
+    }
+
+    /// <summary>Whether a directory or a linked file is at <paramref name="norm"/>.</summary>
+    private bool Exists(string norm)
+    {
+        if (norm == "/dev/zero" || IsDirectory(norm)) return true;
+        var mount = _mounts.Where(m => VfsPaths.IsUnder(norm, m.Path)).OrderByDescending(m => m.Path.Length).FirstOrDefault();
+        var huge = _m.Hugetlb.Mounts.Mounts.Where(m => VfsPaths.IsUnder(norm, m.Path)).OrderByDescending(m => m.Path.Length).FirstOrDefault();
+        if (huge is not null && (mount is null || huge.Path.Length > mount.Path.Length)) return huge.Files.ContainsKey(VfsPaths.Relative(norm, huge.Path));
+        lock (_byMapping) return mount is not null && mount.TryGet(VfsPaths.Relative(norm, mount.Path), out _);
+    }
+
+    private void AddDirectoryAndParents(string norm)
+    {
+        lock (_directories)
+            for (string d = norm; _directories.Add(d) && d != "/"; d = VfsPaths.Parent(d)) { }
     }
 
     /// <summary>open(DIR, O_TMPFILE | O_RDWR), as glibc's tmpfile() does in /tmp: an unlinked file on DIR's filesystem.</summary>

@@ -50,6 +50,14 @@ public static class VfsPaths
     /// <summary>The name of <paramref name="path"/> relative to <paramref name="mount"/>.</summary>
     public static string Relative(string path, string mount) => mount == "/" ? path[1..] : path[(mount.Length + 1)..];
 
+    /// <summary>The directory holding <paramref name="norm"/> (a normalized path): "/mnt" for "/mnt/huge", "/" for "/tmp" and "/".</summary>
+    public static string Parent(string norm)
+    {
+        ArgumentNullException.ThrowIfNull(norm);
+        int slash = norm.LastIndexOf('/');
+        return slash <= 0 ? "/" : norm[..slash];
+    }
+
     /// <summary>mount + "/" + name.</summary>
     public static string Join(string mount, string name) => mount == "/" ? "/" + name : mount + "/" + name;
 }

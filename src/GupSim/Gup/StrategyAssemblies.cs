@@ -13,14 +13,23 @@ public static class StrategyAssemblies
     /// <exception cref="GupSimException">Thrown when the file cannot be loaded or holds no recorder.</exception>
     public static IReadOnlyList<ISubpageRecorder> LoadRecorders(string path)
     {
+        const string advice = "--strategy-assembly wants the .dll that dotnet build makes of a project implementing GupSim.Gup.ISubpageRecorder, e.g. samples/GupSim.Samples.Recorder";
+        string label = "--strategy-assembly " + path;
+        if (Directory.Exists(path)) throw HostFile.Error(label, Errno.EISDIR, advice);
+        if (!File.Exists(path)) throw HostFile.Error(label, Errno.ENOENT, advice);
         Assembly asm;
         try
         {
             asm = Assembly.LoadFrom(Path.GetFullPath(path));
         }
-        catch (Exception e) when (e is IOException or BadImageFormatException or FileLoadException or ArgumentException)
+        catch (BadImageFormatException)
         {
-            throw new GupSimException($"--strategy-assembly {path}: cannot load it ({e.Message.Split('\n')[0]})");
+            // The loader's answer for a file that is not a managed PE image: what exec(2) calls ENOEXEC.
+            throw new GupSimException($"{label}: not a .NET assembly ({advice})");
+        }
+        catch (Exception e) when (HostFile.IsFileError(e) || e is ArgumentException)
+        {
+            throw HostFile.Error(label, e, advice);
         }
         var found = new List<ISubpageRecorder>();
         foreach (var t in asm.GetExportedTypes())

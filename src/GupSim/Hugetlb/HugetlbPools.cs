@@ -36,6 +36,16 @@ public sealed class HugetlbPools
         Default ??= machine.Arch.DefaultHugePageSize is { } dh ? Find(dh.Bytes) : _hstates.FirstOrDefault();
         Cmdline = cmdline;
         Mounts = new HugetlbfsMounts(this);
+        // hugepagesz_setup(): a size the arch cannot map is refused and the hugepages= after it ignored.
+        foreach (var (bytes, count) in cmdline.Pages)
+        {
+            if (Find(bytes) is not null) continue;
+            string size = ByteSize.Format(bytes);
+            machine.Log($"HugeTLB: unsupported hugepagesz={size}");
+            machine.Log(string.Create(CultureInfo.InvariantCulture, $"HugeTLB: hugepages={count} does not follow a valid hugepagesz, ignoring"));
+            string sizes = _hstates.Count == 0 ? "none" : string.Join(", ", _hstates.Select(h => ByteSize.Format(h.Size.Bytes)));
+            machine.Warn(string.Create(CultureInfo.InvariantCulture, $"--hugepages: HugeTLB: unsupported hugepagesz={size}, hugepages={count} ignored: the huge page sizes of {machine.Arch.Name} here are {sizes}"));
+        }
     }
 
     /// <summary>The hugetlbfs mounts.</summary>
@@ -309,11 +319,7 @@ public sealed class HugetlbPools
         foreach (var (bytes, count) in Cmdline.Pages)
         {
             var h = Find(bytes);
-            if (h is null)
-            {
-                _m.Log($"HugeTLB: unsupported hugepagesz={ByteSize.Format(bytes)}");
-                continue;
-            }
+            if (h is null) continue; // refused at command-line parsing (the constructor)
             if (h.IsGigantic) continue;
             ulong got = SetMaxHugePages(h, count);
             if (got < count)

@@ -299,7 +299,7 @@ public sealed partial class MachineInputTests
         using var dir = new TempDir();
 
         Assert.Contains("no machine description here", Fails(() => MachineInput.LoadMachineFile(dir.Path)).Message);
-        Assert.Contains("no such file or directory", Fails(() => MachineInput.LoadMachineFile(dir.File("missing.txt"))).Message);
+        Assert.Contains(": No such file or directory (--iomem wants a copy of /proc/iomem", Fails(() => MachineInput.LoadMachineFile(dir.File("missing.txt"))).Message);
     }
 
     private sealed class TempDir : IDisposable

@@ -28,6 +28,6 @@ public class StrategyAssemblyTests
         string path = Path.GetTempFileName();
         File.WriteAllText(path, "not a dll");
         var e = Assert.Throws<GupSimException>(() => StrategyAssemblies.LoadRecorders(path));
-        Assert.StartsWith($"--strategy-assembly {path}: cannot load it", e.Message);
+        Assert.Equal($"--strategy-assembly {path}: not a .NET assembly (--strategy-assembly wants the .dll that dotnet build makes of a project implementing GupSim.Gup.ISubpageRecorder, e.g. samples/GupSim.Samples.Recorder)", e.Message);
     }
 }

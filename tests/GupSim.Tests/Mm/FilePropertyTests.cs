@@ -16,6 +16,8 @@ public class FilePropertyTests
     {
         var m = FileMachines.X86(KernelVersion.V6_1, "hugepages=0");
         m.Vfs.Mount(FsType.Tmpfs, "/tmp");
+        Assert.Equal(0, m.Vfs.Mkdir("/data0")); // open(O_CREAT) needs the directory, as on Linux
+        Assert.Equal(0, m.Vfs.Mkdir("/data1"));
         var mm = MmStruct.Create(m)!;
         ulong free0 = m.FreePagesTotal;
         var rnd = new Random(seed);

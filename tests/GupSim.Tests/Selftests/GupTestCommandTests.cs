@@ -153,7 +153,7 @@ public sealed partial class GupTestCommandTests
     {
         var r = Run("--bogus");
         Assert.Equal(1, r.ExitCode);
-        Assert.StartsWith("gupsim: unknown option '--bogus'", r.Stderr, StringComparison.Ordinal);
+        Assert.Equal("gupsim: gup-test: unrecognized option '--bogus' (gup_test's own flags are single letters; try 'gupsim gup-test --help')\n", r.Stderr);
         var s = Run("--strategy", "nope", "-m", "1");
         Assert.Equal(1, s.ExitCode);
         Assert.StartsWith("gupsim: unknown strategy 'nope'", s.Stderr, StringComparison.Ordinal);
