@@ -89,6 +89,7 @@ public sealed class GupTestModule
         _m = machine;
         Gup = new GetUserPages(machine, strategy);
         Verify = verify;
+        ModuleCode.Prepare(); // module load: with a fully optimising JIT, the GUP path is machine code before the first ioctl
     }
 
     /// <summary>The GUP entry points the module calls.</summary>
