@@ -82,7 +82,9 @@ public class GupConcurrencyTests
         Assert.True(rollbacksOrMisses > 0, $"no call met the munmap in {calls} tries over {rounds} munmap rounds: the test did not race");
         Assert.Equal(0, mm.PageTable.PendingTableFrees);
         Assert.Equal(0, mm.Munmap(addr, len));
-        Assert.Equal(m.Grab.FollPinAcquired, m.Grab.FollPinReleased);
+        long acquired = m.Grab.FollPinAcquired, released = m.Grab.FollPinReleased;
+        Assert.True(acquired == released,
+            $"FOLL_PIN acquired {acquired}, released {released}; {pinnedTotal} pinned and unpinned by the callers in {calls} calls, {rollbacksOrMisses} short, {rounds} munmap rounds");
         Assert.Equal((64UL, 64UL, 0UL), (h.NrHugePages, h.FreeHugePages, h.ResvHugePages));
         mm.Destroy();
         Assert.Equal(free0, m.FreePagesTotal);
