@@ -198,9 +198,18 @@ public sealed partial class Machine
         FreePages(Pfn.FromUInt64(pfn), order);
     }
 
-    /// <summary>GUP's grab and release primitives for this machine's kernel version.</summary>
-    public Gup.Grab Grab => _grab ??= new Gup.Grab(this);
+    /// <summary>
+    /// GUP's grab and release primitives for this machine's kernel version. Made on first use, once: racing first
+    /// users (gup-fast from several threads) all get the one instance, so FOLL_PIN statistics are never split.
+    /// </summary>
+    public Gup.Grab Grab => Volatile.Read(ref _grab) ?? CreateGrab();
     private Gup.Grab? _grab;
+
+    private Gup.Grab CreateGrab()
+    {
+        Interlocked.CompareExchange(ref _grab, new Gup.Grab(this), null);
+        return _grab!;
+    }
 
     /// <summary>Field access to struct pages at any pointer, as the modelled kernel reads and writes them.</summary>
     public StructPages StructPages => _structPages ??= new StructPages(this);

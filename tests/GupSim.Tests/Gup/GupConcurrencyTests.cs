@@ -12,9 +12,9 @@ public class GupConcurrencyTests
     /// <summary>
     /// gup-fast from several threads while another thread munmaps and re-maps the range (issue 4 §9): every pin is
     /// released, no page is freed while pinned, and in the end the pool, the pin statistics and the buddy balance.
-    /// Bounded: the mapper's 40 rounds (the pinners keep going until it is done, at most 100 000 calls each), and it
-    /// must have raced: some call returned fewer pages than asked (a walk that met a vanished entry or table, or a
-    /// rollback). The deterministic form of the interleaving is in <see cref="LocklessWalkTests"/>.
+    /// Bounded: the mapper's 40 rounds, started once every pinner runs, and on (at most 2000 rounds) until some call has
+    /// met a munmap; the pinners keep going until it is done (at most 100 000 calls each). It must have raced: some call
+    /// returned fewer pages than asked (a walk that met a vanished entry or table, or a rollback). The deterministic form of the interleaving is in <see cref="LocklessWalkTests"/>.
     /// </summary>
     [Fact]
     [Trait("Category", "Stress")]
@@ -36,9 +36,12 @@ public class GupConcurrencyTests
         var gup = new GetUserPages(m);
         using var stop = new CancellationTokenSource();
         long pinnedTotal = 0, rollbacksOrMisses = 0, calls = 0;
-        var pinners = Enumerable.Range(0, 3).Select(t => Task.Run(() =>
+        int rounds = 0;
+        using var started = new CountdownEvent(3);
+        var pinners = Enumerable.Range(0, 3).Select(t => Task.Factory.StartNew(() =>
         {
             var pages = new PagePtr[1024];
+            started.Signal();
             for (int round = 0; round < 100_000 && (round < 300 || !stop.IsCancellationRequested); round++)
             {
                 Interlocked.Increment(ref calls);
@@ -54,12 +57,14 @@ public class GupConcurrencyTests
                 }
                 if (n < 1024) Interlocked.Increment(ref rollbacksOrMisses);
             }
-        })).ToArray();
-        var mapper = Task.Run(() =>
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        var mapper = Task.Factory.StartNew(() =>
         {
             try
             {
-                for (int round = 0; round < 40; round++)
+                // Start once every pinner runs; 40 rounds, and on (at most 2000) until some call has met a munmap.
+                Assert.True(started.Wait(TimeSpan.FromSeconds(60)), "the pinners did not start");
+                for (; rounds < 2000 && (rounds < 40 || Interlocked.Read(ref rollbacksOrMisses) == 0); rounds++)
                 {
                     Assert.Equal(0, mm.Munmap(addr, len));
                     long again = mm.Mmap(addr, len, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb | MapFlags.Fixed);
@@ -71,13 +76,15 @@ public class GupConcurrencyTests
             {
                 stop.Cancel();
             }
-        });
+        }, TaskCreationOptions.LongRunning);
         await Task.WhenAll([mapper, .. pinners]).WaitAsync(TimeSpan.FromSeconds(120));
         Assert.True(pinnedTotal > 0, $"nothing pinned in {calls} tries ({rollbacksOrMisses} misses)");
-        Assert.True(rollbacksOrMisses > 0, $"no call met the munmap in {calls} tries: the test did not race");
+        Assert.True(rollbacksOrMisses > 0, $"no call met the munmap in {calls} tries over {rounds} munmap rounds: the test did not race");
         Assert.Equal(0, mm.PageTable.PendingTableFrees);
         Assert.Equal(0, mm.Munmap(addr, len));
-        Assert.Equal(m.Grab.FollPinAcquired, m.Grab.FollPinReleased);
+        long acquired = m.Grab.FollPinAcquired, released = m.Grab.FollPinReleased;
+        Assert.True(acquired == released,
+            $"FOLL_PIN acquired {acquired}, released {released}; {pinnedTotal} pinned and unpinned by the callers in {calls} calls, {rollbacksOrMisses} short, {rounds} munmap rounds");
         Assert.Equal((64UL, 64UL, 0UL), (h.NrHugePages, h.FreeHugePages, h.ResvHugePages));
         mm.Destroy();
         Assert.Equal(free0, m.FreePagesTotal);
