@@ -123,9 +123,9 @@ internal static class GupMatrix
     /// call for all; checks every entry, the count, the head's refcount and pincount deltas, and that unpinning
     /// restores both.
     /// </summary>
-    public static void RunNeverWrong(string arch, string size, string version, MemoryModel model, MemmapPlacement placement)
+    public static void RunNeverWrong(string arch, string size, string version, MemoryModel model, MemmapPlacement placement, ulong ram = 8 * G)
     {
-        var s = BootAndFault(arch, size, version, model, placement);
+        var s = BootAndFault(arch, size, version, model, placement, ram);
         var m = s.M;
         var pl = new Placement(m);
         var sp = m.StructPages;

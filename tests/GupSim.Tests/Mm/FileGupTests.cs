@@ -14,7 +14,7 @@ namespace GupSim.Tests.Mm;
 /// </summary>
 public class FileGupTests
 {
-    private static Machine Boot(string version) => FileMachines.X86(KernelVersion.Parse(version));
+    private static Machine Boot(string version, string hugepages = "hugepages=0") => FileMachines.X86(KernelVersion.Parse(version), hugepages);
 
     public enum Backing { Memfd, TmpfileTmpfs, TmpfileExt4, LocalXfs, LocalBtrfs, LocalOther, MemfdHugetlb2M, MemfdHugetlb1G }
 
@@ -112,7 +112,8 @@ public class FileGupTests
     [MemberData(nameof(Matrix))]
     public void GupLongterm_OutcomeTable(string version, Backing b, bool shared, bool rw, bool fast)
     {
-        var m = Boot(version); // a machine of its own per row
+        // A machine of its own per row, with only the huge page pool the row maps.
+        var m = Boot(version, b switch { Backing.MemfdHugetlb2M => "hugepagesz=2M hugepages=1", Backing.MemfdHugetlb1G => "hugepagesz=1G hugepages=1", _ => "hugepages=0" });
         bool diskFs = b is Backing.TmpfileExt4 or Backing.LocalXfs or Backing.LocalBtrfs or Backing.LocalOther;
         bool shouldFail = m.Version >= KernelVersion.FromNumbers(6, 5) && shared && rw && diskFs;
         long got = DoTest(m, b, shared, rw, fast);
