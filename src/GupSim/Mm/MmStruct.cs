@@ -21,10 +21,30 @@ public sealed partial class MmStruct
     {
         _m = machine;
         PageTable = table;
-        TaskSize = machine.Arch.BitsPerLong == 32 ? 0xC0000000UL : 1UL << (table.Geometry.UserVaBits - (machine.Arch.KernelArch == "x86" ? 1 : 0));
-        // mmap_base: TASK_SIZE less the stack gap (at least 128 MiB), page aligned, no randomisation.
-        MmapBase = (TaskSize - (128UL << 20)) & ~(machine.Arch.PageSize - 1);
+        TaskSize = TaskSizeOf(machine.Arch, table.Geometry);
+        // mmap_base: STACK_TOP less the stack gap (at least 128 MiB), page aligned, no randomisation.
+        MmapBase = (StackTopOf(machine.Arch, TaskSize) - (128UL << 20)) & ~(machine.Arch.PageSize - 1);
     }
+
+    /// <summary>
+    /// TASK_SIZE of a 64-bit (or 32-bit) task: 3 GiB on 32-bit; x86-64 TASK_SIZE_MAX = 1 &lt;&lt; 47 (56 with 5-level);
+    /// s390x TASK_SIZE_MAX = −PAGE_SIZE (arch/s390/include/asm/processor.h: the region tables grow on demand, so the
+    /// whole 64-bit space is the task's); elsewhere 1 &lt;&lt; the user VA bits.
+    /// </summary>
+    private static ulong TaskSizeOf(ArchProfile arch, PageTableGeometry geo)
+    {
+        if (arch.BitsPerLong == 32) return 0xC0000000UL;
+        if (arch.KernelArch == "s390") return 0UL - arch.PageSize;
+        return 1UL << (geo.UserVaBits - (arch.KernelArch == "x86" ? 1 : 0));
+    }
+
+    /// <summary>
+    /// STACK_TOP, where mmap_base is measured from: TASK_SIZE, except s390x, where it is _REGION2_SIZE = 1 &lt;&lt; 42
+    /// (4 TiB, a 3-level ASCE; arch/s390/include/asm/processor.h, less the vdso's pages from v6.x, which GupSim
+    /// does not map) so that a new process starts with 3-level region tables.
+    /// </summary>
+    private static ulong StackTopOf(ArchProfile arch, ulong taskSize) =>
+        arch.KernelArch == "s390" && arch.BitsPerLong == 64 ? 1UL << 42 : taskSize;
 
     /// <summary>mm_alloc(): a new address space, or null when no page is left for its PGD.</summary>
     public static MmStruct? Create(Machine machine, int nid = 0) =>

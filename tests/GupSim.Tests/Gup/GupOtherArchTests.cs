@@ -30,7 +30,21 @@ public class GupOtherArchTests
         GupMatrix.RunNeverWrong(arch, size, version, model, MemmapPlacement.BootBuffer, ram);
     }
 
-    [Fact(Skip = "model: on s390x, mmap(MAP_HUGETLB | MAP_HUGE_1MB) of 1 MiB returns 0xfffffffff7f00000 (−135266304 as a long), an address above s390x's user range; GupMatrix.BootAndFault cannot map the page to pin")]
+    /// <summary>
+    /// s390x: TASK_SIZE_MAX is −PAGE_SIZE and mmap_base is measured from STACK_TOP = _REGION2_SIZE (1 &lt;&lt; 42,
+    /// arch/s390/include/asm/processor.h): 0x40000000000 less the 128 MiB gap is 0x3fff8000000, so the first 1 MiB
+    /// hugetlb mapping, top-down, starts 1 MiB below it.
+    /// </summary>
+    [Fact]
+    public void S390x_FirstHugetlbMapping_BelowStackTopLessTheGap()
+    {
+        var s = GupMatrix.BootAndFault("s390x", "1M", "6.1", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
+        Assert.Equal(0xFFFFFFFFFFFFF000UL, s.Mm.TaskSize);
+        Assert.Equal(0x3FFF8000000UL, s.Mm.MmapBase);
+        Assert.Equal(0x3FFF7F00000UL, s.Addr);
+    }
+
+    [Fact]
     public void NeverWrong_S390x_1M() =>
         GupMatrix.RunNeverWrong("s390x", "1M", "6.1", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
 }
