@@ -13,8 +13,9 @@ public class GupConcurrencyTests
     /// gup-fast from several threads while another thread munmaps and re-maps the range (issue 4 §9): every pin is
     /// released, no page is freed while pinned, and in the end the pool, the pin statistics and the buddy balance.
     /// Bounded: the mapper's 40 rounds, started once every pinner runs, and on (at most 2000 rounds) until some call has
-    /// met a munmap; the pinners keep going until it is done (at most 100 000 calls each). It must have raced: some call
-    /// returned fewer pages than asked (a walk that met a vanished entry or table, or a rollback). The deterministic form of the interleaving is in <see cref="LocklessWalkTests"/>.
+    /// met a munmap; the pinners keep going until it is done (at most 100 000 calls each) and then make one last call on
+    /// the range it left mapped, which must pin all 1024 pages. It must have raced: some call returned fewer pages
+    /// than asked (a walk that met a vanished entry or table, or a rollback). The deterministic form of the interleaving is in <see cref="LocklessWalkTests"/>.
     /// </summary>
     [Fact]
     [Trait("Category", "Stress")]
@@ -42,10 +43,13 @@ public class GupConcurrencyTests
         {
             var pages = new PagePtr[1024];
             started.Signal();
-            for (int round = 0; round < 100_000 && (round < 300 || !stop.IsCancellationRequested); round++)
+            // Race the mapper; then one more call once it is done, on the range it left mapped (that one must pin all).
+            for (int round = 0; round < 100_000; round++)
             {
+                bool last = stop.IsCancellationRequested && round >= 300;
                 Interlocked.Increment(ref calls);
                 long n = gup.PinUserPagesFast(mm, addr + (ulong)(t * 3) * 2 * M, 1024, FollFlags.Write | FollFlags.FastOnly, pages);
+                if (last) Assert.Equal(1024, n);
                 if (n > 0)
                 {
                     // While pinned, every head has a positive refcount and its pincount covers our pins.
@@ -56,6 +60,7 @@ public class GupConcurrencyTests
                     Interlocked.Add(ref pinnedTotal, n);
                 }
                 if (n < 1024) Interlocked.Increment(ref rollbacksOrMisses);
+                if (last) break;
             }
         }, TaskCreationOptions.LongRunning)).ToArray();
         var mapper = Task.Factory.StartNew(() =>
