@@ -1,5 +1,6 @@
 using System.Globalization;
 using GupSim.Arch;
+using GupSim.Core;
 using GupSim.Selftests;
 
 namespace GupSim.Cli;
@@ -90,6 +91,32 @@ public static class SelftestJson
     }
 
     /// <summary>Splits captured output into lines (no trailing empty line).</summary>
+    /// <summary>
+    /// A selftest program run for <c>--json</c>: its stdout and stderr captured, an oops in the kernel caught as the
+    /// killed run (exit <see cref="ExitCodes.Oops"/>), and the kernel log lines the run added.
+    /// </summary>
+    public sealed record Captured(int ExitCode, string? Oops, List<string> Output, List<string> Stderr, List<string> Dmesg);
+
+    /// <summary>Runs <paramref name="run"/> with captured streams (see <see cref="Captured"/>).</summary>
+    public static Captured Capture(Machine m, Func<TextWriter, TextWriter, int> run)
+    {
+        var so = new StringWriter(CultureInfo.InvariantCulture);
+        var se = new StringWriter(CultureInfo.InvariantCulture);
+        int logSeen = m.KernelLog.Count;
+        int exit;
+        string? oops = null;
+        try
+        {
+            exit = run(so, se);
+        }
+        catch (KernelOops x)
+        {
+            oops = x.Message;
+            exit = ExitCodes.Oops;
+        }
+        return new Captured(exit, oops, Lines(so.ToString()), Lines(se.ToString()), m.KernelLog.Skip(logSeen).ToList());
+    }
+
     public static List<string> Lines(string text)
     {
         var lines = new List<string>(text.Replace("\r", "", StringComparison.Ordinal).Split('\n'));

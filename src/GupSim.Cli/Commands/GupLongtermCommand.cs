@@ -93,20 +93,9 @@ public static class GupLongtermCommand
     /// <summary>--json: the TAP stream captured, and stdout is one JSON document (docs/cli.md).</summary>
     private static int RunJson(Machine m, GupStrategy? chosen, GupLongterm program, TextWriter o, TextWriter e)
     {
-        var so = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
-        var se = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
-        int logSeen = m.KernelLog.Count;
-        int exit;
-        string? oops = null;
-        try
-        {
-            exit = program.Run(so, se);
-        }
-        catch (KernelOops x)
-        {
-            oops = x.Message;
-            exit = ExitCodes.Oops;
-        }
+        var c = SelftestJson.Capture(m, (so, se) => program.Run(so, se));
+        int exit = c.ExitCode;
+        string? oops = c.Oops;
         var v = program.Verification;
         var (passed, failed, skipped) = program.Totals;
         o.WriteLine(Json.Serialize(new
@@ -135,9 +124,9 @@ public static class GupLongtermCommand
             totals = new { pass = passed, fail = failed, skip = skipped, noResult = program.Results.Count(r => r.Result is null) },
             verified = v.Verified,
             verification = SelftestJson.Verification(v),
-            output = SelftestJson.Lines(so.ToString()),
-            stderr = SelftestJson.Lines(se.ToString()),
-            dmesg = m.KernelLog.Skip(logSeen),
+            output = c.Output,
+            stderr = c.Stderr,
+            dmesg = c.Dmesg,
         }));
         if (oops is not null) e.WriteLine(oops);
         return exit;

@@ -78,20 +78,9 @@ public static class GupTestCommand
     /// <summary>--json: the selftest runs with its output captured, and stdout is one JSON document (docs/cli.md).</summary>
     private static int RunJson(Machine m, GupTestModule module, GupTestSelftest selftest, List<string> words, TextWriter o, TextWriter e)
     {
-        var so = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
-        var se = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
-        int logSeen = m.KernelLog.Count;
-        int exit;
-        string? oops = null;
-        try
-        {
-            exit = selftest.Run(words, so, se);
-        }
-        catch (KernelOops x)
-        {
-            oops = x.Message;
-            exit = ExitCodes.Oops;
-        }
+        var c = SelftestJson.Capture(m, (so, se) => selftest.Run(words, so, se));
+        int exit = c.ExitCode;
+        string? oops = c.Oops;
         var v = selftest.Verification;
         o.WriteLine(Json.Serialize(new
         {
@@ -102,9 +91,9 @@ public static class GupTestCommand
             verified = v.Verified,
             verification = SelftestJson.Verification(v),
             runs = selftest.Runs.Select(SelftestJson.Run),
-            output = SelftestJson.Lines(so.ToString()),
-            stderr = SelftestJson.Lines(se.ToString()),
-            dmesg = m.KernelLog.Skip(logSeen),
+            output = c.Output,
+            stderr = c.Stderr,
+            dmesg = c.Dmesg,
         }));
         if (oops is not null) e.WriteLine(oops);
         return exit;
