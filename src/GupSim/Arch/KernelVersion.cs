@@ -40,7 +40,7 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
 
     /// <summary>
     /// v5.10, the oldest release GupSim models: the last one before gup_test (v5.11 renamed gup_benchmark), kept so
-    /// a selftest can see /sys/kernel/debug/gup_test missing; mm/sparse.c as kernel-facts.md §1.4 describes it.
+    /// a selftest can see /sys/kernel/debug/gup_test missing; mm/sparse.c as v5.10 has it.
     /// </summary>
     public static KernelVersion OldestModelled => new(5, 10);
 

@@ -110,22 +110,22 @@ public static class KernelCostModel
         var pinFast = Counters(m, GupStrategy.Named("v1-page++", m.Version), fast, divisor);
         var checks = new List<CostModelCheck>
         {
-            new("v5.11 PIN_LONGTERM", "#1", V511Us, table.PredictUs(v511), true, null),
-            new("patch 1 (0fa5bc4023c1) PIN_LONGTERM", "#5", Patch1Us, table.PredictUs(patch1), true, null),
-            new("v1 page++ PIN_LONGTERM", "#2", V1PagePlusPlusUs, table.PredictUs(pagePlusPlus), true, null),
-            new("merged 82e5d378b0e4 PIN_LONGTERM", "#6", 5_800, table.PredictUs(merged), false,
+            new("v5.11 PIN_LONGTERM", "v1 1/2 mail, 2021-01-25", V511Us, table.PredictUs(v511), true, null),
+            new("patch 1 (0fa5bc4023c1) PIN_LONGTERM", "0fa5bc4023c1 message", Patch1Us, table.PredictUs(patch1), true, null),
+            new("v1 page++ PIN_LONGTERM", "v1 2/2 mail", V1PagePlusPlusUs, table.PredictUs(pagePlusPlus), true, null),
+            new("merged 82e5d378b0e4 PIN_LONGTERM", "82e5d378b0e4 message", 5_800, table.PredictUs(merged), false,
                 "mem_map_offset()'s per-entry compare and the record_subpages_vmas() bookkeeping"),
-            new("nth_page per element PIN_LONGTERM", "#3", 7_800, table.PredictUs(nth), false, null),
-            new("PIN_FAST (gup-fast, page++)", "#2/#6", 3_700, table.PredictUs(pinFast), false, null),
+            new("nth_page per element PIN_LONGTERM", "Joao Martins' reply, 2021-01-26", 7_800, table.PredictUs(nth), false, null),
+            new("PIN_FAST (gup-fast, page++)", "v1 2/2 and 82e5d378b0e4", 3_700, table.PredictUs(pinFast), false, null),
         };
         // The 2 MiB rows: v6.15, 8 GiB of 2 MiB hugetlb pages (4096 of them), -HL -m 8192 -n 512.
         var inv = System.Globalization.CultureInfo.InvariantCulture;
         var m2 = GupTestMachine.Boot(options with { Kernel = "6.15", Hugepages = "hugepagesz=2M hugepages=" + (4096 / divisor).ToString(inv), Mem = options.Mem ?? "12G" });
         var twoMeg = Counters(m2, null, ["-H", "-L", "-m", (8192 / divisor).ToString(inv), "-n", "512"], divisor);
         double predicted = table.PredictUs(twoMeg);
-        checks.Add(new("v6.15 hugetlb 2 MiB PIN_LONGTERM, before a03db236aebf", "#16", 14_391, predicted, false,
+        checks.Add(new("v6.15 hugetlb 2 MiB PIN_LONGTERM, before a03db236aebf", "a03db236aebf message", 14_391, predicted, false,
             "the per-page folio lookups of collect_longterm_unpinnable_folios() (what a03db236aebf removed)"));
-        checks.Add(new("v6.15 hugetlb 2 MiB PIN_LONGTERM, after a03db236aebf", "#16", 4_867, predicted, false, null));
+        checks.Add(new("v6.15 hugetlb 2 MiB PIN_LONGTERM, after a03db236aebf", "a03db236aebf message", 4_867, predicted, false, null));
         return (table, checks);
     }
 
