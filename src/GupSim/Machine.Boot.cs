@@ -72,7 +72,7 @@ public sealed partial class Machine
         ulong vmemmap = Arch.VmemmapBiasedByMemstart
             ? Arch.VmemmapBase - (Memory.PhysOffset >> Arch.PageShift) * (ulong)StructPageSize
             : Arch.VmemmapBase;
-        Memory.Connect(IsRam, DescribePhys, VmemmapBacked, Model == MemoryModel.SparsememVmemmap, vmemmap);
+        Memory.Connect(IsRam, DescribePhys, Sections, Model == MemoryModel.SparsememVmemmap, vmemmap);
     }
 
     private ulong EndOfRamRange(ulong phys)
@@ -258,13 +258,6 @@ public sealed partial class Machine
             ulong pages = (ulong)_rng.Next(1, (int)Math.Max(2, (mapSize >> Arch.PageShift) * 2));
             Memblock.TryAlloc(pages << Arch.PageShift, Arch.PageSize, 0, nid, "other boot allocation (page tables, percpu, ...)", out _);
         }
-    }
-
-    private bool VmemmapBacked(ulong pfn)
-    {
-        if (Sections is null) return false;
-        ulong nr = Sections.PfnToSectionNr(pfn);
-        return nr < Sections.NrMemSections && Sections.IsValid(nr);
     }
 
     /// <summary>memblock_free_all(): every free boot range goes to its zone's buddy lists.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using GupSim.Arch;
 
 namespace GupSim.Memory;
@@ -68,6 +69,7 @@ public sealed class SectionTable
     public int RootsAllocated => _roots.Count(r => r is not null);
 
     /// <summary>pfn_to_section_nr().</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong PfnToSectionNr(ulong pfn) => pfn >> PfnSectionShift;
     /// <summary>section_nr_to_pfn().</summary>
     public ulong SectionNrToPfn(ulong nr) => nr << PfnSectionShift;
@@ -83,6 +85,7 @@ public sealed class SectionTable
     /// __nr_to_section(): a reference to the entry, or a null-reference result (<paramref name="found"/> false)
     /// when the root is not allocated or <paramref name="nr"/> is past NR_MEM_SECTIONS.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref MemSection NrToSection(ulong nr, out bool found)
     {
         ulong root = nr / SectionsPerRoot;
@@ -98,6 +101,7 @@ public sealed class SectionTable
     private static MemSection _nullSection;
 
     /// <summary>The raw section_mem_map of section <paramref name="nr"/>, 0 when the root is missing (the kernel would dereference NULL; callers decide).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong RawMemMap(ulong nr, out bool rootPresent)
     {
         ref MemSection s = ref NrToSection(nr, out rootPresent);
@@ -108,6 +112,7 @@ public sealed class SectionTable
     public bool IsPresent(ulong nr) => (RawMemMap(nr, out _) & MarkedPresent) != 0;
 
     /// <summary>valid_section_nr(): has a memmap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool IsValid(ulong nr) => (RawMemMap(nr, out _) & HasMemMap) != 0;
 
     /// <summary>online_section_nr().</summary>

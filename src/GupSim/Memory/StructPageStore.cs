@@ -227,6 +227,7 @@ public sealed class StructPageStore
     }
 
     /// <summary>Reads unit <paramref name="unit"/> of pfn's struct page.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint ReadUnit(ulong pfn, int unit)
     {
         var chunk = ChunkOf(pfn);

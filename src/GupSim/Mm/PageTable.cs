@@ -517,8 +517,14 @@ public sealed class PageTable
         return PmdOffset(pud, addr);
     }
 
-    private bool IsPteLevelSize(ulong sz) =>
-        Geometry.Arch.HugePageSizes.Any(h => h.Bytes == sz && h.Mapping == HugeMapping.PteLeaf);
+    private bool IsPteLevelSize(ulong sz)
+    {
+        // PERF: a plain loop, no closure or enumerator (huge_pte_offset runs once per GUP call).
+        var sizes = Geometry.Arch.HugePageSizes;
+        for (int i = 0; i < sizes.Count; i++)
+            if (sizes[i].Bytes == sz && sizes[i].Mapping == HugeMapping.PteLeaf) return true;
+        return false;
+    }
 
     /// <summary>
     /// huge_pte_alloc(mm, vma, addr, sz): allocates the tables down to the level that maps <paramref name="sz"/> and

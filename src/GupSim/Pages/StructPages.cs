@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace GupSim.Pages;
@@ -86,6 +87,7 @@ public sealed class StructPages
     public ulong Private(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.Private, "reading page->private");
 
     /// <summary>The raw compound_head word (lru.next).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong CompoundHeadRaw(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.CompoundHead, "reading page->compound_head");
     /// <summary>set_compound_head(): stores head + 1.</summary>
     public void SetCompoundHead(PagePtr tail, PagePtr head) => Mem.WriteWord(tail.Address + (ulong)_l.CompoundHead, head.Address + 1, "set_compound_head");
@@ -93,6 +95,7 @@ public sealed class StructPages
     public void ClearCompoundHead(PagePtr tail) => Mem.WriteWord(tail.Address + (ulong)_l.CompoundHead, 0, "clear_compound_head");
 
     /// <summary>compound_head(): the head a tail points to (bit 0 set), else the page itself.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public PagePtr CompoundHead(PagePtr page)
     {
         ulong v = CompoundHeadRaw(page);
