@@ -146,11 +146,11 @@ public static class BenchCommand
             $"modelled kernel time: atomic {t.AtomicNs:F2} ns, pfn_to_page/page_to_pfn {t.LookupNs:F2} ns, pages[] entry {t.EntryNs:F3} ns (fitted on v5.11 {KernelCostModel.V511Us:F0}, patch 1 {KernelCostModel.Patch1Us:F0}, v1 page++ {KernelCostModel.V1PagePlusPlusUs:F0} us)"));
         foreach (var row in r.Rows)
             o.WriteLine(string.Create(ci, $"  {row.Name,-16} modelled get {t.PredictUs(row.Counters),9:F0} us"));
-        o.WriteLine(string.Create(ci, $"{"published figure",-56} {"row",5} {"published",9} {"modelled",9} {"error",7}"));
+        o.WriteLine(string.Create(ci, $"{"published figure",-56} {"published",9} {"modelled",9} {"error",7}  source"));
         foreach (var c in checks)
         {
             o.WriteLine(string.Create(ci,
-                $"{c.Label,-56} {c.Source,5} {c.PublishedUs,9:F0} {c.PredictedUs,9:F0} {c.Error,7:+0%;-0%;0%} {(c.Fitted ? "(fitted)" : "")}"));
+                $"{c.Label,-56} {c.PublishedUs,9:F0} {c.PredictedUs,9:F0} {c.Error,7:+0%;-0%;0%}  {c.Source}{(c.Fitted ? " (fitted)" : "")}"));
             if (c.Note is not null) o.WriteLine("    not counted: " + c.Note);
         }
     }
