@@ -126,7 +126,7 @@ public sealed partial class GetUserPages
             if (incr > 1 && hugeCtx is { } ctx)
             {
                 // pages[i + j] for the page_increm subpages, from the same entry hugetlb_follow_page_mask() read.
-                Strategy.SlowRecorder.Record(ctx, pages.Slice((int)i, (int)incr));
+                SubpageRecorders.Record(Strategy.SlowRecorder, ctx, pages.Slice((int)i, (int)incr));
                 Grab.Counters.PagesWrite(incr);
                 // try_grab_page() on the first subpage, then try_grab_folio(folio, page_increm - 1).
                 if (Grab.TryGrabCompoundHead(pages[(int)i], (int)(incr - 1), flags) is null)
@@ -206,7 +206,7 @@ public sealed partial class GetUserPages
             var head = _m.PfnToPage(e.Pfn);
             var rec = new SubpageRecordContext(_m, head, e.Pfn, off, Grab.Counters);
             Span<PagePtr> one = stackalloc PagePtr[1];
-            Strategy.SlowRecorder.Record(rec, one);
+            SubpageRecorders.Record(Strategy.SlowRecorder, rec, one);
             if (!Grab.TryGrabPage(one[0], flags))
             {
                 err = -(int)Errno.ENOMEM;
@@ -275,7 +275,7 @@ public sealed partial class GetUserPages
                         {
                             if (hasPages)
                             {
-                                Strategy.SlowRecorder.Record(new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters), one);
+                                SubpageRecorders.Record(Strategy.SlowRecorder, new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters), one);
                                 pages[(int)i] = one[0];
                                 Grab.Counters.PagesWrite(1);
                                 if (perSubpage && !Grab.TryGrabPage(pages[(int)i], flags))
@@ -309,7 +309,7 @@ public sealed partial class GetUserPages
                         if (hasPages)
                         {
                             if (refs > 0)
-                                Strategy.SlowRecorder.Record(new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters), pages.Slice((int)i, (int)refs));
+                                SubpageRecorders.Record(Strategy.SlowRecorder, new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters), pages.Slice((int)i, (int)refs));
                             Grab.Counters.PagesWrite(refs);
                             // try_grab_compound_head(pages[i], refs, flags): with refs = 0 pages[i] was never written (Trap 4).
                             if (Grab.TryGrabCompoundHead(pages[(int)i], (int)refs, flags) is null)

@@ -212,7 +212,7 @@ public sealed partial class GetUserPages
         if (pages.Length > 0)
         {
             var ctx = new SubpageRecordContext(_m, head, orig.Pfn, offset, Grab.Counters);
-            Strategy.FastRecorder.Record(ctx, pages.Slice(nr, refs));
+            SubpageRecorders.Record(Strategy.FastRecorder, ctx, pages.Slice(nr, refs));
             Grab.Counters.PagesWrite(refs);
         }
         var grabbed = Grab.TryGrabCompoundHead(head, refs, flags);

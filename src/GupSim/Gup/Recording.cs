@@ -50,6 +50,25 @@ public static class SubpageRecorders
     public static IReadOnlyList<ISubpageRecorder> All { get; } = [PagePlusPlus, MemMapOffsetAligned, MemMapOffsetMerged, NthPage, SectionRun];
 
     /// <summary>
+    /// <c>recorder.Record(ctx, pages)</c> with the built-ins called directly: each is a sealed class, so a type test
+    /// and a non-virtual call replace the interface dispatch on the per-subpage paths (v5.11's one-entry calls) and
+    /// let the JIT inline them without a runtime profile. Any other recorder goes through the interface.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Record(ISubpageRecorder recorder, in SubpageRecordContext ctx, Span<PagePtr> pages)
+    {
+        switch (recorder)
+        {
+            case MemMapOffsetAlignedRecorder r: r.Record(ctx, pages); break;
+            case PagePlusPlusRecorder r: r.Record(ctx, pages); break;
+            case SectionRunRecorder r: r.Record(ctx, pages); break;
+            case MemMapOffsetMergedRecorder r: r.Record(ctx, pages); break;
+            case NthPageRecorder r: r.Record(ctx, pages); break;
+            default: recorder.Record(ctx, pages); break;
+        }
+    }
+
+    /// <summary>
     /// Fills <paramref name="pages"/> with <c>start + i × stride</c> (wrapping as C pointer arithmetic does): the
     /// page++ run, shared by page++ and section-run so both do the same work per entry. Two 256-bit stores per
     /// iteration, no bounds checks, no stack buffer; a scalar loop for the tail and where Vector256 is not accelerated.

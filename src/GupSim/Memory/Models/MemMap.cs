@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using GupSim.Arch;
 using GupSim.Core;
 using GupSim.Pages;
@@ -18,7 +19,36 @@ public abstract class MemMap
         FlagsLayout = flagsLayout;
         StructPageSize = arch.StructPageSize;
         MaxOrderNrPages = arch.MaxOrderNrPages;
+        _noNthPage = arch.Version.HasMaxFolioOrderInvariant;
+        _nthPageIsAdd = arch.Version.NthPageIsPointerAddOnContiguousMemmap && this is not SparseMemMap;
     }
+
+    // The version's nth_page() shape, fixed per machine: read once here, not per entry.
+    private readonly bool _noNthPage;
+    private readonly bool _nthPageIsAdd;
+
+    /// <summary>
+    /// pfn_to_page() called directly on the sealed model: the per-entry callers here (nth_page, mem_map_offset) test
+    /// the model's class and call its override non-virtually, so it inlines without a runtime profile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private PagePtr PfnToPageDirect(Pfn pfn) => this switch
+    {
+        VmemmapMemMap v => v.PfnToPage(pfn),
+        SparseMemMap s => s.PfnToPage(pfn),
+        FlatMemMap f => f.PfnToPage(pfn),
+        _ => PfnToPage(pfn),
+    };
+
+    /// <summary>page_to_pfn() called directly on the sealed model (see <see cref="PfnToPageDirect"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Pfn PageToPfnDirect(PagePtr page) => this switch
+    {
+        VmemmapMemMap v => v.PageToPfn(page),
+        SparseMemMap s => s.PageToPfn(page),
+        FlatMemMap f => f.PageToPfn(page),
+        _ => PageToPfn(page),
+    };
 
     /// <summary>The arch and version.</summary>
     public ArchProfile Arch { get; }
@@ -52,12 +82,13 @@ public abstract class MemMap
     /// <exception cref="GupSimException">Thrown on v6.18+, which has no nth_page().</exception>
     public PagePtr NthPage(PagePtr page, ulong n)
     {
-        if (Arch.Version.HasMaxFolioOrderInvariant)
-            throw new GupSimException($"nth_page() does not exist in v{Arch.Version} (removed in the v6.18 cycle); use page + n");
-        if (Arch.Version.NthPageIsPointerAddOnContiguousMemmap && Model != MemoryModel.Sparsemem)
-            return PageAdd(page, (long)n);
-        return PfnToPage(PageToPfn(page) + n);
+        if (_noNthPage) ThrowNoNthPage();
+        if (_nthPageIsAdd) return PageAdd(page, (long)n);
+        return PfnToPageDirect(PageToPfnDirect(page) + n);
     }
+
+    private void ThrowNoNthPage() =>
+        throw new GupSimException($"nth_page() does not exist in v{Arch.Version} (removed in the v6.18 cycle); use page + n");
 
     /// <summary>
     /// Models mem_map_offset() (mm/internal.h, until v6.1): <c>nth_page(base, offset)</c> when offset ≥
@@ -101,7 +132,7 @@ public abstract class MemMap
     /// For historic recorders a strategy may run on a newer machine.
     /// </summary>
     public PagePtr NthPageOrPfnRoundTrip(PagePtr page, ulong n) =>
-        Arch.Version.HasMaxFolioOrderInvariant ? PfnToPage(PageToPfn(page) + n) : NthPage(page, n);
+        _noNthPage || !_nthPageIsAdd ? PfnToPageDirect(PageToPfnDirect(page) + n) : PageAdd(page, (long)n);
 
     /// <summary>
     /// mem_map_offset() as v5.11 defined it (<c>nth_page</c> at or past MAX_ORDER_NR_PAGES, else <c>base + offset</c>),
