@@ -54,8 +54,9 @@ public sealed partial class Machine
         {
             if (!r.Overlaps(range)) continue;
             // register_memory_resource(): __request_region() finds the range taken by System RAM.
-            ulong end = _ram[^1].End;
-            refusal = $"it overlaps RAM {r}: hot-add above the end of RAM ({ByteSize.Format(end)}), e.g. {ByteSize.Format(end)}-{ByteSize.Format(end + range.Bytes)}";
+            // The suggestion starts at the first memory block boundary at or above the end of RAM.
+            ulong end = (_ram[^1].End + sectionBytes - 1) & ~(sectionBytes - 1);
+            refusal = $"it overlaps RAM {r}: hot-add above the end of RAM ({ByteSize.Format(_ram[^1].End)}), e.g. {ByteSize.Format(end)}-{ByteSize.Format(end + range.Bytes)}";
             return -(int)Errno.EEXIST;
         }
         if (!Nodes.Any(n => n.Nid == nid))

@@ -15,7 +15,7 @@ public sealed partial class GetUserPages
     {
         if ((flags & ~(FollFlags.Write | FollFlags.Longterm | FollFlags.Force)) != 0) return -(int)Errno.EINVAL;
         if (!CheckPagesArgument("get_user_pages_fast", nrPages, flags | FollFlags.Get, pages.Length, pin: false, out long bad)) return bad;
-        return InternalGetUserPagesFast(mm, start, nrPages, flags | FollFlags.Get, pages);
+        return FastFlagsValid(flags | FollFlags.Get) ? LocklessThenSlow(mm, start, nrPages, flags | FollFlags.Get, pages) : -(int)Errno.EINVAL;
     }
 
     /// <summary>
@@ -28,7 +28,7 @@ public sealed partial class GetUserPages
         if ((flags & FollFlags.Get) != 0) return -(int)Errno.EINVAL;
         string fn = (flags & FollFlags.FastOnly) != 0 ? "pin_user_pages_fast_only" : "pin_user_pages_fast";
         if (!CheckPagesArgument(fn, nrPages, flags | FollFlags.Pin, pages.Length, pin: true, out long bad)) return bad;
-        return InternalGetUserPagesFast(mm, start, nrPages, flags | FollFlags.Pin, pages);
+        return FastFlagsValid(flags | FollFlags.Pin) ? LocklessThenSlow(mm, start, nrPages, flags | FollFlags.Pin, pages) : -(int)Errno.EINVAL;
     }
 
     /// <summary>
@@ -37,9 +37,24 @@ public sealed partial class GetUserPages
     /// </summary>
     public long InternalGetUserPagesFast(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
-        const FollFlags allowed = FollFlags.Write | FollFlags.Longterm | FollFlags.Force | FollFlags.Pin | FollFlags.Get | FollFlags.FastOnly;
-        if ((flags & ~allowed) != 0 || (flags & (FollFlags.Get | FollFlags.Pin)) == (FollFlags.Get | FollFlags.Pin)) return -(int)Errno.EINVAL;
+        if (!FastFlagsValid(flags)) return -(int)Errno.EINVAL;
         if (!CheckPagesArgument("internal_get_user_pages_fast", nrPages, flags, pages.Length, (flags & FollFlags.Pin) != 0, out long bad)) return bad;
+        return LocklessThenSlow(mm, start, nrPages, flags, pages);
+    }
+
+    /// <summary>internal_get_user_pages_fast()'s flag check: only WRITE|LONGTERM|FORCE|PIN|GET|FAST_ONLY, and not GET with PIN.</summary>
+    private static bool FastFlagsValid(FollFlags flags)
+    {
+        const FollFlags allowed = FollFlags.Write | FollFlags.Longterm | FollFlags.Force | FollFlags.Pin | FollFlags.Get | FollFlags.FastOnly;
+        return (flags & ~allowed) == 0 && (flags & (FollFlags.Get | FollFlags.Pin)) != (FollFlags.Get | FollFlags.Pin);
+    }
+
+    /// <summary>
+    /// The body of internal_get_user_pages_fast() once the entry point has checked its flags and pages[] (each check
+    /// made once): the lockless walk, then the slow path for the rest unless FOLL_FAST_ONLY.
+    /// </summary>
+    private long LocklessThenSlow(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
+    {
         if ((flags & FollFlags.Pin) != 0) mm.HasPinned = true;
         start &= ~(PageSize - 1);
         if (nrPages <= 0) return 0;

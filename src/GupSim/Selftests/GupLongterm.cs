@@ -565,10 +565,9 @@ public sealed class GupLongterm
                 _wrongPins++;
                 _firstWrongPin ??= _pinsChecked;
                 _firstWrongIndex ??= oracle.FirstWrongIndex;
-            }
-            if (!oracle.AllCorrect)
                 _verifyLines.Add(string.Create(CultureInfo.InvariantCulture,
                     $"{_testName}: {oracle.Wrong} of {oracle.Checked} pinned entries wrong; first {oracle.FirstWrongText}"));
+            }
         }
         if (ret == -(int)Errno.EINVAL)
         {

@@ -37,29 +37,14 @@ public sealed record GupTestIoctlReport(
     /// <summary>The ioctl's command.</summary>
     public GupTestCmd Cmd { get; init; }
 
-    /// <summary>struct gup_test's addr.</summary>
-    public ulong Addr { get; init; }
+    /// <summary>
+    /// struct gup_test as the ioctl returned it to user space (addr, nr_pages_per_call, gup_flags, test_flags,
+    /// get/put_delta_usec; size is the bytes the get loop walked).
+    /// </summary>
+    public GupTestArgs Args { get; init; }
 
-    /// <summary>struct gup_test's size as the caller passed it.</summary>
+    /// <summary>struct gup_test's size as the caller passed it (<see cref="Args"/> holds the size on return).</summary>
     public ulong SizeAsked { get; init; }
-
-    /// <summary>struct gup_test's size on return: the bytes the get loop walked.</summary>
-    public ulong SizeWalked { get; init; }
-
-    /// <summary>struct gup_test's nr_pages_per_call.</summary>
-    public uint NrPagesPerCall { get; init; }
-
-    /// <summary>struct gup_test's gup_flags (flags up to v5.12) as the loop passed them on.</summary>
-    public uint GupFlags { get; init; }
-
-    /// <summary>struct gup_test's test_flags (v5.13+).</summary>
-    public uint TestFlags { get; init; }
-
-    /// <summary>get_delta_usec as the module returned it (whole microseconds).</summary>
-    public ulong GetDeltaUsec { get; init; }
-
-    /// <summary>put_delta_usec as the module returned it.</summary>
-    public ulong PutDeltaUsec { get; init; }
 
     /// <summary>Compound heads whose refcount and pincount were compared before and after (null when the balance was not checked).</summary>
     public int? HeadsChecked { get; init; }
@@ -195,14 +180,8 @@ public sealed class GupTestModule
         report = new GupTestIoctlReport(i, calls, oracle, firstWrongCall, imbalances, _m.Grab.Counters.Snapshot() - counters0, getCounters, putOops, getUs, putUs)
         {
             Cmd = cmd,
-            Addr = gup.Addr,
+            Args = gup,
             SizeAsked = sizeAsked,
-            SizeWalked = gup.Size,
-            NrPagesPerCall = gup.NrPagesPerCall,
-            GupFlags = gup.GupFlags,
-            TestFlags = gup.TestFlags,
-            GetDeltaUsec = gup.GetDeltaUsec,
-            PutDeltaUsec = gup.PutDeltaUsec,
             HeadsChecked = balance is not null && putOops is null ? balance.Heads.Count : null,
             PoolsChecked = balance is not null && putOops is null ? _m.Hugetlb.Hstates.Count : null,
         };
