@@ -103,9 +103,11 @@ public static class GupTestCommand
     /// gup_test's own flags (tools/testing/selftests/mm/gup_test.c main()'s getopt loop, as GupTestSelftest parses
     /// them per version), for the help of the commands that pass them on.
     /// </summary>
-    public const string FlagTable =
-        "gup_test's own flags (every word that is not a --long option goes to its getopt):\n"
-        + "  -m MB    mapping size in MiB (default 128)      -r N     repeats of each ioctl (default 1)\n"
+    public const string FlagTable = "gup_test's own flags (every word that is not a --long option goes to its getopt):\n" + FlagRows;
+
+    /// <summary>The rows of <see cref="FlagTable"/>, for a help that explains command lines rather than taking them (run-vmtests).</summary>
+    public const string FlagRows =
+        "  -m MB    mapping size in MiB (default 128)      -r N     repeats of each ioctl (default 1)\n"
         + "  -n N     pages per ioctl call                   -j N     threads (v5.14+)\n"
         + "  -f FILE  file to open and mmap (/dev/zero)      -F F     gup_flags, e.g. 0x1 (FOLL_WRITE)\n"
         + "  -S       MAP_SHARED (default MAP_PRIVATE)       -H       MAP_HUGETLB | MAP_ANONYMOUS\n"

@@ -42,7 +42,8 @@ public static class RunVmtestsCommand
         var cmd = new Command("run-vmtests",
             "Run the gup part of the kernel's run_vmtests.sh (tools/testing/selftests/mm) on a simulated machine: the version's "
             + "gup_test lines, or with -a run_gup_matrix(), each a fresh process, printed as TAP as the version prints it.\n\n"
-            + GupTestCommand.FlagTable);
+            + "The runs' gup_test command lines use gup_test's own flags (run-vmtests itself takes only the options below):\n"
+            + GupTestCommand.FlagRows);
         machine.AddTo(cmd);
         foreach (var o in new Option[] { all, categories, nrCpus, strategy, assemblies, verify, dmesg, json, testMb, testHugetlbMb }) cmd.Options.Add(o);
         cmd.SetAction(pr =>
