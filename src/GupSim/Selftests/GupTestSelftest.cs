@@ -88,9 +88,6 @@ public sealed class GupTestSelftest
     /// <summary>Whether the last run's verification found a wrong entry or a count that did not come back.</summary>
     public bool VerificationFailed { get; private set; }
 
-    /// <summary>Whether GupSim's checks ran in the last run (the module's <see cref="GupTestModule.Verify"/>).</summary>
-    public bool VerifyEnabled => _module.Verify;
-
     /// <summary>What GupSim's checks covered in the last run and what they found, with the closing line that says so.</summary>
     public SelftestVerification Verification
     {
