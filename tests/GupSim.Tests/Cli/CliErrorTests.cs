@@ -27,18 +27,11 @@ public sealed class CliErrorTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    private static Result Run(params string[] args)
-    {
-        var stdout = new StringWriter(CultureInfo.InvariantCulture);
-        var stderr = new StringWriter(CultureInfo.InvariantCulture);
-        int rc = Program.Run(args, stdout, stderr);
-        return new Result(rc, stdout.ToString(), stderr.ToString());
-    }
+    private static CliResult Run(params string[] args) => CliRun.Run(args);
 
     /// <summary>Exit 1, exactly <paramref name="line"/> and a newline on stderr, nothing on stdout.</summary>
-    private static void AssertOneLine(Result r, string line)
+    private static void AssertOneLine(CliResult r, string line)
     {
         Assert.Equal(line + "\n", r.Stderr);
         Assert.Equal(ExitCodes.BadInput, r.ExitCode);

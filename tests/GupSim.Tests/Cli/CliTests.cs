@@ -10,15 +10,8 @@ public sealed class CliTests
     private const ulong PagesPerSection = 32768; // x86_64: SECTION_SIZE_BITS 27, PAGE_SHIFT 12
     private const ulong StructPageSize = 64;
 
-    private sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    private static Result Run(params string[] args)
-    {
-        var stdout = new StringWriter(CultureInfo.InvariantCulture);
-        var stderr = new StringWriter(CultureInfo.InvariantCulture);
-        int rc = Program.Run(args, stdout, stderr);
-        return new Result(rc, stdout.ToString(), stderr.ToString());
-    }
+    private static CliResult Run(params string[] args) => CliRun.Run(args);
 
     private static JsonDocument RunJson(params string[] args)
     {

@@ -26,18 +26,8 @@ public sealed class JsonOutputTests
         ["gup-test", "--model", "sparsemem", "--placement", "scattered", "--seed", "3", "--ram", "0-3G,4G-12G", "--hugepages", "1G=1",
             "-f", "/mnt/huge/f", "-m", "1024", "-b", "-S", "-n", "1000", "-w"];
 
-    private sealed record Result(int ExitCode, string Stdout, string Stderr)
-    {
-        public string[] StderrLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-    }
 
-    private static Result Run(params string[] args)
-    {
-        var stdout = new StringWriter(CultureInfo.InvariantCulture);
-        var stderr = new StringWriter(CultureInfo.InvariantCulture);
-        int rc = Program.Run(args, stdout, stderr);
-        return new Result(rc, stdout.ToString(), stderr.ToString());
-    }
+    private static CliResult Run(params string[] args) => CliRun.Run(args);
 
     /// <summary>
     /// The wrong entries of 1000-page calls over 262144 subpages when every section boundary b = 32768·j is one

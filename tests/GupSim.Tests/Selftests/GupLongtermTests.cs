@@ -8,6 +8,8 @@ using GupSim.Fs;
 using GupSim.Mm;
 using GupSim.Selftests;
 
+using GupSim.Tests.Cli;
+
 namespace GupSim.Tests.Selftests;
 
 /// <summary>
@@ -17,15 +19,7 @@ namespace GupSim.Tests.Selftests;
 /// </summary>
 public sealed class GupLongtermTests
 {
-    private sealed record CliResult(int ExitCode, string Stdout, string Stderr);
-
-    private static CliResult Cli(params string[] args)
-    {
-        var stdout = new StringWriter(CultureInfo.InvariantCulture);
-        var stderr = new StringWriter(CultureInfo.InvariantCulture);
-        int rc = Program.Run(["gup-longterm", .. args], stdout, stderr);
-        return new CliResult(rc, stdout.ToString(), stderr.ToString());
-    }
+    private static CliResult Cli(params string[] args) => CliRun.Run(["gup-longterm", .. args]);
 
     private static readonly string[] Cases =
     [

@@ -2,23 +2,15 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using GupSim.Cli;
 
+using GupSim.Tests.Cli;
+
 namespace GupSim.Tests.Selftests;
 
 /// <summary>`gupsim gup-test`: the selftest's lines, exit codes and flags per version, and GupSim's verification.</summary>
 public sealed partial class GupTestCommandTests
 {
-    private sealed record Result(int ExitCode, string Stdout, string Stderr)
-    {
-        public string[] Lines => Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-    }
 
-    private static Result Run(params string[] args)
-    {
-        var stdout = new StringWriter(CultureInfo.InvariantCulture);
-        var stderr = new StringWriter(CultureInfo.InvariantCulture);
-        int rc = Program.Run(["gup-test", .. args], stdout, stderr);
-        return new Result(rc, stdout.ToString().Replace("\r", "", StringComparison.Ordinal), stderr.ToString());
-    }
+    private static CliResult Run(params string[] args) => CliRun.Run(["gup-test", .. args]);
 
     [GeneratedRegex(@"^PIN_LONGTERM_BENCHMARK: Time: get:\d+ put:\d+ us$")]
     private static partial Regex PinLongtermLine();

@@ -6,23 +6,15 @@ using GupSim.Cli;
 using GupSim.Config;
 using GupSim.Selftests;
 
+using GupSim.Tests.Cli;
+
 namespace GupSim.Tests.Selftests;
 
 /// <summary>`gupsim run-vmtests`: the gup part of run_vmtests.sh per kernel version, its TAP, its plan and its exit code.</summary>
 public sealed partial class RunVmtestsTests
 {
-    private sealed record Result(int ExitCode, string Stdout, string Stderr)
-    {
-        public string[] Lines => Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-    }
 
-    private static Result Run(params string[] args)
-    {
-        var stdout = new StringWriter(CultureInfo.InvariantCulture);
-        var stderr = new StringWriter(CultureInfo.InvariantCulture);
-        int rc = Program.Run(["run-vmtests", .. args], stdout, stderr);
-        return new Result(rc, stdout.ToString().Replace("\r", "", StringComparison.Ordinal), stderr.ToString());
-    }
+    private static CliResult Run(params string[] args) => CliRun.Run(["run-vmtests", .. args]);
 
     [GeneratedRegex(@"^# (GUP|PIN)_FAST_BENCHMARK: Time: get:\d+ put:\d+ us$")]
     private static partial Regex V61BenchmarkLine();
