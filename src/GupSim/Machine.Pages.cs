@@ -47,6 +47,33 @@ public sealed partial class Machine
     }
 
     /// <summary>
+    /// alloc_pages_node() with a gfp mask: as <see cref="TryAllocPages(int, int, string, out Pfn, ZoneType, bool)"/>,
+    /// __GFP_MOVABLE in <paramref name="gfp"/> standing for <c>movable</c>.
+    /// </summary>
+    public bool TryAllocPages(int order, int nid, string owner, out Pfn pfn, Gfp gfp, ZoneType lowestZone = ZoneType.Dma) =>
+        TryAllocPages(order, nid, owner, out pfn, lowestZone, movable: (gfp & Gfp.Movable) != 0);
+
+    // What kernel allocations use their pages for, by pfn (only pages that have such a use are recorded).
+    private readonly Dictionary<ulong, KernelPageUse> _kernelPageUse = [];
+
+    /// <summary>Records what [<paramref name="pfn"/>, +<paramref name="count"/>) is used for (None forgets it).</summary>
+    internal void MarkKernelPages(ulong pfn, ulong count, KernelPageUse use)
+    {
+        lock (_kernelPageUse)
+            for (ulong i = 0; i < count; i++)
+            {
+                if (use == KernelPageUse.None) _kernelPageUse.Remove(pfn + i);
+                else _kernelPageUse[pfn + i] = use;
+            }
+    }
+
+    /// <summary>What the page at <paramref name="pfn"/> is used for, as its allocator recorded it.</summary>
+    public KernelPageUse KernelPageUseOf(ulong pfn)
+    {
+        lock (_kernelPageUse) return _kernelPageUse.TryGetValue(pfn, out var u) ? u : KernelPageUse.None;
+    }
+
+    /// <summary>
     /// alloc_pages_node(): a block of 2^order pages from node <paramref name="nid"/>, trying its zones from the highest
     /// down to <paramref name="lowestZone"/> as the zonelist does; prep_new_page() gives the head _refcount 1.
     /// <paramref name="movable"/> is __GFP_MOVABLE (user pages, THP, migratable hugetlb pages): only such allocations

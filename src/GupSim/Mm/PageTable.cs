@@ -8,7 +8,7 @@ namespace GupSim.Mm;
 /// <summary>
 /// A process page table (<c>mm->pgd</c> and everything below it) with the arch's levels, as the kernel's helpers
 /// see it. Entries use the uniform encoding of <see cref="PageTableEntry"/>; table pages are real buddy pages
-/// (<see cref="Machine.TryAllocPages"/>, owner "page table (PGD|P4D|PUD|PMD|PTE)", _refcount 1) whose entries are
+/// (<see cref="Machine.TryAllocPages(int, int, string, out Pfn, Arch.ZoneType, bool)"/>, owner "page table (PGD|P4D|PUD|PMD|PTE)", _refcount 1) whose entries are
 /// kept in a <c>ulong[]</c> keyed by the page's pfn; shapes come from <see cref="PageTableGeometry"/>.
 /// </summary>
 /// <remarks>
