@@ -54,6 +54,16 @@ public sealed record MachineSpec
     /// with a warning). The model must still be buildable: VMEMMAP needs a vmemmap area.
     /// </summary>
     public bool AllowKconfigViolations { get; init; }
+    /// <summary>
+    /// CONFIG_DEBUG_VM: from the <c>.config</c> when one is given, else <c>--debug-vm on|off</c>; default off, as
+    /// distributions ship. Gates the free-time struct page checks as the kernel version gates them.
+    /// </summary>
+    public bool DebugVm { get; init; }
+    /// <summary>
+    /// <c>--churn SIZE</c>: bytes the lived-in workload allocates in total after boot and before the experiment
+    /// (0 = a fresh boot).
+    /// </summary>
+    public ulong ChurnBytes { get; init; }
     /// <summary>Where the spec came from, for printouts ("--config ...", "defaults").</summary>
     public string Source { get; init; } = "defaults";
 }
