@@ -274,7 +274,7 @@ public sealed partial class Machine
             {
                 ulong a = Math.Max(startPfn, z.StartPfn), b = Math.Min(endPfn, z.EndPfn);
                 if (b <= a) continue;
-                z.FreeRange(a, b);
+                PageAlloc.FreeRangeCore(z, a, b);
                 z.ManagedPages += b - a;
             }
     }

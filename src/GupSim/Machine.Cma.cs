@@ -176,8 +176,7 @@ public sealed partial class Machine
                 FreeRangeToZones(a.BasePfn, a.EndPfn);
                 continue;
             }
-            zone.MarkCma(a.BasePfn, a.EndPfn);
-            zone.FreeRange(a.BasePfn, a.EndPfn);
+            PageAlloc.InitCmaReservedPageblocks(zone, a.BasePfn, a.EndPfn);
             zone.ManagedPages += a.Count;
         }
     }

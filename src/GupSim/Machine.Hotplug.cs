@@ -108,7 +108,7 @@ public sealed partial class Machine
         zone.ManagedPages += endPfn - startPfn;
         MaxPfn = Math.Max(MaxPfn, endPfn);
         Store.Drop(startPfn, endPfn);
-        zone.FreeRange(startPfn, endPfn);
+        PageAlloc.OnlinePages(zone, startPfn, endPfn);
         Log($"hotplug: added and onlined 0x{range.Start:x}-0x{range.End - 1:x} (sections {firstNr}-{lastNr}) to node {nid} {zone.Name}");
         return 0;
     }
@@ -192,6 +192,7 @@ public sealed partial class Machine
         if (idx < 0) return -(int)Errno.EINVAL;
         ulong startPfn = PfnOf(range.Start), endPfn = PfnOf(range.End);
         var zone = ZoneOfPfn(startPfn);
+        if (zone is not null) PageAlloc.DrainZone(zone); // offline_pages(): drain_all_pages(zone)
         if (zone is null || !zone.IsRangeFree(startPfn, endPfn)) return -(int)Errno.EBUSY;
         zone.TryTakeRange(startPfn, endPfn);
         zone.PresentPages -= endPfn - startPfn;

@@ -46,12 +46,31 @@ public sealed partial class Machine
         }
     }
 
+    /// <summary>The page allocator (mm/page_alloc.c) that owns the zones' free lists.</summary>
+    public PageAlloc PageAlloc => _pageAlloc ??= new PageAlloc(this);
+    private PageAlloc? _pageAlloc;
+
     /// <summary>
-    /// alloc_pages_node() with a gfp mask: as <see cref="TryAllocPages(int, int, string, out Pfn, ZoneType, bool)"/>,
-    /// __GFP_MOVABLE in <paramref name="gfp"/> standing for <c>movable</c>.
+    /// alloc_pages_node() with a gfp mask: a block of 2^order pages from node <paramref name="nid"/> through the
+    /// zonelist (zones from the highest down to <paramref name="lowestZone"/>, then other nodes) and the page
+    /// allocator's rules for the gfp's migratetype (<see cref="Memory.PageAlloc"/>). __GFP_MOVABLE allows
+    /// ZONE_MOVABLE; ALLOC_CMA is given to MOVABLE requests outside <see cref="MemallocPinSave"/>, which from v5.13
+    /// also drops __GFP_MOVABLE (current_gfp_context()). prep_new_page() gives the head _refcount 1. Returns false
+    /// (ENOMEM) when no zone has a block.
     /// </summary>
-    public bool TryAllocPages(int order, int nid, string owner, out Pfn pfn, Gfp gfp, ZoneType lowestZone = ZoneType.Dma) =>
-        TryAllocPages(order, nid, owner, out pfn, lowestZone, movable: (gfp & Gfp.Movable) != 0);
+    public bool TryAllocPages(int order, int nid, string owner, out Pfn pfn, Gfp gfp, ZoneType lowestZone = ZoneType.Dma)
+    {
+        pfn = default;
+        if (order < 0 || order >= Arch.MaxOrder) return false;
+        bool movable = (gfp & Gfp.Movable) != 0;
+        var (movableZone, cma) = AllocPolicy(movable);
+        if (movable && !movableZone) gfp &= ~Gfp.Movable;
+        if (!PageAlloc.TryAlloc(order, nid, gfp, lowestZone, cma && gfp.Migratetype() == MigrateType.Movable, out ulong p, out _)) return false;
+        pfn = Pfn.FromUInt64(p);
+        StructPages.SetRefcount(PfnToPage(pfn), 1);
+        AddAllocatedRange(p, p + (1UL << order), owner);
+        return true;
+    }
 
     // What kernel allocations use their pages for, by pfn (only pages that have such a use are recorded).
     private readonly Dictionary<ulong, KernelPageUse> _kernelPageUse = [];
@@ -74,69 +93,28 @@ public sealed partial class Machine
     }
 
     /// <summary>
-    /// alloc_pages_node(): a block of 2^order pages from node <paramref name="nid"/>, trying its zones from the highest
-    /// down to <paramref name="lowestZone"/> as the zonelist does; prep_new_page() gives the head _refcount 1.
-    /// <paramref name="movable"/> is __GFP_MOVABLE (user pages, THP, migratable hugetlb pages): only such allocations
-    /// may use ZONE_MOVABLE and CMA pageblocks, and not inside <see cref="MemallocPinSave"/> (see AllocPolicy).
-    /// Returns false (ENOMEM) when no zone has a block.
+    /// alloc_pages_node() with the gfp of old call sites: <paramref name="movable"/> stands for GFP_HIGHUSER_MOVABLE,
+    /// otherwise GFP_KERNEL (MIGRATE_UNMOVABLE).
     /// </summary>
-    public bool TryAllocPages(int order, int nid, string owner, out Pfn pfn, ZoneType lowestZone = ZoneType.Dma, bool movable = false)
-    {
-        pfn = default;
-        if (order < 0 || order >= Arch.MaxOrder) return false;
-        var (movableZone, cma) = AllocPolicy(movable);
-        foreach (var node in Nodes.OrderBy(n => n.Nid == nid ? 0 : 1).ThenBy(n => n.Nid))
-        {
-            for (int zi = node.Zones.Count - 1; zi >= 0; zi--)
-            {
-                var z = node.Zones[zi];
-                if (z.Type < lowestZone || z.Type == ZoneType.HighMem || (z.Type == ZoneType.Movable && !movableZone)) continue;
-                ulong p;
-                lock (z)
-                {
-                    if (!z.TryAlloc(order, cma, out p)) continue;
-                }
-                pfn = Pfn.FromUInt64(p);
-                StructPages.SetRefcount(PfnToPage(pfn), 1);
-                AddAllocatedRange(p, p + (1UL << order), owner);
-                return true;
-            }
-        }
-        return false;
-    }
+    public bool TryAllocPages(int order, int nid, string owner, out Pfn pfn, ZoneType lowestZone = ZoneType.Dma, bool movable = false) =>
+        TryAllocPages(order, nid, owner, out pfn, movable ? Gfp.HighUserMovable : Gfp.Kernel, lowestZone);
 
     /// <summary>
-    /// __free_pages_ok() for a block whose last reference is gone. free_pages_prepare() checks it as v5.11 does —
-    /// tails of a compound block with free_tail_pages_check() (reached by <c>page + i</c>: a buddy block never
-    /// crosses a section), every page with check_free_page() — and a dirty block is reported with bad_page() and
-    /// not freed; a clean one is merged back by __free_one_page().
+    /// free_the_page() for a block whose last reference is gone (<see cref="Memory.PageAlloc.FreePages"/>):
+    /// free_pages_prepare()'s checks as the version and CONFIG_DEBUG_VM gate them, then the per-cpu list or
+    /// __free_one_page(). A dirty block is reported with bad_page() and leaked.
     /// </summary>
-    /// <returns>The "BUG: Bad page state" reports; empty when the block went back to the buddy.</returns>
+    /// <returns>The "BUG: Bad page state" reports (also those of pages a pcp drain found dirty); empty when clean.</returns>
     public IReadOnlyList<string> FreePages(Pfn pfn, int order)
     {
-        var sp = StructPages;
-        var reports = new List<string>();
-        var head = PfnToPage(pfn);
-        // free_pages_prepare(): "if (PageMappingFlags(page)) page->mapping = NULL" — an anonymous page's anon_vma pointer.
-        if ((sp.Mapping(head) & Pages.StructPages.PageMappingFlags) != 0) sp.SetMapping(head, 0);
-        bool compound = order > 0 && sp.PageCompound(head);
-        // v6.6 (ebc1baf5c9b4) keeps the order in the low byte of page[1].flags (_flags_1), so free_pages_prepare()
-        // clears PAGE_FLAGS_SECOND there before the tails are checked; else it trips PAGE_FLAGS_CHECK_AT_FREE.
-        if (compound && Version >= KernelVersion.V6_6) sp.SetCompoundOrder(head, 0);
-        for (long i = 1; i < 1L << order; i++)
-        {
-            var page = PageAdd(head, i);
-            if (compound && sp.FreeTailPagesCheck(head, page, i, Arch.TailMapping) is { } tailReason)
-                reports.Add(sp.BadPage(page, tailReason));
-            if (sp.CheckFreePage(page) is { } reason) reports.Add(sp.BadPage(page, reason));
-            else sp.SetFlags(page, sp.Flags(page) & ~PageFlagBits.CheckAtPrepFor(Arch.BitsPerLong));
-        }
-        if (sp.CheckFreePage(head) is { } headReason) reports.Add(sp.BadPage(head, headReason));
-        if (reports.Count > 0) return reports;
-        sp.SetFlags(head, sp.Flags(head) & ~PageFlagBits.CheckAtPrepFor(Arch.BitsPerLong));
         var zone = ZoneOfPfn(pfn.Value) ?? throw new GupSimException($"free_pages: pfn {pfn} is in no zone");
-        RemoveAllocatedRanges(pfn.Value);
-        lock (zone) zone.Free(pfn.Value, order);
+        var reports = PageAlloc.FreePages(zone, pfn.Value, order, out bool leaked);
+        // A leaked (bad) block keeps its owner; a freed one has none and no kernel use.
+        if (!leaked)
+        {
+            RemoveAllocatedRanges(pfn.Value);
+            if (_kernelPageUse.Count != 0) MarkKernelPages(pfn.Value, 1UL << order, KernelPageUse.None);
+        }
         return reports;
     }
 
@@ -179,6 +157,7 @@ public sealed partial class Machine
             {
                 var z = node.Zones[zi];
                 if (z.Type == ZoneType.Movable) continue;
+                PageAlloc.DrainZone(z); // pcp pages have _refcount 0: pfn_range_valid_contig() takes them, alloc_contig_range() drains
                 for (ulong p = (z.StartPfn + nrPages - 1) & ~(nrPages - 1); p + nrPages <= z.EndPfn; p += nrPages)
                 {
                     if (!z.IsRangeFree(p, p + nrPages)) continue;
@@ -242,6 +221,6 @@ public sealed partial class Machine
     public StructPages StructPages => _structPages ??= new StructPages(this);
     private StructPages? _structPages;
 
-    /// <summary>Total free pages over all zones.</summary>
-    public ulong FreePagesTotal => Nodes.SelectMany(n => n.Zones).Aggregate(0UL, (a, z) => a + z.FreePages);
+    /// <summary>Free pages the page allocator holds over all zones: the buddy lists (NR_FREE_PAGES) plus cpu 0's per-cpu lists.</summary>
+    public ulong FreePagesTotal => Nodes.SelectMany(n => n.Zones).Aggregate(0UL, (a, z) => a + z.FreePages + z.PcpPages);
 }

@@ -1,3 +1,4 @@
+using GupSim.Memory;
 using GupSim.Core;
 using GupSim.Arch;
 using GupSim.Pages;
@@ -68,7 +69,7 @@ public sealed class PageCacheInode : Inode
         lock (_pages)
         {
             if (_pages.TryGetValue(index, out pfn)) return 0;
-            if (!_m.TryAllocPages(0, 0, FsType.IsShmem() ? "shmem page" : "page cache page", out Pfn p, ZoneType.Dma32)) return -(int)Errno.ENOMEM;
+            if (!_m.TryAllocPages(0, 0, FsType.IsShmem() ? "shmem page" : "page cache page", out Pfn p, Gfp.HighUserMovable, ZoneType.Dma32)) return -(int)Errno.ENOMEM;
             pfn = p.Value;
             var sp = _m.StructPages;
             var page = _m.PfnToPage(p);

@@ -176,10 +176,12 @@ internal sealed class PageMigrator
         }
         else
         {
-            // alloc_migration_target(): GFP_USER | __GFP_MOVABLE (v5.9–v5.12) or GFP_USER (v5.13+), in the task's
-            // memalloc scope; a THP target is a THP.
+            // alloc_migration_target(): GFP_USER | __GFP_MOVABLE | __GFP_NOWARN (v5.9–v5.12) or GFP_USER |
+            // __GFP_NOWARN (v5.13+), in the task's memalloc scope; a THP target adds GFP_TRANSHUGE.
+            var gfp = (_m.Version.LongtermPinsMigrateMovable ? Memory.Gfp.User : Memory.Gfp.User | Memory.Gfp.Movable) | Memory.Gfp.Nowarn;
+            if (compound) gfp |= Memory.Gfp.TransHuge;
             if (!_m.TryAllocPages(order, nid, compound ? "transparent huge page (migration target)" : "anonymous page (migration target)",
-                    out Pfn p, Arch.ZoneType.Dma32, movable: !_m.Version.LongtermPinsMigrateMovable)) return false;
+                    out Pfn p, gfp, Arch.ZoneType.Dma32)) return false;
             newPfn = p.Value;
             if (compound)
             {

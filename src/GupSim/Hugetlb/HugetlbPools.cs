@@ -363,7 +363,8 @@ public sealed class HugetlbPools
         else
         {
             // htlb_alloc_mask(): GFP_HIGHUSER_MOVABLE when hugepage_movable_supported() (migratable, not gigantic).
-            if (!_m.TryAllocPages(h.Order, nid, $"hugetlb page ({h})", out pfn, ZoneType.Dma32, movable: true)) return false;
+            // alloc_fresh_huge_page() adds __GFP_COMP | __GFP_RETRY_MAYFAIL | __GFP_NOWARN.
+            if (!_m.TryAllocPages(h.Order, nid, $"hugetlb page ({h})", out pfn, Memory.Gfp.HighUserMovable | Memory.Gfp.Comp | Memory.Gfp.RetryMayfail | Memory.Gfp.Nowarn, ZoneType.Dma32)) return false;
             Compound.PrepCompoundPage(_m.PfnToPage(pfn), h.Order);
         }
         PrepNewHugePage(h, _m.PfnToPage(pfn));

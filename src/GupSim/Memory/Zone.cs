@@ -3,77 +3,57 @@ using GupSim.Arch;
 namespace GupSim.Memory;
 
 /// <summary>
-/// A memory zone of one node (struct zone) with its buddy free lists (mm/page_alloc.c). Allocation takes the lowest
-/// free block of the smallest order that fits and splits it (expand()), freeing merges with free buddies
-/// (__free_one_page()). The lowest-pfn choice makes runs deterministic; the kernel takes the list head, which after
-/// boot's in-order freeing is also the lowest block.
-/// Pageblocks of MIGRATE_CMA (a CMA area, <see cref="MarkCma"/>) keep their free blocks on lists of their own
-/// (free_area[order].free_list[MIGRATE_CMA]); every other migratetype shares one set of lists in GupSim. CMA areas are
-/// aligned to MAX_ORDER_NR_PAGES (cma_init_reserved_mem()), so no buddy block is part CMA and part not.
+/// A memory zone of one node (struct zone, include/linux/mmzone.h): its buddy free lists
+/// <c>free_area[order].free_list[migratetype]</c> with nr_free, NR_FREE_PAGES and NR_FREE_CMA_PAGES, the
+/// migratetype of each pageblock (the pageblock bitmap of mm/page_alloc.c get/set_pageblock_migratetype()), and the
+/// per-cpu page lists of cpu 0. The allocation and free rules that use them live in <see cref="PageAlloc"/>
+/// (mm/page_alloc.c); the lists here are run-compressed (<see cref="FreeRun"/>) so a 4 TiB zone freed in ascending
+/// order costs a handful of entries.
 /// </summary>
 public sealed class Zone
 {
-    private readonly BlockRuns[] _free;
-    private readonly BlockRuns[] _cmaFree;
-    private readonly List<(ulong Start, ulong End)> _cma = [];
+    /// <summary>MIGRATE_TYPES with CONFIG_CMA and CONFIG_MEMORY_ISOLATION.</summary>
+    internal const int MigrateTypes = 6;
+    private const int ChunkShift = 12; // pageblocks per chunk of the pageblock-migratetype map: 4096
 
-    internal Zone(int nid, ZoneType type, ulong startPfn, ulong endPfn, int maxOrder)
+    private readonly FreeList[] _lists;
+    private readonly FreeIndex[] _index;
+    private readonly Stack<FreeRun> _runPool = new();
+    private readonly List<(ulong Start, ulong End)> _cma = [];
+    // get/set_pageblock_migratetype(): one byte per pageblock, in chunks made on first write; unwritten pageblocks are
+    // MIGRATE_MOVABLE, as memmap_init_zone() leaves every pageblock.
+    private readonly Dictionary<ulong, byte[]> _pageblockMt = [];
+    private int _pageblockOrder;
+
+    internal Zone(int nid, ZoneType type, ulong startPfn, ulong endPfn, int maxOrder, int pageblockOrder = 9)
     {
         Nid = nid;
         Type = type;
         StartPfn = startPfn;
         EndPfn = endPfn;
         MaxOrder = maxOrder;
-        _free = new BlockRuns[maxOrder];
-        _cmaFree = new BlockRuns[maxOrder];
+        _pageblockOrder = pageblockOrder;
+        _lists = new FreeList[maxOrder * MigrateTypes];
+        _index = new FreeIndex[maxOrder];
         for (int o = 0; o < maxOrder; o++)
         {
-            _free[o] = new BlockRuns(o);
-            _cmaFree[o] = new BlockRuns(o);
+            _index[o] = new FreeIndex(o);
+            for (int mt = 0; mt < MigrateTypes; mt++) _lists[o * MigrateTypes + mt] = new FreeList(o, (MigrateType)mt);
         }
     }
 
-    /// <summary>The pfn ranges of MIGRATE_CMA pageblocks in this zone, in address order.</summary>
-    public IReadOnlyList<(ulong Start, ulong End)> CmaRanges => _cma;
-
-    /// <summary>is_migrate_cma(get_pageblock_migratetype()): whether <paramref name="pfn"/> lies in a MIGRATE_CMA pageblock.</summary>
-    public bool IsCma(ulong pfn)
+    /// <summary>pageblock_order (set by <see cref="PageAlloc"/> when it takes the zone, before any pageblock is written).</summary>
+    internal int PageblockOrder
     {
-        foreach (var (s, e) in _cma)
-            if (pfn >= s && pfn < e) return true;
-        return false;
+        get => _pageblockOrder;
+        set => _pageblockOrder = value;
     }
 
-    /// <summary>Whether any pfn of [start, end) lies in a MIGRATE_CMA pageblock.</summary>
-    public bool OverlapsCma(ulong start, ulong end)
-    {
-        foreach (var (s, e) in _cma)
-            if (start < e && s < end) return true;
-        return false;
-    }
+    /// <summary>The page allocator that owns this zone's lists (set when the machine wires it).</summary>
+    internal PageAlloc? PageAlloc { get; set; }
 
-    /// <summary>
-    /// init_cma_reserved_pageblock() for [start, end): the pageblocks become MIGRATE_CMA. Call before the pages are
-    /// freed to the buddy (they then go to the CMA lists).
-    /// </summary>
-    internal void MarkCma(ulong start, ulong end)
-    {
-        _cma.Add((start, end));
-        _cma.Sort((a, b) => a.Start.CompareTo(b.Start));
-    }
-
-    /// <summary>NR_FREE_CMA_PAGES.</summary>
-    public ulong FreeCmaPages
-    {
-        get
-        {
-            ulong n = 0;
-            for (int o = 0; o < MaxOrder; o++) n += _cmaFree[o].Count << o;
-            return n;
-        }
-    }
-
-    private BlockRuns[] ListsFor(ulong pfn) => _cma.Count != 0 && IsCma(pfn) ? _cmaFree : _free;
+    /// <summary>zone->per_cpu_pageset of cpu 0 (made by <see cref="PageAlloc"/> on first use).</summary>
+    internal PerCpuPages? Pcp { get; set; }
 
     /// <summary>Node id.</summary>
     public int Nid { get; }
@@ -100,125 +80,288 @@ public sealed class Zone
         _ => "Movable",
     };
 
+    /// <summary>NR_FREE_PAGES: pages on the buddy lists (pages on the per-cpu lists are not counted, as in the kernel).</summary>
+    public ulong FreePages { get; private set; }
+
+    /// <summary>NR_FREE_CMA_PAGES: pages on the MIGRATE_CMA lists.</summary>
+    public ulong FreeCmaPages { get; private set; }
+
+    /// <summary>Pages on cpu 0's per-cpu lists of this zone (pcp->count).</summary>
+    public ulong PcpPages => (ulong)(Pcp?.Count ?? 0);
+
+    /// <summary>zone->nr_isolate_pageblock.</summary>
+    internal long NrIsolatePageblock { get; set; }
+
     /// <summary>nr_free per order, as one /proc/buddyinfo line.</summary>
     public ulong[] FreeCounts()
     {
         var counts = new ulong[MaxOrder];
-        for (int o = 0; o < MaxOrder; o++) counts[o] = _free[o].Count + _cmaFree[o].Count;
+        for (int o = 0; o < MaxOrder; o++)
+            for (int mt = 0; mt < MigrateTypes; mt++) counts[o] += _lists[o * MigrateTypes + mt].Count;
         return counts;
     }
 
-    /// <summary>NR_FREE_PAGES.</summary>
-    public ulong FreePages
+    /// <summary>The blocks on <c>free_area[order].free_list[mt]</c> from head to tail (tests and reports; O(blocks)).</summary>
+    public IEnumerable<ulong> FreeListPfns(int order, MigrateType mt)
     {
-        get
-        {
-            ulong n = 0;
-            for (int o = 0; o < MaxOrder; o++) n += (_free[o].Count + _cmaFree[o].Count) << o;
-            return n;
-        }
+        for (var r = FreeListOf(order, mt).Head; r is not null; r = r.Next)
+            for (ulong i = 0; i < r.Count; i++) yield return r.Start + (i << order);
     }
+
+    /// <summary>nr_free of one migratetype's list of one order (the rows of /proc/pagetypeinfo).</summary>
+    public ulong FreeCount(int order, MigrateType mt) => FreeListOf(order, mt).Count;
 
     /// <summary>Whether <paramref name="pfn"/> lies in the zone's span.</summary>
     public bool Spans(ulong pfn) => pfn >= StartPfn && pfn < EndPfn;
 
-    /// <summary>Hands [start, end) to the buddy allocator at boot or memory online (__free_pages_core for each block).</summary>
-    internal void FreeRange(ulong start, ulong end)
-    {
-        ulong top = 1UL << (MaxOrder - 1);
-        ulong pfn = start;
-        // Head: blocks up to the first MAX_ORDER boundary, merging as __free_one_page would.
-        while (pfn < end && (pfn & (top - 1)) != 0)
-        {
-            int order = LargestOrder(pfn, end - pfn);
-            Free(pfn, order);
-            pfn += 1UL << order;
-        }
-        ulong midEnd = pfn + ((end - pfn) & ~(top - 1));
-        while (midEnd > pfn)
-        {
-            // One run per stretch of equal pageblock migratetype (CMA areas are MAX_ORDER aligned).
-            ulong runEnd = midEnd;
-            foreach (var (s, e) in _cma)
-            {
-                if (s > pfn && s < runEnd) runEnd = s;
-                if (e > pfn && e < runEnd) runEnd = e;
-            }
-            ListsFor(pfn)[MaxOrder - 1].AddRun(pfn, runEnd);
-            pfn = runEnd;
-        }
-        while (pfn < end)
-        {
-            int order = LargestOrder(pfn, end - pfn);
-            Free(pfn, order);
-            pfn += 1UL << order;
-        }
-    }
+    // ---- CMA areas ----
 
-    private int LargestOrder(ulong pfn, ulong pages)
-    {
-        int order = MaxOrder - 1;
-        while (order > 0 && (((pfn & ((1UL << order) - 1)) != 0) || (1UL << order) > pages)) order--;
-        return order;
-    }
+    /// <summary>The pfn ranges of MIGRATE_CMA pageblocks in this zone, in address order.</summary>
+    public IReadOnlyList<(ulong Start, ulong End)> CmaRanges => _cma;
 
-    /// <summary>__free_one_page(): puts the block back, merging with its free buddy at each order.</summary>
-    internal void Free(ulong pfn, int order)
-    {
-        var lists = ListsFor(pfn);
-        while (order < MaxOrder - 1)
-        {
-            ulong buddy = pfn ^ (1UL << order);
-            if (!Spans(buddy) || !lists[order].Contains(buddy)) break;
-            lists[order].Remove(buddy);
-            pfn &= buddy;
-            order++;
-        }
-        lists[order].AddRun(pfn, pfn + (1UL << order));
-    }
+    /// <summary>is_migrate_cma(get_pageblock_migratetype()): whether <paramref name="pfn"/> lies in a MIGRATE_CMA pageblock.</summary>
+    public bool IsCma(ulong pfn) => _cma.Count != 0 && GetPageblockMigratetype(pfn) == MigrateType.Cma;
 
-    /// <summary>__rmqueue_smallest() on the non-CMA lists: the lowest block of the smallest order ≥ <paramref name="order"/>, split.</summary>
-    internal bool TryAlloc(int order, out ulong pfn) => TryAllocFrom(_free, order, out pfn);
-
-    /// <summary>
-    /// __rmqueue() (v5.6+, 16867664936e): an allocation allowed into CMA (<paramref name="allowCma"/>, ALLOC_CMA:
-    /// movable and not under PF_MEMALLOC_NOCMA/PIN) takes from the CMA lists first when more than half of the zone's
-    /// free pages are CMA (NR_FREE_CMA_PAGES &gt; NR_FREE_PAGES / 2), else from the other lists and only then from
-    /// CMA (__rmqueue_cma_fallback()).
-    /// </summary>
-    internal bool TryAlloc(int order, bool allowCma, out ulong pfn)
+    /// <summary>Whether any pfn of [start, end) lies in a MIGRATE_CMA pageblock.</summary>
+    public bool OverlapsCma(ulong start, ulong end)
     {
-        if (!allowCma || _cma.Count == 0) return TryAllocFrom(_free, order, out pfn);
-        if (FreeCmaPages > FreePages / 2 && TryAllocFrom(_cmaFree, order, out pfn)) return true;
-        return TryAllocFrom(_free, order, out pfn) || TryAllocFrom(_cmaFree, order, out pfn);
-    }
-
-    private bool TryAllocFrom(BlockRuns[] lists, int order, out ulong pfn)
-    {
-        for (int o = order; o < MaxOrder; o++)
-        {
-            if (!lists[o].TryFirst(out pfn)) continue;
-            lists[o].Remove(pfn);
-            // expand(): give back the upper halves.
-            for (int k = o; k > order; k--)
-            {
-                ulong half = pfn + (1UL << (k - 1));
-                lists[k - 1].AddRun(half, half + (1UL << (k - 1)));
-            }
-            return true;
-        }
-        pfn = 0;
+        foreach (var (s, e) in _cma)
+            if (start < e && s < end) return true;
         return false;
     }
 
-    /// <summary>The free block containing <paramref name="pfn"/>: its start and order.</summary>
+    /// <summary>
+    /// init_cma_reserved_pageblock()'s set_pageblock_migratetype(MIGRATE_CMA) for [start, end). Call before the pages
+    /// are freed to the buddy (they then go to the CMA lists).
+    /// </summary>
+    internal void MarkCma(ulong start, ulong end)
+    {
+        _cma.Add((start, end));
+        _cma.Sort((a, b) => a.Start.CompareTo(b.Start));
+        ulong pb = 1UL << _pageblockOrder;
+        for (ulong p = start & ~(pb - 1); p < end; p += pb) SetPageblockMigratetype(p, MigrateType.Cma);
+    }
+
+    // ---- pageblock migratetypes ----
+
+    /// <summary>get_pageblock_migratetype() (mm/page_alloc.c get_pfnblock_flags_mask()).</summary>
+    public MigrateType GetPageblockMigratetype(ulong pfn)
+    {
+        ulong pb = pfn >> _pageblockOrder;
+        return _pageblockMt.TryGetValue(pb >> ChunkShift, out var chunk) ? (MigrateType)chunk[pb & ((1UL << ChunkShift) - 1)] : MigrateType.Movable;
+    }
+
+    /// <summary>set_pageblock_migratetype(); keeps nr_isolate_pageblock in step as set_migratetype_isolate() and unset_migratetype_isolate() do.</summary>
+    internal void SetPageblockMigratetype(ulong pfn, MigrateType mt)
+    {
+        ulong pb = pfn >> _pageblockOrder;
+        if (!_pageblockMt.TryGetValue(pb >> ChunkShift, out var chunk))
+        {
+            if (mt == MigrateType.Movable) return;
+            chunk = new byte[1 << ChunkShift];
+            Array.Fill(chunk, (byte)MigrateType.Movable);
+            _pageblockMt[pb >> ChunkShift] = chunk;
+        }
+        ref byte slot = ref chunk[pb & ((1UL << ChunkShift) - 1)];
+        if (slot == (byte)MigrateType.Isolate) NrIsolatePageblock--;
+        if (mt == MigrateType.Isolate) NrIsolatePageblock++;
+        slot = (byte)mt;
+    }
+
+    /// <summary>Whether every pageblock touching [start, end) is MIGRATE_MOVABLE without having been written (fast path of boot freeing).</summary>
+    internal bool AllPageblocksDefault(ulong start, ulong end)
+    {
+        ulong first = (start >> _pageblockOrder) >> ChunkShift, last = ((end - 1) >> _pageblockOrder) >> ChunkShift;
+        if (_pageblockMt.Count == 0) return true;
+        if (last - first > (ulong)_pageblockMt.Count)
+        {
+            foreach (var k in _pageblockMt.Keys)
+                if (k >= first && k <= last) return false;
+            return true;
+        }
+        for (ulong c = first; c <= last; c++)
+            if (_pageblockMt.ContainsKey(c)) return false;
+        return true;
+    }
+
+    // ---- free lists ----
+
+    internal FreeList FreeListOf(int order, MigrateType mt) => _lists[order * MigrateTypes + (int)mt];
+
+    /// <summary>get_page_from_free_area(): the head of <c>free_area[order].free_list[mt]</c>.</summary>
+    internal bool TryGetHead(int order, MigrateType mt, out ulong pfn)
+    {
+        var head = FreeListOf(order, mt).Head;
+        pfn = head?.Start ?? 0;
+        return head is not null;
+    }
+
+    /// <summary>Whether free_area[order] has any block (area->nr_free != 0).</summary>
+    internal bool AreaEmpty(int order)
+    {
+        for (int mt = 0; mt < MigrateTypes; mt++)
+            if (!_lists[order * MigrateTypes + mt].IsEmpty) return false;
+        return true;
+    }
+
+    /// <summary>page_is_buddy() for a pfn of this zone: the block at <paramref name="pfn"/> is free at exactly <paramref name="order"/>.</summary>
+    internal bool IsBuddy(ulong pfn, int order) => Spans(pfn) && _index[order].Find(pfn) is not null;
+
+    /// <summary>The migratetype of the list the free block at <paramref name="pfn"/> sits on (it must be free at <paramref name="order"/>).</summary>
+    internal MigrateType ListMigratetypeOf(ulong pfn, int order) => _index[order].Find(pfn)!.List.Mt;
+
+    private FreeRun NewRun(ulong start, FreeList list)
+    {
+        var r = _runPool.Count > 0 ? _runPool.Pop() : new FreeRun();
+        r.Start = start;
+        r.Count = 1;
+        r.Prev = r.Next = null;
+        r.List = list;
+        r.InMulti = false;
+        return r;
+    }
+
+    private void Account(ulong pages, MigrateType mt, bool add)
+    {
+        if (add)
+        {
+            FreePages += pages;
+            if (mt == MigrateType.Cma) FreeCmaPages += pages;
+        }
+        else
+        {
+            FreePages -= pages;
+            if (mt == MigrateType.Cma) FreeCmaPages -= pages;
+        }
+    }
+
+    /// <summary>add_to_free_list() (head) / add_to_free_list_tail() (tail) for the block at <paramref name="pfn"/>.</summary>
+    internal void AddToFreeList(ulong pfn, int order, MigrateType mt, bool tail)
+    {
+        var list = FreeListOf(order, mt);
+        var idx = _index[order];
+        ulong size = 1UL << order;
+        list.Count++;
+        Account(size, mt, add: true);
+        if (tail)
+        {
+            var t = list.Tail;
+            if (t is not null && t.Start + (t.Count << order) == pfn)
+            {
+                t.Count++;
+                idx.UpdateMulti(t);
+                return;
+            }
+            var r = NewRun(pfn, list);
+            r.Prev = t;
+            if (t is null) list.Head = r;
+            else t.Next = r;
+            list.Tail = r;
+            idx.AddStart(r);
+        }
+        else
+        {
+            var h = list.Head;
+            if (h is not null && pfn + size == h.Start)
+            {
+                idx.RemoveStart(h.Start);
+                h.Start = pfn;
+                h.Count++;
+                idx.AddStart(h);
+                idx.UpdateMulti(h);
+                return;
+            }
+            var r = NewRun(pfn, list);
+            r.Next = h;
+            if (h is null) list.Tail = r;
+            else h.Prev = r;
+            list.Head = r;
+            idx.AddStart(r);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> ascending blocks from <paramref name="start"/> appended to the tail one after the
+    /// other, as that many add_to_free_list_tail() calls (boot freeing of whole MAX_ORDER blocks).
+    /// </summary>
+    internal void AddRunToTail(ulong start, ulong count, int order, MigrateType mt)
+    {
+        if (count == 0) return;
+        AddToFreeList(start, order, mt, tail: true);
+        if (count == 1) return;
+        var list = FreeListOf(order, mt);
+        var t = list.Tail!;
+        t.Count += count - 1;
+        list.Count += count - 1;
+        Account((count - 1) << order, mt, add: true);
+        _index[order].UpdateMulti(t);
+    }
+
+    /// <summary>del_page_from_free_list(): takes the free block at <paramref name="pfn"/> off whichever list it is on; returns that list's migratetype.</summary>
+    internal MigrateType DelFromFreeList(ulong pfn, int order)
+    {
+        var idx = _index[order];
+        var r = idx.Find(pfn) ?? throw new InvalidOperationException($"pfn 0x{pfn:x} is not a free block of order {order}");
+        var list = r.List;
+        ulong size = 1UL << order;
+        list.Count--;
+        Account(size, list.Mt, add: false);
+        ulong last = r.Start + ((r.Count - 1) << order);
+        if (r.Count == 1)
+        {
+            idx.RemoveStart(r.Start);
+            if (r.Prev is null) list.Head = r.Next;
+            else r.Prev.Next = r.Next;
+            if (r.Next is null) list.Tail = r.Prev;
+            else r.Next.Prev = r.Prev;
+            _runPool.Push(r);
+        }
+        else if (pfn == r.Start)
+        {
+            idx.RemoveStart(r.Start);
+            r.Start += size;
+            r.Count--;
+            idx.AddStart(r);
+            idx.UpdateMulti(r);
+        }
+        else if (pfn == last)
+        {
+            r.Count--;
+            idx.UpdateMulti(r);
+        }
+        else
+        {
+            // Split: [Start, pfn) stays, (pfn, end] becomes a new stretch right after it in the list.
+            ulong before = (pfn - r.Start) >> order;
+            var n = NewRun(pfn + size, list);
+            n.Count = r.Count - before - 1;
+            r.Count = before;
+            n.Next = r.Next;
+            n.Prev = r;
+            if (r.Next is null) list.Tail = n;
+            else r.Next.Prev = n;
+            r.Next = n;
+            idx.UpdateMulti(r);
+            idx.AddStart(n);
+            idx.UpdateMulti(n);
+        }
+        return list.Mt;
+    }
+
+    /// <summary>move_to_free_list(): the free block at <paramref name="pfn"/> to the tail of the <paramref name="mt"/> list of its order.</summary>
+    internal void MoveToFreeList(ulong pfn, int order, MigrateType mt)
+    {
+        DelFromFreeList(pfn, order);
+        AddToFreeList(pfn, order, mt, tail: true);
+    }
+
+    /// <summary>The free buddy block containing <paramref name="pfn"/>: its start and order (pages on per-cpu lists are not PageBuddy).</summary>
     public bool TryFindFreeBlock(ulong pfn, out ulong blockStart, out int order)
     {
-        var lists = ListsFor(pfn);
         for (int o = 0; o < MaxOrder; o++)
         {
             ulong start = pfn & ~((1UL << o) - 1);
-            if (lists[o].Contains(start))
+            if (_index[o].Find(start) is not null)
             {
                 blockStart = start;
                 order = o;
@@ -230,7 +373,7 @@ public sealed class Zone
         return false;
     }
 
-    /// <summary>Whether every page of [start, end) is free.</summary>
+    /// <summary>Whether every page of [start, end) is in a free buddy block.</summary>
     public bool IsRangeFree(ulong start, ulong end)
     {
         ulong pfn = start;
@@ -243,33 +386,16 @@ public sealed class Zone
     }
 
     /// <summary>
-    /// The isolation step of alloc_contig_range(): takes every page of [start, end) off the free lists, giving back
-    /// the parts of straddling blocks that lie outside. Fails, changing nothing, unless every page is free.
+    /// The isolation step of alloc_contig_range() / offline_pages() on this zone (drains the pcp lists first); see
+    /// <see cref="PageAlloc.TryTakeRange"/>.
     /// </summary>
-    internal bool TryTakeRange(ulong start, ulong end)
-    {
-        if (!IsRangeFree(start, end)) return false;
-        ulong pfn = start;
-        while (pfn < end)
-        {
-            TryFindFreeBlock(pfn, out ulong b, out int o);
-            ulong blockEnd = b + (1UL << o);
-            ListsFor(b)[o].Remove(b);
-            if (b < start) GiveBack(b, start);
-            if (blockEnd > end) GiveBack(end, blockEnd);
-            pfn = blockEnd;
-        }
-        return true;
-    }
+    internal bool TryTakeRange(ulong start, ulong end) =>
+        (PageAlloc ?? throw new InvalidOperationException("zone has no page allocator")).TryTakeRange(this, start, end);
 
-    private void GiveBack(ulong start, ulong end)
-    {
-        ulong pfn = start;
-        while (pfn < end)
-        {
-            int order = LargestOrder(pfn, end - pfn);
-            ListsFor(pfn)[order].AddRun(pfn, pfn + (1UL << order));
-            pfn += 1UL << order;
-        }
-    }
+    /// <summary>
+    /// memblock_free_pages() for [start, end) at boot (__free_pages_memory(): ascending blocks of
+    /// min(MAX_ORDER − 1, __ffs(pfn)), each freed with FPI_TO_TAIL); see <see cref="PageAlloc.FreeRangeCore"/>.
+    /// </summary>
+    internal void FreeRange(ulong start, ulong end) =>
+        (PageAlloc ?? throw new InvalidOperationException("zone has no page allocator")).FreeRangeCore(this, start, end);
 }

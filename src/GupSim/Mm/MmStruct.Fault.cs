@@ -1,3 +1,4 @@
+using GupSim.Memory;
 using GupSim.Arch;
 using GupSim.Core;
 using GupSim.Hugetlb;
@@ -83,7 +84,7 @@ public sealed partial class MmStruct
             int rc0 = PageTable.SetLeaf(page, null, Pfn.FromUInt64(_m.ZeroPfn), user);
             return rc0 == 0 ? VmFault.None : VmFault.Oom;
         }
-        if (!_m.TryAllocPages(0, 0, "anonymous page", out Pfn pfn, ZoneType.Dma32, movable: true)) return VmFault.Oom;
+        if (!_m.TryAllocPages(0, 0, "anonymous page", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
         int rc = PageTable.SetLeaf(page, null, pfn, user | PteFlags.Write | PteFlags.Dirty);
         if (rc != 0)
         {
@@ -106,7 +107,7 @@ public sealed partial class MmStruct
             PageTable.Write(l.Slot, l.Entry.With(PteFlags.Write | PteFlags.Dirty | PteFlags.Young));
             return VmFault.Write;
         }
-        if (!_m.TryAllocPages(0, 0, "anonymous page (COW)", out Pfn pfn, ZoneType.Dma32, movable: true)) return VmFault.Oom;
+        if (!_m.TryAllocPages(0, 0, "anonymous page (COW)", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
         PageTable.Write(l.Slot, PageTableEntry.MakeLeaf(pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Write | PteFlags.Dirty, _m.Arch.PageShift));
         sp.AtomicMapcountSet(_m.PfnToPage(pfn), 0);
         SetAnonRmap(vma, _m.PfnToPage(pfn), addr & ~(PageSize - 1));
@@ -131,7 +132,7 @@ public sealed partial class MmStruct
     {
         int order = _m.Arch.PmdShift - _m.Arch.PageShift;
         ulong haddr = addr & ~(_m.Arch.PmdSize - 1);
-        if (!_m.TryAllocPages(order, 0, "transparent huge page", out Pfn pfn, ZoneType.Dma32, movable: true)) return null;
+        if (!_m.TryAllocPages(order, 0, "transparent huge page", out Pfn pfn, Gfp.TransHuge, ZoneType.Dma32)) return null;
         var head = _m.PfnToPage(pfn);
         _m.Hugetlb.Compound.PrepCompoundPage(head, order);
         _m.Hugetlb.Compound.SetCompoundPageDtor(head, TranshugePageDtor);

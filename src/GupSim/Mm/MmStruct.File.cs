@@ -1,3 +1,4 @@
+using GupSim.Memory;
 using GupSim.Core;
 using GupSim.Fs;
 using GupSim.Arch;
@@ -69,7 +70,7 @@ public sealed partial class MmStruct
     /// </summary>
     private VmFault DoCowFault(Vma vma, ulong page, PageCacheInode inode, ulong index, ulong cachePfn, bool added)
     {
-        if (!_m.TryAllocPages(0, 0, "anonymous page (COW of file page)", out Pfn pfn, ZoneType.Dma32))
+        if (!_m.TryAllocPages(0, 0, "anonymous page (COW of file page)", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32))
         {
             if (added) inode.DeletePage(index);
             return VmFault.Oom;
@@ -110,7 +111,7 @@ public sealed partial class MmStruct
             PageTable.Write(l.Slot, l.Entry.With(PteFlags.Write | PteFlags.Dirty | PteFlags.Young));
             return VmFault.Write;
         }
-        if (!_m.TryAllocPages(0, 0, "anonymous page (COW of file page)", out Pfn pfn, ZoneType.Dma32)) return VmFault.Oom;
+        if (!_m.TryAllocPages(0, 0, "anonymous page (COW of file page)", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
         ulong page = addr & ~(PageSize - 1);
         PageTable.Write(l.Slot, PageTableEntry.MakeLeaf(pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Write | PteFlags.Dirty, PageShift));
         var np = _m.PfnToPage(pfn);

@@ -61,7 +61,8 @@ public sealed class PageTable
     {
         var geo = new PageTableGeometry(machine.Arch);
         table = null;
-        if (!machine.TryAllocPages(geo.TableOrder(PgLevel.Pgd), nid, "page table (PGD)", out Pfn pfn)) return false;
+        if (!machine.TryAllocPages(geo.TableOrder(PgLevel.Pgd), nid, "page table (PGD)", out Pfn pfn, Memory.Gfp.PgtableUser)) return false;
+        machine.MarkKernelPages(pfn.Value, 1UL << geo.TableOrder(PgLevel.Pgd), Memory.KernelPageUse.PageTable);
         var entries = new ulong[geo.EntriesPerTable(PgLevel.Pgd)];
         table = new PageTable(machine, nid, pfn, entries);
         table._tables[pfn.Value] = new TablePage(PgLevel.Pgd, geo.TableOrder(PgLevel.Pgd), entries);
@@ -352,7 +353,8 @@ public sealed class PageTable
     {
         t = null;
         int order = Geometry.TableOrder(level);
-        if (!_machine.TryAllocPages(order, _nid, $"page table ({level.ToString().ToUpperInvariant()})", out pfn)) return false;
+        if (!_machine.TryAllocPages(order, _nid, $"page table ({level.ToString().ToUpperInvariant()})", out pfn, Memory.Gfp.PgtableUser)) return false;
+        _machine.MarkKernelPages(pfn.Value, 1UL << order, Memory.KernelPageUse.PageTable);
         t = new TablePage(level, order, new ulong[Geometry.EntriesPerTable(level)]);
         return true;
     }

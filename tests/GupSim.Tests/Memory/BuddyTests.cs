@@ -12,7 +12,13 @@ public class BuddyTests
     // kernel image [16M, 64M); mem_section_usage 8 sections × 40 bytes at the top [1G − 320, 1G); vmemmap backing
     // 8 × 2 MiB, 2 MiB aligned, top-down below it: [1G − 18M, 1G − 2M). Free: [0, 16M) → DMA 4096 pages;
     // [64M, 1G − 18M) = 241152 pages and [1G − 2M, 1G − 4K) = 511 pages → DMA32 241663 pages.
-    private static Machine OneGig() => Boot("x86_64", KernelVersion.V5_11, MemoryModel.SparsememVmemmap, Ram((0, G)));
+    private static Machine OneGig(bool debugVm = false) => Machine.Boot(new MachineSpec
+    {
+        Arch = ArchProfiles.Get("x86_64", KernelVersion.V5_11),
+        Model = MemoryModel.SparsememVmemmap,
+        Ram = Ram((0, G)),
+        DebugVm = debugVm,
+    });
 
     [Fact]
     public void Boot_FreeCounts_AreRamMinusMemblockReservations()
@@ -28,42 +34,64 @@ public class BuddyTests
     }
 
     [Fact]
-    public void AllocPages_TakesTheSmallestOrderFirst_AndFreeMergesBack()
+    public void AllocPages_MovableTakesTheSmallestOrderFirst_AndFreeMergesBack()
     {
+        // GFP_HIGHUSER_MOVABLE order 1 (v5.11: no pcp above order 0): the MOVABLE order-1 list holds 0x3fffc (the
+        // boot tail). Freeing it: buddy 0x3fffe is free at order 0 only, so no merge; back on the order-1 list.
         var m = OneGig();
         var dma32 = m.Nodes[0].Zones[1];
-        Assert.True(m.TryAllocPages(0, 0, "test", out Pfn pfn));
-        Assert.Equal(0x3fffeUL, pfn.Value);
+        Assert.True(m.TryAllocPages(1, 0, "test", out Pfn pfn, movable: true));
+        Assert.Equal(0x3fffcUL, pfn.Value);
         Assert.Equal(1, m.StructPages.Refcount(m.PfnToPage(pfn)));
-        Assert.Equal(241662UL, dma32.FreePages);
+        Assert.Equal(241661UL, dma32.FreePages);
         m.StructPages.SetRefcount(m.PfnToPage(pfn), 0);
-        Assert.Empty(m.FreePages(pfn, 0));
+        Assert.Empty(m.FreePages(pfn, 1));
         Assert.Equal(241663UL, dma32.FreePages);
         Assert.Equal([1UL, 1, 1, 1, 1, 1, 1, 1, 1, 1, 235], dma32.FreeCounts());
     }
 
     [Fact]
+    public void AllocPages_UnmovableOrder0_RefillsThePcpFromAStolenBlock()
+    {
+        // GFP_KERNEL order 0: rmqueue_bulk() of batch 63 steals MOVABLE 0x4000 (order 10) and takes 0x4000…0x403e;
+        // the head 0x4000 is returned (PageAllocTests has the working). Free goes to the pcp, not the buddy.
+        var m = OneGig();
+        var dma32 = m.Nodes[0].Zones[1];
+        Assert.True(m.TryAllocPages(0, 0, "test", out Pfn pfn));
+        Assert.Equal(0x4000UL, pfn.Value);
+        Assert.Equal(241663UL - 63, dma32.FreePages);
+        m.StructPages.SetRefcount(m.PfnToPage(pfn), 0);
+        Assert.Empty(m.FreePages(pfn, 0));
+        Assert.Equal(241663UL - 63, dma32.FreePages);
+        Assert.Equal(63UL, dma32.PcpPages);
+    }
+
+    [Fact]
     public void FreePages_WithAReference_ReportsBadPageState_AndKeepsTheCounts()
     {
-        var m = OneGig();
+        // CONFIG_DEBUG_VM: free_pcp_prepare() checks an order-0 page at free time. The page is 0x4000 (pcp refill,
+        // see AllocPages_UnmovableOrder0_RefillsThePcpFromAStolenBlock): vmemmap + 0x4000 × 64 = 0xffffea0000100000.
+        var m = OneGig(debugVm: true);
         Assert.True(m.TryAllocPages(0, 0, "test", out Pfn pfn));
         var reports = m.FreePages(pfn, 0);
         string report = Assert.Single(reports);
         Assert.Equal(
-            "BUG: Bad page state in process gupsim  pfn:3fffe\n" +
-            "page:0xffffea0000ffff80 refcount:1 mapcount:-1 mapping:0000000000000000 index:0x0 pfn:0x3fffe\n" +
+            "BUG: Bad page state in process gupsim  pfn:04000\n" +
+            "page:0xffffea0000100000 refcount:1 mapcount:-1 mapping:0000000000000000 index:0x0 pfn:0x4000\n" +
             "flags: 0x100000000000000(zone=1|node=0)\n" +
             "raw: 0100000000000000 0000000000000000 0000000000000000 0000000000000000\n" +
             "raw: 0000000000000000 0000000000000000 00000001ffffffff 0000000000000000\n" +
             "page dumped because: nonzero _refcount", report);
-        Assert.Equal(241662UL, m.Nodes[0].Zones[1].FreePages);
+        Assert.Equal(241663UL - 63, m.Nodes[0].Zones[1].FreePages);
+        Assert.Equal(62UL, m.Nodes[0].Zones[1].PcpPages);
         Assert.Contains("page dumped because: nonzero _refcount", m.KernelLog);
     }
 
     [Fact]
     public void FreePages_CompoundBlock_ChecksTails()
     {
-        var m = OneGig();
+        // free_tail_pages_check() gives a verdict only with CONFIG_DEBUG_VM (PageAllocTests has the "off" case).
+        var m = OneGig(debugVm: true);
         var sp = m.StructPages;
         Assert.True(m.TryAllocPages(2, 0, "test", out Pfn pfn));
         var head = m.PfnToPage(pfn);
@@ -108,6 +136,12 @@ public class BuddyTests
         Assert.Equal(before - 262144, normal.FreePages);
         Assert.Equal(1, m.StructPages.Refcount(m.PfnToPage(pfn + 200000)));
         Assert.Empty(m.FreeContigRange(pfn, 262144));
+        // free_contig_range() frees page by page through the pcp (batch 63, high 378): the first 378 frees reach
+        // high and drain 63 (315 left); each further 63 frees drain 63 again. 262144 − 378 = 261766 = 63 × 4155 + 1,
+        // so 316 pages are still on the pcp; draining them merges everything back into the same blocks.
+        Assert.Equal(316UL, normal.PcpPages);
+        Assert.Equal(before - 316, normal.FreePages);
+        m.PageAlloc.DrainZone(normal);
         Assert.Equal(before, normal.FreePages);
         Assert.Equal(counts, normal.FreeCounts());
     }
