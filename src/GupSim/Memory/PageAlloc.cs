@@ -40,7 +40,7 @@ public sealed class PageAlloc
     ];
 
     private readonly Machine _m;
-    private readonly List<(ulong Pfn, int Order, MigrateType Mt)> _drainBuffer = [];
+    private readonly Dictionary<(int Nid, ZoneType Lowest, bool Movable), (int Zones, List<Zone> List, bool NoFragment)> _zonelists = [];
 
     internal PageAlloc(Machine m) => _m = m;
 
@@ -92,16 +92,11 @@ public sealed class PageAlloc
         if (order < 0 || order >= MaxOrder) return false;
         var mt = gfp.Migratetype();
         bool movableZone = (gfp & Gfp.Movable) != 0;
-        var zones = Zonelist(nid, lowestZone, movableZone);
+        var (zones, nofrag) = Zonelist(nid, lowestZone, movableZone);
         if (zones.Count == 0) return false;
         var preferred = zones[0];
         var flags = allowCma ? AllocFlags.Cma : AllocFlags.None;
-        if (preferred.Type == ZoneType.Normal)
-        {
-            var node = _m.Nodes.First(n => n.Nid == preferred.Nid);
-            bool dma32 = node.Zones.Any(z => z.Type == ZoneType.Dma32 && z.PresentPages > 0);
-            if (_m.Nodes.Count == 1 || dma32) flags |= AllocFlags.NoFragment;
-        }
+        if (nofrag) flags |= AllocFlags.NoFragment;
     retry:
         foreach (var z in zones)
         {
@@ -127,8 +122,24 @@ public sealed class PageAlloc
         return false;
     }
 
-    /// <summary>The zonelist walk order (ZONELIST_FALLBACK, node order: preferred node first, then by nid).</summary>
-    private List<Zone> Zonelist(int nid, ZoneType lowestZone, bool movableZone)
+    /// <summary>
+    /// The zonelist walk order (ZONELIST_FALLBACK, node order: preferred node first, then by nid), and whether
+    /// alloc_flags_nofragment() sets ALLOC_NOFRAGMENT for its preferred zone. Cached until the zone count changes.
+    /// </summary>
+    private (List<Zone> List, bool NoFragment) Zonelist(int nid, ZoneType lowestZone, bool movableZone)
+    {
+        int count = 0;
+        foreach (var n in _m.Nodes) count += n.Zones.Count;
+        lock (_zonelists)
+        {
+            if (_zonelists.TryGetValue((nid, lowestZone, movableZone), out var c) && c.Zones == count) return (c.List, c.NoFragment);
+            var (list, nofrag) = BuildZonelist(nid, lowestZone, movableZone);
+            _zonelists[(nid, lowestZone, movableZone)] = (count, list, nofrag);
+            return (list, nofrag);
+        }
+    }
+
+    private (List<Zone> List, bool NoFragment) BuildZonelist(int nid, ZoneType lowestZone, bool movableZone)
     {
         var list = new List<Zone>();
         foreach (var node in _m.Nodes.OrderBy(n => n.Nid == nid ? 0 : 1).ThenBy(n => n.Nid))
@@ -138,7 +149,14 @@ public sealed class PageAlloc
                 if (z.Type < lowestZone || z.Type == ZoneType.HighMem || (z.Type == ZoneType.Movable && !movableZone)) continue;
                 list.Add(z);
             }
-        return list;
+        bool nofrag = false;
+        if (list.Count > 0 && list[0].Type == ZoneType.Normal)
+        {
+            var node = _m.Nodes.First(n => n.Nid == list[0].Nid);
+            bool dma32 = node.Zones.Any(z => z.Type == ZoneType.Dma32 && z.PresentPages > 0);
+            nofrag = _m.Nodes.Count == 1 || dma32;
+        }
+        return (list, nofrag);
     }
 
     /// <summary>pcp_allowed_order(): order 0 (v5.11–v5.13); orders ≤ PAGE_ALLOC_COSTLY_ORDER and pageblock_order with THP (v5.14+).</summary>
@@ -755,7 +773,7 @@ public sealed class PageAlloc
         count = Math.Min(count, pcp.Count);
         int n = pcp.Lists.Length;
         int pindex = 0, batchFree = 0;
-        _drainBuffer.Clear();
+        var drained = new List<(ulong Pfn, int Order, MigrateType Mt)>(count);
         bool bulkCheck = !ChecksGatedByStaticKey && !DebugVm;
         var sp = _m.StructPages;
         while (count > 0)
@@ -781,16 +799,15 @@ public sealed class PageAlloc
                     reports?.Add(r);
                     continue;
                 }
-                _drainBuffer.Add((pfn, order, mt));
+                drained.Add((pfn, order, mt));
             } while (count > 0 && --batchFree > 0 && !list.IsEmpty);
         }
         bool isolated = z.NrIsolatePageblock > 0;
-        foreach (var (pfn, order, cached) in _drainBuffer)
+        foreach (var (pfn, order, cached) in drained)
         {
             var mt = isolated || ImmediateFreeAccounting ? z.GetPageblockMigratetype(pfn) : cached;
             FreeOnePage(z, pfn, order, mt, toTail: false);
         }
-        _drainBuffer.Clear();
     }
 
     /// <summary>drain_pages_zone() for cpu 0: every page on the zone's pcp lists back to the buddy.</summary>
