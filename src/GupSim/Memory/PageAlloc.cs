@@ -923,6 +923,12 @@ public sealed class PageAlloc
         z.MarkCma(start, end);
         ulong pb = PageblockNrPages;
         int order = Math.Min(PageblockOrder, MaxOrder - 1);
+        // cma_init_reserved_areas() is a core_initcall, before init_per_zone_wmark_min() (postcore) sets the
+        // watermarks: pcp->high is still zone_highsize() with a zero low watermark, batch << 2 (v5.14+), so a
+        // pageblock_order free reaches high at once and drains itself.
+        var pcp = EnsurePcp(z);
+        int high = pcp.High;
+        if (HighOrderPcp) pcp.High = pcp.Batch << 2;
         for (ulong p = start; p < end; p += pb)
         {
             lock (z)
@@ -935,6 +941,7 @@ public sealed class PageAlloc
                 }
             }
         }
+        pcp.High = high;
     }
 
     /// <summary>

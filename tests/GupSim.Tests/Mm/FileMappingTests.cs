@@ -55,7 +55,9 @@ public class FileMappingTests
         ulong va = (ulong)a;
         Assert.Equal(VmFault.None, mm.HandleMmFault(va, FaultFlags.None));
         ulong p0 = Assert.Single(inode.Pages).Value;
-        Assert.Equal(0x17fffcUL, p0); // deterministic: the buddy hands out the same block every run
+        // GFP_HIGHUSER_MOVABLE order 0: the MOVABLE pcp list is refilled from the MOVABLE lists, smallest order first:
+        // the boot tail's order-0 block 0x17fffe is the head (page tables are UNMOVABLE and steal elsewhere).
+        Assert.Equal(0x17fffeUL, p0);
         Assert.Equal(p0, mm.PteOf(va, out var e0));
         Assert.True(e0.IsWrite); // tmpfs: no write notification, so vm_page_prot is writable
         Assert.False(e0.IsDirty);
@@ -141,7 +143,9 @@ public class FileMappingTests
         // Write: wp_page_copy() into an anonymous page; the cache page loses the mapping.
         Assert.Equal(VmFault.Write, mm.HandleMmFault(va, FaultFlags.Write));
         ulong anon0 = mm.PteOf(va, out e);
-        Assert.Equal((0x17fffcUL, 0x17fffaUL), (cache0, anon0));
+        // Both GFP_HIGHUSER_MOVABLE from the MOVABLE pcp list, refilled by rmqueue_bulk() in split order: 0x17fffe
+        // (order-0 head), 0x17fffc (order-1 head 0x17fffc split, 0x17fffd to order 0), 0x17fffd, …
+        Assert.Equal((0x17fffeUL, 0x17fffcUL), (cache0, anon0));
         Assert.NotEqual(cache0, anon0);
         Assert.True(e.IsWrite && e.IsDirty);
         Assert.Equal((1, -1), (sp.Refcount(m.Page(cache0)), sp.MapcountRaw(m.Page(cache0))));
