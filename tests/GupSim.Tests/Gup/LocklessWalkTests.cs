@@ -33,7 +33,12 @@ public class LocklessWalkTests
         return t.Read(t.PmdOffset(pud, addr)).Pfn;
     }
 
-    private static bool InBuddy(Machine m, Pfn pfn) => m.ZoneOfPfn(pfn.Value)!.TryFindFreeBlock(pfn.Value, out _, out _);
+    // Back with the page allocator: in a buddy block, or (an order-0 table page) on cpu 0's pcp list.
+    private static bool InBuddy(Machine m, Pfn pfn)
+    {
+        var z = m.ZoneOfPfn(pfn.Value)!;
+        return z.TryFindFreeBlock(pfn.Value, out _, out _) || m.PageAlloc.IsOnPcpList(z, pfn.Value);
+    }
 
     /// <summary>
     /// Four 2 MiB hugetlb pages at [1 GiB − 4 MiB, 1 GiB + 4 MiB): two in the PMD table of the first GiB, two in the
