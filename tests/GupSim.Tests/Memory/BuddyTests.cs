@@ -9,9 +9,11 @@ namespace GupSim.Tests.Memory;
 public class BuddyTests
 {
     // x86_64 v5.11 VMEMMAP, RAM [0, 1G). Boot reservations (worked out from the boot rules, not read from the tool):
-    // kernel image [16M, 64M); mem_section_usage 8 sections × 40 bytes at the top [1G − 320, 1G); vmemmap backing
-    // 8 × 2 MiB, 2 MiB aligned, top-down below it: [1G − 18M, 1G − 2M). Free: [0, 16M) → DMA 4096 pages;
-    // [64M, 1G − 18M) = 241152 pages and [1G − 2M, 1G − 4K) = 511 pages → DMA32 241663 pages.
+    // setup_arch(): page 0 and the low 64 KiB [0, 64K), trampoline + EBDA [0x99000, 1M), kernel image [16M, 64M) and
+    // brk [64M, 64M + 48K); NODE_DATA [1G − 0x2a000, 1G); mem_section_usage 8 sections × 40 bytes right below it at
+    // 0x3ffd5ec0; vmemmap backing 8 × 2 MiB, 2 MiB aligned, below that: [0x3ee00000, 0x3fe00000).
+    // Free: pfn [0x10, 0x99) = 137 and [0x100, 0x1000) = 3840 → DMA 3977 pages; [0x400c, 0x3ee00) = 241140 and
+    // [0x3fe00, 0x3ffd5) = 469 (the page holding the usemaps is reserved) → DMA32 241609 pages.
     private static Machine OneGig() => Boot("x86_64", KernelVersion.V5_11, MemoryModel.SparsememVmemmap, Ram((0, G)));
 
     [Fact]
@@ -20,11 +22,13 @@ public class BuddyTests
         var m = OneGig();
         var zones = m.Nodes[0].Zones;
         Assert.Equal(["DMA", "DMA32"], zones.Select(z => z.Name));
-        Assert.Equal(4096UL, zones[0].FreePages);
-        Assert.Equal([0UL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4], zones[0].FreeCounts());
-        Assert.Equal(241663UL, zones[1].FreePages);
-        // The 511-page tail [0x3fe00, 0x3ffff) splits into one block of each order 8..0.
-        Assert.Equal([1UL, 1, 1, 1, 1, 1, 1, 1, 1, 1, 235], zones[1].FreeCounts());
+        Assert.Equal(3977UL, zones[0].FreePages);
+        // [0x10, 0x99): orders 4 (0x10), 5 (0x20), 6 (0x40), 4 (0x80), 3 (0x90), 0 (0x98); [0x100, 0x1000): 8, 9, 10 × 3.
+        Assert.Equal([1UL, 0, 0, 1, 2, 1, 1, 0, 1, 1, 3], zones[0].FreeCounts());
+        Assert.Equal(241609UL, zones[1].FreePages);
+        // [0x400c, 0x3ee00): 2 (0x400c), 4, 5, 6, 7, 8, 9 (0x4200), 234 × 10 (0x4400..0x3ec00), 9 (0x3ec00);
+        // [0x3fe00, 0x3ffd5): 8, 7, 6, 4 (0x3ffc0), 2 (0x3ffd0), 0 (0x3ffd4).
+        Assert.Equal([1UL, 0, 2, 0, 2, 1, 2, 2, 2, 2, 234], zones[1].FreeCounts());
     }
 
     [Fact]
@@ -33,13 +37,13 @@ public class BuddyTests
         var m = OneGig();
         var dma32 = m.Nodes[0].Zones[1];
         Assert.True(m.TryAllocPages(0, 0, "test", out Pfn pfn));
-        Assert.Equal(0x3fffeUL, pfn.Value);
+        Assert.Equal(0x3ffd4UL, pfn.Value); // the one order-0 block
         Assert.Equal(1, m.StructPages.Refcount(m.PfnToPage(pfn)));
-        Assert.Equal(241662UL, dma32.FreePages);
+        Assert.Equal(241608UL, dma32.FreePages);
         m.StructPages.SetRefcount(m.PfnToPage(pfn), 0);
         Assert.Empty(m.FreePages(pfn, 0));
-        Assert.Equal(241663UL, dma32.FreePages);
-        Assert.Equal([1UL, 1, 1, 1, 1, 1, 1, 1, 1, 1, 235], dma32.FreeCounts());
+        Assert.Equal(241609UL, dma32.FreePages);
+        Assert.Equal([1UL, 0, 2, 0, 2, 1, 2, 2, 2, 2, 234], dma32.FreeCounts()); // its buddy 0x3ffd5 is reserved: no merge
     }
 
     [Fact]
@@ -50,13 +54,13 @@ public class BuddyTests
         var reports = m.FreePages(pfn, 0);
         string report = Assert.Single(reports);
         Assert.Equal(
-            "BUG: Bad page state in process gupsim  pfn:3fffe\n" +
-            "page:0xffffea0000ffff80 refcount:1 mapcount:-1 mapping:0000000000000000 index:0x0 pfn:0x3fffe\n" +
+            "BUG: Bad page state in process gupsim  pfn:3ffd4\n" +
+            "page:0xffffea0000fff500 refcount:1 mapcount:-1 mapping:0000000000000000 index:0x0 pfn:0x3ffd4\n" +
             "flags: 0x100000000000000(zone=1|node=0)\n" +
             "raw: 0100000000000000 0000000000000000 0000000000000000 0000000000000000\n" +
             "raw: 0000000000000000 0000000000000000 00000001ffffffff 0000000000000000\n" +
             "page dumped because: nonzero _refcount", report);
-        Assert.Equal(241662UL, m.Nodes[0].Zones[1].FreePages);
+        Assert.Equal(241608UL, m.Nodes[0].Zones[1].FreePages);
         Assert.Contains("page dumped because: nonzero _refcount", m.KernelLog);
     }
 
@@ -121,8 +125,9 @@ public class BuddyTests
         Assert.Equal(-(int)Errno.EBUSY, m.AllocContigRange(0x3c00, 0x4400)); // [60M, 68M) overlaps the image's end
         Assert.Equal(counts, dma32.FreeCounts());
         Assert.Equal(-(int)Errno.EINVAL, m.AllocContigRange(0xf00, 0x1100)); // crosses DMA → DMA32
-        Assert.Equal(0, m.AllocContigRange(0x4000, 0x4400));
-        Assert.Equal(241663UL - 0x400, dma32.FreePages);
+        Assert.Equal(-(int)Errno.EBUSY, m.AllocContigRange(0x4000, 0x4400)); // the brk pages [0x4000, 0x400c)
+        Assert.Equal(0, m.AllocContigRange(0x4400, 0x4800)); // one free order-10 block
+        Assert.Equal(241609UL - 0x400, dma32.FreePages);
     }
 
     [Fact]

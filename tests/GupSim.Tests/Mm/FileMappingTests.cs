@@ -55,7 +55,7 @@ public class FileMappingTests
         ulong va = (ulong)a;
         Assert.Equal(VmFault.None, mm.HandleMmFault(va, FaultFlags.None));
         ulong p0 = Assert.Single(inode.Pages).Value;
-        Assert.Equal(0x17fffcUL, p0); // deterministic: the buddy hands out the same block every run
+        Assert.Equal(0x17ffd0UL, p0); // the second order-0 allocation: the low half of the order-2 block at 0x17ffd0 (top free run [0x17fe00, 0x17ffd5) below the usemaps)
         Assert.Equal(p0, mm.PteOf(va, out var e0));
         Assert.True(e0.IsWrite); // tmpfs: no write notification, so vm_page_prot is writable
         Assert.False(e0.IsDirty);
@@ -141,7 +141,7 @@ public class FileMappingTests
         // Write: wp_page_copy() into an anonymous page; the cache page loses the mapping.
         Assert.Equal(VmFault.Write, mm.HandleMmFault(va, FaultFlags.Write));
         ulong anon0 = mm.PteOf(va, out e);
-        Assert.Equal((0x17fffcUL, 0x17fffaUL), (cache0, anon0));
+        Assert.Equal((0x17ffd0UL, 0x17ffc0UL), (cache0, anon0)); // 2nd and 6th order-0 allocations from [0x17fe00, 0x17ffd5)
         Assert.NotEqual(cache0, anon0);
         Assert.True(e.IsWrite && e.IsDirty);
         Assert.Equal((1, -1), (sp.Refcount(m.Page(cache0)), sp.MapcountRaw(m.Page(cache0))));
