@@ -22,9 +22,13 @@ public sealed class MachineOptionSet
     public Option<string?> HugetlbCma { get; } = new("--hugetlb-cma") { Description = "Kernel hugetlb_cma=SIZE: CMA areas for gigantic hugetlb pages", HelpName = "size" };
     public Option<string?> Kernelcore { get; } = new("--kernelcore") { Description = "Kernel kernelcore=SIZE|N%: memory kept out of ZONE_MOVABLE", HelpName = "size|N%" };
     public Option<string?> Movablecore { get; } = new("--movablecore") { Description = "Kernel movablecore=SIZE|N%: memory given to ZONE_MOVABLE", HelpName = "size|N%" };
+    // Boot reservations (helper C, issue 10 item 3): one block.
+    public Option<string?> Crashkernel { get; } = new("--crashkernel") { Description = "Kernel crashkernel=SIZE[@OFFSET|,high]: memory reserved at boot for a kdump kernel", HelpName = "size[@offset|,high]" };
+    public Option<string?> Initrd { get; } = new("--initrd") { Description = "An initrd of SIZE the boot loader loaded (at ADDR, or where the arch's usual loader puts it), reserved at boot", HelpName = "size[@addr]" };
+
     public Option<ulong> Seed { get; } = new("--seed")
     {
-        Description = "Seed for scattered placement and garbage memory contents (decimal or 0x hex)",
+        Description = "Seed for the contents of unmodelled kernel memory (decimal or 0x hex)",
         DefaultValueFactory = _ => 1UL,
         HelpName = "n",
         CustomParser = r => CommonOptions.ParseUInt64(r, "--seed"),
@@ -33,7 +37,7 @@ public sealed class MachineOptionSet
     /// <summary>Adds every option to a command.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Arch, Kernel, Model, Placement, Mem, Ram, Nodes, Config, Iomem, Hotplug, Hugepages, Cma, HugetlbCma, Kernelcore, Movablecore, Seed })
+        foreach (var o in new Option[] { Arch, Kernel, Model, Placement, Mem, Ram, Nodes, Config, Iomem, Hotplug, Hugepages, Cma, HugetlbCma, Kernelcore, Movablecore, Crashkernel, Initrd, Seed })
             command.Options.Add(o);
     }
 
@@ -55,6 +59,8 @@ public sealed class MachineOptionSet
         HugetlbCma = pr.GetValue(HugetlbCma),
         Kernelcore = pr.GetValue(Kernelcore),
         Movablecore = pr.GetValue(Movablecore),
+        Crashkernel = pr.GetValue(Crashkernel),
+        Initrd = pr.GetValue(Initrd),
         Seed = pr.GetValue(Seed),
     };
 }

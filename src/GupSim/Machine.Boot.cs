@@ -27,10 +27,26 @@ public sealed partial class Machine
             throw new GupSimException("boot placement must be 'boot' or 'scattered'");
         var m = new Machine(spec, model);
         m.BootMemblock();
-        m.BootReserveCma();
+        // setup_arch() up to paging_init(): the arch's reservations, NUMA node data, then CMA and crashkernel in the
+        // arch's order; sparse_init() runs inside paging_init() (x86) / bootmem_init() (arm64), before the zones.
+        var setup = new SetupArch(m);
+        setup.ReserveEarly();
+        m.ZeroPfn = m.PfnOf(Math.Min(setup.ImageStart + (1UL << 20), setup.ImageEnd - m.Arch.PageSize));
+        bool arm64 = m.Arch.KernelArch == "arm64";
+        if (!arm64) m.BootDmaContiguousReserve();
+        m.BootHugetlbCmaReserve();
+        if (!arm64) setup.ReserveCrashkernel();
+        if (model is MemoryModel.Sparsemem or MemoryModel.SparsememVmemmap) m.BootSparse(model == MemoryModel.SparsememVmemmap, setup);
+        // arm64 (v5.11 and, with ZONE_DMA/DMA32 as distributions build it, later): cma= and crashkernel= come after sparse_init().
+        if (arm64)
+        {
+            m.BootDmaContiguousReserve();
+            setup.ReserveCrashkernel();
+        }
         m.BootNodesAndZones();
         m.BootZoneMovable();
-        m.BootMemmap();
+        if (model is MemoryModel.Flatmem) m.BootFlatmem();
+        if (model is MemoryModel.Discontigmem) m.BootDiscontigmem();
         m.Hugetlb = new Hugetlb.HugetlbPools(m, spec.Hugepages);
         m.Hugetlb.AllocBootGigantic();
         m.BootFreeToBuddy();
@@ -51,7 +67,7 @@ public sealed partial class Machine
             {
                 ulong start = (r.Start + Arch.PageSize - 1) & ~(Arch.PageSize - 1);
                 ulong end = r.End & ~(Arch.PageSize - 1);
-                if (end > start) Memblock.AddMemory(start, end - start, n.Nid);
+                if (end > start) Memblock.MemblockAddNode(start, end - start, n.Nid);
             }
         if (Memblock.Memory.Count == 0) throw new GupSimException("the machine has no whole page of RAM");
         ulong maxPhys = 1UL << Arch.MaxPhysmemBits;
@@ -62,24 +78,12 @@ public sealed partial class Machine
         Memory.PhysOffset = Arch.LinearMapStartsAtRam ? Memblock.Memory[0].Base & ~(memstartAlign - 1) : 0;
         MinPfn = PfnOf(Memblock.Memory[0].Base);
         MaxPfn = PfnOf(Memblock.Memory[^1].End);
+        // memblock_set_current_limit(get_max_mapped()) after init_mem_mapping(): the end of the direct map (lowmem on 32-bit).
         Memblock.CurrentLimit = LowmemEndPhys();
-        // The kernel image: where the arch loads it if that is RAM, else at the start of RAM.
-        ulong image = IsRam(Arch.KernelImageStart) ? Arch.KernelImageStart : Memblock.Memory[0].Base;
-        ulong imageEnd = Math.Min(image + Arch.KernelImageBytes, EndOfRamRange(image));
-        Memblock.Reserve(image, imageEnd - image, "kernel image (text, rodata, data, bss)");
-        // empty_zero_page lives in the kernel image's bss; GupSim puts it 1 MiB into the image.
-        ZeroPfn = PfnOf(Math.Min(image + (1UL << 20), imageEnd - Arch.PageSize));
         ulong vmemmap = Arch.VmemmapBiasedByMemstart
             ? Arch.VmemmapBase - (Memory.PhysOffset >> Arch.PageShift) * (ulong)StructPageSize
             : Arch.VmemmapBase;
         Memory.Connect(IsRam, DescribePhys, Sections, Model == MemoryModel.SparsememVmemmap, vmemmap);
-    }
-
-    private ulong EndOfRamRange(ulong phys)
-    {
-        foreach (var r in Memblock.Memory)
-            if (phys >= r.Base && phys < r.End) return r.End;
-        return phys;
     }
 
     /// <summary>The physical address where the direct map (lowmem) ends.</summary>
@@ -116,18 +120,10 @@ public sealed partial class Machine
         if (Nodes.Count == 0) throw new GupSimException("no node has RAM");
     }
 
-    private void BootMemmap()
-    {
-        switch (Model)
-        {
-            case MemoryModel.Flatmem: BootFlatmem(); break;
-            case MemoryModel.Discontigmem: BootDiscontigmem(); break;
-            case MemoryModel.Sparsemem: BootSparse(vmemmap: false); break;
-            case MemoryModel.SparsememVmemmap: BootSparse(vmemmap: true); break;
-        }
-    }
+    /// <summary>SMP_CACHE_BYTES (L1_CACHE_BYTES) of the arch.</summary>
+    private ulong SmpCacheBytes => Arch.KernelArch switch { "powerpc" => 128, "s390" => 256, _ => 64 };
 
-    /// <summary>alloc_node_mem_map(): the array covers the node span aligned to MAX_ORDER_NR_PAGES.</summary>
+    /// <summary>alloc_node_mem_map(): memblock_alloc_node(size, SMP_CACHE_BYTES, nid); the array covers the node span aligned to MAX_ORDER_NR_PAGES.</summary>
     private (ulong Va, ulong AlignedStart, ulong Pages) AllocNodeMemMap(Node node, string name)
     {
         ulong mo = Arch.MaxOrderNrPages;
@@ -135,7 +131,7 @@ public sealed partial class Machine
         ulong end = (node.EndPfn + mo - 1) & ~(mo - 1);
         ulong bytes = (end - start) * (ulong)StructPageSize;
         ulong size = (bytes + Arch.PageSize - 1) & ~(Arch.PageSize - 1);
-        if (!Memblock.TryAlloc(size, Arch.PageSize, 0, node.Nid, name, out ulong phys))
+        if (!Memblock.MemblockAllocTryNid(size, SmpCacheBytes, 0, Memblock.AllocAccessible, node.Nid, name, out ulong phys))
             throw new GupSimException($"alloc_node_mem_map: cannot allocate {ByteSize.Format(size)} for node {node.Nid}: not enough lowmem");
         return (Memory.PhysToVirt(phys), start, end - start);
     }
@@ -164,100 +160,18 @@ public sealed partial class Machine
     }
 
     /// <summary>
-    /// sparse_init() → memblocks_present() then sparse_init_nid() per run of present sections sharing a node: one
-    /// usage map and one sparsemap_buf per run, each section's memmap carved in order (classic) or the vmemmap slice
-    /// backed from it (VMEMMAP); a failed buffer falls back to a memblock allocation per section.
+    /// paging_init() → sparse_init() (mm/sparse.c, <see cref="Sparse"/>): the memmaps of every present section, then
+    /// the machine's view of them (the memory model's translations, the sections, the direct-map arrays).
     /// </summary>
-    private void BootSparse(bool vmemmap)
+    private void BootSparse(bool vmemmap, SetupArch setup)
     {
         var table = Sections!;
-        var present = new List<(ulong Nr, int Nid)>();
-        foreach (var r in Memblock.Memory)
-        {
-            for (ulong nr = table.PfnToSectionNr(PfnOf(r.Base)); nr <= table.PfnToSectionNr(PfnOf(r.End - 1)); nr++)
-            {
-                if (present.Count > 0 && present[^1].Nr == nr) continue;
-                table.MarkPresent(nr);
-                present.Add((nr, r.Nid));
-            }
-        }
         MemMap = vmemmap ? new VmemmapMemMap(Arch, Memory, FlagsLayout, table) : new SparseMemMap(Arch, Memory, FlagsLayout, table);
-        ulong mapSize = SectionMapSize(vmemmap);
-        ulong minAddr = Arch.KernelArch == "x86" ? 16UL << 20 : 0; // __pa(MAX_DMA_ADDRESS)
-        var bootArrays = new List<MemmapArray>();
-        int i = 0;
-        while (i < present.Count)
-        {
-            int nid = present[i].Nid;
-            int j = i;
-            while (j < present.Count && present[j].Nid == nid) j++;
-            int count = j - i;
-            ulong usageSize = (ulong)count * UsageMapBytes();
-            Memblock.TryAlloc(usageSize, (ulong)Arch.WordBytes, 0, nid, $"mem_section_usage (node {nid})", out ulong usage);
-            bool useBuffer = vmemmap || Spec.Placement == MemmapPlacement.BootBuffer;
-            ulong buf = 0, bufEnd = 0;
-            if (useBuffer && Memblock.TryAlloc((ulong)count * mapSize, mapSize, minAddr, nid, vmemmap ? $"vmemmap backing (sparsemap_buf, node {nid})" : $"sparsemap_buf (node {nid})", out buf))
-                bufEnd = buf + (ulong)count * mapSize;
-            for (int k = i; k < j; k++)
-            {
-                ulong nr = present[k].Nr;
-                MemmapPlacement placement;
-                ulong phys;
-                if (buf != 0 && buf + mapSize <= bufEnd)
-                {
-                    phys = buf;
-                    buf += mapSize;
-                    placement = vmemmap ? MemmapPlacement.Vmemmap : MemmapPlacement.BootBuffer;
-                }
-                else
-                {
-                    if (!vmemmap) AllocFillers(nid, mapSize);
-                    if (!Memblock.TryAlloc(mapSize, mapSize, minAddr, nid, vmemmap ? $"vmemmap backing (section {nr})" : $"section memmap (section {nr})", out phys))
-                        throw new GupSimException($"sparse_init: cannot allocate the memmap of section {nr} ({ByteSize.Format(mapSize)}): not enough memory below the lowmem limit");
-                    placement = vmemmap ? MemmapPlacement.Vmemmap : MemmapPlacement.Scattered;
-                }
-                ulong startPfn = table.SectionNrToPfn(nr);
-                ulong va = vmemmap ? Memory.Vmemmap + startPfn * (ulong)StructPageSize : Memory.PhysToVirt(phys);
-                MemmapArray? array = null;
-                if (!vmemmap)
-                {
-                    array = new MemmapArray(va, startPfn, Arch.PagesPerSection, StructPageSize, placement, KernelVaKind.DirectMap, nid, phys);
-                    bootArrays.Add(array);
-                }
-                table.InitOneSection(nr, va, StructPageSize, SectionTable.IsEarly | SectionTable.IsOnline, usage + (ulong)(k - i) * UsageMapBytes());
-                _sections.Add(new SectionInfo(nr, startPfn, nid, va, placement, array));
-            }
-            if (buf != 0 && buf < bufEnd) Memblock.Free(buf, bufEnd - buf); // sparse_buffer_fini()
-            i = j;
-        }
-        Memory.AddArrays(bootArrays);
-    }
-
-    /// <summary>section_map_size(): the memmap bytes of one section, page aligned.</summary>
-    private ulong SectionMapSize(bool vmemmap)
-    {
-        _ = vmemmap; // VMEMMAP aligns to PMD_SIZE in the kernel; backing is modelled at page granularity (docs/architecture.md).
-        ulong bytes = Arch.PagesPerSection * (ulong)StructPageSize;
-        return (bytes + Arch.PageSize - 1) & ~(Arch.PageSize - 1);
-    }
-
-    /// <summary>mem_section_usage_size(): the subsection bitmap plus the pageblock flags of one section.</summary>
-    private ulong UsageMapBytes()
-    {
-        ulong pageblockBits = (Arch.PagesPerSection >> Arch.PageblockOrder) * 4;
-        ulong bytes = (ulong)Arch.WordBytes + (pageblockBits + 7) / 8;
-        return (bytes + (ulong)Arch.WordBytes - 1) & ~(ulong)(Arch.WordBytes - 1);
-    }
-
-    /// <summary>Other boot allocations that land between per-section memmaps on the fallback path (seeded).</summary>
-    private void AllocFillers(int nid, ulong mapSize)
-    {
-        int n = _rng.Next(0, 3);
-        for (int f = 0; f < n; f++)
-        {
-            ulong pages = (ulong)_rng.Next(1, (int)Math.Max(2, (mapSize >> Arch.PageShift) * 2));
-            Memblock.TryAlloc(pages << Arch.PageShift, Arch.PageSize, 0, nid, "other boot allocation (page tables, percpu, ...)", out _);
-        }
+        bool forceFallback = !vmemmap && Spec.Placement == MemmapPlacement.Scattered;
+        var sparse = new Sparse(Arch, Memblock, table, Memory, StructPageSize, vmemmap, forceFallback, setup.PgdatPhys, Log);
+        sparse.SparseInit();
+        _sections.AddRange(sparse.Sections);
+        Memory.AddArrays(sparse.BootArrays);
     }
 
     /// <summary>memblock_free_all(): every free boot range goes to its zone's buddy lists.</summary>

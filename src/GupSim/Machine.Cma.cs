@@ -137,13 +137,15 @@ public sealed partial class Machine
         return false;
     }
 
-    /// <summary>
-    /// setup_arch()'s dma_contiguous_reserve() (<c>cma=</c>) and hugetlb_cma_reserve() (<c>hugetlb_cma=</c>, split
-    /// evenly over the nodes, each part aligned to the largest gigantic page size).
-    /// </summary>
-    private void BootReserveCma()
+    /// <summary>setup_arch()'s dma_contiguous_reserve(): the <c>cma=</c> area.</summary>
+    private void BootDmaContiguousReserve()
     {
         if (Spec.Cma is { } cma && ReserveCmaArea("reserved", cma.Bytes, cma.Base, -1, 0, out var area)) _cmaAreas.Add(area!);
+    }
+
+    /// <summary>hugetlb_cma_reserve(): the <c>hugetlb_cma=</c> areas, split evenly over the nodes, each part aligned to the largest gigantic page size.</summary>
+    private void BootHugetlbCmaReserve()
+    {
         if (Spec.HugetlbCmaBytes == 0) return;
         var gigantic = Arch.HugePageSizes.Where(s => s.Order(Arch.PageShift) >= Arch.MaxOrder).Select(s => s.Bytes).DefaultIfEmpty(0UL).Max();
         if (gigantic == 0)

@@ -44,7 +44,6 @@ public sealed partial class Machine
     private readonly List<PhysRange> _ram = [];
     private readonly List<SectionInfo> _sections = [];
     private readonly List<string> _log = [];
-    private readonly Random _rng;
     private readonly ulong _bootRamEnd;
     private readonly ZoneType[] _zoneTypes;
 
@@ -53,8 +52,7 @@ public sealed partial class Machine
         Spec = spec;
         Arch = spec.Arch;
         Model = model;
-        _rng = new Random(unchecked((int)spec.Seed ^ (int)(spec.Seed >> 32)));
-        Memblock = new Memblock();
+        Memblock = new Memblock { PageSize = Arch.PageSize };
         StructPageSize = Arch.StructPageSize;
         Layout = StructPageLayout.For(Arch.BitsPerLong, Arch.Version);
         _zoneTypes = [.. Arch.Zones.Select(z => z.Zone)];

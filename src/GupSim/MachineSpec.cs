@@ -9,6 +9,20 @@ namespace GupSim;
 public sealed record CmaSpec(ulong Bytes, ulong? Base);
 
 /// <summary>
+/// <c>crashkernel=SIZE[@OFFSET]</c> or <c>crashkernel=SIZE,high</c> (kernel/crash_core.c parse_crashkernel(),
+/// parse_crashkernel_high()).
+/// </summary>
+/// <param name="Bytes">Size of the reservation.</param>
+/// <param name="Offset">Fixed physical start (<c>@OFFSET</c>), or null to let the kernel place it.</param>
+/// <param name="High">The <c>,high</c> form: placed above 4 GiB first, plus a low reservation (x86 reserve_crashkernel_low()).</param>
+public sealed record CrashkernelSpec(ulong Bytes, ulong? Offset, bool High);
+
+/// <summary>An initial ramdisk the boot loader placed in RAM (boot_params.hdr.ramdisk_image/size, or the FDT's linux,initrd-start).</summary>
+/// <param name="Bytes">Size of the image.</param>
+/// <param name="Address">Where the loader put it, or null for the arch's usual loader placement (docs/architecture.md).</param>
+public sealed record InitrdSpec(ulong Bytes, ulong? Address);
+
+/// <summary>
 /// <c>kernelcore=</c> and <c>movablecore=</c> (mm/page_alloc.c cmdline_parse_kernelcore/movablecore): each a byte size
 /// or a percentage of all memory; null when not given.
 /// </summary>
@@ -47,6 +61,10 @@ public sealed record MachineSpec
     public ulong HugetlbCmaBytes { get; init; }
     /// <summary><c>kernelcore=</c> / <c>movablecore=</c>: what is left for ZONE_MOVABLE at boot; null = no ZONE_MOVABLE.</summary>
     public MovableCoreSpec? MovableCore { get; init; }
+    /// <summary><c>crashkernel=</c>: memory reserved for a kdump kernel at boot; null = none.</summary>
+    public CrashkernelSpec? Crashkernel { get; init; }
+    /// <summary>The initrd the boot loader loaded (<c>--initrd</c>), reserved by early_reserve_initrd(); null = none.</summary>
+    public InitrdSpec? Initrd { get; init; }
     /// <summary>Ranges to hot-add right after boot.</summary>
     public IReadOnlyList<PhysRange> Hotplug { get; init; } = [];
     /// <summary>

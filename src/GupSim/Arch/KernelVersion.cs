@@ -111,6 +111,12 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// <summary>arm64 f0b13ee23241: SECTION_SIZE_BITS 30 → 27 (4K/16K) or 29 (64K), from v5.12.</summary>
     public bool HasArm64SmallSections => this >= V5_12;
 
+    /// <summary>x86 f1d4d47c5851 ("x86/setup: Always reserve the first 1M of RAM"), v5.13: memblock_reserve(0, SZ_1M) at boot.</summary>
+    public bool X86ReservesFirstMegabyte => this >= FromNumbers(5, 13);
+
+    /// <summary>arm64 crashkernel=SIZE,high (v5.19, unverified id); before, ",high" is an "unrecognized char" and nothing is reserved.</summary>
+    public bool Arm64CrashkernelHigh => this >= FromNumbers(5, 19);
+
     /// <summary>DISCONTIGMEM exists before v5.14 (removed by Mike Rapoport).</summary>
     public bool HasDiscontigmem => this < V5_14;
 

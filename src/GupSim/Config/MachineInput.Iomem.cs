@@ -21,6 +21,13 @@ public static partial class MachineInput
     /// Children of RAM ("Kernel code", "Kernel data", "reserved", "Crash kernel") do not change it: they are
     /// still RAM. Names must match exactly, so hot-plugged "System RAM (kmem)" is not boot RAM. Blank lines are
     /// skipped.
+    /// <para>
+    /// Reservations (<see cref="RamLayout.Reserved"/>): a "reserved"/"Reserved", "ACPI Tables" or "ACPI
+    /// Non-volatile Storage" entry nested inside "System RAM" is RAM the firmware or the running kernel held
+    /// (arm64 and riscv list memblock.reserved so, reserve_memblock_reserved_regions()); it becomes a memblock
+    /// reservation at boot. The same names at top level are e820 types (E820_TYPE_RESERVED, _ACPI, _NVS) that
+    /// e820__memblock_setup() never adds to memblock.memory: they stay out of RAM, as every non-RAM entry does.
+    /// </para>
     /// </remarks>
     /// <exception cref="GupSimException">
     /// Thrown when every address is zero (<see cref="IomemHiddenMessage"/>, what non-root readers see), when a line
@@ -30,6 +37,7 @@ public static partial class MachineInput
     {
         var ancestors = new List<(int Indent, bool IsRam)>();
         var ram = new List<(PhysRange Range, string Label)>();
+        var reserved = new List<FirmwareReservation>();
         bool anyEntry = false, allZero = true;
         foreach (var (number, line) in Lines(text))
         {
@@ -46,14 +54,20 @@ public static partial class MachineInput
                 if (last == ulong.MaxValue) throw new GupSimException($"{sourceName}:{number}: malformed /proc/iomem line: {line}");
                 ram.Add((PhysRange.FromInclusive(start, last), $"{sourceName}:{number}"));
             }
+            else if (IsReservationName(name) && ancestors.Exists(a => a.IsRam) && last != ulong.MaxValue)
+                reserved.Add(new FirmwareReservation(PhysRange.FromInclusive(start, last), name, $"{sourceName}:{number}"));
             ancestors.Add((indent, isRam));
         }
         if (anyEntry && allZero) throw new GupSimException(IomemHiddenMessage);
         if (ram.Count == 0)
             throw new GupSimException($"{sourceName}: no \"System RAM\" entry in this /proc/iomem: give the whole file, read as root");
         var ranges = SortAndMerge(ram, (a, b) => $"{sourceName}: System RAM at {a} overlaps System RAM at {b}: give /proc/iomem as the kernel prints it");
-        return OneNode(ranges, sourceName);
+        return OneNode(ranges, sourceName) with { Reserved = reserved };
     }
+
+    /// <summary>The /proc/iomem names of RAM that is held at boot: "reserved" (arm64, riscv), "Reserved" (x86), and the ACPI ones.</summary>
+    private static bool IsReservationName(string name) =>
+        name is "reserved" or "Reserved" or "ACPI Tables" or "ACPI Non-volatile Storage";
 
     /// <summary>Whether <paramref name="text"/> looks like /proc/iomem read by a non-root user: entries, all of them zero.</summary>
     private static bool IomemAddressesHidden(string text)

@@ -48,7 +48,7 @@ public static partial class MachineInput
                     $"--nodes {nodes}: node {nid} would get no RAM ({ByteSize.Format(total)} split on {ByteSize.Format(alignBytes)} boundaries): use fewer nodes");
             result[nid] = new NodeRam(nid, part);
         }
-        return new RamLayout(result, $"{ram.Source}, --nodes {nodes}");
+        return new RamLayout(result, $"{ram.Source}, --nodes {nodes}") { Reserved = ram.Reserved };
     }
 
     /// <summary>
@@ -107,7 +107,7 @@ public static partial class MachineInput
             .OrderBy(g => g.Key)
             .Select(g => new NodeRam(g.Key, SortAndMerge(g.SelectMany(w => Intersect(allRam, w.Window.Start, w.Window.End)))))
             .ToArray();
-        return new RamLayout(nodes, $"{ram.Source}, --nodes {trimmed}");
+        return new RamLayout(nodes, $"{ram.Source}, --nodes {trimmed}") { Reserved = ram.Reserved };
     }
 
     /// <summary>The lowest address with exactly <paramref name="bytes"/> of RAM below it (the end of a range when it fills one).</summary>

@@ -39,6 +39,12 @@ public sealed record MachineOptions
     /// <summary><c>movablecore=SIZE|N%</c>: memory for ZONE_MOVABLE.</summary>
     public string? Movablecore { get; init; }
 
+    // Boot reservations (helper C, issue 10 item 3).
+    /// <summary><c>crashkernel=SIZE[@OFFSET]</c> or <c>crashkernel=SIZE,high</c>.</summary>
+    public string? Crashkernel { get; init; }
+    /// <summary><c>--initrd SIZE[@ADDR]</c>: an initrd the boot loader loaded.</summary>
+    public string? Initrd { get; init; }
+
     /// <summary>
     /// Parses the machine options from words, as a scenario's <c>machine</c> line gives them
     /// (<c>--arch x86_64 --model sparsemem --mem 8G</c>); the same names as the command line.
@@ -68,6 +74,8 @@ public sealed record MachineOptions
                 "--hugetlb-cma" => o with { HugetlbCma = Value() },
                 "--kernelcore" => o with { Kernelcore = Value() },
                 "--movablecore" => o with { Movablecore = Value() },
+                "--crashkernel" => o with { Crashkernel = Value() },
+                "--initrd" => o with { Initrd = Value() },
                 "--seed" => o with { Seed = Numbers.ParseUInt64(Value(), "--seed") },
                 "--hotplug" => o,
                 _ => throw new GupSimException($"unknown machine option '{name}'"),
@@ -139,6 +147,8 @@ public sealed record MachineOptions
             Cma = ParseCma(Cma),
             HugetlbCmaBytes = HugetlbCma is null ? 0 : ByteSize.Parse(HugetlbCma),
             MovableCore = ParseMovableCore(Kernelcore, Movablecore),
+            Crashkernel = ParseCrashkernel(Crashkernel),
+            Initrd = ParseInitrd(Initrd),
             Arch = arch,
             Model = model,
             Placement = placement,
@@ -160,6 +170,40 @@ public sealed record MachineOptions
         ulong size = ByteSize.Parse(at < 0 ? text : text[..at]);
         if (size == 0) throw new GupSimException("--cma: the size must not be 0");
         return new CmaSpec(size, at < 0 ? null : ByteSize.Parse(text[(at + 1)..]));
+    }
+
+    /// <summary>
+    /// Parses <c>SIZE[@OFFSET]</c> or <c>SIZE,high</c> (kernel/crash_core.c parse_crashkernel_simple() and the
+    /// ",high" suffix; the range form "RANGE:SIZE,..." is not modelled).
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown on anything else, or a zero size.</exception>
+    public static CrashkernelSpec? ParseCrashkernel(string? text)
+    {
+        if (text is null) return null;
+        string t = text.Trim();
+        bool high = t.EndsWith(",high", StringComparison.Ordinal);
+        if (high) t = t[..^",high".Length];
+        int at = t.IndexOf('@', StringComparison.Ordinal);
+        string size = at < 0 ? t : t[..at];
+        if (t.Contains(':', StringComparison.Ordinal) || t.Contains(',', StringComparison.Ordinal) || (high && at >= 0)
+            || !ByteSize.TryParse(size, out ulong bytes) || (at >= 0 && !ByteSize.TryParse(t[(at + 1)..], out _)))
+            throw new GupSimException($"--crashkernel {text}: not SIZE, SIZE@OFFSET or SIZE,high (e.g. --crashkernel 256M, 256M@4G, 512M,high): the RANGE:SIZE form is not modelled");
+        if (bytes == 0) throw new GupSimException($"--crashkernel {text}: the size must not be 0: give e.g. --crashkernel 256M");
+        ulong? offset = at < 0 ? null : ByteSize.Parse(t[(at + 1)..]);
+        return new CrashkernelSpec(bytes, offset, high);
+    }
+
+    /// <summary>Parses <c>SIZE[@ADDR]</c> for <c>--initrd</c>.</summary>
+    /// <exception cref="GupSimException">Thrown on anything else, or a zero size.</exception>
+    public static InitrdSpec? ParseInitrd(string? text)
+    {
+        if (text is null) return null;
+        string t = text.Trim();
+        int at = t.IndexOf('@', StringComparison.Ordinal);
+        if (!ByteSize.TryParse(at < 0 ? t : t[..at], out ulong bytes) || (at >= 0 && !ByteSize.TryParse(t[(at + 1)..], out _)))
+            throw new GupSimException($"--initrd {text}: not SIZE or SIZE@ADDR (e.g. --initrd 64M, or 64M@0x37000000 where the boot loader put it)");
+        if (bytes == 0) throw new GupSimException($"--initrd {text}: the size must not be 0: give the initrd's size, e.g. --initrd 64M");
+        return new InitrdSpec(bytes, at < 0 ? null : ByteSize.Parse(t[(at + 1)..]));
     }
 
     /// <summary>Parses <c>kernelcore=</c> / <c>movablecore=</c>: a size or <c>N%</c> (cmdline_parse_core()).</summary>

@@ -10,20 +10,31 @@ public readonly record struct MemblockRegion(ulong Base, ulong Size, int Nid)
 }
 
 /// <summary>
-/// The boot memory allocator (mm/memblock.c): a list of memory regions and a list of reserved regions.
-/// Allocations search top-down, as memblock does by default on x86 and arm64 (memblock_set_bottom_up(false)),
-/// and adjacent reservations merge, as memblock_reserve() merges them.
+/// The boot memory allocator (mm/memblock.c): memblock.memory, memblock.reserved and the allocation functions boot
+/// code calls. Allocations search top-down, as memblock does by default on x86 and arm64
+/// (memblock_set_bottom_up(false); x86 goes bottom-up only with movable_node until numa_init resets it, which
+/// GupSim does not model), and reservations merge as memblock_add_range() merges them, overlaps included.
 /// </summary>
-/// <remarks>Allocations are also recorded by name in <see cref="Allocations"/> so that the simulator can say what lives at an address.</remarks>
+/// <remarks>
+/// Allocations are also recorded by name in <see cref="Allocations"/> so that the simulator can say what lives at an
+/// address. The kernel's zeroing (memblock_alloc_try_nid() vs _raw) is not modelled: boot memory has no contents
+/// until something writes it.
+/// </remarks>
 public sealed class Memblock
 {
+    /// <summary>MEMBLOCK_ALLOC_ACCESSIBLE (0) as an end address: up to <see cref="CurrentLimit"/>.</summary>
+    public const ulong AllocAccessible = 0;
+
+    /// <summary>NUMA_NO_NODE: any node.</summary>
+    public const int NumaNoNode = -1;
+
     private readonly List<MemblockRegion> _memory = [];
     private readonly List<MemblockRegion> _reserved = [];
     private readonly List<NamedAllocation> _allocations = [];
-    // PERF: top-down search hint per (size, align, nid, minAddr): no free gap above it fits such a request, because
-    // allocations only shrink free space; cleared by Free(). Turns a boot of 32768 scattered sections from O(n²) scans
-    // into O(n) (4 TiB classic SPARSEMEM, scattered: 1.4 s → see docs/performance.md).
-    private readonly Dictionary<(ulong, ulong, int, ulong), ulong> _hints = [];
+    // PERF: top-down search hint per (size, align, nid, start, end): no free gap above it fits such a request,
+    // because allocations only shrink free space; cleared by MemblockFree(). Turns a boot of 32768 per-section
+    // memmaps from O(n²) scans into O(n) (4 TiB classic SPARSEMEM, scattered: 1.4 s → see docs/performance.md).
+    private readonly Dictionary<(ulong, ulong, int, ulong, ulong), ulong> _hints = [];
 
     /// <summary>A named boot allocation: who asked for [Base, Base + Size).</summary>
     public readonly record struct NamedAllocation(ulong Base, ulong Size, int Nid, string Name);
@@ -31,63 +42,98 @@ public sealed class Memblock
     /// <summary>memblock.memory, sorted.</summary>
     public IReadOnlyList<MemblockRegion> Memory => _memory;
 
-    /// <summary>memblock.reserved, sorted, adjacent regions merged.</summary>
+    /// <summary>memblock.reserved, sorted, adjacent and overlapping regions merged.</summary>
     public IReadOnlyList<MemblockRegion> Reserved => _reserved;
 
     /// <summary>Every allocation and reservation made through this allocator, in the order made.</summary>
     public IReadOnlyList<NamedAllocation> Allocations => _allocations;
 
-    /// <summary>memblock.current_limit: allocations end below this physical address (lowmem on 32-bit).</summary>
+    /// <summary>memblock.current_limit: MEMBLOCK_ALLOC_ACCESSIBLE allocations end below this physical address.</summary>
     public ulong CurrentLimit { get; set; } = ulong.MaxValue;
 
-    /// <summary>memblock_add_node(): registers RAM.</summary>
-    public void AddMemory(ulong start, ulong size, int nid)
+    /// <summary>PAGE_SIZE: memblock_find_in_range_node() never returns an address below it.</summary>
+    public ulong PageSize { get; init; } = 4096;
+
+    /// <summary>memblock_add_node(): registers RAM of node <paramref name="nid"/>.</summary>
+    public void MemblockAddNode(ulong start, ulong size, int nid)
     {
-        Insert(_memory, new MemblockRegion(start, size, nid), merge: false);
+        Insert(_memory, new MemblockRegion(start, size, nid));
     }
 
-    /// <summary>memblock_reserve(): marks [start, start + size) as used.</summary>
-    public void Reserve(ulong start, ulong size, string name, int nid = -1)
+    /// <summary>
+    /// memblock_reserve(): marks [start, start + size) as used. Overlapping an existing reservation is allowed, as in
+    /// memblock_add_range(): the union is reserved.
+    /// </summary>
+    public void MemblockReserve(ulong start, ulong size, string name, int nid = NumaNoNode)
     {
         if (size == 0) return;
-        Insert(_reserved, new MemblockRegion(start, size, nid), merge: true);
+        ReserveRange(start, start + size, nid);
         _allocations.Add(new NamedAllocation(start, size, nid, name));
     }
 
     /// <summary>
-    /// memblock_alloc_try_nid_raw(): the highest free, <paramref name="align"/>-aligned block of
-    /// <paramref name="size"/> bytes in [<paramref name="minAddr"/>, limit) on node <paramref name="nid"/>, falling
-    /// back to any node; reserves it. Returns false when nothing fits (the kernel then panics or falls back).
+    /// memblock_find_in_range_node(): the highest <paramref name="align"/>-aligned block of <paramref name="size"/>
+    /// free bytes in [max(<paramref name="start"/>, PAGE_SIZE), <paramref name="end"/>) on node <paramref name="nid"/>
+    /// (<see cref="NumaNoNode"/>: any); <paramref name="end"/> = <see cref="AllocAccessible"/> means
+    /// <see cref="CurrentLimit"/>. Reserves nothing.
     /// </summary>
-    public bool TryAlloc(ulong size, ulong align, ulong minAddr, int nid, string name, out ulong addr)
+    public bool MemblockFindInRangeNode(ulong size, ulong align, ulong start, ulong end, int nid, out ulong addr)
     {
-        if (TryFindTopDownHinted(size, align, minAddr, nid, out addr) || (nid >= 0 && TryFindTopDownHinted(size, align, minAddr, -1, out addr)))
+        if (end == AllocAccessible) end = CurrentLimit;
+        start = Math.Max(start, PageSize);
+        end = Math.Max(start, end);
+        var key = (size, align, nid, start, end);
+        if (_hints.TryGetValue(key, out ulong hint)) end = Math.Min(end, hint);
+        if (!TryFindTopDown(size, align, start, end, nid, out addr)) return false;
+        _hints[key] = addr + size;
+        return true;
+    }
+
+    /// <summary>
+    /// memblock_alloc_range_nid(): <see cref="MemblockFindInRangeNode"/> on <paramref name="nid"/>, then, unless
+    /// <paramref name="exactNid"/>, on any node; reserves what it found. False when nothing fits.
+    /// </summary>
+    public bool MemblockAllocRangeNid(ulong size, ulong align, ulong start, ulong end, int nid, bool exactNid, string name, out ulong addr)
+    {
+        if (MemblockFindInRangeNode(size, align, start, end, nid, out addr)
+            || (nid != NumaNoNode && !exactNid && MemblockFindInRangeNode(size, align, start, end, NumaNoNode, out addr)))
         {
-            Reserve(addr, size, name, nid);
+            MemblockReserve(addr, size, name, nid);
             return true;
         }
         return false;
     }
 
-    private bool TryFindTopDownHinted(ulong size, ulong align, ulong minAddr, int nid, out ulong addr)
-    {
-        var key = (size, align, nid, minAddr);
-        ulong limit = CurrentLimit;
-        if (_hints.TryGetValue(key, out ulong hint)) CurrentLimit = Math.Min(limit, hint);
-        try
-        {
-            if (!TryFindTopDown(size, align, minAddr, nid, out addr)) return false;
-            _hints[key] = addr + size;
-            return true;
-        }
-        finally
-        {
-            CurrentLimit = limit;
-        }
-    }
+    /// <summary>memblock_alloc_internal(): <see cref="MemblockAllocRangeNid"/>, retried without the lower limit when that fails.</summary>
+    private bool MemblockAllocInternal(ulong size, ulong align, ulong min, ulong max, int nid, bool exactNid, string name, out ulong addr) =>
+        MemblockAllocRangeNid(size, align, min, max, nid, exactNid, name, out addr)
+        || (min != 0 && MemblockAllocRangeNid(size, align, 0, max, nid, exactNid, name, out addr));
 
-    /// <summary>memblock_free(): returns [start, start + size) to free memory.</summary>
-    public void Free(ulong start, ulong size)
+    /// <summary>memblock_alloc_try_nid_raw(): node <paramref name="nid"/> first, then any node; min dropped on failure.</summary>
+    public bool MemblockAllocTryNidRaw(ulong size, ulong align, ulong min, ulong max, int nid, string name, out ulong addr) =>
+        MemblockAllocInternal(size, align, min, max, nid, exactNid: false, name, out addr);
+
+    /// <summary>memblock_alloc_try_nid(): as <see cref="MemblockAllocTryNidRaw"/> (the zeroing is not modelled).</summary>
+    public bool MemblockAllocTryNid(ulong size, ulong align, ulong min, ulong max, int nid, string name, out ulong addr) =>
+        MemblockAllocInternal(size, align, min, max, nid, exactNid: false, name, out addr);
+
+    /// <summary>memblock_alloc_exact_nid_raw() (v5.8+): only node <paramref name="nid"/>, never another; min dropped on failure.</summary>
+    public bool MemblockAllocExactNidRaw(ulong size, ulong align, ulong min, ulong max, int nid, string name, out ulong addr) =>
+        MemblockAllocInternal(size, align, min, max, nid, exactNid: true, name, out addr);
+
+    /// <summary>memblock_phys_alloc_range(): any node, in [start, end).</summary>
+    public bool MemblockPhysAllocRange(ulong size, ulong align, ulong start, ulong end, string name, out ulong addr) =>
+        MemblockAllocRangeNid(size, align, start, end, NumaNoNode, exactNid: false, name, out addr);
+
+    /// <summary>memblock_phys_alloc_try_nid(): node <paramref name="nid"/> first, then any node, below the current limit.</summary>
+    public bool MemblockPhysAllocTryNid(ulong size, ulong align, int nid, string name, out ulong addr) =>
+        MemblockAllocRangeNid(size, align, 0, AllocAccessible, nid, exactNid: false, name, out addr);
+
+    /// <summary>
+    /// memblock_free() (v5.11 name; memblock_phys_free() from v5.17, memblock_free_early() in sparse_buffer_free()):
+    /// returns [start, start + size) to free memory.
+    /// </summary>
+    public void MemblockFree(ulong start, ulong size)
     {
         if (size == 0) return;
         _hints.Clear();
@@ -103,6 +149,35 @@ public sealed class Memblock
             i = insertAt - 1;
         }
     }
+
+    /// <summary>memblock_start_of_DRAM().</summary>
+    public ulong StartOfDram => _memory.Count == 0 ? 0 : _memory[0].Base;
+
+    /// <summary>memblock_end_of_DRAM().</summary>
+    public ulong EndOfDram => _memory.Count == 0 ? 0 : _memory[^1].End;
+
+    /// <summary>memblock_phys_mem_size(): bytes of memblock.memory.</summary>
+    public ulong PhysMemSize
+    {
+        get
+        {
+            ulong n = 0;
+            foreach (var m in _memory) n += m.Size;
+            return n;
+        }
+    }
+
+    // Callers on other branches (CMA, hugetlb boot pages) use these three; they forward to the kernel-named methods.
+
+    /// <summary>memblock_reserve() under its old GupSim name; see <see cref="MemblockReserve"/>.</summary>
+    public void Reserve(ulong start, ulong size, string name, int nid = NumaNoNode) => MemblockReserve(start, size, name, nid);
+
+    /// <summary>memblock_alloc_try_nid_raw(size, align, min, MEMBLOCK_ALLOC_ACCESSIBLE, nid) under its old GupSim name.</summary>
+    public bool TryAlloc(ulong size, ulong align, ulong minAddr, int nid, string name, out ulong addr) =>
+        MemblockAllocTryNidRaw(size, align, minAddr, AllocAccessible, nid, name, out addr);
+
+    /// <summary>memblock_free() under its old GupSim name.</summary>
+    public void Free(ulong start, ulong size) => MemblockFree(start, size);
 
     /// <summary>memblock_is_reserved() over a pfn-sized span: whether any byte of [start, end) is reserved.</summary>
     public bool IsReserved(ulong start, ulong end)
@@ -133,17 +208,17 @@ public sealed class Memblock
         }
     }
 
-    private bool TryFindTopDown(ulong size, ulong align, ulong minAddr, int nid, out ulong addr)
+    private bool TryFindTopDown(ulong size, ulong align, ulong start, ulong end, int nid, out ulong addr)
     {
         addr = 0;
         for (int mi = _memory.Count - 1; mi >= 0; mi--)
         {
             var m = _memory[mi];
             if (nid >= 0 && m.Nid != nid) continue;
-            ulong lo = Math.Max(m.Base, minAddr);
-            ulong hi = Math.Min(m.End, CurrentLimit);
+            ulong lo = Math.Max(m.Base, start);
+            ulong hi = Math.Min(m.End, end);
             if (hi <= lo || hi - lo < size) continue;
-            // Walk the free gaps of [lo, hi) from the top.
+            // Walk the free gaps of [lo, hi) from the top (for_each_free_mem_range_reverse).
             int first = FirstEndingAfter(_reserved, lo);
             int last = FirstStartingAtOrAfter(_reserved, hi);
             ulong curEnd = hi;
@@ -195,32 +270,29 @@ public sealed class Memblock
         return lo;
     }
 
-    private static void Insert(List<MemblockRegion> list, MemblockRegion region, bool merge)
+    /// <summary>memblock_add_range() on memblock.reserved: the union of what was reserved and [start, end), merged with touching regions.</summary>
+    private void ReserveRange(ulong start, ulong end, int nid)
+    {
+        int i = FirstEndingAfter(_reserved, start);
+        if (i > 0 && _reserved[i - 1].End == start) i--; // touching on the left
+        ulong lo = start, hi = end;
+        int j = i;
+        while (j < _reserved.Count && _reserved[j].Base <= end)
+        {
+            lo = Math.Min(lo, _reserved[j].Base);
+            hi = Math.Max(hi, _reserved[j].End);
+            j++;
+        }
+        int keepNid = j > i ? _reserved[i].Nid : nid;
+        _reserved.RemoveRange(i, j - i);
+        _reserved.Insert(i, new MemblockRegion(lo, hi - lo, keepNid));
+    }
+
+    private static void Insert(List<MemblockRegion> list, MemblockRegion region)
     {
         int i = FirstEndingAfter(list, region.Base);
         if (i < list.Count && list[i].Base < region.End)
             throw new GupSimException($"memblock: region 0x{region.Base:x}-0x{region.End - 1:x} overlaps 0x{list[i].Base:x}-0x{list[i].End - 1:x}");
-        if (merge)
-        {
-            bool left = i > 0 && list[i - 1].End == region.Base;
-            bool right = i < list.Count && list[i].Base == region.End;
-            if (left && right)
-            {
-                list[i - 1] = new MemblockRegion(list[i - 1].Base, list[i].End - list[i - 1].Base, list[i - 1].Nid);
-                list.RemoveAt(i);
-                return;
-            }
-            if (left)
-            {
-                list[i - 1] = new MemblockRegion(list[i - 1].Base, region.End - list[i - 1].Base, list[i - 1].Nid);
-                return;
-            }
-            if (right)
-            {
-                list[i] = new MemblockRegion(region.Base, list[i].End - region.Base, list[i].Nid);
-                return;
-            }
-        }
         list.Insert(i, region);
     }
 }

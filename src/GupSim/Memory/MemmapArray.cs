@@ -11,7 +11,7 @@ public enum MemmapPlacement
     NodeArray,
     /// <summary>Classic SPARSEMEM at boot: carved in section order from the node's sparsemap_buf.</summary>
     BootBuffer,
-    /// <summary>Classic SPARSEMEM fallback: a memblock allocation of its own per section, others in between.</summary>
+    /// <summary>Classic SPARSEMEM fallback: a memblock allocation of its own per section (top-down, each below the one before unless a reservation is between).</summary>
     Scattered,
     /// <summary>Classic SPARSEMEM hot-add: kvmalloc_node() per section (buddy pages, or vmalloc when too large).</summary>
     Hotplug,

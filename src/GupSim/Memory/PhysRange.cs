@@ -52,9 +52,21 @@ public sealed record NodeRam(int Nid, IReadOnlyList<PhysRange> Ranges);
 /// <param name="Source">Where the layout came from ("--mem 20G", "/proc/iomem", ...), for the layout printout.</param>
 public sealed record RamLayout(IReadOnlyList<NodeRam> Nodes, string Source)
 {
+    /// <summary>
+    /// Parts of the RAM the firmware or an earlier boot marked as used (a /proc/iomem "reserved" or "ACPI Tables"
+    /// entry inside "System RAM"): memblock reservations at boot. Empty unless a machine file gave them.
+    /// </summary>
+    public IReadOnlyList<FirmwareReservation> Reserved { get; init; } = [];
+
     /// <summary>Every RAM range of every node, sorted by address.</summary>
     public IEnumerable<PhysRange> AllRanges => Nodes.SelectMany(n => n.Ranges).OrderBy(r => r.Start);
 
     /// <summary>Total RAM bytes.</summary>
     public ulong TotalBytes => Nodes.SelectMany(n => n.Ranges).Aggregate(0UL, (a, r) => a + r.Bytes);
 }
+
+/// <summary>A range of RAM reserved before the kernel's own allocations, and the name the machine file gave it.</summary>
+/// <param name="Range">The bytes.</param>
+/// <param name="Name">"reserved", "ACPI Tables", ... as /proc/iomem names it.</param>
+/// <param name="Source">Where it was read ("file:line").</param>
+public sealed record FirmwareReservation(PhysRange Range, string Name, string Source);

@@ -122,7 +122,7 @@ public class MmScenarioTests
 public class GupScenarioTests
 {
     [Theory]
-    [InlineData("trap1-gup-fast-pud-v5.11.scenario", 2)]
+    [InlineData("trap1-gup-fast-pud-v5.11.scenario", 3)]
     [InlineData("trap1-gup-fast-pud-v5.18.scenario", 2)]
     [InlineData("trap2-merged-slow-batch1000.scenario", 3)]
     public void TrapExamples_AllExpectationsHold(string name, int expectations)

@@ -168,9 +168,11 @@ public sealed partial class RunVmtestsTests
     {
         // Classic SPARSEMEM with per-section memmaps scattered in memory, 1 GiB default huge pages and page++ instead
         // of v6.6's own code: GUP-fast records pages[] across section boundaries by pointer arithmetic, GupSim's oracle
-        // finds 229376 of 262144 entries wrong, and the put loop oopses on the first wrong entry. The oops kills the
-        // process and the page it held never comes back; the next run loses the second page the same way, and the
-        // runs after it find the pool empty (mmap fails).
+        // finds 229376 of 262144 entries wrong. The per-section fallback puts each memmap right below the previous one,
+        // so the wrong entries are valid struct pages of the sections below (pages[32768] of the page at pfn 0x180000,
+        // section 48, is the first struct page of section 47: pfn 0x178000); the put loop drops their counts instead of
+        // the head's without an oops, and GupSim's verification fails runs 121-123 (exit 1). The runs after find the
+        // pool short (a page whose references never came back), and fail as before.
         var r = Run("--kernel", "6.6", "--model", "sparsemem", "--placement", "scattered", "--mem", "8G",
             "--hugepages", "default_hugepagesz=1G hugepagesz=1G hugepages=2", "--nr-cpus", "1", "--strategy", "page++",
             "-a", "--hugetlb-mb", "1024", "--gup-test-default-mb", "2");
@@ -180,11 +182,11 @@ public sealed partial class RunVmtestsTests
         Assert.Equal("1..182", tapLines[^1]);
         Assert.Equal("ok 182 gup_longterm", tapLines[^2]);
         Assert.All(tapLines[1..121], l => Assert.StartsWith("ok ", l, StringComparison.Ordinal)); // every -t and -T run
-        Assert.Equal("not ok 121 gup_test -H -m 1024 -u -w -S -n 1 # exit=137", tapLines[121]);
-        Assert.Equal("not ok 122 gup_test -H -m 1024 -u -w -S -n 512 # exit=137", tapLines[122]);
+        Assert.Equal("not ok 121 gup_test -H -m 1024 -u -w -S -n 1 # exit=1", tapLines[121]);
+        Assert.Equal("not ok 122 gup_test -H -m 1024 -u -w -S -n 512 # exit=1", tapLines[122]);
         Assert.All(tapLines[123..181], l => Assert.EndsWith(" # exit=1", l, StringComparison.Ordinal));
-        Assert.Contains("# gupsim: verify: 229376 of 262144 pages[] entries wrong; first pages[32768] = 0x", r.Stdout, StringComparison.Ordinal);
-        Assert.Contains("# gupsim: the process was killed by a kernel oops (exit 137): BUG: unable to handle page fault", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("# gupsim: verify: 229376 of 262144 pages[] entries wrong; first pages[32768] = 0xffff88823ae00000: the struct page of pfn 0x178000", r.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("killed by a kernel oops", r.Stdout, StringComparison.Ordinal);
         Assert.Equal("# SUMMARY: PASS=122 SKIP=0 FAIL=60", r.Lines[^3]); // the dump test (on /dev/zero) and gup_longterm pass too
         Assert.Equal("# gupsim: 122 passed, 60 failed, 0 skipped", r.Lines[^1]);
     }
