@@ -146,4 +146,28 @@ public class HotplugPlacementTests
         Assert.Equal(Va(root), m.MemoryHotplug.Sparse.Roots[1]);
         Assert.Equal(Va(memmap), m.PresentSections.Single(s => s.Nr == 256).MemmapVa);
     }
+
+    [Fact]
+    public void Vmemmap_WithoutAnOrder9Block_FallsBackToBasePages()
+    {
+        var m = Boot("x86_64", KernelVersion.V5_11, MemoryModel.SparsememVmemmap, Ram((0, 2 * G)));
+        var big = new List<ulong>();
+        while (m.TryAllocPages(9, 0, "hog", out Pfn p, Gfp.Kernel)) big.Add(p.Value);
+        for (int i = 0; i < 6; i++)
+        {
+            m.StructPages.SetRefcount(m.PfnToPage(Pfn.FromUInt64(big[i])), 0);
+            Assert.Empty(m.FreePages(Pfn.FromUInt64(big[i]), 8));
+        }
+        ulong free0 = m.FreePagesTotal;
+        Assert.Equal(0, m.HotAdd(PhysRange.FromStartEnd(2 * G, 2 * G + 128 * M), 0));
+        var blocks = m.MemoryHotplug.Sparse.VmemmapBlocksOf(16);
+        Assert.Equal(512, blocks.Count);
+        Assert.All(blocks, b => Assert.Equal(0, b.Order));
+        ulong va = m.PresentSections.Single(s => s.Nr == 16).MemmapVa;
+        Assert.Equal(VmemmapStart + 0x80000UL * 64, va);
+        Assert.Equal(AddressKind.Page, m.Describe(va + 32767 * 64).Kind);
+        // Taken: the kmalloc-64 slab (resource and usage), the direct-map PMD table of GiB 2, the vmemmap PTE table,
+        // 512 base pages, the kmalloc-1k slab (order 2); onlined: 32768 pages.
+        Assert.Equal(free0 + 32768 - (1 + 1 + 1 + 512 + 4), m.FreePagesTotal);
+    }
 }
