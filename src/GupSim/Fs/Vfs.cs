@@ -37,7 +37,7 @@ public sealed class Vfs
         Mount(FsType.Tmpfs, "/dev/shm");
     }
 
-    /// <summary>Slab stand-in for address_space and anon_vma objects.</summary>
+    /// <summary>The slab caches of address_space (inode) and anon_vma objects.</summary>
     public KernelObjects Objects { get; }
     /// <summary>/dev/zero.</summary>
     public DevZeroInode DevZero { get; } = new();
@@ -272,7 +272,7 @@ public sealed class Vfs
 
     private PageCacheInode NewInode(VfsMount mount, string name, bool linked)
     {
-        var inode = new PageCacheInode(_m, mount, name, linked, Objects.Alloc());
+        var inode = new PageCacheInode(_m, mount, name, linked, Objects.AllocInode(mount.Type));
         _byMapping[inode.MappingAddress] = inode;
         return inode;
     }

@@ -43,8 +43,6 @@ public sealed class KernelMemory
     private Func<ulong, bool> _isRam = _ => false;
     private Func<ulong, string> _describePhys = _ => "RAM";
     private SectionTable? _sections;
-    private ulong _vmallocNext;
-    private ulong _vmallocTop;
 
     public KernelMemory(ArchProfile arch, ulong seed, StructPageStore store)
     {
@@ -57,8 +55,6 @@ public sealed class KernelMemory
         ulong area = (1UL << (arch.MaxPhysmemBits - arch.PageShift)) << _spsShift;
         // The area may run to the very top of the address space (arm64): saturate instead of wrapping to 0.
         VmemmapEnd = arch.VmemmapBase == 0 ? 0 : arch.VmemmapBase + area < arch.VmemmapBase ? ulong.MaxValue : arch.VmemmapBase + area;
-        _vmallocNext = arch.VmallocStart;
-        _vmallocTop = arch.VmallocEnd;
     }
 
     /// <summary>The struct page contents.</summary>
@@ -134,39 +130,19 @@ public sealed class KernelMemory
     }
 
     /// <summary>
-    /// vmalloc(): reserves <paramref name="bytes"/> (page-rounded) in the vmalloc area, followed by one unmapped guard
-    /// page, as __get_vm_area_node() does; returns the start.
+    /// Records a mapped vmalloc area [<paramref name="start"/>, <paramref name="end"/>) (mm/vmalloc.c: the range and
+    /// its guard page are chosen by <see cref="Vmalloc"/>); the guard page after it stays unmapped.
     /// </summary>
-    public ulong Vmalloc(ulong bytes, string name)
+    internal void MapVmallocArea(ulong start, ulong end, string name)
     {
-        ulong size = (bytes + _arch.PageSize - 1) & ~(_arch.PageSize - 1);
-        ulong start = _vmallocNext;
-        if (start + size + _arch.PageSize > _vmallocTop)
-            throw new GupSimException($"vmalloc: out of vmalloc space allocating {ByteSize.Format(bytes)}");
-        _vmallocAreas.Add((start, start + size, name));
-        _vmallocNext = start + size + _arch.PageSize;
-        return start;
+        lock (_vmallocAreas) _vmallocAreas.Add((start, end, name));
     }
 
-    /// <summary>
-    /// Reserves <paramref name="bytes"/> (page-rounded) at the top of the vmalloc area, below a guard page, for GupSim's
-    /// stand-in for slab objects (struct address_space, struct anon_vma: see <c>Fs.KernelObjects</c>). Taken from the
-    /// top so that <see cref="Vmalloc"/> (bottom-up) places everything exactly where it would without it.
-    /// </summary>
-    /// <exception cref="GupSimException">Thrown when the vmalloc area has no room left.</exception>
-    public ulong ReserveTop(ulong bytes, string name)
+    /// <summary>Forgets the mapping of the vmalloc area at <paramref name="start"/> (vfree(): see <see cref="Vmalloc"/>).</summary>
+    public void Vfree(ulong start)
     {
-        ulong size = (bytes + _arch.PageSize - 1) & ~(_arch.PageSize - 1);
-        ulong top = (_vmallocTop & ~(_arch.PageSize - 1)) - _arch.PageSize;
-        if (top < _vmallocNext + size) throw new GupSimException($"vmalloc: out of vmalloc space reserving {ByteSize.Format(bytes)} for {name}");
-        ulong start = top - size;
-        _vmallocAreas.Add((start, top, name));
-        _vmallocTop = start;
-        return start;
+        lock (_vmallocAreas) _vmallocAreas.RemoveAll(a => a.Start == start);
     }
-
-    /// <summary>vfree().</summary>
-    public void Vfree(ulong start) => _vmallocAreas.RemoveAll(a => a.Start == start);
 
     /// <summary>Says what lives at <paramref name="va"/>.</summary>
     public AddressInfo Describe(ulong va)

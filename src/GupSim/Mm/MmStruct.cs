@@ -137,7 +137,7 @@ public sealed partial class MmStruct
     private AnonVma AnonVmaPrepare(Vma v)
     {
         if (v.AnonVma is { } av) return av;
-        av = new AnonVma(_m.Vfs.Objects.Alloc()) { Vmas = 1 };
+        av = new AnonVma(_m.Vfs.Objects.AllocAnonVma()) { Vmas = 1 };
         v.AnonVma = av;
         return av;
     }

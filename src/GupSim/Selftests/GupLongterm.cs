@@ -270,7 +270,10 @@ public sealed class GupLongterm
             stderr.WriteLine($"gupsim: {ProgramName} is not in the v{_m.Version} tree (it arrived in v{GupLongtermDialect.FirstVersion}); running the v{Dialect.Version} selftest against the v{_m.Version} kernel");
         PrepareFilesystems();
 
-        ulong free0 = _m.FreePagesTotal;
+        // Slab caches keep their current slab and min_partial empty slabs after the objects go (mm/slub.c), as the
+        // kernel's do: those pages count as given back; objects still allocated do not.
+        ulong free0 = FreeOrSlabPages();
+        long objects0 = SlabObjectsInUse();
         var pools0 = _m.Hugetlb.Hstates.Select(h => (h.Name, h.NrHugePages, h.FreeHugePages, h.ResvHugePages, h.SurplusHugePages)).ToArray();
 
         _tap = new KselftestTap(stdout);
@@ -315,8 +318,10 @@ public sealed class GupLongterm
         {
             _freePagesChecked = true;
             _poolsChecked += pools0.Length;
-            if (_m.FreePagesTotal != free0)
-                _verifyLines.Add(string.Create(CultureInfo.InvariantCulture, $"after exit: free pages {free0} -> {_m.FreePagesTotal}"));
+            if (FreeOrSlabPages() != free0)
+                _verifyLines.Add(string.Create(CultureInfo.InvariantCulture, $"after exit: free pages {free0} -> {FreeOrSlabPages()}"));
+            if (SlabObjectsInUse() != objects0)
+                _verifyLines.Add(string.Create(CultureInfo.InvariantCulture, $"after exit: slab objects in use {objects0} -> {SlabObjectsInUse()}"));
             var hs = _m.Hugetlb.Hstates;
             for (int i = 0; i < hs.Count && i < pools0.Length; i++)
             {
@@ -333,6 +338,15 @@ public sealed class GupLongterm
             }
         }
         return exit;
+    }
+
+    private ulong FreeOrSlabPages() => _m.FreePagesTotal + _m.Slub.SlabPages;
+
+    private long SlabObjectsInUse()
+    {
+        long n = 0;
+        foreach (var c in _m.Slub.Caches) n += c.ObjectsInUse;
+        return n;
     }
 
     private void PrepareFilesystems()
