@@ -106,10 +106,11 @@ public sealed partial class Machine
     }
 
     /// <summary>
-    /// __free_pages_ok() for a block whose last reference is gone. free_pages_prepare() checks it as v5.11 does —
-    /// tails of a compound block with free_tail_pages_check() (reached by <c>page + i</c>: a buddy block never
-    /// crosses a section), every page with check_free_page() — and a dirty block is reported with bad_page() and
-    /// not freed; a clean one is merged back by __free_one_page().
+    /// __free_pages_ok() for a block whose last reference is gone. free_pages_prepare() checks it as the version
+    /// does with the machine's CONFIG_DEBUG_VM (<see cref="FreePagesPrepare"/>) — tails of a compound block with
+    /// free_tail_pages_check() (reached by <c>page + i</c>: a buddy block never crosses a section), every page with
+    /// check_free_page() — and a dirty block is reported with bad_page() and not freed; a clean one is merged back
+    /// by __free_one_page().
     /// </summary>
     /// <returns>The "BUG: Bad page state" reports; empty when the block went back to the buddy.</returns>
     public IReadOnlyList<string> FreePages(Pfn pfn, int order)
@@ -123,15 +124,16 @@ public sealed partial class Machine
         // v6.6 (ebc1baf5c9b4) keeps the order in the low byte of page[1].flags (_flags_1), so free_pages_prepare()
         // clears PAGE_FLAGS_SECOND there before the tails are checked; else it trips PAGE_FLAGS_CHECK_AT_FREE.
         if (compound && Version >= KernelVersion.V6_6) sp.SetCompoundOrder(head, 0);
+        var prep = new FreePagesPrepare(sp, Version, Spec.DebugVm); // which checks run: CONFIG_DEBUG_VM and version
         for (long i = 1; i < 1L << order; i++)
         {
             var page = PageAdd(head, i);
-            if (compound && sp.FreeTailPagesCheck(head, page, i, Arch.TailMapping) is { } tailReason)
+            if (compound && prep.FreeTailPagesCheck(head, page, i, Arch.TailMapping) is { } tailReason)
                 reports.Add(sp.BadPage(page, tailReason));
-            if (sp.CheckFreePage(page) is { } reason) reports.Add(sp.BadPage(page, reason));
+            if (prep.CheckFreePage(page) is { } reason) reports.Add(sp.BadPage(page, reason));
             else sp.SetFlags(page, sp.Flags(page) & ~PageFlagBits.CheckAtPrepFor(Arch.BitsPerLong));
         }
-        if (sp.CheckFreePage(head) is { } headReason) reports.Add(sp.BadPage(head, headReason));
+        if (prep.CheckFreePage(head) is { } headReason) reports.Add(sp.BadPage(head, headReason));
         if (reports.Count > 0) return reports;
         sp.SetFlags(head, sp.Flags(head) & ~PageFlagBits.CheckAtPrepFor(Arch.BitsPerLong));
         var zone = ZoneOfPfn(pfn.Value) ?? throw new GupSimException($"free_pages: pfn {pfn} is in no zone");

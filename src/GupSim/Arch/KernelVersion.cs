@@ -117,6 +117,12 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// <summary>v6.4 made MAX_ORDER inclusive (largest block order = MAX_ORDER); before, it was exclusive.</summary>
     public bool MaxOrderIsInclusive => this >= FromNumbers(6, 4);
 
+    /// <summary>
+    /// v6.4 (700d2e9a36b9, "mm, page_alloc: reduce page alloc/free sanity checks"): the free-time struct page checks
+    /// run only when the check_pages_enabled static key is on (by default only with CONFIG_DEBUG_VM); before, always.
+    /// </summary>
+    public bool HasCheckPagesStaticKey => this >= FromNumbers(6, 4);
+
     /// <summary>v6.8 renamed MAX_ORDER to MAX_PAGE_ORDER.</summary>
     public bool NamesMaxPageOrder => this >= FromNumbers(6, 8);
 

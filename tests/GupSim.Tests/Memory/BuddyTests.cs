@@ -60,10 +60,11 @@ public class BuddyTests
         Assert.Contains("page dumped because: nonzero _refcount", m.KernelLog);
     }
 
+    // free_tail_pages_check() checks only with CONFIG_DEBUG_VM (DebugVmTests has the off case).
     [Fact]
     public void FreePages_CompoundBlock_ChecksTails()
     {
-        var m = OneGig();
+        var m = Machine.Boot(new MachineSpec { Arch = ArchProfiles.Get("x86_64", KernelVersion.V5_11), Model = MemoryModel.SparsememVmemmap, Ram = Ram((0, G)), DebugVm = true });
         var sp = m.StructPages;
         Assert.True(m.TryAllocPages(2, 0, "test", out Pfn pfn));
         var head = m.PfnToPage(pfn);
