@@ -34,11 +34,15 @@ public sealed class MachineOptionSet
         CustomParser = r => CommonOptions.ParseUInt64(r, "--seed"),
     };
 
+    // --debug-vm (issue 10 item 6): CONFIG_DEBUG_VM when no --config gives it; checked by MachineOptions.ToSpec.
+    public Option<string?> DebugVm { get; } = new("--debug-vm") { Description = "CONFIG_DEBUG_VM when no --config says: on or off (default off, as distributions ship); a .config decides it", HelpName = "on|off" };
+
     /// <summary>Adds every option to a command.</summary>
     public void AddTo(Command command)
     {
         foreach (var o in new Option[] { Arch, Kernel, Model, Placement, Mem, Ram, Nodes, Config, Iomem, Hotplug, Hugepages, Cma, HugetlbCma, Kernelcore, Movablecore, Crashkernel, Initrd, Seed })
             command.Options.Add(o);
+        command.Options.Add(DebugVm);
     }
 
     /// <summary>Reads the options into a <see cref="MachineOptions"/>.</summary>
@@ -62,6 +66,7 @@ public sealed class MachineOptionSet
         Crashkernel = pr.GetValue(Crashkernel),
         Initrd = pr.GetValue(Initrd),
         Seed = pr.GetValue(Seed),
+        DebugVm = pr.GetValue(DebugVm),
     };
 }
 

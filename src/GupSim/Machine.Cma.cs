@@ -5,43 +5,26 @@ using GupSim.Memory;
 
 namespace GupSim;
 
-/// <summary>A CMA area (struct cma, mm/cma.c): <paramref name="Count"/> pages from <paramref name="BasePfn"/>.</summary>
-/// <param name="Name">"reserved" (cma=) or "hugetlb0", "hugetlb1", ... (hugetlb_cma=).</param>
-/// <param name="BasePfn">First pfn.</param>
-/// <param name="Count">Pages.</param>
-/// <param name="Nid">Node the area was asked on (−1: any).</param>
-public sealed record CmaArea(string Name, ulong BasePfn, ulong Count, int Nid)
-{
-    /// <summary>One past the last pfn.</summary>
-    public ulong EndPfn => BasePfn + Count;
-}
-
 public sealed partial class Machine
 {
-    private readonly List<CmaArea> _cmaAreas = [];
+    /// <summary>The contiguous memory allocator (mm/cma.c) and its areas.</summary>
+    public Cma Cma => _cma ??= new Cma(this);
+    private Cma? _cma;
 
     // current->flags & (PF_MEMALLOC_NOCMA | PF_MEMALLOC_PIN): per thread, as the kernel's is per task.
     [ThreadStatic] private static Machine? t_memallocPinScope;
 
-    /// <summary>The CMA areas, activated at boot (cma_init_reserved_areas()).</summary>
-    public IReadOnlyList<CmaArea> CmaAreas => _cmaAreas;
+    /// <summary>The CMA areas, activated at boot (cma_init_reserved_areas()): <see cref="Cma.Areas"/>.</summary>
+    public IReadOnlyList<CmaArea> CmaAreas => Cma.Areas;
 
-    /// <summary>totalcma_pages.</summary>
-    public ulong TotalCmaPages => _cmaAreas.Aggregate(0UL, (a, c) => a + c.Count);
+    /// <summary>totalcma_pages: <see cref="Cma.TotalCmaPages"/>.</summary>
+    public ulong TotalCmaPages => Cma.TotalCmaPages;
 
     /// <summary>NR_FREE_CMA_PAGES over all zones.</summary>
     public ulong FreeCmaPagesTotal => Nodes.SelectMany(n => n.Zones).Aggregate(0UL, (a, z) => a + z.FreeCmaPages);
 
-    /// <summary>
-    /// is_migrate_cma(get_pageblock_migratetype()) for a pfn: whether it lies in a MIGRATE_CMA pageblock. GupSim
-    /// looks the pfn up in the activated CMA areas instead of the section's pageblock bitmap.
-    /// </summary>
-    public bool IsCmaPfn(ulong pfn)
-    {
-        foreach (var a in _cmaAreas)
-            if (pfn >= a.BasePfn && pfn < a.EndPfn) return true;
-        return false;
-    }
+    /// <summary>Whether a pfn lies in a MIGRATE_CMA pageblock: <see cref="Cma.IsCmaPfn"/>.</summary>
+    public bool IsCmaPfn(ulong pfn) => Cma.IsCmaPfn(pfn);
 
     /// <summary>
     /// memalloc_nocma_save() (before v5.13) / memalloc_pin_save() (v5.13+): until <see cref="MemallocPinRestore"/>,
@@ -74,76 +57,18 @@ public sealed partial class Machine
     }
 
     /// <summary>
-    /// cma_declare_contiguous_nid() at boot: a fixed <c>@START</c> is reserved as given (−EBUSY if memblock already
-    /// holds any of it); otherwise, on 64-bit, bottom-up from 4 GiB when RAM reaches 4 GiB + size, else the highest
-    /// fitting block. Alignment is PAGE_SIZE &lt;&lt; max(MAX_ORDER − 1, pageblock_order), or
-    /// <paramref name="align"/> when larger (hugetlb_cma: the gigantic page size).
+    /// setup_arch()'s dma_contiguous_reserve() (<c>cma=</c>, kernel/dma/contiguous.c), declaring its area with
+    /// <see cref="Cma.CmaDeclareContiguousNid"/>.
     /// </summary>
-    private bool ReserveCmaArea(string name, ulong bytes, ulong? fixedBase, int nid, ulong align, out CmaArea? area)
-    {
-        area = null;
-        ulong minAlign = Arch.PageSize << Math.Max(Arch.MaxOrder - 1, Arch.PageblockOrder);
-        align = Math.Max(align, minAlign);
-        ulong size = (bytes + align - 1) & ~(align - 1);
-        if (size == 0) return false;
-        ulong phys;
-        if (fixedBase is ulong b)
-        {
-            if ((b & (align - 1)) != 0 || !IsRam(b) || !IsRam(b + size - 1) || Memblock.IsReserved(b, b + size))
-            {
-                Log(string.Create(CultureInfo.InvariantCulture, $"cma: Failed to reserve {size >> 20} MiB at 0x{b:x} (not aligned to 0x{align:x}, not RAM, or busy)"));
-                Warn(string.Create(CultureInfo.InvariantCulture, $"{CmaOption(name)}: cma: Failed to reserve {size >> 20} MiB at 0x{b:x}: the area must be RAM that nothing else holds, aligned to {ByteSize.Format(align)}; booting without it"));
-                return false;
-            }
-            Memblock.Reserve(b, size, $"cma area {name}", nid);
-            phys = b;
-        }
-        else
-        {
-            const ulong fourG = 1UL << 32;
-            ulong end = Memblock.Memory[^1].End;
-            phys = 0;
-            bool found = Arch.BitsPerLong == 64 && end >= fourG + size && TryFindBottomUp(size, align, fourG, nid, out phys);
-            if (found) Memblock.Reserve(phys, size, $"cma area {name}", nid);
-            else if (!Memblock.TryAlloc(size, align, 0, nid, $"cma area {name}", out phys))
-            {
-                Log(string.Create(CultureInfo.InvariantCulture, $"cma: Failed to reserve {size >> 20} MiB"));
-                Warn(string.Create(CultureInfo.InvariantCulture, $"{CmaOption(name)}: cma: Failed to reserve {size >> 20} MiB: no free {ByteSize.Format(size)} block of RAM (the machine has {ByteSize.Format(Spec.Ram.TotalBytes)}); booting without it, give a smaller size"));
-                return false;
-            }
-        }
-        area = new CmaArea(name, PfnOf(phys), size >> Arch.PageShift, nid);
-        Log(string.Create(CultureInfo.InvariantCulture, $"cma: Reserved {size >> 20} MiB at 0x{phys:x16}"));
-        return true;
-    }
-
-    /// <summary>The option that asked for CMA area <paramref name="name"/>: --cma for the global "reserved" area, --hugetlb-cma for hugetlbN.</summary>
-    private static string CmaOption(string name) => name == "reserved" ? "--cma" : "--hugetlb-cma";
-
-    /// <summary>memblock_alloc_range_nid() with memblock_set_bottom_up(true): the lowest fitting aligned block at or above <paramref name="min"/>.</summary>
-    private bool TryFindBottomUp(ulong size, ulong align, ulong min, int nid, out ulong phys)
-    {
-        foreach (var r in Memblock.FreeRanges())
-        {
-            if (nid >= 0 && r.Nid != nid) continue;
-            ulong start = (Math.Max(r.Base, min) + align - 1) & ~(align - 1);
-            if (start + size <= r.End && start + size <= Memblock.CurrentLimit)
-            {
-                phys = start;
-                return true;
-            }
-        }
-        phys = 0;
-        return false;
-    }
-
-    /// <summary>setup_arch()'s dma_contiguous_reserve(): the <c>cma=</c> area.</summary>
     private void BootDmaContiguousReserve()
     {
-        if (Spec.Cma is { } cma && ReserveCmaArea("reserved", cma.Bytes, cma.Base, -1, 0, out var area)) _cmaAreas.Add(area!);
+        if (Spec.Cma is { } cma) Cma.CmaDeclareContiguousNid("reserved", cma.Bytes, cma.Base, -1, 0, "--cma", out _);
     }
 
-    /// <summary>hugetlb_cma_reserve(): the <c>hugetlb_cma=</c> areas, split evenly over the nodes, each part aligned to the largest gigantic page size.</summary>
+    /// <summary>
+    /// hugetlb_cma_reserve() (mm/hugetlb.c, v5.7+): <c>hugetlb_cma=</c> split evenly over the nodes, each part rounded
+    /// up to and aligned on the largest gigantic page size, one area "hugetlbN" per node.
+    /// </summary>
     private void BootHugetlbCmaReserve()
     {
         if (Spec.HugetlbCmaBytes == 0) return;
@@ -157,31 +82,14 @@ public sealed partial class Machine
         ulong perNode = (Spec.HugetlbCmaBytes + (ulong)nids.Count - 1) / (ulong)nids.Count;
         perNode = (perNode + gigantic - 1) & ~(gigantic - 1);
         foreach (int nid in nids)
-            if (ReserveCmaArea($"hugetlb{nid}", perNode, null, nid, gigantic, out var h)) _cmaAreas.Add(h!);
+            Cma.CmaDeclareContiguousNid($"hugetlb{nid}", perNode, null, nid, gigantic, "--hugetlb-cma", out _);
     }
 
     /// <summary>
-    /// cma_init_reserved_areas() → cma_activate_area(): each area must lie in one zone; its pageblocks become
-    /// MIGRATE_CMA and its pages go to the buddy (init_cma_reserved_pageblock(): PG_reserved cleared, _refcount 0,
-    /// managed pages counted). An area that spans zones is not activated: its pages are freed as ordinary ones.
+    /// cma_init_reserved_areas() (<see cref="Cma.CmaInitReservedAreas"/>): an area that spans zones is not activated
+    /// and its pages are freed to the zones as ordinary ones.
     /// </summary>
-    private void BootActivateCma()
-    {
-        foreach (var a in _cmaAreas.ToList())
-        {
-            var zone = ZoneOfPfn(a.BasePfn);
-            Memblock.Free(PhysOf(a.BasePfn), a.Count << Arch.PageShift);
-            if (zone is null || !zone.Spans(a.EndPfn - 1))
-            {
-                Log($"cma: CMA area {a.Name} could not be activated");
-                _cmaAreas.Remove(a);
-                FreeRangeToZones(a.BasePfn, a.EndPfn);
-                continue;
-            }
-            PageAlloc.InitCmaReservedPageblocks(zone, a.BasePfn, a.EndPfn);
-            zone.ManagedPages += a.Count;
-        }
-    }
+    private void BootActivateCma() => Cma.CmaInitReservedAreas(a => FreeRangeToZones(a.BasePfn, a.EndPfn));
 
     /// <summary>
     /// find_zone_movable_pfns_for_nodes() (mm/page_alloc.c) for <c>kernelcore=</c>/<c>movablecore=</c>: the
@@ -275,21 +183,15 @@ public sealed partial class Machine
     }
 
     /// <summary>
-    /// alloc_gigantic_page()'s first try when hugetlb_cma= is set: cma_alloc() from the node's hugetlb CMA area (then
-    /// the other nodes'), the first free naturally aligned range, taken with alloc_contig_range(MIGRATE_CMA).
+    /// alloc_gigantic_page()'s first try when hugetlb_cma= is set: <c>cma_alloc(hugetlb_cma[nid], nr_pages,
+    /// huge_page_order(h))</c> (<see cref="Cma.CmaAlloc"/>) from the node's hugetlb CMA area, then the other nodes'.
     /// </summary>
     internal bool TryAllocFromHugetlbCma(ulong nrPages, int nid, out Pfn pfn)
     {
         pfn = default;
-        foreach (var a in _cmaAreas.Where(a => a.Name.StartsWith("hugetlb", StringComparison.Ordinal)).OrderBy(a => a.Nid == nid ? 0 : 1))
-        {
-            for (ulong p = (a.BasePfn + nrPages - 1) & ~(nrPages - 1); p + nrPages <= a.EndPfn; p += nrPages)
-            {
-                if (AllocContigRange(p, p + nrPages, allowCma: true) != 0) continue;
-                pfn = Pfn.FromUInt64(p);
-                return true;
-            }
-        }
+        int order = System.Numerics.BitOperations.Log2(nrPages);
+        foreach (var a in Cma.Areas.Where(a => a.Name.StartsWith("hugetlb", StringComparison.Ordinal)).OrderBy(a => a.Nid == nid ? 0 : 1))
+            if (Cma.CmaAlloc(a, nrPages, order, out pfn)) return true;
         return false;
     }
 

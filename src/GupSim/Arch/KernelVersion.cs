@@ -123,6 +123,12 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// <summary>v6.4 made MAX_ORDER inclusive (largest block order = MAX_ORDER); before, it was exclusive.</summary>
     public bool MaxOrderIsInclusive => this >= FromNumbers(6, 4);
 
+    /// <summary>
+    /// v6.4 (700d2e9a36b9, "mm, page_alloc: reduce page alloc/free sanity checks"): the free-time struct page checks
+    /// run only when the check_pages_enabled static key is on (by default only with CONFIG_DEBUG_VM); before, always.
+    /// </summary>
+    public bool HasCheckPagesStaticKey => this >= FromNumbers(6, 4);
+
     /// <summary>v6.8 renamed MAX_ORDER to MAX_PAGE_ORDER.</summary>
     public bool NamesMaxPageOrder => this >= FromNumbers(6, 8);
 
@@ -145,6 +151,14 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// refuses such folios (folio_fast_pin_allowed(): only anonymous, shmem and hugetlb folios pass).
     /// </summary>
     public bool HasLongtermFileWriteRule => this >= FromNumbers(6, 5);
+
+    /// <summary>
+    /// 426056efe835 (Zi Yan, "mm/hugetlb: use nth_page() in place of direct struct page manipulation", Fixes:
+    /// 57a196a58421): hugetlb_follow_page_mask() computes the subpage with <c>nth_page(page, offset)</c> instead of
+    /// <c>page += offset</c>. Merged for v6.7 (greg k-h's stable mail of 2023-11-23 quotes it from Linus's tree; v6.6
+    /// shipped with <c>page +=</c>, the 6.6.y stable series took it later, which GupSim does not model).
+    /// </summary>
+    public bool HugetlbFollowPageMaskUsesNthPage => this >= FromNumbers(6, 7);
 
     /// <summary>v6.18: nth_page() removed; folios may not exceed one section on !VMEMMAP (MAX_FOLIO_ORDER = PFN_SECTION_SHIFT).</summary>
     public bool HasMaxFolioOrderInvariant => this >= V6_18;

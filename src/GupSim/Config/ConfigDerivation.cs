@@ -48,6 +48,12 @@ public sealed record DerivedConfig
     public required bool PageExtension { get; init; }
 
     /// <summary>
+    /// CONFIG_DEBUG_VM (lib/Kconfig.debug, bool, depends on DEBUG_KERNEL): <c>=y</c> → true; <c># … is not set</c> or
+    /// no line at all (a config without DEBUG_KERNEL has none) → false. A loaded <c>.config</c> always decides it.
+    /// </summary>
+    public bool DebugVm { get; init; }
+
+    /// <summary>
     /// One line each: combinations the real Kconfig would not produce (the file still loads), values GupSim's
     /// profile does not model, and repeated assignments. Empty for a config the kernel's own tools wrote.
     /// </summary>
@@ -122,8 +128,22 @@ public sealed partial class KernelConfig
             SparsememExtreme = extreme,
             SparsememStatic = isStatic,
             PageExtension = IsSet("PAGE_EXTENSION"),
+            DebugVm = ResolveDebugVm(warnings),
             Warnings = warnings,
         };
+    }
+
+    /// <summary>CONFIG_DEBUG_VM as the file sets it, with a warning for what Kconfig would not write.</summary>
+    private bool ResolveDebugVm(List<string> warnings)
+    {
+        const string Symbol = "DEBUG_VM";
+        if (!Contains(Symbol)) return false;
+        if (GetTristate(Symbol) == Tristate.Module)
+            warnings.Add("CONFIG_DEBUG_VM=m but CONFIG_DEBUG_VM is a bool (y or n); GupSim reads it as y");
+        bool on = IsSet(Symbol);
+        if (on && !IsSet("DEBUG_KERNEL"))
+            warnings.Add("CONFIG_DEBUG_VM is set without CONFIG_DEBUG_KERNEL (it depends on it); the real Kconfig would not produce this file");
+        return on;
     }
 
     private KernelVersion ResolveVersion(KernelVersion? kernel, List<string> warnings)

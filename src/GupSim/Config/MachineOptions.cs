@@ -46,6 +46,12 @@ public sealed record MachineOptions
     public string? Initrd { get; init; }
 
     /// <summary>
+    /// <c>--debug-vm on|off</c>: CONFIG_DEBUG_VM when no <c>.config</c> is loaded (default off, as distributions
+    /// ship). With <c>--config</c> the file decides; a <c>--debug-vm</c> that contradicts it is an error.
+    /// </summary>
+    public string? DebugVm { get; init; }
+
+    /// <summary>
     /// Parses the machine options from words, as a scenario's <c>machine</c> line gives them
     /// (<c>--arch x86_64 --model sparsemem --mem 8G</c>); the same names as the command line.
     /// </summary>
@@ -76,6 +82,7 @@ public sealed record MachineOptions
                 "--movablecore" => o with { Movablecore = Value() },
                 "--crashkernel" => o with { Crashkernel = Value() },
                 "--initrd" => o with { Initrd = Value() },
+                "--debug-vm" => o with { DebugVm = Value() },
                 "--seed" => o with { Seed = Numbers.ParseUInt64(Value(), "--seed") },
                 "--hotplug" => o,
                 _ => throw new GupSimException($"unknown machine option '{name}'"),
@@ -99,9 +106,13 @@ public sealed record MachineOptions
         bool pageExt = false;
         bool fromConfig = false;
         string source = "defaults";
+        bool? debugVmFlag = ParseDebugVm(DebugVm);
+        bool debugVm = debugVmFlag ?? false;
         if (ConfigFile is not null)
         {
-            var derived = KernelConfig.Load(ConfigFile).Derive(kernel);
+            var config = KernelConfig.Load(ConfigFile);
+            var derived = config.Derive(kernel);
+            debugVm = ResolveDebugVm(debugVmFlag, derived.DebugVm, config);
             Warnings.AddRange(derived.Warnings);
             arch = Arch is null ? derived.Arch : ArchProfiles.Get(Arch, kernel ?? derived.Version);
             model = derived.Model;
@@ -159,7 +170,34 @@ public sealed record MachineOptions
             Hotplug = hotplug,
             Source = source,
             AllowKconfigViolations = fromConfig,
+            DebugVm = debugVm,
         };
+    }
+
+    /// <summary>Parses <c>--debug-vm on|off</c>; null when not given.</summary>
+    /// <exception cref="GupSimException">Thrown for anything but on or off.</exception>
+    private static bool? ParseDebugVm(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        null => null,
+        "on" => true,
+        "off" => false,
+        _ => throw new GupSimException($"--debug-vm: expected on or off, got '{text}'"),
+    };
+
+    /// <summary>
+    /// CONFIG_DEBUG_VM when a .config is loaded: the file's value. A --debug-vm that agrees is accepted; one that
+    /// contradicts it is refused, so the flag is never silently ignored.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown when --debug-vm says the opposite of the file.</exception>
+    private static bool ResolveDebugVm(bool? flag, bool fromFile, KernelConfig config)
+    {
+        if (flag is not bool f || f == fromFile) return fromFile;
+        string says = fromFile
+            ? $"{config.FileName}:{config.LineOf("DEBUG_VM")} sets CONFIG_DEBUG_VM=y"
+            : config.LineOf("DEBUG_VM") is int line
+                ? $"{config.FileName}:{line} says '# CONFIG_DEBUG_VM is not set'"
+                : $"{config.FileName} has no CONFIG_DEBUG_VM (off)";
+        throw new GupSimException($"--debug-vm {(f ? "on" : "off")}: {says}, and a loaded .config decides CONFIG_DEBUG_VM: drop --debug-vm or edit the file");
     }
 
     /// <summary>Parses <c>SIZE[@START]</c> (cmdline_parse_cma()).</summary>

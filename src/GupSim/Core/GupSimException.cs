@@ -23,6 +23,28 @@ public sealed class KernelOops : Exception
         What = what;
     }
 
+    private KernelOops(string message, KernelVa address, string what)
+        : base(message)
+    {
+        Address = address;
+        What = what;
+    }
+
+    /// <summary>
+    /// A BUG() / VM_BUG_ON_PAGE() that fired (include/linux/mmdebug.h): "kernel BUG at FILE!" then the assertion.
+    /// The kernel also prints the line number, which depends on the exact tree; GupSim names the file only.
+    /// </summary>
+    /// <param name="file">The source file of the assertion ("include/linux/mm.h").</param>
+    /// <param name="what">The assertion and what it was checking.</param>
+    public static KernelOops Bug(string file, string what) => new($"kernel BUG at {file}! ({what})", KernelVa.Null, what);
+
+    /// <summary>
+    /// An indirect call through a function pointer the kernel read from data it should not have used (an array indexed
+    /// past its end): the oops lands wherever that word points, which GupSim does not follow.
+    /// </summary>
+    /// <param name="what">The call and the index that went wrong.</param>
+    public static KernelOops BadCall(string what) => new($"BUG: unable to handle page fault: indirect call through a garbage function pointer ({what})", KernelVa.Null, what);
+
     /// <summary>The faulting kernel virtual address.</summary>
     public KernelVa Address { get; }
 

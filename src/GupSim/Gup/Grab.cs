@@ -151,19 +151,22 @@ public sealed class Grab
     }
 
     /// <summary>
-    /// put_page(): drops a reference from the head; the last one frees the page the way its kind needs (hugetlb pages
-    /// back to their pool, THP and buddy pages to the buddy). On something that is not a struct page only the
-    /// counter word changes, as the kernel's atomic would.
+    /// put_page(): <c>page = compound_head(page)</c>, put_page_testzero() (with CONFIG_DEBUG_VM a VM_BUG_ON_PAGE when
+    /// _refcount is already 0), an atomic decrement of the word at the _refcount offset; the last reference frees the
+    /// page the way its kind needs (hugetlb pages back to their pool, THP and buddy pages to the buddy). On bytes that
+    /// are not a struct page, __put_page() runs on what they hold (<see cref="Pages.PutPage.Release"/>).
     /// </summary>
+    /// <exception cref="Core.KernelOops">Thrown where the kernel would oops or BUG.</exception>
     public void PutPage(PagePtr page)
     {
         var head = Sp.CompoundHead(page);
         Counters.Atomic();
+        Pages.PutPage.PutPageTestzeroCheck(_m, head);
         if (Sp.RefAddReturn(head, -1) != 0) return;
         var info = _m.Describe(head);
         if (info.Kind != Memory.AddressKind.Page || info.Pfn is not ulong pfn)
         {
-            _m.Log($"BUG: put_page() dropped the last reference of {head}, which is not a struct page ({info.Region})");
+            Pages.PutPage.Release(_m, head);
             return;
         }
         _m.ReleaseZeroRefPage(pfn);

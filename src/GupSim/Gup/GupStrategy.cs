@@ -40,12 +40,13 @@ public sealed record GupStrategy(
         if (v < KernelVersion.V6_1) return new(name, HugetlbSlowVariant.RecordSubpages, SubpageRecorders.MemMapOffsetMerged, fast, fastNth, aligned);
         if (v < KernelVersion.FromNumbers(6, 5)) return new(name, HugetlbSlowVariant.RecordSubpages, SubpageRecorders.NthPage, fast, fastNth, aligned);
         if (v.HasMaxFolioOrderInvariant) return new(name, HugetlbSlowVariant.FollowPageMask, SubpageRecorders.PagePlusPlus, fast, fastNth, aligned);
-        // v6.5: hugetlb_follow_page_mask() did page += offset until 426056efe835 (v6.6) switched to nth_page().
-        var rec = v < KernelVersion.V6_6 ? FollowPageMaskPointerBase : SubpageRecorders.NthPage;
+        // v6.5–v6.6: hugetlb_follow_page_mask() did page += offset until 426056efe835 switched to nth_page(); that
+        // commit reached Linus's tree in the v6.7 merge window (stable backports came later, 6.6.y only).
+        var rec = v.HugetlbFollowPageMaskUsesNthPage ? SubpageRecorders.NthPage : FollowPageMaskPointerBase;
         return new(name, HugetlbSlowVariant.FollowPageMask, rec, fast, fastNth, aligned);
     }
 
-    /// <summary>v6.5's hugetlb_follow_page_mask(): <c>page += offset</c>, then nth_page(page, j) per subpage.</summary>
+    /// <summary>v6.5–v6.6's hugetlb_follow_page_mask(): <c>page += offset</c>, then nth_page(page, j) per subpage.</summary>
     internal static ISubpageRecorder FollowPageMaskPointerBase { get; } = new PointerBaseNthRecorder();
 
     /// <summary>The names <c>--strategy</c> accepts.</summary>
@@ -83,7 +84,7 @@ public sealed record GupStrategy(
 
     private sealed class PointerBaseNthRecorder : ISubpageRecorder
     {
-        public string Name => "follow_page_mask-6.5";
+        public string Name => "follow_page_mask-page+=";
 
         public void Record(in SubpageRecordContext ctx, Span<Pages.PagePtr> pages)
         {

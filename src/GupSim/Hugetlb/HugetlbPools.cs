@@ -327,12 +327,33 @@ public sealed class HugetlbPools
         }
     }
 
+    // The hugetlb heads by pfn, for v6.6+ only: there the kernel marks a hugetlb folio with PG_hugetlb in page[1].flags
+    // (9c5ccf2db04b, v6.6) and from v6.9 with a page type in the head (d99e3140a4d3), neither in GupSim's struct page
+    // model (its flag numbering is v5.11's), so PageHuge() answers from this table there.
     private readonly HashSet<ulong> _hugetlbHeads = [];
 
-    /// <summary>PageHuge(): whether <paramref name="pfn"/> heads a page of a hugetlb pool (free or in use).</summary>
+    /// <summary>
+    /// PageHuge() (mm/hugetlb.c v5.11; folio_test_hugetlb() in v6.1–v6.5, which reads the same byte as
+    /// <c>folio->_folio_dtor</c>): PageCompound(page) — PG_head in flags or bit 0 of compound_head — then
+    /// <c>compound_head(page)[1].compound_dtor == HUGETLB_PAGE_DTOR</c>, all read from the struct page store at the
+    /// pointer's address, so a pointer to the wrong struct page (or to something that is not one) answers from
+    /// whatever lies there. v6.6+: from GupSim's table of hugetlb heads (see the field above).
+    /// </summary>
+    public bool PageHuge(PagePtr page)
+    {
+        var sp = _m.StructPages;
+        if (!sp.PageCompound(page)) return false;
+        var head = sp.CompoundHead(page);
+        if (_m.Layout.CompoundDtor >= 0) return Compound.CompoundPageDtor(head) == CompoundPages.HugetlbPageDtor;
+        ulong pfn = _m.PageToPfn(head).Value;
+        lock (_hugetlbHeads) return _hugetlbHeads.Contains(pfn);
+    }
+
+    /// <summary>PageHeadHuge(): PageHead(page) &amp;&amp; PageHuge(page) for the struct page of <paramref name="pfn"/>.</summary>
     public bool IsHugetlbHead(ulong pfn)
     {
-        lock (_hugetlbHeads) return _hugetlbHeads.Contains(pfn);
+        var page = _m.PfnToPage(Pfn.FromUInt64(pfn));
+        return _m.StructPages.PageHead(page) && PageHuge(page);
     }
 
     /// <summary>prep_new_huge_page(): destructor, nr_huge_pages++.</summary>

@@ -56,7 +56,8 @@ public sealed record LayoutReport(
     IReadOnlyList<MemmapReport> Memmaps,
     IReadOnlyList<SectionReport> Sections,
     string? SectionTable,
-    IReadOnlyList<string> Warnings)
+    IReadOnlyList<string> Warnings,
+    bool DebugVm = false)
 {
     /// <summary><see cref="SectionReport.Previous"/> of the lowest present section.</summary>
     public const string First = "first";
@@ -139,6 +140,7 @@ public sealed record LayoutReport(
             arrays,
             secs,
             table,
-            warnings ?? []);
+            warnings ?? [],
+            m.Spec.DebugVm);
     }
 }

@@ -15,6 +15,7 @@ public static class LayoutText
         if (r.SectionSizeBits is int ssb)
             o.WriteLine(string.Create(ci, $"sections        SECTION_SIZE_BITS {ssb} ({GupSim.Core.ByteSize.Format(1UL << ssb)}, {r.PagesPerSection} pages per section)"));
         o.WriteLine(string.Create(ci, $"buddy           MAX_ORDER {r.MaxOrder} in the v5.11 meaning (kernel's own value {r.KernelMaxOrder}); MAX_ORDER_NR_PAGES {r.MaxOrderNrPages}"));
+        o.WriteLine("debug           " + (r.DebugVm ? "CONFIG_DEBUG_VM=y" : "# CONFIG_DEBUG_VM is not set"));
         o.WriteLine("huge pages      " + string.Join(", ", r.HugepageSizes.Select(GupSim.Core.ByteSize.Format)));
         if (r.SectionTable is not null) o.WriteLine("mem_section     " + r.SectionTable);
         o.WriteLine("RAM             " + string.Join(", ", r.Ram));

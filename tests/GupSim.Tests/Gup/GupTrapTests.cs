@@ -261,10 +261,13 @@ public class Trap4Tests
 public class FollowPageMaskTests
 {
     // v6.5+: hugetlb through follow_page_mask(); hugetlb_follow_page_mask() did page += offset until 426056efe835
-    // (v6.6), then nth_page(). A call starting at subpage 40000 (section 1 of the 1 GiB page) shows the difference.
+    // (merged for v6.7; v6.6 still has page +=), then nth_page(). A call starting at subpage 40000 (section 1 of the
+    // 1 GiB page) shows the difference.
     [Theory]
     [InlineData("6.5", true)]
-    [InlineData("6.6", false)]
+    [InlineData("6.6", true)]
+    [InlineData("6.7", false)]
+    [InlineData("6.17", false)]
     public void HugetlbFollowPageMask_PointerBaseVsNthPage(string version, bool pointerBase)
     {
         var m = Machine.Boot(new MachineSpec
