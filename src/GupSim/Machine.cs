@@ -65,6 +65,7 @@ public sealed partial class Machine
         int chunkShift = Math.Min(12, Arch.PfnSectionShift);
         Store = new StructPageStore(StructPageSize, chunkShift, InitStructPages);
         Memory = new KernelMemory(Arch, spec.Seed, Store);
+        Memory.ConnectStrayClassifier(IsPfnFreeInBuddy, KernelPageUseOf);
         bool extreme = spec.SparsememExtreme ?? !(Arch.BitsPerLong == 32 && Arch.KernelArch is "x86" or "riscv");
         if (model is MemoryModel.Sparsemem or MemoryModel.SparsememVmemmap)
             Sections = new SectionTable(Arch, extreme, spec.PageExtension);
@@ -183,6 +184,17 @@ public sealed partial class Machine
         }
         return null;
     }
+
+    /// <summary>Whether <paramref name="pfn"/> lies in a free buddy block (on a zone's free lists) now.</summary>
+    public bool IsPfnFreeInBuddy(ulong pfn)
+    {
+        var zone = ZoneOfPfn(pfn);
+        if (zone is null) return false;
+        lock (zone) return zone.TryFindFreeBlock(pfn, out _, out _);
+    }
+
+    /// <summary>Every stray store (a store through a pointer that is not the one the kernel meant) counted so far.</summary>
+    public StrayWrites StrayWrites => Memory.StrayWritesTotal;
 
     /// <summary>The zone index the kernel stores in page->flags for a zone type.</summary>
     public int ZoneIndex(ZoneType type)

@@ -58,6 +58,19 @@ public static class ScenarioCommand
                     unpinnable = g.Unpinnable,
                 }
                 : null,
+            strayWrites = s.StrayWrites is { } w
+                ? new
+                {
+                    n = w.N,
+                    inUse = w.InUse,
+                    free = w.Free,
+                    pageTables = w.PageTables,
+                    slab = w.Slab,
+                    other = w.Other,
+                    unmapped = w.Unmapped,
+                    bitsChanged = w.BitsChanged,
+                }
+                : null,
             output = s.Output,
         }),
         expectationsPassed = r.ExpectationsPassed,

@@ -129,7 +129,10 @@ public sealed partial class GetUserPages
                 SubpageRecorders.Record(Strategy.SlowRecorder, ctx, pages.Slice((int)i, (int)incr));
                 Grab.Counters.PagesWrite(incr);
                 // try_grab_page() on the first subpage, then try_grab_folio(folio, page_increm - 1).
-                if (Grab.TryGrabCompoundHead(pages[(int)i], (int)(incr - 1), flags) is null)
+                bool grabbed;
+                using (Grab.StrayScopeFor(pages[(int)i], _m.PfnToPage(ctx.HeadPfn + ctx.FirstSubpage)))
+                    grabbed = Grab.TryGrabCompoundHead(pages[(int)i], (int)(incr - 1), flags) is not null;
+                if (!grabbed)
                 {
                     // "Release the 1st page ref if the folio is problematic, fail hard."
                     Grab.PutCompoundHead(_m.StructPages.CompoundHead(pages[(int)i]), 1, flags);
@@ -207,7 +210,10 @@ public sealed partial class GetUserPages
             var rec = new SubpageRecordContext(_m, head, e.Pfn, off, Grab.Counters);
             Span<PagePtr> one = stackalloc PagePtr[1];
             SubpageRecorders.Record(Strategy.SlowRecorder, rec, one);
-            if (!Grab.TryGrabPage(one[0], flags))
+            bool grabbed;
+            // A recorder that computed a wrong first subpage grabs through it: stray stores (Machine.StrayWrites).
+            using (Grab.StrayScopeFor(one[0], _m.PfnToPage(e.Pfn + off))) grabbed = Grab.TryGrabPage(one[0], flags);
+            if (!grabbed)
             {
                 err = -(int)Errno.ENOMEM;
                 return null;
@@ -278,7 +284,13 @@ public sealed partial class GetUserPages
                                 SubpageRecorders.Record(Strategy.SlowRecorder, new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters), one);
                                 pages[(int)i] = one[0];
                                 Grab.Counters.PagesWrite(1);
-                                if (perSubpage && !Grab.TryGrabPage(pages[(int)i], flags))
+                                bool grabbed = true;
+                                if (perSubpage)
+                                {
+                                    using (Grab.StrayScopeFor(pages[(int)i], _m.PfnToPage(entry.Pfn + pfnOffset)))
+                                        grabbed = Grab.TryGrabPage(pages[(int)i], flags);
+                                }
+                                if (!grabbed)
                                 {
                                     remainder = 0;
                                     err = -(int)Errno.ENOMEM;
@@ -294,7 +306,13 @@ public sealed partial class GetUserPages
                             break;
                         }
                         // Patch 1: one grab for the group; on failure the refs subpages stay counted in i (Trap 5).
-                        if (!perSubpage && hasPages && Grab.TryGrabCompoundHead(pages[(int)i - 1], refs, flags) is null)
+                        bool grabbedGroup = true;
+                        if (!perSubpage && hasPages)
+                        {
+                            using (Grab.StrayScopeFor(pages[(int)i - 1], _m.PfnToPage(entry.Pfn + (pfnOffset - 1))))
+                                grabbedGroup = Grab.TryGrabCompoundHead(pages[(int)i - 1], refs, flags) is not null;
+                        }
+                        if (!grabbedGroup)
                         {
                             remainder = 0;
                             err = -(int)Errno.ENOMEM;
@@ -312,7 +330,10 @@ public sealed partial class GetUserPages
                                 SubpageRecorders.Record(Strategy.SlowRecorder, new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters), pages.Slice((int)i, (int)refs));
                             Grab.Counters.PagesWrite(refs);
                             // try_grab_compound_head(pages[i], refs, flags): with refs = 0 pages[i] was never written (Trap 4).
-                            if (Grab.TryGrabCompoundHead(pages[(int)i], (int)refs, flags) is null)
+                            bool grabbedRun;
+                            using (Grab.StrayScopeFor(pages[(int)i], refs > 0 ? _m.PfnToPage(entry.Pfn + pfnOffset) : PagePtr.Null))
+                                grabbedRun = Grab.TryGrabCompoundHead(pages[(int)i], (int)refs, flags) is not null;
+                            if (!grabbedRun)
                             {
                                 remainder = 0;
                                 err = -(int)Errno.ENOMEM;

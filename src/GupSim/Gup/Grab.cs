@@ -169,7 +169,34 @@ public sealed class Grab
             Pages.PutPage.Release(_m, head);
             return;
         }
-        _m.ReleaseZeroRefPage(pfn);
+        // Freeing the page is the kernel's own work on that page, not a stray store, even after a stray decrement.
+        using (_m.Memory.SuspendStrayWrites()) _m.ReleaseZeroRefPage(pfn);
+    }
+
+    /// <summary>
+    /// GupSim's oracle, not a kernel function: a stray-write scope (<see cref="Memory.KernelMemory.BeginStrayWrites"/>)
+    /// when grabbing or releasing through <paramref name="page"/> reaches another compound head than through
+    /// <paramref name="right"/>, the struct page the kernel meant; else an inactive scope. Reading
+    /// <paramref name="page"/>'s compound_head is the kernel's own first access through it, so an oops there counts as
+    /// an unmapped stray store. A null <paramref name="right"/> (not known) judges nothing.
+    /// </summary>
+    public Memory.StrayWriteScope StrayScopeFor(PagePtr page, PagePtr right)
+    {
+        if (page == right || right == PagePtr.Null) return default; // Null: the oracle did not know the right page
+        var scope = _m.Memory.BeginStrayWrites();
+        bool sameHead;
+        try
+        {
+            sameHead = Sp.CompoundHead(page) == Sp.CompoundHead(right);
+        }
+        catch
+        {
+            scope.Dispose();
+            throw;
+        }
+        if (!sameHead) return scope;
+        scope.Dispose();
+        return default;
     }
 
     /// <summary>unpin_user_page(): put_compound_head(compound_head(page), 1, FOLL_PIN).</summary>
@@ -256,6 +283,58 @@ public sealed class Grab
     public void PutPages(ReadOnlySpan<PagePtr> pages)
     {
         foreach (var p in pages) PutPage(p);
+    }
+
+    /// <summary>
+    /// <see cref="PutPages(ReadOnlySpan{PagePtr})"/> with GupSim's oracle: <paramref name="right"/>[i] is the struct
+    /// page entry i should have been; a put through an entry whose compound head is not the right one's is counted
+    /// as stray stores (<see cref="Machine.StrayWrites"/>). An empty <paramref name="right"/> counts nothing.
+    /// </summary>
+    public void PutPages(ReadOnlySpan<PagePtr> pages, ReadOnlySpan<PagePtr> right)
+    {
+        if (right.Length == 0)
+        {
+            PutPages(pages);
+            return;
+        }
+        for (int i = 0; i < pages.Length; i++)
+        {
+            using var stray = StrayScopeFor(pages[i], right[i]);
+            PutPage(pages[i]);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="UnpinUserPages(ReadOnlySpan{PagePtr})"/> with GupSim's oracle (see
+    /// <see cref="PutPages(ReadOnlySpan{PagePtr}, ReadOnlySpan{PagePtr})"/>): v5.11 judges every entry; from v5.12 each
+    /// put_compound_head() of a run is judged by the run's first entry, whose compound head the kernel used.
+    /// </summary>
+    public void UnpinUserPages(ReadOnlySpan<PagePtr> pages, ReadOnlySpan<PagePtr> right)
+    {
+        if (right.Length == 0)
+        {
+            UnpinUserPages(pages);
+            return;
+        }
+        if (_m.Version < Arch.KernelVersion.V5_12)
+        {
+            for (int k = 0; k < pages.Length; k++)
+            {
+                using var stray = StrayScopeFor(pages[k], right[k]);
+                UnpinUserPage(pages[k]);
+            }
+            return;
+        }
+        int i = 0;
+        while (i < pages.Length)
+        {
+            using var stray = StrayScopeFor(pages[i], right[i]);
+            var head = Sp.CompoundHead(pages[i]);
+            int n = 1;
+            while (i + n < pages.Length && Sp.CompoundHead(pages[i + n]) == head) n++;
+            PutCompoundHead(head, n, FollFlags.Pin);
+            i += n;
+        }
     }
 
     /// <summary>

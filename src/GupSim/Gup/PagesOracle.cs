@@ -83,4 +83,40 @@ public static class PagesOracle
             : $"{info.Kind.ToString().ToLowerInvariant()} ({info.Region})";
         return new PagesOracleResult(n, wrong, first, found, firstExpected, what);
     }
+
+    /// <summary>
+    /// The struct page every entry should be: <c>right[i] = pfn_to_page(pfn)</c> of the pfn the page table maps at
+    /// <c>start + i * PAGE_SIZE</c>, or <see cref="PagePtr.Null"/> where nothing is mapped. What
+    /// <see cref="Grab.UnpinUserPages(ReadOnlySpan{PagePtr}, ReadOnlySpan{PagePtr})"/> judges stray stores by.
+    /// </summary>
+    public static void RightPages(MmStruct mm, ulong start, Span<PagePtr> right)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        var m = mm.Machine;
+        int shift = m.Arch.PageShift;
+        ulong block = m.Arch.MaxOrderNrPages;
+        long n = right.Length, i = 0;
+        while (i < n)
+        {
+            ulong va = start + ((ulong)i << shift);
+            var leaf = mm.WalkLeaf(va);
+            if (leaf is not { } l || !l.Entry.IsPresent)
+            {
+                right[(int)i++] = PagePtr.Null;
+                continue;
+            }
+            ulong leafStart = va & ~(l.Bytes - 1);
+            ulong pfn = l.Entry.Pfn.Value + ((va - leafStart) >> shift);
+            long count = Math.Min(n - i, (long)((leafStart + l.Bytes - va) >> shift));
+            while (count > 0)
+            {
+                long run = Math.Min(count, (long)(block - (pfn & (block - 1))));
+                var first = m.PfnToPage(Pfn.FromUInt64(pfn));
+                for (long k = 0; k < run; k++) right[(int)(i + k)] = m.PageAdd(first, k);
+                i += run;
+                pfn += (ulong)run;
+                count -= run;
+            }
+        }
+    }
 }

@@ -455,7 +455,9 @@ public sealed class HugetlbPools
     /// update_and_free_page(): clears PG_locked/error/referenced/dirty/active/private/writeback on every subpage —
     /// in v5.11 through <c>page[i]</c>, which walks off a section's memmap into whatever lies beyond; from v5.12
     /// (dbfee5aee7e5) through the version's subpage walk — then returns the page to the buddy: a gigantic page via
-    /// destroy_compound_gigantic_page() and free_contig_range(), a buddy-sized one through __free_pages().
+    /// destroy_compound_gigantic_page() and free_contig_range(), a buddy-sized one through __free_pages(). Each store
+    /// through a <c>page[i]</c> that is not subpage i's struct page is a stray write (<see cref="Machine.StrayWrites"/>):
+    /// it changes whatever lives at that address, and whatever reads it later sees the change.
     /// </summary>
     /// <returns>The "BUG: Bad page state" reports of the free, if any.</returns>
     public IReadOnlyList<string> UpdateAndFreePage(Hstate h, ulong headPfn)
@@ -488,7 +490,8 @@ public sealed class HugetlbPools
         var sub = head;
         for (long i = 0; i < (long)h.PagesPerHugePage; i++)
         {
-            if (sub != _m.PfnToPage(Pfn.FromUInt64(headPfn + (ulong)i)))
+            bool stray = sub != _m.PfnToPage(Pfn.FromUInt64(headPfn + (ulong)i));
+            if (stray)
             {
                 wrong++;
                 if (firstWrong is null)
@@ -497,7 +500,12 @@ public sealed class HugetlbPools
                     firstWrong = string.Create(CultureInfo.InvariantCulture, $"subpage {i} (pfn 0x{headPfn + (ulong)i:x}): page[{i}] = {sub} is {(info.Pfn is ulong p ? $"the struct page of pfn 0x{p:x}" : info.Kind.ToString().ToLowerInvariant())} ({info.Region})");
                 }
             }
-            sp.SetFlags(sub, sp.Flags(sub) & ~mask); // page[i].flags &= ~(...): a plain load and store, as in the kernel
+            if (stray)
+            {
+                // A store through a pointer that is not page i's struct page: counted by what it reaches (Machine.StrayWrites).
+                using (_m.Memory.BeginStrayWrites()) sp.SetFlags(sub, sp.Flags(sub) & ~mask);
+            }
+            else sp.SetFlags(sub, sp.Flags(sub) & ~mask); // page[i].flags &= ~(...): a plain load and store, as in the kernel
             if (i + 1 < (long)h.PagesPerHugePage)
                 sub = pointerArithmetic ? _m.PageAdd(head, i + 1) : Compound.NextSubpage(head, sub, (int)(i + 1));
         }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using GupSim.Arch;
 using GupSim.Core;
@@ -29,7 +30,9 @@ public sealed record AddressInfo(ulong Address, AddressKind Kind, ulong? Pfn, in
 /// <summary>
 /// The simulated kernel virtual address space as far as GupSim needs it: the direct map of RAM, the vmemmap area,
 /// the vmalloc area, and the memmap arrays placed in them. Reads and writes at any address behave as in the kernel:
-/// a struct page field, some other kernel data (deterministic garbage, remembered once written), or an oops.
+/// a struct page field, a page-table entry (the page-table pages' own storage, see <see cref="RegisterPageTable"/>),
+/// some other kernel data (deterministic garbage, remembered once written), or an oops. Stores made inside a
+/// <see cref="BeginStrayWrites"/> scope are classified and counted (<see cref="StrayWritesTotal"/>).
 /// </summary>
 public sealed class KernelMemory
 {
@@ -241,6 +244,7 @@ public sealed class KernelMemory
     public uint ReadU32(ulong va, string what)
     {
         if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what)) return Store.ReadUnit(pfn, unit);
+        if (TryLocatePageTableWord(va, out var table, out int idx, out int shift)) return (uint)(Volatile.Read(ref table.Entries[idx]) >> shift);
         EnsureMappedOther(va, what);
         lock (_otherWrites) return _otherWrites.TryGetValue(va & ~3UL, out uint v) ? v : Garbage(va & ~3UL);
     }
@@ -248,9 +252,19 @@ public sealed class KernelMemory
     /// <summary>Writes the 32-bit value at a 4-byte aligned <paramref name="va"/>; oopses where nothing is mapped.</summary>
     public void WriteU32(ulong va, uint value, string what)
     {
+        if (_strayScopes != 0 && StrayScopeOpen())
+        {
+            StrayStore(va, 4, () => WriteU32(va, value, what));
+            return;
+        }
         if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what))
         {
             Store.WriteUnit(pfn, unit, value);
+            return;
+        }
+        if (TryLocatePageTableWord(va, out var table, out int idx, out int shift))
+        {
+            UpdatePageTableWord(table, idx, shift, _ => value, out _);
             return;
         }
         EnsureMappedOther(va, what);
@@ -260,7 +274,15 @@ public sealed class KernelMemory
     /// <summary>Atomically adds to the 32-bit value at <paramref name="va"/> (atomic_add_return) and returns the new value.</summary>
     public int AtomicAdd32(ulong va, int delta, string what)
     {
+        if (_strayScopes != 0 && StrayScopeOpen())
+        {
+            int result = 0;
+            StrayStore(va, 4, () => result = AtomicAdd32(va, delta, what));
+            return result;
+        }
         if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what)) return Store.AtomicAddUnit(pfn, unit, delta);
+        if (TryLocatePageTableWord(va, out var table, out int idx, out int shift))
+            return (int)UpdatePageTableWord(table, idx, shift, old => unchecked(old + (uint)delta), out _);
         EnsureMappedOther(va, what);
         lock (_otherWrites)
         {
@@ -275,7 +297,18 @@ public sealed class KernelMemory
     /// <summary>atomic_cmpxchg() on the 32-bit value at <paramref name="va"/>; true when it held <paramref name="expected"/>.</summary>
     public bool CompareExchangeU32(ulong va, uint value, uint expected, string what)
     {
+        if (_strayScopes != 0 && StrayScopeOpen())
+        {
+            bool stored = false;
+            StrayStore(va, 4, () => stored = CompareExchangeU32(va, value, expected, what), () => stored);
+            return stored;
+        }
         if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what)) return Store.CompareExchangeUnit(pfn, unit, value, expected) == expected;
+        if (TryLocatePageTableWord(va, out var table, out int idx, out int shift))
+        {
+            UpdatePageTableWord(table, idx, shift, old => old == expected ? value : old, out uint seen);
+            return seen == expected;
+        }
         EnsureMappedOther(va, what);
         lock (_otherWrites)
         {
@@ -301,6 +334,11 @@ public sealed class KernelMemory
     /// <summary>Writes an unsigned long at <paramref name="va"/>.</summary>
     public void WriteWord(ulong va, ulong value, string what)
     {
+        if (_strayScopes != 0 && StrayScopeOpen())
+        {
+            StrayStore(va, _arch.WordBytes, () => WriteWord(va, value, what));
+            return;
+        }
         WriteU32(va, (uint)value, what);
         if (_arch.WordBytes == 8) WriteU32(va + 4, (uint)(value >> 32), what);
     }
@@ -311,6 +349,11 @@ public sealed class KernelMemory
     /// <summary>Writes one byte.</summary>
     public void WriteU8(ulong va, byte value, string what)
     {
+        if (_strayScopes != 0 && StrayScopeOpen())
+        {
+            StrayStore(va, 1, () => WriteU8(va, value, what));
+            return;
+        }
         int shift = (int)((va & 3) * 8);
         uint old = ReadU32(va & ~3UL, what);
         WriteU32(va & ~3UL, (old & ~(0xFFu << shift)) | ((uint)value << shift), what);
@@ -327,7 +370,7 @@ public sealed class KernelMemory
     private void EnsureMappedOther(ulong va, string what)
     {
         var info = Describe(va);
-        if (info.Kind == AddressKind.Unmapped) throw new KernelOops(KernelVa.FromUInt64(va), what);
+        if (info.Kind == AddressKind.Unmapped) throw Oops(va, what);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -338,7 +381,7 @@ public sealed class KernelMemory
         {
             off = va - Vmemmap;
             pfn = off >> _spsShift;
-            if (!VmemmapBacked(pfn)) throw new KernelOops(KernelVa.FromUInt64(va), what + ": vmemmap not populated here");
+            if (!VmemmapBacked(pfn)) throw Oops(va, what + ": vmemmap not populated here");
         }
         else
         {
@@ -356,6 +399,223 @@ public sealed class KernelMemory
         return true;
     }
 
+    // ---------------------------------------------------------------- page-table pages
+
+    /// <summary>The entries of one page-table page, as the walker reads them (<c>Mm.PageTable</c>'s storage).</summary>
+    private sealed record PageTableStorage(ulong[] Entries, int FirstIndex, int EntryBytes);
+
+    // pfn → the table entries that page holds. Read only on the not-a-struct-page path.
+    private readonly ConcurrentDictionary<ulong, PageTableStorage> _pageTables = new();
+
+    /// <summary>
+    /// A page-table page of 2^<paramref name="order"/> pages at <paramref name="pfn"/> keeps its entries in
+    /// <paramref name="entries"/> (<paramref name="entryBytes"/> bytes each, little-endian): reads and writes of its
+    /// direct-map addresses (<c>__va(pfn &lt;&lt; PAGE_SHIFT) + index × entry size</c>) reach the same storage the
+    /// page-table walkers read, with the same Volatile/Interlocked semantics. Called when the table takes the page.
+    /// </summary>
+    public void RegisterPageTable(ulong pfn, int order, ulong[] entries, int entryBytes)
+    {
+        int perPage = (int)(_arch.PageSize / (ulong)entryBytes);
+        for (int i = 0; i < 1 << order; i++)
+            _pageTables[pfn + (ulong)i] = new PageTableStorage(entries, i * perPage, entryBytes);
+    }
+
+    /// <summary>Forgets a page-table page (called before the table gives the page back to the buddy).</summary>
+    public void UnregisterPageTable(ulong pfn, int order)
+    {
+        for (int i = 0; i < 1 << order; i++) _pageTables.TryRemove(pfn + (ulong)i, out _);
+    }
+
+    /// <summary>Whether the page at <paramref name="pfn"/> holds page-table entries now.</summary>
+    public bool IsPageTablePage(ulong pfn) => _pageTables.ContainsKey(pfn);
+
+    private bool TryLocatePageTableWord(ulong va, out PageTableStorage table, out int index, out int shift)
+    {
+        table = null!;
+        index = shift = 0;
+        if (_pageTables.IsEmpty || !IsDirectMap(va, out ulong phys)) return false;
+        if (!_pageTables.TryGetValue(phys >> _arch.PageShift, out var t)) return false;
+        int off = (int)(phys & (_arch.PageSize - 1)) & ~3;
+        index = t.FirstIndex + off / t.EntryBytes;
+        if (index >= t.Entries.Length) return false; // past the last entry (a PAE PGD's 4): plain memory of the page
+        table = t;
+        shift = t.EntryBytes == 8 ? ((off >> 2) & 1) * 32 : 0;
+        return true;
+    }
+
+    /// <summary>A 32-bit store into half (or all, with 4-byte entries) of one entry: a compare-exchange loop on the entry.</summary>
+    private static uint UpdatePageTableWord(PageTableStorage t, int index, int shift, Func<uint, uint> update, out uint old)
+    {
+        ref ulong e = ref t.Entries[index];
+        ulong mask = 0xFFFF_FFFFUL << shift;
+        while (true)
+        {
+            ulong cur = Volatile.Read(ref e);
+            old = (uint)(cur >> shift);
+            uint now = update(old);
+            ulong next = (cur & ~mask) | ((ulong)now << shift);
+            if (next == cur || Interlocked.CompareExchange(ref e, next, cur) == cur) return now;
+        }
+    }
+
+    // ---------------------------------------------------------------- stray writes
+
+    private sealed class StrayScope
+    {
+        public KernelMemory? Memory;
+        public int Depth;
+        public bool Inner;
+        public bool OopsCounted;
+        public int Suspended;
+    }
+
+    [ThreadStatic] private static StrayScope? t_stray;
+    // Threads inside a scope of this memory: the hot paths read this one field and go on when it is 0.
+    private int _strayScopes;
+    private StrayWrites _strayTotal;
+    private Func<ulong, bool> _pfnFree = _ => false;
+    private Func<ulong, KernelPageUse> _pageUse = _ => KernelPageUse.None;
+
+    /// <summary>Wires the answers the stray-write classification needs: is a pfn free in the buddy, what a kernel page is used for.</summary>
+    internal void ConnectStrayClassifier(Func<ulong, bool> pfnFreeInBuddy, Func<ulong, KernelPageUse> kernelPageUse)
+    {
+        _pfnFree = pfnFreeInBuddy;
+        _pageUse = kernelPageUse;
+    }
+
+    /// <summary>Every stray store counted on this machine so far.</summary>
+    public StrayWrites StrayWritesTotal
+    {
+        get { lock (_otherWrites) return _strayTotal; }
+    }
+
+    /// <summary>
+    /// Opens a scope on this thread in which every store (WriteU32, WriteWord, WriteU8, AtomicAdd32, a successful
+    /// CompareExchangeU32) is one stray store: the caller goes through a pointer it knows is not the one the kernel
+    /// meant. Dispose closes it. Scopes nest; loads are not counted, except that an access that oopses counts once as
+    /// an unmapped store.
+    /// </summary>
+    public StrayWriteScope BeginStrayWrites()
+    {
+        var s = t_stray ??= new StrayScope();
+        if (s.Depth > 0 && s.Memory != this) throw new InvalidOperationException("a stray-write scope of another machine is open on this thread");
+        if (s.Depth++ == 0)
+        {
+            s.Memory = this;
+            s.OopsCounted = false;
+            Interlocked.Increment(ref _strayScopes);
+        }
+        return new StrayWriteScope(this);
+    }
+
+    internal void EndStrayWrites()
+    {
+        var s = t_stray!;
+        if (--s.Depth == 0)
+        {
+            s.Memory = null;
+            Interlocked.Decrement(ref _strayScopes);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool StrayScopeOpen() => t_stray is { Depth: > 0, Inner: false, Suspended: 0 } s && s.Memory == this;
+
+    /// <summary>
+    /// Inside a stray-write scope: stores until Dispose are the kernel's own, through pointers it derived correctly
+    /// from what the stray store left (freeing a page whose refcount a stray put_page() dropped to zero), and are not
+    /// counted. Outside a scope it does nothing.
+    /// </summary>
+    public StraySuspension SuspendStrayWrites()
+    {
+        if (t_stray is not { Depth: > 0 } s || s.Memory != this) return default;
+        s.Suspended++;
+        return new StraySuspension(s);
+    }
+
+    internal static void ResumeStrayWrites(object scope) => ((StrayScope)scope).Suspended--;
+
+    /// <summary>Says what a store at <paramref name="va"/> reaches, for the stray-write accounting.</summary>
+    public StrayTarget ClassifyStore(ulong va)
+    {
+        ulong pfn;
+        if (VmemmapActive && va >= _arch.VmemmapBase && va < VmemmapEnd)
+        {
+            pfn = (va - Vmemmap) >> _spsShift;
+            if (!VmemmapBacked(pfn)) return StrayTarget.Unmapped;
+            return _pfnFree(pfn) ? StrayTarget.FreeStructPage : StrayTarget.InUseStructPage;
+        }
+        var a = FindArray(va);
+        if (a is not null)
+        {
+            pfn = a.FirstPfn + ((va - a.VaStart) >> _spsShift);
+            return _pfnFree(pfn) ? StrayTarget.FreeStructPage : StrayTarget.InUseStructPage;
+        }
+        if (va >= _arch.VmallocStart && va < _arch.VmallocEnd)
+        {
+            foreach (var v in _vmallocAreas)
+                if (va >= v.Start && va < v.End) return StrayTarget.OtherKernelData;
+            return StrayTarget.Unmapped;
+        }
+        if (!IsDirectMap(va, out ulong phys)) return StrayTarget.Unmapped;
+        pfn = phys >> _arch.PageShift;
+        if (_pageTables.ContainsKey(pfn)) return StrayTarget.PageTable;
+        return _pageUse(pfn) switch
+        {
+            KernelPageUse.PageTable => StrayTarget.PageTable,
+            KernelPageUse.Slab => StrayTarget.Slab,
+            _ => StrayTarget.OtherKernelData,
+        };
+    }
+
+    /// <summary>One stray store of <paramref name="bytes"/> bytes at <paramref name="va"/>: classify, store, count the bits it changed.</summary>
+    private void StrayStore(ulong va, int bytes, Action store, Func<bool>? stored = null)
+    {
+        var s = t_stray!;
+        s.Inner = true;
+        try
+        {
+            var target = ClassifyStore(va);
+            if (target == StrayTarget.Unmapped)
+            {
+                store(); // oopses (and Oops() counts it) as it would outside the scope
+                return;
+            }
+            ulong old = ReadRaw(va, bytes);
+            store();
+            if (stored is not null && !stored()) return;
+            ulong now = ReadRaw(va, bytes);
+            Account(StrayWrites.One(target, (ulong)System.Numerics.BitOperations.PopCount(old ^ now)));
+        }
+        finally
+        {
+            s.Inner = false;
+        }
+    }
+
+    private ulong ReadRaw(ulong va, int bytes) => bytes switch
+    {
+        1 => ReadU8(va, "stray-write accounting"),
+        4 => ReadU32Any(va, "stray-write accounting"),
+        _ => ReadWord(va, "stray-write accounting"),
+    };
+
+    private void Account(StrayWrites w)
+    {
+        lock (_otherWrites) _strayTotal += w;
+    }
+
+    /// <summary>The oops of an access to nothing; inside a stray-write scope it counts once as an unmapped store.</summary>
+    private KernelOops Oops(ulong va, string what)
+    {
+        if (_strayScopes != 0 && t_stray is { Depth: > 0, Suspended: 0 } s && s.Memory == this && !s.OopsCounted)
+        {
+            s.OopsCounted = true;
+            Account(StrayWrites.One(StrayTarget.Unmapped, 0));
+        }
+        return new KernelOops(KernelVa.FromUInt64(va), what);
+    }
+
     /// <summary>Deterministic contents of kernel memory nobody modelled: a hash of the address and the machine seed.</summary>
     public uint Garbage(ulong va)
     {
@@ -363,5 +623,30 @@ public sealed class KernelMemory
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return (uint)(z ^ (z >> 31));
+    }
+}
+
+/// <summary>A stray-write scope (<see cref="KernelMemory.BeginStrayWrites"/>); a struct, so <c>using</c> costs no allocation.</summary>
+public readonly struct StrayWriteScope : IDisposable
+{
+    private readonly KernelMemory? _memory;
+
+    internal StrayWriteScope(KernelMemory memory) => _memory = memory;
+
+    /// <summary>Closes the scope.</summary>
+    public void Dispose() => _memory?.EndStrayWrites();
+}
+
+/// <summary>A suspension of the stray-write scope (<see cref="KernelMemory.SuspendStrayWrites"/>).</summary>
+public readonly struct StraySuspension : IDisposable
+{
+    private readonly object? _scope;
+
+    internal StraySuspension(object scope) => _scope = scope;
+
+    /// <summary>Resumes counting.</summary>
+    public void Dispose()
+    {
+        if (_scope is not null) KernelMemory.ResumeStrayWrites(_scope);
     }
 }

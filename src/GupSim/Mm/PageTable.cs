@@ -9,7 +9,10 @@ namespace GupSim.Mm;
 /// A process page table (<c>mm->pgd</c> and everything below it) with the arch's levels, as the kernel's helpers
 /// see it. Entries use the uniform encoding of <see cref="PageTableEntry"/>; table pages are real buddy pages
 /// (<see cref="Machine.TryAllocPages(int, int, string, out Pfn, Arch.ZoneType, bool)"/>, owner "page table (PGD|P4D|PUD|PMD|PTE)", _refcount 1) whose entries are
-/// kept in a <c>ulong[]</c> keyed by the page's pfn; shapes come from <see cref="PageTableGeometry"/>.
+/// kept in a <c>ulong[]</c> keyed by the page's pfn; the array is that page's memory: it is registered with
+/// <see cref="Memory.KernelMemory.RegisterPageTable"/> while the table holds the page, so a store to the page's
+/// direct-map address (a stray write through a wrong struct page pointer) changes the entry the walkers read next.
+/// Shapes come from <see cref="PageTableGeometry"/>.
 /// </summary>
 /// <remarks>
 /// <para><b>Folding</b> (include/asm-generic/pgtable-nop4d.h, -nopud.h, -nopmd.h): a level whose shift equals the one
@@ -65,7 +68,9 @@ public sealed class PageTable
         machine.MarkKernelPages(pfn.Value, 1UL << geo.TableOrder(PgLevel.Pgd), Memory.KernelPageUse.PageTable);
         var entries = new ulong[geo.EntriesPerTable(PgLevel.Pgd)];
         table = new PageTable(machine, nid, pfn, entries);
-        table._tables[pfn.Value] = new TablePage(PgLevel.Pgd, geo.TableOrder(PgLevel.Pgd), entries);
+        var pgd = new TablePage(PgLevel.Pgd, geo.TableOrder(PgLevel.Pgd), entries);
+        table._tables[pfn.Value] = pgd;
+        table.TakeTablePage(pfn, pgd);
         table._count[0] = 1;
         return true;
     }
@@ -356,7 +361,22 @@ public sealed class PageTable
         if (!_machine.TryAllocPages(order, _nid, $"page table ({level.ToString().ToUpperInvariant()})", out pfn, Memory.Gfp.PgtableUser)) return false;
         _machine.MarkKernelPages(pfn.Value, 1UL << order, Memory.KernelPageUse.PageTable);
         t = new TablePage(level, order, new ulong[Geometry.EntriesPerTable(level)]);
+        TakeTablePage(pfn, t);
         return true;
+    }
+
+    /// <summary>The table's entries become the page's contents (and the page is marked as a page table).</summary>
+    private void TakeTablePage(Pfn pfn, TablePage t)
+    {
+        _machine.Memory.RegisterPageTable(pfn.Value, t.Order, t.Entries, Geometry.EntryBytes);
+        _machine.MarkKernelPages(pfn.Value, 1UL << t.Order, Memory.KernelPageUse.PageTable);
+    }
+
+    /// <summary>The page stops being a page table (before it goes back to the buddy).</summary>
+    private void GiveBackTablePage(Pfn pfn, TablePage t)
+    {
+        _machine.Memory.UnregisterPageTable(pfn.Value, t.Order);
+        _machine.MarkKernelPages(pfn.Value, 1UL << t.Order, Memory.KernelPageUse.None);
     }
 
     private void Install(EntryRef upper, PgLevel level, Pfn pfn, TablePage t)
@@ -376,6 +396,7 @@ public sealed class PageTable
 
     private void ReleaseTablePage(Pfn pfn, TablePage t)
     {
+        GiveBackTablePage(pfn, t);
         var page = _machine.PfnToPage(pfn);
         _machine.StructPages.SetRefcount(page, 0); // pte_free(): put_page() drops the only reference
         _machine.FreePages(pfn, t.Order);
@@ -655,6 +676,7 @@ public sealed class PageTable
             {
                 foreach (var (p, tp) in pages)
                 {
+                    GiveBackTablePage(p, tp);
                     _machine.StructPages.SetRefcount(_machine.PfnToPage(p), 0);
                     _machine.FreePages(p, tp.Order);
                 }

@@ -32,7 +32,11 @@ public sealed record ScenarioResult(int ExpectationsPassed, int ExpectationsFail
 /// <param name="Expectation">For <c>expect</c>: what was expected and whether it held.</param>
 /// <param name="Gup">For <c>pin</c>/<c>get</c>: what the GUP calls returned.</param>
 public sealed record ScenarioStep(int Line, string Op, string Text, string? Result, IReadOnlyList<string> Output, string? Oops, string? SoftLockup,
-    ScenarioExpectation? Expectation, ScenarioGup? Gup);
+    ScenarioExpectation? Expectation, ScenarioGup? Gup)
+{
+    /// <summary>The stray stores the step made (stores through a pointer that was not the one the kernel meant), or null when it made none.</summary>
+    public StrayWrites? StrayWrites { get; init; }
+}
 
 /// <summary>An <c>expect</c> line's outcome.</summary>
 /// <param name="What">The expectation's name (<c>pages-correct</c>, <c>result</c>, ...).</param>
@@ -75,13 +79,15 @@ public sealed class ScenarioRunner
     private int _logSeen;
     private int _badPagesSinceLastExpect;
     private ulong _wrongWritesSinceLastExpect;
+    private StrayWrites _strayWritesSinceLastExpect;
+    private StrayWrites? _stepStray;
     private KernelOops? _lastOops;
     private int _passed, _failed;
     private MmStruct? _mm;
     private readonly Dictionary<string, (ulong Addr, ulong Len)> _maps = [];
     private readonly Dictionary<string, Fs.OpenFile> _files = [];
     private string? _lastResult;
-    private readonly Dictionary<string, (Pages.PagePtr[] Pages, long Count, Gup.FollFlags Flags, Gup.PinBalance Before)> _pins = [];
+    private readonly Dictionary<string, (Pages.PagePtr[] Pages, long Count, Gup.FollFlags Flags, Gup.PinBalance Before, Pages.PagePtr[]? Right)> _pins = [];
     private long _lastWrong;
     private readonly Dictionary<string, Gup.ISubpageRecorder> _userRecorders = [];
     private bool _lastLeak;
@@ -117,6 +123,7 @@ public sealed class ScenarioRunner
             _stepExpectation = null;
             _stepGup = null;
             _stepOops = _stepLockup = null;
+            _stepStray = null;
             _capture.Begin();
             try
             {
@@ -134,7 +141,10 @@ public sealed class ScenarioRunner
                     if (ReferenceEquals(_lastResult, s_noResult)) _lastResult = before;
                     else result = _lastResult;
                 }
-                _steps.Add(new ScenarioStep(_line, words[0].ToLowerInvariant(), line.Trim(), result, _capture.End(), _stepOops, _stepLockup, _stepExpectation, _stepGup));
+                _steps.Add(new ScenarioStep(_line, words[0].ToLowerInvariant(), line.Trim(), result, _capture.End(), _stepOops, _stepLockup, _stepExpectation, _stepGup)
+                {
+                    StrayWrites = _stepStray,
+                });
             }
         }
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: {_passed} expectations passed, {_failed} failed"));
@@ -230,6 +240,8 @@ public sealed class ScenarioRunner
         string op = w[0].ToLowerInvariant();
         var args = w.Skip(1).ToArray();
         if (op != "machine" && op != "expect") _ = M;
+        var strayBefore = _m?.StrayWrites ?? default;
+        var strayMachine = _m;
         try
         {
             switch (op)
@@ -284,7 +296,19 @@ public sealed class ScenarioRunner
             _stepLockup = e.Message;
             _out.WriteLine("  " + e.Message);
         }
+        ReportStrayWrites(strayMachine, strayBefore);
         CollectKernelLog();
+    }
+
+    /// <summary>After a step that made stray stores: the one "stray writes: ..." line (docs/scenarios.md).</summary>
+    private void ReportStrayWrites(Machine? machine, StrayWrites before)
+    {
+        if (machine is null || !ReferenceEquals(machine, _m)) return;
+        var made = machine.StrayWrites - before;
+        if (made.N == 0) return;
+        _stepStray = made;
+        _strayWritesSinceLastExpect += made;
+        _out.WriteLine("  " + made.ToLine());
     }
 
     private void CollectKernelLog()
@@ -312,6 +336,7 @@ public sealed class ScenarioRunner
         _logSeen = 0;
         _badPagesSinceLastExpect = 0;
         _wrongWritesSinceLastExpect = 0;
+        _strayWritesSinceLastExpect = default;
         _lastOops = null;
         foreach (var warn in opts.Warnings) _out.WriteLine("  warning: " + warn);
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -669,7 +694,14 @@ public sealed class ScenarioRunner
         }
         _lastMigrated = migrated.Count;
         _lastUnpinnable = CountUnpinnableHeads(pages.AsSpan(0, (int)done));
-        _pins[args[0]] = (pages, done, pin ? Gup.FollFlags.Pin : Gup.FollFlags.Get, before);
+        // The struct pages the entries should have been, kept only when some are not: unpin/put judges stray stores by them.
+        Pages.PagePtr[]? right = null;
+        if (wrong > 0)
+        {
+            right = new Pages.PagePtr[done];
+            Gup.PagesOracle.RightPages(Proc, addr, right);
+        }
+        _pins[args[0]] = (pages, done, pin ? Gup.FollFlags.Pin : Gup.FollFlags.Get, before, right);
         _lastResult = outcome;
         _stepGup = new ScenarioGup(args[0], pin, fast, gup.Strategy.Name, batch, done, total, wrong,
             oracle.FirstWrongIndex >= 0 ? oracle.FirstWrongIndex : null, first, migrated.Count, _lastUnpinnable);
@@ -705,8 +737,9 @@ public sealed class ScenarioRunner
         if (args.Length != 1) throw new GupSimException("usage: unpin|put NAME");
         if (!_pins.Remove(args[0], out var p)) throw new GupSimException($"nothing pinned or got for '{args[0]}'");
         var span = p.Pages.AsSpan(0, (int)p.Count);
-        if (p.Flags == Gup.FollFlags.Pin) M.Grab.UnpinUserPages(span);
-        else M.Grab.PutPages(span);
+        var right = p.Right is null ? [] : p.Right.AsSpan(0, (int)p.Count);
+        if (p.Flags == Gup.FollFlags.Pin) M.Grab.UnpinUserPages(span, right);
+        else M.Grab.PutPages(span, right);
         var diffs = p.Before.Differences(pools: false);
         _lastLeak = diffs.Count > 0;
         foreach (var d in diffs) _out.WriteLine("  " + d);
@@ -742,9 +775,46 @@ public sealed class ScenarioRunner
 
     private static ulong ParseNumber(string s) => Numbers.ParseUInt64(s, "number");
 
+    /// <summary>
+    /// <c>expect stray-writes [N] [FIELD=N ...]</c>: the stray stores since the last stray-writes expectation; N is
+    /// the total, FIELD one of in-use, free, page-tables, slab, other, unmapped, bits. With no argument: at least one.
+    /// </summary>
+    private bool ExpectStrayWrites(string[] args, out string detail)
+    {
+        const string usage = "usage: expect stray-writes [N] [in-use=N] [free=N] [page-tables=N] [slab=N] [other=N] [unmapped=N] [bits=N]";
+        var w = _strayWritesSinceLastExpect;
+        detail = w.ToLine();
+        if (args.Length == 0) return w.N > 0;
+        bool ok = true;
+        foreach (string a in args)
+        {
+            int eq = a.IndexOf('=');
+            if (eq < 0)
+            {
+                ok &= w.N == ParseNumber(a);
+                continue;
+            }
+            ulong want = ParseNumber(a[(eq + 1)..]);
+            ulong have = a[..eq].ToLowerInvariant() switch
+            {
+                "n" => w.N,
+                "in-use" => w.InUse,
+                "free" => w.Free,
+                "page-tables" => w.PageTables,
+                "slab" => w.Slab,
+                "other" => w.Other,
+                "unmapped" => w.Unmapped,
+                "bits" => w.BitsChanged,
+                _ => throw new GupSimException($"expect stray-writes: unknown field '{a[..eq]}': {usage}"),
+            };
+            ok &= have == want;
+        }
+        return ok;
+    }
+
     private void DoExpect(string[] args)
     {
-        if (args.Length == 0) throw new GupSimException("expect what? (bad-page-state, no-bad-page-state, oops, no-oops, soft-lockup, migrated N, unpinnable N, wrong-subpage-writes, no-wrong-subpage-writes, result R, hugepages|free-hugepages|resv-hugepages|surplus-hugepages SIZE=N)");
+        if (args.Length == 0) throw new GupSimException("expect what? (bad-page-state, no-bad-page-state, oops, no-oops, soft-lockup, migrated N, unpinnable N, wrong-subpage-writes, no-wrong-subpage-writes, stray-writes N [FIELD=N ...], no-stray-writes, result R, hugepages|free-hugepages|resv-hugepages|surplus-hugepages SIZE=N)");
         string what = args[0].ToLowerInvariant();
         bool ok;
         string detail;
@@ -778,6 +848,15 @@ public sealed class ScenarioRunner
                 ok = _wrongWritesSinceLastExpect == 0;
                 detail = $"{_wrongWritesSinceLastExpect} wrong subpage write(s)";
                 _wrongWritesSinceLastExpect = 0;
+                break;
+            case "stray-writes":
+                ok = ExpectStrayWrites(args[1..], out detail);
+                _strayWritesSinceLastExpect = default;
+                break;
+            case "no-stray-writes":
+                ok = _strayWritesSinceLastExpect.N == 0;
+                detail = _strayWritesSinceLastExpect.ToLine();
+                _strayWritesSinceLastExpect = default;
                 break;
             case "pages-correct":
                 ok = _lastWrong == 0;
