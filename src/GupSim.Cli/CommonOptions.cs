@@ -24,17 +24,21 @@ public sealed class MachineOptionSet
     public Option<string?> Movablecore { get; } = new("--movablecore") { Description = "Kernel movablecore=SIZE|N%: memory given to ZONE_MOVABLE", HelpName = "size|N%" };
     public Option<ulong> Seed { get; } = new("--seed")
     {
-        Description = "Seed for scattered placement and garbage memory contents (decimal or 0x hex)",
+        Description = "Seed for scattered placement, garbage memory contents and the --churn workload (decimal or 0x hex)",
         DefaultValueFactory = _ => 1UL,
         HelpName = "n",
         CustomParser = r => CommonOptions.ParseUInt64(r, "--seed"),
     };
+
+    // --churn SIZE (issue 10 item 4): a machine that has lived.
+    public Option<string?> Churn { get; } = new("--churn") { Description = "After boot, a seeded workload (page cache, tmpfs, anonymous 4K and THP, kernel pages) allocates SIZE in total and leaves part of it allocated, so hot-plug, huge pages and GUP run on lived-in free lists (default 0: a fresh boot)", HelpName = "size" };
 
     /// <summary>Adds every option to a command.</summary>
     public void AddTo(Command command)
     {
         foreach (var o in new Option[] { Arch, Kernel, Model, Placement, Mem, Ram, Nodes, Config, Iomem, Hotplug, Hugepages, Cma, HugetlbCma, Kernelcore, Movablecore, Seed })
             command.Options.Add(o);
+        command.Options.Add(Churn);
     }
 
     /// <summary>Reads the options into a <see cref="MachineOptions"/>.</summary>
@@ -56,6 +60,7 @@ public sealed class MachineOptionSet
         Kernelcore = pr.GetValue(Kernelcore),
         Movablecore = pr.GetValue(Movablecore),
         Seed = pr.GetValue(Seed),
+        Churn = pr.GetValue(Churn),
     };
 }
 

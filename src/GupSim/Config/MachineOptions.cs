@@ -6,7 +6,7 @@ namespace GupSim.Config;
 
 /// <summary>
 /// The machine options every command shares (--arch --kernel --model --placement --mem --ram --nodes --config
-/// --iomem --hotplug --seed), as text, and the one place that turns them into a <see cref="MachineSpec"/>.
+/// --iomem --hotplug --seed --churn ...), as text, and the one place that turns them into a <see cref="MachineSpec"/>.
 /// Precedence: --config gives arch, version and model unless --arch/--kernel/--model override them; --iomem or
 /// --ram give the RAM, else --mem on the arch's default layout.
 /// </summary>
@@ -39,6 +39,9 @@ public sealed record MachineOptions
     /// <summary><c>movablecore=SIZE|N%</c>: memory for ZONE_MOVABLE.</summary>
     public string? Movablecore { get; init; }
 
+    /// <summary><c>--churn SIZE</c>: the lived-in workload after boot (<see cref="Mm.Churn"/>); null = a fresh boot.</summary>
+    public string? Churn { get; init; }
+
     /// <summary>
     /// Parses the machine options from words, as a scenario's <c>machine</c> line gives them
     /// (<c>--arch x86_64 --model sparsemem --mem 8G</c>); the same names as the command line.
@@ -68,6 +71,7 @@ public sealed record MachineOptions
                 "--hugetlb-cma" => o with { HugetlbCma = Value() },
                 "--kernelcore" => o with { Kernelcore = Value() },
                 "--movablecore" => o with { Movablecore = Value() },
+                "--churn" => o with { Churn = Value() },
                 "--seed" => o with { Seed = Numbers.ParseUInt64(Value(), "--seed") },
                 "--hotplug" => o,
                 _ => throw new GupSimException($"unknown machine option '{name}'"),
@@ -139,6 +143,7 @@ public sealed record MachineOptions
             Cma = ParseCma(Cma),
             HugetlbCmaBytes = HugetlbCma is null ? 0 : ByteSize.Parse(HugetlbCma),
             MovableCore = ParseMovableCore(Kernelcore, Movablecore),
+            ChurnBytes = ParseChurn(Churn),
             Arch = arch,
             Model = model,
             Placement = placement,
@@ -150,6 +155,15 @@ public sealed record MachineOptions
             Source = source,
             AllowKconfigViolations = fromConfig,
         };
+    }
+
+    /// <summary>Parses <c>--churn SIZE</c> (memparse() syntax, as --mem).</summary>
+    private static ulong ParseChurn(string? text)
+    {
+        if (text is null) return 0;
+        if (!ByteSize.TryParse(text, out ulong bytes))
+            throw new GupSimException($"--churn: '{text}' is not a size: use a number with an optional K, M, G, T or P suffix, e.g. 1G (0 for a fresh boot)");
+        return bytes;
     }
 
     /// <summary>Parses <c>SIZE[@START]</c> (cmdline_parse_cma()).</summary>
