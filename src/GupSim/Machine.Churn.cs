@@ -33,6 +33,10 @@ public sealed partial class Machine
     /// </summary>
     private void BootChurn()
     {
-        if (Spec.ChurnBytes > 0) RunChurn(Spec.ChurnBytes, "--churn", afterBoot: true);
+        if (Spec.ChurnBytes == 0) return;
+        var r = RunChurn(Spec.ChurnBytes, "--churn", afterBoot: true).Result;
+        // A run that could not allocate everything booted on without the rest: the tools repeat it on stderr.
+        if (r.StoppedShort is not null)
+            Warn($"--churn {Core.ByteSize.Format(Spec.ChurnBytes)}: stopped after {Core.ByteSize.Format(r.AllocatedPages << Arch.PageShift)} of {Core.ByteSize.Format(r.TargetPages << Arch.PageShift)}: {r.StoppedShort}");
     }
 }

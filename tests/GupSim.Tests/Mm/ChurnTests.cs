@@ -261,6 +261,35 @@ public class ChurnTests
         }
     }
 
+    /// <summary>A kind whose allocations always fail (a machine with nothing left for it).</summary>
+    private sealed class NothingKind : IChurnKind
+    {
+        public int Calls { get; private set; }
+        public string Name => "nothing";
+        public int Weight => 1;
+
+        public ulong Allocate(Churn churn, ulong maxPages)
+        {
+            Calls++;
+            return 0;
+        }
+    }
+
+    [Fact]
+    public void AKindThatGetsNothing_EndsEveryLifetime_TriesOnce_ThenStopsShort()
+    {
+        var m = Boot(seed: 1, churn: null);
+        ulong free = m.FreePagesTotal;
+        var kind = new NothingKind();
+        var r = Churn.Execute(m, 4 * M, 1, 0, "churn", afterBoot: false, [kind]).Result;
+        Assert.Equal(2, kind.Calls);
+        Assert.Equal("nothing: out of memory (ENOMEM)", r.StoppedShort);
+        Assert.Equal(0UL, r.AllocatedPages);
+        Assert.Equal(1024UL, r.TargetPages);
+        Assert.Equal(free, m.FreePagesTotal);
+        Assert.EndsWith("; stopped short of 4.00 MiB: nothing: out of memory (ENOMEM)", r.Summary, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Property_AnySeedAndSize_ExactTotal_NothingLeaked()
     {
