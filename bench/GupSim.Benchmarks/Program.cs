@@ -10,6 +10,7 @@ public static class Program
 #if DEBUG
         Console.Error.WriteLine("warning: benchmarks built in Debug; run with -c Release");
 #endif
+        if (args.Length > 0 && args[0] == "probe-churn") return ChurnProbe.Run(args.Length > 1 ? args[1] : "1G");
         if (args.Length > 0 && args[0] == "probe") return RecordSubpagesProbe.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 200);
         var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         foreach (var s in summaries)

@@ -28,7 +28,7 @@ public sealed class MachineOptionSet
 
     public Option<ulong> Seed { get; } = new("--seed")
     {
-        Description = "Seed for the contents of unmodelled kernel memory (decimal or 0x hex)",
+        Description = "Seed for the contents of unmodelled kernel memory and the --churn workload (decimal or 0x hex)",
         DefaultValueFactory = _ => 1UL,
         HelpName = "n",
         CustomParser = r => CommonOptions.ParseUInt64(r, "--seed"),
@@ -36,6 +36,8 @@ public sealed class MachineOptionSet
 
     // --debug-vm (issue 10 item 6): CONFIG_DEBUG_VM when no --config gives it; checked by MachineOptions.ToSpec.
     public Option<string?> DebugVm { get; } = new("--debug-vm") { Description = "CONFIG_DEBUG_VM when no --config says: on or off (default off, as distributions ship); a .config decides it", HelpName = "on|off" };
+    // --churn SIZE (issue 10 item 4): a machine that has lived.
+    public Option<string?> Churn { get; } = new("--churn") { Description = "After boot, a seeded workload (page cache, tmpfs, anonymous 4K and THP, kernel pages) allocates SIZE in total and leaves part of it allocated, so hot-plug, huge pages and GUP run on lived-in free lists (default 0: a fresh boot)", HelpName = "size" };
 
     /// <summary>Adds every option to a command.</summary>
     public void AddTo(Command command)
@@ -43,6 +45,7 @@ public sealed class MachineOptionSet
         foreach (var o in new Option[] { Arch, Kernel, Model, Placement, Mem, Ram, Nodes, Config, Iomem, Hotplug, Hugepages, Cma, HugetlbCma, Kernelcore, Movablecore, Crashkernel, Initrd, Seed })
             command.Options.Add(o);
         command.Options.Add(DebugVm);
+        command.Options.Add(Churn);
     }
 
     /// <summary>Reads the options into a <see cref="MachineOptions"/>.</summary>
@@ -67,6 +70,7 @@ public sealed class MachineOptionSet
         Initrd = pr.GetValue(Initrd),
         Seed = pr.GetValue(Seed),
         DebugVm = pr.GetValue(DebugVm),
+        Churn = pr.GetValue(Churn),
     };
 }
 

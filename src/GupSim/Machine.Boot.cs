@@ -52,6 +52,9 @@ public sealed partial class Machine
         m.BootFreeToBuddy();
         m.BootActivateCma();
         m.Hugetlb.GatherBootmemAndAllocBootPages();
+        // A machine that has lived (--churn): the workload runs on the booted kernel, before --hotplug ranges are
+        // added, so hot-added memmaps come from lived-in free lists (docs/architecture.md).
+        m.BootChurn();
         foreach (var r in spec.Hotplug)
         {
             var err = m.HotAdd(r, nid: 0, movable: false, out string? refusal);

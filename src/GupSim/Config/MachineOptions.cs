@@ -6,7 +6,7 @@ namespace GupSim.Config;
 
 /// <summary>
 /// The machine options every command shares (--arch --kernel --model --placement --mem --ram --nodes --config
-/// --iomem --hotplug --seed), as text, and the one place that turns them into a <see cref="MachineSpec"/>.
+/// --iomem --hotplug --seed --churn ...), as text, and the one place that turns them into a <see cref="MachineSpec"/>.
 /// Precedence: --config gives arch, version and model unless --arch/--kernel/--model override them; --iomem or
 /// --ram give the RAM, else --mem on the arch's default layout.
 /// </summary>
@@ -50,6 +50,8 @@ public sealed record MachineOptions
     /// ship). With <c>--config</c> the file decides; a <c>--debug-vm</c> that contradicts it is an error.
     /// </summary>
     public string? DebugVm { get; init; }
+    /// <summary><c>--churn SIZE</c>: the lived-in workload after boot (<see cref="Mm.Churn"/>); null = a fresh boot.</summary>
+    public string? Churn { get; init; }
 
     /// <summary>
     /// Parses the machine options from words, as a scenario's <c>machine</c> line gives them
@@ -83,6 +85,7 @@ public sealed record MachineOptions
                 "--crashkernel" => o with { Crashkernel = Value() },
                 "--initrd" => o with { Initrd = Value() },
                 "--debug-vm" => o with { DebugVm = Value() },
+                "--churn" => o with { Churn = Value() },
                 "--seed" => o with { Seed = Numbers.ParseUInt64(Value(), "--seed") },
                 "--hotplug" => o,
                 _ => throw new GupSimException($"unknown machine option '{name}'"),
@@ -160,6 +163,7 @@ public sealed record MachineOptions
             MovableCore = ParseMovableCore(Kernelcore, Movablecore),
             Crashkernel = ParseCrashkernel(Crashkernel),
             Initrd = ParseInitrd(Initrd),
+            ChurnBytes = ParseChurn(Churn),
             Arch = arch,
             Model = model,
             Placement = placement,
@@ -198,6 +202,15 @@ public sealed record MachineOptions
                 ? $"{config.FileName}:{line} says '# CONFIG_DEBUG_VM is not set'"
                 : $"{config.FileName} has no CONFIG_DEBUG_VM (off)";
         throw new GupSimException($"--debug-vm {(f ? "on" : "off")}: {says}, and a loaded .config decides CONFIG_DEBUG_VM: drop --debug-vm or edit the file");
+    }
+
+    /// <summary>Parses <c>--churn SIZE</c> (memparse() syntax, as --mem).</summary>
+    private static ulong ParseChurn(string? text)
+    {
+        if (text is null) return 0;
+        if (!ByteSize.TryParse(text, out ulong bytes))
+            throw new GupSimException($"--churn: '{text}' is not a size: use a number with an optional K, M, G, T or P suffix, e.g. 1G (0 for a fresh boot)");
+        return bytes;
     }
 
     /// <summary>Parses <c>SIZE[@START]</c> (cmdline_parse_cma()).</summary>

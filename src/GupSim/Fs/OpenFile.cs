@@ -112,6 +112,34 @@ public sealed class OpenFile
         }
     }
 
+    /// <summary>
+    /// pread(2) of <paramref name="len"/> bytes at <paramref name="offset"/>, through the page cache. A disk filesystem
+    /// (filemap_read(), generic_file_buffered_read() before v5.12, mm/filemap.c) reads every page of the range below
+    /// i_size that is not cached into it: page_cache_sync_readahead() adds an order-0 page with the cache's reference,
+    /// as a read fault does (GupSim models no disk blocks, so data and holes come in alike). tmpfs
+    /// (shmem_file_read_iter(), SGP_READ) and hugetlbfs (hugetlbfs_read_iter()) copy the pages they have and read holes
+    /// as zeroes without allocating; /dev/zero reads zeroes. The bytes themselves are not modelled, the count is.
+    /// Returns the bytes read (short at i_size, or when a page cannot be allocated after some were read), 0 at or past
+    /// i_size, −ENOMEM when the first page cannot be allocated, −EBADF after close.
+    /// </summary>
+    public long Read(ulong offset, ulong len)
+    {
+        if (IsClosed) return -(int)Errno.EBADF;
+        if (Inode is DevZeroInode) return (long)len;
+        if (offset >= Inode.Size || len == 0) return 0;
+        ulong end = Math.Min(Inode.Size, offset + len < offset ? ulong.MaxValue : offset + len);
+        if (Inode is not PageCacheInode pc || pc.FsType.IsShmem()) return (long)(end - offset);
+        int shift = _m.Arch.PageShift;
+        ulong last = (end - 1) >> shift;
+        for (ulong idx = offset >> shift; idx <= last; idx++)
+        {
+            if (pc.GetOrAddPage(idx, out _, out _) == 0) continue;
+            ulong done = idx << shift;
+            return done > offset ? (long)(done - offset) : -(int)Errno.ENOMEM;
+        }
+        return (long)(end - offset);
+    }
+
     /// <summary>unmap_mapping_range(mapping, from, 0, even_cows = 1): every VMA of the file loses its entries for file pages ≥ <paramref name="firstPgoff"/>.</summary>
     private void UnmapFrom(ulong firstPgoff)
     {

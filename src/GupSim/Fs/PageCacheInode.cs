@@ -109,6 +109,53 @@ public sealed class PageCacheInode : Inode
         foreach (ulong idx in gone) DeletePage(idx);
     }
 
+    /// <summary>
+    /// invalidate_mapping_pages(mapping, <paramref name="start"/>, <paramref name="end"/>) (mm/truncate.c), what
+    /// <c>echo 1 &gt; /proc/sys/vm/drop_caches</c> runs on every inode (fs/drop_caches.c drop_pagecache_sb()): each cached
+    /// page of indices [start, end] that invalidate_inode_page() accepts leaves the page cache and, with its last
+    /// reference, goes back to the buddy. It refuses dirty and writeback pages, mapped pages (page_mapped()), and pages
+    /// with references beyond the cache's (remove_mapping() freezes _refcount at the cache's plus the lookup's: a pin or
+    /// a get_page() makes that fail). shmem pages are dirty in the kernel from the moment they are written or
+    /// fallocated (shmem_write_end(), shmem_fallocate() call set_page_dirty()) and leave only by swap; GupSim does not
+    /// set PG_dirty on them, so PG_swapbacked stands for that here. Returns the pages invalidated.
+    /// </summary>
+    public ulong InvalidateMappingPages(ulong start, ulong end)
+    {
+        if (end < start) return 0;
+        var candidates = new List<ulong>();
+        lock (_pages)
+        {
+            if (end - start < (ulong)_pages.Count)
+            {
+                for (ulong idx = start; ; idx++)
+                {
+                    if (_pages.ContainsKey(idx)) candidates.Add(idx);
+                    if (idx == end) break;
+                }
+            }
+            else
+            {
+                foreach (ulong idx in _pages.Keys)
+                    if (idx >= start && idx <= end) candidates.Add(idx);
+                candidates.Sort();
+            }
+        }
+        var sp = _m.StructPages;
+        ulong dropped = 0;
+        foreach (ulong idx in candidates)
+        {
+            if (!TryGetPage(idx, out ulong pfn)) continue;
+            var page = _m.PfnToPage(Pfn.FromUInt64(pfn));
+            ulong flags = sp.Flags(page);
+            if ((flags & ((1UL << PageFlagBits.Dirty) | (1UL << PageFlagBits.Writeback) | (1UL << PageFlagBits.SwapBacked))) != 0) continue;
+            if (sp.MapcountRaw(page) >= 0) continue; // page_mapped(): _mapcount starts at −1
+            if (sp.Refcount(page) != 1) continue; // remove_mapping(): page_ref_freeze(page, 2) fails on any other reference
+            DeletePage(idx);
+            dropped++;
+        }
+        return dropped;
+    }
+
     /// <inheritdoc/>
     protected override void Evict(Machine m)
     {

@@ -250,6 +250,7 @@ public sealed class ScenarioRunner
                 case "hotplug": DoHotplug(args, add: true); break;
                 case "hotremove": DoHotplug(args, add: false); break;
                 case "hugepages": DoHugepages(args); break;
+                case "churn": DoChurn(args); break;
                 case "meminfo": DoMeminfo(); break;
                 case "layout": LayoutText.Write(_out, LayoutReport.Of(M)); break;
                 case "walk": DoWalk(args); break;
@@ -281,7 +282,7 @@ public sealed class ScenarioRunner
                 case "unpin": DoRelease(args); break;
                 case "put": DoRelease(args); break;
                 case "expect": DoExpect(args); break;
-                default: throw new GupSimException($"unknown operation '{w[0]}': use machine, hotplug, hotremove, hugepages, mount, open, memfd, tmpfile, ftruncate, fallocate, close, rm, files, mmap, touch, munmap, mprotect, madvise, pin, get, unpin, put, meminfo, layout, walk, dmesg or expect");
+                default: throw new GupSimException($"unknown operation '{w[0]}': use machine, churn, hotplug, hotremove, hugepages, mount, open, memfd, tmpfile, ftruncate, fallocate, close, rm, files, mmap, touch, munmap, mprotect, madvise, pin, get, unpin, put, meminfo, layout, walk, dmesg or expect");
             }
         }
         catch (KernelOops e)
@@ -341,6 +342,7 @@ public sealed class ScenarioRunner
         foreach (var warn in opts.Warnings) _out.WriteLine("  warning: " + warn);
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"machine: {_m.Arch.Name} v{_m.Version} {Arch.MemoryModelNames.ToName(_m.Model)}, RAM {ByteSize.Format(_m.Ram.Aggregate(0UL, (a, r) => a + r.Bytes))}, {_m.PresentSections.Count} present sections"));
+        foreach (var c in _m.Churns) _out.WriteLine("  " + c.Result.Summary); // machine ... --churn SIZE
     }
 
     private void DoHotplug(string[] args, bool add)
@@ -378,6 +380,15 @@ public sealed class ScenarioRunner
             if (wrong > 0)
                 _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  oracle: update_and_free_page wrote flags through {wrong} subpage pointers that were not the subpage's struct page"));
         }
+    }
+
+    /// <summary>churn SIZE: the lived-in workload (Mm/Churn.cs) on the machine as it is now; its summary line.</summary>
+    private void DoChurn(string[] args)
+    {
+        if (args.Length != 1) throw new GupSimException("usage: churn SIZE (e.g. churn 1G)");
+        if (!ByteSize.TryParse(args[0], out ulong bytes))
+            throw new GupSimException($"churn: '{args[0]}' is not a size: use a number with an optional K, M, G, T or P suffix, e.g. 1G");
+        _out.WriteLine(M.RunChurn(bytes).Result.Summary);
     }
 
     private MmStruct Proc => _mm ?? throw new GupSimException("no machine yet: start with a 'machine ...' line");
