@@ -18,9 +18,10 @@ namespace GupSim.Memory;
 /// VM_BUG_ON_PAGE() is compiled in only with DEBUG_VM in every version (include/linux/mmdebug.h).
 /// </summary>
 /// <remarks>
-/// GupSim has no per-cpu lists here, so an order-0 page goes to the buddy at once: the drain-time check of a kernel
-/// without DEBUG_VM happens at the same moment as the free. Immutable value type; default is v0.0 without DEBUG_VM,
-/// which checks like v5.11 (every version before v6.4 does).
+/// The page allocator (<see cref="PageAlloc"/>) applies these gates to real pages, including the drain-time check of
+/// order-0 pages on a kernel without DEBUG_VM; this struct applies them where a "struct page" is whatever bytes a
+/// pointer reached (put_page() on garbage, Pages/PutPage.cs). Immutable value type; default is v0.0 without
+/// DEBUG_VM, which checks like v5.11 (every version before v6.4 does).
 /// </remarks>
 public readonly struct FreePagesPrepare
 {

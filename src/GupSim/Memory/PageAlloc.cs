@@ -58,9 +58,9 @@ public sealed class PageAlloc
     private bool DebugVm => _m.Spec.DebugVm;
 
     /// <summary>v6.4 (700d2e9a36b9): check_pages_enabled, on only with DEBUG_VM among what GupSim models.</summary>
-    private bool CheckPagesEnabled => DebugVm;
+    private bool CheckPagesEnabled => Memory.FreePagesPrepare.CheckPagesEnabled(V, DebugVm);
 
-    private bool ChecksGatedByStaticKey => V >= KernelVersion.FromNumbers(6, 4);
+    private bool ChecksGatedByStaticKey => V.HasCheckPagesStaticKey;
 
     /// <summary>v5.14 (44042b449872): orders 0–3 and pageblock_order (with THP) on the per-cpu lists.</summary>
     private bool HighOrderPcp => V >= KernelVersion.V5_14;
@@ -692,7 +692,7 @@ public sealed class PageAlloc
     {
         var sp = _m.StructPages;
         var head = _m.PfnToPage(Pfn.FromUInt64(pfn));
-        bool tailChecks = ChecksGatedByStaticKey ? CheckPagesEnabled : DebugVm;
+        bool tailChecks = Memory.FreePagesPrepare.TailChecksReal(DebugVm);
         bool freeCheck = !ChecksGatedByStaticKey || CheckPagesEnabled;
         ulong prepMask = PageFlagBits.CheckAtPrepFor(_m.Arch.BitsPerLong);
         int bad = 0;
