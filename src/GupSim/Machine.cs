@@ -185,12 +185,15 @@ public sealed partial class Machine
         return null;
     }
 
-    /// <summary>Whether <paramref name="pfn"/> lies in a free buddy block (on a zone's free lists) now.</summary>
+    /// <summary>
+    /// Whether <paramref name="pfn"/> is free now: in a free buddy block (on a zone's free lists) or on cpu 0's
+    /// per-cpu list (a free page the buddy does not see, _refcount 0, owned by nobody).
+    /// </summary>
     public bool IsPfnFreeInBuddy(ulong pfn)
     {
         var zone = ZoneOfPfn(pfn);
         if (zone is null) return false;
-        lock (zone) return zone.TryFindFreeBlock(pfn, out _, out _);
+        lock (zone) return zone.TryFindFreeBlock(pfn, out _, out _) || PageAlloc.IsOnPcpList(zone, pfn);
     }
 
     /// <summary>Every stray store (a store through a pointer that is not the one the kernel meant) counted so far.</summary>

@@ -1028,13 +1028,17 @@ public sealed class PageAlloc
     /// <summary>Whether <paramref name="pfn"/> is on a pcp list of its zone (for describing an address).</summary>
     public bool IsOnPcpList(Zone z, ulong pfn)
     {
-        if (z.Pcp is not { } pcp) return false;
-        foreach (var l in pcp.Lists)
+        if (z.Pcp is not { } pcp || pcp.Count == 0) return false;
+        for (int pindex = 0; pindex < pcp.Lists.Length; pindex++)
+        {
+            var l = pcp.Lists[pindex];
+            ulong pages = 1UL << PindexToOrder(pindex); // a v5.14+ list holds blocks of its order
             for (int i = 0; i < l.Count; i++)
             {
                 ulong p = l.PfnAt(i);
-                if (pfn >= p && pfn < p + 1) return true;
+                if (pfn >= p && pfn < p + pages) return true;
             }
+        }
         return false;
     }
 
