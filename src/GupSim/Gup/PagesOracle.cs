@@ -37,51 +37,29 @@ public static class PagesOracle
     {
         ArgumentNullException.ThrowIfNull(mm);
         var m = mm.Machine;
-        int shift = m.Arch.PageShift;
-        ulong block = m.Arch.MaxOrderNrPages;
-        long n = pages.Length, wrong = 0, first = -1;
+        long wrong = 0, first = -1;
         ulong? firstExpected = null;
-        long i = 0;
-        while (i < n)
+        var runs = new RightRuns(mm, start, pages.Length);
+        while (runs.MoveNext())
         {
-            ulong va = start + ((ulong)i << shift);
-            var leaf = mm.WalkLeaf(va);
-            if (leaf is not { } l || !l.Entry.IsPresent)
+            for (long k = 0; k < runs.Count; k++)
             {
-                if (first < 0) first = i;
+                if (!runs.First.IsNull && pages[(int)(runs.Index + k)] == m.PageAdd(runs.First, k)) continue;
                 wrong++;
-                i++;
-                continue;
-            }
-            ulong leafStart = va & ~(l.Bytes - 1);
-            ulong pfn = l.Entry.Pfn.Value + ((va - leafStart) >> shift);
-            long count = Math.Min(n - i, (long)((leafStart + l.Bytes - va) >> shift));
-            while (count > 0)
-            {
-                long run = Math.Min(count, (long)(block - (pfn & (block - 1))));
-                var expected = m.PfnToPage(Pfn.FromUInt64(pfn));
-                for (long k = 0; k < run; k++)
+                if (first < 0)
                 {
-                    if (pages[(int)(i + k)] == m.PageAdd(expected, k)) continue;
-                    wrong++;
-                    if (first < 0)
-                    {
-                        first = i + k;
-                        firstExpected = pfn + (ulong)k;
-                    }
+                    first = runs.Index + k;
+                    firstExpected = runs.First.IsNull ? null : runs.Pfn + (ulong)k;
                 }
-                i += run;
-                pfn += (ulong)run;
-                count -= run;
             }
         }
-        if (first < 0) return new PagesOracleResult(n, 0, -1, PagePtr.Null, null, null);
+        if (first < 0) return new PagesOracleResult(pages.Length, 0, -1, PagePtr.Null, null, null);
         var found = pages[(int)first];
         var info = m.Describe(found);
         string what = info.Pfn is ulong p
             ? string.Create(CultureInfo.InvariantCulture, $"the struct page of pfn 0x{p:x} ({info.Region})")
             : $"{info.Kind.ToString().ToLowerInvariant()} ({info.Region})";
-        return new PagesOracleResult(n, wrong, first, found, firstExpected, what);
+        return new PagesOracleResult(pages.Length, wrong, first, found, firstExpected, what);
     }
 
     /// <summary>
@@ -93,30 +71,60 @@ public static class PagesOracle
     {
         ArgumentNullException.ThrowIfNull(mm);
         var m = mm.Machine;
-        int shift = m.Arch.PageShift;
-        ulong block = m.Arch.MaxOrderNrPages;
-        long n = right.Length, i = 0;
-        while (i < n)
+        var runs = new RightRuns(mm, start, right.Length);
+        while (runs.MoveNext())
+            for (long k = 0; k < runs.Count; k++)
+                right[(int)(runs.Index + k)] = runs.First.IsNull ? PagePtr.Null : m.PageAdd(runs.First, k);
+    }
+
+    /// <summary>
+    /// The right struct pages of <c>n</c> subpages from <c>start</c>, run by run: each leaf entry is walked once and
+    /// cut at MAX_ORDER blocks (where every memory model's memmap is contiguous), so a run's right pages are
+    /// <see cref="First"/> + k; an unmapped subpage is a run of one with a null <see cref="First"/>.
+    /// </summary>
+    private struct RightRuns(MmStruct mm, ulong start, long n)
+    {
+        private readonly Machine _m = mm.Machine;
+        private long _next;
+        private ulong _pfn;
+        private long _leafLeft;
+
+        /// <summary>Index of the run's first entry.</summary>
+        public long Index { get; private set; }
+        /// <summary>Entries in the run.</summary>
+        public long Count { get; private set; }
+        /// <summary>pfn_to_page() of <see cref="Pfn"/>, or null where nothing is mapped.</summary>
+        public PagePtr First { get; private set; }
+        /// <summary>The pfn mapped at the run's first entry.</summary>
+        public ulong Pfn { get; private set; }
+
+        public bool MoveNext()
         {
-            ulong va = start + ((ulong)i << shift);
-            var leaf = mm.WalkLeaf(va);
-            if (leaf is not { } l || !l.Entry.IsPresent)
+            if (_next >= n) return false;
+            int shift = _m.Arch.PageShift;
+            Index = _next;
+            if (_leafLeft == 0)
             {
-                right[(int)i++] = PagePtr.Null;
-                continue;
+                ulong va = start + ((ulong)_next << shift);
+                var leaf = mm.WalkLeaf(va);
+                if (leaf is not { } l || !l.Entry.IsPresent)
+                {
+                    (Count, First, Pfn) = (1, PagePtr.Null, 0);
+                    _next++;
+                    return true;
+                }
+                ulong leafStart = va & ~(l.Bytes - 1);
+                _pfn = l.Entry.Pfn.Value + ((va - leafStart) >> shift);
+                _leafLeft = Math.Min(n - _next, (long)((leafStart + l.Bytes - va) >> shift));
             }
-            ulong leafStart = va & ~(l.Bytes - 1);
-            ulong pfn = l.Entry.Pfn.Value + ((va - leafStart) >> shift);
-            long count = Math.Min(n - i, (long)((leafStart + l.Bytes - va) >> shift));
-            while (count > 0)
-            {
-                long run = Math.Min(count, (long)(block - (pfn & (block - 1))));
-                var first = m.PfnToPage(Pfn.FromUInt64(pfn));
-                for (long k = 0; k < run; k++) right[(int)(i + k)] = m.PageAdd(first, k);
-                i += run;
-                pfn += (ulong)run;
-                count -= run;
-            }
+            ulong block = _m.Arch.MaxOrderNrPages;
+            Count = Math.Min(_leafLeft, (long)(block - (_pfn & (block - 1))));
+            Pfn = _pfn;
+            First = _m.PfnToPage(Core.Pfn.FromUInt64(_pfn));
+            _pfn += (ulong)Count;
+            _leafLeft -= Count;
+            _next += Count;
+            return true;
         }
     }
 }
