@@ -8,10 +8,19 @@ namespace GupSim.Tests.Memory;
 
 public class BuddyTests
 {
-    // x86_64 v5.11 VMEMMAP, RAM [0, 1G). Boot reservations (worked out from the boot rules, not read from the tool):
-    // kernel image [16M, 64M); mem_section_usage 8 sections × 40 bytes at the top [1G − 320, 1G); vmemmap backing
-    // 8 × 2 MiB, 2 MiB aligned, top-down below it: [1G − 18M, 1G − 2M). Free: [0, 16M) → DMA 4096 pages;
-    // [64M, 1G − 18M) = 241152 pages and [1G − 2M, 1G − 4K) = 511 pages → DMA32 241663 pages.
+    // x86_64 v5.11 VMEMMAP, RAM [0, 1G). Boot reservations (worked out from setup_arch()/sparse_init() as
+    // docs/architecture.md "memblock and sparse_init" lists them, not read from the tool): page 0 and the low 64 KiB
+    // [0, 0x10); trampoline + EBDA [0x99000, 1M) = pfns [0x99, 0x100); kernel image [16M, 64M) = [0x1000, 0x4000);
+    // brk 12 pages right after it [0x4000, 0x400c) (the 1 GiB direct map needs 3 of them, so no memblock page
+    // table); NODE_DATA 0x2a000 bytes at the top [0x3ffd6000, 1G); the 8 usemaps (8 × 40 = 320 B) right below it,
+    // in pfn 0x3ffd5; the vmemmap buffer 8 × 2 MiB, 2 MiB aligned, top-down below them: round_down(0x3ffd5ec0 − 16M,
+    // 2M) = 1G − 18M → [0x3ee00, 0x3fe00). memblock_free_all() frees whole pages, ascending, blocks of
+    // min(10, __ffs(pfn)) shrunk to fit; no buddy is free yet when a block is freed, so nothing merges:
+    //   DMA   [0x10, 0x99): 0x10 o4, 0x20 o5, 0x40 o6, 0x80 o4, 0x90 o3, 0x98 o0 = 137 pages;
+    //         [0x100, 0x1000): 0x100 o8, 0x200 o9, 0x400/0x800/0xc00 o10 = 3840 pages → 3977.
+    //   DMA32 [0x400c, 0x3ee00): 0x400c o2, 0x4010 o4, 0x4020 o5, 0x4040 o6, 0x4080 o7, 0x4100 o8, 0x4200 o9,
+    //         0x4400 … 0x3e800 o10 (234 blocks), 0x3ec00 o9 = 241140 pages;
+    //         [0x3fe00, 0x3ffd5): 0x3fe00 o8, 0x3ff00 o7, 0x3ff80 o6, 0x3ffc0 o4, 0x3ffd0 o2, 0x3ffd4 o0 = 469 → 241609.
     private static Machine OneGig(bool debugVm = false) => Machine.Boot(new MachineSpec
     {
         Arch = ArchProfiles.Get("x86_64", KernelVersion.V5_11),
@@ -26,63 +35,71 @@ public class BuddyTests
         var m = OneGig();
         var zones = m.Nodes[0].Zones;
         Assert.Equal(["DMA", "DMA32"], zones.Select(z => z.Name));
-        Assert.Equal(4096UL, zones[0].FreePages);
-        Assert.Equal([0UL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4], zones[0].FreeCounts());
-        Assert.Equal(241663UL, zones[1].FreePages);
-        // The 511-page tail [0x3fe00, 0x3ffff) splits into one block of each order 8..0.
-        Assert.Equal([1UL, 1, 1, 1, 1, 1, 1, 1, 1, 1, 235], zones[1].FreeCounts());
+        // Was 4096 / [0,0,0,0,0,0,0,0,0,0,4] and 241663 / [1,1,1,1,1,1,1,1,1,1,235] before the boot reservations
+        // below 1 MiB, the brk, NODE_DATA and the usemaps' own page were modelled; the blocks are listed above.
+        Assert.Equal(3977UL, zones[0].FreePages);
+        Assert.Equal([1UL, 0, 0, 1, 2, 1, 1, 0, 1, 1, 3], zones[0].FreeCounts());
+        Assert.Equal(241609UL, zones[1].FreePages);
+        Assert.Equal([1UL, 0, 2, 0, 2, 1, 2, 2, 2, 2, 234], zones[1].FreeCounts());
     }
 
     [Fact]
     public void AllocPages_MovableTakesTheSmallestOrderFirst_AndFreeMergesBack()
     {
-        // GFP_HIGHUSER_MOVABLE order 1 (v5.11: no pcp above order 0): the MOVABLE order-1 list holds 0x3fffc (the
-        // boot tail). Freeing it: buddy 0x3fffe is free at order 0 only, so no merge; back on the order-1 list.
+        // GFP_HIGHUSER_MOVABLE order 1 (v5.11: no pcp above order 0): MOVABLE order 1 is empty; order 2 holds
+        // 0x400c, 0x3ffd0 (freed ascending with FPI_TO_TAIL), so __rmqueue_smallest() takes the head 0x400c and
+        // expand() puts 0x400e on order 1 (was 0x3fffc from the old 511-page tail). Freeing it: buddy 0x400e is
+        // free at order 1 → merge to 0x400c order 2; its buddy 0x4008 is brk (not free) → stop; buddy_merge_likely():
+        // combined 0x4008, its order-3 buddy 0x4000 is not free → head of order 2, every count as at boot.
         var m = OneGig();
         var dma32 = m.Nodes[0].Zones[1];
         Assert.True(m.TryAllocPages(1, 0, "test", out Pfn pfn, movable: true));
-        Assert.Equal(0x3fffcUL, pfn.Value);
+        Assert.Equal(0x400cUL, pfn.Value);
         Assert.Equal(1, m.StructPages.Refcount(m.PfnToPage(pfn)));
-        Assert.Equal(241661UL, dma32.FreePages);
+        Assert.Equal(241607UL, dma32.FreePages); // 241609 − 2 (was 241661)
         m.StructPages.SetRefcount(m.PfnToPage(pfn), 0);
         Assert.Empty(m.FreePages(pfn, 1));
-        Assert.Equal(241663UL, dma32.FreePages);
-        Assert.Equal([1UL, 1, 1, 1, 1, 1, 1, 1, 1, 1, 235], dma32.FreeCounts());
+        Assert.Equal(241609UL, dma32.FreePages); // was 241663
+        Assert.Equal([1UL, 0, 2, 0, 2, 1, 2, 2, 2, 2, 234], dma32.FreeCounts());
     }
 
     [Fact]
     public void AllocPages_UnmovableOrder0_RefillsThePcpFromAStolenBlock()
     {
-        // GFP_KERNEL order 0: rmqueue_bulk() of batch 63 steals MOVABLE 0x4000 (order 10) and takes 0x4000…0x403e;
-        // the head 0x4000 is returned (PageAllocTests has the working). Free goes to the pcp, not the buddy.
+        // GFP_KERNEL order 0: rmqueue_bulk() of batch 63, UNMOVABLE lists empty, no ALLOC_NOFRAGMENT (the preferred
+        // zone is DMA32, not NORMAL): __rmqueue_fallback() from order 10 finds the MOVABLE head 0x4400 (the first
+        // order-10 block now that the brk sits at [0x4000, 0x400c)), retypes both pageblocks UNMOVABLE, and the
+        // retries take 0x4400…0x443e in ascending order (expand() leaves +1, +2, … at the UNMOVABLE heads);
+        // list_add_tail() keeps that order and the head 0x4400 is returned (was 0x4000). Free goes to the pcp.
         var m = OneGig();
         var dma32 = m.Nodes[0].Zones[1];
         Assert.True(m.TryAllocPages(0, 0, "test", out Pfn pfn));
-        Assert.Equal(0x4000UL, pfn.Value);
-        Assert.Equal(241663UL - 63, dma32.FreePages);
+        Assert.Equal(0x4400UL, pfn.Value);
+        Assert.Equal(241609UL - 63, dma32.FreePages); // was 241663 − 63
         m.StructPages.SetRefcount(m.PfnToPage(pfn), 0);
         Assert.Empty(m.FreePages(pfn, 0));
-        Assert.Equal(241663UL - 63, dma32.FreePages);
+        Assert.Equal(241609UL - 63, dma32.FreePages);
         Assert.Equal(63UL, dma32.PcpPages);
     }
 
     [Fact]
     public void FreePages_WithAReference_ReportsBadPageState_AndKeepsTheCounts()
     {
-        // CONFIG_DEBUG_VM: free_pcp_prepare() checks an order-0 page at free time. The page is 0x4000 (pcp refill,
-        // see AllocPages_UnmovableOrder0_RefillsThePcpFromAStolenBlock): vmemmap + 0x4000 × 64 = 0xffffea0000100000.
+        // CONFIG_DEBUG_VM: free_pcp_prepare() checks an order-0 page at free time. The page is 0x4400 (pcp refill,
+        // see AllocPages_UnmovableOrder0_RefillsThePcpFromAStolenBlock): vmemmap + 0x4400 × 64 = 0xffffea0000110000
+        // (was pfn 0x4000, 0xffffea0000100000).
         var m = OneGig(debugVm: true);
         Assert.True(m.TryAllocPages(0, 0, "test", out Pfn pfn));
         var reports = m.FreePages(pfn, 0);
         string report = Assert.Single(reports);
         Assert.Equal(
-            "BUG: Bad page state in process gupsim  pfn:04000\n" +
-            "page:0xffffea0000100000 refcount:1 mapcount:-1 mapping:0000000000000000 index:0x0 pfn:0x4000\n" +
+            "BUG: Bad page state in process gupsim  pfn:04400\n" +
+            "page:0xffffea0000110000 refcount:1 mapcount:-1 mapping:0000000000000000 index:0x0 pfn:0x4400\n" +
             "flags: 0x100000000000000(zone=1|node=0)\n" +
             "raw: 0100000000000000 0000000000000000 0000000000000000 0000000000000000\n" +
             "raw: 0000000000000000 0000000000000000 00000001ffffffff 0000000000000000\n" +
             "page dumped because: nonzero _refcount", report);
-        Assert.Equal(241663UL - 63, m.Nodes[0].Zones[1].FreePages);
+        Assert.Equal(241609UL - 63, m.Nodes[0].Zones[1].FreePages); // was 241663 − 63
         Assert.Equal(62UL, m.Nodes[0].Zones[1].PcpPages);
         Assert.Contains("page dumped because: nonzero _refcount", m.KernelLog);
     }
@@ -155,8 +172,12 @@ public class BuddyTests
         Assert.Equal(-(int)Errno.EBUSY, m.AllocContigRange(0x3c00, 0x4400)); // [60M, 68M) overlaps the image's end
         Assert.Equal(counts, dma32.FreeCounts());
         Assert.Equal(-(int)Errno.EINVAL, m.AllocContigRange(0xf00, 0x1100)); // crosses DMA → DMA32
-        Assert.Equal(0, m.AllocContigRange(0x4000, 0x4400));
-        Assert.Equal(241663UL - 0x400, dma32.FreePages);
+        // [0x4000, 0x4400) now starts with the brk's 12 reserved pages [0x4000, 0x400c): EBUSY too, nothing changed.
+        Assert.Equal(-(int)Errno.EBUSY, m.AllocContigRange(0x4000, 0x4400));
+        Assert.Equal(counts, dma32.FreeCounts());
+        // [0x4400, 0x4800) is the free order-10 block at the head of MOVABLE order 10 (was [0x4000, 0x4400)).
+        Assert.Equal(0, m.AllocContigRange(0x4400, 0x4800));
+        Assert.Equal(241609UL - 0x400, dma32.FreePages); // was 241663 − 0x400
     }
 
     [Fact]

@@ -28,6 +28,22 @@ internal static class FileMachines
     }
 }
 
+/// <summary>
+/// The "Fresh" machine (x86_64 v6.1 VMEMMAP, RAM [0, 3G) + [4G, 6G), no hugetlb pages), worked out by hand from the
+/// boot rules (docs/architecture.md "memblock and sparse_init"): NODE_DATA 0x2a000 B at the top [6G − 0x2a000, 6G)
+/// (pfns from 0x17ffd6); the 40 usemaps (40 sections × 40 B, 6.1 has no rcu_head in mem_section_usage) right below
+/// it, in pfn 0x17ffd5; the vmemmap buffer 40 × 2 MiB, 2 MiB aligned, top-down below them: [6G − 82M, 6G − 2M).
+/// ZONE_NORMAL's free tail is [0x17fe00, 0x17ffd5) = 469 pages, freed ascending: 0x17fe00 o8, 0x17ff00 o7,
+/// 0x17ff80 o6, 0x17ffc0 o4, 0x17ffd0 o2, 0x17ffd4 o0 (MOVABLE). The first GFP_HIGHUSER_MOVABLE order-0 page
+/// (preferred zone NORMAL) refills the empty MOVABLE order-0 pcp list with rmqueue_bulk(batch 63 >> 0):
+/// __rmqueue_smallest() smallest order first, list_add_tail() in that order: 0x17ffd4 (o0), 0x17ffd0 (o2 split:
+/// 0x17ffd2 → o1, 0x17ffd1 → o0), 0x17ffd1, 0x17ffd2 (o1 split: 0x17ffd3 → o0), 0x17ffd3, 0x17ffc0…0x17ffcf (o4),
+/// 0x17ff80…; the pcp hands out its head: 0x17ffd4, then 0x17ffd0, 0x17ffd1, … Page tables, anon_vma and inode
+/// slabs are UNMOVABLE and come from a stolen MOVABLE order-10 block in ZONE_NORMAL, not from these lists.
+/// Slab pages stay after their objects are freed: an emptied slab that is its cache's current slab is kept (SLUB),
+/// so a test's first shmem inode leaves shmem_inode_cache's order-2 slab (704 B, 23 objects, 4 pages at 4 CPUs) and
+/// its first anonymous write leaves the anon_vma cache's order-0 slab (1 page) allocated.
+/// </summary>
 public class FileMappingTests
 {
     private static readonly Machine Shared = FileMachines.X86(KernelVersion.V6_1);
@@ -56,8 +72,9 @@ public class FileMappingTests
         Assert.Equal(VmFault.None, mm.HandleMmFault(va, FaultFlags.None));
         ulong p0 = Assert.Single(inode.Pages).Value;
         // GFP_HIGHUSER_MOVABLE order 0: the MOVABLE pcp list is refilled from the MOVABLE lists, smallest order first:
-        // the boot tail's order-0 block 0x17fffe is the head (page tables are UNMOVABLE and steal elsewhere).
-        Assert.Equal(0x17fffeUL, p0);
+        // the boot tail's order-0 block 0x17ffd4 is the head (class comment; was 0x17fffe before NODE_DATA and the
+        // usemaps' page were reserved at the top).
+        Assert.Equal(0x17ffd4UL, p0);
         Assert.Equal(p0, mm.PteOf(va, out var e0));
         Assert.True(e0.IsWrite); // tmpfs: no write notification, so vm_page_prot is writable
         Assert.False(e0.IsDirty);
@@ -86,7 +103,9 @@ public class FileMappingTests
         Assert.Equal(0, sp.Refcount(page0));
         Assert.Equal(0UL, sp.Mapping(page0));
         Assert.Equal(-(int)Errno.EBADF, f.Close());
-        Assert.Equal(free0, m.FreePagesTotal);
+        // The memfd's inode was shmem_inode_cache's first object: its order-2 slab (4 pages) stays as the cache's
+        // current slab (was free0, from before inodes came from slab pages).
+        Assert.Equal(free0 - 4, m.FreePagesTotal);
         Assert.Equal(0, m.Vfs.Objects.InUse);
     }
 
@@ -143,9 +162,10 @@ public class FileMappingTests
         // Write: wp_page_copy() into an anonymous page; the cache page loses the mapping.
         Assert.Equal(VmFault.Write, mm.HandleMmFault(va, FaultFlags.Write));
         ulong anon0 = mm.PteOf(va, out e);
-        // Both GFP_HIGHUSER_MOVABLE from the MOVABLE pcp list, refilled by rmqueue_bulk() in split order: 0x17fffe
-        // (order-0 head), 0x17fffc (order-1 head 0x17fffc split, 0x17fffd to order 0), 0x17fffd, …
-        Assert.Equal((0x17fffeUL, 0x17fffcUL), (cache0, anon0));
+        // Both GFP_HIGHUSER_MOVABLE from the MOVABLE pcp list, refilled by rmqueue_bulk() in split order (class
+        // comment): 0x17ffd4 (order-0 head), 0x17ffd0 (order-2 head split: 0x17ffd2 to order 1, 0x17ffd1 to order 0),
+        // 0x17ffd1, … (was 0x17fffe, 0x17fffc). The anon_vma slab page between them is UNMOVABLE, from another list.
+        Assert.Equal((0x17ffd4UL, 0x17ffd0UL), (cache0, anon0));
         Assert.NotEqual(cache0, anon0);
         Assert.True(e.IsWrite && e.IsDirty);
         Assert.Equal((1, -1), (sp.Refcount(m.Page(cache0)), sp.MapcountRaw(m.Page(cache0))));
@@ -172,7 +192,9 @@ public class FileMappingTests
         Assert.Equal(0, f.Close());
         Assert.True(inode.Evicted);
         mm.Destroy();
-        Assert.Equal(free0 + 1, m.FreePagesTotal); // + the PGD mm_alloc took before free0 was read
+        // + the PGD mm_alloc took before free0 was read, − shmem_inode_cache's order-2 slab (4 pages) and − the
+        // anon_vma cache's order-0 slab (1 page), both kept as their caches' current slabs (was free0 + 1).
+        Assert.Equal(free0 + 1 - 4 - 1, m.FreePagesTotal);
     }
 
     [Fact]
@@ -203,7 +225,10 @@ public class FileMappingTests
         Assert.Equal(0, mm.Munmap(priv, 4096));
         Assert.Equal(0, mm.Munmap(shared, 4096));
         Assert.Equal(0, zero.Close());
-        Assert.Equal(free0, m.FreePagesTotal);
+        // shmem_zero_setup() gave the MAP_SHARED|MAP_ANONYMOUS mapping and the MAP_SHARED /dev/zero mapping each a
+        // shmem inode, both in shmem_inode_cache's first order-2 slab (4 pages), which stays as its current slab; the
+        // private /dev/zero read mapped the zero page, so no anon_vma (was free0).
+        Assert.Equal(free0 - 4, m.FreePagesTotal);
         Assert.Equal(0, m.Vfs.Objects.InUse);
     }
 
@@ -243,7 +268,9 @@ public class FileMappingTests
         Assert.Equal(0, sp.Refcount(m.Page(last)));
         mm.Destroy();
         Assert.Equal(0, f.Close());
-        Assert.Equal(free0 + 1, m.FreePagesTotal);
+        // + the PGD, − shmem_inode_cache's order-2 slab (4 pages), − the anon_vma order-0 slab of the private
+        // mapping's copies (1 page), both kept as their caches' current slabs (was free0 + 1).
+        Assert.Equal(free0 + 1 - 4 - 1, m.FreePagesTotal);
     }
 
     private static bool Mapped(MmStruct mm, ulong va) => mm.WalkLeaf(va) is { } l && l.Entry.IsPresent;
