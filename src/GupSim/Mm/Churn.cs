@@ -20,6 +20,8 @@ public enum ChurnPayload
     Thp,
     /// <summary>Kernel allocations (alloc_pages(GFP_KERNEL, 0..3)).</summary>
     Kernel,
+    /// <summary>kmalloc objects (GFP_KERNEL and __GFP_RECLAIMABLE), counted as the bytes of the objects in pages; their slab pages are slab, not payload.</summary>
+    Slab,
 }
 
 /// <summary>
@@ -31,6 +33,9 @@ public abstract class ChurnItem
 {
     /// <summary>Payload pages held now (page tables and other side allocations not included).</summary>
     public ulong Pages { get; protected set; }
+
+    /// <summary>What it allocated (set by <see cref="Churn.Track"/>).</summary>
+    public ChurnPayload Payload { get; internal set; }
 
     /// <summary>Whether part of it can end before the rest (a mapping: munmap of part of it).</summary>
     public virtual bool HasParts => false;
@@ -76,6 +81,7 @@ public readonly record struct ChurnLifetime(bool Kept, long PartAt, long EndAt);
 /// <param name="AnonPages">Of which anonymous pages (THP included).</param>
 /// <param name="ThpPages">Of the anonymous pages, those that came as transparent huge pages.</param>
 /// <param name="KernelPages">Of which kernel allocations of orders 0 to 3.</param>
+/// <param name="SlabPages">Of which kmalloc objects (their bytes, in pages).</param>
 /// <param name="KeptPages">Payload pages left allocated when the workload ended.</param>
 /// <param name="FreePagesBefore">Free pages before the run.</param>
 /// <param name="FreePagesAfter">Free pages after it.</param>
@@ -84,7 +90,7 @@ public readonly record struct ChurnLifetime(bool Kept, long PartAt, long EndAt);
 /// <param name="Summary">The one summary line (kernel log, scenario output).</param>
 public sealed record ChurnResult(
     ulong TargetPages, ulong AllocatedPages, ulong PageCachePages, ulong ShmemPages, ulong AnonPages, ulong ThpPages,
-    ulong KernelPages, ulong KeptPages, ulong FreePagesBefore, ulong FreePagesAfter, long Steps, string? StoppedShort, string Summary)
+    ulong KernelPages, ulong SlabPages, ulong KeptPages, ulong FreePagesBefore, ulong FreePagesAfter, long Steps, string? StoppedShort, string Summary)
 {
     /// <summary>Pages the workload left allocated: free before less free after (payload, page tables, pgd of the resident process).</summary>
     public ulong LeftAllocatedPages => FreePagesBefore - FreePagesAfter;
@@ -95,7 +101,7 @@ public sealed record ChurnResult(
 /// frees through the allocators the rest of GupSim uses, run after boot and before the experiment, until SIZE bytes of
 /// payload have been allocated in total, part of it left allocated. Its steps are drawn from
 /// <see cref="DefaultKinds"/>: page cache read from disk and evicted, tmpfs written and removed, anonymous memory
-/// faulted (4 KiB and THP) and munmapped in parts, kernel blocks of orders 0–3. Everything random comes from one
+/// faulted (4 KiB and THP) and munmapped in parts, kernel blocks of orders 0–3, kmalloc objects (slab growth and shrink). Everything random comes from one
 /// <see cref="Random"/> seeded from <see cref="MachineSpec.Seed"/>, so the same seed gives the same machine.
 /// The distribution is written in docs/architecture.md ("A machine that has lived (--churn)").
 /// </summary>
@@ -116,7 +122,7 @@ public sealed class Churn
     private readonly Random _rng;
     private readonly PriorityQueue<(ChurnItem Item, bool Part), (long When, long Seq)> _events = new(EventOrder.Instance);
     private readonly List<ChurnItem> _kept = [];
-    private readonly ulong[] _byPayload = new ulong[5];
+    private readonly ulong[] _byPayload = new ulong[6];
     private long _seq;
     private ulong _live;
     private ulong _budget;
@@ -147,17 +153,12 @@ public sealed class Churn
     public MmStruct? Resident => _resident;
 
     /// <summary>
-    /// The kinds GupSim has, with their weights (the chance of a step): page cache read from a disk filesystem 30,
-    /// tmpfs 10, anonymous 4 KiB 25, anonymous THP 4, kernel orders 0–3 25. With the step sizes (1–4095 pages
-    /// log-uniform, mean 492; THP 1–4 PMDs, mean 1280 pages with 4 KiB pages) that is about 30 / 10 / 25 / 10 / 25 %
-    /// of the bytes.
-    /// <para>
-    /// Extension point for slab growth and shrink: the fifth kind (kmalloc objects of several size classes
-    /// allocated and freed, slab pages coming from the buddy when a cache's slabs are full and going back when they
-    /// empty) belongs in this list once mm/slub.c is modelled (Memory/Slub.cs, merged separately). It is not here yet;
-    /// the integrator adds an <see cref="IChurnKind"/> over the kmalloc caches after that merge and rebalances the
-    /// weights (docs/architecture.md says so too).
-    /// </para>
+    /// The kinds GupSim has, with their weights (the chance of a step): page cache read from a disk filesystem 27,
+    /// tmpfs 9, anonymous 4 KiB 22, anonymous THP 4, kernel orders 0–3 22, slab (kmalloc objects) 16. With the step
+    /// sizes (1–4095 pages log-uniform, mean 492; THP 1–4 PMDs, mean 1280 pages with 4 KiB pages; slab steps capped
+    /// at <see cref="SlabKind.MaxObjects"/> objects, mean 222 pages over the 13 classes) that is about
+    /// 28 / 9 / 22 / 11 / 22 / 7 % of the bytes (the slab kind's bytes are its objects' bytes; the slab pages
+    /// holding them are more, partly empty slabs).
     /// </summary>
     public static IReadOnlyList<IChurnKind> DefaultKinds(Machine machine) =>
     [
@@ -166,6 +167,7 @@ public sealed class Churn
         new AnonKind(),
         new AnonThpKind(),
         new KernelPagesKind(),
+        new SlabKind(),
     ];
 
     /// <summary>
@@ -239,7 +241,7 @@ public sealed class Churn
         foreach (var k in _kept) keptPages += k.Pages;
         Result = new ChurnResult(target, allocated, _byPayload[(int)ChurnPayload.PageCache], _byPayload[(int)ChurnPayload.Shmem],
             _byPayload[(int)ChurnPayload.Anon] + _byPayload[(int)ChurnPayload.Thp], _byPayload[(int)ChurnPayload.Thp],
-            _byPayload[(int)ChurnPayload.Kernel], keptPages, freeBefore, freeAfter, Now, stopped, "");
+            _byPayload[(int)ChurnPayload.Kernel], _byPayload[(int)ChurnPayload.Slab], keptPages, freeBefore, freeAfter, Now, stopped, "");
         Result = Result with { Summary = SummaryLine(Result, ps) };
     }
 
@@ -286,6 +288,7 @@ public sealed class Churn
     public void Track(ChurnItem item, ChurnLifetime life, ChurnPayload payload, ulong pages)
     {
         ArgumentNullException.ThrowIfNull(item);
+        item.Payload = payload;
         _byPayload[(int)payload] += pages;
         _live += item.Pages;
         if (life.PartAt != 0 && item.HasParts) _events.Enqueue((item, true), (life.PartAt, _seq++));
@@ -348,7 +351,7 @@ public sealed class Churn
         double unit = gib ? 1UL << 30 : 1UL << 20;
         string u = gib ? "GiB" : "MiB";
         string F(ulong pages) => (pages * ps / unit).ToString("0.00", CultureInfo.InvariantCulture);
-        string line = $"churn: {F(r.AllocatedPages)} {u} allocated (page cache {F(r.PageCachePages)}, tmpfs {F(r.ShmemPages)}, anon {F(r.AnonPages)} of which THP {F(r.ThpPages)}, kernel {F(r.KernelPages)}), "
+        string line = $"churn: {F(r.AllocatedPages)} {u} allocated (page cache {F(r.PageCachePages)}, tmpfs {F(r.ShmemPages)}, anon {F(r.AnonPages)} of which THP {F(r.ThpPages)}, kernel {F(r.KernelPages)}, slab {F(r.SlabPages)}), "
             + $"{F(r.LeftAllocatedPages)} {u} left allocated, free {FormatFree(r.FreePagesAfter * ps)}";
         return r.StoppedShort is null ? line : line + $"; stopped short of {F(r.TargetPages)} {u}: {r.StoppedShort}";
     }
@@ -376,7 +379,7 @@ internal sealed class PageCacheReadKind : IChurnKind
     public PageCacheReadKind(Machine machine) => _m = machine;
 
     public string Name => "page cache";
-    public int Weight => 30;
+    public int Weight => 27;
 
     public ulong Allocate(Churn churn, ulong maxPages)
     {
@@ -448,7 +451,7 @@ internal sealed class ShmemKind : IChurnKind
     private long _n;
 
     public string Name => "tmpfs";
-    public int Weight => 10;
+    public int Weight => 9;
 
     public ulong Allocate(Churn churn, ulong maxPages)
     {
@@ -501,7 +504,7 @@ internal sealed class ShmemKind : IChurnKind
 internal class AnonKind : IChurnKind
 {
     public virtual string Name => "anon";
-    public virtual int Weight => 25;
+    public virtual int Weight => 22;
 
     public virtual ulong Allocate(Churn churn, ulong maxPages)
     {
@@ -636,7 +639,7 @@ internal sealed class KernelPagesKind : IChurnKind
     private static readonly string[] Owners = ["churn: kernel page", "churn: kernel block (order 1)", "churn: kernel block (order 2)", "churn: kernel block (order 3)"];
 
     public string Name => "kernel";
-    public int Weight => 25;
+    public int Weight => 22;
 
     public ulong Allocate(Churn churn, ulong maxPages)
     {
@@ -678,6 +681,103 @@ internal sealed class KernelPagesKind : IChurnKind
             m.MarkKernelPages(_pfn.Value, Pages, KernelPageUse.None);
             // __free_pages(): put_page_testzero() on the head, then the block goes back to the buddy.
             if (m.StructPages.RefAddReturn(m.PfnToPage(_pfn), -1) == 0) m.FreePages(_pfn, _order);
+            Pages = 0;
+        }
+    }
+}
+
+/// <summary>
+/// Slab growth and shrink (mm/slub.c through <see cref="Slub"/>): a step is kmalloc() of objects of one size class of
+/// kmalloc_index() (KMALLOC_MIN_SIZE to KMALLOC_MAX_CACHE_SIZE, uniform over the classes; 96 and 192 included,
+/// halved while bigger than the step), GFP_KERNEL or, one step in two, GFP_KERNEL | __GFP_RECLAIMABLE (dentry- and
+/// inode-like objects: the kmalloc-rcl-* caches, MIGRATE_RECLAIMABLE slab pages), ceil(step bytes / size) objects
+/// (the step at most <see cref="MaxObjects"/> objects' worth of pages). A cache
+/// takes pages from the buddy only when its slabs are full (new_slab()). At the end of its lifetime the objects are
+/// kfree()d in a shuffled order, not the order they were allocated, so slabs are left partly empty; a slab that
+/// empties goes back to the buddy only when its node already keeps min_partial partial slabs (discard_slab()).
+/// </summary>
+internal sealed class SlabKind : IChurnKind
+{
+    /// <summary>Most objects one step allocates (8192: 16 pages of kmalloc-8 objects).</summary>
+    public const ulong MaxObjects = 8192;
+
+    private readonly ulong _size;
+    private readonly Gfp? _gfp;
+
+    /// <summary>The kind of the default mix: size class and gfp drawn per step.</summary>
+    public SlabKind() { }
+
+    /// <summary>A kind of one size class (<paramref name="size"/> bytes, 0: drawn) and one gfp (null: drawn), for tests.</summary>
+    internal SlabKind(ulong size, Gfp? gfp)
+    {
+        _size = size;
+        _gfp = gfp;
+    }
+
+    public string Name => "slab";
+    public int Weight => 16;
+
+    public ulong Allocate(Churn churn, ulong maxPages)
+    {
+        var m = churn.Machine;
+        var slub = m.Slub;
+        ulong ps = m.Arch.PageSize;
+        ulong pages = churn.DrawStepPages(maxPages);
+        churn.MakeRoom(pages);
+        // The size classes: kmalloc_index() 1 (96), 2 (192), and 3.. up to KMALLOC_SHIFT_HIGH, from KMALLOC_MIN_SIZE.
+        int minShift = System.Numerics.BitOperations.Log2((uint)slub.KmallocMinSize);
+        int classes = slub.KmallocShiftHigh - minShift + 1 + (slub.KmallocMinSize <= 32 ? 1 : 0) + (slub.KmallocMinSize <= 64 ? 1 : 0);
+        int pick = churn.Rng.Next(classes);
+        ulong size = pick <= slub.KmallocShiftHigh - minShift ? 1UL << (minShift + pick)
+            : pick == slub.KmallocShiftHigh - minShift + 1 && slub.KmallocMinSize <= 32 ? 96UL : 192UL;
+        if (_size != 0) size = _size;
+        Gfp gfp = churn.Rng.Next(2) == 0 ? Gfp.Kernel : Gfp.Kernel | Gfp.Reclaimable;
+        if (_gfp is { } fixedGfp) gfp = fixedGfp;
+        var life = churn.DrawLifetime(hasParts: false);
+        // A class bigger than the step is lowered to fit; a step of small objects is at most MaxObjects of them.
+        while (size > pages * ps) size >>= 1;
+        pages = Math.Min(pages, Math.Max(1, MaxObjects * size / ps));
+        ulong count = (pages * ps + size - 1) / size;
+        var objects = new ulong[count];
+        for (ulong got = 0; got < count; got++)
+        {
+            ulong a = slub.Kmalloc(size, gfp);
+            if (a == 0)
+            {
+                // ENOMEM part-way: give back what this step took (the caches keep their slabs, as SLUB does).
+                for (ulong i = 0; i < got; i++) slub.Kfree(objects[i]);
+                return 0;
+            }
+            objects[got] = a;
+        }
+        ulong payload = pages;
+        churn.Track(new SlabObjects(objects, count, payload), life, ChurnPayload.Slab, payload);
+        return payload;
+    }
+
+    private sealed class SlabObjects : ChurnItem
+    {
+        private readonly ulong[] _objects;
+        private readonly ulong _count;
+
+        public SlabObjects(ulong[] objects, ulong count, ulong payload)
+        {
+            _objects = objects;
+            _count = count;
+            Pages = payload;
+        }
+
+        internal override void End(Churn churn)
+        {
+            if (Pages == 0) return;
+            // Freed in another order than allocated (Fisher-Yates over the run's seed): slabs empty unevenly.
+            var rng = churn.Rng;
+            for (ulong i = _count - 1; i > 0; i--)
+            {
+                ulong j = (ulong)rng.NextInt64((long)i + 1);
+                (_objects[i], _objects[j]) = (_objects[j], _objects[i]);
+            }
+            for (ulong i = 0; i < _count; i++) churn.Machine.Slub.Kfree(_objects[i]);
             Pages = 0;
         }
     }

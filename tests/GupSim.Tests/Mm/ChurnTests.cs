@@ -69,8 +69,8 @@ public class ChurnTests
         Assert.Null(r.StoppedShort);
         Assert.Equal(16384UL, r.TargetPages);
         Assert.Equal(16384UL, r.AllocatedPages);
-        Assert.Equal(r.AllocatedPages, r.PageCachePages + r.ShmemPages + r.AnonPages + r.KernelPages);
-        Assert.True(r.PageCachePages > 0 && r.ShmemPages > 0 && r.AnonPages > 0 && r.KernelPages > 0);
+        Assert.Equal(r.AllocatedPages, r.PageCachePages + r.ShmemPages + r.AnonPages + r.KernelPages + r.SlabPages);
+        Assert.True(r.PageCachePages > 0 && r.ShmemPages > 0 && r.AnonPages > 0 && r.KernelPages > 0 && r.SlabPages > 0);
         // THP pages come in whole PMDs: 512 pages each.
         Assert.Equal(0UL, r.ThpPages % 512);
         Assert.True(r.ThpPages <= r.AnonPages);
@@ -127,15 +127,31 @@ public class ChurnTests
         Assert.Equal(fresh.FreePagesTotal, r.FreePagesBefore);
         Assert.Equal(m.FreePagesTotal, r.FreePagesAfter);
         ulong kept = 0;
-        foreach (var k in c.Kept) kept += k.Pages;
+        ulong keptSlabObjects = 0;
+        foreach (var k in c.Kept)
+            if (k.Payload == ChurnPayload.Slab) keptSlabObjects += k.Pages;
+            else kept += k.Pages;
         Assert.True(kept > 0);
-        Assert.Equal(kept, r.KeptPages);
-        // Every page not free is a kept item's or a table page of the process that keeps the anonymous mappings.
+        Assert.Equal(kept + keptSlabObjects, r.KeptPages);
+        // Kept kmalloc objects are not pages of their own: they sit in the slab pages counted below.
+        // Every page that left the free pool (buddy + pcp, FreePagesTotal) is a kept item's, a table page of the
+        // process that keeps the anonymous mappings, or a slab page the caches grew by (inode, anon_vma, kmalloc
+        // slabs): SLUB keeps the cpu slab and up to min_partial empty slabs per node, so slab pages are not free.
         ulong tables = c.Resident is null ? 0 : c.Resident.PageTable.PageTablesBytes / PageSize;
-        Assert.Equal(fresh.FreePagesTotal, m.FreePagesTotal + kept + tables);
+        ulong slabGrowth = m.Slub.SlabPages - fresh.Slub.SlabPages;
+        Assert.Equal(fresh.FreePagesTotal, m.FreePagesTotal + kept + tables + slabGrowth);
         c.Release();
-        Assert.Equal(fresh.FreePagesTotal, m.FreePagesTotal);
-        foreach (var (zf, zm) in fresh.Nodes[0].Zones.Zip(m.Nodes[0].Zones)) Assert.Equal(zf.FreeCounts(), zm.FreeCounts());
+        // Released: every page is free again or stays with a slab cache, and no object the workload made is live.
+        Assert.Equal(fresh.FreePagesTotal + fresh.Slub.SlabPages, m.FreePagesTotal + m.Slub.SlabPages);
+        AssertSameObjectsInUse(fresh, m);
+    }
+
+    /// <summary>Every cache of <paramref name="m"/> has as many objects in use as the same cache on the fresh boot (0 when the fresh boot never made it).</summary>
+    private static void AssertSameObjectsInUse(Machine fresh, Machine m)
+    {
+        var before = new Dictionary<string, int>();
+        foreach (var cache in fresh.Slub.Caches) before[cache.Name] = cache.ObjectsInUse;
+        foreach (var cache in m.Slub.Caches) Assert.Equal((cache.Name, before.GetValueOrDefault(cache.Name)), (cache.Name, cache.ObjectsInUse));
     }
 
     [Fact]
@@ -156,8 +172,21 @@ public class ChurnTests
         }
         Assert.True(churned > 0);
         m.Churns[0].Release();
+        // Released: the boot's own kernel data is as it was, every churned kernel block is unmarked; the only other
+        // pages still recorded are slab pages, exactly the pages the slab caches hold (the inode and anon_vma
+        // caches keep their cpu slab and min_partial empty slabs after the objects are freed).
+        ulong slab = 0;
         for (ulong pfn = m.MinPfn; pfn < m.MaxPfn; pfn++)
-            Assert.Equal(before.Contains(pfn) ? KernelPageUse.OtherKernelData : KernelPageUse.None, m.KernelPageUseOf(pfn));
+        {
+            var use = m.KernelPageUseOf(pfn);
+            if (use == KernelPageUse.Slab)
+            {
+                slab++;
+                continue;
+            }
+            Assert.Equal(before.Contains(pfn) ? KernelPageUse.OtherKernelData : KernelPageUse.None, use);
+        }
+        Assert.Equal(m.Slub.SlabPages, slab);
     }
 
     [Fact]
@@ -191,7 +220,7 @@ public class ChurnTests
         var r = m.Churns[0].Result;
         static string Mib(ulong pages) => (pages * 4096 / (double)(1 << 20)).ToString("0.00", CultureInfo.InvariantCulture);
         string free = FreeText(m.FreePagesTotal * PageSize);
-        string expected = $"churn: 64.00 MiB allocated (page cache {Mib(r.PageCachePages)}, tmpfs {Mib(r.ShmemPages)}, anon {Mib(r.AnonPages)} of which THP {Mib(r.ThpPages)}, kernel {Mib(r.KernelPages)}), "
+        string expected = $"churn: 64.00 MiB allocated (page cache {Mib(r.PageCachePages)}, tmpfs {Mib(r.ShmemPages)}, anon {Mib(r.AnonPages)} of which THP {Mib(r.ThpPages)}, kernel {Mib(r.KernelPages)}, slab {Mib(r.SlabPages)}), "
             + $"{Mib(r.LeftAllocatedPages)} MiB left allocated, free {free}";
         Assert.Equal(expected, r.Summary);
         Assert.Contains(expected, m.KernelLog);
@@ -294,7 +323,8 @@ public class ChurnTests
     public void Property_AnySeedAndSize_ExactTotal_NothingLeaked()
     {
         // One fresh boot per sample on a 512 MiB machine; sizes up to 48 MiB keep the sweep fast.
-        ulong freshFree = Boot(seed: 1, churn: null, mem: "512M").FreePagesTotal;
+        var freshMachine = Boot(seed: 1, churn: null, mem: "512M");
+        ulong freshFree = freshMachine.FreePagesTotal, freshSlab = freshMachine.Slub.SlabPages;
         Gen.Select(Gen.ULong, Gen.ULong[1, 48 * M]).Sample((seed, bytes) =>
         {
             var m = Boot(seed, churn: null, mem: "512M");
@@ -304,13 +334,68 @@ public class ChurnTests
             ulong pages = (bytes + PageSize - 1) / PageSize;
             Assert.Null(r.StoppedShort);
             Assert.Equal(pages, r.AllocatedPages);
-            Assert.Equal(pages, r.PageCachePages + r.ShmemPages + r.AnonPages + r.KernelPages);
+            Assert.Equal(pages, r.PageCachePages + r.ShmemPages + r.AnonPages + r.KernelPages + r.SlabPages);
             ulong kept = 0;
-            foreach (var k in c.Kept) kept += k.Pages;
+            foreach (var k in c.Kept)
+                if (k.Payload != ChurnPayload.Slab) kept += k.Pages; // kept kmalloc objects sit in the slab growth
             ulong tables = c.Resident is null ? 0 : c.Resident.PageTable.PageTablesBytes / PageSize;
-            Assert.Equal(freshFree, m.FreePagesTotal + kept + tables);
+            // Free = buddy + pcp; what the slab caches grew by is slab, not free and not leaked.
+            Assert.Equal(freshFree, m.FreePagesTotal + kept + tables + (m.Slub.SlabPages - freshSlab));
             c.Release();
-            Assert.Equal(freshFree, m.FreePagesTotal);
+            Assert.Equal(freshFree + freshSlab, m.FreePagesTotal + m.Slub.SlabPages);
+            AssertSameObjectsInUse(freshMachine, m);
         }, iter: 24);
+    }
+
+    /// <summary>A fresh 1 GiB x86_64 machine, a churn of <paramref name="bytes"/> with only the slab kind of one class; the slab pages it leaves.</summary>
+    private static (Machine M, ChurnResult R) SlabOnly(ulong seed, ulong bytes, ulong size, Gfp gfp, string cache)
+    {
+        var m = Boot(seed, churn: null);
+        // The boot never made the cache: every slab page of it is the churn's.
+        Assert.DoesNotContain(m.Slub.Caches, k => k.Name == cache);
+        ulong slab0 = m.Slub.SlabPages;
+        var r = Churn.Execute(m, bytes, seed, 0, "churn", afterBoot: false, [new SlabKind(size, gfp)]).Result;
+        Assert.Null(r.StoppedShort);
+        Assert.Equal(bytes / PageSize, r.SlabPages);
+        Assert.Equal(m.Slub.SlabPages - slab0, r.LeftAllocatedPages);
+        return (m, r);
+    }
+
+    [Fact]
+    public void SlabOnly_Rcl4k_32K_LeavesOneOrder3Slab_WhateverTheSeed()
+    {
+        // kmalloc-rcl-4k (SLAB_RECLAIM_ACCOUNT): size 4096; calculate_order(): min_objects = 4 × (fls(4) + 1) = 16,
+        // capped at (4096 << 3) / 4096 = 8 → get_order(8 × 4096) = 3, leftover 0: order 3, 8 objects per slab.
+        // 32 KiB = 8 pages of payload = 8 objects of 4 KiB in all, over however many steps the seed draws. The first
+        // kmalloc makes the one slab; a freed object goes back to it (the node's cpu slab, never discarded), so the
+        // 8 objects never need a second: exactly 8 slab pages are left, free pages 8 fewer.
+        foreach (ulong seed in (ulong[])[1, 2, 3, 12345])
+        {
+            var (m, r) = SlabOnly(seed, 32 * K, 4096, Gfp.Kernel | Gfp.Reclaimable, "kmalloc-rcl-4k");
+            Assert.Equal(8UL, r.LeftAllocatedPages);
+            var cache = Assert.Single(m.Slub.Caches, k => k.Name == "kmalloc-rcl-4k");
+            Assert.Equal((3, 8, 1), (cache.Order, cache.Objects, cache.Slabs));
+        }
+    }
+
+    [Fact]
+    public void SlabOnly_Kmalloc512_8K_LeavesOneOrder1Slab()
+    {
+        // kmalloc-512: min_objects 16, 16 × 512 = 8 KiB → order 1, leftover 0: 16 objects per order-1 slab.
+        // 8 KiB of payload = 2 pages = 8192 / 512 = 16 objects in all: one slab, 2 pages, whatever the frees.
+        var (m, r) = SlabOnly(7, 8 * K, 512, Gfp.Kernel, "kmalloc-512");
+        Assert.Equal(2UL, r.LeftAllocatedPages);
+        var cache = Assert.Single(m.Slub.Caches, k => k.Name == "kmalloc-512");
+        Assert.Equal((1, 16, 1), (cache.Order, cache.Objects, cache.Slabs));
+    }
+
+    [Fact]
+    public void SlabOnly_Kmalloc4k_OnePage_OneStep_LeavesAnOrder3Slab()
+    {
+        // kmalloc-4k: order 3, 8 objects per slab (as kmalloc-rcl-4k). A churn of 1 page is one step of 1 page:
+        // DrawStepPages(1) is clamped to 1, so 1 object, one slab: 8 pages left for 1 page of payload.
+        var (_, r) = SlabOnly(5, 4 * K, 4096, Gfp.Kernel, "kmalloc-4k");
+        Assert.Equal(1L, r.Steps);
+        Assert.Equal(8UL, r.LeftAllocatedPages);
     }
 }
