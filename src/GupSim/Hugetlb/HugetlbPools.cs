@@ -282,7 +282,7 @@ public sealed class HugetlbPools
                 for (int tries = 0; tries < _m.Nodes.Count && !ok; tries++)
                 {
                     int nid = _m.Nodes[(nodeIx + tries) % _m.Nodes.Count].Nid;
-                    if (_m.Memblock.TryAlloc(h.Size.Bytes, h.Size.Bytes, 0, nid, $"hugetlb boot page ({h})", out ulong phys))
+                    if (_m.Memblock.MemblockAllocTryNidRaw(h.Size.Bytes, h.Size.Bytes, 0, GupSim.Memory.Memblock.AllocAccessible, nid, $"hugetlb boot page ({h})", out ulong phys))
                     {
                         _bootPages.Add((h, phys, nid));
                         ok = true;

@@ -93,7 +93,7 @@ public sealed class Cma
                 _m.Warn(string.Create(CultureInfo.InvariantCulture, $"{option}: cma: Failed to reserve {size >> 20} MiB at 0x{b:x}: the area must be RAM that nothing else holds, aligned to {ByteSize.Format(align)}; booting without it"));
                 return false;
             }
-            memblock.Reserve(b, size, $"cma area {name}", nid);
+            memblock.MemblockReserve(b, size, $"cma area {name}", nid);
             phys = b;
         }
         else
@@ -102,8 +102,8 @@ public sealed class Cma
             ulong end = memblock.Memory[^1].End;
             phys = 0;
             bool found = arch.BitsPerLong == 64 && end >= fourG + size && TryFindBottomUp(size, align, fourG, nid, out phys);
-            if (found) memblock.Reserve(phys, size, $"cma area {name}", nid);
-            else if (!memblock.TryAlloc(size, align, 0, nid, $"cma area {name}", out phys))
+            if (found) memblock.MemblockReserve(phys, size, $"cma area {name}", nid);
+            else if (!memblock.MemblockAllocTryNidRaw(size, align, 0, Memblock.AllocAccessible, nid, $"cma area {name}", out phys))
             {
                 _m.Log(string.Create(CultureInfo.InvariantCulture, $"cma: Failed to reserve {size >> 20} MiB"));
                 _m.Warn(string.Create(CultureInfo.InvariantCulture, $"{option}: cma: Failed to reserve {size >> 20} MiB: no free {ByteSize.Format(size)} block of RAM (the machine has {ByteSize.Format(_m.Spec.Ram.TotalBytes)}); booting without it, give a smaller size"));
@@ -159,7 +159,7 @@ public sealed class Cma
     public bool CmaActivateArea(CmaArea area)
     {
         var zone = _m.ZoneOfPfn(area.BasePfn);
-        _m.Memblock.Free(area.BasePfn << _m.Arch.PageShift, area.Count << _m.Arch.PageShift);
+        _m.Memblock.MemblockFree(area.BasePfn << _m.Arch.PageShift, area.Count << _m.Arch.PageShift);
         if (zone is null || !zone.Spans(area.EndPfn - 1))
         {
             _m.Log($"cma: CMA area {area.Name} could not be activated");

@@ -167,18 +167,6 @@ public sealed class Memblock
         }
     }
 
-    // Callers on other branches (CMA, hugetlb boot pages) use these three; they forward to the kernel-named methods.
-
-    /// <summary>memblock_reserve() under its old GupSim name; see <see cref="MemblockReserve"/>.</summary>
-    public void Reserve(ulong start, ulong size, string name, int nid = NumaNoNode) => MemblockReserve(start, size, name, nid);
-
-    /// <summary>memblock_alloc_try_nid_raw(size, align, min, MEMBLOCK_ALLOC_ACCESSIBLE, nid) under its old GupSim name.</summary>
-    public bool TryAlloc(ulong size, ulong align, ulong minAddr, int nid, string name, out ulong addr) =>
-        MemblockAllocTryNidRaw(size, align, minAddr, AllocAccessible, nid, name, out addr);
-
-    /// <summary>memblock_free() under its old GupSim name.</summary>
-    public void Free(ulong start, ulong size) => MemblockFree(start, size);
-
     /// <summary>memblock_is_reserved() over a pfn-sized span: whether any byte of [start, end) is reserved.</summary>
     public bool IsReserved(ulong start, ulong end)
     {
