@@ -170,4 +170,29 @@ public class HotplugPlacementTests
         // 512 base pages, the kmalloc-1k slab (order 2); onlined: 32768 pages.
         Assert.Equal(free0 + 32768 - (1 + 1 + 1 + 512 + 4), m.FreePagesTotal);
     }
+
+    /// <summary>
+    /// Worked out by hand from the kernel's rules (allocator-facts §7), not by replaying the allocator: x86_64 v5.11
+    /// classic SPARSEMEM, RAM [0, 3G) + [4G, 8G), hot-add [8G, 15G) = sections 64–119. memblock_free_all() freed
+    /// ZONE_NORMAL (pfn 0x100000 up) ascending to the tail of the MOVABLE order-10 list, so its head is 0x100000 and
+    /// the UNMOVABLE lists of ZONE_NORMAL are empty. The first UNMOVABLE request of the hot-add (the kmalloc slab page
+    /// that the resource / usage kzallocs need, refilled through the order-0 pcp) steals that block: its pageblocks
+    /// become UNMOVABLE, the pcp keeps pages of the low half, and the high half 0x100200 goes to the head of UNMOVABLE
+    /// order 9. Section 64's memmap (kvmalloc_node → kmalloc_large, GFP_KERNEL order 9) takes 0x100200; section 65's
+    /// finds UNMOVABLE empty at orders 9–10, steals the next MOVABLE head 0x100400, keeps its low half and lists the high
+    /// half 0x100600, which section 66 takes; and so on: the usage kzallocs in between fit the slab page already there.
+    /// So section 64 + k's memmap is at __va(0x100200000 + k × 2 MiB) = 0xffff888100200000 + k × 2 MiB, each right
+    /// after the previous one — v5.11's page[i] across these sections is latently right on a fresh boot.
+    /// </summary>
+    [Fact]
+    public void FreshBoot_HotAddedSectionMemmaps_AreBackToBack_FromTheFirstStolenMovableBlock()
+    {
+        var m = Boot("x86_64", KernelVersion.V5_11, MemoryModel.Sparsemem, Ram((0, 3 * G), (4 * G, 8 * G)),
+            hotplug: PhysRange.FromStartEnd(8 * G, 15 * G));
+        for (ulong nr = 64; nr <= 119; nr++)
+        {
+            var info = Assert.Single(m.PresentSections, s => s.Nr == nr);
+            Assert.Equal(0xffff888100200000UL + (nr - 64) * (2UL << 20), info.MemmapVa);
+        }
+    }
 }
