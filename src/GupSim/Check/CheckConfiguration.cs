@@ -1,0 +1,147 @@
+using GupSim.Arch;
+
+namespace GupSim.Check;
+
+/// <summary>Where the memmaps under the huge pages come from (the placement dimension of <c>gupsim check</c>).</summary>
+public enum CheckPlacement
+{
+    /// <summary>Boot memmaps from the node's sparse buffer (mm/sparse.c sparse_buffer_init()): adjacent on a fresh boot.</summary>
+    Boot,
+    /// <summary>Boot memmaps from the per-section memblock fallback (mm/sparse.c __populate_section_memmap() top-down).</summary>
+    Scattered,
+    /// <summary>The huge pages live in hot-added memory (mm/memory_hotplug.c add_memory()): memmaps from the buddy.</summary>
+    Hotplug,
+}
+
+/// <summary>The GUP entry point a configuration calls (mm/gup.c).</summary>
+public enum CheckPath
+{
+    /// <summary>get_user_pages() (slow GUP, FOLL_GET).</summary>
+    SlowGet,
+    /// <summary>pin_user_pages() (slow GUP, FOLL_PIN).</summary>
+    SlowPin,
+    /// <summary>pin_user_pages() with FOLL_LONGTERM.</summary>
+    SlowLongterm,
+    /// <summary>get_user_pages_fast().</summary>
+    FastGet,
+    /// <summary>pin_user_pages_fast().</summary>
+    FastPin,
+    /// <summary>pin_user_pages_fast() with FOLL_LONGTERM.</summary>
+    FastLongterm,
+}
+
+/// <summary>What went wrong in one configuration; several can hold at once.</summary>
+[Flags]
+public enum CheckSymptoms
+{
+    /// <summary>Every check passed.</summary>
+    None = 0,
+    /// <summary>Some pages[] entry is not pfn_to_page() of the pfn mapped at its address.</summary>
+    WrongPages = 1,
+    /// <summary>The simulated kernel oopsed (NULL or garbage dereference).</summary>
+    Oops = 2,
+    /// <summary>After release, some refcount or pincount is not back at its baseline.</summary>
+    Leak = 4,
+    /// <summary>"BUG: Bad page state" was reported.</summary>
+    BadPageState = 8,
+    /// <summary>A store hit a struct page (or other memory) that was not one of the entries' right pages.</summary>
+    StrayWrites = 16,
+}
+
+/// <summary>
+/// One machine shape of the sweep: everything that decides how the machine boots and what history it lived
+/// before the experiment. Every configuration of one shape can share one booted machine.
+/// </summary>
+/// <param name="Arch">Arch profile name (<see cref="ArchProfiles.Names"/>): "x86_64", "arm64-4k", ....</param>
+/// <param name="Kernel">Kernel version the machine runs.</param>
+/// <param name="Model">Memory model.</param>
+/// <param name="Placement">Where the memmaps under the huge pages come from.</param>
+/// <param name="HugepageBytes">Huge page size in bytes (one of the arch's hstates).</param>
+/// <param name="HugePages">Huge pages in the pool (enough for every configuration of the shape).</param>
+/// <param name="RamBytes">RAM the machine boots with (the shrinker makes it as small as still fails).</param>
+/// <param name="ChurnBytes">Lived-in history before the experiment (<c>--churn</c>); 0 = fresh boot.</param>
+/// <param name="Seed">Seed of the history and of every random choice (<c>--seed</c>).</param>
+public sealed record CheckShape(
+    string Arch,
+    KernelVersion Kernel,
+    MemoryModel Model,
+    CheckPlacement Placement,
+    ulong HugepageBytes,
+    int HugePages,
+    ulong RamBytes,
+    ulong ChurnBytes,
+    ulong Seed);
+
+/// <summary>
+/// One configuration of <c>gupsim check</c>: a machine shape and one GUP call sequence over a hugetlb mapping of
+/// <see cref="CheckShape.HugePages"/> huge pages, touched (faulted in, written) before GUP runs.
+/// </summary>
+/// <param name="Shape">The machine.</param>
+/// <param name="Strategy">The recorder (<c>--strategy</c> name, built-in or from <c>--strategy-assembly</c>); null = the kernel version's own code.</param>
+/// <param name="Path">GUP entry point.</param>
+/// <param name="OffsetPages">First base page GUP is asked for, counted from the mapping's start.</param>
+/// <param name="LengthPages">Base pages asked for in total.</param>
+/// <param name="Batch">Pages per GUP call (gup_test's <c>-n</c>); −1 = all in one call.</param>
+public sealed record CheckConfiguration(
+    CheckShape Shape,
+    string? Strategy,
+    CheckPath Path,
+    long OffsetPages,
+    long LengthPages,
+    long Batch);
+
+/// <summary>The verdict on one configuration.</summary>
+/// <param name="Symptoms">What went wrong (<see cref="CheckSymptoms.None"/> = pass).</param>
+/// <param name="WrongEntries">pages[] entries that were wrong.</param>
+/// <param name="FirstWrongIndex">Index (from the configuration's first page) of the first wrong entry, or −1.</param>
+/// <param name="Detail">One line about the first failure (the oops text, the first wrong entry, ...), or null.</param>
+public sealed record CheckVerdict(CheckSymptoms Symptoms, long WrongEntries, long FirstWrongIndex, string? Detail)
+{
+    /// <summary>A pass.</summary>
+    public static CheckVerdict Pass { get; } = new(CheckSymptoms.None, 0, -1, null);
+
+    /// <summary>Whether the configuration failed.</summary>
+    public bool Failed => Symptoms != CheckSymptoms.None;
+}
+
+/// <summary>Runs configurations through the real GUP code and judges them (implemented by the check engine).</summary>
+public interface ICheckRunner
+{
+    /// <summary>Runs one configuration; thread-safe (the sweep calls it from every core).</summary>
+    CheckVerdict Run(CheckConfiguration configuration);
+}
+
+/// <summary>The names <c>gupsim check</c> prints and writes to JSON for its dimension values and failure kinds.</summary>
+public static class CheckNames
+{
+    /// <summary>"boot", "scattered" or "hotplug".</summary>
+    public static string ToName(this CheckPlacement placement) => placement switch
+    {
+        CheckPlacement.Boot => "boot",
+        CheckPlacement.Scattered => "scattered",
+        _ => "hotplug",
+    };
+
+    /// <summary>"slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin" or "fast-longterm".</summary>
+    public static string ToName(this CheckPath path) => path switch
+    {
+        CheckPath.SlowGet => "slow-get",
+        CheckPath.SlowPin => "slow-pin",
+        CheckPath.SlowLongterm => "slow-longterm",
+        CheckPath.FastGet => "fast-get",
+        CheckPath.FastPin => "fast-pin",
+        _ => "fast-longterm",
+    };
+
+    /// <summary>
+    /// The kind a failure is reported as, the most severe symptom first: "oops", "bad-page-state", "stray-writes",
+    /// "wrong-pages", "leak"; null for a pass.
+    /// </summary>
+    public static string? Kind(this CheckSymptoms symptoms) =>
+        (symptoms & CheckSymptoms.Oops) != 0 ? "oops"
+        : (symptoms & CheckSymptoms.BadPageState) != 0 ? "bad-page-state"
+        : (symptoms & CheckSymptoms.StrayWrites) != 0 ? "stray-writes"
+        : (symptoms & CheckSymptoms.WrongPages) != 0 ? "wrong-pages"
+        : (symptoms & CheckSymptoms.Leak) != 0 ? "leak"
+        : null;
+}
