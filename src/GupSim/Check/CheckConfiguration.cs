@@ -58,9 +58,11 @@ public enum CheckSymptoms
 /// <param name="Placement">Where the memmaps under the huge pages come from.</param>
 /// <param name="HugepageBytes">Huge page size in bytes (one of the arch's hstates).</param>
 /// <param name="HugePages">Huge pages in the pool (enough for every configuration of the shape).</param>
-/// <param name="RamBytes">RAM the machine boots with (the shrinker makes it as small as still fails).</param>
+/// <param name="RamBytes">RAM the machine boots with, on the arch's default layout (<c>--mem</c>); the shrinker makes it as small as still fails. Ignored when <paramref name="IomemFile"/> is given.</param>
 /// <param name="ChurnBytes">Lived-in history before the experiment (<c>--churn</c>); 0 = fresh boot.</param>
 /// <param name="Seed">Seed of the history and of every random choice (<c>--seed</c>).</param>
+/// <param name="ConfigFile">The user's kernel <c>.config</c> ("your machine" mode, <c>--config</c>), or null.</param>
+/// <param name="IomemFile">The user's <c>/proc/iomem</c> (<c>--iomem</c>), giving the RAM layout, or null.</param>
 public sealed record CheckShape(
     string Arch,
     KernelVersion Kernel,
@@ -70,7 +72,9 @@ public sealed record CheckShape(
     int HugePages,
     ulong RamBytes,
     ulong ChurnBytes,
-    ulong Seed);
+    ulong Seed,
+    string? ConfigFile = null,
+    string? IomemFile = null);
 
 /// <summary>
 /// One configuration of <c>gupsim check</c>: a machine shape and one GUP call sequence over a hugetlb mapping of
@@ -144,4 +148,18 @@ public static class CheckNames
         : (symptoms & CheckSymptoms.WrongPages) != 0 ? "wrong-pages"
         : (symptoms & CheckSymptoms.Leak) != 0 ? "leak"
         : null;
+}
+
+/// <summary>A failure shrunk to its smallest form, and how to reproduce it.</summary>
+/// <param name="Configuration">The minimal configuration (fewest sections and smallest RAM, shortest length, smallest batch, no churn unless needed).</param>
+/// <param name="Verdict">Its verdict (still a failure).</param>
+/// <param name="Scenario">A <c>gupsim scenario</c> script that reproduces it, its expect lines asserting the failure.</param>
+/// <param name="GupTestCommand">The <c>gupsim gup-test …</c> command line that shows it.</param>
+public sealed record CheckMinimalCase(CheckConfiguration Configuration, CheckVerdict Verdict, string Scenario, string GupTestCommand);
+
+/// <summary>Shrinks a failing configuration to a minimal case (implemented beside the check engine).</summary>
+public interface ICheckShrinker
+{
+    /// <summary>Shrinks <paramref name="failing"/>, whose verdict was <paramref name="verdict"/>; thread-safe.</summary>
+    CheckMinimalCase Shrink(CheckConfiguration failing, CheckVerdict verdict);
 }
