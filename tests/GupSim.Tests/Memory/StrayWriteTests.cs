@@ -18,60 +18,85 @@ public class StrayWriteTests
     private const PteFlags Ro = PteFlags.Present | PteFlags.User | PteFlags.Young;
 
     /// <summary>
-    /// x86_64 v5.11 classic SPARSEMEM, RAM [0, 2G) and one hot-added GiB [4G, 5G) (sections 32–39). The 2G boot memmap
-    /// is one sparsemap_buf whose section 0 starts at 0xffff88807de00000; the hot-added sections take their order-9
-    /// memmaps from the buddy: section 32 at 0xffff88807dc00000 (the block right below the boot buffer), sections
-    /// 33–39 at 0xffff888004000000 + (k − 1) × 2 MiB. The only ZONE_NORMAL is the hot-added GiB, so the 1 GiB page is
-    /// exactly [4G, 5G).
+    /// x86_64 v5.11 classic SPARSEMEM with the per-section fallback (<c>--placement scattered</c>), RAM [0, 4G) on one
+    /// node, two 1 GiB pages. Worked out by hand from the placement rules (docs/architecture.md "memblock and
+    /// sparse_init"), not by asking the code:
+    /// <list type="bullet">
+    /// <item>Before the memmaps, memblock (top-down) gave NODE_DATA its 0x2a000 bytes at the top of the node,
+    /// [0xfffd6000, 4G), and sparse_init() the 32 usemaps right below it: all inside the top 2 MiB. Each section's
+    /// fallback memblock_alloc_try_nid_raw(2 MiB, align 2 MiB) then takes the highest free 2 MiB-aligned block: section
+    /// 0 gets [4G − 4M, 4G − 2M) = phys 0xffc00000, and section k the block right below section k − 1's, phys
+    /// 0xffc00000 − k × 2 MiB (nothing else is reserved down there: no initrd, no crashkernel). The 64 MiB of memmaps
+    /// end at 4G − 66M, above 3G.</item>
+    /// <item>ZONE_DMA32 is [16M, 4G) and there is no ZONE_NORMAL. alloc_contig_pages() tries ALIGN(zone_start_pfn
+    /// 0x1000, 0x40000) = 0x40000 first, then 0x80000: both GiBs are free buddy memory on a fresh boot (the low 1 MiB
+    /// set, the kernel image and brk lie below 64 MiB, NODE_DATA, usemaps and memmaps above 4G − 66M), so the pool is A = [1G, 2G) (head pfn
+    /// 0x40000, section 8) and B = [2G, 3G) (head pfn 0x80000, section 16), taken in that order; nothing else comes
+    /// from the buddy in between.</item>
+    /// <item>enqueue_huge_page() list_move()s to the head of hugepage_freelists[nid] and free_pool_huge_page() takes
+    /// <c>.next</c> (the head): LIFO, so nr_hugepages 2 → 1 frees B, then 1 → 0 frees A.</item>
+    /// </list>
     /// </summary>
-    private static (Machine M, GupSim.Hugetlb.Hstate H) HotplugGigantic()
+    private static (Machine M, GupSim.Hugetlb.Hstate H) ScatteredGigantic()
     {
-        var m = Boot("x86_64", KernelVersion.V5_11, MemoryModel.Sparsemem, Ram((0, 2 * G)));
-        Assert.Equal(0, m.HotAdd(PhysRange.FromStartEnd(4 * G, 5 * G), 0));
+        var m = Boot("x86_64", KernelVersion.V5_11, MemoryModel.Sparsemem, Ram((0, 4 * G)), MemmapPlacement.Scattered);
         // The placement this accounting is worked out from (a changed allocator changes these first).
-        Assert.Equal(0xffff88807de00000UL, m.PresentSections.Single(s => s.Nr == 0).MemmapVa);
-        Assert.Equal(0xffff88807dc00000UL, m.PresentSections.Single(s => s.Nr == 32).MemmapVa);
-        for (ulong k = 1; k < 8; k++)
-            Assert.Equal(0xffff888004000000UL + (k - 1) * 2 * M, m.PresentSections.Single(s => s.Nr == 32 + k).MemmapVa);
+        for (ulong k = 0; k < 32; k++)
+            Assert.Equal(PageOffset + 0xffc00000UL - k * 2 * M, m.PresentSections.Single(s => s.Nr == k).MemmapVa);
         var h = m.Hugetlb.Find(G)!;
-        Assert.Equal(1UL, m.Hugetlb.SetMaxHugePages(h, 1));
+        ulong free0 = m.FreePagesTotal;
+        Assert.Equal(2UL, m.Hugetlb.SetMaxHugePages(h, 2));
+        Assert.Equal(free0 - 2 * 262144, m.FreePagesTotal); // the two GiBs and nothing else
+        Assert.True(m.Hugetlb.IsHugetlbHead(0x40000));
+        Assert.True(m.Hugetlb.IsHugetlbHead(0x80000));
         return (m, h);
     }
 
-    [Fact(Skip = "issue 10 follow-up: on this machine hot-added memmaps now come out adjacent (fresh-boot kmalloc_large pairs), so page[i] makes no stray writes; the exact accounting needs a machine where they arise from the mechanism, re-derived by hand")]
-    public void UpdateAndFreePage_V511_PageIndexPastSection32_HitsTheBootMemmap_ExactAccounting()
+    [Fact]
+    public void UpdateAndFreePage_V511_ScatteredMemmaps_PageIndexPastTheHeadSection_HitsLowerSections_ExactAccounting()
     {
-        var (m, h) = HotplugGigantic();
+        var (m, h) = ScatteredGigantic();
         var sp = m.StructPages;
-        // page[i] = 0xffff88807dc00000 + 64·i. Subpages 0–32767 are section 32's own; subpage 32768·k + j (k = 1..7)
-        // lands on 0xffff88807de00000 + (k − 1)·2 MiB + 64·j = the boot memmap's struct page of pfn 32768·(k − 1) + j:
-        // 7 × 32768 = 229376 stray stores, all on struct pages of pfns [0, 0x38000).
-        // In use there (not on the buddy's free lists): the kernel image, 48 MiB at 16 MiB = pfns 0x1000–0x3fff
-        // (12288), and the memmaps of sections 33–39, 7 × 2 MiB at phys 64 MiB = pfns 0x4000–0x4dff (3584): 15872.
-        // Free: 229376 − 15872 = 213504.
-        // Bits: v5.11 clears locked|error|referenced|dirty|active|private|writeback; none is set on those pages, so
-        // set three by hand: referenced + dirty on pfn 0x10 (free, hit by subpage 32768 + 0x10) and active on pfn 0x1000
-        // (the kernel image's first page, hit by subpage 32768 + 0x1000).
-        var free10 = m.PfnToPage(Pfn.FromUInt64(0x10));
-        var image = m.PfnToPage(Pfn.FromUInt64(0x1000));
-        Assert.Equal(0xffff88807de00000UL + 0x10 * Sps, free10.Address);
-        Assert.Equal(0xffff88807dc00000UL + (32768UL + 0x10) * Sps, free10.Address);
-        sp.SetFlag(free10, PageFlagBits.Referenced);
-        sp.SetFlag(free10, PageFlagBits.Dirty);
-        sp.SetFlag(image, PageFlagBits.Active);
-        ulong imageFlags = sp.Flags(image) & ~(1UL << PageFlagBits.Active);
+        // Freeing B (head section 16, memmap at phys 0xffc00000 − 16 × 2 MiB = 0xfdc00000): page[i] = __va(0xfdc00000) +
+        // 64·i. Subpages 0–32767 are section 16's own. Subpage 32768·j + t (j = 1..7, t < 32768) is at __va(0xfdc00000
+        // + j × 2 MiB) + 64·t = section (16 − j)'s memmap + 64·t: the flags word of the struct page of pfn
+        // 32768·(16 − j) + t, sections 15..9 = pfns [0x48000, 0x80000). Those are tails of A, still in the pool: in
+        // use. 7 × 32768 = 229376 stray stores, all in use.
+        // Freeing A next (head section 8, memmap 0xfec00000): subpage 32768·j + t lands on section (8 − j)'s struct
+        // page t, sections 7..1 = pfns [0x8000, 0x40000): 128 MiB – 1 GiB, free buddy memory since boot (nothing was
+        // allocated from the buddy, and B went back to the buddy above them). 229376 stray stores, all free.
+        // Bits: v5.11 clears locked|error|referenced|dirty|active|private|writeback; a hugetlb tail (alloc_contig_range
+        // + prep_compound_gigantic_page: refcount 0, compound_head) and a free page have none set, so set three by
+        // hand: active on pfn 0x49000 (A's tail in section 9, hit by B's subpage 7·32768 + 0x1000) and referenced +
+        // dirty on pfn 0x8010 (free, section 1, hit by A's subpage 7·32768 + 0x10).
+        var tailA = m.PfnToPage(Pfn.FromUInt64(0x49000));
+        var free8010 = m.PfnToPage(Pfn.FromUInt64(0x8010));
+        Assert.Equal(PageOffset + 0xfea00000UL + 0x1000 * Sps, tailA.Address); // section 9's memmap + 64 × 0x1000
+        Assert.Equal(PageOffset + 0xfdc00000UL + (7UL * 32768 + 0x1000) * Sps, tailA.Address); // B's page[7·32768 + 0x1000]
+        Assert.Equal(PageOffset + 0xffa00000UL + 0x10 * Sps, free8010.Address); // section 1's memmap + 64 × 0x10
+        Assert.Equal(PageOffset + 0xfec00000UL + (7UL * 32768 + 0x10) * Sps, free8010.Address); // A's page[7·32768 + 0x10]
+        sp.SetFlag(tailA, PageFlagBits.Active);
+        sp.SetFlag(free8010, PageFlagBits.Referenced);
+        sp.SetFlag(free8010, PageFlagBits.Dirty);
+        ulong tailFlags = sp.Flags(tailA) & ~(1UL << PageFlagBits.Active);
+        ulong freeFlags = sp.Flags(free8010) & ~(1UL << PageFlagBits.Referenced | 1UL << PageFlagBits.Dirty);
+
         var before = m.StrayWrites;
+        Assert.Equal(1UL, m.Hugetlb.SetMaxHugePages(h, 1));
+        var madeB = m.StrayWrites - before;
+        Assert.Equal(new StrayWrites(N: 229376, InUse: 229376, Free: 0, PageTables: 0, Slab: 0, Other: 0, Unmapped: 0, BitsChanged: 1), madeB);
+        Assert.False(m.Hugetlb.IsHugetlbHead(0x80000)); // B went, A stayed
+        Assert.True(m.Hugetlb.IsHugetlbHead(0x40000));
+        Assert.Equal(tailFlags, sp.Flags(tailA));
 
+        before = m.StrayWrites;
         Assert.Equal(0UL, m.Hugetlb.SetMaxHugePages(h, 0));
-
-        var made = m.StrayWrites - before;
-        Assert.Equal(new StrayWrites(N: 229376, InUse: 15872, Free: 213504, PageTables: 0, Slab: 0, Other: 0, Unmapped: 0, BitsChanged: 3), made);
-        Assert.Equal(229376UL, m.Hugetlb.WrongSubpageWritesTotal);
+        var madeA = m.StrayWrites - before;
+        Assert.Equal(new StrayWrites(N: 229376, InUse: 0, Free: 229376, PageTables: 0, Slab: 0, Other: 0, Unmapped: 0, BitsChanged: 2), madeA);
+        Assert.Equal(2UL * 229376, m.Hugetlb.WrongSubpageWritesTotal);
         // The stores changed what was there: silent corruption of two other pages' flags (nothing reads them here).
-        Assert.False(sp.TestFlag(free10, PageFlagBits.Dirty));
-        Assert.False(sp.TestFlag(free10, PageFlagBits.Referenced));
-        Assert.Equal(imageFlags, sp.Flags(image));
-        Assert.Equal("stray writes: 229376 (struct pages in use 15872, free struct pages 213504, page tables 0, slab 0, other kernel data 0, unmapped 0), bits changed 3", made.ToLine());
+        Assert.Equal(freeFlags, sp.Flags(free8010));
+        Assert.Equal("stray writes: 229376 (struct pages in use 0, free struct pages 229376, page tables 0, slab 0, other kernel data 0, unmapped 0), bits changed 2", madeA.ToLine());
     }
 
     [Fact]
@@ -195,26 +220,33 @@ public class StrayWriteTests
         Assert.Equal(new StrayWrites(1, 0, 1, 0, 0, 0, 0, 0), m.StrayWrites);
     }
 
-    [Fact(Skip = "issue 10 follow-up: on this machine hot-added memmaps now come out adjacent (fresh-boot kmalloc_large pairs), so page[i] makes no stray writes; the exact accounting needs a machine where they arise from the mechanism, re-derived by hand")]
+    [Fact]
     public void Scenario_PrintsTheLine_AndExpectStrayWritesChecksFields()
     {
+        // The machine of ScatteredGigantic(), worked out there by hand: freeing B = [2G, 3G) writes 229376 flags words
+        // through page[i] onto A's tails (sections 15..9, in use), freeing A = [1G, 2G) 229376 onto the free struct
+        // pages of sections 7..1; no masked bit is set on either, so 0 bits. Each expect counts since the last one.
         const string script = """
-            machine --arch x86_64 --kernel 5.11 --model sparsemem --ram 0-2G
-            hotplug 4G-5G
+            machine --arch x86_64 --kernel 5.11 --model sparsemem --ram 0-4G --placement scattered
+            hugepages 1G=2
             hugepages 1G=1
+            expect stray-writes 229376 in-use=229376 free=0 page-tables=0 slab=0 other=0 unmapped=0 bits=0
             hugepages 1G=0
-            expect stray-writes 229376 in-use=15872 free=213504 page-tables=0 slab=0 other=0 unmapped=0 bits=0
+            expect stray-writes 229376 in-use=0 free=229376 page-tables=0 slab=0 other=0 unmapped=0 bits=0
             expect no-stray-writes
             expect wrong-subpage-writes
             """;
         var sw = new StringWriter();
         var r = new ScenarioRunner(sw).Run(script, "t");
-        Assert.Equal(3, r.ExpectationsPassed);
-        Assert.Equal(0, r.ExpectationsFailed);
-        var free = r.Steps.Single(s => s.Line == 4);
-        Assert.Contains("  stray writes: 229376 (struct pages in use 15872, free struct pages 213504, page tables 0, slab 0, other kernel data 0, unmapped 0), bits changed 0", free.Output);
-        Assert.Equal(new StrayWrites(229376, 15872, 213504, 0, 0, 0, 0, 0), free.StrayWrites);
-        Assert.Null(r.Steps.Single(s => s.Line == 3).StrayWrites);
+        Assert.True(r.ExpectationsFailed == 0, sw.ToString());
+        Assert.Equal(4, r.ExpectationsPassed);
+        var freeB = r.Steps.Single(s => s.Line == 3);
+        var freeA = r.Steps.Single(s => s.Line == 5);
+        Assert.Contains("  stray writes: 229376 (struct pages in use 229376, free struct pages 0, page tables 0, slab 0, other kernel data 0, unmapped 0), bits changed 0", freeB.Output);
+        Assert.Contains("  stray writes: 229376 (struct pages in use 0, free struct pages 229376, page tables 0, slab 0, other kernel data 0, unmapped 0), bits changed 0", freeA.Output);
+        Assert.Equal(new StrayWrites(229376, 229376, 0, 0, 0, 0, 0, 0), freeB.StrayWrites);
+        Assert.Equal(new StrayWrites(229376, 0, 229376, 0, 0, 0, 0, 0), freeA.StrayWrites);
+        Assert.Null(r.Steps.Single(s => s.Line == 2).StrayWrites);
     }
 
     [Fact]
@@ -226,22 +258,25 @@ public class StrayWriteTests
         Assert.Contains("expect stray-writes 1: FAILED (stray writes: 0 (struct pages in use 0", sw.ToString());
     }
 
-    [Fact(Skip = "issue 10 follow-up: on this machine hot-added memmaps now come out adjacent (fresh-boot kmalloc_large pairs), so page[i] makes no stray writes; the exact accounting needs a machine where they arise from the mechanism, re-derived by hand")]
+    [Fact]
     public void ScenarioJson_StepCarriesTheStrayWriteFields()
     {
         string path = Path.Combine(Path.GetTempPath(), $"gupsim-stray-{Environment.ProcessId}-{Guid.NewGuid():N}.scenario");
-        File.WriteAllText(path, "machine --arch x86_64 --kernel 5.11 --model sparsemem --ram 0-2G\nhotplug 4G-5G\nhugepages 1G=1\nhugepages 1G=0\n");
+        // ScatteredGigantic()'s machine with one pool page: A = [1G, 2G) (head section 8); freeing it writes through
+        // page[32768·j + t] onto the struct pages of sections 8 − j = 7..1, pfns [0x8000, 0x40000), free since boot
+        // (RAM [0, 3G): the memmaps sit at 0xbfc00000 − k × 2 MiB, above 2G, so [1G, 2G) is still the first candidate).
+        File.WriteAllText(path, "machine --arch x86_64 --kernel 5.11 --model sparsemem --ram 0-3G --placement scattered\nhugepages 1G=1\nhugepages 1G=0\n");
         try
         {
             var r = CliRun.Run("scenario", path, "--json");
             Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
             using var doc = JsonDocument.Parse(r.Stdout);
             var steps = doc.RootElement.GetProperty("steps").EnumerateArray().ToList();
-            Assert.Equal(JsonValueKind.Null, steps[2].GetProperty("strayWrites").ValueKind);
-            var w = steps[3].GetProperty("strayWrites");
+            Assert.Equal(JsonValueKind.Null, steps[1].GetProperty("strayWrites").ValueKind);
+            var w = steps[2].GetProperty("strayWrites");
             Assert.Equal(229376UL, w.GetProperty("n").GetUInt64());
-            Assert.Equal(15872UL, w.GetProperty("inUse").GetUInt64());
-            Assert.Equal(213504UL, w.GetProperty("free").GetUInt64());
+            Assert.Equal(0UL, w.GetProperty("inUse").GetUInt64());
+            Assert.Equal(229376UL, w.GetProperty("free").GetUInt64());
             Assert.Equal(0UL, w.GetProperty("pageTables").GetUInt64());
             Assert.Equal(0UL, w.GetProperty("slab").GetUInt64());
             Assert.Equal(0UL, w.GetProperty("other").GetUInt64());
