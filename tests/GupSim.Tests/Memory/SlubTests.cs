@@ -7,9 +7,15 @@ using static GupSim.Tests.Memory.TestMachines;
 namespace GupSim.Tests.Memory;
 
 /// <summary>
-/// mm/slub.c, mm/slab_common.c, mm/util.c and mm/vmalloc.c as GupSim models them. Expected pfns come from probing the
-/// buddy (alloc then free the same order and gfp: the next allocation of that kind gets the same block), never from
-/// the slab code; object addresses and orders are worked out by hand from the kernel's rules.
+/// mm/slub.c, mm/slab_common.c, mm/util.c and mm/vmalloc.c as GupSim models them. Expected pfns, object addresses and
+/// orders are worked out by hand from the kernel's rules, never asked of the slab code or the buddy. The buddy's
+/// start on <see cref="X86"/> (x86_64 v5.11, RAM [0, 8G)), as in HotplugPlacementTests: memblock's boot allocations
+/// are at the top of the node and nothing comes from the buddy after boot, so ZONE_NORMAL's MOVABLE order-10 list is
+/// 0x100000, 0x100400, … ascending (memblock_free_all(), FPI_TO_TAIL) and its UNMOVABLE lists are empty. A GFP_KERNEL
+/// request prefers ZONE_NORMAL with ALLOC_NOFRAGMENT, so the first UNMOVABLE allocation steals the whole block
+/// 0x100000 (order ≥ pageblock_order: retyped UNMOVABLE), and expand() keeps the low part and lists the upper halves
+/// at the UNMOVABLE heads one order down. Order 0 goes through the pcp: the first refill is batch = 63 pages,
+/// 0x100000 … 0x10003e in that order (each __rmqueue() takes the smallest listed piece), and allocations take its head.
 /// </summary>
 public class SlubTests
 {
@@ -17,15 +23,6 @@ public class SlubTests
     private const ulong VmallocStart = 0xffffc90000000000UL;
 
     private static Machine X86(ulong ramEnd = 8 * G) => Boot("x86_64", KernelVersion.V5_11, MemoryModel.Sparsemem, Ram((0, ramEnd)));
-
-    /// <summary>What the buddy hands out next for (order, gfp), without keeping it.</summary>
-    private static ulong Probe(Machine m, int order, Gfp gfp = Gfp.Kernel)
-    {
-        Assert.True(m.TryAllocPages(order, 0, "probe", out Pfn p, gfp));
-        m.StructPages.SetRefcount(m.PfnToPage(p), 0);
-        Assert.Empty(m.FreePages(p, order));
-        return p.Value;
-    }
 
     [Theory]
     // calculate_order() at 4 CPUs: min_objects = 4 × (fls(4) + 1) = 16, leftover ≤ 1/16.
@@ -78,7 +75,9 @@ public class SlubTests
     {
         var m = X86();
         ulong free0 = m.FreePagesTotal;
-        ulong p1 = Probe(m, 0);
+        // kmalloc-64 has no slab: new_slab() order 0, GFP_KERNEL → the pcp refill's head 0x100000 (class comment). The
+        // 63 refilled pages stay free (pcp), so the free count drops by the one taken.
+        const ulong p1 = 0x100000;
         var addrs = new ulong[64];
         for (int i = 0; i < 64; i++) addrs[i] = m.Slub.Kmalloc(64, Gfp.Kernel);
         for (int i = 0; i < 64; i++) Assert.Equal(PageOffset + (p1 << 12) + (ulong)i * 64, addrs[i]);
@@ -88,7 +87,7 @@ public class SlubTests
         var cache = m.Slub.KmallocSlab(64, Gfp.Kernel);
         Assert.Equal("kmalloc-64", cache.Name);
         Assert.Equal(1, cache.Slabs);
-        ulong p2 = Probe(m, 0);
+        const ulong p2 = 0x100001; // 64 objects fill the slab; the 65th takes a new one, the next pcp page
         Assert.Equal(PageOffset + (p2 << 12), m.Slub.Kmalloc(64, Gfp.Kernel));
         Assert.Equal(free0 - 2, m.FreePagesTotal);
         Assert.Equal(2, cache.Slabs);
@@ -136,7 +135,9 @@ public class SlubTests
     {
         var m = X86();
         ulong free0 = m.FreePagesTotal;
-        ulong p = Probe(m, 2);
+        // kmalloc_large, GFP_KERNEL | __GFP_COMP order 2, no pcp: UNMOVABLE empty → steal 0x100000, keep its low order-2
+        // part (0x100200 o9 … 0x100004 o2 listed); the kfree merges it all back to the order-10 block.
+        const ulong p = 0x100000;
         ulong a = m.Slub.Kmalloc(8193, Gfp.Kernel); // 3 pages → order 2
         Assert.Equal(PageOffset + (p << 12), a);
         Assert.Equal(free0 - 4, m.FreePagesTotal);
@@ -151,7 +152,9 @@ public class SlubTests
     public void Kvmalloc_TwoMiB_IsAnOrder9Block_WhenTheBuddyHasOne()
     {
         var m = X86();
-        ulong p = Probe(m, 9);
+        // kmalloc_large order 9 (GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY | __GFP_COMP): UNMOVABLE empty → steal
+        // 0x100000 and keep its low half (0x100200 listed at UNMOVABLE o9).
+        const ulong p = 0x100000;
         ulong a = m.MmUtil.KvmallocNode(2 * M, Gfp.Kernel, 0, "test", KernelPageUse.Memmap);
         Assert.Equal(PageOffset + (p << 12), a);
         Assert.Equal(KernelPageUse.Memmap, m.KernelPageUseOf(p + 511));
