@@ -569,7 +569,7 @@ public sealed class PageAlloc
     {
         if (z.Pcp is { } p) return p;
         var (batch, high) = PcpBatchHigh(z);
-        z.Pcp = new PerCpuPages(NrPcpLists, batch, high);
+        z.Pcp = new PerCpuPages(NrPcpLists, batch, high, PindexToOrder);
         return z.Pcp;
     }
 
@@ -1025,22 +1025,11 @@ public sealed class PageAlloc
         return true;
     }
 
-    /// <summary>Whether <paramref name="pfn"/> is on a pcp list of its zone (for describing an address).</summary>
-    public bool IsOnPcpList(Zone z, ulong pfn)
-    {
-        if (z.Pcp is not { } pcp || pcp.Count == 0) return false;
-        for (int pindex = 0; pindex < pcp.Lists.Length; pindex++)
-        {
-            var l = pcp.Lists[pindex];
-            ulong pages = 1UL << PindexToOrder(pindex); // a v5.14+ list holds blocks of its order
-            for (int i = 0; i < l.Count; i++)
-            {
-                ulong p = l.PfnAt(i);
-                if (pfn >= p && pfn < p + pages) return true;
-            }
-        }
-        return false;
-    }
+    /// <summary>
+    /// Whether <paramref name="pfn"/> is on a pcp list of its zone (for describing an address and classifying a stray
+    /// store): one index lookup per pcp order (<see cref="PerCpuPages.Contains"/>), not a walk of the lists.
+    /// </summary>
+    public bool IsOnPcpList(Zone z, ulong pfn) => z.Pcp is { } pcp && pcp.Contains(pfn);
 
     /// <summary>The pfns on cpu 0's pcp list for (<paramref name="mt"/>, <paramref name="order"/>), head first (tests).</summary>
     public IReadOnlyList<ulong> PcpListPfns(Zone z, MigrateType mt, int order)
