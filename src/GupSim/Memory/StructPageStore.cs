@@ -40,8 +40,11 @@ public sealed partial class StructPageStore
         public readonly uint[]? Base = baseUnits;
         public readonly uint[]? Step = step;
 
-        /// <summary>The checkpoint generation whose journal already holds this chunk's contents (0: none).</summary>
+        /// <summary>The checkpoint generation whose journal entry <see cref="Save"/> is (0: none).</summary>
         public int SavedGeneration;
+
+        /// <summary>This chunk's entry in the open checkpoint's journal, valid while <see cref="SavedGeneration"/> is current.</summary>
+        public ChunkSave? Save;
 
         /// <summary>
         /// Writers between fetching <see cref="Units"/> and storing into it; <see cref="int.MinValue"/> added while
@@ -189,7 +192,7 @@ public sealed partial class StructPageStore
     {
         baseUnit = (int)(pfn & ((1UL << ChunkShift) - 1)) * UnitsPerPage;
         var chunk = ChunkOf(pfn);
-        if (_journal is not null) JournalChunk(chunk);
+        if (_journal is not null) JournalWrite(chunk, baseUnit);
         if (chunk.Units is not null && Interlocked.Increment(ref chunk.Writers) > 0) return chunk;
         return EnterSlow(chunk, pfn >> ChunkShift);
     }
