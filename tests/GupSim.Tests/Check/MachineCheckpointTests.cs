@@ -178,6 +178,43 @@ public class MachineCheckpointTests
     }
 
     [Fact]
+    public void StrayStores_IntoOtherKernelDataAndAPageTable_AreUndone()
+    {
+        var (m, mm, addr) = TwoMeg();
+        ulong headPfn = mm.WalkLeaf(addr)!.Value.Entry.Pfn.Value;
+        // The kernel image at 16 MiB through the direct map (x86_64: PAGE_OFFSET 0xffff888000000000 + phys): other kernel data.
+        ulong other = 0xffff888000000000UL + 0x1000000;
+        Assert.Equal(AddressKind.Other, m.Describe(other).Kind);
+        uint before = m.Memory.ReadU32(other, "test");
+        Assert.Equal(m.Memory.Garbage(other), before); // nobody wrote it yet: the machine's deterministic contents
+        // The PGD slot of the mapping, through the direct map of the PGD page: pgd + pgd_index(addr) × 8.
+        var slot = mm.PageTable.PgdOffset(addr);
+        ulong pgdSlotPhys = (mm.PageTable.PgdPfn.Value << 12) + ((addr >> 39) & 511) * 8;
+        Assert.Equal(pgdSlotPhys, slot.SlotAddress);
+        ulong pgdVa = 0xffff888000000000UL + pgdSlotPhys;
+        ulong pgdEntry = mm.PageTable.Read(slot).Value;
+        Assert.NotEqual(0UL, pgdEntry);
+        Assert.Equal(pgdEntry, m.Memory.ReadWord(pgdVa, "test"));
+        var stray0 = m.StrayWrites;
+        using var cp = m.Checkpoint();
+        using (m.Memory.BeginStrayWrites())
+        {
+            m.Memory.WriteU32(other, ~before, "test");
+            m.Memory.WriteWord(pgdVa, 0, "test");
+        }
+        Assert.Equal(~before, m.Memory.ReadU32(other, "test"));
+        Assert.Null(mm.WalkLeaf(addr)); // the walk finds no PGD entry now
+        var made = m.StrayWrites - stray0;
+        Assert.Equal((2UL, 1UL, 1UL), (made.N, made.Other, made.PageTables));
+        Assert.Equal(32UL + (ulong)System.Numerics.BitOperations.PopCount(pgdEntry), made.BitsChanged);
+        Assert.True(m.Rollback(cp));
+        Assert.Equal(before, m.Memory.ReadU32(other, "test"));
+        Assert.Equal(pgdEntry, mm.PageTable.Read(slot).Value);
+        Assert.Equal(headPfn, mm.WalkLeaf(addr)!.Value.Entry.Pfn.Value);
+        Assert.Equal(stray0, m.StrayWrites);
+    }
+
+    [Fact]
     public void LongtermMigration_MakesRollbackReturnFalse()
     {
         var m = new MachineOptions { Kernel = "5.13", Model = "sparsemem-vmemmap", RamSpec = "0-3G,4G-6G", Cma = "1G" }.Boot();
