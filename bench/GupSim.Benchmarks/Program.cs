@@ -11,6 +11,7 @@ public static class Program
         Console.Error.WriteLine("warning: benchmarks built in Debug; run with -c Release");
 #endif
         if (args.Length > 0 && args[0] == "probe-churn") return ChurnProbe.Run(args.Length > 1 ? args[1] : "1G");
+        if (args.Length > 0 && args[0] == "probe-checkpoint") return CheckpointProbe.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 31);
         if (args.Length > 0 && args[0] == "probe") return RecordSubpagesProbe.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 200);
         var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         foreach (var s in summaries)

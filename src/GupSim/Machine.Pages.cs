@@ -12,11 +12,14 @@ public sealed partial class Machine
     // Keyed so that freeing is O(1): a 128 MiB process frees 32768 pages on exit.
     private readonly Dictionary<ulong, List<(ulong End, string Name, long Seq)>> _allocatedRanges = [];
     private long _allocatedSeq;
+    // Bumped when an allocation's owner or a kernel page's use is recorded or forgotten (not journaled by checkpoints).
+    private long _allocationsStamp;
 
     private void AddAllocatedRange(ulong start, ulong end, string name)
     {
         lock (_allocatedRanges)
         {
+            _allocationsStamp++;
             if (!_allocatedRanges.TryGetValue(start, out var list)) _allocatedRanges[start] = list = [];
             list.Add((end, name, _allocatedSeq++));
         }
@@ -26,6 +29,7 @@ public sealed partial class Machine
     {
         lock (_allocatedRanges)
         {
+            _allocationsStamp++;
             if (!_allocatedRanges.TryGetValue(start, out var list)) return;
             if (name is null) list.Clear();
             else list.RemoveAll(a => a.Name == name);
@@ -79,11 +83,14 @@ public sealed partial class Machine
     internal void MarkKernelPages(ulong pfn, ulong count, KernelPageUse use)
     {
         lock (_kernelPageUse)
+        {
+            _allocationsStamp++;
             for (ulong i = 0; i < count; i++)
             {
                 if (use == KernelPageUse.None) _kernelPageUse.Remove(pfn + i);
                 else _kernelPageUse[pfn + i] = use;
             }
+        }
     }
 
     /// <summary>What the page at <paramref name="pfn"/> is used for, as its allocator recorded it.</summary>

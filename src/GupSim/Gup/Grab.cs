@@ -32,6 +32,13 @@ public sealed class Grab
     /// <summary>NR_FOLL_PIN_RELEASED.</summary>
     public long FollPinReleased => Interlocked.Read(ref _pinReleased);
 
+    /// <summary>Sets NR_FOLL_PIN_ACQUIRED / NR_FOLL_PIN_RELEASED back (a machine rollback: <see cref="Machine.Rollback"/>).</summary>
+    internal void RestorePinStats(long acquired, long released)
+    {
+        Interlocked.Exchange(ref _pinAcquired, acquired);
+        Interlocked.Exchange(ref _pinReleased, released);
+    }
+
     /// <summary>
     /// try_get_compound_head(): head = compound_head(page); NULL if its refcount is negative (WARN) or zero
     /// (page_cache_add_speculative fails on a freed page); else _refcount += refs.

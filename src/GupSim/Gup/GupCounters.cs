@@ -70,6 +70,40 @@ public sealed class GupCounters
         }
     }
 
+    /// <summary>Every cell's values now, for <see cref="Restore"/> (a machine checkpoint: counters go back with the machine).</summary>
+    internal object Capture()
+    {
+        lock (_lock)
+        {
+            var saved = new (Cell Cell, long A, long T, long P2p, long Pp2, long Pte, long W)[_cells.Count];
+            for (int i = 0; i < saved.Length; i++)
+            {
+                var c = _cells[i];
+                saved[i] = (c, c.Atomics, c.Touched, c.PfnToPage, c.PageToPfn, c.PteReads, c.PagesWrites);
+            }
+            return saved;
+        }
+    }
+
+    /// <summary>Puts every cell back as <see cref="Capture"/> saw it; cells made since count from zero again.</summary>
+    internal void Restore(object captured)
+    {
+        var saved = ((Cell Cell, long A, long T, long P2p, long Pp2, long Pte, long W)[])captured;
+        lock (_lock)
+        {
+            foreach (var c in _cells) c.Atomics = c.Touched = c.PfnToPage = c.PageToPfn = c.PteReads = c.PagesWrites = 0;
+            foreach (var (c, a, t, p2p, pp2, pte, w) in saved)
+            {
+                c.Atomics = a;
+                c.Touched = t;
+                c.PfnToPage = p2p;
+                c.PageToPfn = pp2;
+                c.PteReads = pte;
+                c.PagesWrites = w;
+            }
+        }
+    }
+
     private long Sum(Func<Cell, long> field)
     {
         lock (_lock)

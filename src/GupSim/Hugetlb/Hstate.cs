@@ -65,6 +65,7 @@ public sealed class Hstate
     {
         if (!_freeLists.TryGetValue(nid, out var l)) _freeLists[nid] = l = new LinkedList<ulong>();
         l.AddFirst(headPfn);
+        FreeListStamp++;
         FreeHugePages++;
     }
 
@@ -75,6 +76,7 @@ public sealed class Hstate
         if (!_freeLists.TryGetValue(nid, out var l) || l.First is null) return false;
         headPfn = l.First.Value;
         l.RemoveFirst();
+        FreeListStamp++;
         FreeHugePages--;
         return true;
     }
@@ -93,11 +95,37 @@ public sealed class Hstate
             if (!acceptable(n.Value)) continue;
             headPfn = n.Value;
             l.Remove(n);
+            FreeListStamp++;
             FreeHugePages--;
             return true;
         }
         return false;
     }
+
+    /// <summary>Bumped on every change of a free list (a machine checkpoint restores the lists only when it moved).</summary>
+    internal long FreeListStamp { get; private set; }
+
+    /// <summary>The pool counters and free lists as they are now (for <see cref="RestorePool"/>).</summary>
+    internal PoolState CapturePool()
+    {
+        var lists = new List<(int Nid, ulong[] Heads)>(_freeLists.Count);
+        foreach (var (nid, l) in _freeLists) lists.Add((nid, [.. l]));
+        return new PoolState(MaxHugePages, NrHugePages, FreeHugePages, ResvHugePages, SurplusHugePages, NrOvercommitHugePages, FreeListStamp, lists);
+    }
+
+    /// <summary>Puts the pool counters back, and the free lists (in their order) when they changed since <paramref name="s"/>.</summary>
+    internal void RestorePool(PoolState s)
+    {
+        (MaxHugePages, NrHugePages, FreeHugePages, ResvHugePages, SurplusHugePages, NrOvercommitHugePages) =
+            (s.Max, s.Nr, s.Free, s.Resv, s.Surplus, s.Overcommit);
+        if (FreeListStamp == s.FreeListStamp) return;
+        _freeLists.Clear();
+        foreach (var (nid, heads) in s.FreeLists) _freeLists[nid] = new LinkedList<ulong>(heads);
+        FreeListStamp = s.FreeListStamp;
+    }
+
+    /// <summary>A saved pool: counters, free lists, and the free-list stamp they go with.</summary>
+    internal sealed record PoolState(ulong Max, ulong Nr, ulong Free, ulong Resv, ulong Surplus, ulong Overcommit, long FreeListStamp, List<(int Nid, ulong[] Heads)> FreeLists);
 
     /// <summary>Nodes with a free page, lowest first.</summary>
     internal IEnumerable<int> NodesWithFree() => _freeLists.Where(kv => kv.Value.Count > 0).Select(kv => kv.Key).Order();

@@ -361,6 +361,7 @@ public sealed class HugetlbPools
     {
         Compound.SetCompoundPageDtor(head, CompoundPages.HugetlbPageDtor);
         h.NrHugePages++;
+        MembershipStamp++;
         lock (_hugetlbHeads) _hugetlbHeads.Add(_m.PageToPfn(head).Value);
     }
 
@@ -475,6 +476,34 @@ public sealed class HugetlbPools
     /// <summary>Totals over every huge page freed so far.</summary>
     public ulong WrongSubpageWritesTotal { get; private set; }
 
+    /// <summary>
+    /// Bumped whenever a page joins or leaves the pools (prep_new_huge_page(), update_and_free_page()): what a machine
+    /// checkpoint does not journal. Free lists and counters it does (<see cref="CapturePools"/>).
+    /// </summary>
+    public long MembershipStamp { get; private set; }
+
+    /// <summary>Every hstate's counters and free lists, and the oracle's totals, as they are now.</summary>
+    internal object CapturePools()
+    {
+        lock (_lock)
+        {
+            var pools = new Hstate.PoolState[_hstates.Count];
+            for (int i = 0; i < pools.Length; i++) pools[i] = _hstates[i].CapturePool();
+            return (pools, WrongSubpageWritesTotal);
+        }
+    }
+
+    /// <summary>Puts back what <see cref="CapturePools"/> saw.</summary>
+    internal void RestorePools(object captured)
+    {
+        var (pools, wrong) = ((Hstate.PoolState[], ulong))captured;
+        lock (_lock)
+        {
+            for (int i = 0; i < pools.Length; i++) _hstates[i].RestorePool(pools[i]);
+            WrongSubpageWritesTotal = wrong;
+        }
+    }
+
     /// <summary>Like <see cref="UpdateAndFreePage"/>, also returning what the subpage walk reached (the oracle compares each pointer with pfn_to_page of the right pfn).</summary>
     public FreeHugePageResult UpdateAndFreePageChecked(Hstate h, ulong headPfn)
     {
@@ -483,6 +512,7 @@ public sealed class HugetlbPools
         var sp = _m.StructPages;
         var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
         h.NrHugePages--;
+        MembershipStamp++;
         lock (_hugetlbHeads) _hugetlbHeads.Remove(headPfn);
         const ulong mask = (1UL << PageFlagBits.Locked) | (1UL << PageFlagBits.Error) | (1UL << PageFlagBits.Referenced)
             | (1UL << PageFlagBits.Dirty) | (1UL << PageFlagBits.Active) | (1UL << PageFlagBits.Private) | (1UL << PageFlagBits.Writeback);

@@ -35,6 +35,9 @@ public sealed class Cma
     /// <summary>The allocator of <paramref name="machine"/>, with no areas yet.</summary>
     public Cma(Machine machine) => _m = machine;
 
+    /// <summary>Bumped by every operation that changes this subsystem's state (a machine checkpoint does not journal it).</summary>
+    internal long ModStamp;
+
     /// <summary>cma_areas[]: the areas declared and (after boot) activated.</summary>
     public IReadOnlyList<CmaArea> Areas => _areas;
 
@@ -178,6 +181,7 @@ public sealed class Cma
     /// <returns>False (NULL) when no candidate is free or the arguments are 0 / too large; nothing changed.</returns>
     public bool CmaAlloc(CmaArea area, ulong count, int alignOrder, out Pfn pfn)
     {
+        ModStamp++;
         pfn = default;
         if (count == 0 || count > area.Count || alignOrder is < 0 or > 63) return false;
         ulong align = 1UL << alignOrder;
@@ -201,6 +205,7 @@ public sealed class Cma
     /// <param name="reports">free_contig_range()'s "BUG: Bad page state" reports; empty when every page was clean.</param>
     public bool CmaRelease(CmaArea area, Pfn pfn, ulong count, out IReadOnlyList<string> reports)
     {
+        ModStamp++;
         reports = [];
         ulong p = pfn.Value;
         if (p < area.BasePfn || p >= area.EndPfn || count > area.EndPfn - p) return false;

@@ -34,7 +34,7 @@ public sealed record AddressInfo(ulong Address, AddressKind Kind, ulong? Pfn, in
 /// some other kernel data (deterministic garbage, remembered once written), or an oops. Stores made inside a
 /// <see cref="BeginStrayWrites"/> scope are classified and counted (<see cref="StrayWritesTotal"/>).
 /// </summary>
-public sealed class KernelMemory
+public sealed partial class KernelMemory
 {
     private readonly ArchProfile _arch;
     private readonly List<MemmapArray> _arrays = [];
@@ -81,6 +81,7 @@ public sealed class KernelMemory
     /// </summary>
     internal void Connect(Func<ulong, bool> isRam, Func<ulong, string> describePhys, SectionTable? sections, bool vmemmapActive, ulong vmemmap)
     {
+        LayoutStamp++;
         Vmemmap = vmemmap;
         _isRam = isRam;
         _describePhys = describePhys;
@@ -114,6 +115,7 @@ public sealed class KernelMemory
     /// <summary>Adds a memmap array (kept sorted by address).</summary>
     public void AddArray(MemmapArray array)
     {
+        LayoutStamp++;
         int i = FindArrayIndex(array.VaStart);
         _arrays.Insert(i < 0 ? 0 : (i < _arrays.Count && _arrays[i].VaStart <= array.VaStart ? i + 1 : i), array);
     }
@@ -121,6 +123,7 @@ public sealed class KernelMemory
     /// <summary>Adds many memmap arrays at once (boot), sorting once.</summary>
     public void AddArrays(IEnumerable<MemmapArray> arrays)
     {
+        LayoutStamp++;
         _arrays.AddRange(arrays);
         _arrays.Sort((a, b) => a.VaStart.CompareTo(b.VaStart));
     }
@@ -128,6 +131,7 @@ public sealed class KernelMemory
     /// <summary>Removes a memmap array (hot-remove).</summary>
     public void RemoveArray(MemmapArray array)
     {
+        LayoutStamp++;
         _arrays.Remove(array);
         _lastArray = null;
     }
@@ -138,12 +142,14 @@ public sealed class KernelMemory
     /// </summary>
     internal void MapVmallocArea(ulong start, ulong end, string name)
     {
+        LayoutStamp++;
         lock (_vmallocAreas) _vmallocAreas.Add((start, end, name));
     }
 
     /// <summary>Forgets the mapping of the vmalloc area at <paramref name="start"/> (vfree(): see <see cref="Vmalloc"/>).</summary>
     public void Vfree(ulong start)
     {
+        LayoutStamp++;
         lock (_vmallocAreas) _vmallocAreas.RemoveAll(a => a.Start == start);
     }
 
@@ -268,7 +274,7 @@ public sealed class KernelMemory
             return;
         }
         EnsureMappedOther(va, what);
-        lock (_otherWrites) _otherWrites[va & ~3UL] = value;
+        lock (_otherWrites) SetOther(va & ~3UL, value);
     }
 
     /// <summary>Atomically adds to the 32-bit value at <paramref name="va"/> (atomic_add_return) and returns the new value.</summary>
@@ -289,7 +295,7 @@ public sealed class KernelMemory
             ulong key = va & ~3UL;
             uint old = _otherWrites.TryGetValue(key, out uint v) ? v : Garbage(key);
             uint now = unchecked(old + (uint)delta);
-            _otherWrites[key] = now;
+            SetOther(key, now);
             return (int)now;
         }
     }
@@ -315,7 +321,7 @@ public sealed class KernelMemory
             ulong key = va & ~3UL;
             uint old = _otherWrites.TryGetValue(key, out uint v) ? v : Garbage(key);
             if (old != expected) return false;
-            _otherWrites[key] = value;
+            SetOther(key, value);
             return true;
         }
     }
@@ -415,6 +421,7 @@ public sealed class KernelMemory
     /// </summary>
     public void RegisterPageTable(ulong pfn, int order, ulong[] entries, int entryBytes)
     {
+        LayoutStamp++;
         int perPage = (int)(_arch.PageSize / (ulong)entryBytes);
         for (int i = 0; i < 1 << order; i++)
             _pageTables[pfn + (ulong)i] = new PageTableStorage(entries, i * perPage, entryBytes);
@@ -423,6 +430,7 @@ public sealed class KernelMemory
     /// <summary>Forgets a page-table page (called before the table gives the page back to the buddy).</summary>
     public void UnregisterPageTable(ulong pfn, int order)
     {
+        LayoutStamp++;
         for (int i = 0; i < 1 << order; i++) _pageTables.TryRemove(pfn + (ulong)i, out _);
     }
 
@@ -444,8 +452,9 @@ public sealed class KernelMemory
     }
 
     /// <summary>A 32-bit store into half (or all, with 4-byte entries) of one entry: a compare-exchange loop on the entry.</summary>
-    private static uint UpdatePageTableWord(PageTableStorage t, int index, int shift, Func<uint, uint> update, out uint old)
+    private uint UpdatePageTableWord(PageTableStorage t, int index, int shift, Func<uint, uint> update, out uint old)
     {
+        if (_journal is not null) JournalPageTableWord(t.Entries, index);
         ref ulong e = ref t.Entries[index];
         ulong mask = 0xFFFF_FFFFUL << shift;
         while (true)

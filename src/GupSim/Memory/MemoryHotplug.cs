@@ -19,6 +19,9 @@ public sealed class MemoryHotplug
     /// </summary>
     public const int MemoryBlockBytes = 776;
 
+    /// <summary>Bumped by every operation that changes this subsystem's state (a machine checkpoint does not journal it).</summary>
+    internal long ModStamp;
+
     private readonly Machine _m;
     private readonly Dictionary<ulong, ulong> _memoryBlocks = [];
     private readonly Dictionary<ulong, ulong> _resources = [];
@@ -50,6 +53,7 @@ public sealed class MemoryHotplug
     /// </summary>
     internal int AddMemory(PhysRange range, int nid, bool movable, out string? refusal)
     {
+        ModStamp++;
         refusal = null;
         var m = _m;
         var arch = m.Arch;
@@ -183,6 +187,7 @@ public sealed class MemoryHotplug
     /// </summary>
     internal int RemoveMemory(PhysRange range)
     {
+        ModStamp++;
         var m = _m;
         if (m.Sections is null) return -(int)Errno.EINVAL;
         ulong startPfn = range.Start >> m.Arch.PageShift, endPfn = range.End >> m.Arch.PageShift;

@@ -44,6 +44,12 @@ public sealed class PageAlloc
 
     internal PageAlloc(Machine m) => _m = m;
 
+    /// <summary>
+    /// Bumped by every operation that may change the free lists, the per-cpu lists or the pageblock migratetypes:
+    /// a machine checkpoint does not journal the page allocator, it refuses the rollback when this moved.
+    /// </summary>
+    internal long ModStamp;
+
     private KernelVersion V => _m.Version;
 
     /// <summary>MAX_ORDER in the v5.11 sense (exclusive).</summary>
@@ -71,6 +77,7 @@ public sealed class PageAlloc
     /// <summary>Wires a zone to this allocator (pageblock size, list owner).</summary>
     internal void Attach(Zone z)
     {
+        ModStamp++;
         if (ReferenceEquals(z.PageAlloc, this)) return;
         z.PageAlloc = this;
         z.PageblockOrder = PageblockOrder;
@@ -87,6 +94,7 @@ public sealed class PageAlloc
     /// </summary>
     internal bool TryAlloc(int order, int nid, Gfp gfp, ZoneType lowestZone, bool allowCma, out ulong pfn, out Zone? zone)
     {
+        ModStamp++;
         pfn = 0;
         zone = null;
         if (order < 0 || order >= MaxOrder) return false;
@@ -473,6 +481,7 @@ public sealed class PageAlloc
     /// </summary>
     internal ulong MoveFreepagesBlock(Zone z, ulong pfn, MigrateType mt, out ulong movablePages)
     {
+        ModStamp++;
         movablePages = 0;
         ulong start = pfn & ~(PageblockNrPages - 1), end = start + PageblockNrPages - 1;
         if (!z.Spans(start)) start = pfn;
@@ -646,6 +655,7 @@ public sealed class PageAlloc
     /// <summary>Recomputes every zone's pcp batch/high (zone_pcp_update() after onlining changes managed pages and watermarks).</summary>
     internal void ZonePcpUpdateAll()
     {
+        ModStamp++;
         foreach (var n in _m.Nodes)
             foreach (var z in n.Zones)
                 if (z.Pcp is { } p)
@@ -662,6 +672,7 @@ public sealed class PageAlloc
     /// </summary>
     internal IReadOnlyList<string> FreePages(Zone z, ulong pfn, int order, out bool leaked)
     {
+        ModStamp++;
         Attach(z);
         var reports = new List<string>();
         leaked = false;
@@ -813,6 +824,7 @@ public sealed class PageAlloc
     /// <summary>drain_pages_zone() for cpu 0: every page on the zone's pcp lists back to the buddy.</summary>
     internal void DrainZone(Zone z, List<string>? reports = null)
     {
+        ModStamp++;
         if (z.Pcp is not { Count: > 0 } pcp) return;
         lock (z) FreePcppagesBulk(z, pcp.Count, pcp, reports);
     }
@@ -826,6 +838,7 @@ public sealed class PageAlloc
     /// </summary>
     internal void FreeOnePage(Zone z, ulong pfn, int order, MigrateType mt, bool toTail)
     {
+        ModStamp++;
         bool v518 = V >= KernelVersion.V5_18;
         int maxOrder = v518 ? MaxOrder - 1 : Math.Min(MaxOrder - 1, PageblockOrder);
         while (true)
@@ -880,6 +893,7 @@ public sealed class PageAlloc
     /// </summary>
     internal void FreeRangeCore(Zone z, ulong start, ulong end)
     {
+        ModStamp++;
         Attach(z);
         ulong top = 1UL << (MaxOrder - 1);
         ulong pfn = start;
@@ -919,6 +933,7 @@ public sealed class PageAlloc
     /// </summary>
     internal void InitCmaReservedPageblocks(Zone z, ulong start, ulong end)
     {
+        ModStamp++;
         Attach(z);
         z.MarkCma(start, end);
         ulong pb = PageblockNrPages;
@@ -953,6 +968,7 @@ public sealed class PageAlloc
     /// </summary>
     public void OnlinePages(Zone z, ulong start, ulong end)
     {
+        ModStamp++;
         Attach(z);
         ulong pb = PageblockNrPages;
         lock (z)
@@ -1006,6 +1022,7 @@ public sealed class PageAlloc
     /// </summary>
     internal bool TryTakeRange(Zone z, ulong start, ulong end)
     {
+        ModStamp++;
         Attach(z);
         DrainZone(z);
         lock (z)

@@ -156,6 +156,9 @@ public sealed class Slub
     private readonly int _pageSize;
     private readonly int _pageShift;
 
+    /// <summary>Bumped by every operation that changes this subsystem's state (a machine checkpoint does not journal it).</summary>
+    internal long ModStamp;
+
     internal Slub(Machine machine)
     {
         _m = machine;
@@ -276,6 +279,7 @@ public sealed class Slub
     /// </summary>
     public KmemCache KmemCacheCreate(string name, int objectSize, SlabFlags flags = SlabFlags.None)
     {
+        ModStamp++;
         lock (_lock)
         {
             if (_caches.TryGetValue(name, out var existing)) return existing;
@@ -322,6 +326,7 @@ public sealed class Slub
     /// </summary>
     public ulong KmemCacheAllocNode(KmemCache cache, Gfp gfp, int nid)
     {
+        ModStamp++;
         lock (_lock)
         {
             var (cpu, partial) = cache.Node(nid);
@@ -383,6 +388,7 @@ public sealed class Slub
     /// </summary>
     public void KmemCacheFree(KmemCache cache, ulong address)
     {
+        ModStamp++;
         lock (_lock)
         {
             var slab = SlabOf(address) ?? throw new InvalidOperationException($"kmem_cache_free: 0x{address:x} is not a slab object");
@@ -472,6 +478,7 @@ public sealed class Slub
     /// </summary>
     public ulong KmallocLargeNode(ulong size, Gfp gfp, int nid, KernelPageUse use = KernelPageUse.OtherKernelData)
     {
+        ModStamp++;
         int order = GetOrder(size, _pageSize);
         if (!_m.TryAllocPages(order, nid, $"kmalloc_large ({ByteSize.Format(size)})", out Pfn pfn, gfp | Gfp.Comp)) return 0;
         lock (_lock) _large[pfn.Value] = (order, use);
@@ -485,6 +492,7 @@ public sealed class Slub
     /// </summary>
     public void Kfree(ulong address)
     {
+        ModStamp++;
         if (address == 0) return;
         lock (_lock)
         {

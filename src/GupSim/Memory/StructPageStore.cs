@@ -13,7 +13,7 @@ namespace GupSim.Memory;
 /// is two units, low half first (little-endian). Atomic field updates use <see cref="Interlocked"/> on a unit,
 /// as the kernel's atomic_t is 32 bits.
 /// </remarks>
-public sealed class StructPageStore
+public sealed partial class StructPageStore
 {
     private readonly Dictionary<ulong, ChunkRef> _chunks = [];
     // PERF: a direct-mapped cache of immutable chunk records, so a hit costs one array read and no allocation;
@@ -23,6 +23,8 @@ public sealed class StructPageStore
     private readonly Action<ulong, uint[]> _init;
     private readonly Lock _lock = new();
     private uint[]? _scratch;
+    // Open checkpoint (Checkpoint.cs side of this type): null outside one, so a write pays one null test.
+    private CheckpointJournal? _journal;
 
     /// <summary>
     /// One chunk: either its units (<see cref="Units"/>), or, while every struct page in it is an affine function of
@@ -37,6 +39,12 @@ public sealed class StructPageStore
         public readonly uint[]? Units = units;
         public readonly uint[]? Base = baseUnits;
         public readonly uint[]? Step = step;
+
+        /// <summary>The checkpoint generation whose journal entry <see cref="Save"/> is (0: none).</summary>
+        public int SavedGeneration;
+
+        /// <summary>This chunk's entry in the open checkpoint's journal, valid while <see cref="SavedGeneration"/> is current.</summary>
+        public ChunkSave? Save;
 
         /// <summary>
         /// Writers between fetching <see cref="Units"/> and storing into it; <see cref="int.MinValue"/> added while
@@ -184,6 +192,7 @@ public sealed class StructPageStore
     {
         baseUnit = (int)(pfn & ((1UL << ChunkShift) - 1)) * UnitsPerPage;
         var chunk = ChunkOf(pfn);
+        if (_journal is not null) JournalWrite(chunk, baseUnit);
         if (chunk.Units is not null && Interlocked.Increment(ref chunk.Writers) > 0) return chunk;
         return EnterSlow(chunk, pfn >> ChunkShift);
     }
@@ -216,7 +225,7 @@ public sealed class StructPageStore
                 return chunk;
             }
             int upp = UnitsPerPage, pages = 1 << ChunkShift;
-            var units = new uint[pages * upp];
+            var units = RentChunkArray();
             for (int i = 0; i < pages; i++)
                 for (int k = 0; k < upp; k++)
                     units[i * upp + k] = unchecked(chunk.Base![k] + (uint)i * chunk.Step![k]);

@@ -79,6 +79,7 @@ public sealed partial class MmStruct
     /// <summary>mmap_write_lock() around <paramref name="op"/> (re-entrant: MAP_FIXED unmaps, MAP_POPULATE faults).</summary>
     private T WithMmapWriteLock<T>(Func<T> op)
     {
+        _m.MmStamp++; // VMAs may change: a machine checkpoint does not journal them
         MmapLock.EnterWriteLock();
         try
         {

@@ -123,15 +123,23 @@ public sealed class PageTable
     /// <summary>set_pte() / set_pmd() / WRITE_ONCE(*p, v): stores a whole value (callers write leaves, not tables).</summary>
     public void Write(EntryRef p, PageTableEntry value)
     {
+        _machine.MmStamp++;
         lock (_lock) Volatile.Write(ref p.Entries[p.Index], value.Value);
     }
 
     /// <summary>cmpxchg(p, expected, value): stores when the slot still holds <paramref name="expected"/>; returns the old value.</summary>
-    public PageTableEntry CompareExchange(EntryRef p, PageTableEntry expected, PageTableEntry value) =>
-        new(Interlocked.CompareExchange(ref p.Entries[p.Index], value.Value, expected.Value), PageShift);
+    public PageTableEntry CompareExchange(EntryRef p, PageTableEntry expected, PageTableEntry value)
+    {
+        _machine.MmStamp++;
+        return new(Interlocked.CompareExchange(ref p.Entries[p.Index], value.Value, expected.Value), PageShift);
+    }
 
     /// <summary>ptep_get_and_clear() / pmdp_huge_get_and_clear(): atomically reads and clears the slot.</summary>
-    public PageTableEntry GetAndClear(EntryRef p) => new(Interlocked.Exchange(ref p.Entries[p.Index], 0), PageShift);
+    public PageTableEntry GetAndClear(EntryRef p)
+    {
+        _machine.MmStamp++;
+        return new(Interlocked.Exchange(ref p.Entries[p.Index], 0), PageShift);
+    }
 
     // ---------------------------------------------------------------- offsets
 
@@ -332,6 +340,7 @@ public sealed class PageTable
 
     private int AllocDescend(EntryRef upper, PgLevel level, ulong addr, out EntryRef slot)
     {
+        _machine.MmStamp++;
         slot = default;
         if ((int)upper.Level != (int)level - 1)
             throw new ArgumentException($"{level}_alloc needs a {(PgLevel)((int)level - 1)} pointer, got {upper.Level}", nameof(upper));
@@ -557,6 +566,7 @@ public sealed class PageTable
     /// <returns>0, −ENOMEM (nothing changed), −EINVAL for a size the arch does not map, −EEXIST when a leaf is in the way.</returns>
     public int HugePteAlloc(ulong addr, ulong sz, out EntryRef slot)
     {
+        _machine.MmStamp++;
         slot = default;
         var h = Geometry.Arch.FindHugePageSize(sz);
         PgLevel? target = h is null ? null : LeafLevel(h);
@@ -596,6 +606,7 @@ public sealed class PageTable
     /// </returns>
     public int SetLeaf(ulong addr, HugePageSize? size, Pfn pfn, PteFlags flags)
     {
+        _machine.MmStamp++;
         var arch = Geometry.Arch;
         PgLevel level;
         int count = 1;
@@ -707,6 +718,7 @@ public sealed class PageTable
     /// </summary>
     public IReadOnlyList<ClearedLeaf> ClearRange(ulong start, ulong end)
     {
+        _machine.MmStamp++;
         var result = new List<ClearedLeaf>();
         if (end <= start) return result;
         lock (_lock) ClearIn(_pgd, PgLevel.Pgd, 0, start, end - 1, result);
@@ -720,6 +732,7 @@ public sealed class PageTable
     /// <returns>How many table pages were removed from the tree.</returns>
     public int FreeEmptyTables(ulong start = 0, ulong end = ulong.MaxValue)
     {
+        _machine.MmStamp++;
         if (end <= start) return 0;
         lock (_lock)
         {
@@ -740,6 +753,7 @@ public sealed class PageTable
     /// <summary>exit_mmap() + pgd_free(): clears everything, frees every table and the PGD; the object is dead afterwards.</summary>
     public IReadOnlyList<ClearedLeaf> Destroy()
     {
+        _machine.MmStamp++;
         lock (_lock)
         {
             if (_freed) return [];
