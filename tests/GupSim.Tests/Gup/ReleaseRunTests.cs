@@ -188,4 +188,121 @@ public class ReleaseRunTests
         Assert.Equal(8UL, s.InUse + s.Free);
         Assert.Equal(4UL * 24, s.BitsChanged);
     }
+
+    [Fact]
+    public void CountCompoundHead_StopsBeforeTheEntryWhoseCompoundHeadWordMeetsTheStore()
+    {
+        var (m, _, _, h1, _) = TwoGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
+        var sp = m.StructPages;
+        var head1 = P(m, h1);
+        var pages = new PagePtr[100];
+        for (int k = 0; k < 100; k++) pages[k] = P(m, h1 + 100 + (ulong)k);
+        ulong w40 = pages[40].Address + 8; // compound_head (lru.next) is the word at +8 on 64-bit
+        Assert.Equal(100, sp.CountCompoundHead(pages, head1, ulong.MaxValue, runsOnly: true));
+        Assert.Equal(40, sp.CountCompoundHead(pages, head1, w40, runsOnly: true));       // its low half
+        Assert.Equal(40, sp.CountCompoundHead(pages, head1, w40 + 4, runsOnly: true));   // its high half
+        Assert.Equal(40, sp.CountCompoundHead(pages, head1, w40 - 3, runsOnly: true));   // [w − 3, w + 1) meets it
+        Assert.Equal(100, sp.CountCompoundHead(pages, head1, w40 - 4, runsOnly: true));  // [w − 4, w) does not
+        Assert.Equal(100, sp.CountCompoundHead(pages, head1, w40 + 8, runsOnly: true));  // lru.prev
+        Assert.Equal(100, sp.CountCompoundHead(pages, head1, pages[40].Address + 52, runsOnly: true)); // a _refcount
+        Assert.Equal(0, sp.CountCompoundHead(pages, head1, pages[0].Address + 8, runsOnly: false));
+        Assert.Equal(99, sp.CountCompoundHead(pages, head1, pages[99].Address + 12, runsOnly: false));
+    }
+
+    [Fact]
+    public void CountCompoundHead_VmemmapHole_PlainReadOopsAsBefore_RunsOnlyStopsThere()
+    {
+        var (m, _, _, h1, _) = TwoGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
+        // [3 GiB, 4 GiB) is a hole: pfn 0xe0000's vmemmap slice (section 0x1c) is not populated.
+        var hole = PagePtr.FromAddress(KnownAddresses.X86_64Vmemmap + 0xe0000UL * 64);
+        PagePtr[] pages = [P(m, h1 + 1), P(m, h1 + 2), hole, P(m, h1 + 3)];
+        Assert.Equal(2, m.StructPages.CountCompoundHead(pages, P(m, h1), ulong.MaxValue, runsOnly: true));
+        Assert.Throws<KernelOops>(() => m.StructPages.CountCompoundHead(pages, P(m, h1)));
+    }
+
+    [Fact]
+    public void PutPages_FollGet_WholeGigantic_OneMergedDrop_CountsEveryAtomic()
+    {
+        var (m, mm, addr, h1, _) = TwoGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
+        var sp = m.StructPages;
+        var head1 = P(m, h1);
+        var pages = new PagePtr[Pphp];
+        Take(m, mm, addr, pin: false, FollFlags.Write, pages);
+        Assert.Equal(1 + Pphp, sp.Refcount(head1));
+        Assert.Equal(0, sp.CompoundPincount(head1));
+        var c0 = m.Grab.Counters.Snapshot();
+        m.Grab.PutPages(pages);
+        var d = m.Grab.Counters.Snapshot() - c0;
+        Assert.Equal(Pphp, d.Atomics); // put_page() per entry
+        Assert.Equal(1, sp.Refcount(head1));
+        Assert.Equal(0UL, m.StrayWrites.N);
+    }
+
+    [Fact]
+    public void PutPages_FollGet_InsideAStrayScope_EveryDecrementIsOneStore()
+    {
+        var (m, mm, addr, h1, _) = TwoGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
+        var pages = new PagePtr[1000];
+        Take(m, mm, addr, pin: false, FollFlags.Write, pages);
+        Assert.Equal(1001, m.StructPages.Refcount(P(m, h1)));
+        var s0 = m.StrayWrites;
+        using (m.Memory.BeginStrayWrites()) m.Grab.PutPages(pages);
+        var s = m.StrayWrites - s0;
+        // 1000 decrements, 1001 → 1: each a store to an in-use struct page changing popcount(c ^ (c − 1)) bits.
+        ulong bits = 0;
+        for (uint c = 1001; c >= 2; c--) bits += (ulong)System.Numerics.BitOperations.PopCount(c ^ (c - 1));
+        Assert.Equal(new StrayWrites(1000, 1000, 0, 0, 0, 0, 0, bits), s);
+        Assert.Equal(1, m.StructPages.Refcount(P(m, h1)));
+    }
+
+    [Fact]
+    public void PutPages_FollGet_LastReference_FreesOnTheLastEntry_OneMoreIsTheVmBugWithDebugVm()
+    {
+        // 1000 gets + the mapping's reference = 1001; 1001 put_page()s: the drop cannot be merged (it reaches 0),
+        // so each runs on its own and the last frees the gigantic page to its pool.
+        var (m, mm, addr, h1, _) = TwoGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer);
+        var h = m.Hugetlb.Find(G)!;
+        ulong free0 = h.FreeHugePages;
+        var got = new PagePtr[1000];
+        Take(m, mm, addr, pin: false, FollFlags.Write, got);
+        PagePtr[] pages = [.. got, P(m, h1 + 5)];
+        var c0 = m.Grab.Counters.Snapshot();
+        m.Grab.PutPages(pages);
+        Assert.Equal(1001, (m.Grab.Counters.Snapshot() - c0).Atomics);
+        Assert.Equal(0, m.StructPages.Refcount(P(m, h1)));
+        Assert.Equal(free0 + 1, h.FreeHugePages);
+
+        var (d, dmm, daddr, dh1, _) = TwoGigMapped("5.12", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer, debugVm: true);
+        var dgot = new PagePtr[1000];
+        Take(d, dmm, daddr, pin: false, FollFlags.Write, dgot);
+        PagePtr[] dpages = [.. dgot, P(d, dh1 + 5), P(d, dh1 + 6)];
+        var e = Assert.Throws<KernelOops>(() => d.Grab.PutPages(dpages));
+        Assert.Equal("kernel BUG at include/linux/mm.h! (VM_BUG_ON_PAGE(page_ref_count(page) == 0))", e.Message);
+        Assert.Equal(0, d.StructPages.Refcount(P(d, dh1)));
+    }
+
+    [Fact]
+    public void I386_Flatmem_4M_UnpinAndPut_32BitCompoundHeadWord()
+    {
+        // 32-bit struct page (32 bytes, compound_head a 4-byte word at +4): the run read compares one unit per page.
+        var s = GupMatrix.BootAndFault("i386", "4M", "5.12", MemoryModel.Flatmem, MemmapPlacement.BootBuffer, 512UL << 20);
+        var m = s.M;
+        var sp = m.StructPages;
+        var head = GupMatrix.Page(m, s.HeadPfn);
+        Assert.Equal(1024, s.Pages);
+        var pages = new PagePtr[1024];
+        Take(m, s.Mm, s.Addr, pin: true, FollFlags.Write, pages);
+        Assert.Equal(1 + 1024, sp.Refcount(head));
+        Assert.Equal(1024, sp.CompoundPincount(head)); // order 10: exact pincount
+        Assert.Equal(1023, sp.CountCompoundHead(pages.AsSpan(1), head));
+        var c0 = m.Grab.Counters.Snapshot();
+        m.Grab.UnpinUserPages(pages);
+        Assert.Equal(3, (m.Grab.Counters.Snapshot() - c0).Atomics);
+        Assert.Equal(1, sp.Refcount(head));
+        Assert.Equal(0, sp.CompoundPincount(head));
+        Take(m, s.Mm, s.Addr, pin: false, FollFlags.Write, pages);
+        Assert.Equal(1 + 1024, sp.Refcount(head));
+        m.Grab.PutPages(pages);
+        Assert.Equal(1, sp.Refcount(head));
+    }
 }
