@@ -76,6 +76,8 @@ public static class BenchCommand
                         result.FillMinUs,
                         result.FillMedianUs,
                         result.Rows,
+                        // put median / fill-limit median per row, in the order of rows (issue 11: put within 4x the fill limit).
+                        putPerFill = result.Rows.Select(r => r.PutMedianUs / result.FillMedianUs),
                         result.Targets,
                         result.PeakWorkingSetBytes,
                     },
@@ -160,18 +162,25 @@ public static class BenchCommand
         var ci = CultureInfo.InvariantCulture;
         o.WriteLine(string.Create(ci, $"bench: gup_test {r.Workload} ({GupTestUapi.Name(r.Cmd)}), {r.Pages} pages, {r.Rounds} rounds after a verified warm-up, on {machine}"));
         o.WriteLine(string.Create(ci, $"fill limit: min {r.FillMinUs:F0} us, median {r.FillMedianUs:F0} us"));
-        o.WriteLine(string.Create(ci, $"{"code",-16} {"get min",9} {"get med",9} {"put min",9} {"put med",9} {"get/page++",10} {"get/fill",8} {"put/page++",10} {"verified",8} {"atomics",8} {"pages[]",9} {"pfn2page",9} {"page2pfn",9} {"sections",9} {"entries",8}"));
+        o.WriteLine(string.Create(ci, $"{"code",-16} {"get min",9} {"get med",9} {"put min",9} {"put med",9} {"get/page++",10} {"get/fill",8} {"put/page++",10} {"put/fill",8} {"verified",8} {"atomics",8} {"pages[]",9} {"pfn2page",9} {"page2pfn",9} {"sections",9} {"entries",8}"));
         foreach (var row in r.Rows)
         {
             var c = row.Counters;
             o.WriteLine(string.Create(ci,
-                $"{row.Name,-16} {row.GetMinUs,9:F0} {row.GetMedianUs,9:F0} {row.PutMinUs,9:F0} {row.PutMedianUs,9:F0} {row.GetPerPagePlusPlus,10:F2} {row.GetPerFill,8:F2} {row.PutPerPagePlusPlus,10:F2} {(row.Verified ? "yes" : "NO"),8} {c.Atomics,8} {c.PagesWrites,9} {c.PfnToPageCalls,9} {c.PageToPfnCalls,9} {c.SectionLookups,9} {c.PageTableEntriesRead,8}"));
+                $"{row.Name,-16} {row.GetMinUs,9:F0} {row.GetMedianUs,9:F0} {row.PutMinUs,9:F0} {row.PutMedianUs,9:F0} {row.GetPerPagePlusPlus,10:F2} {row.GetPerFill,8:F2} {row.PutPerPagePlusPlus,10:F2} {row.PutMedianUs / r.FillMedianUs,8:F2} {(row.Verified ? "yes" : "NO"),8} {c.Atomics,8} {c.PagesWrites,9} {c.PfnToPageCalls,9} {c.PageToPfnCalls,9} {c.SectionLookups,9} {c.PageTableEntriesRead,8}"));
         }
         foreach (var row in r.Rows)
             if (row.VerifyFailure is not null) o.WriteLine($"  {row.Name}: {row.VerifyFailure}");
-        if (r.Targets.Count > 0) o.WriteLine("targets:");
+        var own = r.Rows.FirstOrDefault(row => row.Name.EndsWith("(own)", StringComparison.Ordinal));
+        if (r.Targets.Count > 0 || own is not null) o.WriteLine("targets:");
         foreach (var t in r.Targets)
             o.WriteLine(string.Create(ci, $"  {t.Name}: {t.Value:F2} ({(t.AtMost ? "<=" : ">=")} {t.Limit:F2}) {(t.Met ? "met" : "MISSED")}"));
+        // Issue 11: the release (unpin_user_pages() / put_page() of every entry) within 4x the fill limit.
+        if (own is not null)
+        {
+            double putPerFill = own.PutMedianUs / r.FillMedianUs;
+            o.WriteLine(string.Create(ci, $"  put / fill limit ({own.Name}): {putPerFill:F2} (<= 4.00) {(putPerFill <= 4.0 ? "met" : "MISSED")}"));
+        }
         o.WriteLine(string.Create(ci, $"peak working set: {r.PeakWorkingSetBytes >> 20} MB"));
     }
 }

@@ -164,9 +164,11 @@ public sealed class Grab
     /// are not a struct page, __put_page() runs on what they hold (<see cref="Pages.PutPage.Release"/>).
     /// </summary>
     /// <exception cref="Core.KernelOops">Thrown where the kernel would oops or BUG.</exception>
-    public void PutPage(PagePtr page)
+    public void PutPage(PagePtr page) => PutPageOnHead(Sp.CompoundHead(page));
+
+    /// <summary>put_page() from its <c>page = compound_head(page)</c> on: <paramref name="head"/> is what it read.</summary>
+    private void PutPageOnHead(PagePtr head)
     {
-        var head = Sp.CompoundHead(page);
         Counters.Atomic();
         Pages.PutPage.PutPageTestzeroCheck(_m, head);
         if (Sp.RefAddReturn(head, -1) != 0) return;
@@ -224,8 +226,7 @@ public sealed class Grab
         while (i < pages.Length)
         {
             var head = Sp.CompoundHead(pages[i]);
-            int n = 1;
-            while (i + n < pages.Length && Sp.CompoundHead(pages[i + n]) == head) n++;
+            int n = 1 + Sp.CountCompoundHead(pages[(i + 1)..], head); // compound_next()
             PutCompoundHead(head, n, FollFlags.Pin);
             i += n;
         }
@@ -248,8 +249,7 @@ public sealed class Grab
         while (i < pages.Length)
         {
             var head = Sp.CompoundHead(pages[i]);
-            int n = 1;
-            while (batched && i + n < pages.Length && Sp.CompoundHead(pages[i + n]) == head) n++;
+            int n = batched ? 1 + Sp.CountCompoundHead(pages[(i + 1)..], head) : 1;
             if (!Sp.TestFlag(head, PageFlagBits.Dirty)) Sp.SetPageFlagAtomic(head, PageFlagBits.Dirty); // set_page_dirty_lock() → SetPageDirty
             PutCompoundHead(head, n, FollFlags.Pin);
             i += n;
@@ -286,10 +286,55 @@ public sealed class Grab
         }
     }
 
-    /// <summary>put_page() on every entry (FOLL_GET release).</summary>
+    /// <summary>
+    /// put_page() on every entry (FOLL_GET release; gup_test's put_back_pages()), in order. The kernel drops one
+    /// reference per entry; GupSim merges the drops of a run of entries with the same compound head into one
+    /// compare-exchange of <c>_refcount</c> by n where that cannot be told apart from n decrements in a row
+    /// (<see cref="PutPagesOnHead"/>), and counts the n atomics the kernel pays.
+    /// </summary>
     public void PutPages(ReadOnlySpan<PagePtr> pages)
     {
-        foreach (var p in pages) PutPage(p);
+        int refcountOffset = _m.Layout.Refcount;
+        int i = 0;
+        while (i < pages.Length)
+        {
+            var head = Sp.CompoundHead(pages[i]);
+            // The entries after i are read ahead of i's decrement, only where that read can neither oops nor see
+            // the store: the run stops before any entry that is not in a run of struct pages (it is then read in
+            // its turn) and before one whose compound_head word is the _refcount word the decrements store to.
+            int n = 1 + Sp.CountCompoundHead(pages[(i + 1)..], head, head.Address + (ulong)refcountOffset, runsOnly: true);
+            PutPagesOnHead(pages.Slice(i, n), head);
+            i += n;
+        }
+    }
+
+    /// <summary>
+    /// put_page() on each of <paramref name="run"/>, whose compound_head() all read <paramref name="head"/> before any
+    /// of them was put. When nobody counts stray stores here, head's _refcount is a struct page word and holds more than
+    /// n (so no decrement frees the page, which would rewrite the tails' compound_head, and put_page_testzero()'s
+    /// VM_BUG_ON cannot fire), the n atomic decrements become one compare-exchange from that count to count − n: the
+    /// same final count, an order of stores another thread could also have seen, n atomics counted. Otherwise each
+    /// put_page() runs on its own, re-reading its entry's compound_head after the previous entry's put.
+    /// </summary>
+    private void PutPagesOnHead(ReadOnlySpan<PagePtr> run, PagePtr head)
+    {
+        int n = run.Length;
+        if (n > 1 && !_m.Memory.CountingStrayWrites
+            && _m.Memory.LocateStructPageWordRun(head.Address + (ulong)_m.Layout.Refcount, out _, out _) > 0)
+        {
+            while (true)
+            {
+                int count = Sp.Refcount(head);
+                if (count <= n) break;
+                if (Sp.RefCompareExchange(head, count - n, count))
+                {
+                    Counters.Atomic(n);
+                    return;
+                }
+            }
+        }
+        PutPageOnHead(head);
+        for (int k = 1; k < n; k++) PutPage(run[k]);
     }
 
     /// <summary>
@@ -337,8 +382,7 @@ public sealed class Grab
         {
             using var stray = StrayScopeFor(pages[i], right[i]);
             var head = Sp.CompoundHead(pages[i]);
-            int n = 1;
-            while (i + n < pages.Length && Sp.CompoundHead(pages[i + n]) == head) n++;
+            int n = 1 + Sp.CountCompoundHead(pages[(i + 1)..], head);
             PutCompoundHead(head, n, FollFlags.Pin);
             i += n;
         }

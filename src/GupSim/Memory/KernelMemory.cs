@@ -405,6 +405,63 @@ public sealed partial class KernelMemory
         return true;
     }
 
+    /// <summary>
+    /// GupSim's batch read, not a kernel function: where the struct page word at <paramref name="va"/> lives, and for
+    /// how many struct pages from it (<c>va</c>, <c>va + sizeof(struct page)</c>, …) the same word lies in the same
+    /// backing as a plain read finds it (one populated vmemmap section, or one memmap array) and in one chunk of
+    /// <see cref="Store"/>, so a caller may read those words with one <see cref="StructPageStore.CountWordEquals"/>
+    /// call instead of one <see cref="ReadWord"/> each. 0 where a plain read would not reach a struct page (a vmemmap
+    /// hole, a page-table page, other kernel data, nothing): the caller takes the per-entry read, which oopses or
+    /// reads what lives there exactly as before. Never throws.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int LocateStructPageWordRun(ulong va, out ulong pfn, out int unit)
+    {
+        ulong off, left;
+        if (VmemmapActive && va >= _arch.VmemmapBase && va < VmemmapEnd)
+        {
+            off = va - Vmemmap;
+            pfn = off >> _spsShift;
+            var sections = _sections;
+            if (sections is null || !VmemmapBacked(pfn))
+            {
+                unit = 0;
+                return 0;
+            }
+            // The rest of the section (every pfn of it shares its valid_section_nr()), and of the vmemmap area.
+            left = sections.SectionNrToPfn(sections.PfnToSectionNr(pfn) + 1) - pfn;
+            left = Math.Min(left, (VmemmapEnd - (va - (off & (ulong)(_sps - 1)))) >> _spsShift);
+        }
+        else
+        {
+            var a = FindArray(va);
+            if (a is null)
+            {
+                pfn = 0;
+                unit = 0;
+                return 0;
+            }
+            off = va - a.VaStart;
+            pfn = a.FirstPfn + (off >> _spsShift);
+            left = a.NrPages - (off >> _spsShift);
+            // Struct pages past the array's end, or (never placed so, but cheap to rule out) inside the vmemmap area,
+            // are located afresh by the caller.
+            ulong pageVa = va - (off & (ulong)(_sps - 1));
+            if (VmemmapActive && pageVa < _arch.VmemmapBase) left = Math.Min(left, (_arch.VmemmapBase - pageVa) >> _spsShift);
+        }
+        unit = (int)((off & (ulong)(_sps - 1)) >> 2);
+        ulong chunkLeft = (1UL << Store.ChunkShift) - (pfn & ((1UL << Store.ChunkShift) - 1));
+        left = Math.Min(left, chunkLeft);
+        return (int)Math.Min(left, int.MaxValue);
+    }
+
+    /// <summary>
+    /// Whether a store made now on this thread would be counted as a stray store (a <see cref="BeginStrayWrites"/>
+    /// scope of this memory is open and not suspended). GupSim's own question, for callers that may only merge
+    /// several stores into one where nobody counts them one by one.
+    /// </summary>
+    public bool CountingStrayWrites => _strayScopes != 0 && StrayScopeOpen();
+
     // ---------------------------------------------------------------- page-table pages
 
     /// <summary>The entries of one page-table page, as the walker reads them (<c>Mm.PageTable</c>'s storage).</summary>

@@ -245,6 +245,49 @@ public sealed partial class StructPageStore
         return unchecked(chunk.Base![unit] + (uint)index * chunk.Step![unit]);
     }
 
+    /// <summary>
+    /// GupSim's batch read, not a kernel operation: how many struct pages from <paramref name="pfn"/> on (pfn, pfn + 1,
+    /// …, at most <paramref name="max"/>, all inside pfn's chunk) hold <paramref name="value"/> in the word at
+    /// <paramref name="unit"/> (<paramref name="units"/> 32-bit units: 1 for a 32-bit unsigned long, 2 for a 64-bit one,
+    /// low half first), stopping at the first that does not. Each page's word is the one <see cref="ReadUnit"/> would
+    /// return, read from one snapshot of the chunk; in affine form a word that does not advance (unit k of page i =
+    /// Base[k] + i × 0, such as every tail's compound_head in a chunk of one compound page) is compared once for the
+    /// whole run, without materialising a page.
+    /// </summary>
+    public int CountWordEquals(ulong pfn, int unit, int units, ulong value, int max)
+    {
+        var chunk = ChunkOf(pfn);
+        int index = (int)(pfn & ((1UL << ChunkShift) - 1));
+        max = Math.Min(max, (1 << ChunkShift) - index);
+        uint lo = (uint)value, hi = (uint)(value >> 32);
+        bool wide = units == 2;
+        int n = 0;
+        if (chunk.Units is { } arr)
+        {
+            int upp = UnitsPerPage;
+            int o = index * upp + unit;
+            if (wide)
+            {
+                for (; n < max; n++, o += upp)
+                    if (Volatile.Read(ref arr[o]) != lo || Volatile.Read(ref arr[o + 1]) != hi) break;
+            }
+            else
+            {
+                for (; n < max; n++, o += upp)
+                    if (Volatile.Read(ref arr[o]) != lo) break;
+            }
+            return n;
+        }
+        uint s0 = chunk.Step![unit], s1 = wide ? chunk.Step[unit + 1] : 0;
+        uint b0 = unchecked(chunk.Base![unit] + (uint)index * s0), b1 = wide ? unchecked(chunk.Base[unit + 1] + (uint)index * s1) : hi;
+        if (s0 == 0 && s1 == 0) return b0 == lo && b1 == hi ? max : 0;
+        for (; n < max; n++)
+        {
+            if (unchecked(b0 + (uint)n * s0) != lo || unchecked(b1 + (uint)n * s1) != hi) break;
+        }
+        return n;
+    }
+
     /// <summary>Writes unit <paramref name="unit"/> of pfn's struct page.</summary>
     public void WriteUnit(ulong pfn, int unit, uint value)
     {

@@ -102,6 +102,94 @@ public sealed class StructPages
         return (v & 1) != 0 ? PagePtr.FromAddress(v - 1) : page;
     }
 
+    /// <summary>
+    /// The loop of compound_next() (mm/gup.c, v5.12+; gup_folio_next() with page_folio() from v5.19): how many leading
+    /// entries of <paramref name="pages"/> have <c>compound_head(pages[i]) == head</c>, stopping at the first that does
+    /// not. Per entry it is <see cref="CompoundHead"/>'s read; GupSim reads a run of entries that are consecutive
+    /// struct pages (<c>pages[i + 1] == pages[i] + 1</c>) lying in one chunk of the struct page store with one
+    /// <see cref="Memory.StructPageStore.CountWordEquals"/> (a tail's compound_head word is head + 1), and every other
+    /// entry — a head, a wrong pointer, a vmemmap hole, other kernel data — with <see cref="CompoundHead"/> itself, so an
+    /// oops comes from the same entry as before. No entry past the first that differs is read.
+    /// </summary>
+    public int CountCompoundHead(ReadOnlySpan<PagePtr> pages, PagePtr head) => CountCompoundHead(pages, head, ulong.MaxValue, runsOnly: false);
+
+    /// <summary>
+    /// <see cref="CountCompoundHead(ReadOnlySpan{PagePtr}, PagePtr)"/> for a caller that reads ahead of stores it
+    /// makes between entries (put_page() per entry): it also stops before the first entry whose compound_head word
+    /// overlaps the 32-bit word at <paramref name="stopAtStoreVa"/> (<see cref="ulong.MaxValue"/>: none), which must be
+    /// read after the store, and with <paramref name="runsOnly"/> before the first entry it could only read the plain
+    /// way (a head, a wrong pointer, no struct page), so that no read ahead can oops.
+    /// </summary>
+    public int CountCompoundHead(ReadOnlySpan<PagePtr> pages, PagePtr head, ulong stopAtStoreVa, bool runsOnly)
+    {
+        int wb = _l.WordBytes, sps = _l.Size;
+        ulong chOff = (ulong)_l.CompoundHead, tailWord = head.Address + 1;
+        var store = Mem.Store;
+        int j = 0;
+        while (j < pages.Length)
+        {
+            ulong w = pages[j].Address + chOff;
+            if (stopAtStoreVa != ulong.MaxValue && stopAtStoreVa - w + 3 < (ulong)(wb + 3)) return j; // [w, w + wb) meets [A, A + 4)
+            ulong pfn = 0;
+            int unit = 0, seg = (w & (ulong)(wb - 1)) == 0 ? Mem.LocateStructPageWordRun(w, out pfn, out unit) : 0;
+            if (seg > 1)
+            {
+                int k = ConsecutiveRun(pages.Slice(j, Math.Min(seg, pages.Length - j)), pages[j].Address, (ulong)sps);
+                if (stopAtStoreVa != ulong.MaxValue) k = Math.Min(k, FirstOverlap(stopAtStoreVa, w, sps, k));
+                int same = store.CountWordEquals(pfn, unit, wb / 4, tailWord, k);
+                j += same;
+                if (same == k) continue;
+            }
+            // One entry the plain way: a head (its compound_head is itself), a wrong pointer, or no struct page at all.
+            if (runsOnly || CompoundHead(pages[j]) != head) return j;
+            j++;
+        }
+        return j;
+    }
+
+    /// <summary>The first m &lt; k whose word [w + m × sps, + wordBytes) meets [a, a + 4); k when none does.</summary>
+    private int FirstOverlap(ulong a, ulong w, int sps, int k)
+    {
+        long d = unchecked((long)(a - w)); // entry m overlaps iff d − wordBytes < m × sps < d + 4
+        if (d + 4 <= 0) return k;
+        long m = (d + 3) / sps;            // the largest m with m × sps < d + 4; smaller ones end before a (sps > wordBytes + 4)
+        return m < k && m * sps > d - _l.WordBytes ? (int)m : k;
+    }
+
+    /// <summary>How many leading entries are <c>first + i × step</c> (the entries a page++ walk would produce).</summary>
+    private static int ConsecutiveRun(ReadOnlySpan<PagePtr> pages, ulong first, ulong step)
+    {
+        var words = System.Runtime.InteropServices.MemoryMarshal.Cast<PagePtr, ulong>(pages);
+        int n = words.Length, i = 0;
+        if (System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated && n >= 16)
+        {
+            ref ulong r = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(words);
+            var v0 = System.Runtime.Intrinsics.Vector256.Create(first, first + step, first + 2 * step, first + 3 * step);
+            var v1 = v0 + System.Runtime.Intrinsics.Vector256.Create(4 * step);
+            var v2 = v1 + System.Runtime.Intrinsics.Vector256.Create(4 * step);
+            var v3 = v2 + System.Runtime.Intrinsics.Vector256.Create(4 * step);
+            var inc = System.Runtime.Intrinsics.Vector256.Create(16 * step);
+            // PERF: 16 entries per test, the differences OR-ed together, one branch; a block that differs is then
+            // located entry by entry below.
+            for (; i <= n - 16; i += 16)
+            {
+                var diff = (System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref r, (nuint)i) ^ v0)
+                    | (System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref r, (nuint)(i + 4)) ^ v1)
+                    | (System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref r, (nuint)(i + 8)) ^ v2)
+                    | (System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref r, (nuint)(i + 12)) ^ v3);
+                if (diff != System.Runtime.Intrinsics.Vector256<ulong>.Zero) break;
+                v0 += inc;
+                v1 += inc;
+                v2 += inc;
+                v3 += inc;
+            }
+        }
+        ulong expect = first + (ulong)i * step;
+        for (; i < n; i++, expect += step)
+            if (words[i] != expect) break;
+        return i;
+    }
+
     /// <summary>PageTail().</summary>
     public bool PageTail(PagePtr page) => (CompoundHeadRaw(page) & 1) != 0;
     /// <summary>PageHead().</summary>
