@@ -111,6 +111,6 @@ public class EngineTests
             cmd);
         var r = Cli.CliRun.Run(ShellWords(cmd)[1..]);
         Assert.Equal(1, r.ExitCode); // GupSim's verification failed
-        Assert.Contains("gupsim: verify: 229376 of 262144 pages[] entries wrong", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("gupsim: verification FAILED: 1 of 1 ioctl returned wrong pages[] entries (229376 of 262144;", r.Stderr, StringComparison.Ordinal);
     }
 }
