@@ -92,7 +92,15 @@ public sealed record CheckConfiguration(
     CheckPath Path,
     long OffsetPages,
     long LengthPages,
-    long Batch);
+    long Batch)
+{
+    /// <summary>
+    /// Bytes past the first page's start where GUP's <c>start</c> lies (0 ≤ ByteOffset &lt; PAGE_SIZE; default 0 =
+    /// page-aligned). Slow GUP takes an unaligned start as it is (access_process_vm(), process_vm_readv() pass one);
+    /// d08af0a59684's refs = 0 (v5.12–v5.14-rc) needs it. Added by the engine (issue 11): a member, not a change.
+    /// </summary>
+    public long ByteOffset { get; init; }
+}
 
 /// <summary>The verdict on one configuration.</summary>
 /// <param name="Symptoms">What went wrong (<see cref="CheckSymptoms.None"/> = pass).</param>

@@ -105,7 +105,8 @@ public static class PagesOracle
             Index = _next;
             if (_leafLeft == 0)
             {
-                ulong va = start + ((ulong)_next << shift);
+                // The page containing start + i * PAGE_SIZE (an unaligned start — slow GUP takes one — is in its page).
+                ulong va = (start & ~(_m.Arch.PageSize - 1)) + ((ulong)_next << shift);
                 var leaf = mm.WalkLeaf(va);
                 if (leaf is not { } l || !l.Entry.IsPresent)
                 {

@@ -102,6 +102,17 @@ public sealed class ScenarioRunner
     /// <summary>The machine, once a <c>machine</c> line ran.</summary>
     public Machine? Machine => _m;
 
+    /// <summary>The scenario's process (its mm), once a <c>machine</c> line ran.</summary>
+    public MmStruct? Process => _mm;
+
+    /// <summary>The address and length of the mapping <c>mmap</c> called <paramref name="name"/>, or false when there is none.</summary>
+    public bool TryGetMapping(string name, out ulong address, out ulong length)
+    {
+        bool ok = _maps.TryGetValue(name, out var r);
+        (address, length) = r;
+        return ok;
+    }
+
     /// <summary>Runs every line of <paramref name="text"/>.</summary>
     /// <exception cref="GupSimException">Thrown on a malformed line, with its file and line number.</exception>
     public ScenarioResult Run(string text, string source)
@@ -641,14 +652,19 @@ public sealed class ScenarioRunner
         Result($"rm {args[0]}", ErrnoName(M.Vfs.Unlink(args[0])));
     }
 
-    /// <summary>pin/get NAME [fast] [write] [longterm] [batch=N] [strategy=S]: GUP over the whole mapping in calls of N pages, as gup_test's module loop does.</summary>
+    /// <summary>
+    /// pin/get NAME [fast] [write] [longterm] [batch=N] [strategy=S] [offset=BYTES] [pages=N]: GUP over the mapping
+    /// (or N pages from NAME + BYTES) in calls of N pages, as gup_test's module loop does (<see cref="Gup.GupTestLoop"/>).
+    /// </summary>
     private void DoGup(string[] args, bool pin)
     {
-        if (args.Length < 1) throw new GupSimException($"usage: {(pin ? "pin" : "get")} NAME [fast] [write] [longterm] [batch=N] [strategy=NAME]");
+        if (args.Length < 1) throw new GupSimException($"usage: {(pin ? "pin" : "get")} NAME [fast] [write] [longterm] [batch=N] [strategy=NAME] [offset=BYTES] [pages=N]");
         var (addr, len) = Mapping(args[0]);
         bool fast = false;
         var flags = Gup.FollFlags.None;
         long batch = -1;
+        ulong offset = 0;
+        long? count = null;
         Gup.GupStrategy? strategy = null;
         foreach (string a in args.Skip(1))
         {
@@ -656,6 +672,8 @@ public sealed class ScenarioRunner
             else if (a == "write") flags |= Gup.FollFlags.Write;
             else if (a == "longterm") flags |= Gup.FollFlags.Longterm;
             else if (a.StartsWith("batch=", StringComparison.Ordinal)) batch = a == "batch=-1" ? -1 : (long)ParseNumber(a["batch=".Length..]);
+            else if (a.StartsWith("offset=", StringComparison.Ordinal)) offset = ByteSize.Parse(a["offset=".Length..]);
+            else if (a.StartsWith("pages=", StringComparison.Ordinal)) count = (long)ParseNumber(a["pages=".Length..]);
             else if (a.StartsWith("strategy=", StringComparison.Ordinal))
             {
                 string sname = a["strategy=".Length..];
@@ -665,34 +683,23 @@ public sealed class ScenarioRunner
             }
             else throw new GupSimException($"{(pin ? "pin" : "get")}: unknown flag '{a}'");
         }
-        long total = (long)(len >> M.Arch.PageShift);
+        if (offset >= len)
+            throw new GupSimException(string.Create(CultureInfo.InvariantCulture, $"{(pin ? "pin" : "get")}: offset={offset} is past the end of '{args[0]}' ({len} bytes): use an offset below its length"));
+        ulong mapStart = addr;
+        addr += offset;
+        // Pages from addr to the mapping's end (a start inside a page counts that page, as the kernel's nr_pages would).
+        long fit = (long)((len - offset + M.Arch.PageSize - 1) >> M.Arch.PageShift);
+        long total = count ?? fit;
+        if (total <= 0 || total > fit)
+            throw new GupSimException(string.Create(CultureInfo.InvariantCulture, $"{(pin ? "pin" : "get")}: pages={total} does not fit in '{args[0]}' from offset {offset}: use 1 to {fit}"));
         if (batch <= 0) batch = total;
         var gup = new Gup.GetUserPages(M, strategy);
         var pages = new Pages.PagePtr[total];
         var counters0 = M.Grab.Counters.Snapshot();
-        var before = Gup.PinBalance.Take(Proc, addr, len);
-        long done = 0;
-        string outcome = "ok";
-        while (done < total)
-        {
-            long n = Math.Min(batch, total - done);
-            var span = pages.AsSpan((int)done, (int)n);
-            ulong start = addr + ((ulong)done << M.Arch.PageShift);
-            long got = (pin, fast) switch
-            {
-                (true, true) => gup.PinUserPagesFast(Proc, start, n, flags, span),
-                (true, false) => gup.PinUserPagesRemote(Proc, start, n, flags, span),
-                (false, true) => gup.GetUserPagesFast(Proc, start, n, flags, span),
-                _ => gup.GetUserPagesRemote(Proc, start, n, flags, span),
-            };
-            if (got < 0)
-            {
-                outcome = ErrnoName(got);
-                break;
-            }
-            done += got;
-            if (got != n) break;
-        }
+        var before = Gup.PinBalance.Take(Proc, mapStart, len);
+        var loop = Gup.GupTestLoop.Get(gup, Proc, new Gup.GupEntryPoint(pin, fast, flags), addr, total, batch, pages);
+        long done = loop.Done;
+        string outcome = loop.Error < 0 ? ErrnoName(loop.Error) : "ok";
         var oracle = Gup.PagesOracle.Check(Proc, addr, pages.AsSpan(0, (int)done));
         long wrong = oracle.Wrong;
         string? first = oracle.FirstWrongText;
@@ -749,8 +756,7 @@ public sealed class ScenarioRunner
         if (!_pins.Remove(args[0], out var p)) throw new GupSimException($"nothing pinned or got for '{args[0]}'");
         var span = p.Pages.AsSpan(0, (int)p.Count);
         var right = p.Right is null ? [] : p.Right.AsSpan(0, (int)p.Count);
-        if (p.Flags == Gup.FollFlags.Pin) M.Grab.UnpinUserPages(span, right);
-        else M.Grab.PutPages(span, right);
+        Gup.GupTestLoop.PutBack(M, p.Flags == Gup.FollFlags.Pin, span, right);
         var diffs = p.Before.Differences(pools: false);
         _lastLeak = diffs.Count > 0;
         foreach (var d in diffs) _out.WriteLine("  " + d);

@@ -1,0 +1,225 @@
+using System.Globalization;
+using System.Text;
+using GupSim.Arch;
+using GupSim.Config;
+using GupSim.Core;
+using GupSim.Gup;
+using GupSim.Memory;
+
+namespace GupSim.Check;
+
+/// <summary>
+/// The <c>gupsim scenario</c> text of a <c>gupsim check</c> configuration (docs/scenarios.md): the setup lines that
+/// boot a shape and prepare its mapping (what <see cref="CheckEngine"/> itself runs), a full script that reproduces
+/// a verdict with its <c>expect</c> lines, and the <c>gupsim gup-test</c> command line nearest to it
+/// (tools/testing/selftests/mm/gup_test.c's flags, docs/gup-test.md). Not a kernel concept: GupSim's own glue.
+/// </summary>
+public static class CheckScenario
+{
+    /// <summary>The name of the mapping the setup lines create (<c>mmap A …</c>).</summary>
+    public const string MappingName = "A";
+
+    /// <summary>
+    /// The physical range a hot-plug shape adds (<c>hotplug START-END</c>): from the end of the boot RAM rounded up
+    /// to the larger of the huge page and the memory section, <see cref="CheckShape.HugePages"/> huge pages long,
+    /// so the pool allocated afterwards can come from it; null for the other placements.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown when the shape's machine options are bad (from <see cref="MachineOptions.ToSpec"/>).</exception>
+    public static PhysRange? HotplugRange(CheckShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (shape.Placement != CheckPlacement.Hotplug) return null;
+        var spec = BootOptions(shape).ToSpec();
+        ulong end = 0;
+        foreach (var r in spec.Ram.AllRanges) end = Math.Max(end, r.End);
+        ulong align = Math.Max(shape.HugepageBytes, 1UL << spec.Arch.SectionSizeBits);
+        ulong start = (end + align - 1) / align * align;
+        return PhysRange.FromStartEnd(start, start + (ulong)shape.HugePages * shape.HugepageBytes);
+    }
+
+    /// <summary>The machine options of the shape's <c>machine</c> line (no boot-time pool for the hot-plug placement).</summary>
+    private static MachineOptions BootOptions(CheckShape s) => new()
+    {
+        Arch = s.Arch,
+        Kernel = s.Kernel.ToString(),
+        Model = s.Model.ToName(),
+        Placement = s.Placement == CheckPlacement.Scattered ? "scattered" : "boot",
+        Mem = s.IomemFile is null ? ByteSize.Format(s.RamBytes) : null,
+        Seed = s.Seed,
+        Churn = s.ChurnBytes > 0 ? ByteSize.Format(s.ChurnBytes) : null,
+        Hugepages = s.Placement == CheckPlacement.Hotplug ? null : HugepagesArg(s),
+        ConfigFile = s.ConfigFile,
+        IomemFile = s.IomemFile,
+    };
+
+    private static string HugepagesArg(CheckShape s) =>
+        string.Create(CultureInfo.InvariantCulture, $"hugepagesz={ByteSize.Format(s.HugepageBytes)} hugepages={s.HugePages}");
+
+    /// <summary>
+    /// The scenario lines that boot <paramref name="shape"/> and prepare its mapping: <c>machine …</c> (with the
+    /// boot-time pool, or for the hot-plug placement a boot without one, <c>hotplug RANGE</c> and the pool written at
+    /// run time as a user would, so the allocators decide whether it comes from the hot-added memory), then
+    /// <c>mmap A LEN hugetlb=H</c> and <c>touch A write</c>.
+    /// </summary>
+    public static IReadOnlyList<string> SetupLines(CheckShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        var o = BootOptions(shape);
+        var machine = new StringBuilder("machine");
+        machine.Append(" --arch ").Append(o.Arch).Append(" --kernel ").Append(o.Kernel).Append(" --model ").Append(o.Model)
+            .Append(" --placement ").Append(o.Placement);
+        if (o.Mem is not null) machine.Append(" --mem ").Append(o.Mem);
+        machine.Append(" --seed ").Append(o.Seed.ToString(CultureInfo.InvariantCulture));
+        if (o.Churn is not null) machine.Append(" --churn ").Append(o.Churn);
+        if (o.Hugepages is not null) machine.Append(" --hugepages \"").Append(o.Hugepages).Append('"');
+        if (o.ConfigFile is not null) machine.Append(" --config ").Append(Quote(o.ConfigFile));
+        if (o.IomemFile is not null) machine.Append(" --iomem ").Append(Quote(o.IomemFile));
+        var lines = new List<string> { machine.ToString() };
+        string h = ByteSize.Format(shape.HugepageBytes);
+        if (HotplugRange(shape) is PhysRange hot)
+        {
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"hotplug 0x{hot.Start:x}-0x{hot.End:x}"));
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"hugepages {h}={shape.HugePages}"));
+        }
+        lines.Add(string.Create(CultureInfo.InvariantCulture, $"mmap {MappingName} {ByteSize.Format((ulong)shape.HugePages * shape.HugepageBytes)} hugetlb={h}"));
+        lines.Add($"touch {MappingName} write");
+        return lines;
+    }
+
+    private static string Quote(string path) => path.Contains(' ', StringComparison.Ordinal) ? "\"" + path + "\"" : path;
+
+    /// <summary>The byte offset of the configuration's first page from the mapping's start.</summary>
+    public static ulong StartOffsetBytes(CheckConfiguration configuration, int pageShift)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return ((ulong)configuration.OffsetPages << pageShift) + (ulong)configuration.ByteOffset;
+    }
+
+    /// <summary>
+    /// The <c>pin</c>/<c>get</c> line of the configuration: entry point flags, <c>batch=</c>, <c>offset=</c> (bytes from
+    /// the mapping's start), <c>pages=</c> and <c>strategy=</c>.
+    /// </summary>
+    public static string GupLine(CheckConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var c = configuration;
+        int shift = ArchProfiles.Get(c.Shape.Arch, c.Shape.Kernel).PageShift;
+        var e = EntryPoint(c.Path);
+        var sb = new StringBuilder(e.Pin ? "pin " : "get ").Append(MappingName);
+        if (e.Fast) sb.Append(" fast");
+        sb.Append(" write");
+        if ((e.Flags & FollFlags.Longterm) != 0) sb.Append(" longterm");
+        long batch = c.Batch <= 0 ? c.LengthPages : c.Batch;
+        sb.Append(CultureInfo.InvariantCulture, $" batch={batch} offset=0x{StartOffsetBytes(c, shift):x} pages={c.LengthPages}");
+        if (c.Strategy is not null) sb.Append(" strategy=").Append(c.Strategy);
+        return sb.ToString();
+    }
+
+    /// <summary>The GUP entry point and gup_flags of a path (FOLL_WRITE always: gup_test -w, a DMA target).</summary>
+    public static GupEntryPoint EntryPoint(CheckPath path) => path switch
+    {
+        CheckPath.SlowGet => new(false, false, FollFlags.Write),
+        CheckPath.SlowPin => new(true, false, FollFlags.Write),
+        CheckPath.SlowLongterm => new(true, false, FollFlags.Write | FollFlags.Longterm),
+        CheckPath.FastGet => new(false, true, FollFlags.Write),
+        CheckPath.FastPin => new(true, true, FollFlags.Write),
+        _ => new(true, true, FollFlags.Write | FollFlags.Longterm),
+    };
+
+    /// <summary>
+    /// A full <c>gupsim scenario</c> script that reproduces <paramref name="verdict"/> for
+    /// <paramref name="configuration"/>: a comment saying what it shows, the setup lines, a <c>strategy-assembly</c>
+    /// line for a user recorder, the GUP line, the release (unless the GUP itself oopsed), and one <c>expect</c>
+    /// line per symptom (<c>expect wrong-pages N</c>, <c>expect leak</c>, <c>expect oops</c>,
+    /// <c>expect bad-page-state</c>, <c>expect stray-writes</c>; a pass expects <c>pages-correct</c>, <c>no-leak</c>,
+    /// <c>no-oops</c>, <c>no-bad-page-state</c> and <c>no-stray-writes</c>).
+    /// </summary>
+    /// <param name="configuration">The configuration.</param>
+    /// <param name="verdict">Its verdict, as <see cref="CheckEngine"/> gave it.</param>
+    /// <param name="userRecorders">The user recorders the engine knows (for the <c>strategy-assembly</c> line), or null.</param>
+    public static string Script(CheckConfiguration configuration, CheckVerdict verdict, IReadOnlyList<ISubpageRecorder>? userRecorders = null)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(verdict);
+        var c = configuration;
+        var sb = new StringBuilder();
+        string kind = verdict.Symptoms.Kind() ?? "pass";
+        sb.Append(CultureInfo.InvariantCulture,
+            $"# gupsim check: {kind} — {c.Shape.Arch} v{c.Shape.Kernel} {c.Shape.Model.ToName()} {c.Shape.Placement.ToName()}, {ByteSize.Format(c.Shape.HugepageBytes)} pages, {c.Path.ToName()}, offset {c.OffsetPages}{(c.ByteOffset != 0 ? $"+{c.ByteOffset}B" : "")} length {c.LengthPages} batch {(c.Batch <= 0 ? "all" : c.Batch.ToString(CultureInfo.InvariantCulture))}")
+            .Append('\n');
+        if (verdict.Detail is not null) sb.Append("# ").Append(verdict.Detail.Replace('\n', ' ')).Append('\n');
+        foreach (var l in SetupLines(c.Shape)) sb.Append(l).Append('\n');
+        if (c.Strategy is not null && userRecorders is not null)
+        {
+            foreach (var r in userRecorders)
+            {
+                if (r.Name != c.Strategy) continue;
+                sb.Append("strategy-assembly ").Append(Quote(r.GetType().Assembly.Location)).Append('\n');
+                break;
+            }
+        }
+        sb.Append(GupLine(c)).Append('\n');
+        var s = verdict.Symptoms;
+        bool oopsInGup = (s & CheckSymptoms.Oops) != 0 && CheckEngine.OopsedInGup(verdict);
+        if (!oopsInGup)
+        {
+            sb.Append((s & CheckSymptoms.WrongPages) != 0
+                ? string.Create(CultureInfo.InvariantCulture, $"expect wrong-pages {verdict.WrongEntries}\n")
+                : "expect pages-correct\n");
+            sb.Append(EntryPoint(c.Path).Pin ? "unpin " : "put ").Append(MappingName).Append('\n');
+        }
+        sb.Append((s & CheckSymptoms.Oops) != 0 ? "expect oops\n" : "expect no-oops\n");
+        if (!oopsInGup) sb.Append((s & CheckSymptoms.Leak) != 0 ? "expect leak\n" : "expect no-leak\n");
+        sb.Append((s & CheckSymptoms.BadPageState) != 0 ? "expect bad-page-state\n" : "expect no-bad-page-state\n");
+        sb.Append((s & CheckSymptoms.StrayWrites) != 0 ? "expect stray-writes\n" : "expect no-stray-writes\n");
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// The <c>gupsim gup-test</c> command line nearest to the configuration: the shape's machine flags, a hugetlbfs
+    /// mount of its page size and the pool on the kernel command line, then gup_test's own flags: <c>-f
+    /// /mnt/huge/check -m MB -n BATCH -w -S</c> and the command (<c>-U</c> get_user_pages, <c>-b</c> pin_user_pages,
+    /// <c>-L</c> pin_user_pages + FOLL_LONGTERM, <c>-u</c> get_user_pages_fast, <c>-a</c> pin_user_pages_fast).
+    /// What gup_test cannot say is said in a trailing <c>#</c> comment: it always GUPs the whole mapping from its first
+    /// page in calls starting at k × n (no offset, no sub-range); it has no fast FOLL_LONGTERM command (<c>-L</c> is
+    /// the slow path); its pool is allocated at boot, so a hot-plug placement's run-time pool cannot be expressed.
+    /// </summary>
+    public static string GupTestCommand(CheckConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var c = configuration;
+        var s = c.Shape;
+        var sb = new StringBuilder("gupsim gup-test");
+        sb.Append(" --arch ").Append(s.Arch).Append(" --kernel ").Append(s.Kernel.ToString()).Append(" --model ").Append(s.Model.ToName())
+            .Append(" --placement ").Append(s.Placement == CheckPlacement.Scattered ? "scattered" : "boot");
+        if (s.IomemFile is null) sb.Append(" --mem ").Append(ByteSize.Format(s.RamBytes));
+        sb.Append(" --seed ").Append(s.Seed.ToString(CultureInfo.InvariantCulture));
+        if (s.ChurnBytes > 0) sb.Append(" --churn ").Append(ByteSize.Format(s.ChurnBytes));
+        if (s.ConfigFile is not null) sb.Append(" --config ").Append(Quote(s.ConfigFile));
+        if (s.IomemFile is not null) sb.Append(" --iomem ").Append(Quote(s.IomemFile));
+        sb.Append(" --hugepages \"").Append(HugepagesArg(s)).Append('"');
+        sb.Append(" --mount /mnt/huge=").Append(ByteSize.Format(s.HugepageBytes));
+        if (c.Strategy is not null) sb.Append(" --strategy ").Append(c.Strategy);
+        ulong mapBytes = (ulong)s.HugePages * s.HugepageBytes;
+        ulong mb = Math.Max(1, (mapBytes + (1UL << 20) - 1) >> 20);
+        int shift = ArchProfiles.Get(s.Arch, s.Kernel).PageShift;
+        long mapPages = (long)(mapBytes >> shift);
+        long n = c.Batch <= 0 ? mapPages : c.Batch;
+        string cmd = c.Path switch
+        {
+            CheckPath.SlowGet => "-U",
+            CheckPath.SlowPin => "-b",
+            CheckPath.SlowLongterm or CheckPath.FastLongterm => "-L",
+            CheckPath.FastGet => "-u",
+            _ => "-a",
+        };
+        sb.Append(CultureInfo.InvariantCulture, $" -f /mnt/huge/check -m {mb} -n {n} -w -S {cmd}");
+        var notes = new List<string>();
+        if (c.OffsetPages != 0 || c.ByteOffset != 0 || c.LengthPages != mapPages)
+            notes.Add(string.Create(CultureInfo.InvariantCulture, $"gup_test GUPs all {mapPages} pages from the mapping's start in calls at k × {n}; it cannot start at page {c.OffsetPages}{(c.ByteOffset != 0 ? $" + {c.ByteOffset} bytes" : "")} for {c.LengthPages} pages (the scenario does)"));
+        if (c.Path == CheckPath.FastLongterm) notes.Add("gup_test has no fast FOLL_LONGTERM command: -L is pin_user_pages() + FOLL_LONGTERM (slow path)");
+        if (s.Placement == CheckPlacement.Hotplug) notes.Add("gup-test's pool is allocated at boot, not from memory hot-added at run time (the scenario does that)");
+        if (notes.Count > 0) sb.Append("  # ").Append(string.Join("; ", notes));
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,139 @@
+using GupSim.Arch;
+
+namespace GupSim.Check;
+
+/// <summary>
+/// Shrinks a failing <c>gupsim check</c> configuration to a minimal case that still fails with the same kind
+/// (GupSim's own, not a kernel function): greedy, deterministic passes in a fixed order, repeated until none changes
+/// anything — no churn if it fails without; for wrong pages the one call that recorded the first wrong entry, cut to
+/// the fewest pages before it; the shortest length; the smallest batch; the smallest offset (and byte offset); the
+/// fewest huge pages; the smallest RAM (whole memory sections). Every candidate is judged by the runner, so what is
+/// minimal emerges from the model, never from knowing the bug.
+/// </summary>
+public sealed class CheckShrinker : ICheckShrinker
+{
+    private readonly ICheckRunner _runner;
+
+    /// <summary>A shrinker judging candidates with <paramref name="runner"/> (a <see cref="CheckEngine"/>).</summary>
+    public CheckShrinker(ICheckRunner runner)
+    {
+        ArgumentNullException.ThrowIfNull(runner);
+        _runner = runner;
+    }
+
+    /// <summary>Candidates judged by the last <see cref="Shrink"/> on this thread (a measure of its cost).</summary>
+    [ThreadStatic]
+    private static int t_tried;
+
+    /// <summary>Candidates the last <see cref="Shrink"/> on the calling thread judged.</summary>
+    public static int LastCandidates => t_tried;
+
+    /// <inheritdoc/>
+    public CheckMinimalCase Shrink(CheckConfiguration failing, CheckVerdict verdict)
+    {
+        ArgumentNullException.ThrowIfNull(failing);
+        ArgumentNullException.ThrowIfNull(verdict);
+        t_tried = 0;
+        string? kind = verdict.Symptoms.Kind();
+        var cur = Normalize(failing);
+        var curV = verdict;
+        if (kind is null) return Minimal(cur, curV);
+        int pageShift = ArchProfiles.Get(cur.Shape.Arch, cur.Shape.Kernel).PageShift;
+        long pphp = (long)(cur.Shape.HugepageBytes >> pageShift);
+        ulong sectionBytes = 1UL << ArchProfiles.Get(cur.Shape.Arch, cur.Shape.Kernel).SectionSizeBits;
+
+        bool Try(CheckConfiguration cand)
+        {
+            cand = Normalize(cand);
+            if (cand == cur) return false;
+            t_tried++;
+            var v = _runner.Run(cand);
+            if (!v.Failed || v.Symptoms.Kind() != kind) return false;
+            (cur, curV) = (cand, v);
+            return true;
+        }
+
+        // Lowest value in [lo, hi] for which make(value) still fails, assuming hi does (bisection; deterministic).
+        void Lowest(long lo, long hi, Func<long, CheckConfiguration> make)
+        {
+            while (lo < hi)
+            {
+                long mid = lo + ((hi - lo) / 2);
+                if (!Try(make(mid))) lo = mid + 1;
+                else hi = mid;
+            }
+        }
+
+        for (int round = 0; round < 4; round++)
+        {
+            var start = cur;
+            // 1. No churn if it fails without; else as little as still fails (in 64 MiB steps).
+            if (cur.Shape.ChurnBytes > 0 && !Try(cur with { Shape = cur.Shape with { ChurnBytes = 0 } }))
+            {
+                const ulong step = 64UL << 20;
+                var c0 = cur;
+                Lowest(1, (long)((c0.Shape.ChurnBytes + step - 1) / step), k => c0 with { Shape = c0.Shape with { ChurnBytes = (ulong)k * step } });
+            }
+            // 2. Wrong pages: the call that recorded the first wrong entry, alone, from as few pages before it as still fail.
+            if (curV.FirstWrongIndex >= 0)
+            {
+                var c0 = cur;
+                long p = c0.OffsetPages + curV.FirstWrongIndex; // the first wrong page, from the mapping's start
+                long batch = c0.Batch <= 0 ? c0.LengthPages : c0.Batch;
+                long callStart = c0.OffsetPages + (curV.FirstWrongIndex / batch * batch);
+                CheckConfiguration Window(long j) => c0 with { OffsetPages = p - j, LengthPages = j + 1, Batch = j + 1, ByteOffset = j == p - c0.OffsetPages ? c0.ByteOffset : 0 };
+                if (Try(Window(p - callStart))) Lowest(0, p - callStart, Window);
+            }
+            // 3. The shortest length from the same start.
+            {
+                var c0 = cur;
+                Lowest(1, c0.LengthPages, l => c0 with { LengthPages = l, Batch = Math.Min(c0.Batch, l) });
+            }
+            // 4. The smallest batch.
+            {
+                var c0 = cur;
+                Lowest(1, c0.Batch, b => c0 with { Batch = b });
+            }
+            // 5. The smallest offset: from the mapping's start, else in descending power-of-two steps.
+            if (cur.OffsetPages > 0 && !Try(cur with { OffsetPages = 0 }))
+            {
+                for (long d = HighestPowerOfTwo(cur.OffsetPages); d > 0; d /= 2)
+                    while (cur.OffsetPages >= d && Try(cur with { OffsetPages = cur.OffsetPages - d })) { }
+            }
+            if (cur.ByteOffset > 0 && !Try(cur with { ByteOffset = 0 }))
+            {
+                var c0 = cur;
+                Lowest(1, c0.ByteOffset, b => c0 with { ByteOffset = b });
+            }
+            // 6. The fewest huge pages: the same offset, or the same distance from the mapping's end.
+            for (int n = 1; n < cur.Shape.HugePages; n++)
+            {
+                var c0 = cur;
+                var shape = c0.Shape with { HugePages = n };
+                long fromEnd = c0.OffsetPages - ((c0.Shape.HugePages - n) * pphp);
+                if (c0.OffsetPages + c0.LengthPages <= n * pphp && Try(c0 with { Shape = shape })) break;
+                if (fromEnd >= 0 && Try(c0 with { Shape = shape, OffsetPages = fromEnd })) break;
+            }
+            // 7. The smallest RAM, in whole sections (the boot layout is the arch's default for --mem).
+            if (cur.Shape.IomemFile is null && cur.Shape.RamBytes > sectionBytes)
+            {
+                var c0 = cur;
+                Lowest(1, (long)(c0.Shape.RamBytes / sectionBytes), k => c0 with { Shape = c0.Shape with { RamBytes = (ulong)k * sectionBytes } });
+            }
+            if (cur == start) break;
+        }
+        return Minimal(cur, curV);
+    }
+
+    private static long HighestPowerOfTwo(long v) => v <= 0 ? 0 : 1L << (63 - (int)long.LeadingZeroCount(v));
+
+    /// <summary>A batch of −1 or at least the length is one call: spelled as the length.</summary>
+    private static CheckConfiguration Normalize(CheckConfiguration c) =>
+        c.Batch <= 0 || c.Batch > c.LengthPages ? c with { Batch = c.LengthPages } : c;
+
+    private CheckMinimalCase Minimal(CheckConfiguration c, CheckVerdict v)
+    {
+        var user = _runner is CheckEngine e ? e.UserRecorders : null;
+        return new CheckMinimalCase(c, v, CheckScenario.Script(c, v, user), CheckScenario.GupTestCommand(c));
+    }
+}

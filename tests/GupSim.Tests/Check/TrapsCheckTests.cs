@@ -1,0 +1,179 @@
+using GupSim.Arch;
+using GupSim.Check;
+using static GupSim.Tests.Check.EngineTestShapes;
+
+namespace GupSim.Tests.Check;
+
+/// <summary>
+/// kernel-facts.md §8's traps found by the check engine in the versions that had them and not in those that fixed
+/// them, each asserted by its minimal case (offset, length, batch, sections, wrong entries) worked out by hand from
+/// the kernel's rules, and its emitted scenario run back through the scenario runner.
+/// </summary>
+public class TrapsCheckTests
+{
+    // ---- Trap 2: 82e5d378b0e4 (v5.12 … v6.0), follow_hugetlb_page() records mem_map_offset(base', nr), base' = mem_map_offset(head, pfn_offset).
+
+    [Fact]
+    public void Trap2_MergedSlowPath_v5_12_ShrinksToOneTwoPageCallFromTheLastSubpageOfASection()
+    {
+        var shape = OneGig("5.12", MemoryModel.Sparsemem, CheckPlacement.Scattered);
+        var engine = new CheckEngine([]);
+        var failing = new CheckConfiguration(shape, null, CheckPath.SlowPin, 0, Pphp1G, 1000);
+        var v = engine.Run(failing);
+        Assert.True(v.Failed);
+        // Calls of 1000 from subpage 0: call k starts at 1000k. The 7 calls straddling b = 32768j (j = 1…7) record
+        // nr ≥ b − 1000k wrong (all < M = 1024): 1000 − (b mod 1000) = 232 + 464 + 696 + 928 + 160 + 392 + 624 = 3496.
+        // The first is call 32 (from 32000), nr 768: entry 32768.
+        Assert.Equal(3496, v.WrongEntries);
+        Assert.Equal(32768, v.FirstWrongIndex);
+
+        var mc = new CheckShrinker(engine).Shrink(failing, v);
+        var c = mc.Configuration;
+        // By hand: an entry is wrong iff its call started at pfn_offset p with (p mod S) + nr ≥ S and 1 ≤ nr < M.
+        // nr = 0 is always right, so one-page calls (batch 1) never fail; the shortest failing call is 2 pages with
+        // nr = 1 crossing the boundary: p mod S = S − 1, the smallest p = 32767. One call: batch = length = 2.
+        Assert.Equal((32767L, 2L, 2L, 0L), (c.OffsetPages, c.LengthPages, c.Batch, c.ByteOffset));
+        Assert.Equal((1, 0UL), (c.Shape.HugePages, c.Shape.ChurnBytes));
+        Assert.Equal((1L, 1L), (mc.Verdict.WrongEntries, mc.Verdict.FirstWrongIndex));
+        // Smallest RAM, in whole 128 MiB sections: one section less no longer fails.
+        Assert.Equal(0UL, c.Shape.RamBytes % (128 * M));
+        Assert.False(engine.Run(c with { Shape = c.Shape with { RamBytes = c.Shape.RamBytes - (128 * M) } }).Failed);
+
+        var (r, runner) = RunScript(mc.Scenario);
+        Assert.Equal((5, 0), (r.ExpectationsPassed, r.ExpectationsFailed));
+        Assert.Contains("pin A write batch=2 offset=0x7fff000 pages=2\nexpect wrong-pages 1\nunpin A\n", mc.Scenario, StringComparison.Ordinal);
+        // pages[1] = base' + 1 with base' = the struct page of head + 32767, the last of its section's memmap: the
+        // address right after it, from the placement (not pfn_to_page), which is not head + 32768's struct page
+        // (the next section, a memmap of its own).
+        ulong head = HeadPfn(runner);
+        var m = runner.Machine!;
+        ulong wrongVa = KnownAddresses.StructPageVa(m, head + 32767) + 64;
+        Assert.Equal(wrongVa, FirstWrongPointer(mc.Verdict));
+        Assert.NotEqual(KnownAddresses.StructPageVa(m, head + 32768), wrongVa);
+        Assert.Equal((head + 32767) / (ulong)S + 1, (head + 32768) / (ulong)S); // the two pages lie in two sections
+        Assert.Equal(
+            $"gupsim gup-test --arch x86_64 --kernel 5.12 --model sparsemem --placement scattered --mem {GupSim.Core.ByteSize.Format(c.Shape.RamBytes)} --seed 3 "
+            + "--hugepages \"hugepagesz=1G hugepages=1\" --mount /mnt/huge=1G -f /mnt/huge/check -m 1024 -n 2 -w -S -b  "
+            + "# gup_test GUPs all 262144 pages from the mapping's start in calls at k × 2; it cannot start at page 32767 for 2 pages (the scenario does)",
+            mc.GupTestCommand);
+    }
+
+    /// <summary>Trap 2's rule, by hand: wrong entries of calls of <paramref name="batch"/> over [off, off + len) of one 1 GiB page.</summary>
+    private static long Trap2Wrong(long off, long len, long batch)
+    {
+        long wrong = 0;
+        for (long s = off; s < off + len; s += batch)
+        {
+            long n = Math.Min(batch, off + len - s);
+            for (long nr = 1; nr < Math.Min(n, 1024); nr++)
+                if ((s % S) + nr >= S) wrong++;
+        }
+        return wrong;
+    }
+
+    [Theory]
+    [InlineData("5.12", true)]  // 82e5d378b0e4 as merged
+    [InlineData("5.11", false)] // pre-series: mem_map_offset() from the aligned head
+    [InlineData("6.1", false)]  // nth_page() (Cheng Li)
+    public void Trap2_SameSpace_FailsExactlyWhereTheRuleSays_AndNotInTheFixedVersions(string kernel, bool buggy)
+    {
+        var shape = OneGig(kernel, MemoryModel.Sparsemem, CheckPlacement.Scattered);
+        var engine = new CheckEngine([]);
+        foreach (var path in new[] { CheckPath.SlowPin, CheckPath.SlowGet })
+            foreach (long off in new long[] { 0, 32000, 32767 })
+                foreach (long len in new long[] { 2, 1000 })
+                    foreach (long batch in new long[] { 2, 1000 })
+                    {
+                        var v = engine.Run(new CheckConfiguration(shape, null, path, off, len, batch));
+                        long want = buggy ? Trap2Wrong(off, len, batch) : 0;
+                        Assert.True(want == v.WrongEntries, $"{kernel} {path} offset {off} length {len} batch {batch}: {v}");
+                        Assert.Equal(want > 0, v.Failed);
+                    }
+        if (!buggy) Assert.Equal(CheckVerdict.Pass, engine.Run(new CheckConfiguration(shape, null, CheckPath.SlowLongterm, 0, Pphp1G, 1000)));
+    }
+
+    // ---- Trap 1: gup_huge_pud() records head + offset, then page++ (v5.11–v5.17; nth_page() from c228afb11ac6, v5.18).
+
+    [Fact]
+    public void Trap1_GupFastPud_v5_11_ShrinksToTheFirstSubpageOfTheSecondSection()
+    {
+        var shape = OneGig("5.11", MemoryModel.Sparsemem, CheckPlacement.Scattered);
+        var engine = new CheckEngine([]);
+        var failing = new CheckConfiguration(shape, null, CheckPath.FastPin, 0, Pphp1G, -1);
+        var v = engine.Run(failing);
+        // Every subpage past the first section is a pointer off section 0's memmap: 262144 − 32768 wrong, the first at 32768.
+        Assert.Equal((229376L, 32768L), (v.WrongEntries, v.FirstWrongIndex));
+
+        var mc = new CheckShrinker(engine).Shrink(failing, v);
+        var c = mc.Configuration;
+        // By hand: the recorded pointer of subpage k is head + k (an address), wrong iff k ≥ S whatever the call's
+        // start, so one page is enough, and the smallest such subpage is S = 32768 on x86_64.
+        Assert.Equal((32768L, 1L, 1L, 0L), (c.OffsetPages, c.LengthPages, c.Batch, c.ByteOffset));
+        Assert.Equal((1, 0UL), (c.Shape.HugePages, c.Shape.ChurnBytes));
+        Assert.Equal((1L, 0L), (mc.Verdict.WrongEntries, mc.Verdict.FirstWrongIndex));
+
+        var (r, runner) = RunScript(mc.Scenario);
+        Assert.Equal((5, 0), (r.ExpectationsPassed, r.ExpectationsFailed));
+        ulong head = HeadPfn(runner);
+        var m = runner.Machine!;
+        // pages[0] = head's struct page + 32768 × 64, from the placement; not the struct page of head + 32768.
+        ulong wrongVa = KnownAddresses.StructPageVa(m, head) + (32768 * 64);
+        Assert.Equal(wrongVa, FirstWrongPointer(mc.Verdict));
+        Assert.NotEqual(KnownAddresses.StructPageVa(m, head + 32768), wrongVa);
+    }
+
+    [Theory]
+    [InlineData("5.11", true)]
+    [InlineData("5.17", true)]
+    [InlineData("5.18", false)] // c228afb11ac6
+    [InlineData("6.1", false)]
+    public void Trap1_SameSpace_WrongExactlyPastTheFirstSection_AndNotInTheFixedVersions(string kernel, bool buggy)
+    {
+        var shape = OneGig(kernel, MemoryModel.Sparsemem, CheckPlacement.Scattered);
+        var engine = new CheckEngine([]);
+        foreach (var path in new[] { CheckPath.FastPin, CheckPath.FastGet })
+            foreach (long off in new long[] { 0, 32767, 40000 })
+                foreach (long len in new long[] { 1, 2 })
+                    foreach (long batch in new long[] { 1, 2 })
+                    {
+                        var v = engine.Run(new CheckConfiguration(shape, null, path, off, len, batch));
+                        // By hand: every subpage k ≥ S of the range is wrong.
+                        long want = buggy ? Math.Max(0, off + len - Math.Max(off, S)) : 0;
+                        Assert.True(want == v.WrongEntries, $"{kernel} {path} offset {off} length {len} batch {batch}: {v}");
+                        Assert.Equal(want > 0, v.Failed);
+                    }
+    }
+
+    // ---- Trap 4: refs = (vm_end − vaddr) >> PAGE_SHIFT = 0 for an unaligned vaddr in the VMA's last page (v5.12 until d08af0a59684, v5.14).
+
+    [Theory]
+    [InlineData(MemoryModel.Sparsemem)]
+    [InlineData(MemoryModel.SparsememVmemmap)]
+    public void Trap4_RefsZero_v5_12_ShrinksToOneByteIntoTheLastPage_OnAnyModel(MemoryModel model)
+    {
+        var shape = new CheckShape("x86_64", V("5.12"), model, CheckPlacement.Boot, 2 * M, 2, 4 * G, 0, 1);
+        var engine = new CheckEngine([]);
+        // The last page of a 2 x 2 MiB mapping, 2048 bytes in.
+        var failing = new CheckConfiguration(shape, null, CheckPath.SlowPin, 1023, 1, 1) { ByteOffset = 2048 };
+        var v = engine.Run(failing);
+        Assert.Equal(CheckSymptoms.Oops, v.Symptoms);
+        // Nothing recorded, then try_grab_compound_head(pages[0] = NULL, 0): compound_head at offset 8 of NULL.
+        Assert.StartsWith(CheckEngine.OopsInGupPrefix + "BUG: unable to handle page fault for address: 0000000000000008", v.Detail, StringComparison.Ordinal);
+
+        var mc = new CheckShrinker(engine).Shrink(failing, v);
+        var c = mc.Configuration;
+        // By hand: refs = min3(pages_per_huge_page − pfn_offset, (vm_end − vaddr) >> 12, remainder) is 0 exactly when
+        // vaddr is 1…4095 bytes into the VMA's last page; with one 2 MiB page that is subpage 511, one byte in, one page.
+        Assert.Equal((511L, 1L, 1L, 1L), (c.OffsetPages, c.LengthPages, c.Batch, c.ByteOffset));
+        Assert.Equal((1, 0UL), (c.Shape.HugePages, c.Shape.ChurnBytes));
+        Assert.Equal(128 * M, c.Shape.RamBytes); // one section: the pool's one 2 MiB page fits in the smallest machine
+
+        var (r, _) = RunScript(mc.Scenario);
+        Assert.Equal((3, 0), (r.ExpectationsPassed, r.ExpectationsFailed)); // expect oops, no-bad-page-state, no-stray-writes
+        Assert.DoesNotContain("unpin", mc.Scenario, StringComparison.Ordinal);
+
+        Assert.Equal(CheckSymptoms.Oops, engine.Run(c with { Shape = c.Shape with { Kernel = V("5.13") } }).Symptoms);
+        Assert.Equal(CheckVerdict.Pass, engine.Run(c with { Shape = c.Shape with { Kernel = V("5.14") } })); // d08af0a59684
+        Assert.Equal(CheckVerdict.Pass, engine.Run(c with { ByteOffset = 0 })); // aligned: refs = 1
+    }
+}
