@@ -33,10 +33,10 @@ public static class Program
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
 
     /// <summary>Runs a command line with the given streams; bad input gets one line on stderr and exit code 1.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, CreateRoot());
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => RunOn(CreateRoot(), args, stdout, stderr);
 
     /// <summary>Runs a command line on <paramref name="root"/> (tests give one whose check command has a fake engine).</summary>
-    internal static int Run(string[] args, TextWriter stdout, TextWriter stderr, RootCommand root)
+    internal static int RunOn(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(stderr);
         ArgumentNullException.ThrowIfNull(root);

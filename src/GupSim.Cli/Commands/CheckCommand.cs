@@ -341,7 +341,7 @@ public static class CheckCommand
             string head = (label + ":").PadRight(labelWidth + 1);
             if (bad is null)
             {
-                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{head} safe ({configs} configurations)"));
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{head} safe ({configs} configuration{(configs == 1 ? "" : "s")})"));
                 continue;
             }
             unsafeGroups.Add(bad);
