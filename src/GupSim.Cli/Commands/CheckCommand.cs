@@ -101,7 +101,6 @@ public static class CheckCommand
                     UserRecorders = recorders.Select(r => r.Name).ToList(),
                 };
                 if (options.ConfigFile is not null) HostFile.ReadAllBytes(options.ConfigFile, ConfigAdvice);
-                if (options.IomemFile is not null && !Directory.Exists(options.IomemFile)) HostFile.ReadAllBytes(options.IomemFile, IomemAdvice);
                 var shardSpec = pr.GetValue(shard) is string s ? CheckShardSpec.Parse(s) : null;
                 if (pr.GetValue(jobs) is int j && j < 1) throw new GupSimException($"--jobs: {j}: give at least 1 thread");
                 string? dir = pr.GetValue(outDir);
@@ -143,7 +142,6 @@ public static class CheckCommand
     }
 
     private const string ConfigAdvice = "--config wants a kernel .config: /boot/config-$(uname -r), /proc/config.gz or a build tree's .config";
-    private const string IomemAdvice = "--iomem wants a /proc/iomem listing (as root, so the addresses are not zeros)";
     private const string MergeAdvice = "check merge wants the JSON files 'gupsim check --shard I/N --json' wrote";
     private const string OutAdvice = "--out wants a folder to write the minimal cases' scenario files in (made if missing)";
 

@@ -262,6 +262,8 @@ public sealed class CheckSpace
                 foreach (var (given, name) in new[] { (o.Arches, "--arch"), (o.Kernels, "--kernel"), (o.Models, "--model") })
                     if (given is not null) throw new GupSimException($"{name}: --config {o.ConfigFile} gives the arch, kernel and memory model: drop {name} (or --config to sweep other machines)");
                 _config = KernelConfig.Load(o.ConfigFile);
+                // Read the layout now, so a bad or non-root /proc/iomem is one line before anything runs.
+                if (o.IomemFile is not null) MachineInput.LoadMachineFile(o.IomemFile);
                 _derived = _config.Derive();
                 if (!_derived.Hugetlb)
                     throw new GupSimException($"--config {o.ConfigFile}: CONFIG_HUGETLB_PAGE is not set, so this kernel has no hugetlb pages for GUP to pin: nothing to check");

@@ -210,6 +210,31 @@ public sealed class CheckCommandTests : IDisposable
     }
 
     [Fact]
+    public void YourMachine_WithIomem_TheShapesCarryTheLayout()
+    {
+        string machine = Path.Combine(AppContext.BaseDirectory, "data", "machines", "x86_64-vm-24g");
+        var fake = new Fake();
+        var r = Run(_ => false, fake, "check", "--config", KernelConfig("6.1-amd64_none_amd64.config"), "--iomem", machine, "--churn", "0", "--offset", "0", "--length", "1", "--batch", "all", "--path", "slow-pin");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal($"Your machine: x86_64-5level, v6.1, sparsemem-vmemmap (from {KernelConfig("6.1-amd64_none_amd64.config")}, RAM from {machine})", r.Lines[0]);
+        Assert.Equal(4, fake.Seen.Count);
+        Assert.All(fake.Seen, c => Assert.Equal(machine, c.Shape.IomemFile));
+    }
+
+    [Fact]
+    public void YourMachine_MissingIomem_OneLine_Exit2()
+    {
+        string path = Path.Combine(_dir, "iomem");
+        AssertBadInput(CliRun.Run("check", "--config", KernelConfig("6.1-amd64_none_amd64.config"), "--iomem", path),
+            $"gupsim: {path}: No such file or directory (--iomem wants a copy of /proc/iomem (read as root), a /sys/firmware/memmap listing, a memory-block listing, or a directory holding one)");
+    }
+
+    [Fact]
+    public void YourMachine_WithoutHugetlb_NothingToCheck_Exit2() =>
+        AssertBadInput(CliRun.Run("check", "--config", KernelConfig("6.1-armhf_none_armmp.config")),
+            $"gupsim: --config {KernelConfig("6.1-armhf_none_armmp.config")}: CONFIG_HUGETLB_PAGE is not set, so this kernel has no hugetlb pages for GUP to pin: nothing to check");
+
+    [Fact]
     public void YourMachine_WithArch_IsRefused() =>
         AssertBadInput(CliRun.Run("check", "--config", KernelConfig("6.1-amd64_none_amd64.config"), "--arch", "x86_64"),
             $"gupsim: --arch: --config {KernelConfig("6.1-amd64_none_amd64.config")} gives the arch, kernel and memory model: drop --arch (or --config to sweep other machines)");
