@@ -26,16 +26,20 @@ public static class Program
         root.Subcommands.Add(GupLongtermCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(RunVmtestsCommand.Create());
+        root.Subcommands.Add(CheckCommand.Create());
         return root;
     }
 
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
 
     /// <summary>Runs a command line with the given streams; bad input gets one line on stderr and exit code 1.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => RunOn(CreateRoot(), args, stdout, stderr);
+
+    /// <summary>Runs a command line on <paramref name="root"/> (tests give one whose check command has a fake engine).</summary>
+    internal static int RunOn(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(stderr);
-        var root = CreateRoot();
+        ArgumentNullException.ThrowIfNull(root);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         try
         {
@@ -43,7 +47,8 @@ public static class Program
             if (pr.Action is ParseErrorAction)
             {
                 stderr.WriteLine("gupsim: " + ParseErrorText(pr));
-                return ExitCodes.BadInput;
+                // gupsim check keeps 1 for "failures found", so its bad input is 2.
+                return CheckCommand.Owns(pr.CommandResult.Command) ? CheckCommand.BadInput : ExitCodes.BadInput;
             }
             if (pr.Action is HelpAction)
             {

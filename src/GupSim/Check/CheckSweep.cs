@@ -1,0 +1,107 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+
+namespace GupSim.Check;
+
+/// <summary>How far a sweep has got: configurations done of the total, and failures so far.</summary>
+public readonly record struct CheckProgress(long Done, long Total, long Failures);
+
+/// <summary>
+/// Runs a <see cref="CheckSpace"/> (or a shard of one) over an <see cref="ICheckRunner"/> on every core: the
+/// configurations of one machine shape stay together on one thread (so a worker boots a shape once), shapes are
+/// handed out largest first to whichever thread is free. Then each group's first failure — lowest global index, so
+/// every shard and every core count picks the same one — is shrunk once. The result does not depend on the number of
+/// threads: each verdict is the runner's for its configuration alone, and everything after is ordered by index.
+/// </summary>
+public sealed class CheckSweep
+{
+    private readonly ICheckRunner _runner;
+    private readonly ICheckShrinker _shrinker;
+
+    /// <summary>A sweep that judges with <paramref name="runner"/> and shrinks with <paramref name="shrinker"/>.</summary>
+    public CheckSweep(ICheckRunner runner, ICheckShrinker shrinker)
+    {
+        ArgumentNullException.ThrowIfNull(runner);
+        ArgumentNullException.ThrowIfNull(shrinker);
+        _runner = runner;
+        _shrinker = shrinker;
+    }
+
+    /// <summary>Threads to run on (default: every core).</summary>
+    public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Called (one call at a time, from any thread) as configurations finish: about 200 times a sweep and at the end.</summary>
+    public Action<CheckProgress>? Progress { get; init; }
+
+    /// <summary>Runs every entry of <paramref name="space"/> and summarises.</summary>
+    public CheckSummary Run(CheckSpace space)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        var clock = Stopwatch.StartNew();
+        var entries = space.Entries;
+        int total = entries.Count;
+        var verdicts = new CheckVerdict[total];
+
+        // Runs of one shape: [start, end) in entry order.
+        var runs = new List<(int Start, int End)>();
+        for (int i = 0; i < total;)
+        {
+            int end = i + 1;
+            var shape = entries[i].Configuration.Shape;
+            while (end < total && ReferenceEquals(entries[end].Configuration.Shape, shape)) end++;
+            runs.Add((i, end));
+            i = end;
+        }
+        runs.Sort((a, b) => (b.End - b.Start) != (a.End - a.Start) ? (b.End - b.Start).CompareTo(a.End - a.Start) : a.Start.CompareTo(b.Start));
+
+        long done = 0, failures = 0;
+        long step = Math.Max(1, total / 200);
+        var progressLock = new object();
+        var progress = Progress;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, MaxDegreeOfParallelism) };
+        try
+        {
+            Parallel.ForEach(Partitioner.Create(runs, EnumerablePartitionerOptions.NoBuffering), options, run =>
+            {
+                for (int i = run.Start; i < run.End; i++)
+                {
+                    var v = _runner.Run(entries[i].Configuration);
+                    verdicts[i] = v;
+                    long f = v.Failed ? Interlocked.Increment(ref failures) : Interlocked.Read(ref failures);
+                    long d = Interlocked.Increment(ref done);
+                    if (progress is not null && (d % step == 0 || d == total))
+                        lock (progressLock) progress(new CheckProgress(d, total, f));
+                }
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+
+        // Each group's first failure by global index (entries are in index order).
+        var first = new Dictionary<CheckGroupKey, int>();
+        var firstOrder = new List<CheckGroupKey>();
+        for (int i = 0; i < total; i++)
+        {
+            if (!verdicts[i].Failed) continue;
+            var key = CheckGroupKey.Of(entries[i].Configuration);
+            if (first.TryAdd(key, i)) firstOrder.Add(key);
+        }
+        var minimal = new ConcurrentDictionary<CheckGroupKey, (long Index, CheckMinimalCase Case)>();
+        try
+        {
+            Parallel.ForEach(firstOrder, options, key =>
+            {
+                int i = first[key];
+                minimal[key] = (entries[i].Index, _shrinker.Shrink(entries[i].Configuration, verdicts[i]));
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+        return CheckSummary.FromRun(space, verdicts, minimal, clock.Elapsed.TotalSeconds);
+    }
+}
