@@ -5,7 +5,7 @@
 # aside, and `check merge` must exit as the single run did. .ci/run runs it after the unit tests; GUPSIM_SKIP_SLURM=1
 # skips it there (machines without root). docs/scale-out.md describes it.
 #
-# Needs root on Debian (or Ubuntu): installs slurm-wlm, munge, parallel and jq with apt-get when missing, builds the
+# Needs root on Debian (or Ubuntu): installs slurm-wlm, munge, parallel, jq and yq with apt-get when missing, builds the
 # tool (dotnet publish src/GupSim.Cli -c Release) unless GUPSIM names one, and keeps every file of the cluster — its
 # slurm.conf (found through SLURM_CONF), munge key and socket, state, spool, logs — in one temp directory, so
 # nothing of the system's own Slurm or munge setup is read or changed. The daemons are stopped on exit, pass or fail.
@@ -36,17 +36,17 @@ t_all=$(now)
 # 1. Packages.
 t=$(now)
 missing=0
-for cmd in slurmctld slurmd sbatch squeue scontrol scancel sinfo munged munge unmunge parallel jq; do
+for cmd in slurmctld slurmd sbatch squeue scontrol scancel sinfo munged munge unmunge parallel jq yq; do
   command -v "$cmd" >/dev/null || missing=1
 done
 if [ $missing -eq 1 ]; then
-  command -v apt-get >/dev/null || fail "apt-get: command not found: install slurm-wlm, munge, parallel and jq by hand (Debian names), or set GUPSIM_SKIP_SLURM=1"
-  say "installing slurm-wlm munge parallel jq (apt-get)"
+  command -v apt-get >/dev/null || fail "apt-get: command not found: install slurm-wlm, munge, parallel, jq and yq by hand (Debian names), or set GUPSIM_SKIP_SLURM=1"
+  say "installing slurm-wlm munge parallel jq yq (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq </dev/null >/tmp/slurm-one-node-apt.log 2>&1 ||
     fail "apt-get update failed (log: /tmp/slurm-one-node-apt.log)"
-  apt-get install -y -qq --no-install-recommends slurm-wlm munge parallel jq </dev/null >>/tmp/slurm-one-node-apt.log 2>&1 ||
-    fail "apt-get install slurm-wlm munge parallel jq failed (log: /tmp/slurm-one-node-apt.log)"
+  apt-get install -y -qq --no-install-recommends slurm-wlm munge parallel jq yq </dev/null >>/tmp/slurm-one-node-apt.log 2>&1 ||
+    fail "apt-get install slurm-wlm munge parallel jq yq failed (log: /tmp/slurm-one-node-apt.log)"
 fi
 t_install=$(since "$t")
 
@@ -227,8 +227,18 @@ esac
 merge_rc=${merge_exit%%:*}
 [ -f "$work/slurm/merged.json" ] || fail "merge job $merge_id wrote no merged.json ($(tail -n 1 "$work/slurm/logs/merge.log"))"
 compare "$work/slurm/merged.json" "slurm" "$merge_rc"
+# A rerun of one shard (GUPSIM_SHARDS=4 sbatch --array=2, as after a lost task) writes the same JSON again.
+mv "$work/slurm/shard-2-of-$shards.json" "$work/slurm/shard-2-first.json"
+rerun=$(GUPSIM_SHARDS=$shards GUPSIM_RESULTS=$work/slurm sbatch --parsable --export=ALL --array=2 \
+  --output="$work/slurm/logs/rerun-%a.log" "$repo/deploy/slurm/check-array.sbatch" "${space_args[@]}") ||
+  fail "sbatch of the rerun of shard 2 failed: $rerun"
+rerun=${rerun%%;*}
+wait_gone "$rerun" 120
+[ "$(job_state "${rerun}_2")" = "COMPLETED 0:0" ] || fail "rerun of shard 2 (job ${rerun}_2) ended '$(job_state "${rerun}_2")'"
+cmp -s <(jq -S 'del(.elapsedSeconds)' "$work/slurm/shard-2-first.json") <(jq -S 'del(.elapsedSeconds)' "$work/slurm/shard-2-of-$shards.json") ||
+  fail "slurm: shard 2/4 run again gave other JSON than the first time (elapsedSeconds aside)"
 t_slurm=$(since "$t")
-say "slurm: array $array_id (4 tasks) + merge $merge_id ($merge_state, exit $merge_rc): merged JSON equals the single run's, ${t_slurm} s"
+say "slurm: array $array_id (4 tasks) + merge $merge_id ($merge_state, exit $merge_rc): merged JSON equals the single run's; shard 2 rerun alone gives the same JSON; ${t_slurm} s"
 
 # 7. A shard that fails (bad input: exit 2) must leave the merge job never run: afterok is not satisfied.
 t=$(now)
@@ -244,10 +254,10 @@ s=$(job_state "$bad_merge")
 [ ! -e "$work/slurm-bad/merged.json" ] || fail "merge job $bad_merge wrote merged.json although a shard failed"
 t_bad=$(since "$t")
 
-# 8. GNU parallel: the same space, 2 shards at a time on this machine; merged in reverse file order (merge must not
-#    care about the order of its files).
+# 8. GNU parallel: the same space, 2 shards at a time on this machine, each on one thread (--jobs 1: the verdicts
+#    must not depend on the core count); merged again in reverse file order (merge must not care about the order).
 t=$(now)
-bash "$repo/deploy/parallel/check.sh" -n $shards -j 2 -o "$work/parallel" -t "$GUPSIM" -- "${space_args[@]}" \
+bash "$repo/deploy/parallel/check.sh" -n $shards -j 2 -o "$work/parallel" -t "$GUPSIM" -- "${space_args[@]}" --jobs 1 \
   >"$work/logs/parallel.out" 2>&1
 par_rc=$?
 [ $par_rc -le 1 ] || fail "deploy/parallel/check.sh exited $par_rc: $(tail -n 1 "$work/logs/parallel.out")"
@@ -259,6 +269,30 @@ rev_rc=$?
 compare "$work/parallel/merged-reversed.json" "parallel (files in reverse order)" "$rev_rc"
 t_parallel=$(since "$t")
 
-say "passed: $configurations configurations ($failures failed) in $shards shards, merged by Slurm and by GNU parallel, equal to one run's JSON but elapsedSeconds"
-say "times: install ${t_install} s, build ${t_build} s, cluster start ${t_start} s, single run ${t_single} s, slurm array+merge ${t_slurm} s, failing-shard array ${t_bad} s, parallel ${t_parallel} s, total $(since "$t_all") s"
+# 9. The Kubernetes manifest (not run on a cluster): its N agrees with itself, and its shard and merge commands, run
+#    here under /bin/sh with JOB_COMPLETION_INDEX 0…3 and its /share volume mapped to a directory, merge to the single
+#    run's JSON.
+t=$(now)
+manifest=$repo/deploy/k8s/check-indexed-job.yaml
+k8s_n=$(yq -r 'select(.kind == "Job" and .metadata.name == "gupsim-check") | .spec.completions' "$manifest")
+k8s_env=$(yq -r 'select(.kind == "Job") | .spec.template.spec.containers[0].env[] | select(.name == "GUPSIM_SHARDS") | .value' "$manifest" | sort -u)
+[ "$k8s_env" = "$k8s_n" ] || fail "k8s: completions $k8s_n but GUPSIM_SHARDS '$(echo $k8s_env)' in $manifest"
+[ "$(yq -r 'select(.metadata.name == "gupsim-check") | .spec.completionMode' "$manifest")" = Indexed ] ||
+  fail "k8s: job gupsim-check is not completionMode: Indexed"
+yq -r 'select(.metadata.name == "gupsim-check") | .spec.template.spec.containers[0].args[0]' "$manifest" |
+  sed "s|/share/|$work/k8s/|g" >"$work/k8s-shard.sh"
+yq -r 'select(.metadata.name == "gupsim-check-merge") | .spec.template.spec.containers[0].args[0]' "$manifest" |
+  sed "s|/share/|$work/k8s/|g" >"$work/k8s-merge.sh"
+for ((i = 0; i < shards; i++)); do
+  JOB_COMPLETION_INDEX=$i GUPSIM_SHARDS=$shards GUPSIM_CHECK_ARGS=$space HOSTNAME=pod-$i \
+    /bin/sh "$work/k8s-shard.sh" 2>"$work/logs/k8s-shard-$i.err" || fail "k8s: the shard command (index $i) exited $?: $(tail -n 1 "$work/logs/k8s-shard-$i.err")"
+done
+GUPSIM_SHARDS=$shards /bin/sh "$work/k8s-merge.sh" >"$work/logs/k8s-merge.out" 2>&1
+k8s_rc=$?
+[ $k8s_rc -le 1 ] || fail "k8s: the merge command exited $k8s_rc: $(tail -n 1 "$work/logs/k8s-merge.out")"
+compare "$work/k8s/results/merged.json" "k8s manifest's commands" "$k8s_rc"
+t_k8s=$(since "$t")
+
+say "passed: $configurations configurations ($failures failed) in $shards shards, merged by Slurm, by GNU parallel and by the k8s manifest's commands, equal to one run's JSON but elapsedSeconds"
+say "times: install ${t_install} s, build ${t_build} s, cluster start ${t_start} s, single run ${t_single} s, slurm array+merge ${t_slurm} s, failing-shard array ${t_bad} s, parallel ${t_parallel} s, k8s commands ${t_k8s} s, total $(since "$t_all") s"
 exit 0
