@@ -48,11 +48,11 @@ results=$(cd "$results" && pwd)
 
 # One shard: gupsim check's exit 1 (configurations failed) is a finished shard; the JSON appears only when complete.
 gupsim_shard() {
-  local i=$1 args tool out rc
+  local i=$1 args cmd out rc
   eval "args=($GUPSIM_CHECK_ARGS)"
-  read -r -a tool <<<"$GUPSIM"
+  read -r -a cmd <<<"$GUPSIM"
   out="$GUPSIM_RESULTS/shard-$i-of-$GUPSIM_SHARDS.json"
-  "${tool[@]}" check "${args[@]}" --shard "$i/$GUPSIM_SHARDS" --json >"$out.tmp" 2>"$GUPSIM_RESULTS/logs/shard-$i.log"
+  "${cmd[@]}" check "${args[@]}" --shard "$i/$GUPSIM_SHARDS" --json >"$out.tmp" 2>"$GUPSIM_RESULTS/logs/shard-$i.log"
   rc=$?
   if [ $rc -le 1 ]; then
     mv -f "$out.tmp" "$out"
