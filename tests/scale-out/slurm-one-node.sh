@@ -274,6 +274,10 @@ for ((i = shards - 1; i >= 0; i--)); do files+=("$work/parallel/shard-$i-of-$sha
 "${gupsim[@]}" check merge "${files[@]}" --json >"$work/parallel/merged-reversed.json"
 rev_rc=$?
 compare "$work/parallel/merged-reversed.json" "parallel (files in reverse order)" "$rev_rc"
+msg=$(bash "$repo/deploy/parallel/check.sh" -n 2 -o "$work/parallel-bad" -t "$GUPSIM" -- --arch no-such-arch 2>&1)
+bad_rc=$?
+[ $bad_rc -eq 2 ] && [ ! -e "$work/parallel-bad/merged.json" ] ||
+  fail "deploy/parallel/check.sh with --arch no-such-arch should exit 2 and merge nothing, got exit $bad_rc: $(tail -n 1 <<<"$msg")"
 t_parallel=$(since "$t")
 
 # 9. The Kubernetes manifest (not run on a cluster): its N agrees with itself, and its shard and merge commands, run
