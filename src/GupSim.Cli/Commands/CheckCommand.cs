@@ -296,7 +296,8 @@ public static class CheckCommand
     private static string I(FormattableString f) => FormattableString.Invariant(f);
 
     private static string Totals(CheckSummary s) =>
-        I($"check: {s.Configurations} configurations in {s.Groups.Count} groups, {s.Failures} failed ({s.Groups.Count(g => g.Failures > 0)} groups); ")
+        I($"check: {s.Configurations} configurations in {s.Groups.Count} groups, {s.Failures} failed ({s.Groups.Count(g => g.Failures > 0)} groups)")
+        + (s.NotApplicable > 0 ? I($", {s.NotApplicable} not applicable") : "") + "; "
         + I($"{s.SweepConfigurations} in the sweep") + (s.SweepConfigurations < s.SpaceConfigurations ? I($" (--budget, of {s.SpaceConfigurations})") : "")
         + (s.Shard is null ? "" : ", shard " + s.Shard) + I($", {s.Skipped} combinations skipped; {s.ElapsedSeconds:0.0} s")
         + (s.ElapsedSeconds > 0 ? I($" ({s.Configurations / s.ElapsedSeconds * 60:0} configurations/min)") : "");

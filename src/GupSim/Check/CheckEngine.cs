@@ -68,7 +68,7 @@ public sealed class CheckEngine : ICheckRunner
         public ulong Addr, Len;
         public string? NotApplicable;
         public bool Used;
-        public bool Clean;
+        public MachineCheckpoint? Checkpoint;
         public PagePtr[] Pages = [];
         public PagePtr[] Right = [];
     }
@@ -99,7 +99,6 @@ public sealed class CheckEngine : ICheckRunner
         ulong start = w.Addr + startOff;
         // Everything the run changes is measured from here: the machine has just been reset to the shape.
         w.Used = true;
-        w.Clean = false;
         var before = PinBalance.Take(mm, w.Addr, w.Len);
         var stray0 = m.StrayWrites;
         int log0 = m.KernelLog.Count;
@@ -149,10 +148,7 @@ public sealed class CheckEngine : ICheckRunner
         if (symptoms == CheckSymptoms.None && (loop.Error < 0 || loop.Done != length))
             detail = string.Create(CultureInfo.InvariantCulture,
                 $"GUP took {loop.Done} of {length} pages{(loop.Error < 0 ? $", then -{(Errno)(-loop.Error)}" : "")}");
-        var verdict = Judge(m, symptoms, oracle.Wrong, oracle.FirstWrongIndex, detail, stray0, log0);
-        // A clean pass: every head's counts are back (PinBalance), nothing migrated, no kernel log line, no stray store.
-        w.Clean = !verdict.Failed && gup.Migrated.Count == 0 && m.KernelLog.Count == log0 && loop.Error == 0 && loop.Done == length;
-        return verdict;
+        return Judge(m, symptoms, oracle.Wrong, oracle.FirstWrongIndex, detail, stray0, log0);
     }
 
     /// <summary>Adds what the kernel log and the stray-store counters say since the run began, and builds the verdict.</summary>
@@ -189,28 +185,36 @@ public sealed class CheckEngine : ICheckRunner
 
     /// <summary>
     /// The one place a worker's machine is made ready for the next configuration of <paramref name="shape"/>: a
-    /// machine of that shape nothing has run on yet is used as it is; so is one whose last configuration was a clean
-    /// pass (the release brought every head of the mapping back to the counts it had, nothing migrated, nothing was
-    /// logged and no store went astray, so everything GUP reads — page table, memmaps, refcounts and pincounts — is as
-    /// the boot left it); a shape whose setup was not applicable stays so (nothing ran on it); otherwise the shape is
-    /// booted again. When <c>Machine.Checkpoint()</c> / <c>Machine.Rollback(cp)</c> land, a used machine of the same
-    /// shape is rolled back here instead (and booted again only when Rollback returns false).
+    /// machine of that shape nothing has run on yet is used as it is; a used one is rolled back to the checkpoint taken
+    /// right after its setup (<see cref="Machine.Rollback(MachineCheckpoint)"/>: struct pages, other kernel memory,
+    /// counters, log, pool counters exactly as they were), and booted again only when Rollback refuses (the run changed
+    /// state outside the journal: the page allocator, page tables, pool membership — a FOLL_LONGTERM migration, a
+    /// page freed to the buddy). A shape whose setup was not applicable stays so (nothing ran on it).
     /// </summary>
     private void Reset(Worker w, CheckShape shape)
     {
-        if (w.Shape == shape && (w.NotApplicable is not null || (w.Machine is not null && (!w.Used || w.Clean)))) return;
+        if (w.Shape == shape)
+        {
+            if (w.NotApplicable is not null) return;
+            if (w.Machine is not null && (!w.Used || (w.Checkpoint is { } cp && w.Machine.Rollback(cp))))
+            {
+                w.Used = false;
+                return;
+            }
+        }
         Boot(w, shape);
     }
 
     /// <summary>Boots <paramref name="shape"/> by running its setup lines through the scenario runner, and checks that the setup did what it says.</summary>
     private void Boot(Worker w, CheckShape shape)
     {
+        w.Checkpoint?.Dispose();
+        w.Checkpoint = null;
         w.Shape = null;
         w.Machine = null;
         w.Mm = null;
         w.NotApplicable = null;
         w.Used = false;
-        w.Clean = false;
         Interlocked.Increment(ref _boots);
         var runner = new ScenarioRunner(TextWriter.Null);
         w.Shape = shape;
@@ -245,6 +249,7 @@ public sealed class CheckEngine : ICheckRunner
             }
         }
         (w.Machine, w.Mm, w.Addr, w.Len) = (m, mm, addr, len);
+        w.Checkpoint = m.Checkpoint();
     }
 }
 

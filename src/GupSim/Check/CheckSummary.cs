@@ -23,6 +23,12 @@ public sealed class CheckSummary
     public double ElapsedSeconds { get; init; }
     /// <summary>The groups, in the order of their first configuration in the space.</summary>
     public List<CheckGroupSummary> Groups { get; init; } = [];
+    /// <summary>
+    /// Configurations that could not run on their shape and so neither passed nor failed (e.g. a hot-plug pool the
+    /// allocators placed in boot memory: see <see cref="CheckEngine.IsNotApplicable"/>); counted in
+    /// <see cref="Configurations"/>, never as a failure.
+    /// </summary>
+    public long NotApplicable { get; init; }
     /// <summary>Configurations in the whole space (before --budget and --shard).</summary>
     public long SpaceConfigurations { get; init; }
     /// <summary>Configurations --budget chose from the space (all of them without --budget); the shards of a sweep run these between them.</summary>
@@ -69,6 +75,7 @@ public sealed class CheckSummary
         {
             Configurations = s.Configurations,
             Failures = s.Failures,
+            NotApplicable = s.NotApplicable,
             ElapsedSeconds = s.ElapsedSeconds,
             Groups = s.Groups,
             SpaceConfigurations = s.SpaceConfigurations,
@@ -96,7 +103,7 @@ public sealed class CheckSummary
         if (verdicts.Count != space.Entries.Count) throw new ArgumentException("one verdict per entry", nameof(verdicts));
         var groups = new Dictionary<CheckGroupKey, GroupAccumulator>();
         var order = new List<CheckGroupKey>();
-        long failures = 0;
+        long failures = 0, notApplicable = 0;
         for (int i = 0; i < verdicts.Count; i++)
         {
             var e = space.Entries[i];
@@ -110,6 +117,7 @@ public sealed class CheckSummary
             bool failed = verdicts[i].Failed;
             acc.Add(e.Configuration.Shape.ChurnBytes, e.Configuration.Shape.Seed, failed);
             if (failed) failures++;
+            else if (CheckEngine.IsNotApplicable(verdicts[i])) notApplicable++;
         }
         var list = new List<CheckGroupSummary>(order.Count);
         foreach (var key in order)
@@ -124,6 +132,7 @@ public sealed class CheckSummary
         {
             Configurations = verdicts.Count,
             Failures = failures,
+            NotApplicable = notApplicable,
             ElapsedSeconds = elapsedSeconds,
             Groups = list,
             SpaceConfigurations = space.SpaceConfigurations,
@@ -225,6 +234,7 @@ public sealed class CheckSummary
         {
             Configurations = all.Sum(s => s.Configurations),
             Failures = all.Sum(s => s.Failures),
+            NotApplicable = all.Sum(s => s.NotApplicable),
             ElapsedSeconds = all.Sum(s => s.ElapsedSeconds),
             Groups = merged,
             SpaceConfigurations = first.SpaceConfigurations,
