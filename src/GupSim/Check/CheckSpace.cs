@@ -317,7 +317,7 @@ public sealed class CheckSpace
                                 foreach (var t in triples) maxEnd = Math.Max(maxEnd, t.Offset + t.Length);
                                 long hpPages = (long)(hp >> profile.PageShift);
                                 int hugePages = (int)Math.Max(1, (maxEnd + hpPages - 1) / hpPages);
-                                ulong ram = RamFor(profile, hp, hugePages);
+                                ulong ram = RamFor(profile, hp, hugePages, placement == CheckPlacement.Hotplug);
                                 foreach (var (churnBytes, seed) in histories)
                                 {
                                     var shape = new CheckShape(profile.Name, kernel, model, placement, hp, hugePages, ram, churnBytes, seed, o.ConfigFile, o.IomemFile);
@@ -354,11 +354,17 @@ public sealed class CheckSpace
             return true;
         }
 
-        /// <summary>RAM for a shape: the arch's default, or enough for the pool and 4 GiB more (512 MiB on 32-bit), in whole GiB.</summary>
-        private static ulong RamFor(ArchProfile profile, ulong hp, int hugePages)
+        /// <summary>
+        /// RAM for a shape: the arch's default, or enough for the pool and 4 GiB more (512 MiB on 32-bit), in whole GiB.
+        /// A hot-plug shape boots small, with only the 4 GiB (512 MiB) and no room for the pool: the pool's memory is
+        /// what gets hot-added, as a VM booted small and given a DIMM later; whether the pool then lands there is
+        /// still up to the allocators (the engine checks it).
+        /// </summary>
+        private static ulong RamFor(ArchProfile profile, ulong hp, int hugePages, bool hotplug)
         {
-            ulong need = hp * (ulong)hugePages + (profile.BitsPerLong == 64 ? 4 * G : 512 * M);
-            ulong ram = Math.Max(profile.DefaultMemBytes, need);
+            ulong rest = profile.BitsPerLong == 64 ? 4 * G : 512 * M;
+            ulong need = hp * (ulong)hugePages + rest;
+            ulong ram = hotplug ? rest : Math.Max(profile.DefaultMemBytes, need);
             return (ram + G - 1) / G * G;
         }
 
