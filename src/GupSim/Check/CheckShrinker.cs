@@ -1,3 +1,4 @@
+using GupSim.Core;
 using GupSim.Arch;
 
 namespace GupSim.Check;
@@ -47,7 +48,17 @@ public sealed class CheckShrinker : ICheckShrinker
             cand = Normalize(cand);
             if (cand == cur) return false;
             t_tried++;
-            var v = _runner.Run(cand);
+            CheckVerdict v;
+            try
+            {
+                v = _runner.Run(cand);
+            }
+            catch (GupSimException)
+            {
+                // A smaller candidate the machine cannot be (e.g. more --churn than a smaller RAM has free) does not
+                // reproduce the failure: keep the current case.
+                return false;
+            }
             if (!v.Failed || v.Symptoms.Kind() != kind) return false;
             (cur, curV) = (cand, v);
             return true;
