@@ -286,7 +286,7 @@ public static class CheckCommand
             o.WriteLine();
             o.WriteLine($"{GroupTitle(g)}: {m.Kind}, {m.WrongEntries} wrong entries; first failure is configuration #{m.Index}, shrunk to {Describe(m.Configuration)}");
             if (m.Detail is not null) o.WriteLine("  " + m.Detail);
-            o.WriteLine("  shown by: " + m.GupTest);
+            o.WriteLine("  shown by: " + ShownBy(m));
             foreach (string line in m.Scenario.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n')) o.WriteLine("  " + line);
         }
         o.WriteLine();
@@ -301,6 +301,9 @@ public static class CheckCommand
         + I($"{s.SweepConfigurations} in the sweep") + (s.SweepConfigurations < s.SpaceConfigurations ? I($" (--budget, of {s.SpaceConfigurations})") : "")
         + (s.Shard is null ? "" : ", shard " + s.Shard) + I($", {s.Skipped} combinations skipped; {s.ElapsedSeconds:0.0} s")
         + (s.ElapsedSeconds > 0 ? I($" ({s.Configurations / s.ElapsedSeconds * 60:0} configurations/min)") : "");
+
+    private static string ShownBy(CheckMinimalSummary m) =>
+        m.GupTest ?? "the scenario only (no gup_test run shows it: gup_test GUPs the whole mapping from its first page in calls at k x n, with a boot-time pool and no fast FOLL_LONGTERM)";
 
     private static string GroupTitle(CheckGroupSummary g) =>
         $"{g.Arch} v{g.Kernel}{(g.Strategy is null ? "" : " --strategy " + g.Strategy)} {g.Model} {g.Placement} {g.Path} {g.HugepageSize}";
@@ -348,7 +351,7 @@ public static class CheckCommand
             long failed = groups.Sum(g => g.Failures);
             string where = dir is null ? "script below" : "script in " + Path.Combine(dir, ScenarioFileName(bad));
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{head} UNSAFE: {m.Kind}, {failed} of {configs} configurations failed; minimal case: {Describe(m.Configuration)}, {m.WrongEntries} wrong entries ({where}), shown by: {m.GupTest}"));
+                $"{head} UNSAFE: {m.Kind}, {failed} of {configs} configurations failed; minimal case: {Describe(m.Configuration)}, {m.WrongEntries} wrong entries ({where}), shown by: {ShownBy(m)}"));
         }
         foreach (var g in unsafeGroups)
         {

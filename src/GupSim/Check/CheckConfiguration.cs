@@ -162,8 +162,12 @@ public static class CheckNames
 /// <param name="Configuration">The minimal configuration (fewest sections and smallest RAM, shortest length, smallest batch, no churn unless needed).</param>
 /// <param name="Verdict">Its verdict (still a failure).</param>
 /// <param name="Scenario">A <c>gupsim scenario</c> script that reproduces it, its expect lines asserting the failure.</param>
-/// <param name="GupTestCommand">The <c>gupsim gup-test …</c> command line that shows it.</param>
-public sealed record CheckMinimalCase(CheckConfiguration Configuration, CheckVerdict Verdict, string Scenario, string GupTestCommand);
+/// <param name="GupTestCommand">
+/// The <c>gupsim gup-test …</c> command line that shows it (a gup_test run over the whole mapping that was judged and
+/// fails the same way), or null when no gup_test run can (an unaligned or sub-range start that no <c>-n</c> reaches,
+/// a pool hot-added at run time, fast FOLL_LONGTERM): the scenario is then the only reproduction.
+/// </param>
+public sealed record CheckMinimalCase(CheckConfiguration Configuration, CheckVerdict Verdict, string Scenario, string? GupTestCommand);
 
 /// <summary>Shrinks a failing configuration to a minimal case (implemented beside the check engine).</summary>
 public interface ICheckShrinker

@@ -149,15 +149,8 @@ public static class CheckScenario
             .Append('\n');
         if (verdict.Detail is not null) sb.Append("# ").Append(verdict.Detail.Replace('\n', ' ')).Append('\n');
         foreach (var l in SetupLines(c.Shape)) sb.Append(l).Append('\n');
-        if (c.Strategy is not null && userRecorders is not null)
-        {
-            foreach (var r in userRecorders)
-            {
-                if (r.Name != c.Strategy) continue;
-                sb.Append("strategy-assembly ").Append(Quote(r.GetType().Assembly.Location)).Append('\n');
-                break;
-            }
-        }
+        if (c.Strategy is not null && UserRecorderAssembly(c.Strategy, userRecorders) is string dll)
+            sb.Append("strategy-assembly ").Append(Quote(dll)).Append('\n');
         sb.Append(GupLine(c)).Append('\n');
         var s = verdict.Symptoms;
         bool oopsInGup = (s & CheckSymptoms.Oops) != 0 && CheckEngine.OopsedInGup(verdict);
@@ -169,24 +162,26 @@ public static class CheckScenario
             sb.Append(EntryPoint(c.Path).Pin ? "unpin " : "put ").Append(MappingName).Append('\n');
         }
         sb.Append((s & CheckSymptoms.Oops) != 0 ? "expect oops\n" : "expect no-oops\n");
-        if (!oopsInGup) sb.Append((s & CheckSymptoms.Leak) != 0 ? "expect leak\n" : "expect no-leak\n");
+        // After an oops the release was cut short: the engine judges no leak then, and neither does the script.
+        if ((s & CheckSymptoms.Oops) == 0) sb.Append((s & CheckSymptoms.Leak) != 0 ? "expect leak\n" : "expect no-leak\n");
         sb.Append((s & CheckSymptoms.BadPageState) != 0 ? "expect bad-page-state\n" : "expect no-bad-page-state\n");
         sb.Append((s & CheckSymptoms.StrayWrites) != 0 ? "expect stray-writes\n" : "expect no-stray-writes\n");
         return sb.ToString();
     }
 
     /// <summary>
-    /// The <c>gupsim gup-test</c> command line nearest to the configuration: the shape's machine flags, a hugetlbfs
-    /// mount of its page size and the pool on the kernel command line, then gup_test's own flags: <c>-f
-    /// /mnt/huge/check -m MB -n BATCH -w -S</c> and the command (<c>-U</c> get_user_pages, <c>-b</c> pin_user_pages,
-    /// <c>-L</c> pin_user_pages + FOLL_LONGTERM, <c>-u</c> get_user_pages_fast, <c>-a</c> pin_user_pages_fast).
-    /// What gup_test cannot say is said in a trailing <c>#</c> comment: it always GUPs the whole mapping from its first
-    /// page in calls starting at k × n (no offset, no sub-range); it has no fast FOLL_LONGTERM command (<c>-L</c> is
-    /// the slow path); its pool is allocated at boot, so a hot-plug placement's run-time pool cannot be expressed.
+    /// The <c>gupsim gup-test</c> command line of a whole-mapping configuration (<see cref="IsGupTestRun"/>): the
+    /// shape's machine flags, a hugetlbfs mount of its page size, the pool on the kernel command line, a
+    /// <c>--strategy-assembly</c> for a user recorder, then gup_test's own flags: <c>-f /mnt/huge/check -m MB -n BATCH
+    /// -w -S</c> and the command (<c>-U</c> get_user_pages, <c>-b</c> pin_user_pages, <c>-L</c> pin_user_pages +
+    /// FOLL_LONGTERM, <c>-u</c> get_user_pages_fast, <c>-a</c> pin_user_pages_fast).
     /// </summary>
-    public static string GupTestCommand(CheckConfiguration configuration)
+    /// <exception cref="ArgumentException">Thrown when gup_test cannot run <paramref name="configuration"/> as it is.</exception>
+    public static string GupTestCommand(CheckConfiguration configuration, IReadOnlyList<ISubpageRecorder>? userRecorders = null)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        if (!IsGupTestRun(configuration))
+            throw new ArgumentException("gup_test GUPs the whole mapping from its first page, with a boot-time pool, and has no fast FOLL_LONGTERM command", nameof(configuration));
         var c = configuration;
         var s = c.Shape;
         var sb = new StringBuilder("gupsim gup-test");
@@ -199,27 +194,55 @@ public static class CheckScenario
         if (s.IomemFile is not null) sb.Append(" --iomem ").Append(Quote(s.IomemFile));
         sb.Append(" --hugepages \"").Append(HugepagesArg(s)).Append('"');
         sb.Append(" --mount /mnt/huge=").Append(ByteSize.Format(s.HugepageBytes));
-        if (c.Strategy is not null) sb.Append(" --strategy ").Append(c.Strategy);
-        ulong mapBytes = (ulong)s.HugePages * s.HugepageBytes;
-        ulong mb = Math.Max(1, (mapBytes + (1UL << 20) - 1) >> 20);
-        int shift = ArchProfiles.Get(s.Arch, s.Kernel).PageShift;
-        long mapPages = (long)(mapBytes >> shift);
-        long n = c.Batch <= 0 ? mapPages : c.Batch;
+        if (c.Strategy is not null)
+        {
+            if (UserRecorderAssembly(c.Strategy, userRecorders) is string dll) sb.Append(" --strategy-assembly ").Append(Quote(dll));
+            sb.Append(" --strategy ").Append(c.Strategy);
+        }
+        ulong mb = Math.Max(1, (MappingBytes(s) + (1UL << 20) - 1) >> 20);
         string cmd = c.Path switch
         {
             CheckPath.SlowGet => "-U",
             CheckPath.SlowPin => "-b",
-            CheckPath.SlowLongterm or CheckPath.FastLongterm => "-L",
+            CheckPath.SlowLongterm => "-L",
             CheckPath.FastGet => "-u",
             _ => "-a",
         };
-        sb.Append(CultureInfo.InvariantCulture, $" -f /mnt/huge/check -m {mb} -n {n} -w -S {cmd}");
-        var notes = new List<string>();
-        if (c.OffsetPages != 0 || c.ByteOffset != 0 || c.LengthPages != mapPages)
-            notes.Add(string.Create(CultureInfo.InvariantCulture, $"gup_test GUPs all {mapPages} pages from the mapping's start in calls at k × {n}; it cannot start at page {c.OffsetPages}{(c.ByteOffset != 0 ? $" + {c.ByteOffset} bytes" : "")} for {c.LengthPages} pages (the scenario does)"));
-        if (c.Path == CheckPath.FastLongterm) notes.Add("gup_test has no fast FOLL_LONGTERM command: -L is pin_user_pages() + FOLL_LONGTERM (slow path)");
-        if (s.Placement == CheckPlacement.Hotplug) notes.Add("gup-test's pool is allocated at boot, not from memory hot-added at run time (the scenario does that)");
-        if (notes.Count > 0) sb.Append("  # ").Append(string.Join("; ", notes));
+        sb.Append(CultureInfo.InvariantCulture, $" -f /mnt/huge/check -m {mb} -n {c.Batch} -w -S {cmd}");
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Whether gup_test can run <paramref name="configuration"/> as it is: the whole mapping from its first page
+    /// (page-aligned, all of it, in calls of <see cref="CheckConfiguration.Batch"/> pages starting at k × n), a pool
+    /// allocated at boot (not the hot-plug placement's run-time pool), and a path gup_test has a command for (not fast
+    /// FOLL_LONGTERM: <c>-L</c> is the slow path).
+    /// </summary>
+    public static bool IsGupTestRun(CheckConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var c = configuration;
+        return c.OffsetPages == 0 && c.ByteOffset == 0 && c.Batch > 0 && c.LengthPages == MappingPages(c.Shape)
+            && c.Shape.Placement != CheckPlacement.Hotplug && c.Path != CheckPath.FastLongterm;
+    }
+
+    /// <summary>The mapping's length in bytes: <see cref="CheckShape.HugePages"/> huge pages.</summary>
+    public static ulong MappingBytes(CheckShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        return (ulong)shape.HugePages * shape.HugepageBytes;
+    }
+
+    /// <summary>The mapping's length in base pages.</summary>
+    public static long MappingPages(CheckShape shape) =>
+        (long)(MappingBytes(shape) >> ArchProfiles.Get(shape.Arch, shape.Kernel).PageShift);
+
+    /// <summary>The file of the assembly holding the user recorder <paramref name="name"/>, or null (a built-in strategy, or no file: a single-file publish).</summary>
+    private static string? UserRecorderAssembly(string name, IReadOnlyList<ISubpageRecorder>? userRecorders)
+    {
+        if (userRecorders is null) return null;
+        foreach (var r in userRecorders)
+            if (r.Name == name) return r.GetType().Assembly.Location is { Length: > 0 } dll ? dll : null;
+        return null;
     }
 }

@@ -145,6 +145,45 @@ public sealed class CheckShrinker : ICheckShrinker
     private CheckMinimalCase Minimal(CheckConfiguration c, CheckVerdict v)
     {
         var user = _runner is CheckEngine e ? e.UserRecorders : null;
-        return new CheckMinimalCase(c, v, CheckScenario.Script(c, v, user), CheckScenario.GupTestCommand(c));
+        var shown = v.Failed ? GupTestRunThatShows(c, v.Symptoms.Kind()) : null;
+        return new CheckMinimalCase(c, v, CheckScenario.Script(c, v, user), shown is null ? null : CheckScenario.GupTestCommand(shown, user));
+    }
+
+    /// <summary>
+    /// A gup_test run (the whole mapping from its first page, in calls starting at k × n) that fails with
+    /// <paramref name="kind"/> like the minimal case <paramref name="c"/>, judged by the runner; null when none of the
+    /// candidates does. Candidates for n: the minimal case's batch, then the smallest n ≥ its length that divides its
+    /// offset (so one call starts exactly where the minimal case does, and covers it). gup_test cannot start at a byte
+    /// offset, from a hot-added pool, or run fast FOLL_LONGTERM (<see cref="CheckScenario.IsGupTestRun"/>).
+    /// </summary>
+    private CheckConfiguration? GupTestRunThatShows(CheckConfiguration c, string? kind)
+    {
+        if (c.ByteOffset != 0) return null;
+        long whole = CheckScenario.MappingPages(c.Shape);
+        long length = Math.Max(1, c.LengthPages);
+        var batches = new List<long>(2) { c.Batch <= 0 ? whole : c.Batch };
+        if (c.OffsetPages > 0)
+            for (long n = length; n <= c.OffsetPages; n++)
+                if (c.OffsetPages % n == 0)
+                {
+                    if (n != batches[0]) batches.Add(n);
+                    break;
+                }
+        foreach (long n in batches)
+        {
+            var run = c with { OffsetPages = 0, LengthPages = whole, Batch = Math.Min(n, whole) };
+            if (!CheckScenario.IsGupTestRun(run)) return null;
+            CheckVerdict v;
+            try
+            {
+                v = _runner.Run(run);
+            }
+            catch (GupSimException)
+            {
+                return null;
+            }
+            if (v.Failed && v.Symptoms.Kind() == kind) return run;
+        }
+        return null;
     }
 }

@@ -338,8 +338,8 @@ public sealed class CheckMinimalSummary
     public long WrongEntries { get; init; }
     /// <summary>A <c>gupsim scenario</c> script that reproduces it.</summary>
     public string Scenario { get; init; } = "";
-    /// <summary>The <c>gupsim gup-test</c> command line that shows it.</summary>
-    public string GupTest { get; init; } = "";
+    /// <summary>The <c>gupsim gup-test</c> command line that shows it, or null when no gup_test run can (<see cref="CheckMinimalCase.GupTestCommand"/>).</summary>
+    public string? GupTest { get; init; }
     /// <summary>One line about the failure, or null.</summary>
     public string? Detail { get; init; }
     /// <summary>The global index of the failing configuration that was shrunk (the group's first failure).</summary>

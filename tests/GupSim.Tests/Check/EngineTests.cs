@@ -87,6 +87,11 @@ public class EngineTests
         Assert.Contains($"strategy-assembly {typeof(PfnEachRecorder).Assembly.Location}\npin A fast write batch=2 offset=0x7fff000 pages=2 strategy=pfn-each\n", script, StringComparison.Ordinal);
         var (r, _) = RunScript(script);
         Assert.Equal((5, 0), (r.ExpectationsPassed, r.ExpectationsFailed)); // pages-correct, no-oops, no-leak, no-bad-page-state, no-stray-writes
+        // Its gup-test line loads the same assembly, so the recorder's name resolves: the whole page in 512-page calls, all right.
+        string cmd = CheckScenario.GupTestCommand(c with { OffsetPages = 0, LengthPages = Pphp1G, Batch = 512 }, engine.UserRecorders);
+        Assert.Contains($" --strategy-assembly {typeof(PfnEachRecorder).Assembly.Location} --strategy pfn-each ", cmd, StringComparison.Ordinal);
+        var g = Cli.CliRun.Run(ShellWords(cmd)[1..]);
+        Assert.Equal(0, g.ExitCode);
     }
 
     [Fact]

@@ -35,9 +35,12 @@ public class TrapsCheckTests
         Assert.Equal((32767L, 2L, 2L, 0L), (c.OffsetPages, c.LengthPages, c.Batch, c.ByteOffset));
         Assert.Equal((1, 0UL), (c.Shape.HugePages, c.Shape.ChurnBytes));
         Assert.Equal((1L, 1L), (mc.Verdict.WrongEntries, mc.Verdict.FirstWrongIndex));
-        // Smallest RAM, in whole 128 MiB sections: one section less no longer fails.
-        Assert.Equal(0UL, c.Shape.RamBytes % (128 * M));
-        Assert.False(engine.Run(c with { Shape = c.Shape with { RamBytes = c.Shape.RamBytes - (128 * M) } }).Failed);
+        // Smallest RAM, in whole 128 MiB sections. The first GiB holds the kernel image (loaded at 16 MiB), so the
+        // 1 GiB page can only be [1G, 2G); memblock allocates top-down from the end of RAM (the 17 scattered 2 MiB
+        // memmaps, NODE_DATA, usemaps, page tables: well under 128 MiB), so [1G, 2G) stays free only when RAM reaches
+        // past 2G: 2G + one section = 2176M. One section less, no pool can be allocated: not applicable, not a pass.
+        Assert.Equal(2176 * M, c.Shape.RamBytes);
+        Assert.True(CheckEngine.IsNotApplicable(engine.Run(c with { Shape = c.Shape with { RamBytes = c.Shape.RamBytes - (128 * M) } })));
 
         var (r, runner) = RunScript(mc.Scenario);
         Assert.Equal((5, 0), (r.ExpectationsPassed, r.ExpectationsFailed));
@@ -51,11 +54,18 @@ public class TrapsCheckTests
         Assert.Equal(wrongVa, FirstWrongPointer(mc.Verdict));
         Assert.NotEqual(KnownAddresses.StructPageVa(m, head + 32768), wrongVa);
         Assert.Equal((head + 32767) / (ulong)S + 1, (head + 32768) / (ulong)S); // the two pages lie in two sections
+        // gup_test's calls start at k × n over the whole mapping. n = 2 (the minimal batch) starts every call at an
+        // even page: none starts at 32767, none crosses a boundary with nr ≥ 1. The smallest n ≥ 2 dividing 32767 =
+        // 7 × 31 × 151 is 7: call 4681 starts at 32767. With n = 7 the call straddling b = 32768j (32768 ≡ 1 mod 7, so
+        // b ≡ j mod 7) starts at b − (j mod 7) and records 7 − (j mod 7) wrong entries; j = 7 starts on the boundary
+        // (nr = 0, right): 6 + 5 + 4 + 3 + 2 + 1 = 21.
         Assert.Equal(
             $"gupsim gup-test --arch x86_64 --kernel 5.12 --model sparsemem --placement scattered --mem {GupSim.Core.ByteSize.Format(c.Shape.RamBytes)} --seed 3 "
-            + "--hugepages \"hugepagesz=1G hugepages=1\" --mount /mnt/huge=1G -f /mnt/huge/check -m 1024 -n 2 -w -S -b  "
-            + "# gup_test GUPs all 262144 pages from the mapping's start in calls at k × 2; it cannot start at page 32767 for 2 pages (the scenario does)",
+            + "--hugepages \"hugepagesz=1G hugepages=1\" --mount /mnt/huge=1G -f /mnt/huge/check -m 1024 -n 7 -w -S -b",
             mc.GupTestCommand);
+        var g = Cli.CliRun.Run(ShellWords(mc.GupTestCommand!)[1..]);
+        Assert.Equal(1, g.ExitCode);
+        Assert.Contains("gupsim: verification FAILED: 1 of 1 ioctl returned wrong pages[] entries (21 of 262144;", g.Stderr, StringComparison.Ordinal);
     }
 
     /// <summary>Trap 2's rule, by hand: wrong entries of calls of <paramref name="batch"/> over [off, off + len) of one 1 GiB page.</summary>
@@ -111,6 +121,12 @@ public class TrapsCheckTests
         Assert.Equal((32768L, 1L, 1L, 0L), (c.OffsetPages, c.LengthPages, c.Batch, c.ByteOffset));
         Assert.Equal((1, 0UL), (c.Shape.HugePages, c.Shape.ChurnBytes));
         Assert.Equal((1L, 0L), (mc.Verdict.WrongEntries, mc.Verdict.FirstWrongIndex));
+        Assert.Equal(2176 * M, c.Shape.RamBytes); // [1G, 2G) free needs RAM past 2G, as for trap 2
+        // gup_test over the whole page in one-page calls (the minimal batch): every subpage k ≥ 32768 is wrong,
+        // 262144 − 32768 = 229376.
+        Assert.EndsWith(" -m 1024 -n 1 -w -S -a", mc.GupTestCommand, StringComparison.Ordinal);
+        var g = Cli.CliRun.Run(ShellWords(mc.GupTestCommand!)[1..]);
+        Assert.Contains("gupsim: verification FAILED: 1 of 1 ioctl returned wrong pages[] entries (229376 of 262144;", g.Stderr, StringComparison.Ordinal);
 
         var (r, runner) = RunScript(mc.Scenario);
         Assert.Equal((5, 0), (r.ExpectationsPassed, r.ExpectationsFailed));
@@ -171,6 +187,7 @@ public class TrapsCheckTests
         var (r, _) = RunScript(mc.Scenario);
         Assert.Equal((3, 0), (r.ExpectationsPassed, r.ExpectationsFailed)); // expect oops, no-bad-page-state, no-stray-writes
         Assert.DoesNotContain("unpin", mc.Scenario, StringComparison.Ordinal);
+        Assert.Null(mc.GupTestCommand); // gup_test starts page-aligned: no run of it shows a start one byte in
 
         Assert.Equal(CheckSymptoms.Oops, engine.Run(c with { Shape = c.Shape with { Kernel = V("5.13") } }).Symptoms);
         Assert.Equal(CheckVerdict.Pass, engine.Run(c with { Shape = c.Shape with { Kernel = V("5.14") } })); // d08af0a59684
