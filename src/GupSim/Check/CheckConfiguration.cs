@@ -46,6 +46,8 @@ public enum CheckSymptoms
     BadPageState = 8,
     /// <summary>A store hit a struct page (or other memory) that was not one of the entries' right pages.</summary>
     StrayWrites = 16,
+    /// <summary>The watchdog reported a soft lockup ("watchdog: BUG: soft lockup"): a kernel loop that never ends.</summary>
+    SoftLockup = 32,
 }
 
 /// <summary>
@@ -146,11 +148,12 @@ public static class CheckNames
     };
 
     /// <summary>
-    /// The kind a failure is reported as, the most severe symptom first: "oops", "bad-page-state", "stray-writes",
-    /// "wrong-pages", "leak"; null for a pass.
+    /// The kind a failure is reported as, the most severe symptom first: "oops", "soft-lockup", "bad-page-state",
+    /// "stray-writes", "wrong-pages", "leak"; null for a pass.
     /// </summary>
     public static string? Kind(this CheckSymptoms symptoms) =>
         (symptoms & CheckSymptoms.Oops) != 0 ? "oops"
+        : (symptoms & CheckSymptoms.SoftLockup) != 0 ? "soft-lockup"
         : (symptoms & CheckSymptoms.BadPageState) != 0 ? "bad-page-state"
         : (symptoms & CheckSymptoms.StrayWrites) != 0 ? "stray-writes"
         : (symptoms & CheckSymptoms.WrongPages) != 0 ? "wrong-pages"

@@ -34,6 +34,12 @@ public sealed class CheckEngine : ICheckRunner
     /// <summary>How the detail of an oops inside the release begins (then the oops line).</summary>
     public const string OopsInReleasePrefix = "oops in release: ";
 
+    /// <summary>How the detail of a soft lockup inside the GUP calls begins (then the watchdog line).</summary>
+    public const string LockupInGupPrefix = "soft lockup in GUP: ";
+
+    /// <summary>How the detail of an oops or a soft lockup while the shape was set up begins (then the step and the line).</summary>
+    public const string SetupPrefix = "in setup ";
+
     private readonly IReadOnlyList<ISubpageRecorder> _userRecorders;
     private readonly ThreadLocal<Worker> _workers = new(() => new Worker());
     private long _boots;
@@ -55,9 +61,13 @@ public sealed class CheckEngine : ICheckRunner
     public static bool IsNotApplicable(CheckVerdict verdict) =>
         verdict is { Failed: false, Detail: not null } && verdict.Detail.StartsWith(NotApplicablePrefix, StringComparison.Ordinal);
 
-    /// <summary>Whether the oops of <paramref name="verdict"/> happened inside the GUP calls (so nothing was taken to release).</summary>
-    public static bool OopsedInGup(CheckVerdict verdict) =>
-        verdict?.Detail is not null && verdict.Detail.StartsWith(OopsInGupPrefix, StringComparison.Ordinal);
+    /// <summary>
+    /// Whether the run of <paramref name="verdict"/> stopped before its release: an oops or a soft lockup inside the GUP
+    /// calls, or during the shape's setup (so there is nothing to release).
+    /// </summary>
+    public static bool StoppedBeforeRelease(CheckVerdict verdict) =>
+        verdict?.Detail is string d && (d.StartsWith(OopsInGupPrefix, StringComparison.Ordinal)
+            || d.StartsWith(LockupInGupPrefix, StringComparison.Ordinal) || d.StartsWith(SetupPrefix, StringComparison.Ordinal));
 
     /// <summary>One worker thread's machine and buffers.</summary>
     private sealed class Worker
@@ -67,6 +77,7 @@ public sealed class CheckEngine : ICheckRunner
         public MmStruct? Mm;
         public ulong Addr, Len;
         public string? NotApplicable;
+        public CheckVerdict? SetupFailure;
         public bool Used;
         public MachineCheckpoint? Checkpoint;
         public PagePtr[] Pages = [];
@@ -82,6 +93,7 @@ public sealed class CheckEngine : ICheckRunner
         var w = _workers.Value!;
         Reset(w, c.Shape);
         if (w.NotApplicable is not null) return NotApplicable(w.NotApplicable);
+        if (w.SetupFailure is not null) return w.SetupFailure;
         var m = w.Machine!;
         var mm = w.Mm!;
         int shift = m.Arch.PageShift;
@@ -114,6 +126,10 @@ public sealed class CheckEngine : ICheckRunner
         {
             return Judge(m, CheckSymptoms.Oops, 0, -1, OopsInGupPrefix + e.Message, stray0, log0);
         }
+        catch (KernelSoftLockup e)
+        {
+            return Judge(m, CheckSymptoms.SoftLockup, 0, -1, LockupInGupPrefix + e.Message, stray0, log0);
+        }
         var done = pages[..(int)loop.Done];
         var oracle = PagesOracle.Check(mm, start, done);
         if (!oracle.AllCorrect)
@@ -138,6 +154,10 @@ public sealed class CheckEngine : ICheckRunner
         catch (KernelOops e)
         {
             return Judge(m, symptoms | CheckSymptoms.Oops, oracle.Wrong, oracle.FirstWrongIndex, OopsInReleasePrefix + e.Message, stray0, log0);
+        }
+        catch (KernelSoftLockup e)
+        {
+            return Judge(m, symptoms | CheckSymptoms.SoftLockup, oracle.Wrong, oracle.FirstWrongIndex, "soft lockup in release: " + e.Message, stray0, log0);
         }
         var diffs = before.Differences(pools: false);
         if (diffs.Count > 0)
@@ -177,10 +197,7 @@ public sealed class CheckEngine : ICheckRunner
     /// <summary>The strategy named <paramref name="name"/> on the machine's kernel: a user recorder of that name, else a built-in one; null = the version's own code.</summary>
     private GupStrategy? Strategy(string? name, Machine m)
     {
-        if (name is null) return null;
-        foreach (var r in _userRecorders)
-            if (r.Name == name) return GupStrategy.WithRecorder(GupStrategy.ForVersion(m.Version), name, r);
-        return GupStrategy.Named(name, m.Version);
+        return name is null ? null : StrategySelection.ByName(name, _userRecorders, m.Version);
     }
 
     /// <summary>
@@ -195,7 +212,7 @@ public sealed class CheckEngine : ICheckRunner
     {
         if (w.Shape == shape)
         {
-            if (w.NotApplicable is not null) return;
+            if (w.NotApplicable is not null || w.SetupFailure is not null) return;
             if (w.Machine is not null && (!w.Used || (w.Checkpoint is { } cp && w.Machine.Rollback(cp))))
             {
                 w.Used = false;
@@ -214,6 +231,7 @@ public sealed class CheckEngine : ICheckRunner
         w.Machine = null;
         w.Mm = null;
         w.NotApplicable = null;
+        w.SetupFailure = null;
         w.Used = false;
         Interlocked.Increment(ref _boots);
         var runner = new ScenarioRunner(TextWriter.Null);
@@ -222,11 +240,16 @@ public sealed class CheckEngine : ICheckRunner
         foreach (string line in CheckScenario.SetupLines(shape))
         {
             var step = runner.Run(line, "gupsim check setup").Steps[^1];
-            string? failed = step.Oops ?? step.SoftLockup
-                ?? (step.Result is string r && r != "ok" ? r : null)
-                ?? (step.Op == "hotplug" && !step.Output.TrueForAllLines(l => l.EndsWith(": ok", StringComparison.Ordinal)) ? string.Join("; ", step.Output) : null);
-            if (failed is null) continue;
-            w.NotApplicable = $"setup '{step.Text}': {failed}";
+            // A kernel bug on the way (pool allocation, hot-add, fault-in) is a failure of every configuration of the shape;
+            // a step the kernel refused (ENOMEM, EEXIST, fewer huge pages than asked) makes the shape not applicable.
+            if ((step.Oops ?? step.SoftLockup) is { } bug)
+            {
+                var kind = step.Oops is not null ? CheckSymptoms.Oops : CheckSymptoms.SoftLockup;
+                w.SetupFailure = new CheckVerdict(kind, 0, -1, $"{SetupPrefix}'{step.Text}': {bug}");
+                return;
+            }
+            if (step.Result is not string r || r == "ok") continue;
+            w.NotApplicable = $"setup '{step.Text}': {r}";
             return;
         }
         if (runner.Machine is not { } m || runner.Process is not { } mm || !runner.TryGetMapping(CheckScenario.MappingName, out ulong addr, out ulong len))
@@ -250,18 +273,5 @@ public sealed class CheckEngine : ICheckRunner
         }
         (w.Machine, w.Mm, w.Addr, w.Len) = (m, mm, addr, len);
         w.Checkpoint = m.Checkpoint();
-    }
-}
-
-/// <summary>Small helpers for the engine's setup checks.</summary>
-internal static class CheckEngineLines
-{
-    /// <summary>Whether every line satisfies <paramref name="test"/> (and there is at least one).</summary>
-    public static bool TrueForAllLines(this IReadOnlyList<string> lines, Func<string, bool> test)
-    {
-        if (lines.Count == 0) return false;
-        foreach (var l in lines)
-            if (!test(l)) return false;
-        return true;
     }
 }

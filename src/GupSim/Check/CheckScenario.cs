@@ -153,8 +153,8 @@ public static class CheckScenario
             sb.Append("strategy-assembly ").Append(Quote(dll)).Append('\n');
         sb.Append(GupLine(c)).Append('\n');
         var s = verdict.Symptoms;
-        bool oopsInGup = (s & CheckSymptoms.Oops) != 0 && CheckEngine.OopsedInGup(verdict);
-        if (!oopsInGup)
+        bool stopped = CheckEngine.StoppedBeforeRelease(verdict);
+        if (!stopped)
         {
             sb.Append((s & CheckSymptoms.WrongPages) != 0
                 ? string.Create(CultureInfo.InvariantCulture, $"expect wrong-pages {verdict.WrongEntries}\n")
@@ -162,8 +162,9 @@ public static class CheckScenario
             sb.Append(EntryPoint(c.Path).Pin ? "unpin " : "put ").Append(MappingName).Append('\n');
         }
         sb.Append((s & CheckSymptoms.Oops) != 0 ? "expect oops\n" : "expect no-oops\n");
-        // After an oops the release was cut short: the engine judges no leak then, and neither does the script.
-        if ((s & CheckSymptoms.Oops) == 0) sb.Append((s & CheckSymptoms.Leak) != 0 ? "expect leak\n" : "expect no-leak\n");
+        if ((s & CheckSymptoms.SoftLockup) != 0) sb.Append("expect soft-lockup\n");
+        // After an oops or a lockup the release was cut short: the engine judges no leak then, and neither does the script.
+        if ((s & (CheckSymptoms.Oops | CheckSymptoms.SoftLockup)) == 0) sb.Append((s & CheckSymptoms.Leak) != 0 ? "expect leak\n" : "expect no-leak\n");
         sb.Append((s & CheckSymptoms.BadPageState) != 0 ? "expect bad-page-state\n" : "expect no-bad-page-state\n");
         sb.Append((s & CheckSymptoms.StrayWrites) != 0 ? "expect stray-writes\n" : "expect no-stray-writes\n");
         return sb.ToString();

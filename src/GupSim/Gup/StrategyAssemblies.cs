@@ -57,16 +57,27 @@ public static class StrategySelection
         ArgumentNullException.ThrowIfNull(assemblies);
         var user = new List<ISubpageRecorder>();
         foreach (string path in assemblies) user.AddRange(StrategyAssemblies.LoadRecorders(path));
-        var baseline = GupStrategy.ForVersion(v);
         if (name is null)
         {
             if (user.Count == 0) return null;
             if (user.Count > 1)
                 throw new GupSimException($"--strategy-assembly holds several recorders ({string.Join(", ", user.Select(r => r.Name))}): choose one with --strategy NAME");
-            return GupStrategy.WithRecorder(baseline, user[0].Name, user[0]);
+            return GupStrategy.WithRecorder(GupStrategy.ForVersion(v), user[0].Name, user[0]);
         }
-        foreach (var r in user)
-            if (r.Name == name) return GupStrategy.WithRecorder(baseline, name, r);
+        return ByName(name, user, v);
+    }
+
+    /// <summary>
+    /// The strategy named <paramref name="name"/> on kernel <paramref name="v"/>: the user recorder of that name (in
+    /// the version's own code around it), else the built-in strategy of that name.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown when no user recorder and no built-in strategy has that name.</exception>
+    public static GupStrategy ByName(string name, IEnumerable<ISubpageRecorder> userRecorders, Arch.KernelVersion v)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(userRecorders);
+        foreach (var r in userRecorders)
+            if (r.Name == name) return GupStrategy.WithRecorder(GupStrategy.ForVersion(v), name, r);
         return GupStrategy.Named(name, v);
     }
 }

@@ -364,13 +364,15 @@ public sealed class ScenarioRunner
         var rest = movable ? args[..^1] : args;
         if (rest.Length == 3 && rest[1] == "node") nid = int.Parse(rest[2], CultureInfo.InvariantCulture);
         else if (rest.Length != 1) throw new GupSimException(add ? "usage: hotplug START-END [node N] [movable]" : "usage: hotremove START-END");
+        string? firstFailure = null;
         foreach (var r in MachineInput.ParseRamSpec(args[0]).AllRanges)
         {
             int rc = add ? M.HotAdd(r, nid, movable) : M.HotRemove(r);
-            _out.WriteLine(rc == 0
-                ? $"{(add ? "hotplug" : "hotremove")} {r}: ok"
-                : $"{(add ? "hotplug" : "hotremove")} {r}: -{(Errno)(-rc)}");
+            Result($"{(add ? "hotplug" : "hotremove")} {r}", rc == 0 ? "ok" : "-" + ErrnoName(rc));
+            firstFailure ??= rc == 0 ? null : _lastResult;
         }
+        // The step's result (what `expect result` and gupsim check read): the first range the kernel refused, else ok.
+        if (firstFailure is not null) _lastResult = firstFailure;
     }
 
     private void DoHugepages(string[] args)
@@ -677,9 +679,7 @@ public sealed class ScenarioRunner
             else if (a.StartsWith("strategy=", StringComparison.Ordinal))
             {
                 string sname = a["strategy=".Length..];
-                strategy = _userRecorders.TryGetValue(sname, out var user)
-                    ? Gup.GupStrategy.WithRecorder(Gup.GupStrategy.ForVersion(M.Version), sname, user)
-                    : Gup.GupStrategy.Named(sname, M.Version);
+                strategy = Gup.StrategySelection.ByName(sname, _userRecorders.Values, M.Version);
             }
             else throw new GupSimException($"{(pin ? "pin" : "get")}: unknown flag '{a}'");
         }
