@@ -129,22 +129,39 @@ public sealed partial class Machine
         if (!ReferenceEquals(cp, _checkpoint)) throw new ArgumentException("not this machine's open checkpoint", nameof(cp));
         if (Environment.CurrentManagedThreadId != cp.Thread)
             throw new InvalidOperationException("a checkpoint is single-threaded: roll back from the thread that took it");
+        // Refuse first, before writing anything back: a machine whose allocator or page tables moved is discarded as
+        // the run left it (restoring struct pages on top of a changed buddy would make it incoherent).
+        if (cp.Refusal is not null) return false;
+        if ((CurrentStamps().ChangedSince(cp.Stamps)
+            ?? (_migrator is { IsolatedCount: > 0 } ? "a page is still isolated for migration (an oops between isolate and putback)" : null)) is { } why)
+        {
+            cp.Refusal = why;
+            return false;
+        }
         Store.RollbackCheckpoint();
         Memory.RollbackCheckpoint();
         var grab = Grab;
         grab.Counters.Restore(cp.Counters);
         grab.RestorePinStats(cp.PinAcquired, cp.PinReleased);
         Hugetlb.RestorePools(cp.Pools);
+        if (_pinnedSince is { } pinned)
+        {
+            foreach (var mm in pinned) mm.ClearHasPinnedForRollback();
+            pinned.Clear();
+        }
         lock (_log) _log.RemoveRange(cp.LogLines, _log.Count - cp.LogLines);
         lock (_warnings) _warnings.RemoveRange(cp.WarningLines, _warnings.Count - cp.WarningLines);
-        if (cp.Refusal is not null) return false;
-        if (CurrentStamps().ChangedSince(cp.Stamps) is { } why)
-        {
-            cp.Refusal = why;
-            return false;
-        }
         cp.Rollbacks++;
         return true;
+    }
+
+    /// <summary>The address spaces whose mm->has_pinned a FOLL_PIN set since the checkpoint (cleared again by a rollback).</summary>
+    private List<Mm.MmStruct>? _pinnedSince;
+
+    /// <summary>Records that <paramref name="mm"/>'s has_pinned is about to be set, when a checkpoint is open.</summary>
+    internal void JournalHasPinned(Mm.MmStruct mm)
+    {
+        if (_checkpoint is not null) (_pinnedSince ??= []).Add(mm);
     }
 
     /// <summary>The checkpoint open on this machine, or null.</summary>
@@ -155,12 +172,8 @@ public sealed partial class Machine
         if (!ReferenceEquals(cp, _checkpoint)) return;
         Store.EndCheckpoint();
         Memory.EndCheckpoint();
+        _pinnedSince?.Clear();
         _checkpoint = null;
         cp.IsOpen = false;
     }
-
-    /// <summary>One line about an open checkpoint: what it journaled since the last rollback.</summary>
-    public string CheckpointSummary() => _checkpoint is null
-        ? "no checkpoint"
-        : string.Create(CultureInfo.InvariantCulture, $"checkpoint: {Store.JournaledChunks} struct page chunks and {Memory.JournaledWords} kernel words journaled, {_checkpoint.Rollbacks} rollbacks");
 }

@@ -55,7 +55,7 @@ public sealed partial class GetUserPages
     /// <summary>__gup_longterm_locked(): __get_user_pages_locked() under the mmap lock; FOLL_LONGTERM migrates what may not be pinned long-term (Longterm.cs).</summary>
     private long GupLongtermLocked(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
-        if ((flags & FollFlags.Pin) != 0) mm.HasPinned = true;
+        if ((flags & FollFlags.Pin) != 0) mm.SetHasPinned();
         mm.MmapLock.EnterReadLock();
         try
         {

@@ -55,7 +55,7 @@ public sealed partial class GetUserPages
     /// </summary>
     private long LocklessThenSlow(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
-        if ((flags & FollFlags.Pin) != 0) mm.HasPinned = true;
+        if ((flags & FollFlags.Pin) != 0) mm.SetHasPinned();
         start &= ~(PageSize - 1);
         if (nrPages <= 0) return 0;
         ulong len = (ulong)nrPages << PageShift;

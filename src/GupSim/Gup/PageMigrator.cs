@@ -26,6 +26,15 @@ internal sealed class PageMigrator
     private readonly Machine _m;
     private readonly HashSet<ulong> _isolated = [];
 
+    /// <summary>Heads isolated for migration and not yet put back or migrated (0 whenever no migration is under way).</summary>
+    internal int IsolatedCount
+    {
+        get
+        {
+            lock (_isolated) return _isolated.Count;
+        }
+    }
+
     public PageMigrator(Machine machine) => _m = machine;
 
     private StructPages Sp => _m.StructPages;

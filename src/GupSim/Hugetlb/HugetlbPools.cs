@@ -480,7 +480,7 @@ public sealed class HugetlbPools
     /// Bumped whenever a page joins or leaves the pools (prep_new_huge_page(), update_and_free_page()): what a machine
     /// checkpoint does not journal. Free lists and counters it does (<see cref="CapturePools"/>).
     /// </summary>
-    public long MembershipStamp { get; private set; }
+    internal long MembershipStamp { get; private set; }
 
     /// <summary>Every hstate's counters and free lists, and the oracle's totals, as they are now.</summary>
     internal object CapturePools()

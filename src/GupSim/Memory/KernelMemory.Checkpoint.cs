@@ -29,10 +29,10 @@ public sealed partial class KernelMemory
     /// Bumped whenever the layout of the address space changes: a memmap array added or removed, a vmalloc area
     /// mapped or freed, a page-table page registered or given back. A checkpoint does not journal these.
     /// </summary>
-    public long LayoutStamp { get; private set; }
+    internal long LayoutStamp { get; private set; }
 
     /// <summary>Words of other kernel data and page-table entries journaled since the checkpoint or the last rollback.</summary>
-    public int JournaledWords
+    internal int JournaledWords
     {
         get
         {
@@ -42,7 +42,7 @@ public sealed partial class KernelMemory
 
     /// <summary>Opens a checkpoint (single-threaded: see <see cref="Machine.Checkpoint"/>).</summary>
     /// <exception cref="InvalidOperationException">Thrown when one is already open.</exception>
-    public void BeginCheckpoint()
+    internal void BeginCheckpoint()
     {
         lock (_otherWrites)
         {
@@ -52,7 +52,7 @@ public sealed partial class KernelMemory
     }
 
     /// <summary>Puts back every journaled word and the stray-write totals; the checkpoint stays open.</summary>
-    public void RollbackCheckpoint()
+    internal void RollbackCheckpoint()
     {
         lock (_otherWrites)
         {
@@ -70,7 +70,7 @@ public sealed partial class KernelMemory
     }
 
     /// <summary>Closes the checkpoint.</summary>
-    public void EndCheckpoint()
+    internal void EndCheckpoint()
     {
         lock (_otherWrites) _journal = null;
     }

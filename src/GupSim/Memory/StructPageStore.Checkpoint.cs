@@ -41,10 +41,10 @@ public sealed partial class StructPageStore
     private int BlockShift => Math.Max(ChunkShift - 6, 0);
 
     /// <summary>Whether a checkpoint is open.</summary>
-    public bool CheckpointOpen => _journal is not null;
+    internal bool CheckpointOpen => _journal is not null;
 
     /// <summary>Chunks journaled since the checkpoint or the last rollback (what a rollback will restore).</summary>
-    public int JournaledChunks
+    internal int JournaledChunks
     {
         get
         {
@@ -58,7 +58,7 @@ public sealed partial class StructPageStore
     /// each chunk checks it).
     /// </summary>
     /// <exception cref="InvalidOperationException">Thrown when a checkpoint is already open.</exception>
-    public void BeginCheckpoint()
+    internal void BeginCheckpoint()
     {
         lock (_lock)
         {
@@ -71,7 +71,7 @@ public sealed partial class StructPageStore
     /// Puts every block written since the checkpoint (or the last rollback) back as it was — an affine chunk back in
     /// affine form — and keeps the checkpoint open for the next run.
     /// </summary>
-    public void RollbackCheckpoint()
+    internal void RollbackCheckpoint()
     {
         var j = _journal ?? throw new InvalidOperationException("no struct page checkpoint is open");
         AssertCheckpointThread(j);
@@ -115,7 +115,7 @@ public sealed partial class StructPageStore
     }
 
     /// <summary>Closes the checkpoint: writes cost what they cost without one again; contents stay as they are now.</summary>
-    public void EndCheckpoint()
+    internal void EndCheckpoint()
     {
         lock (_lock)
         {

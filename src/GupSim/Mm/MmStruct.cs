@@ -68,8 +68,19 @@ public sealed partial class MmStruct
     public long ShmemPages { get; private set; }
     /// <summary>hugetlb_usage, in base pages (hugetlb_count_add()).</summary>
     public long HugetlbPages { get; private set; }
-    /// <summary>mm->has_pinned / MMF_HAS_PINNED.</summary>
-    public bool HasPinned { get; set; }
+    /// <summary>mm->has_pinned / MMF_HAS_PINNED (sticky: set by the first FOLL_PIN, never cleared by the kernel).</summary>
+    public bool HasPinned { get; private set; }
+
+    /// <summary>Sets <see cref="HasPinned"/> (mm/gup.c: the FOLL_PIN entry points), journaled for a machine checkpoint.</summary>
+    internal void SetHasPinned()
+    {
+        if (HasPinned) return;
+        Machine.JournalHasPinned(this);
+        HasPinned = true;
+    }
+
+    /// <summary>Clears <see cref="HasPinned"/> on a checkpoint rollback (nothing in the kernel does).</summary>
+    internal void ClearHasPinnedForRollback() => HasPinned = false;
     /// <summary>mmap_lock (a reader-writer lock, as the kernel's).</summary>
     public ReaderWriterLockSlim MmapLock { get; } = new(LockRecursionPolicy.SupportsRecursion);
 

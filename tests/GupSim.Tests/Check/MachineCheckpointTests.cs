@@ -79,9 +79,11 @@ public class MachineCheckpointTests
         var counters0 = m.Grab.Counters.Snapshot();
         long acquired0 = m.Grab.FollPinAcquired, released0 = m.Grab.FollPinReleased;
         int log0 = m.KernelLog.Count;
+        Assert.False(mm.HasPinned); // nothing pinned in this address space yet
         var cp = m.Checkpoint();
 
         var pages = PinFastAndUnpin(m, mm, addr, Pphp);
+        Assert.True(mm.HasPinned); // FOLL_PIN set mm->has_pinned (sticky in the kernel)
         Assert.Equal(PageOf(m, 0x278000), pages[SectionPages]);
         Assert.Equal(PageOf(m, 0x248000), pages[7 * SectionPages]);
         // Pinned: 1 (the mapping) + 262144 references, exact pincount 262144. Unpinned through the 32768 right
@@ -95,6 +97,7 @@ public class MachineCheckpointTests
         Assert.Equal(released0 + Pphp, m.Grab.FollPinReleased);
 
         Assert.True(m.Rollback(cp));
+        Assert.False(mm.HasPinned); // as at the checkpoint
         Assert.Equal((1, 0), (sp.Refcount(headPage), sp.CompoundPincount(headPage)));
         foreach (ulong p in wrongPfns) Assert.Equal(0, sp.Refcount(PageOf(m, p)));
         Assert.Equal(stray0, m.StrayWrites);
@@ -236,6 +239,18 @@ public class MachineCheckpointTests
         Assert.False(m.Rollback(cp));
         Assert.Equal("the page allocator changed (a page was allocated or freed)", cp.Refusal);
         Assert.False(m.Rollback(cp)); // and it stays refused
+    }
+
+    [Fact]
+    public void AHeadLeftIsolatedForMigration_MakesRollbackReturnFalse()
+    {
+        var (m, _, _, head) = OneGig();
+        using var cp = m.Checkpoint();
+        // isolate_hugetlb() without its putback (an oops between the two): the isolation list is not journaled,
+        // so the machine cannot be the checkpoint's again.
+        Assert.True(m.Migrator.IsolateHugePage(PageOf(m, head), []));
+        Assert.False(m.Rollback(cp));
+        Assert.Equal("a page is still isolated for migration (an oops between isolate and putback)", cp.Refusal);
     }
 
     [Fact]
