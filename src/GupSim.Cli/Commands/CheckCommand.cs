@@ -254,11 +254,12 @@ public static class CheckCommand
     {
         ArgumentNullException.ThrowIfNull(summary);
         ArgumentNullException.ThrowIfNull(o);
-        string[] head = ["ARCH", "KERNEL", "MODEL", "PLACEMENT", "PATH", "SIZE", "CONFIGS", "FAILED", "HISTORIES", "FIRST"];
+        string[] head = ["ARCH", "KERNEL", "MODEL", "PLACEMENT", "PATH", "SIZE", "CONFIGS", "FAILED", "N/A", "HISTORIES", "FIRST"];
         var rows = new List<string[]>();
         foreach (var g in summary.Groups)
             rows.Add([g.Arch, g.Strategy is null ? g.Kernel : g.Kernel + "/" + g.Strategy, g.Model, g.Placement, g.Path, g.HugepageSize,
                 g.Configurations.ToString(CultureInfo.InvariantCulture), g.Failures.ToString(CultureInfo.InvariantCulture),
+                g.NotApplicable.ToString(CultureInfo.InvariantCulture),
                 string.Create(CultureInfo.InvariantCulture, $"{g.ManifestedSeeds}/{g.Seeds}"), g.Minimal?.Kind ?? "-"]);
         var width = new int[head.Length];
         for (int c = 0; c < head.Length; c++)
@@ -271,7 +272,7 @@ public static class CheckCommand
             var sb = new StringBuilder();
             for (int c = 0; c < cells.Length; c++)
             {
-                bool number = c is 6 or 7 or 8;
+                bool number = c is 6 or 7 or 8 or 9;
                 string cell = number ? cells[c].PadLeft(width[c]) : cells[c].PadRight(width[c]);
                 sb.Append(cell);
                 if (c < cells.Length - 1) sb.Append("  ");
@@ -343,7 +344,11 @@ public static class CheckCommand
             string head = (label + ":").PadRight(labelWidth + 1);
             if (bad is null)
             {
-                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{head} safe ({configs} configuration{(configs == 1 ? "" : "s")})"));
+                // Only configurations that ran count towards "safe": one that could not run on its shape checked nothing.
+                long na = groups.Sum(g => g.NotApplicable), ran = configs - na;
+                o.WriteLine(ran == 0
+                    ? string.Create(CultureInfo.InvariantCulture, $"{head} not checked (all {configs} configuration{(configs == 1 ? "" : "s")} not applicable on this machine's shapes)")
+                    : string.Create(CultureInfo.InvariantCulture, $"{head} safe ({ran} configuration{(ran == 1 ? "" : "s")}{(na > 0 ? $"; {na} not applicable" : "")})"));
                 continue;
             }
             unsafeGroups.Add(bad);

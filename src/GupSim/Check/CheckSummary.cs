@@ -50,6 +50,7 @@ public sealed class CheckSummary
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        RespectNullableAnnotations = true,
     };
 
     /// <summary>The summary as JSON (camelCase, indented).</summary>
@@ -71,6 +72,8 @@ public sealed class CheckSummary
         }
         if (s is null || s.Space.Length == 0)
             throw new GupSimException($"{source}: not a gupsim check JSON summary (no \"space\"): give the files 'gupsim check --json' or 'gupsim check --shard I/N --json' wrote");
+        if (Incomplete(s) is string what)
+            throw new GupSimException($"{source}: not a complete gupsim check JSON summary ({what}): give the files 'gupsim check --json' or 'gupsim check --shard I/N --json' wrote, whole");
         return new CheckSummary
         {
             Configurations = s.Configurations,
@@ -85,6 +88,31 @@ public sealed class CheckSummary
             Shard = s.Shard,
             Source = source,
         };
+    }
+
+    /// <summary>What makes a parsed summary not one <see cref="ToJson"/> wrote (a null entry, counts that do not add up), or null.</summary>
+    private static string? Incomplete(CheckSummary s)
+    {
+        if (s.SweepConfigurations <= 0) return "no \"sweepConfigurations\": every sweep runs at least one";
+        long configurations = 0, failures = 0;
+        foreach (var g in s.Groups)
+        {
+            if (g is null) return "a null group";
+            if (g.Histories.Count == 0) return "a group without histories";
+            long gc = 0, gf = 0;
+            foreach (var h in g.Histories)
+            {
+                if (h is null) return "a null history";
+                gc += h.Configurations;
+                gf += h.Failures;
+            }
+            if (gc != g.Configurations || gf != g.Failures) return $"group {g.Arch} {g.Kernel} {g.Path}: its histories add up to {gc} configurations, {gf} failures, not {g.Configurations}, {g.Failures}";
+            configurations += gc;
+            failures += gf;
+        }
+        return configurations != s.Configurations || failures != s.Failures
+            ? $"its groups add up to {configurations} configurations, {failures} failures, not {s.Configurations}, {s.Failures}"
+            : null;
     }
 
     /// <summary>
@@ -114,10 +142,10 @@ public sealed class CheckSummary
                 groups.Add(key, acc);
                 order.Add(key);
             }
-            bool failed = verdicts[i].Failed;
-            acc.Add(e.Configuration.Shape.ChurnBytes, e.Configuration.Shape.Seed, failed);
+            bool failed = verdicts[i].Failed, na = !failed && CheckEngine.IsNotApplicable(verdicts[i]);
+            acc.Add(e.Configuration.Shape.ChurnBytes, e.Configuration.Shape.Seed, failed, na);
             if (failed) failures++;
-            else if (CheckEngine.IsNotApplicable(verdicts[i])) notApplicable++;
+            if (na) notApplicable++;
         }
         var list = new List<CheckGroupSummary>(order.Count);
         foreach (var key in order)
@@ -212,22 +240,19 @@ public sealed class CheckSummary
         foreach (var k in keys)
         {
             var parts = groups[k];
-            var hist = new SortedDictionary<(ulong, ulong), (long Configurations, long Failures)>();
+            var hist = new SortedDictionary<(ulong, ulong), CheckHistorySummary>();
             CheckMinimalSummary? min = null;
             long firstIndex = long.MaxValue;
             foreach (var g in parts)
             {
                 firstIndex = Math.Min(firstIndex, g.FirstIndex);
                 foreach (var h in g.Histories)
-                {
-                    var c = hist.GetValueOrDefault((h.Churn, h.Seed));
-                    hist[(h.Churn, h.Seed)] = (c.Configurations + h.Configurations, c.Failures + h.Failures);
-                }
+                    hist[(h.Churn, h.Seed)] = Sum(hist.GetValueOrDefault((h.Churn, h.Seed)), h.Churn, h.Seed, h.Configurations, h.Failures, h.NotApplicable);
                 if (g.Minimal is not null && (min is null || g.Minimal.Index < min.Index)) min = g.Minimal;
             }
             var p = parts[0];
             merged.Add(CheckGroupSummary.Make(p.Arch, p.Kernel, p.Strategy, p.Model, p.Placement, p.Path, p.HugepageSize, firstIndex,
-                hist.Select(h => new CheckHistorySummary { Churn = h.Key.Item1, Seed = h.Key.Item2, Configurations = h.Value.Configurations, Failures = h.Value.Failures }).ToList(), min));
+                [.. hist.Values], min));
         }
         merged.Sort((a, b) => a.FirstIndex.CompareTo(b.FirstIndex));
         return new CheckSummary
@@ -247,19 +272,25 @@ public sealed class CheckSummary
 
     private sealed class GroupAccumulator(long firstIndex)
     {
-        private readonly SortedDictionary<(ulong Churn, ulong Seed), (long Configurations, long Failures)> _histories = [];
+        private readonly SortedDictionary<(ulong Churn, ulong Seed), CheckHistorySummary> _histories = [];
 
         public long FirstIndex { get; } = firstIndex;
 
-        public void Add(ulong churn, ulong seed, bool failed)
-        {
-            var c = _histories.GetValueOrDefault((churn, seed));
-            _histories[(churn, seed)] = (c.Configurations + 1, c.Failures + (failed ? 1 : 0));
-        }
+        public void Add(ulong churn, ulong seed, bool failed, bool notApplicable) =>
+            _histories[(churn, seed)] = Sum(_histories.GetValueOrDefault((churn, seed)), churn, seed, 1, failed ? 1 : 0, notApplicable ? 1 : 0);
 
-        public List<CheckHistorySummary> Histories() =>
-            _histories.Select(h => new CheckHistorySummary { Churn = h.Key.Churn, Seed = h.Key.Seed, Configurations = h.Value.Configurations, Failures = h.Value.Failures }).ToList();
+        public List<CheckHistorySummary> Histories() => [.. _histories.Values];
     }
+
+    /// <summary>A history's counts plus more of the same history (a run's configurations, or another shard's).</summary>
+    private static CheckHistorySummary Sum(CheckHistorySummary? h, ulong churn, ulong seed, long configurations, long failures, long notApplicable) => new()
+    {
+        Churn = churn,
+        Seed = seed,
+        Configurations = (h?.Configurations ?? 0) + configurations,
+        Failures = (h?.Failures ?? 0) + failures,
+        NotApplicable = (h?.NotApplicable ?? 0) + notApplicable,
+    };
 }
 
 /// <summary>One row of the summary: a group's counts, histories and first minimal case.</summary>
@@ -289,6 +320,8 @@ public sealed class CheckGroupSummary
     public int Seeds { get; init; }
     /// <summary>The first failure (lowest global index), shrunk; null when none failed.</summary>
     public CheckMinimalSummary? Minimal { get; init; }
+    /// <summary>Configurations of the group that could not run on their shape (neither passed nor failed): a group whose configurations all were is not checked, not safe.</summary>
+    public long NotApplicable { get; init; }
     /// <summary>The lowest global index of the group's configurations that ran (orders the groups).</summary>
     public long FirstIndex { get; init; }
     /// <summary>Each history's counts, by churn size then seed.</summary>
@@ -308,6 +341,7 @@ public sealed class CheckGroupSummary
         HugepageSize = size,
         Configurations = histories.Sum(h => h.Configurations),
         Failures = histories.Sum(h => h.Failures),
+        NotApplicable = histories.Sum(h => h.NotApplicable),
         ManifestedSeeds = histories.Count(h => h.Failures > 0),
         Seeds = histories.Count,
         Minimal = minimal,
@@ -327,6 +361,8 @@ public sealed class CheckHistorySummary
     public long Configurations { get; init; }
     /// <summary>Of those, failures.</summary>
     public long Failures { get; init; }
+    /// <summary>Of those, configurations that could not run on their shape (neither passed nor failed).</summary>
+    public long NotApplicable { get; init; }
 }
 
 /// <summary>A group's first failure, shrunk: its kind, how many entries were wrong, the reproducing script and command.</summary>

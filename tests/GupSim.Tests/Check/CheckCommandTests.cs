@@ -37,7 +37,9 @@ public sealed class CheckCommandTests : IDisposable
         public List<CheckConfiguration> Seen { get; } = [];
     }
 
-    private static CliResult Run(Func<CheckConfiguration, bool> fails, Fake? fake, params string[] args)
+    private static CliResult Run(Func<CheckConfiguration, bool> fails, Fake? fake, params string[] args) => Run(fails, null, fake, args);
+
+    private static CliResult Run(Func<CheckConfiguration, bool> fails, Func<CheckConfiguration, bool>? notApplicable, Fake? fake, params string[] args)
     {
         var root = new RootCommand("test");
         root.Subcommands.Add(CheckCommand.Create(recorders =>
@@ -47,7 +49,7 @@ public sealed class CheckCommandTests : IDisposable
             {
                 if (fake is not null) lock (fake.Seen) fake.Seen.Add(c);
                 return fails(c);
-            });
+            }, notApplicable: notApplicable);
         }, _ => new RecordingShrinker()));
         var stdout = new StringWriter(CultureInfo.InvariantCulture);
         var stderr = new StringWriter(CultureInfo.InvariantCulture);
@@ -134,8 +136,8 @@ public sealed class CheckCommandTests : IDisposable
         var r = Run(_ => false, null, s_space);
         Assert.Equal(0, r.ExitCode);
         var lines = r.Lines;
-        Assert.Equal("ARCH    KERNEL  MODEL      PLACEMENT  PATH      SIZE  CONFIGS  FAILED  HISTORIES  FIRST", lines[0]);
-        Assert.Equal("x86_64  5.12    sparsemem  boot       slow-pin  1G         81       0        0/3  -", lines[1]);
+        Assert.Equal("ARCH    KERNEL  MODEL      PLACEMENT  PATH      SIZE  CONFIGS  FAILED  N/A  HISTORIES  FIRST", lines[0]);
+        Assert.Equal("x86_64  5.12    sparsemem  boot       slow-pin  1G         81       0    0        0/3  -", lines[1]);
         Assert.Equal(6, lines.Length); // header, 4 groups, totals
         Assert.StartsWith("check: 324 configurations in 4 groups, 0 failed (0 groups); 324 in the sweep, 108 combinations skipped; ", lines[^1], StringComparison.Ordinal);
     }
@@ -197,6 +199,23 @@ public sealed class CheckCommandTests : IDisposable
         Assert.Equal(24, fake.Seen.Count);
         Assert.All(fake.Seen, c => Assert.Equal(("x86_64-5level", "6.1", GupSim.Arch.MemoryModel.SparsememVmemmap), (c.Shape.Arch, c.Shape.Kernel.ToString(), c.Shape.Model)));
         Assert.All(fake.Seen, c => Assert.Equal(KernelConfig("6.1-amd64_none_amd64.config"), c.Shape.ConfigFile));
+    }
+
+    [Fact]
+    public void YourMachine_NotApplicable_IsNotCountedAsSafe()
+    {
+        // The same 24 configurations, those of the hot-plug placement not applicable (a pool from boot memory): each
+        // size and path keeps 1 boot configuration that ran; 2M's hot-plug ones never ran.
+        var r = Run(_ => false, c => c.Shape.Placement == CheckPlacement.Hotplug, null,
+            "check", "--config", KernelConfig("6.1-amd64_none_amd64.config"), "--churn", "0", "--offset", "0", "--length", "1", "--batch", "all");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("2M slow-get:      safe (1 configuration; 1 not applicable)", r.Lines[1]);
+        // Only the hot-plug placement left: nothing ran, so nothing is called safe.
+        var h = Run(_ => false, c => c.Shape.Placement == CheckPlacement.Hotplug, null,
+            "check", "--config", KernelConfig("6.1-amd64_none_amd64.config"), "--churn", "0", "--offset", "0", "--length", "1", "--batch", "all", "--placement", "hotplug");
+        Assert.Equal("2M slow-get:      not checked (all 1 configuration not applicable on this machine's shapes)", h.Lines[1]);
+        Assert.Contains("\"notApplicable\": 12", Run(_ => false, c => c.Shape.Placement == CheckPlacement.Hotplug, null,
+            "check", "--config", KernelConfig("6.1-amd64_none_amd64.config"), "--churn", "0", "--offset", "0", "--length", "1", "--batch", "all", "--json").Stdout, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -8,7 +8,7 @@ namespace GupSim.Tests.Check;
 /// A runner whose verdict is a fixed predicate of the configuration alone (so it cannot depend on order, threads or
 /// shards): the tests choose which configurations fail and work out every count from that by hand.
 /// </summary>
-internal sealed class PredicateRunner(Func<CheckConfiguration, bool> fails, long wrongEntries = 7) : ICheckRunner
+internal sealed class PredicateRunner(Func<CheckConfiguration, bool> fails, long wrongEntries = 7, Func<CheckConfiguration, bool>? notApplicable = null) : ICheckRunner
 {
     private long _runs;
 
@@ -17,6 +17,8 @@ internal sealed class PredicateRunner(Func<CheckConfiguration, bool> fails, long
     public CheckVerdict Run(CheckConfiguration configuration)
     {
         Interlocked.Increment(ref _runs);
+        if (notApplicable?.Invoke(configuration) == true)
+            return new CheckVerdict(CheckSymptoms.None, 0, -1, CheckEngine.NotApplicablePrefix + "the pool came from boot memory");
         return fails(configuration)
             ? new CheckVerdict(CheckSymptoms.WrongPages | CheckSymptoms.Leak, wrongEntries, 0, $"pages[0] wrong at offset {configuration.OffsetPages}")
             : CheckVerdict.Pass;
