@@ -13,7 +13,7 @@ public sealed class MachineCheckpoint : IDisposable
     /// <summary>The machine it was taken on.</summary>
     public Machine Machine { get; }
 
-    internal int Thread { get; }
+    internal int Thread { get; set; }
     internal Machine.UntrackedStamps Stamps { get; set; }
     internal int LogLines { get; set; }
     internal int WarningLines { get; set; }
@@ -162,6 +162,23 @@ public sealed partial class Machine
     internal void JournalHasPinned(Mm.MmStruct mm)
     {
         if (_checkpoint is not null) (_pinnedSince ??= []).Add(mm);
+    }
+
+    /// <summary>
+    /// Hands the open checkpoint <paramref name="cp"/> (and with it the machine) to the calling thread: from now on
+    /// only this thread may change the machine or roll it back. For a pool of checkpointed machines shared by worker
+    /// threads (<c>gupsim check</c>): the thread that used it before must be done with it, and the hand-over must go
+    /// through a lock (or another barrier) so this thread sees its writes.
+    /// </summary>
+    /// <exception cref="ArgumentException">Thrown when <paramref name="cp"/> is not this machine's open checkpoint.</exception>
+    public void AdoptCheckpoint(MachineCheckpoint cp)
+    {
+        ArgumentNullException.ThrowIfNull(cp);
+        if (!ReferenceEquals(cp, _checkpoint)) throw new ArgumentException("not this machine's open checkpoint", nameof(cp));
+        int thread = Environment.CurrentManagedThreadId;
+        if (cp.Thread == thread) return;
+        cp.Thread = thread;
+        Store.AdoptCheckpoint(thread);
     }
 
     /// <summary>The checkpoint open on this machine, or null.</summary>

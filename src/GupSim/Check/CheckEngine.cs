@@ -14,8 +14,10 @@ namespace GupSim.Check;
 /// (<see cref="GetUserPages"/> with the configuration's strategy, gup_test's batch loop <see cref="GupTestLoop"/>)
 /// and judges it: every pages[] entry against pfn_to_page() of the pfn the page table maps there
 /// (<see cref="PagesOracle"/>), every head's counts back after the release (<see cref="PinBalance"/>), no oops, no
-/// "BUG: Bad page state", no stray store (<see cref="StrayWrites"/>). Thread-safe: one machine per worker thread,
-/// never shared; each thread keeps only its most recent shape.
+/// "BUG: Bad page state", no stray store (<see cref="StrayWrites"/>). Thread-safe: a machine is used by one thread
+/// at a time; after each configuration it is rolled back and kept idle for the next configuration of its shape on
+/// any thread (<see cref="MaxIdleMachines"/>, <see cref="IdleMemoryBytes"/>), so a shape is booted again only when
+/// a rollback refuses or its machine was dropped.
 /// </summary>
 /// <remarks>
 /// A configuration the shape cannot run is not a failure and not a pass: its verdict has no symptoms and a
@@ -36,6 +38,13 @@ public sealed class CheckEngine : ICheckRunner
 
     /// <summary>How the detail of a soft lockup inside the GUP calls begins (then the watchdog line).</summary>
     public const string LockupInGupPrefix = "soft lockup in GUP: ";
+
+    /// <summary>
+    /// How the detail of a short pass begins: GUP took fewer pages than asked, or a call ended with an errno, and
+    /// what it returned was right (entries, counts after release). The kernel's contract allows it (get_user_pages()
+    /// "may return fewer", an errno when none were taken; gup_test counts what it got), so it is no failure.
+    /// </summary>
+    public const string ShortPrefix = "GUP took ";
 
     /// <summary>How the detail of an oops or a soft lockup while the shape was set up begins (then the step and the line).</summary>
     public const string SetupPrefix = "in setup ";
@@ -61,6 +70,10 @@ public sealed class CheckEngine : ICheckRunner
     public static bool IsNotApplicable(CheckVerdict verdict) =>
         verdict is { Failed: false, Detail: not null } && verdict.Detail.StartsWith(NotApplicablePrefix, StringComparison.Ordinal);
 
+    /// <summary>Whether <paramref name="verdict"/> is a short pass (<see cref="ShortPrefix"/>): fewer pages or an errno, everything returned right.</summary>
+    public static bool IsShort(CheckVerdict verdict) =>
+        verdict is { Failed: false, Detail: not null } && verdict.Detail.StartsWith(ShortPrefix, StringComparison.Ordinal);
+
     /// <summary>
     /// Whether the run of <paramref name="verdict"/> stopped before its release: an oops or a soft lockup inside the GUP
     /// calls, or during the shape's setup (so there is nothing to release).
@@ -69,10 +82,14 @@ public sealed class CheckEngine : ICheckRunner
         verdict?.Detail is string d && (d.StartsWith(OopsInGupPrefix, StringComparison.Ordinal)
             || d.StartsWith(LockupInGupPrefix, StringComparison.Ordinal) || d.StartsWith(SetupPrefix, StringComparison.Ordinal));
 
-    /// <summary>One worker thread's machine and buffers.</summary>
-    private sealed class Worker
+    /// <summary>
+    /// A booted shape: its machine (with the checkpoint taken after its setup) and what the setup found, or, for a
+    /// shape whose setup was not applicable or failed, only that. One thread at a time uses a machine: it is taken
+    /// out of the idle set for a run and put back, rolled back, after it.
+    /// </summary>
+    private sealed class Booted(CheckShape shape)
     {
-        public CheckShape? Shape;
+        public readonly CheckShape Shape = shape;
         public Machine? Machine;
         public MmStruct? Mm;
         public ulong Addr, Len;
@@ -80,38 +97,91 @@ public sealed class CheckEngine : ICheckRunner
         public CheckVerdict? SetupFailure;
         public bool Used;
         public MachineCheckpoint? Checkpoint;
+        /// <summary>The GUP instance of the machine and strategy name (reused while both stay).</summary>
+        public GetUserPages? Gup;
+        public string? GupStrategyName;
+        /// <summary>When it was last put back (orders evictions: the least recently used goes first).</summary>
+        public long LastUse;
+    }
+
+    /// <summary>One worker thread's buffers.</summary>
+    private sealed class Worker
+    {
         public PagePtr[] Pages = [];
         public PagePtr[] Right = [];
+        /// <summary>The balance taken before each run, refilled in place.</summary>
+        public PinBalance? Balance;
     }
+
+    private readonly object _idleLock = new();
+    /// <summary>Booted machines not in use, rolled back to their checkpoint, by shape.</summary>
+    private readonly Dictionary<CheckShape, List<Booted>> _idle = [];
+    /// <summary>Machines of each shape out for a run or being booted: another thread wanting the shape waits for one instead of booting it again.</summary>
+    private readonly Dictionary<CheckShape, int> _inUse = [];
+    private int _idleCount;
+    private long _useClock;
+    /// <summary>Shapes whose setup was not applicable or failed: the verdict of every configuration of theirs, kept for good (no machine).</summary>
+    private readonly Dictionary<CheckShape, Booted> _settled = [];
+
+    /// <summary>
+    /// Booted machines kept idle for their shape's next configuration, on any thread (default 24): the sweep's shapes
+    /// and the shrinker's candidates are booted once each while they stay among the most recently used. Each holds a
+    /// simulated machine's touched state (some MB to some tens of MB), so this and <see cref="IdleMemoryBytes"/> bound memory.
+    /// </summary>
+    public int MaxIdleMachines { get; init; } = 24;
+
+    /// <summary>
+    /// While the managed heap is larger than this (default 160 MiB), each put-back drops the least recently used idle
+    /// machine (one at a time: the heap shrinks only as the collector gets to them).
+    /// </summary>
+    public long IdleMemoryBytes { get; init; } = 160L << 20;
 
     /// <inheritdoc/>
     /// <exception cref="GupSimException">Thrown when the shape cannot boot at all (bad machine options, a missing --config file), or for an unknown strategy.</exception>
     public CheckVerdict Run(CheckConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        var c = configuration;
+        var b = Acquire(configuration.Shape);
+        bool finished = false;
+        try
+        {
+            var v = RunOn(b, configuration);
+            finished = true;
+            return v;
+        }
+        finally
+        {
+            Release(b, finished);
+        }
+    }
+
+    /// <summary>Runs <paramref name="c"/> on <paramref name="b"/> (acquired for its shape) and judges it.</summary>
+    private CheckVerdict RunOn(Booted b, CheckConfiguration c)
+    {
         var w = _workers.Value!;
-        Reset(w, c.Shape);
-        if (w.NotApplicable is not null) return NotApplicable(w.NotApplicable);
-        if (w.SetupFailure is not null) return w.SetupFailure;
-        var m = w.Machine!;
-        var mm = w.Mm!;
+        if (b.NotApplicable is not null) return NotApplicable(b.NotApplicable);
+        if (b.SetupFailure is not null) return b.SetupFailure;
+        var m = b.Machine!;
+        var mm = b.Mm!;
         int shift = m.Arch.PageShift;
         ulong startOff = CheckScenario.StartOffsetBytes(c, shift);
-        long fit = (long)(((w.Len > startOff ? w.Len - startOff : 0) + m.Arch.PageSize - 1) >> shift);
+        long fit = (long)(((b.Len > startOff ? b.Len - startOff : 0) + m.Arch.PageSize - 1) >> shift);
         if (c.OffsetPages < 0 || c.ByteOffset < 0 || c.ByteOffset >= (long)m.Arch.PageSize || c.LengthPages <= 0 || c.LengthPages > fit)
             return NotApplicable(string.Create(CultureInfo.InvariantCulture,
                 $"{c.LengthPages} pages from page {c.OffsetPages} (+{c.ByteOffset} bytes) do not fit in the {c.Shape.HugePages} x {ByteSize.Format(c.Shape.HugepageBytes)} mapping"));
 
-        var gup = new GetUserPages(m, Strategy(c.Strategy, m));
+        if (b.Gup is null || b.GupStrategyName != c.Strategy)
+            (b.Gup, b.GupStrategyName) = (new GetUserPages(m, Strategy(c.Strategy, m)), c.Strategy);
+        var gup = b.Gup;
+        int migrated0 = gup.MigratedCount;
         long length = c.LengthPages;
         if (w.Pages.Length < length) w.Pages = new PagePtr[length];
         var pages = w.Pages.AsSpan(0, (int)length);
         pages.Clear(); // gup_test's kvcalloc(): every entry starts NULL, whatever ran before on this thread
-        ulong start = w.Addr + startOff;
+        ulong start = b.Addr + startOff;
         // Everything the run changes is measured from here: the machine has just been reset to the shape.
-        w.Used = true;
-        var before = PinBalance.Take(mm, w.Addr, w.Len);
+        b.Used = true;
+        var before = w.Balance = w.Balance is null ? PinBalance.Take(mm, b.Addr, b.Len) : w.Balance.Retake(mm, b.Addr, b.Len);
         var stray0 = m.StrayWrites;
         int log0 = m.KernelLog.Count;
         var symptoms = CheckSymptoms.None;
@@ -137,7 +207,11 @@ public sealed class CheckEngine : ICheckRunner
             symptoms |= CheckSymptoms.WrongPages;
             detail = oracle.FirstWrongText;
         }
-        foreach (var mp in gup.Migrated) before.Moved(mp.OldPfn, mp.NewPfn, mp.NewRefcount, mp.NewPincount);
+        if (gup.MigratedCount > migrated0)
+        {
+            var moved = gup.Migrated;
+            for (int k = migrated0; k < moved.Count; k++) before.Moved(moved[k].OldPfn, moved[k].NewPfn, moved[k].NewRefcount, moved[k].NewPincount);
+        }
         ReadOnlySpan<PagePtr> right = [];
         if (!oracle.AllCorrect)
         {
@@ -159,15 +233,14 @@ public sealed class CheckEngine : ICheckRunner
         {
             return Judge(m, symptoms | CheckSymptoms.SoftLockup, oracle.Wrong, oracle.FirstWrongIndex, "soft lockup in release: " + e.Message, stray0, log0);
         }
-        var diffs = before.Differences(pools: false);
-        if (diffs.Count > 0)
+        if (before.FirstDifference(pools: false) is string diff)
         {
             symptoms |= CheckSymptoms.Leak;
-            detail ??= "after release: " + diffs[0];
+            detail ??= "after release: " + diff;
         }
         if (symptoms == CheckSymptoms.None && (loop.Error < 0 || loop.Done != length))
             detail = string.Create(CultureInfo.InvariantCulture,
-                $"GUP took {loop.Done} of {length} pages{(loop.Error < 0 ? $", then -{(Errno)(-loop.Error)}" : "")}");
+                $"{ShortPrefix}{loop.Done} of {length} pages{(loop.Error < 0 ? $", then -{(Errno)(-loop.Error)}" : "")}");
         return Judge(m, symptoms, oracle.Wrong, oracle.FirstWrongIndex, detail, stray0, log0);
     }
 
@@ -201,41 +274,113 @@ public sealed class CheckEngine : ICheckRunner
     }
 
     /// <summary>
-    /// The one place a worker's machine is made ready for the next configuration of <paramref name="shape"/>: a
-    /// machine of that shape nothing has run on yet is used as it is; a used one is rolled back to the checkpoint taken
-    /// right after its setup (<see cref="Machine.Rollback(MachineCheckpoint)"/>: struct pages, other kernel memory,
-    /// counters, log, pool counters exactly as they were), and booted again only when Rollback refuses (the run changed
-    /// state outside the journal: the page allocator, page tables, pool membership — a FOLL_LONGTERM migration, a
-    /// page freed to the buddy). A shape whose setup was not applicable stays so (nothing ran on it).
+    /// A machine of <paramref name="shape"/> ready for a configuration, for the calling thread alone: an idle one
+    /// (rolled back to the checkpoint taken right after its setup when it was put back, so exactly as booted), handed
+    /// to this thread (<see cref="Machine.AdoptCheckpoint"/>), else a new boot. A shape whose setup was not applicable
+    /// or failed is booted once and its verdict kept.
     /// </summary>
-    private void Reset(Worker w, CheckShape shape)
+    private Booted Acquire(CheckShape shape)
     {
-        if (w.Shape == shape)
+        Booted? b = null;
+        lock (_idleLock)
         {
-            if (w.NotApplicable is not null || w.SetupFailure is not null) return;
-            if (w.Machine is not null && (!w.Used || (w.Checkpoint is { } cp && w.Machine.Rollback(cp))))
+            while (true)
             {
-                w.Used = false;
-                return;
+                if (_settled.TryGetValue(shape, out var settled)) return settled;
+                if (_idle.TryGetValue(shape, out var list))
+                {
+                    b = list[^1];
+                    list.RemoveAt(list.Count - 1);
+                    if (list.Count == 0) _idle.Remove(shape);
+                    _idleCount--;
+                    break;
+                }
+                // One out already (a run, or its boot): wait for it to come back rather than boot the shape twice.
+                // No deadlock: a thread holds one machine at a time and gives it back without waiting for another.
+                if (_inUse.GetValueOrDefault(shape) == 0) break;
+                Monitor.Wait(_idleLock);
             }
+            _inUse[shape] = _inUse.GetValueOrDefault(shape) + 1;
         }
-        Boot(w, shape);
+        if (b is not null)
+        {
+            b.Machine!.AdoptCheckpoint(b.Checkpoint!);
+            return b;
+        }
+        try
+        {
+            b = Boot(shape);
+        }
+        catch
+        {
+            GiveBack(shape, null);
+            throw;
+        }
+        if (b.Machine is null)
+        {
+            lock (_idleLock) _settled.TryAdd(shape, b);
+            GiveBack(shape, null);
+        }
+        return b;
+    }
+
+    /// <summary>Ends one use of <paramref name="shape"/>, keeping <paramref name="keep"/> idle (null: nothing to keep), and wakes the threads waiting for a machine.</summary>
+    private void GiveBack(CheckShape shape, Booted? keep)
+    {
+        Booted? evicted = null;
+        lock (_idleLock)
+        {
+            int n = _inUse[shape] - 1;
+            if (n == 0) _inUse.Remove(shape);
+            else _inUse[shape] = n;
+            if (keep is not null)
+            {
+                keep.LastUse = ++_useClock;
+                if (!_idle.TryGetValue(shape, out var list)) _idle[shape] = list = [];
+                list.Add(keep);
+                _idleCount++;
+                if (_idleCount > Math.Max(0, MaxIdleMachines) || (_idleCount > 1 && GC.GetTotalMemory(false) > IdleMemoryBytes))
+                {
+                    foreach (var l in _idle.Values)
+                        foreach (var x in l)
+                            if (evicted is null || x.LastUse < evicted.LastUse) evicted = x;
+                    var from = _idle[evicted!.Shape];
+                    from.Remove(evicted);
+                    if (from.Count == 0) _idle.Remove(evicted.Shape);
+                    _idleCount--;
+                }
+            }
+            Monitor.PulseAll(_idleLock);
+        }
+        evicted?.Checkpoint!.Dispose();
+    }
+
+    /// <summary>
+    /// Puts <paramref name="b"/> back after a run: rolled back to its checkpoint
+    /// (<see cref="Machine.Rollback(MachineCheckpoint)"/>: struct pages, other kernel memory, counters, log, pool
+    /// counters exactly as they were) and kept idle, or dropped when Rollback refuses (the run changed state outside
+    /// the journal: the page allocator, page tables, pool membership — a FOLL_LONGTERM migration, a page freed to the
+    /// buddy) or the run ended in an exception (its state is unknown). Beyond <see cref="MaxIdleMachines"/> the least
+    /// recently used idle machine is dropped.
+    /// </summary>
+    private void Release(Booted b, bool finished)
+    {
+        if (b.Machine is null) return;
+        bool keep = finished && (!b.Used || b.Machine.Rollback(b.Checkpoint!));
+        if (!keep)
+        {
+            b.Checkpoint!.Dispose();
+        }
+        b.Used = false;
+        GiveBack(b.Shape, keep ? b : null);
     }
 
     /// <summary>Boots <paramref name="shape"/> by running its setup lines through the scenario runner, and checks that the setup did what it says.</summary>
-    private void Boot(Worker w, CheckShape shape)
+    private Booted Boot(CheckShape shape)
     {
-        w.Checkpoint?.Dispose();
-        w.Checkpoint = null;
-        w.Shape = null;
-        w.Machine = null;
-        w.Mm = null;
-        w.NotApplicable = null;
-        w.SetupFailure = null;
-        w.Used = false;
+        var w = new Booted(shape);
         Interlocked.Increment(ref _boots);
         var runner = new ScenarioRunner(TextWriter.Null);
-        w.Shape = shape;
         // Line by line, as a user would, stopping at the first step that did not do what it says.
         foreach (string line in CheckScenario.SetupLines(shape))
         {
@@ -246,16 +391,16 @@ public sealed class CheckEngine : ICheckRunner
             {
                 var kind = step.Oops is not null ? CheckSymptoms.Oops : CheckSymptoms.SoftLockup;
                 w.SetupFailure = new CheckVerdict(kind, 0, -1, $"{SetupPrefix}'{step.Text}': {bug}");
-                return;
+                return w;
             }
             if (step.Result is not string r || r == "ok") continue;
             w.NotApplicable = $"setup '{step.Text}': {r}";
-            return;
+            return w;
         }
         if (runner.Machine is not { } m || runner.Process is not { } mm || !runner.TryGetMapping(CheckScenario.MappingName, out ulong addr, out ulong len))
         {
             w.NotApplicable = "setup made no mapping";
-            return;
+            return w;
         }
         if (CheckScenario.HotplugRange(shape) is PhysRange hot)
         {
@@ -268,10 +413,11 @@ public sealed class CheckEngine : ICheckRunner
                 if (hot.Contains(phys)) continue;
                 w.NotApplicable = string.Create(CultureInfo.InvariantCulture,
                     $"the huge page at pfn 0x{l.Entry.Pfn.Value:x} came from boot memory, not from the hot-added {hot}");
-                return;
+                return w;
             }
         }
         (w.Machine, w.Mm, w.Addr, w.Len) = (m, mm, addr, len);
         w.Checkpoint = m.Checkpoint();
+        return w;
     }
 }

@@ -189,15 +189,8 @@ public sealed class CheckSpace
         long total = _entries.Length;
         long piece = Math.Max(1, (total + 4L * n - 1) / (4L * n));
         var pieces = new List<(int Start, int Length)>();
-        int i = 0;
-        while (i < _entries.Length)
-        {
-            int end = i + 1;
-            var shape = _entries[i].Configuration.Shape;
-            while (end < _entries.Length && ReferenceEquals(_entries[end].Configuration.Shape, shape)) end++;
-            for (int s = i; s < end; s += (int)piece) pieces.Add((s, (int)Math.Min(piece, end - s)));
-            i = end;
-        }
+        foreach (var (start, end) in ShapeRuns(_entries))
+            for (int s = start; s < end; s += (int)piece) pieces.Add((s, (int)Math.Min(piece, end - s)));
         pieces.Sort((a, b) => a.Length != b.Length ? b.Length.CompareTo(a.Length) : a.Start.CompareTo(b.Start));
         var load = new long[n];
         var mine = new List<(int Start, int Length)>();
@@ -214,6 +207,26 @@ public sealed class CheckSpace
         foreach (var p in mine)
             for (int k = p.Start; k < p.Start + p.Length; k++) entries.Add(_entries[k]);
         return new CheckSpace([.. entries], SpaceConfigurations, SweepConfigurations, Skipped, SkippedBy, Fingerprint, shard);
+    }
+
+    /// <summary>
+    /// The runs of one machine shape in <paramref name="entries"/>: [Start, End) of adjacent entries whose
+    /// configurations share one <see cref="CheckShape"/> instance, in entry order (enumeration is shape-major, so each
+    /// shape is one run). What <see cref="ForShard"/> cuts into pieces and <see cref="CheckSweep"/> hands to threads.
+    /// </summary>
+    public static List<(int Start, int End)> ShapeRuns(IReadOnlyList<CheckEntry> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var runs = new List<(int Start, int End)>();
+        for (int i = 0; i < entries.Count;)
+        {
+            int end = i + 1;
+            var shape = entries[i].Configuration.Shape;
+            while (end < entries.Count && ReferenceEquals(entries[end].Configuration.Shape, shape)) end++;
+            runs.Add((i, end));
+            i = end;
+        }
+        return runs;
     }
 
     /// <summary>A deterministic 64-bit value of a seed and a key (FNV-1a of the key, mixed by SplitMix64): the same on every machine and run.</summary>

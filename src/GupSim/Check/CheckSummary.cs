@@ -29,6 +29,12 @@ public sealed class CheckSummary
     /// <see cref="Configurations"/>, never as a failure.
     /// </summary>
     public long NotApplicable { get; init; }
+    /// <summary>
+    /// Passes in which GUP took fewer pages than asked, or ended with an errno (<see cref="CheckEngine.IsShort"/>): the
+    /// kernel may return fewer, so they pass when the entries returned are right and every count balances; counted
+    /// in <see cref="Configurations"/>, never as a failure. Added after the first release of the schema (absent = 0).
+    /// </summary>
+    public long Short { get; init; }
     /// <summary>Configurations in the whole space (before --budget and --shard).</summary>
     public long SpaceConfigurations { get; init; }
     /// <summary>Configurations --budget chose from the space (all of them without --budget); the shards of a sweep run these between them.</summary>
@@ -131,7 +137,7 @@ public sealed class CheckSummary
         if (verdicts.Count != space.Entries.Count) throw new ArgumentException("one verdict per entry", nameof(verdicts));
         var groups = new Dictionary<CheckGroupKey, GroupAccumulator>();
         var order = new List<CheckGroupKey>();
-        long failures = 0, notApplicable = 0;
+        long failures = 0, notApplicable = 0, shortPasses = 0;
         for (int i = 0; i < verdicts.Count; i++)
         {
             var e = space.Entries[i];
@@ -142,10 +148,11 @@ public sealed class CheckSummary
                 groups.Add(key, acc);
                 order.Add(key);
             }
-            bool failed = verdicts[i].Failed, na = !failed && CheckEngine.IsNotApplicable(verdicts[i]);
-            acc.Add(e.Configuration.Shape.ChurnBytes, e.Configuration.Shape.Seed, failed, na);
+            bool failed = verdicts[i].Failed, na = !failed && CheckEngine.IsNotApplicable(verdicts[i]), sh = CheckEngine.IsShort(verdicts[i]);
+            acc.Add(e.Configuration.Shape.ChurnBytes, e.Configuration.Shape.Seed, failed, na, sh);
             if (failed) failures++;
             if (na) notApplicable++;
+            if (sh) shortPasses++;
         }
         var list = new List<CheckGroupSummary>(order.Count);
         foreach (var key in order)
@@ -161,6 +168,7 @@ public sealed class CheckSummary
             Configurations = verdicts.Count,
             Failures = failures,
             NotApplicable = notApplicable,
+            Short = shortPasses,
             ElapsedSeconds = elapsedSeconds,
             Groups = list,
             SpaceConfigurations = space.SpaceConfigurations,
@@ -247,7 +255,7 @@ public sealed class CheckSummary
             {
                 firstIndex = Math.Min(firstIndex, g.FirstIndex);
                 foreach (var h in g.Histories)
-                    hist[(h.Churn, h.Seed)] = Sum(hist.GetValueOrDefault((h.Churn, h.Seed)), h.Churn, h.Seed, h.Configurations, h.Failures, h.NotApplicable);
+                    hist[(h.Churn, h.Seed)] = Sum(hist.GetValueOrDefault((h.Churn, h.Seed)), h.Churn, h.Seed, h.Configurations, h.Failures, h.NotApplicable, h.Short);
                 if (g.Minimal is not null && (min is null || g.Minimal.Index < min.Index)) min = g.Minimal;
             }
             var p = parts[0];
@@ -260,6 +268,7 @@ public sealed class CheckSummary
             Configurations = all.Sum(s => s.Configurations),
             Failures = all.Sum(s => s.Failures),
             NotApplicable = all.Sum(s => s.NotApplicable),
+            Short = all.Sum(s => s.Short),
             ElapsedSeconds = all.Sum(s => s.ElapsedSeconds),
             Groups = merged,
             SpaceConfigurations = first.SpaceConfigurations,
@@ -276,20 +285,21 @@ public sealed class CheckSummary
 
         public long FirstIndex { get; } = firstIndex;
 
-        public void Add(ulong churn, ulong seed, bool failed, bool notApplicable) =>
-            _histories[(churn, seed)] = Sum(_histories.GetValueOrDefault((churn, seed)), churn, seed, 1, failed ? 1 : 0, notApplicable ? 1 : 0);
+        public void Add(ulong churn, ulong seed, bool failed, bool notApplicable, bool shortPass) =>
+            _histories[(churn, seed)] = Sum(_histories.GetValueOrDefault((churn, seed)), churn, seed, 1, failed ? 1 : 0, notApplicable ? 1 : 0, shortPass ? 1 : 0);
 
         public List<CheckHistorySummary> Histories() => [.. _histories.Values];
     }
 
     /// <summary>A history's counts plus more of the same history (a run's configurations, or another shard's).</summary>
-    private static CheckHistorySummary Sum(CheckHistorySummary? h, ulong churn, ulong seed, long configurations, long failures, long notApplicable) => new()
+    private static CheckHistorySummary Sum(CheckHistorySummary? h, ulong churn, ulong seed, long configurations, long failures, long notApplicable, long shortPasses) => new()
     {
         Churn = churn,
         Seed = seed,
         Configurations = (h?.Configurations ?? 0) + configurations,
         Failures = (h?.Failures ?? 0) + failures,
         NotApplicable = (h?.NotApplicable ?? 0) + notApplicable,
+        Short = (h?.Short ?? 0) + shortPasses,
     };
 }
 
@@ -322,6 +332,8 @@ public sealed class CheckGroupSummary
     public CheckMinimalSummary? Minimal { get; init; }
     /// <summary>Configurations of the group that could not run on their shape (neither passed nor failed): a group whose configurations all were is not checked, not safe.</summary>
     public long NotApplicable { get; init; }
+    /// <summary>Of the group's passes, those in which GUP took fewer pages than asked or ended with an errno (<see cref="CheckSummary.Short"/>).</summary>
+    public long Short { get; init; }
     /// <summary>The lowest global index of the group's configurations that ran (orders the groups).</summary>
     public long FirstIndex { get; init; }
     /// <summary>Each history's counts, by churn size then seed.</summary>
@@ -342,6 +354,7 @@ public sealed class CheckGroupSummary
         Configurations = histories.Sum(h => h.Configurations),
         Failures = histories.Sum(h => h.Failures),
         NotApplicable = histories.Sum(h => h.NotApplicable),
+        Short = histories.Sum(h => h.Short),
         ManifestedSeeds = histories.Count(h => h.Failures > 0),
         Seeds = histories.Count,
         Minimal = minimal,
@@ -363,6 +376,8 @@ public sealed class CheckHistorySummary
     public long Failures { get; init; }
     /// <summary>Of those, configurations that could not run on their shape (neither passed nor failed).</summary>
     public long NotApplicable { get; init; }
+    /// <summary>Of those, passes in which GUP took fewer pages than asked or ended with an errno.</summary>
+    public long Short { get; init; }
 }
 
 /// <summary>A group's first failure, shrunk: its kind, how many entries were wrong, the reproducing script and command.</summary>

@@ -44,15 +44,7 @@ public sealed class CheckSweep
         var verdicts = new CheckVerdict[total];
 
         // Runs of one shape: [start, end) in entry order.
-        var runs = new List<(int Start, int End)>();
-        for (int i = 0; i < total;)
-        {
-            int end = i + 1;
-            var shape = entries[i].Configuration.Shape;
-            while (end < total && ReferenceEquals(entries[end].Configuration.Shape, shape)) end++;
-            runs.Add((i, end));
-            i = end;
-        }
+        var runs = CheckSpace.ShapeRuns(entries);
         runs.Sort((a, b) => (b.End - b.Start) != (a.End - a.Start) ? (b.End - b.Start).CompareTo(a.End - a.Start) : a.Start.CompareTo(b.Start));
 
         long done = 0, failures = 0;
@@ -89,10 +81,28 @@ public sealed class CheckSweep
             var key = CheckGroupKey.Of(entries[i].Configuration);
             if (first.TryAdd(key, i)) firstOrder.Add(key);
         }
+        // Groups whose first failures share a shape are shrunk next to each other, so the cores take them together:
+        // their candidates are mostly the same shapes, which the runner boots once and keeps (CheckEngine waits for
+        // a shape another thread has out rather than boot it twice). The largest such sets first.
+        var byShape = new Dictionary<CheckShape, List<CheckGroupKey>>();
+        var shapes = new List<List<CheckGroupKey>>();
+        foreach (var key in firstOrder)
+        {
+            var shape = entries[first[key]].Configuration.Shape;
+            if (!byShape.TryGetValue(shape, out var list))
+            {
+                byShape.Add(shape, list = []);
+                shapes.Add(list);
+            }
+            list.Add(key);
+        }
+        shapes.Sort((a, b) => b.Count != a.Count ? b.Count.CompareTo(a.Count) : first[a[0]].CompareTo(first[b[0]]));
+        var order = new List<CheckGroupKey>(firstOrder.Count);
+        foreach (var keys in shapes) order.AddRange(keys);
         var minimal = new ConcurrentDictionary<CheckGroupKey, (long Index, CheckMinimalCase Case)>();
         try
         {
-            Parallel.ForEach(firstOrder, options, key =>
+            Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering), options, key =>
             {
                 int i = first[key];
                 minimal[key] = (entries[i].Index, _shrinker.Shrink(entries[i].Configuration, verdicts[i]));

@@ -11,6 +11,15 @@ public sealed partial class GetUserPages
 
     private readonly List<MigratedPage> _migrated = [];
 
+    /// <summary>How many pages FOLL_LONGTERM calls on this instance migrated (the length of <see cref="Migrated"/>, without copying it).</summary>
+    public int MigratedCount
+    {
+        get
+        {
+            lock (_migrated) return _migrated.Count;
+        }
+    }
+
     /// <summary>Every page FOLL_LONGTERM calls on this instance migrated, in order.</summary>
     public IReadOnlyList<MigratedPage> Migrated
     {

@@ -42,15 +42,18 @@ public static class PagesOracle
         var runs = new RightRuns(mm, start, pages.Length);
         while (runs.MoveNext())
         {
+            if (runs.First.IsNull)
+            {
+                // Nothing mapped at this subpage (a run of one): whatever the entry holds is wrong.
+                wrong++;
+                if (first < 0) (first, firstExpected) = (runs.Index, null);
+                continue;
+            }
             for (long k = 0; k < runs.Count; k++)
             {
-                if (!runs.First.IsNull && pages[(int)(runs.Index + k)] == m.PageAdd(runs.First, k)) continue;
+                if (pages[(int)(runs.Index + k)] == m.PageAdd(runs.First, k)) continue;
                 wrong++;
-                if (first < 0)
-                {
-                    first = runs.Index + k;
-                    firstExpected = runs.First.IsNull ? null : runs.Pfn + (ulong)k;
-                }
+                if (first < 0) (first, firstExpected) = (runs.Index + k, runs.Pfn + (ulong)k);
             }
         }
         if (first < 0) return new PagesOracleResult(pages.Length, 0, -1, PagePtr.Null, null, null);
@@ -73,8 +76,15 @@ public static class PagesOracle
         var m = mm.Machine;
         var runs = new RightRuns(mm, start, right.Length);
         while (runs.MoveNext())
+        {
+            if (runs.First.IsNull)
+            {
+                right[(int)runs.Index] = PagePtr.Null; // a run of one: nothing mapped there
+                continue;
+            }
             for (long k = 0; k < runs.Count; k++)
-                right[(int)(runs.Index + k)] = runs.First.IsNull ? PagePtr.Null : m.PageAdd(runs.First, k);
+                right[(int)(runs.Index + k)] = m.PageAdd(runs.First, k);
+        }
     }
 
     /// <summary>

@@ -11,16 +11,11 @@ namespace GupSim.Gup;
 /// </summary>
 public sealed class PinBalance
 {
-    private readonly Machine _m;
-    private readonly Dictionary<ulong, (int Ref, int Pin)> _heads;
-    private readonly (ulong Nr, ulong Free, ulong Resv, ulong Surplus)[] _pools;
+    private Machine _m;
+    private readonly Dictionary<ulong, (int Ref, int Pin)> _heads = [];
+    private (ulong Nr, ulong Free, ulong Resv, ulong Surplus)[] _pools = [];
 
-    private PinBalance(Machine m, Dictionary<ulong, (int, int)> heads, (ulong, ulong, ulong, ulong)[] pools)
-    {
-        _m = m;
-        _heads = heads;
-        _pools = pools;
-    }
+    private PinBalance(Machine m) => _m = m;
 
     /// <summary>The compound heads mapped in [addr, addr + len), by pfn, with their counts now.</summary>
     public IReadOnlyDictionary<ulong, (int Ref, int Pin)> Heads => _heads;
@@ -39,9 +34,22 @@ public sealed class PinBalance
     public static PinBalance Take(MmStruct mm, ulong addr, ulong len)
     {
         ArgumentNullException.ThrowIfNull(mm);
+        return new PinBalance(mm.Machine).Retake(mm, addr, len);
+    }
+
+    /// <summary>
+    /// Takes the counts again, into this instance (what <see cref="Take"/> returns, without allocating once the
+    /// instance has held as many heads and hstates): every head mapped in [addr, addr + len) of <paramref name="mm"/>,
+    /// and the pools. What was taken before is forgotten.
+    /// </summary>
+    public PinBalance Retake(MmStruct mm, ulong addr, ulong len)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
         var m = mm.Machine;
+        _m = m;
         var sp = m.StructPages;
-        var heads = new Dictionary<ulong, (int, int)>();
+        var heads = _heads;
+        heads.Clear();
         for (ulong va = addr; va < addr + len && va >= addr;)
         {
             var leaf = mm.WalkLeaf(va);
@@ -56,9 +64,25 @@ public sealed class PinBalance
             va = (va & ~(step - 1)) + step;
         }
         var hs = m.Hugetlb.Hstates;
-        var pools = new (ulong, ulong, ulong, ulong)[hs.Count];
-        for (int i = 0; i < hs.Count; i++) pools[i] = (hs[i].NrHugePages, hs[i].FreeHugePages, hs[i].ResvHugePages, hs[i].SurplusHugePages);
-        return new PinBalance(m, heads, pools);
+        if (_pools.Length != hs.Count) _pools = new (ulong, ulong, ulong, ulong)[hs.Count];
+        for (int i = 0; i < hs.Count; i++) _pools[i] = (hs[i].NrHugePages, hs[i].FreeHugePages, hs[i].ResvHugePages, hs[i].SurplusHugePages);
+        return this;
+    }
+
+    /// <summary>The first line <see cref="Differences"/> would give, or null when everything is back where it was (without building the list).</summary>
+    public string? FirstDifference(bool pools = true)
+    {
+        var sp = _m.StructPages;
+        foreach (var (pfn, (r, pc)) in _heads)
+        {
+            var head = _m.PfnToPage(Pfn.FromUInt64(pfn));
+            int r2 = sp.Refcount(head), pc2 = sp.HpagePincountAvailable(head) ? sp.CompoundPincount(head) : 0;
+            if (r2 != r || pc2 != pc) return Differences(pools)[0];
+        }
+        var hs = _m.Hugetlb.Hstates;
+        for (int i = 0; pools && i < hs.Count && i < _pools.Length; i++)
+            if ((hs[i].NrHugePages, hs[i].FreeHugePages, hs[i].ResvHugePages, hs[i].SurplusHugePages) != _pools[i]) return Differences(pools)[0];
+        return null;
     }
 
     /// <summary>

@@ -24,7 +24,7 @@ public sealed partial class StructPageStore
     /// <summary>The open checkpoint: the chunks written since it was taken (or since the last rollback).</summary>
     private sealed class CheckpointJournal(int thread)
     {
-        public readonly int Thread = thread;
+        public int Thread = thread;
         public int Generation;
         public readonly Dictionary<ulong, ChunkSave> Saved = [];
     }
@@ -64,6 +64,16 @@ public sealed partial class StructPageStore
         {
             if (_journal is not null) throw new InvalidOperationException("a struct page checkpoint is already open on this machine");
             _journal = new CheckpointJournal(Environment.CurrentManagedThreadId) { Generation = ++_generations };
+        }
+    }
+
+    /// <summary>Hands the open checkpoint to thread <paramref name="thread"/> (<see cref="Machine.AdoptCheckpoint"/>).</summary>
+    internal void AdoptCheckpoint(int thread)
+    {
+        lock (_lock)
+        {
+            var j = _journal ?? throw new InvalidOperationException("no struct page checkpoint is open");
+            j.Thread = thread;
         }
     }
 
