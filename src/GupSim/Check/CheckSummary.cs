@@ -85,6 +85,7 @@ public sealed class CheckSummary
             Configurations = s.Configurations,
             Failures = s.Failures,
             NotApplicable = s.NotApplicable,
+            Short = s.Short,
             ElapsedSeconds = s.ElapsedSeconds,
             Groups = s.Groups,
             SpaceConfigurations = s.SpaceConfigurations,
