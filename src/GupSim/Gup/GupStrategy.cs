@@ -21,14 +21,30 @@ public enum HugetlbSlowVariant
 /// computation, and whether refs come from the aligned vaddr (d08af0a59684). <see cref="ForVersion"/> gives each
 /// kernel version's own; <see cref="Named"/> the overrides <c>--strategy</c> accepts.
 /// </summary>
+/// <param name="Name">What <c>--strategy</c> calls it ("v6.18" for a version's own code).</param>
+/// <param name="Slow">follow_hugetlb_page()'s loop shape, or follow_page_mask() from v6.6.</param>
+/// <param name="SlowRecorder">How the slow path fills pages[] for a huge page.</param>
+/// <param name="FastRecorder">How gup-fast's PMD/PUD leaves fill pages[].</param>
+/// <param name="FastFirstPageByNthPage">gup-fast's first subpage by nth_page() (c228afb11ac6, v5.18–v6.17).</param>
+/// <param name="RefsFromAlignedVaddr">refs from the aligned vaddr (d08af0a59684, v5.14).</param>
+/// <param name="FastLeafIgnoresNr">
+/// The mm-unstable tree of 2025-09-01 … 2025-09-05 ("mm/gup: remove record_subpages()", v2 19/37 as first applied):
+/// gup_fast_pmd_leaf()/gup_fast_pud_leaf() filled <c>*(pages++) = page++</c> from the <c>pages</c> the walk was
+/// given, without the <c>pages += *nr</c> of the fixup folded in on 2025-09-05, so a second leaf in one call overwrote
+/// the entries before it and left its own slots as the caller's array had them (<see cref="MmUnstable202509"/>).
+/// </param>
 public sealed record GupStrategy(
     string Name,
     HugetlbSlowVariant Slow,
     ISubpageRecorder SlowRecorder,
     ISubpageRecorder FastRecorder,
     bool FastFirstPageByNthPage,
-    bool RefsFromAlignedVaddr)
+    bool RefsFromAlignedVaddr,
+    bool FastLeafIgnoresNr = false)
 {
+    /// <summary>The <c>--strategy</c> name of the September 2025 mm-tree state (<see cref="FastLeafIgnoresNr"/>).</summary>
+    public const string MmUnstable202509 = "mm-unstable-2025-09";
+
     /// <summary>The code of <paramref name="v"/> (mm/gup.c, mm/hugetlb.c; the commits on each <see cref="KernelVersion"/> property).</summary>
     public static GupStrategy ForVersion(KernelVersion v)
     {
@@ -50,7 +66,7 @@ public sealed record GupStrategy(
     internal static ISubpageRecorder FollowPageMaskPointerBase { get; } = new PointerBaseNthRecorder();
 
     /// <summary>The names <c>--strategy</c> accepts.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["v5.11", "patch1", "v1-page++", "merged", "nth_page", "page++", "section-run"];
+    public static IReadOnlyList<string> Names { get; } = ["v5.11", "patch1", "v1-page++", "merged", "nth_page", "page++", "section-run", MmUnstable202509];
 
     /// <summary>
     /// A named strategy on top of <paramref name="v"/>'s code: "v5.11" and "patch1" select the slow loop shape; the
@@ -68,6 +84,9 @@ public sealed record GupStrategy(
             "merged" => WithRecorder(baseline, name, SubpageRecorders.MemMapOffsetMerged),
             "nth_page" => WithRecorder(baseline, name, SubpageRecorders.NthPage),
             "section-run" => WithRecorder(baseline, name, SubpageRecorders.SectionRun),
+            // v6.18's gup-fast leaves (page++ from pXd_page + offset, pages[] written after the grab and the re-check)
+            // without the *nr offset; on an older version the same leaf fill over that version's other code.
+            MmUnstable202509 => baseline with { Name = name, FastRecorder = SubpageRecorders.PagePlusPlus, FastFirstPageByNthPage = false, FastLeafIgnoresNr = true },
             _ => throw new GupSimException($"unknown strategy '{name}': use one of {string.Join(", ", Names)}, or --strategy-assembly"),
         };
     }
