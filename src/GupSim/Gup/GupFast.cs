@@ -214,6 +214,9 @@ public sealed partial class GetUserPages
     /// recorder, one grab on the head, then re-read the entry and roll back if it changed. When the level is folded
     /// (<paramref name="slotIsCopy"/>) the kernel's pXd pointer is the walker's own copy of the upper value
     /// (pXd_offset_lockless's default, <c>pmd_offset(&amp;pud, addr)</c>), so the re-check compares the copy with itself.
+    /// v6.18 (gup_fast_pmd_leaf()/gup_fast_pud_leaf() after e3c05b6e370c "mm/gup: remove record_subpages()") grabs
+    /// and re-checks first and fills <c>pages[*nr …]</c> only once every test passed; the strategy's
+    /// <see cref="GupStrategy.FastLeafIgnoresNr"/> fills from <c>pages[0]</c> instead, as the mm tree did for four days.
     /// </summary>
     private bool GupHugeLeaf(PageTable t, EntryRef slot, bool slotIsCopy, PageTableEntry orig, ulong addr, ulong end, ulong span, FollFlags flags, Span<PagePtr> pages, ref int nr)
     {
@@ -224,9 +227,10 @@ public sealed partial class GetUserPages
         Grab.Counters.PfnToPage(1);
         ulong offset = (addr - leafBase) >> PageShift;
         int refs = (int)((end - addr) >> PageShift);
-        if (pages.Length > 0)
+        bool recordAfterChecks = _m.Version.HasMaxFolioOrderInvariant || Strategy.FastLeafIgnoresNr;
+        var ctx = new SubpageRecordContext(_m, head, orig.Pfn, offset, Grab.Counters);
+        if (pages.Length > 0 && !recordAfterChecks)
         {
-            var ctx = new SubpageRecordContext(_m, head, orig.Pfn, offset, Grab.Counters);
             SubpageRecorders.Record(Strategy.FastRecorder, ctx, pages.Slice(nr, refs));
             Grab.Counters.PagesWrite(refs);
         }
@@ -236,6 +240,12 @@ public sealed partial class GetUserPages
         {
             Grab.PutCompoundHead(grabbed.Value, refs, flags);
             return false;
+        }
+        if (pages.Length > 0 && recordAfterChecks)
+        {
+            // *nr += refs; for (; refs; refs--) *(pages++) = page++; — with the fixup's pages += *nr before it.
+            SubpageRecorders.Record(Strategy.FastRecorder, ctx, pages.Slice(Strategy.FastLeafIgnoresNr ? 0 : nr, refs));
+            Grab.Counters.PagesWrite(refs);
         }
         nr += refs;
         _m.StructPages.SetPageFlagAtomic(grabbed.Value, PageFlagBits.Referenced); // SetPageReferenced(head): set_bit

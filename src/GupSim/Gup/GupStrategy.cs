@@ -12,7 +12,7 @@ public enum HugetlbSlowVariant
     GrabOncePerHugePage,
     /// <summary>82e5d378b0e4 (patch 2) and later: refs = min3(...), record_subpages_vmas() with the recorder, one grab.</summary>
     RecordSubpages,
-    /// <summary>v6.5+: hugetlb through follow_page_mask() / hugetlb_follow_page_mask(); __get_user_pages records page_increm subpages.</summary>
+    /// <summary>v6.6+ (4849807114b8): hugetlb through follow_page_mask() / hugetlb_follow_page_mask(); __get_user_pages records page_increm subpages.</summary>
     FollowPageMask,
 }
 
@@ -21,14 +21,30 @@ public enum HugetlbSlowVariant
 /// computation, and whether refs come from the aligned vaddr (d08af0a59684). <see cref="ForVersion"/> gives each
 /// kernel version's own; <see cref="Named"/> the overrides <c>--strategy</c> accepts.
 /// </summary>
+/// <param name="Name">What <c>--strategy</c> calls it ("v6.18" for a version's own code).</param>
+/// <param name="Slow">follow_hugetlb_page()'s loop shape, or follow_page_mask() from v6.6.</param>
+/// <param name="SlowRecorder">How the slow path fills pages[] for a huge page.</param>
+/// <param name="FastRecorder">How gup-fast's PMD/PUD leaves fill pages[].</param>
+/// <param name="FastFirstPageByNthPage">gup-fast's first subpage by nth_page() (c228afb11ac6, v5.18–v6.17).</param>
+/// <param name="RefsFromAlignedVaddr">refs from the aligned vaddr (d08af0a59684, v5.14).</param>
+/// <param name="FastLeafIgnoresNr">
+/// The mm-unstable tree of 2025-09-01 … 2025-09-05 ("mm/gup: remove record_subpages()", v2 19/37 as first applied):
+/// gup_fast_pmd_leaf()/gup_fast_pud_leaf() filled <c>*(pages++) = page++</c> from the <c>pages</c> the walk was
+/// given, without the <c>pages += *nr</c> of the fixup folded in on 2025-09-05, so a second leaf in one call overwrote
+/// the entries before it and left its own slots as the caller's array had them (<see cref="MmUnstable202509"/>).
+/// </param>
 public sealed record GupStrategy(
     string Name,
     HugetlbSlowVariant Slow,
     ISubpageRecorder SlowRecorder,
     ISubpageRecorder FastRecorder,
     bool FastFirstPageByNthPage,
-    bool RefsFromAlignedVaddr)
+    bool RefsFromAlignedVaddr,
+    bool FastLeafIgnoresNr = false)
 {
+    /// <summary>The <c>--strategy</c> name of the September 2025 mm-tree state (<see cref="FastLeafIgnoresNr"/>).</summary>
+    public const string MmUnstable202509 = "mm-unstable-2025-09";
+
     /// <summary>The code of <paramref name="v"/> (mm/gup.c, mm/hugetlb.c; the commits on each <see cref="KernelVersion"/> property).</summary>
     public static GupStrategy ForVersion(KernelVersion v)
     {
@@ -38,19 +54,19 @@ public sealed record GupStrategy(
         string name = "v" + v;
         if (v < KernelVersion.V5_12) return new(name, HugetlbSlowVariant.PerSubpage, SubpageRecorders.MemMapOffsetAligned, fast, fastNth, aligned);
         if (v < KernelVersion.V6_1) return new(name, HugetlbSlowVariant.RecordSubpages, SubpageRecorders.MemMapOffsetMerged, fast, fastNth, aligned);
-        if (v < KernelVersion.FromNumbers(6, 5)) return new(name, HugetlbSlowVariant.RecordSubpages, SubpageRecorders.NthPage, fast, fastNth, aligned);
+        if (!v.HugetlbGupThroughFollowPageMask) return new(name, HugetlbSlowVariant.RecordSubpages, SubpageRecorders.NthPage, fast, fastNth, aligned);
         if (v.HasMaxFolioOrderInvariant) return new(name, HugetlbSlowVariant.FollowPageMask, SubpageRecorders.PagePlusPlus, fast, fastNth, aligned);
-        // v6.5–v6.6: hugetlb_follow_page_mask() did page += offset until 426056efe835 switched to nth_page(); that
-        // commit reached Linus's tree in the v6.7 merge window (stable backports came later, 6.6.y only).
+        // v6.6: hugetlb_follow_page_mask() did page += offset until 426056efe835 switched to nth_page(); that commit
+        // reached Linus's tree in the v6.7 merge window (the 6.6.y stable backport came later; v6.5 never had the path).
         var rec = v.HugetlbFollowPageMaskUsesNthPage ? SubpageRecorders.NthPage : FollowPageMaskPointerBase;
         return new(name, HugetlbSlowVariant.FollowPageMask, rec, fast, fastNth, aligned);
     }
 
-    /// <summary>v6.5–v6.6's hugetlb_follow_page_mask(): <c>page += offset</c>, then nth_page(page, j) per subpage.</summary>
+    /// <summary>v6.6's hugetlb_follow_page_mask(): <c>page += offset</c>, then __get_user_pages()' nth_page(page, j) per subpage.</summary>
     internal static ISubpageRecorder FollowPageMaskPointerBase { get; } = new PointerBaseNthRecorder();
 
     /// <summary>The names <c>--strategy</c> accepts.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["v5.11", "patch1", "v1-page++", "merged", "nth_page", "page++", "section-run"];
+    public static IReadOnlyList<string> Names { get; } = ["v5.11", "patch1", "v1-page++", "merged", "nth_page", "page++", "section-run", MmUnstable202509];
 
     /// <summary>
     /// A named strategy on top of <paramref name="v"/>'s code: "v5.11" and "patch1" select the slow loop shape; the
@@ -68,6 +84,9 @@ public sealed record GupStrategy(
             "merged" => WithRecorder(baseline, name, SubpageRecorders.MemMapOffsetMerged),
             "nth_page" => WithRecorder(baseline, name, SubpageRecorders.NthPage),
             "section-run" => WithRecorder(baseline, name, SubpageRecorders.SectionRun),
+            // v6.18's gup-fast leaves (page++ from pXd_page + offset, pages[] written after the grab and the re-check)
+            // without the *nr offset; on an older version the same leaf fill over that version's other code.
+            MmUnstable202509 => baseline with { Name = name, FastRecorder = SubpageRecorders.PagePlusPlus, FastFirstPageByNthPage = false, FastLeafIgnoresNr = true },
             _ => throw new GupSimException($"unknown strategy '{name}': use one of {string.Join(", ", Names)}, or --strategy-assembly"),
         };
     }

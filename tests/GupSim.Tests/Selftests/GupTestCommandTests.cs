@@ -93,6 +93,29 @@ public sealed partial class GupTestCommandTests
         Assert.Equal("# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0", r.Lines[4]);
     }
 
+    [Theory]
+    [InlineData("-1", false)] // one call for all 1024 pages: two PMD leaves in one gup-fast walk
+    [InlineData("123", false)] // the call at page 492 runs into the second leaf
+    [InlineData("1", true)] // -n 1 can never show it: one page per call
+    [InlineData("512", true)] // each call is exactly one leaf, filled from pages[0] of that call
+    public void MmUnstable202509_OnlyACallSpanningTwoLeavesOopses(string n, bool passes)
+    {
+        var r = Run("--kernel", "6.18", "--strategy", "mm-unstable-2025-09", "--mem", "4G", "--hugepages", "hugepagesz=2M hugepages=2",
+            "-a", "-H", "-m", "4", "-n", n);
+        if (passes)
+        {
+            Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+            Assert.Matches(KsftPinFastLine(), r.Lines[2]);
+            return;
+        }
+        // The second leaf's entries went to pages[0 …] of the call, its own slots stayed NULL (kvcalloc), and
+        // verify_dma_pinned() oopses at the first NULL reading page->compound_head: the process dies after the TAP
+        // header and plan, before the benchmark line (exit 2, docs/gup-test.md).
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal(["TAP version 13", "1..1"], r.Lines);
+        Assert.Contains("BUG: unable to handle page fault for address: 0000000000000008", r.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Threads_EachPrintTheirLines()
     {
