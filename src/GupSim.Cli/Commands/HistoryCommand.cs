@@ -23,8 +23,7 @@ public static class HistoryCommand
         {
             string? one = pr.GetValue(name);
             IReadOnlyList<HistoryEntry> entries = one is null ? HistoryEntries.All : [HistoryEntries.Find(one)];
-            var results = new List<HistoryResult>(entries.Count);
-            foreach (var e in entries) results.Add(HistoryRunner.Run(e));
+            var results = HistoryRunner.RunAll(entries);
             var o = pr.InvocationConfiguration.Output;
             if (pr.GetValue(json)) o.WriteLine(Json.Serialize(ToJson(results)));
             else if (one is null) WriteTable(o, results);

@@ -101,7 +101,7 @@ public sealed record HistoryOutcome(string Kernel, string Model, IReadOnlyList<s
         foreach (var h in Heads)
             if (h.RefcountBefore is not null && h.RefcountAfter is not null && !h.Balanced)
                 parts.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"head pfn 0x{h.Pfn:x} refcount {h.RefcountBefore} -> {h.RefcountAfter}, pincount {h.PincountBefore} -> {h.PincountAfter} after release"));
+                    $"head pfn 0x{h.Pfn:x} refcount {h.RefcountBefore} -> {h.RefcountAfter}, pincount {h.PincountBefore} -> {h.PincountAfter} at the end"));
         if (BadPageStates > 0) parts.Add(string.Create(CultureInfo.InvariantCulture, $"{BadPageStates} BUG: Bad page state"));
         foreach (var w in Warnings)
             if (w.StartsWith("WARNING", StringComparison.Ordinal) || w.StartsWith("HugeTLB", StringComparison.Ordinal)) parts.Add(w);
@@ -148,6 +148,51 @@ public static class HistoryRunner
             results.Add(new HistoryCaseResult(c, buggy, fixd));
         }
         return new HistoryResult(entry, results);
+    }
+
+    /// <summary>
+    /// Runs every case of every entry, both sides, the sides in parallel (one machine per side, never shared, as
+    /// the check engine's workers do); the results in the entries' order.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown when a script line other than the machine line is malformed.</exception>
+    public static IReadOnlyList<HistoryResult> RunAll(IReadOnlyList<HistoryEntry> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var jobs = new List<(int E, int C, bool Fixed)>();
+        for (int e = 0; e < entries.Count; e++)
+            for (int c = 0; c < entries[e].Cases.Count; c++)
+            {
+                jobs.Add((e, c, false));
+                jobs.Add((e, c, true));
+            }
+        var outcomes = new HistoryOutcome[jobs.Count];
+        try
+        {
+            Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+            {
+                var (e, c, fx) = jobs[i];
+                var entry = entries[e];
+                var @case = entry.Cases[c];
+                outcomes[i] = fx ? RunSide(@case, entry.FixedKernel, entry.FixedModel ?? @case.Model) : RunSide(@case, entry.BuggyKernel, @case.Model);
+            });
+        }
+        catch (AggregateException ae) when (ae.InnerException is GupSimException g)
+        {
+            throw g;
+        }
+        var results = new List<HistoryResult>(entries.Count);
+        int k = 0;
+        foreach (var entry in entries)
+        {
+            var cases = new List<HistoryCaseResult>(entry.Cases.Count);
+            foreach (var c in entry.Cases)
+            {
+                cases.Add(new HistoryCaseResult(c, outcomes[k], outcomes[k + 1]));
+                k += 2;
+            }
+            results.Add(new HistoryResult(entry, cases));
+        }
+        return results;
     }
 
     /// <summary>Runs one case's script on one kernel version and memory model.</summary>
