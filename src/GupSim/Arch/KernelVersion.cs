@@ -30,13 +30,15 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     public static KernelVersion V5_18 => new(5, 18);
     /// <summary>v6.1: mem_map_offset()/mem_map_next() replaced by nth_page() (Cheng Li, Sept 2022).</summary>
     public static KernelVersion V6_1 => new(6, 1);
-    /// <summary>v6.6: follow_hugetlb_page() retired; hugetlb through follow_page_mask().</summary>
+    /// <summary>v6.6: follow_hugetlb_page() retired (4849807114b8); hugetlb through follow_page_mask() and hugetlb_follow_page_mask()'s <c>page +=</c>.</summary>
     public static KernelVersion V6_6 => new(6, 6);
+    /// <summary>v6.7: hugetlb_follow_page_mask() computes the subpage with nth_page() (426056efe835).</summary>
+    public static KernelVersion V6_7 => new(6, 7);
     /// <summary>v6.18: folios never span a section on !VMEMMAP (MAX_FOLIO_ORDER); nth_page() removed; VMEMMAP mandatory where supported.</summary>
     public static KernelVersion V6_18 => new(6, 18);
 
     /// <summary>The releases GupSim documents and tests explicitly. Any other major.minor in [<see cref="OldestModelled"/>, <see cref="NewestModelled"/>] is accepted too.</summary>
-    public static IReadOnlyList<KernelVersion> Known { get; } = [V5_11, V5_12, V5_14, V5_18, V6_1, V6_6, V6_18];
+    public static IReadOnlyList<KernelVersion> Known { get; } = [V5_11, V5_12, V5_14, V5_18, V6_1, V6_6, V6_7, V6_18];
 
     /// <summary>
     /// v5.10, the oldest release GupSim models: the last one before gup_test (v5.11 renamed gup_benchmark), kept so
@@ -153,12 +155,22 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     public bool HasLongtermFileWriteRule => this >= FromNumbers(6, 5);
 
     /// <summary>
+    /// 4849807114b8 (Peter Xu, "mm/gup: retire follow_hugetlb_page()", with ec8a638d3f8b's page_increm loop in
+    /// __get_user_pages(); merged in the v6.6 window, Aug 2023): slow GUP on a hugetlb VMA goes through
+    /// follow_page_mask() → hugetlb_follow_page_mask(), which grabs the first subpage and sets the page mask, and
+    /// __get_user_pages() grabs the other page_increm − 1 with try_grab_folio() and fills <c>nth_page(page, j)</c>.
+    /// v6.5 still runs follow_hugetlb_page() with <c>record_subpages(nth_page(page, pfn_offset), …)</c> (Lorenzo
+    /// Stoakes' vmas removal, the v6.5 form).
+    /// </summary>
+    public bool HugetlbGupThroughFollowPageMask => this >= V6_6;
+
+    /// <summary>
     /// 426056efe835 (Zi Yan, "mm/hugetlb: use nth_page() in place of direct struct page manipulation", Fixes:
     /// 57a196a58421): hugetlb_follow_page_mask() computes the subpage with <c>nth_page(page, offset)</c> instead of
     /// <c>page += offset</c>. Merged for v6.7 (greg k-h's stable mail of 2023-11-23 quotes it from Linus's tree; v6.6
     /// shipped with <c>page +=</c>, the 6.6.y stable series took it later, which GupSim does not model).
     /// </summary>
-    public bool HugetlbFollowPageMaskUsesNthPage => this >= FromNumbers(6, 7);
+    public bool HugetlbFollowPageMaskUsesNthPage => this >= V6_7;
 
     /// <summary>v6.18: nth_page() removed; folios may not exceed one section on !VMEMMAP (MAX_FOLIO_ORDER = PFN_SECTION_SHIFT).</summary>
     public bool HasMaxFolioOrderInvariant => this >= V6_18;

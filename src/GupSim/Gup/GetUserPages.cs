@@ -70,7 +70,7 @@ public sealed partial class GetUserPages
     }
 
     /// <summary>
-    /// __get_user_pages(): per VMA, check_vma_flags(); hugetlb VMAs through follow_hugetlb_page() (or, from v6.5,
+    /// __get_user_pages(): per VMA, check_vma_flags(); hugetlb VMAs through follow_hugetlb_page() (or, from v6.6,
     /// follow_page_mask()); others page by page through follow_page_mask(), faulting in what is missing.
     /// </summary>
     internal long GetUserPagesSlow(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
@@ -120,7 +120,7 @@ public sealed partial class GetUserPages
                 }
                 continue;
             }
-            // page_increm: with a page mask (hugetlb via follow_page_mask, v6.5+) the rest of the huge page.
+            // page_increm: with a page mask (hugetlb via follow_page_mask, v6.6+) the rest of the huge page.
             long incr = 1 + (long)(~(start >> PageShift) & pageMask);
             if (incr > nrPages) incr = nrPages;
             if (incr > 1 && hugeCtx is { } ctx)
@@ -188,7 +188,7 @@ public sealed partial class GetUserPages
     /// <summary>
     /// follow_page_mask(): the page mapped at <paramref name="addr"/> with a reference grabbed (FOLL_GET/FOLL_PIN), or
     /// null when it must be faulted in first (missing, or FOLL_WRITE on a read-only entry). THP: the subpage of the
-    /// PMD leaf (follow_trans_huge_pmd). Hugetlb (v6.5+ hugetlb_follow_page_mask): the first subpage as the strategy
+    /// PMD leaf (follow_trans_huge_pmd). Hugetlb (v6.6+ hugetlb_follow_page_mask): the first subpage as the strategy
     /// computes it, with <paramref name="pageMask"/> = pages_per_huge_page − 1; the caller grabs the rest.
     /// </summary>
     private PagePtr? FollowPageMask(MmStruct mm, Vma vma, ulong addr, FollFlags flags, out ulong pageMask, out SubpageRecordContext? hugeCtx, out int err)

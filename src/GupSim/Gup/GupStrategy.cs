@@ -12,7 +12,7 @@ public enum HugetlbSlowVariant
     GrabOncePerHugePage,
     /// <summary>82e5d378b0e4 (patch 2) and later: refs = min3(...), record_subpages_vmas() with the recorder, one grab.</summary>
     RecordSubpages,
-    /// <summary>v6.5+: hugetlb through follow_page_mask() / hugetlb_follow_page_mask(); __get_user_pages records page_increm subpages.</summary>
+    /// <summary>v6.6+ (4849807114b8): hugetlb through follow_page_mask() / hugetlb_follow_page_mask(); __get_user_pages records page_increm subpages.</summary>
     FollowPageMask,
 }
 
@@ -38,15 +38,15 @@ public sealed record GupStrategy(
         string name = "v" + v;
         if (v < KernelVersion.V5_12) return new(name, HugetlbSlowVariant.PerSubpage, SubpageRecorders.MemMapOffsetAligned, fast, fastNth, aligned);
         if (v < KernelVersion.V6_1) return new(name, HugetlbSlowVariant.RecordSubpages, SubpageRecorders.MemMapOffsetMerged, fast, fastNth, aligned);
-        if (v < KernelVersion.FromNumbers(6, 5)) return new(name, HugetlbSlowVariant.RecordSubpages, SubpageRecorders.NthPage, fast, fastNth, aligned);
+        if (!v.HugetlbGupThroughFollowPageMask) return new(name, HugetlbSlowVariant.RecordSubpages, SubpageRecorders.NthPage, fast, fastNth, aligned);
         if (v.HasMaxFolioOrderInvariant) return new(name, HugetlbSlowVariant.FollowPageMask, SubpageRecorders.PagePlusPlus, fast, fastNth, aligned);
-        // v6.5–v6.6: hugetlb_follow_page_mask() did page += offset until 426056efe835 switched to nth_page(); that
-        // commit reached Linus's tree in the v6.7 merge window (stable backports came later, 6.6.y only).
+        // v6.6: hugetlb_follow_page_mask() did page += offset until 426056efe835 switched to nth_page(); that commit
+        // reached Linus's tree in the v6.7 merge window (the 6.6.y stable backport came later; v6.5 never had the path).
         var rec = v.HugetlbFollowPageMaskUsesNthPage ? SubpageRecorders.NthPage : FollowPageMaskPointerBase;
         return new(name, HugetlbSlowVariant.FollowPageMask, rec, fast, fastNth, aligned);
     }
 
-    /// <summary>v6.5–v6.6's hugetlb_follow_page_mask(): <c>page += offset</c>, then nth_page(page, j) per subpage.</summary>
+    /// <summary>v6.6's hugetlb_follow_page_mask(): <c>page += offset</c>, then __get_user_pages()' nth_page(page, j) per subpage.</summary>
     internal static ISubpageRecorder FollowPageMaskPointerBase { get; } = new PointerBaseNthRecorder();
 
     /// <summary>The names <c>--strategy</c> accepts.</summary>

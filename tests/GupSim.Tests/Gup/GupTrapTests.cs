@@ -260,15 +260,16 @@ public class Trap4Tests
 
 public class FollowPageMaskTests
 {
-    // v6.5+: hugetlb through follow_page_mask(); hugetlb_follow_page_mask() did page += offset until 426056efe835
-    // (merged for v6.7; v6.6 still has page +=), then nth_page(). A call starting at subpage 40000 (section 1 of the
-    // 1 GiB page) shows the difference.
+    // v6.6 (4849807114b8): hugetlb through follow_page_mask(); hugetlb_follow_page_mask() did page += offset until
+    // 426056efe835 (merged for v6.7), then nth_page(). v6.5 still ran follow_hugetlb_page() with
+    // record_subpages(nth_page(page, pfn_offset), …). A call starting at subpage 40000 (section 1 of the 1 GiB page)
+    // shows the difference.
     [Theory]
-    [InlineData("6.5", true)]
-    [InlineData("6.6", true)]
-    [InlineData("6.7", false)]
-    [InlineData("6.17", false)]
-    public void HugetlbFollowPageMask_PointerBaseVsNthPage(string version, bool pointerBase)
+    [InlineData("6.5", HugetlbSlowVariant.RecordSubpages, false)]
+    [InlineData("6.6", HugetlbSlowVariant.FollowPageMask, true)]
+    [InlineData("6.7", HugetlbSlowVariant.FollowPageMask, false)]
+    [InlineData("6.17", HugetlbSlowVariant.FollowPageMask, false)]
+    public void HugetlbFollowPageMask_PointerBaseVsNthPage(string version, HugetlbSlowVariant slow, bool pointerBase)
     {
         var m = Machine.Boot(new MachineSpec
         {
@@ -285,7 +286,7 @@ public class FollowPageMaskTests
         ulong head = mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value;
         var headPage = GupTrapTests.Expected(m, head);
         var gup = new GetUserPages(m);
-        Assert.Equal(HugetlbSlowVariant.FollowPageMask, gup.Strategy.Slow);
+        Assert.Equal(slow, gup.Strategy.Slow);
         var pages = new PagePtr[16];
         if (pointerBase)
         {
