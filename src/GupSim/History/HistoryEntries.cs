@@ -163,7 +163,7 @@ public static class HistoryEntries
 
     private static HistoryEntry FollowPageMask() => new(
         "follow-page-mask",
-        "v6.5/v6.6 hugetlb_follow_page_mask() computes the subpage with page += offset",
+        "v6.6 hugetlb_follow_page_mask() computes the subpage with page += offset (the issue says v6.5/v6.6: v6.5 still ran follow_hugetlb_page())",
         "hugetlb_follow_page_mask(), mm/hugetlb.c",
         "57a196a58421",
         "426056efe835",
@@ -177,7 +177,7 @@ public static class HistoryEntries
         Notes =
         [
             "Zi Yan's fix says 'No bug is reported. It comes from code inspection.' A call that starts past the first section of the 1 GiB page gets head + offset by pointer arithmetic: another section's struct page, whose grab fails when it is free (try_grab_page(): WARN_ON_ONCE(refcount <= 0), -ENOMEM), so GUP stops there.",
-            "426056efe835 reached Linus's tree for v6.7; the 6.6.y stable series took it later, which GupSim does not model.",
+            "426056efe835 reached Linus's tree for v6.7; the 6.6.y stable series took it later, which GupSim does not model. The path itself came with 4849807114b8 (Peter Xu, 'mm/gup: retire follow_hugetlb_page()', v6.6): v6.5 still recorded with record_subpages(nth_page(...)) and is right.",
         ],
     };
 
