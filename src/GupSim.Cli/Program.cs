@@ -27,6 +27,7 @@ public static class Program
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(RunVmtestsCommand.Create());
         root.Subcommands.Add(CheckCommand.Create());
+        root.Subcommands.Add(HistoryCommand.Create());
         return root;
     }
 

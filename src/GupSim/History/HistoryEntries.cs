@@ -1,0 +1,203 @@
+using GupSim.Core;
+
+namespace GupSim.History;
+
+/// <summary>
+/// The catalogue of <c>gupsim history</c> (issue 12 §2): each known bug of GUP over huge pages and the memmap, with
+/// its commits and the machines that show it. The facts (commit ids, versions, the faulty expressions) are those of
+/// shared/reference/history.md and kernel-facts.md §8; the machines are ones the kernel could have (placements from
+/// the allocators: hot-plug, the per-section memblock fallback, lived-in <c>--churn</c> histories), never a layout
+/// chosen so the bug shows. The figures are not here: they emerge when <see cref="HistoryRunner"/> runs the scripts.
+/// </summary>
+public static class HistoryEntries
+{
+    private const string HotplugMachine = "machine --arch x86_64 --kernel {kernel} --model {model} --ram 0-3G,4G-8G";
+    private const string ScatteredMachine =
+        "machine --arch x86_64 --kernel {kernel} --model {model} --placement scattered --seed 3 --ram 0-3G,4G-12G --hugepages \"hugepagesz=1G hugepages=1\"";
+
+    private const string ScatteredWhy =
+        "x86_64, classic SPARSEMEM, 11 GiB, one 1 GiB boot page; each section's memmap from the per-section memblock fallback " +
+        "(sparse_init_nid() when the per-node buffer cannot be had: top-down, section k+1's memmap right below section k's)";
+
+    /// <summary>Every entry, in the order of the issue.</summary>
+    public static IReadOnlyList<HistoryEntry> All { get; } =
+    [
+        UpdateAndFreePage(),
+        GupFastPud(),
+        MergedOddBatch(),
+        RefsZero(),
+        CmaStep(),
+        FollowPageMask(),
+        MaxFolioOrder(),
+    ];
+
+    /// <summary>The entry named <paramref name="name"/>.</summary>
+    /// <exception cref="GupSimException">Thrown when there is none, naming those there are.</exception>
+    public static HistoryEntry Find(string name)
+    {
+        foreach (var e in All)
+            if (string.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase)) return e;
+        var names = new List<string>();
+        foreach (var e in All) names.Add(e.Name);
+        throw new GupSimException($"history: no entry '{name}': use one of {string.Join(", ", names)} (gupsim history lists them)");
+    }
+
+    private static HistoryEntry UpdateAndFreePage() => new(
+        "update-and-free-page",
+        "update_and_free_page() clears subpage flags through page[i] across a gigantic page's sections (Zi Yan's hot-plug reproduction, Feb 2021)",
+        "update_and_free_page(), mm/hugetlb.c",
+        "944d9fec8d7a",
+        "dbfee5aee7e5",
+        "5.11",
+        "5.12",
+        [
+            new("fresh", "x86_64, classic SPARSEMEM, 7 GiB hot-added to a fresh 8 GiB machine, twelve 1 GiB pages asked for (eleven fit), then freed; " +
+                "each hot section's memmap is an order-9 kmalloc_large the buddy hands out",
+                "sparsemem",
+                [HotplugMachine, "hotplug 8G-15G", "hugepages 1G=12", "walk 0x200000 32769", "hugepages 1G=0"]),
+            new("lived-in", "the same machine after the documented lived-in workload (--churn 2G, seed 1) ran before the hot-add, as Zi Yan's QEMU guest had lived",
+                "sparsemem",
+                [HotplugMachine + " --seed 1 --churn 2G", "hotplug 8G-15G", "hugepages 1G=12", "walk 0x200000 32769", "hugepages 1G=0"]),
+        ])
+    {
+        Notes =
+        [
+            "On the fresh boot the 56 hot-added memmaps come out back to back (pairs in stolen MOVABLE 4 MiB blocks, ascending), so page[i] past section k's memmap is section k+1's struct page: the bug is latent and both sides are the same.",
+            "On the lived-in machine the free lists are in a used order and page[i] walks onto other struct pages: v5.11's stores are stray; v5.12 walks with mem_map_next() and makes none.",
+            "v5.11 only clears flags through page[i]; a 'BUG: Bad page state' is reported only where a later free-time check of the model reads a changed struct page (Zi Yan's report gives the message, not the page).",
+        ],
+    };
+
+    private static HistoryEntry GupFastPud() => new(
+        "gup-fast-pud",
+        "gup-fast records 1 GiB PUD leaves with page++ (gup_huge_pud()/gup_huge_pgd(), record_subpages())",
+        "gup_huge_pud(), gup_huge_pgd(), record_subpages(), mm/gup.c",
+        "none of its own: page++ over a PUD leaf is as old as gup-fast's huge PUD support (Joao Martins pointed at it in the Jan 2021 thread)",
+        "c228afb11ac6",
+        "5.17",
+        "5.18",
+        [
+            new("scattered", ScatteredWhy, "sparsemem",
+                [ScatteredMachine, "mmap A 1G hugetlb=1G", "touch A write", "pin A fast write", "unpin A"]),
+        ])
+    {
+        Notes =
+        [
+            "v5.17 is not one of GupSim's named releases: every version switch is a >= comparison, so v5.17 runs the v5.14 rules (refs from the aligned vaddr, nth_page() a pointer add on contiguous memmaps, no DISCONTIGMEM, v5.13's FOLL_LONGTERM) and keeps gup-fast's page++ and the pincount in page[2] until v5.18 (c228afb11ac6, 5232c63f46fd).",
+            "The head is grabbed right (try_grab_compound_head(pud_page(orig), refs)); only pages[] is wrong. The release then drops references and pins from the wrong struct pages, so the 1 GiB head keeps what they should have dropped.",
+        ],
+    };
+
+    private static HistoryEntry MergedOddBatch() => new(
+        "merged-odd-batch",
+        "82e5d378b0e4 as merged: mem_map_offset(base, nr) on a base already advanced by pfn_offset, with run_vmtests' odd batch (-n 123)",
+        "follow_hugetlb_page() → record_subpages_vmas(), mm/hugetlb.c",
+        "82e5d378b0e4",
+        "14455eabd840 (Cheng Li, 'mm: use nth_page instead of mem_map_offset mem_map_next', v6.1; id from shortlog)",
+        "5.12",
+        "6.1",
+        [
+            new("scattered", ScatteredWhy, "sparsemem",
+                [ScatteredMachine, "mmap A 1G hugetlb=1G", "touch A write", "pin A write batch=123", "unpin A"]),
+        ])
+    {
+        Notes =
+        [
+            "Wrong iff 1 <= nr < MAX_ORDER_NR_PAGES and (pfn_offset mod PAGES_PER_SECTION) + nr >= PAGES_PER_SECTION: with 123-page calls, each of the seven calls that straddles a section boundary inside the 1 GiB page records its entries past the boundary as base + nr.",
+            "-n 512 and -n 1024 align every call to the sections and never show it; one call over the whole page (-n -1 on later kernels) neither, since every nr < 1024 lies below the first boundary.",
+        ],
+    };
+
+    private static HistoryEntry RefsZero() => new(
+        "refs-zero",
+        "refs = 0 for an unaligned vaddr inside the last page of the VMA: nothing recorded, then a NULL pages[] entry is grabbed",
+        "follow_hugetlb_page(), mm/hugetlb.c",
+        "82e5d378b0e4",
+        "d08af0a59684",
+        "5.12",
+        "5.14",
+        [
+            new("vmemmap", "x86_64, SPARSEMEM_VMEMMAP (the bug does not depend on the memory model), 4 GiB, one 2 MiB page; one page pinned from 0x80 bytes below the mapping's end, as access_process_vm() passes an unaligned address",
+                "sparsemem-vmemmap",
+                ["machine --arch x86_64 --kernel {kernel} --model {model} --mem 4G --hugepages \"hugepagesz=2M hugepages=1\"",
+                 "mmap A 2M hugetlb=2M", "touch A write", "pin A write offset=0x1fff80 pages=1", "unpin A"]),
+        ])
+    {
+        Notes =
+        [
+            "(vm_end - vaddr) >> PAGE_SHIFT is 0 for a vaddr inside the last page, so min3() gives refs = 0; syzbot found it (Reported-by syzbot+a3fcd59df1b372066f5a); d08af0a59684 aligns vaddr down first (v5.14-rc, stable).",
+        ],
+    };
+
+    private static HistoryEntry CmaStep() => new(
+        "cma-step",
+        "check_and_migrate_cma_pages() steps by compound_nr(head) - (pages[i] - head), a pointer difference across sections' memmaps",
+        "check_and_migrate_cma_pages(), mm/gup.c (v5.7-v5.12)",
+        "none of its own: the step arithmetic is as old as check_and_migrate_cma_pages() (v5.7)",
+        "the v5.13 rewrite (Pavel Tatashin's series, d1e153fea2a8 'mm/gup: migrate pinned pages out of movable zone'): every entry's head, no step",
+        "5.11",
+        "5.11",
+        [
+            new("fresh", "x86_64, classic SPARSEMEM, 5 GiB with hugetlb_cma=1G, 3 GiB hot-added; page A from the hot-added memory, page B from hugetlb_cma; FOLL_LONGTERM in 100000-page calls (the trap-3a examples)",
+                "sparsemem",
+                ["machine --arch x86_64 --kernel {kernel} --model {model} --ram 0-3G,4G-6G --hugetlb-cma 1G", "hotplug 8G-11G", "hugepages 1G=2",
+                 "mmap M 2G hugetlb=1G", "touch M write", "hugepages 1G=3", "pin M longterm write batch=100000", "unpin M"]),
+            new("lived-in-seed-1", "the same machine that lived: B taken from hugetlb_cma first, then the lived-in workload (churn 2G, seed 1), then the hot-add and A; the hot memmaps are where the used free lists put them",
+                "sparsemem",
+                ["machine --arch x86_64 --kernel {kernel} --model {model} --ram 0-3G,4G-6G --hugetlb-cma 1G --seed 1", "hugepages 1G=1", "churn 2G", "hotplug 8G-11G",
+                 "hugepages 1G=2", "mmap M 2G hugetlb=1G", "touch M write", "hugepages 1G=3", "pin M longterm write batch=100000", "unpin M"]),
+            new("lived-in-seed-3", "as lived-in-seed-1 with seed 3 of the same workload",
+                "sparsemem",
+                ["machine --arch x86_64 --kernel {kernel} --model {model} --ram 0-3G,4G-6G --hugetlb-cma 1G --seed 3", "hugepages 1G=1", "churn 2G", "hotplug 8G-11G",
+                 "hugepages 1G=2", "mmap M 2G hugetlb=1G", "touch M write", "hugepages 1G=3", "pin M longterm write batch=100000", "unpin M"]),
+        ])
+    {
+        FixedModel = "sparsemem-vmemmap",
+        Notes =
+        [
+            "The fixed side is the same v5.11 kernel on SPARSEMEM_VMEMMAP, where pages[i] - head is the subpage index (the pair of the trap-3a examples). The code fix, v5.13's per-entry walk, is not shown: on these machines GupSim's v5.12/v5.13 FOLL_LONGTERM path returns only the first huge page (262144 of 524288) without an error, which looks like a gap of the model rather than the kernel's behaviour.",
+            "On the fresh boot the hot memmaps are adjacent, so the step is the pfn difference and B is migrated on both sides (latent). After the lived-in history the step lands anywhere: B stays pinned in CMA (seed 1), or i comes back to where it was and the walk never ends (seed 3: a soft lockup).",
+            "kernel-facts.md dates the pointer arithmetic's fix to v5.18 (4c6542290115); the step itself is gone from v5.13's check_and_migrate_movable_pages(), which GupSim follows.",
+        ],
+    };
+
+    private static HistoryEntry FollowPageMask() => new(
+        "follow-page-mask",
+        "v6.6 hugetlb_follow_page_mask() computes the subpage with page += offset (the issue says v6.5/v6.6: v6.5 still ran follow_hugetlb_page())",
+        "hugetlb_follow_page_mask(), mm/hugetlb.c",
+        "57a196a58421",
+        "426056efe835",
+        "6.6",
+        "6.7",
+        [
+            new("scattered", ScatteredWhy, "sparsemem",
+                [ScatteredMachine, "mmap A 1G hugetlb=1G", "touch A write", "pin A write batch=123", "unpin A"]),
+        ])
+    {
+        Notes =
+        [
+            "Zi Yan's fix says 'No bug is reported. It comes from code inspection.' A call that starts past the first section of the 1 GiB page gets head + offset by pointer arithmetic: another section's struct page, whose grab fails when it is free (try_grab_page(): WARN_ON_ONCE(refcount <= 0), -ENOMEM), so GUP stops there.",
+            "426056efe835 reached Linus's tree for v6.7; the 6.6.y stable series took it later, which GupSim does not model. The path itself came with 4849807114b8 (Peter Xu, 'mm/gup: retire follow_hugetlb_page()', v6.6): v6.5 still recorded with record_subpages(nth_page(...)) and is right.",
+        ],
+    };
+
+    private static HistoryEntry MaxFolioOrder() => new(
+        "max-folio-order",
+        "what v6.18's invariant refuses: a gigantic folio across sections on SPARSEMEM without VMEMMAP",
+        "MAX_FOLIO_ORDER (include/linux/mm.h), hugetlb_add_hstate() (mm/hugetlb.c), mm/Kconfig",
+        "none: folios spanning sections were allowed from the start; correct only where every walker used nth_page()",
+        "4751c39eee0c (MAX_FOLIO_ORDER = PFN_SECTION_SHIFT on SPARSEMEM && !VMEMMAP), f8f03eb5f0f9 (VMEMMAP no longer user-selectable), 7b4f21f5e038 (hstate check)",
+        "6.17",
+        "6.18",
+        [
+            new("x86_64", ScatteredWhy, "sparsemem",
+                [ScatteredMachine, "mmap A 1G hugetlb=1G", "touch A write", "pin A fast write", "unpin A"]),
+        ])
+    {
+        Notes =
+        [
+            "v6.17 lets a 1 GiB folio span eight sections' memmaps; GUP is right there only because gup-fast and slow GUP use nth_page(). v6.18 makes SPARSEMEM_VMEMMAP mandatory on x86_64, so the machine cannot be built at all: the refusal is the configuration's.",
+            "Where v6.18 keeps SPARSEMEM without VMEMMAP (32-bit, sh), MAX_FOLIO_ORDER = PFN_SECTION_SHIFT; sh's largest hugetlb size (64 MiB) is one section, so no real configuration loses a size. 7b4f21f5e038's check in hugetlb_add_hstate() is WARN_ON(order > MAX_FOLIO_ORDER), and the hstate is still registered.",
+        ],
+    };
+}
