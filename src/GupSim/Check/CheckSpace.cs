@@ -132,9 +132,10 @@ public sealed class CheckSpace
 
     private readonly CheckEntry[] _entries;
 
-    private CheckSpace(CheckEntry[] entries, long spaceConfigurations, long sweepConfigurations, long skipped, IReadOnlyDictionary<string, long> skippedBy, string fingerprint, CheckShardSpec? shard)
+    private CheckSpace(CheckEntry[] entries, long spaceConfigurations, long sweepConfigurations, long skipped, IReadOnlyDictionary<string, long> skippedBy, string fingerprint, CheckShardSpec? shard, IReadOnlyList<string> warnings)
     {
         _entries = entries;
+        Warnings = warnings;
         SpaceConfigurations = spaceConfigurations;
         SweepConfigurations = sweepConfigurations;
         Skipped = skipped;
@@ -163,6 +164,13 @@ public sealed class CheckSpace
 
     /// <summary>The shard this is, or null for the whole (budgeted) space.</summary>
     public CheckShardSpec? Shard { get; }
+
+    /// <summary>
+    /// One line each: what reading <c>--config</c> found that the real Kconfig would not write or GupSim does not
+    /// model (<see cref="DerivedConfig.Warnings"/>, e.g. a header for another release than <c>--kernel</c>); empty
+    /// without <c>--config</c>. The CLI prints them as <c>gupsim: warning: …</c>.
+    /// </summary>
+    public IReadOnlyList<string> Warnings { get; }
 
     /// <summary>Builds the space from the options.</summary>
     /// <exception cref="GupSimException">
@@ -213,7 +221,7 @@ public sealed class CheckSpace
         var entries = new List<CheckEntry>();
         foreach (var p in mine)
             for (int k = p.Start; k < p.Start + p.Length; k++) entries.Add(_entries[k]);
-        return new CheckSpace([.. entries], SpaceConfigurations, SweepConfigurations, Skipped, SkippedBy, Fingerprint, shard);
+        return new CheckSpace([.. entries], SpaceConfigurations, SweepConfigurations, Skipped, SkippedBy, Fingerprint, shard, Warnings);
     }
 
     /// <summary>A deterministic 64-bit value of a seed and a key (FNV-1a of the key, mixed by SplitMix64): the same on every machine and run.</summary>
@@ -259,12 +267,26 @@ public sealed class CheckSpace
             List<MemoryModel> models;
             if (o.ConfigFile is not null)
             {
-                foreach (var (given, name) in new[] { (o.Arches, "--arch"), (o.Kernels, "--kernel"), (o.Models, "--model") })
-                    if (given is not null) throw new GupSimException($"{name}: --config {o.ConfigFile} gives the arch, kernel and memory model: drop {name} (or --config to sweep other machines)");
+                foreach (var (given, name) in new[] { (o.Arches, "--arch"), (o.Models, "--model") })
+                    if (given is not null) throw new GupSimException($"{name}: --config {o.ConfigFile} gives the arch and memory model: drop {name} (or --config to sweep other machines)");
                 _config = KernelConfig.Load(o.ConfigFile);
+                // One machine runs one kernel: --kernel with --config names the release of a file whose header does not
+                // (or reads the file as another release, with a warning).
+                KernelVersion? kernel = null;
+                if (o.Kernels is not null)
+                {
+                    var given = ParseKernels(o.Kernels);
+                    if (given.Count != 1)
+                        throw new GupSimException($"--kernel {o.Kernels}: --config {o.ConfigFile} is one machine running one kernel: give one release (e.g. --kernel {given[0]}), or drop --config to sweep several");
+                    kernel = given[0];
+                }
+                else if (_config.Version is null)
+                {
+                    throw new GupSimException($"--config {o.ConfigFile}: no '# Linux/<arch> <version> Kernel Configuration' header says which release it is for: pass the release it was built for with --kernel (one, e.g. --kernel 6.1)");
+                }
                 // Read the layout now, so a bad or non-root /proc/iomem is one line before anything runs.
                 if (o.IomemFile is not null) MachineInput.LoadMachineFile(o.IomemFile);
-                _derived = _config.Derive();
+                _derived = _config.Derive(kernel);
                 if (!_derived.Hugetlb)
                     throw new GupSimException($"--config {o.ConfigFile}: CONFIG_HUGETLB_PAGE is not set, so this kernel has no hugetlb pages for GUP to pin: nothing to check");
                 arches = [_derived.Arch.Name];
@@ -343,7 +365,7 @@ public sealed class CheckSpace
             var chosen = o.Budget is long budget && budget < all.Count ? ChooseBudget(all, budget) : Enumerable.Range(0, all.Count).ToArray();
             var entries = new CheckEntry[chosen.Length];
             for (int i = 0; i < chosen.Length; i++) entries[i] = new CheckEntry(chosen[i], all[chosen[i]]);
-            return new CheckSpace(entries, all.Count, entries.Length, skipped, new Dictionary<string, long>(_skipped), fingerprint, null);
+            return new CheckSpace(entries, all.Count, entries.Length, skipped, new Dictionary<string, long>(_skipped), fingerprint, null, _derived?.Warnings ?? []);
         }
 
         private static bool HasFastGup(KernelConfig c)
