@@ -41,6 +41,7 @@ public static class CheckCommand
         var kernel = List("--kernel", "Kernel versions; with --config, the one release a .config without a version header is for", string.Join(",", CheckSpace.DefaultKernels));
         var strategy = List("--strategy", $"Recording strategies instead of the kernel's own code: kernel (the version's own), {string.Join(", ", GupStrategy.Names)}, or recorders from --strategy-assembly", "kernel; with --strategy-assembly: its recorders");
         var assemblies = CommonOptions.CreateStrategyAssemblyOption();
+        assemblies.Description = "An assembly with ISubpageRecorder implementations (repeatable); without --strategy, every recorder in the assemblies is swept, each by its name (--strategy NAME,… picks some)";
         var model = List("--model", "Memory models: flatmem, discontigmem, sparsemem, sparsemem-vmemmap", "all the arch offers");
         var placement = List("--placement", "Where the memmaps under the huge pages come from: boot (the node's sparse buffer), scattered (per-section fallback), hotplug (hot-added memory)", "boot,scattered,hotplug");
         var churn = List("--churn", "Machine histories: a seeded workload of SIZE before the experiment, 0 = a fresh boot", CheckSpace.DefaultChurn);

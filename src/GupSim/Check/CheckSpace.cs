@@ -111,7 +111,11 @@ public sealed class CheckSpace
 {
     private const ulong K = 1UL << 10, M = 1UL << 20, G = 1UL << 30;
 
-    /// <summary>The default arches: where the traps live (x86_64, arm64-4k 1G from v5.12, ppc64's 16G and radix 1G, riscv64) and where they cannot (arm64-64k's PMD pages).</summary>
+    /// <summary>
+    /// The default arches, where the traps live: x86_64 and arm64-4k (1 GiB pages over 128 MiB sections; arm64's from
+    /// v5.12, when its sections shrank from 1 GiB) and ppc64 (16 GiB pages over 16 MiB sections). Other arches
+    /// (riscv64, ppc64-radix, arm64-64k, the 32-bit ones) are swept with <c>--arch</c>.
+    /// </summary>
     public static IReadOnlyList<string> DefaultArches { get; } = ["x86_64", "arm64-4k", "ppc64"];
     /// <summary>The default kernels: the documented releases (before, in and after each trap's fix).</summary>
     public static IReadOnlyList<KernelVersion> DefaultKernels => KernelVersion.Known;
@@ -335,10 +339,12 @@ public sealed class CheckSpace
                                 if (placement == CheckPlacement.Hotplug && model is not (MemoryModel.Sparsemem or MemoryModel.SparsememVmemmap)) { Skip("placement", below); continue; }
                                 if (placement == CheckPlacement.Hotplug && _config is not null && !_config.IsSet("MEMORY_HOTPLUG")) { Skip("config", below); continue; }
                                 var triples = Triples(profile, kernel, size, offsets, lengths, batches);
-                                long maxEnd = 0;
-                                foreach (var t in triples) maxEnd = Math.Max(maxEnd, t.Offset + t.Length);
+                                (long Offset, long Length, long Batch) farthest = default;
+                                foreach (var t in triples)
+                                    if (t.Offset + t.Length > farthest.Offset + farthest.Length) farthest = t;
                                 long hpPages = (long)(hp >> profile.PageShift);
-                                int hugePages = (int)Math.Max(1, (maxEnd + hpPages - 1) / hpPages);
+                                long maxEnd = farthest.Offset + farthest.Length;
+                                int hugePages = HugePagesFor(profile, hp, Math.Max(1, (maxEnd + hpPages - 1) / hpPages), farthest);
                                 ulong ram = RamFor(profile, hp, hugePages, placement == CheckPlacement.Hotplug);
                                 foreach (var (churnBytes, seed) in histories)
                                 {
@@ -361,7 +367,7 @@ public sealed class CheckSpace
             long skipped = 0;
             foreach (var v in _skipped.Values) skipped += v;
             if (all.Count == 0) throw Empty();
-            string fingerprint = Fingerprint(arches, kernels, models, placements, strategies, paths, histories, sizes);
+            string fingerprint = Fingerprint(arches, kernels, models, placements, strategies, paths, histories, sizes, offsets, lengths, batches);
             var chosen = o.Budget is long budget && budget < all.Count ? ChooseBudget(all, budget) : Enumerable.Range(0, all.Count).ToArray();
             var entries = new CheckEntry[chosen.Length];
             for (int i = 0; i < chosen.Length; i++) entries[i] = new CheckEntry(chosen[i], all[chosen[i]]);
@@ -370,23 +376,51 @@ public sealed class CheckSpace
 
         private static bool HasFastGup(KernelConfig c)
         {
-            // CONFIG_HAVE_FAST_GUP (v5.x–v6.8) became CONFIG_HAVE_GUP_FAST; a file that names neither does not say.
+            // CONFIG_HAVE_FAST_GUP (v5.x–v6.8) became CONFIG_HAVE_GUP_FAST. Both are selected by the arch, never asked,
+            // so the .config that Kconfig writes (the one with a "# Linux/<arch> <version> Kernel Configuration" header)
+            // has the line when it is set and no line when it is not: there, naming neither means no gup-fast. A
+            // header-less file may be a hand-made fragment, which does not say: the fast paths stay in.
             if (c.Contains("HAVE_FAST_GUP")) return c.IsSet("HAVE_FAST_GUP");
             if (c.Contains("HAVE_GUP_FAST")) return c.IsSet("HAVE_GUP_FAST");
-            return true;
+            return c.HeaderArch is null;
+        }
+
+        /// <summary>RAM a shape needs besides its pool: 4 GiB on 64-bit, 512 MiB on 32-bit.</summary>
+        private static ulong RestFor(ArchProfile profile) => profile.BitsPerLong == 64 ? 4 * G : 512 * M;
+
+        /// <summary>
+        /// The huge pages a shape needs for its farthest offset + length, refused (one line) when they and the rest of
+        /// RAM (<see cref="RestFor"/>) would not fit in the arch's physical address space (MAX_PHYSMEM_BITS): no
+        /// machine of that arch has such a pool.
+        /// </summary>
+        private static int HugePagesFor(ArchProfile profile, ulong hp, long hugePages, (long Offset, long Length, long Batch) farthest)
+        {
+            ulong max = 1UL << profile.MaxPhysmemBits;
+            ulong rest = RestFor(profile);
+            if ((ulong)hugePages > (max - rest) / hp || hugePages > int.MaxValue)
+                throw new GupSimException(string.Create(CultureInfo.InvariantCulture,
+                    $"--offset {farthest.Offset} --length {farthest.Length}: the mapping needs {hugePages} huge pages of {ByteSize.Format(hp)}, more than {profile.Name}'s physical address space holds ({ByteSize.Format(max)}, MAX_PHYSMEM_BITS {profile.MaxPhysmemBits}, with {ByteSize.Format(rest)} of other RAM): give a smaller offset or length"));
+            return (int)hugePages;
         }
 
         /// <summary>
         /// RAM for a shape: the arch's default, or enough for the pool and 4 GiB more (512 MiB on 32-bit), in whole GiB.
         /// A hot-plug shape boots small, with only the 4 GiB (512 MiB) and no room for the pool: the pool's memory is
         /// what gets hot-added, as a VM booted small and given a DIMM later; whether the pool then lands there is
-        /// still up to the allocators (the engine checks it).
+        /// still up to the allocators (the engine checks it). Its RAM is not rounded to whole GiB but to whole
+        /// sections (SECTION_SIZE_BITS: memory comes and goes in sections), which 512 MiB already is on every 32-bit
+        /// arch (i386 64 MiB, i386-pae 512 MiB, armhf 256 MiB).
         /// </summary>
         private static ulong RamFor(ArchProfile profile, ulong hp, int hugePages, bool hotplug)
         {
-            ulong rest = profile.BitsPerLong == 64 ? 4 * G : 512 * M;
+            ulong rest = RestFor(profile);
+            if (hotplug)
+            {
+                ulong section = 1UL << profile.SectionSizeBits;
+                return (rest + section - 1) / section * section;
+            }
             ulong need = hp * (ulong)hugePages + rest;
-            ulong ram = hotplug ? rest : Math.Max(profile.DefaultMemBytes, need);
+            ulong ram = Math.Max(profile.DefaultMemBytes, need);
             return (ram + G - 1) / G * G;
         }
 
@@ -541,6 +575,9 @@ public sealed class CheckSpace
                     _ when long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && (allowZero || n > 0) => new(ValueKind.Number, n, t),
                     _ => throw Unknown(option, raw, allowed.Select(a => a == "a number" ? (allowZero ? "a number of pages" : "a number of pages above 0") : a)),
                 };
+                if (option == "--length" && v.Kind == ValueKind.Number && v.Number > int.MaxValue)
+                    throw new GupSimException(string.Create(CultureInfo.InvariantCulture,
+                        $"--length: {v.Number} pages is more than a pages[] array holds ({int.MaxValue} entries; gup_test's nr_pages is an unsigned int too): give a smaller length"));
                 if (!list.Contains(v)) list.Add(v);
             }
             return list;
@@ -556,6 +593,7 @@ public sealed class CheckSpace
             long hpPages = (long)(size.Bytes >> profile.PageShift);
             long section = (long)profile.PagesPerSection;
             long boundary = hpPages > section ? section : hpPages;
+            long maxPages = 1L << (profile.MaxPhysmemBits - profile.PageShift);
             string key = string.Create(CultureInfo.InvariantCulture, $"{profile.Name}|{kernel}|{size.Bytes}");
             var seen = new HashSet<(long, long, long)>();
             var list = new List<(long, long, long)>();
@@ -570,6 +608,10 @@ public sealed class CheckSpace
                     ValueKind.Random => (long)(Draw(o.Seed, $"offset|{key}|{oi}") % (ulong)hpPages),
                     _ => ov.Number,
                 };
+                // Bounded by the physical address space, so no sum below can overflow (lengths are at most int.MaxValue).
+                if (off >= maxPages)
+                    throw new GupSimException(string.Create(CultureInfo.InvariantCulture,
+                        $"--offset {ov.Text}: page {off} is past {profile.Name}'s physical address space ({ByteSize.Format(1UL << profile.MaxPhysmemBits)}, MAX_PHYSMEM_BITS {profile.MaxPhysmemBits}), so no mapping there can be backed: give a smaller offset"));
                 for (int li = 0; li < lengths.Count; li++)
                 {
                     var lv = lengths[li];
@@ -662,7 +704,14 @@ public sealed class CheckSpace
             return [.. chosen];
         }
 
-        private string Fingerprint(List<string> arches, List<KernelVersion> kernels, List<MemoryModel> models, List<CheckPlacement> placements, List<string?> strategies, List<CheckPath> paths, List<(ulong Churn, ulong Seed)> histories, List<ulong> sizes)
+        /// <summary>A position value as it resolved (kind and number), whatever its spelling: "07" and "7", "ALL" and "all", "-1" and "all" alike.</summary>
+        private static string Canonical(DimValue v) => v.Kind == ValueKind.Number ? v.Number.ToString(CultureInfo.InvariantCulture) : v.Kind.ToString();
+
+        /// <summary>
+        /// The digest of the resolved space (<see cref="CheckSpace.Fingerprint"/>): every dimension as it resolved, not
+        /// as it was spelled, so shards given the same space in other words still merge.
+        /// </summary>
+        private string Fingerprint(List<string> arches, List<KernelVersion> kernels, List<MemoryModel> models, List<CheckPlacement> placements, List<string?> strategies, List<CheckPath> paths, List<(ulong Churn, ulong Seed)> histories, List<ulong> sizes, List<DimValue> offsets, List<DimValue> lengths, List<DimValue> batches)
         {
             var sb = new StringBuilder();
             sb.Append("arch=").AppendJoin(',', arches)
@@ -673,9 +722,9 @@ public sealed class CheckSpace
               .Append(";size=").AppendJoin(',', sizes)
               .Append(";history=").AppendJoin(',', histories.Select(h => $"{h.Churn}:{h.Seed}"))
               .Append(";path=").AppendJoin(',', paths.Select(p => p.ToName()))
-              .Append(";offset=").Append(o.Offsets ?? DefaultOffsets)
-              .Append(";length=").Append(o.Lengths ?? DefaultLengths)
-              .Append(";batch=").Append(o.Batches ?? DefaultBatches)
+              .Append(";offset=").AppendJoin(',', offsets.Select(Canonical))
+              .Append(";length=").AppendJoin(',', lengths.Select(Canonical))
+              .Append(";batch=").AppendJoin(',', batches.Select(Canonical))
               .Append(";seed=").Append(o.Seed)
               .Append(";budget=").Append(o.Budget)
               .Append(";config=").Append(o.ConfigFile)

@@ -90,6 +90,15 @@ public sealed class CheckCommandTests : IDisposable
     public void BadShardSpec_OneLine_Exit2(string spec, string line) => AssertBadInput(CliRun.Run("check", "--shard", spec), line);
 
     [Fact]
+    public void RepeatedOption_SaysItTakesOneValue_Exit2()
+    {
+        AssertBadInput(CliRun.Run("check", "--arch", "x86_64", "--arch", "arm64-4k"),
+            "gupsim: check: option '--arch' takes one value but was given 2 ('x86_64', 'arm64-4k'): give it once, with a comma list: --arch x86_64,arm64-4k (try 'gupsim check --help')");
+        AssertBadInput(CliRun.Run("check", "--seeds", "1", "--seeds", "2"),
+            "gupsim: check: option '--seeds' takes one value but was given 2 ('1', '2'): give it once (try 'gupsim check --help')");
+    }
+
+    [Fact]
     public void UnknownOption_OneLine_Exit2() =>
         AssertBadInput(CliRun.Run("check", "--bogus"), "gupsim: check: unrecognized option '--bogus' (try 'gupsim check --help')");
 
