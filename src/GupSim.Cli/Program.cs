@@ -33,7 +33,7 @@ public static class Program
 
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
 
-    /// <summary>Runs a command line with the given streams; bad input gets one line on stderr and exit code 1.</summary>
+    /// <summary>Runs a command line with the given streams; bad input gets one line on stderr and exit code 1 (2 under <c>check</c>, whose 1 means failures found).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => RunOn(CreateRoot(), args, stdout, stderr);
 
     /// <summary>Runs a command line on <paramref name="root"/> (tests give one whose check command has a fake engine).</summary>
@@ -125,6 +125,15 @@ public static class Program
             if (e.Message.StartsWith(name + ": ", StringComparison.Ordinal)) return e.Message;
             if (option.IdentifierToken is null) return $"{where}option '{name}' is required: {Lower(option.Option.Description)} {tryHelp}";
             if (option.Tokens.Count == 0) return $"{where}option '{name}' requires an argument ({option.Option.HelpName ?? "value"}) {tryHelp}";
+            if (option.Tokens.Count > option.Option.Arity.MaximumNumberOfValues)
+            {
+                // "--arch x --arch y": the option takes one value; a list option wants one comma list instead.
+                string given = string.Join(", ", option.Tokens.Select(t => "'" + t.Value + "'"));
+                string once = option.Option.HelpName == "list"
+                    ? $"give it once, with a comma list: {name} {string.Join(',', option.Tokens.Select(t => t.Value))}"
+                    : "give it once";
+                return $"{where}option '{name}' takes one value but was given {option.Tokens.Count} ({given}): {once} {tryHelp}";
+            }
             string value = option.Tokens[^1].Value;
             var type = Nullable.GetUnderlyingType(option.Option.ValueType) ?? option.Option.ValueType;
             if (type == typeof(int) || type == typeof(long) || type == typeof(uint) || type == typeof(ulong))

@@ -308,10 +308,17 @@ done
 for ((i = 0; i < shards; i++)); do
   [ "${krc[$i]}" -eq 0 ] || fail "k8s: the shard command (index $i) exited ${krc[$i]}: $(tail -n 1 "$work/logs/k8s-shard-$i.err")"
 done
+# The merge Job succeeds whenever the merge worked (failures found are the sweep's result, not a failed Job) and says
+# gupsim check merge's own exit code in its log; a missing shard file fails it with 2.
 GUPSIM_SHARDS=$shards /bin/sh "$work/k8s-merge.sh" >"$work/logs/k8s-merge.out" 2>&1
 k8s_rc=$?
-[ $k8s_rc -le 1 ] || fail "k8s: the merge command exited $k8s_rc: $(tail -n 1 "$work/logs/k8s-merge.out")"
-compare "$work/k8s/results/merged.json" "k8s manifest's commands" "$k8s_rc"
+[ $k8s_rc -eq 0 ] || fail "k8s: the merge command exited $k8s_rc, not 0: $(tail -n 1 "$work/logs/k8s-merge.out")"
+grep -q "gupsim check merge exited $single_rc " "$work/logs/k8s-merge.out" ||
+  fail "k8s: the merge's log does not say gupsim check merge exited $single_rc: $(tail -n 1 "$work/logs/k8s-merge.out")"
+compare "$work/k8s/results/merged.json" "k8s manifest's commands" "$single_rc"
+GUPSIM_SHARDS=$((shards + 1)) /bin/sh "$work/k8s-merge.sh" >"$work/logs/k8s-merge-missing.out" 2>&1
+k8s_rc=$?
+[ $k8s_rc -eq 2 ] || fail "k8s: the merge command with shard $shards of $((shards + 1)) missing exited $k8s_rc, not 2"
 t_k8s=$(since "$t")
 
 say "passed: $configurations configurations ($failures failed) in $shards shards, merged by Slurm, by GNU parallel and by the k8s manifest's commands, equal to one run's JSON but elapsedSeconds"

@@ -171,16 +171,9 @@ public static class BenchCommand
         }
         foreach (var row in r.Rows)
             if (row.VerifyFailure is not null) o.WriteLine($"  {row.Name}: {row.VerifyFailure}");
-        var own = r.Rows.FirstOrDefault(row => row.Name.EndsWith("(own)", StringComparison.Ordinal));
-        if (r.Targets.Count > 0 || own is not null) o.WriteLine("targets:");
+        if (r.Targets.Count > 0) o.WriteLine("targets:");
         foreach (var t in r.Targets)
             o.WriteLine(string.Create(ci, $"  {t.Name}: {t.Value:F2} ({(t.AtMost ? "<=" : ">=")} {t.Limit:F2}) {(t.Met ? "met" : "MISSED")}"));
-        // Issue 11: the release (unpin_user_pages() / put_page() of every entry) within 4x the fill limit.
-        if (own is not null)
-        {
-            double putPerFill = own.PutMedianUs / r.FillMedianUs;
-            o.WriteLine(string.Create(ci, $"  put / fill limit ({own.Name}): {putPerFill:F2} (<= 4.00) {(putPerFill <= 4.0 ? "met" : "MISSED")}"));
-        }
         o.WriteLine(string.Create(ci, $"peak working set: {r.PeakWorkingSetBytes >> 20} MB"));
     }
 }

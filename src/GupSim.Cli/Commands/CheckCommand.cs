@@ -38,9 +38,10 @@ public static class CheckCommand
     {
         Option<string?> List(string name, string what, string defaults) => new(name) { Description = $"{what} (comma list; default {defaults})", HelpName = "list" };
         var arch = List("--arch", "Arch profiles", string.Join(",", CheckSpace.DefaultArches));
-        var kernel = List("--kernel", "Kernel versions", string.Join(",", CheckSpace.DefaultKernels));
+        var kernel = List("--kernel", "Kernel versions; with --config, the one release a .config without a version header is for", string.Join(",", CheckSpace.DefaultKernels));
         var strategy = List("--strategy", $"Recording strategies instead of the kernel's own code: kernel (the version's own), {string.Join(", ", GupStrategy.Names)}, or recorders from --strategy-assembly", "kernel; with --strategy-assembly: its recorders");
         var assemblies = CommonOptions.CreateStrategyAssemblyOption();
+        assemblies.Description = "An assembly with ISubpageRecorder implementations (repeatable); without --strategy, every recorder in the assemblies is swept, each by its name (--strategy NAME,… picks some)";
         var model = List("--model", "Memory models: flatmem, discontigmem, sparsemem, sparsemem-vmemmap", "all the arch offers");
         var placement = List("--placement", "Where the memmaps under the huge pages come from: boot (the node's sparse buffer), scattered (per-section fallback), hotplug (hot-added memory)", "boot,scattered,hotplug");
         var churn = List("--churn", "Machine histories: a seeded workload of SIZE before the experiment, 0 = a fresh boot", CheckSpace.DefaultChurn);
@@ -62,7 +63,7 @@ public static class CheckCommand
         var jobs = new Option<int?>("--jobs") { Description = "Threads to run on (default: every core)", HelpName = "n" };
         var json = new Option<bool>("--json") { Description = "Print the summary as JSON on stdout (progress stays on stderr; schema in docs/cli.md)" };
         var outDir = new Option<string?>("--out") { Description = "Write each group's minimal case as a gupsim scenario file in DIR", HelpName = "dir" };
-        var config = new Option<string?>("--config") { Description = "Your machine: check only the kernel of this .config (or /proc/config.gz): its arch, version and memory model; one line per huge page size and GUP path", HelpName = "file" };
+        var config = new Option<string?>("--config") { Description = "Your machine: check only the kernel of this .config (or /proc/config.gz): its arch, version (or the one --kernel) and memory model; one line per huge page size and GUP path", HelpName = "file" };
         var iomem = new Option<string?>("--iomem") { Description = "Your machine's RAM layout (/proc/iomem), with --config", HelpName = "file" };
 
         var cmd = new Command("check",
@@ -104,9 +105,11 @@ public static class CheckCommand
                 var shardSpec = pr.GetValue(shard) is string s ? CheckShardSpec.Parse(s) : null;
                 if (pr.GetValue(jobs) is int j && j < 1) throw new GupSimException($"--jobs: {j}: give at least 1 thread");
                 string? dir = pr.GetValue(outDir);
-                if (dir is not null) PrepareOutDir(dir);
                 var space = CheckSpace.Build(options);
                 if (shardSpec is not null) space = space.ForShard(shardSpec);
+                // The folder is made only once the space is known good: bad input leaves nothing behind.
+                if (dir is not null) PrepareOutDir(dir);
+                foreach (string w in space.Warnings) Program.Warn(stderr, w);
                 var runner = runnerFactory(recorders);
                 var summary = RunWithProgress(runner, shrinkerFactory(runner), pr.GetValue(jobs) ?? Environment.ProcessorCount, space, stderr);
                 if (dir is not null) WriteScenarios(summary, dir);

@@ -111,7 +111,11 @@ public sealed class CheckSpace
 {
     private const ulong K = 1UL << 10, M = 1UL << 20, G = 1UL << 30;
 
-    /// <summary>The default arches: where the traps live (x86_64, arm64-4k 1G from v5.12, ppc64's 16G and radix 1G, riscv64) and where they cannot (arm64-64k's PMD pages).</summary>
+    /// <summary>
+    /// The default arches, where the traps live: x86_64 and arm64-4k (1 GiB pages over 128 MiB sections; arm64's from
+    /// v5.12, when its sections shrank from 1 GiB) and ppc64 (16 GiB pages over 16 MiB sections). Other arches
+    /// (riscv64, ppc64-radix, arm64-64k, the 32-bit ones) are swept with <c>--arch</c>.
+    /// </summary>
     public static IReadOnlyList<string> DefaultArches { get; } = ["x86_64", "arm64-4k", "ppc64"];
     /// <summary>The default kernels: the documented releases (before, in and after each trap's fix).</summary>
     public static IReadOnlyList<KernelVersion> DefaultKernels => KernelVersion.Known;
@@ -132,9 +136,10 @@ public sealed class CheckSpace
 
     private readonly CheckEntry[] _entries;
 
-    private CheckSpace(CheckEntry[] entries, long spaceConfigurations, long sweepConfigurations, long skipped, IReadOnlyDictionary<string, long> skippedBy, string fingerprint, CheckShardSpec? shard)
+    private CheckSpace(CheckEntry[] entries, long spaceConfigurations, long sweepConfigurations, long skipped, IReadOnlyDictionary<string, long> skippedBy, string fingerprint, CheckShardSpec? shard, IReadOnlyList<string> warnings)
     {
         _entries = entries;
+        Warnings = warnings;
         SpaceConfigurations = spaceConfigurations;
         SweepConfigurations = sweepConfigurations;
         Skipped = skipped;
@@ -163,6 +168,13 @@ public sealed class CheckSpace
 
     /// <summary>The shard this is, or null for the whole (budgeted) space.</summary>
     public CheckShardSpec? Shard { get; }
+
+    /// <summary>
+    /// One line each: what reading <c>--config</c> found that the real Kconfig would not write or GupSim does not
+    /// model (<see cref="DerivedConfig.Warnings"/>, e.g. a header for another release than <c>--kernel</c>); empty
+    /// without <c>--config</c>. The CLI prints them as <c>gupsim: warning: …</c>.
+    /// </summary>
+    public IReadOnlyList<string> Warnings { get; }
 
     /// <summary>Builds the space from the options.</summary>
     /// <exception cref="GupSimException">
@@ -206,7 +218,7 @@ public sealed class CheckSpace
         var entries = new List<CheckEntry>();
         foreach (var p in mine)
             for (int k = p.Start; k < p.Start + p.Length; k++) entries.Add(_entries[k]);
-        return new CheckSpace([.. entries], SpaceConfigurations, SweepConfigurations, Skipped, SkippedBy, Fingerprint, shard);
+        return new CheckSpace([.. entries], SpaceConfigurations, SweepConfigurations, Skipped, SkippedBy, Fingerprint, shard, Warnings);
     }
 
     /// <summary>
@@ -272,12 +284,26 @@ public sealed class CheckSpace
             List<MemoryModel> models;
             if (o.ConfigFile is not null)
             {
-                foreach (var (given, name) in new[] { (o.Arches, "--arch"), (o.Kernels, "--kernel"), (o.Models, "--model") })
-                    if (given is not null) throw new GupSimException($"{name}: --config {o.ConfigFile} gives the arch, kernel and memory model: drop {name} (or --config to sweep other machines)");
+                foreach (var (given, name) in new[] { (o.Arches, "--arch"), (o.Models, "--model") })
+                    if (given is not null) throw new GupSimException($"{name}: --config {o.ConfigFile} gives the arch and memory model: drop {name} (or --config to sweep other machines)");
                 _config = KernelConfig.Load(o.ConfigFile);
+                // One machine runs one kernel: --kernel with --config names the release of a file whose header does not
+                // (or reads the file as another release, with a warning).
+                KernelVersion? kernel = null;
+                if (o.Kernels is not null)
+                {
+                    var given = ParseKernels(o.Kernels);
+                    if (given.Count != 1)
+                        throw new GupSimException($"--kernel {o.Kernels}: --config {o.ConfigFile} is one machine running one kernel: give one release (e.g. --kernel {given[0]}), or drop --config to sweep several");
+                    kernel = given[0];
+                }
+                else if (_config.Version is null)
+                {
+                    throw new GupSimException($"--config {o.ConfigFile}: no '# Linux/<arch> <version> Kernel Configuration' header says which release it is for: pass the release it was built for with --kernel (one, e.g. --kernel 6.1)");
+                }
                 // Read the layout now, so a bad or non-root /proc/iomem is one line before anything runs.
                 if (o.IomemFile is not null) MachineInput.LoadMachineFile(o.IomemFile);
-                _derived = _config.Derive();
+                _derived = _config.Derive(kernel);
                 if (!_derived.Hugetlb)
                     throw new GupSimException($"--config {o.ConfigFile}: CONFIG_HUGETLB_PAGE is not set, so this kernel has no hugetlb pages for GUP to pin: nothing to check");
                 arches = [_derived.Arch.Name];
@@ -326,10 +352,12 @@ public sealed class CheckSpace
                                 if (placement == CheckPlacement.Hotplug && model is not (MemoryModel.Sparsemem or MemoryModel.SparsememVmemmap)) { Skip("placement", below); continue; }
                                 if (placement == CheckPlacement.Hotplug && _config is not null && !_config.IsSet("MEMORY_HOTPLUG")) { Skip("config", below); continue; }
                                 var triples = Triples(profile, kernel, size, offsets, lengths, batches);
-                                long maxEnd = 0;
-                                foreach (var t in triples) maxEnd = Math.Max(maxEnd, t.Offset + t.Length);
+                                (long Offset, long Length, long Batch) farthest = default;
+                                foreach (var t in triples)
+                                    if (t.Offset + t.Length > farthest.Offset + farthest.Length) farthest = t;
                                 long hpPages = (long)(hp >> profile.PageShift);
-                                int hugePages = (int)Math.Max(1, (maxEnd + hpPages - 1) / hpPages);
+                                long maxEnd = farthest.Offset + farthest.Length;
+                                int hugePages = HugePagesFor(profile, hp, Math.Max(1, (maxEnd + hpPages - 1) / hpPages), farthest);
                                 ulong ram = RamFor(profile, hp, hugePages, placement == CheckPlacement.Hotplug);
                                 foreach (var (churnBytes, seed) in histories)
                                 {
@@ -352,32 +380,60 @@ public sealed class CheckSpace
             long skipped = 0;
             foreach (var v in _skipped.Values) skipped += v;
             if (all.Count == 0) throw Empty();
-            string fingerprint = Fingerprint(arches, kernels, models, placements, strategies, paths, histories, sizes);
+            string fingerprint = Fingerprint(arches, kernels, models, placements, strategies, paths, histories, sizes, offsets, lengths, batches);
             var chosen = o.Budget is long budget && budget < all.Count ? ChooseBudget(all, budget) : Enumerable.Range(0, all.Count).ToArray();
             var entries = new CheckEntry[chosen.Length];
             for (int i = 0; i < chosen.Length; i++) entries[i] = new CheckEntry(chosen[i], all[chosen[i]]);
-            return new CheckSpace(entries, all.Count, entries.Length, skipped, new Dictionary<string, long>(_skipped), fingerprint, null);
+            return new CheckSpace(entries, all.Count, entries.Length, skipped, new Dictionary<string, long>(_skipped), fingerprint, null, _derived?.Warnings ?? []);
         }
 
         private static bool HasFastGup(KernelConfig c)
         {
-            // CONFIG_HAVE_FAST_GUP (v5.x–v6.8) became CONFIG_HAVE_GUP_FAST; a file that names neither does not say.
+            // CONFIG_HAVE_FAST_GUP (v5.x–v6.8) became CONFIG_HAVE_GUP_FAST. Both are selected by the arch, never asked,
+            // so the .config that Kconfig writes (the one with a "# Linux/<arch> <version> Kernel Configuration" header)
+            // has the line when it is set and no line when it is not: there, naming neither means no gup-fast. A
+            // header-less file may be a hand-made fragment, which does not say: the fast paths stay in.
             if (c.Contains("HAVE_FAST_GUP")) return c.IsSet("HAVE_FAST_GUP");
             if (c.Contains("HAVE_GUP_FAST")) return c.IsSet("HAVE_GUP_FAST");
-            return true;
+            return c.HeaderArch is null;
+        }
+
+        /// <summary>RAM a shape needs besides its pool: 4 GiB on 64-bit, 512 MiB on 32-bit.</summary>
+        private static ulong RestFor(ArchProfile profile) => profile.BitsPerLong == 64 ? 4 * G : 512 * M;
+
+        /// <summary>
+        /// The huge pages a shape needs for its farthest offset + length, refused (one line) when they and the rest of
+        /// RAM (<see cref="RestFor"/>) would not fit in the arch's physical address space (MAX_PHYSMEM_BITS): no
+        /// machine of that arch has such a pool.
+        /// </summary>
+        private static int HugePagesFor(ArchProfile profile, ulong hp, long hugePages, (long Offset, long Length, long Batch) farthest)
+        {
+            ulong max = 1UL << profile.MaxPhysmemBits;
+            ulong rest = RestFor(profile);
+            if ((ulong)hugePages > (max - rest) / hp || hugePages > int.MaxValue)
+                throw new GupSimException(string.Create(CultureInfo.InvariantCulture,
+                    $"--offset {farthest.Offset} --length {farthest.Length}: the mapping needs {hugePages} huge pages of {ByteSize.Format(hp)}, more than {profile.Name}'s physical address space holds ({ByteSize.Format(max)}, MAX_PHYSMEM_BITS {profile.MaxPhysmemBits}, with {ByteSize.Format(rest)} of other RAM): give a smaller offset or length"));
+            return (int)hugePages;
         }
 
         /// <summary>
         /// RAM for a shape: the arch's default, or enough for the pool and 4 GiB more (512 MiB on 32-bit), in whole GiB.
         /// A hot-plug shape boots small, with only the 4 GiB (512 MiB) and no room for the pool: the pool's memory is
         /// what gets hot-added, as a VM booted small and given a DIMM later; whether the pool then lands there is
-        /// still up to the allocators (the engine checks it).
+        /// still up to the allocators (the engine checks it). Its RAM is not rounded to whole GiB but to whole
+        /// sections (SECTION_SIZE_BITS: memory comes and goes in sections), which 512 MiB already is on every 32-bit
+        /// arch (i386 64 MiB, i386-pae 512 MiB, armhf 256 MiB).
         /// </summary>
         private static ulong RamFor(ArchProfile profile, ulong hp, int hugePages, bool hotplug)
         {
-            ulong rest = profile.BitsPerLong == 64 ? 4 * G : 512 * M;
+            ulong rest = RestFor(profile);
+            if (hotplug)
+            {
+                ulong section = 1UL << profile.SectionSizeBits;
+                return (rest + section - 1) / section * section;
+            }
             ulong need = hp * (ulong)hugePages + rest;
-            ulong ram = hotplug ? rest : Math.Max(profile.DefaultMemBytes, need);
+            ulong ram = Math.Max(profile.DefaultMemBytes, need);
             return (ram + G - 1) / G * G;
         }
 
@@ -532,6 +588,9 @@ public sealed class CheckSpace
                     _ when long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && (allowZero || n > 0) => new(ValueKind.Number, n, t),
                     _ => throw Unknown(option, raw, allowed.Select(a => a == "a number" ? (allowZero ? "a number of pages" : "a number of pages above 0") : a)),
                 };
+                if (option == "--length" && v.Kind == ValueKind.Number && v.Number > int.MaxValue)
+                    throw new GupSimException(string.Create(CultureInfo.InvariantCulture,
+                        $"--length: {v.Number} pages is more than a pages[] array holds ({int.MaxValue} entries; gup_test's nr_pages is an unsigned int too): give a smaller length"));
                 if (!list.Contains(v)) list.Add(v);
             }
             return list;
@@ -547,6 +606,7 @@ public sealed class CheckSpace
             long hpPages = (long)(size.Bytes >> profile.PageShift);
             long section = (long)profile.PagesPerSection;
             long boundary = hpPages > section ? section : hpPages;
+            long maxPages = 1L << (profile.MaxPhysmemBits - profile.PageShift);
             string key = string.Create(CultureInfo.InvariantCulture, $"{profile.Name}|{kernel}|{size.Bytes}");
             var seen = new HashSet<(long, long, long)>();
             var list = new List<(long, long, long)>();
@@ -561,6 +621,10 @@ public sealed class CheckSpace
                     ValueKind.Random => (long)(Draw(o.Seed, $"offset|{key}|{oi}") % (ulong)hpPages),
                     _ => ov.Number,
                 };
+                // Bounded by the physical address space, so no sum below can overflow (lengths are at most int.MaxValue).
+                if (off >= maxPages)
+                    throw new GupSimException(string.Create(CultureInfo.InvariantCulture,
+                        $"--offset {ov.Text}: page {off} is past {profile.Name}'s physical address space ({ByteSize.Format(1UL << profile.MaxPhysmemBits)}, MAX_PHYSMEM_BITS {profile.MaxPhysmemBits}), so no mapping there can be backed: give a smaller offset"));
                 for (int li = 0; li < lengths.Count; li++)
                 {
                     var lv = lengths[li];
@@ -653,7 +717,14 @@ public sealed class CheckSpace
             return [.. chosen];
         }
 
-        private string Fingerprint(List<string> arches, List<KernelVersion> kernels, List<MemoryModel> models, List<CheckPlacement> placements, List<string?> strategies, List<CheckPath> paths, List<(ulong Churn, ulong Seed)> histories, List<ulong> sizes)
+        /// <summary>A position value as it resolved (kind and number), whatever its spelling: "07" and "7", "ALL" and "all", "-1" and "all" alike.</summary>
+        private static string Canonical(DimValue v) => v.Kind == ValueKind.Number ? v.Number.ToString(CultureInfo.InvariantCulture) : v.Kind.ToString();
+
+        /// <summary>
+        /// The digest of the resolved space (<see cref="CheckSpace.Fingerprint"/>): every dimension as it resolved, not
+        /// as it was spelled, so shards given the same space in other words still merge.
+        /// </summary>
+        private string Fingerprint(List<string> arches, List<KernelVersion> kernels, List<MemoryModel> models, List<CheckPlacement> placements, List<string?> strategies, List<CheckPath> paths, List<(ulong Churn, ulong Seed)> histories, List<ulong> sizes, List<DimValue> offsets, List<DimValue> lengths, List<DimValue> batches)
         {
             var sb = new StringBuilder();
             sb.Append("arch=").AppendJoin(',', arches)
@@ -664,9 +735,9 @@ public sealed class CheckSpace
               .Append(";size=").AppendJoin(',', sizes)
               .Append(";history=").AppendJoin(',', histories.Select(h => $"{h.Churn}:{h.Seed}"))
               .Append(";path=").AppendJoin(',', paths.Select(p => p.ToName()))
-              .Append(";offset=").Append(o.Offsets ?? DefaultOffsets)
-              .Append(";length=").Append(o.Lengths ?? DefaultLengths)
-              .Append(";batch=").Append(o.Batches ?? DefaultBatches)
+              .Append(";offset=").AppendJoin(',', offsets.Select(Canonical))
+              .Append(";length=").AppendJoin(',', lengths.Select(Canonical))
+              .Append(";batch=").AppendJoin(',', batches.Select(Canonical))
               .Append(";seed=").Append(o.Seed)
               .Append(";budget=").Append(o.Budget)
               .Append(";config=").Append(o.ConfigFile)

@@ -90,6 +90,15 @@ public sealed class CheckCommandTests : IDisposable
     public void BadShardSpec_OneLine_Exit2(string spec, string line) => AssertBadInput(CliRun.Run("check", "--shard", spec), line);
 
     [Fact]
+    public void RepeatedOption_SaysItTakesOneValue_Exit2()
+    {
+        AssertBadInput(CliRun.Run("check", "--arch", "x86_64", "--arch", "arm64-4k"),
+            "gupsim: check: option '--arch' takes one value but was given 2 ('x86_64', 'arm64-4k'): give it once, with a comma list: --arch x86_64,arm64-4k (try 'gupsim check --help')");
+        AssertBadInput(CliRun.Run("check", "--seeds", "1", "--seeds", "2"),
+            "gupsim: check: option '--seeds' takes one value but was given 2 ('1', '2'): give it once (try 'gupsim check --help')");
+    }
+
+    [Fact]
     public void UnknownOption_OneLine_Exit2() =>
         AssertBadInput(CliRun.Run("check", "--bogus"), "gupsim: check: unrecognized option '--bogus' (try 'gupsim check --help')");
 
@@ -257,7 +266,60 @@ public sealed class CheckCommandTests : IDisposable
     [Fact]
     public void YourMachine_WithArch_IsRefused() =>
         AssertBadInput(CliRun.Run("check", "--config", KernelConfig("6.1-amd64_none_amd64.config"), "--arch", "x86_64"),
-            $"gupsim: --arch: --config {KernelConfig("6.1-amd64_none_amd64.config")} gives the arch, kernel and memory model: drop --arch (or --config to sweep other machines)");
+            $"gupsim: --arch: --config {KernelConfig("6.1-amd64_none_amd64.config")} gives the arch and memory model: drop --arch (or --config to sweep other machines)");
+
+    /// <summary>Debian's 6.1 amd64 config with its "# Linux/x86 6.1.192 Kernel Configuration" line taken out.</summary>
+    private string HeaderlessConfig()
+    {
+        string path = Path.Combine(_dir, "headerless.config");
+        File.WriteAllLines(path, File.ReadAllLines(KernelConfig("6.1-amd64_none_amd64.config")).Where(l => !l.StartsWith("# Linux/", StringComparison.Ordinal)));
+        return path;
+    }
+
+    [Fact]
+    public void Out_BadInput_MakesNoFolder()
+    {
+        // The space is checked before --out's folder is made: a refused command line leaves nothing behind.
+        string dir = Path.Combine(_dir, "cases");
+        AssertBadInput(CliRun.Run("check", "--arch", "x86_64,foo", "--out", dir), "gupsim: --arch: unknown value 'foo': use one of x86_64, x86_64-5level, i386, i386-pae, arm64-4k, arm64-16k, arm64-64k, ppc64, ppc64-radix, s390x, armhf, armhf-lpae, riscv64, sh (a comma list)");
+        Assert.False(Directory.Exists(dir));
+        AssertBadInput(CliRun.Run("check", "--config", HeaderlessConfig(), "--out", dir), $"gupsim: --config {Path.Combine(_dir, "headerless.config")}: no '# Linux/<arch> <version> Kernel Configuration' header says which release it is for: pass the release it was built for with --kernel (one, e.g. --kernel 6.1)");
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
+    public void YourMachine_HeaderlessConfig_WithOneKernel_Runs()
+    {
+        string config = HeaderlessConfig();
+        var fake = new Fake();
+        var r = Run(_ => false, fake, "check", "--config", config, "--kernel", "6.1", "--churn", "0", "--offset", "0", "--length", "1", "--batch", "all", "--path", "slow-pin");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("", r.Stderr);
+        Assert.Equal($"Your machine: x86_64-5level, v6.1, sparsemem-vmemmap (from {config}, the arch's default RAM layout)", r.Lines[0]);
+        // 2M and 1G, boot and hotplug: 4 configurations of slow-pin, each on the 6.1 kernel the flag named.
+        Assert.Equal(4, fake.Seen.Count);
+        Assert.All(fake.Seen, c => Assert.Equal(("x86_64-5level", "6.1", config), (c.Shape.Arch, c.Shape.Kernel.ToString(), c.Shape.ConfigFile)));
+    }
+
+    [Fact]
+    public void YourMachine_KernelOtherThanTheHeader_Warns()
+    {
+        var fake = new Fake();
+        var r = Run(_ => false, fake, "check", "--config", KernelConfig("6.1-amd64_none_amd64.config"), "--kernel", "6.6", "--churn", "0", "--offset", "0", "--length", "1", "--batch", "all", "--path", "slow-pin");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("gupsim: warning: the file is for Linux 6.1.192; GupSim models 6.6 as asked\n", r.Stderr);
+        Assert.All(fake.Seen, c => Assert.Equal("6.6", c.Shape.Kernel.ToString()));
+    }
+
+    [Fact]
+    public void YourMachine_HeaderlessConfig_WithoutKernel_SaysToPassOne() =>
+        AssertBadInput(CliRun.Run("check", "--config", HeaderlessConfig()),
+            $"gupsim: --config {Path.Combine(_dir, "headerless.config")}: no '# Linux/<arch> <version> Kernel Configuration' header says which release it is for: pass the release it was built for with --kernel (one, e.g. --kernel 6.1)");
+
+    [Fact]
+    public void YourMachine_TwoKernels_OneLine_Exit2() =>
+        AssertBadInput(CliRun.Run("check", "--config", HeaderlessConfig(), "--kernel", "5.12,6.1"),
+            $"gupsim: --kernel 5.12,6.1: --config {Path.Combine(_dir, "headerless.config")} is one machine running one kernel: give one release (e.g. --kernel 5.12), or drop --config to sweep several");
 
     [Fact]
     public void StrategyAssembly_SampleRecorder_IsSweptByName()

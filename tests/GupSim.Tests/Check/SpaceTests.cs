@@ -293,11 +293,100 @@ public sealed class SpaceTests
     [Fact]
     public void Shards_CutAShapeLargerThanAShare()
     {
-        // One shape of 27 over 4 shards: pieces of ceil(27 / 16) = 2, spread 7, 7, 7, 6.
+        // One shape of 27 over 4 shards: pieces of ceil(27 / 16) = 2, so 13 pieces of 2 (starts 0, 2, …, 24) and one of
+        // 1 (start 26). Largest first, each to the least loaded shard (the lowest index on a tie): the 13 twos go
+        // round-robin 0, 1, 2, 3, 0, … so shard 0 gets 4 of them (8), shards 1–3 three (6 each); the last 1 goes to
+        // shard 1, the first of the least loaded: 8, 7, 6, 6.
         var space = CheckSpace.Build(X86OneGig());
         var sizes = Enumerable.Range(0, 4).Select(i => space.ForShard(new CheckShardSpec(i, 4)).Entries.Count).ToArray();
-        Assert.Equal(27, sizes.Sum());
-        Assert.All(sizes, s => Assert.InRange(s, 6, 8));
+        Assert.Equal([8, 7, 6, 6], sizes);
+    }
+
+    [Fact]
+    public void Offset_PastThePhysicalAddressSpace_OneLine()
+    {
+        // x86_64 (4-level) MAX_PHYSMEM_BITS 46: 64 TiB = 2^34 pages of 4 KiB. Page 2^34 is past it.
+        var e = Assert.Throws<GupSimException>(() => CheckSpace.Build(X86OneGig("17179869184", "1", "all")));
+        Assert.Equal("--offset 17179869184: page 17179869184 is past x86_64's physical address space (64T, MAX_PHYSMEM_BITS 46), so no mapping there can be backed: give a smaller offset", e.Message);
+        // A number past long's range is not a number of pages at all.
+        e = Assert.Throws<GupSimException>(() => CheckSpace.Build(X86OneGig("99999999999999999999", "1", "all")));
+        Assert.Equal("--offset: unknown value '99999999999999999999': use one of a number of pages, boundary-1, boundary, boundary+1, random (a comma list)", e.Message);
+    }
+
+    [Fact]
+    public void Shape_LargerThanThePhysicalAddressSpace_OneLine()
+    {
+        // Page 2^34 − 1 and one page: (2^34) / 262144 = 65536 huge pages of 1 GiB = 64 TiB, plus 4 GiB of other RAM:
+        // more than 64 TiB.
+        var e = Assert.Throws<GupSimException>(() => CheckSpace.Build(X86OneGig("17179869183", "1", "all")));
+        Assert.Equal("--offset 17179869183 --length 1: the mapping needs 65536 huge pages of 1G, more than x86_64's physical address space holds (64T, MAX_PHYSMEM_BITS 46, with 4G of other RAM): give a smaller offset or length", e.Message);
+        // The most that fit: (64 TiB − 4 GiB) / 1 GiB = 65532 huge pages; offset 65531 × 262144 and a length of one
+        // huge page end at 65532. One more page is refused.
+        var ok = CheckSpace.Build(X86OneGig("17178558464", "huge", "all"));
+        Assert.Equal(65532, ok.Entries[0].Configuration.Shape.HugePages);
+        Assert.Throws<GupSimException>(() => CheckSpace.Build(X86OneGig("17178558465", "huge", "all")));
+    }
+
+    [Fact]
+    public void Length_AboveIntMaxValue_OneLine()
+    {
+        var e = Assert.Throws<GupSimException>(() => CheckSpace.Build(X86OneGig("0", "2147483648", "all")));
+        Assert.Equal("--length: 2147483648 pages is more than a pages[] array holds (2147483647 entries; gup_test's nr_pages is an unsigned int too): give a smaller length", e.Message);
+        // int.MaxValue pages is 8 TiB − 4 KiB: 8192 huge pages of 1 GiB.
+        Assert.Equal(8192, CheckSpace.Build(X86OneGig("0", "2147483647", "all")).Entries[0].Configuration.Shape.HugePages);
+    }
+
+    [Theory]
+    [InlineData("i386", "4M")]
+    [InlineData("i386-pae", "2M")]
+    public void Hotplug_On32Bit_BootsWith512M(string arch, string size)
+    {
+        // A hot-plug shape boots with only its other RAM, 512 MiB on 32-bit: whole sections (i386 SECTION_SIZE_BITS
+        // 26 = 64 MiB, PAE 29 = 512 MiB), not rounded up to 1 GiB. Boot shapes keep the arch default, 2 GiB.
+        var space = CheckSpace.Build(X86OneGig("0", "1", "all") with { Arches = arch, Models = "sparsemem", Placements = "boot,hotplug", HugepageSizes = size });
+        var ram = space.Entries.Select(e => (e.Configuration.Shape.Placement, e.Configuration.Shape.RamBytes)).ToArray();
+        Assert.Equal([(CheckPlacement.Boot, 2UL << 30), (CheckPlacement.Hotplug, 512UL << 20)], ram);
+    }
+
+    [Fact]
+    public void Fingerprint_IsOfTheResolvedValues_NotTheirSpelling()
+    {
+        string a = CheckSpace.Build(X86OneGig("0,boundary-1", "1,huge", "1,all")).Fingerprint;
+        Assert.Equal(a, CheckSpace.Build(X86OneGig("00, BOUNDARY-1", "1,Huge", "01,-1")).Fingerprint);
+        Assert.NotEqual(a, CheckSpace.Build(X86OneGig("0,boundary", "1,huge", "1,all")).Fingerprint);
+    }
+
+    private static string ConfigWithout(string name, string symbol, bool keepHeader)
+    {
+        string src = Path.Combine(AppContext.BaseDirectory, "data", "kernel-configs", "6.1-amd64_none_amd64.config");
+        string path = Path.Combine(Path.GetTempPath(), $"gupsim-space-{name}-{Guid.NewGuid():N}.config");
+        File.WriteAllLines(path, File.ReadAllLines(src).Where(l => !l.Contains(symbol, StringComparison.Ordinal) && (keepHeader || !l.StartsWith("# Linux/", StringComparison.Ordinal))));
+        return path;
+    }
+
+    [Fact]
+    public void FastPaths_AKconfigWrittenFileWithoutHaveFastGup_HasNone()
+    {
+        // CONFIG_HAVE_FAST_GUP is selected, never asked: Kconfig writes no line when it is not set. A headered file
+        // without it: the 3 fast paths are skipped ("config"), the 3 slow ones run (boot, 2M, one position each).
+        string headered = ConfigWithout("headered", "HAVE_FAST_GUP", keepHeader: true);
+        string fragment = ConfigWithout("fragment", "HAVE_FAST_GUP", keepHeader: false);
+        try
+        {
+            var options = new CheckSpaceOptions { ConfigFile = headered, Placements = "boot", HugepageSizes = "2M", Churn = "0", Offsets = "0", Lengths = "1", Batches = "all" };
+            var space = CheckSpace.Build(options);
+            Assert.Equal([CheckPath.SlowGet, CheckPath.SlowPin, CheckPath.SlowLongterm], space.Entries.Select(e => e.Configuration.Path).ToArray());
+            Assert.Equal(3, space.SkippedBy["config"]);
+            // A header-less fragment does not say: every path runs.
+            var all = CheckSpace.Build(options with { ConfigFile = fragment, Kernels = "6.1" });
+            Assert.Equal(6, all.Entries.Count);
+            Assert.False(all.SkippedBy.ContainsKey("config"));
+        }
+        finally
+        {
+            File.Delete(headered);
+            File.Delete(fragment);
+        }
     }
 
     [Theory]

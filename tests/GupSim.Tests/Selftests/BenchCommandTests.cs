@@ -64,6 +64,27 @@ public sealed class BenchCommandTests
     }
 
     [Fact]
+    public void PutFillTarget_OnlyForTheOwnCodeOfVersionsThatPutPerHead()
+    {
+        // Issue 11's release target (put within 4x the fill limit) is one GupBench target per own row of a version
+        // whose put drops one reference per run of entries with the same head (v5.12 on); v5.11 puts each entry, and
+        // a strategy row (page++) is not the version's own code. GUP_FAST_BENCHMARK has none of issue 5's targets.
+        var (code, output, err) = Run("--kernels", "5.11,5.12", "--rounds", "1", "--json", "-f", "/mnt/huge/file", "-m", "1024", "-u", "-S", "-n", "512", "-w");
+        Assert.True(code == 0, output + err);
+        using var doc = JsonDocument.Parse(output);
+        var result = doc.RootElement.GetProperty("result");
+        Assert.Equal(["v5.11 (own)", "v5.12 (own)", "page++"], result.GetProperty("rows").EnumerateArray().Select(r => r.GetProperty("name").GetString()));
+        var targets = result.GetProperty("targets").EnumerateArray().ToList();
+        Assert.Equal(["put / fill limit (v5.12 (own))"], targets.Select(t => t.GetProperty("name").GetString()));
+        Assert.Equal(4.0, targets[0].GetProperty("limit").GetDouble());
+        Assert.True(targets[0].GetProperty("atMost").GetBoolean());
+        // The value is the row's put/fill column.
+        Assert.Equal(result.GetProperty("putPerFill")[1].GetDouble(), targets[0].GetProperty("value").GetDouble(), 9);
+        var (_, text, _) = Run("--strategies", "page++", "--rounds", "1", "-f", "/mnt/huge/file", "-m", "1024", "-u", "-S", "-n", "512", "-w");
+        Assert.DoesNotContain("put / fill limit", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Plot_WritesAPng()
     {
         string file = Path.Combine(Path.GetTempPath(), "gupsim-bench-" + Guid.NewGuid().ToString("N") + ".png");
