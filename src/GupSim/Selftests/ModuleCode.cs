@@ -9,10 +9,11 @@ namespace GupSim.Selftests;
 /// kernel module is machine code before its first ioctl, so the simulated module prepares the GUP path — every
 /// non-generic method of the types in <see cref="Namespaces"/> — before the selftest's first timed loop instead of inside
 /// it. It does so when that makes optimised code: when the .NET runtime compiles fully optimised code at once (quick JIT
-/// off: <c>DOTNET_TC_QuickJit=0</c>, or tiered compilation off), and when GupSim.dll carries ReadyToRun code (the Release
-/// build, docs/performance.md "First repeat"), where preparing a method binds its precompiled code (type loads and
-/// fixups) and compiles the few methods crossgen2 left out. With plain IL and the default tiering it does nothing:
-/// preparing would only make unoptimised tier-0 code. No GUP code runs: no extra ioctl, printed or not.
+/// off — the gupsim tool's runtimeconfig sets System.Runtime.TieredCompilation.QuickJit=false, docs/performance.md
+/// "First repeat"; or <c>DOTNET_TC_QuickJit=0</c>, or tiered compilation off), and when GupSim.dll carries ReadyToRun
+/// code (a publish with PublishReadyToRun), where preparing a method binds its precompiled code (type loads and fixups)
+/// and compiles the few methods crossgen2 left out. With plain IL and the default tiering (the test host) it does
+/// nothing: preparing would only make unoptimised tier-0 code. No GUP code runs: no extra ioctl, printed or not.
 /// </summary>
 public static class ModuleCode
 {
