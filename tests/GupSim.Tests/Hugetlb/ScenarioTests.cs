@@ -9,7 +9,7 @@ public class ScenarioTests
         File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", name));
 
     [Fact]
-    public void HotplugGigantic_V511_WritesThroughWrongSubpagePointers()
+    public void HotplugGigantic_V511_FreshBoot_IsLatent_AdjacentHotMemmaps()
     {
         // Fresh boot (examples/hotplug-gigantic-v5.11.scenario): the hot-added memmaps are adjacent, so v5.11's
         // page[i] is latently right and no write goes astray. Worked out from the rules (allocator-facts §7):
