@@ -197,6 +197,17 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// </summary>
     public bool LongtermWalksFolios => this >= V6_1;
 
+    /// <summary>
+    /// f442fa614137 (Yang Shi, "mm: gup: stop abusing try_grab_folio", v6.10; 6.6.47 in stable, which GupSim does not
+    /// model): the FOLL_LONGTERM pinnability test ("can't do FOLL_LONGTERM + FOLL_PIN gup fast path if not in a right
+    /// zone") moves into try_grab_folio_fast(), gup-fast's own grab; slow GUP's try_grab_folio() no longer has it. Up
+    /// to v6.9 slow GUP over hugetlb grabbed through the function with the test — follow_hugetlb_page() from 0fa5bc4023c1
+    /// (v5.12) to v6.5, __get_user_pages()' page_increm grab from 57edfcfd3419 (v6.6) — so a long-term pin of a huge
+    /// page in CMA (or ZONE_MOVABLE, v5.13+) stopped there with a WARN and a short return instead of migrating it
+    /// (Mike Kravetz, linux-mm 2022-05: "one could easily allocate a hugetlb page from CMA and trigger this warning").
+    /// </summary>
+    public bool SlowGrabSkipsLongtermCheck => this >= FromNumbers(6, 10);
+
     public static bool operator ==(KernelVersion a, KernelVersion b) => a.Equals(b);
     public static bool operator !=(KernelVersion a, KernelVersion b) => !a.Equals(b);
     public static bool operator <(KernelVersion a, KernelVersion b) => a.CompareTo(b) < 0;

@@ -131,9 +131,10 @@ public sealed partial class GetUserPages
                 // try_grab_page() on the first subpage, then try_grab_folio(folio, page_increm - 1).
                 bool grabbed;
                 using (Grab.StrayScopeFor(pages[(int)i], _m.PfnToPage(ctx.HeadPfn + ctx.FirstSubpage)))
-                    grabbed = Grab.TryGrabCompoundHead(pages[(int)i], (int)(incr - 1), flags) is not null;
+                    grabbed = Grab.TryGrabFolioSlow(pages[(int)i], (int)(incr - 1), flags) is not null;
                 if (!grabbed)
                 {
+                    WarnOnOnce("__get_user_pages:page_increm", "__get_user_pages");
                     // "Release the 1st page ref if the folio is problematic, fail hard."
                     Grab.PutCompoundHead(_m.StructPages.CompoundHead(pages[(int)i]), 1, flags);
                     ret = -(int)Errno.EFAULT;
@@ -292,6 +293,7 @@ public sealed partial class GetUserPages
                                 }
                                 if (!grabbed)
                                 {
+                                    WarnOnOnce("follow_hugetlb_page:grab", "follow_hugetlb_page", "mm/hugetlb.c");
                                     remainder = 0;
                                     err = -(int)Errno.ENOMEM;
                                     goto done;
@@ -314,6 +316,7 @@ public sealed partial class GetUserPages
                         }
                         if (!grabbedGroup)
                         {
+                            WarnOnOnce("follow_hugetlb_page:grab", "follow_hugetlb_page", "mm/hugetlb.c");
                             remainder = 0;
                             err = -(int)Errno.ENOMEM;
                             goto done;
@@ -335,6 +338,7 @@ public sealed partial class GetUserPages
                                 grabbedRun = Grab.TryGrabCompoundHead(pages[(int)i], (int)refs, flags) is not null;
                             if (!grabbedRun)
                             {
+                                WarnOnOnce("follow_hugetlb_page:grab", "follow_hugetlb_page", "mm/hugetlb.c");
                                 remainder = 0;
                                 err = -(int)Errno.ENOMEM;
                                 goto done;

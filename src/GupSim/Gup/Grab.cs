@@ -76,8 +76,28 @@ public sealed class Grab
             return null;
         }
         // FOLL_LONGTERM: a page that may not be pinned long-term makes gup-fast fail here, so the slow path migrates it
-        // (is_migrate_cma_page() before v5.13, !is_pinnable_page() from v5.13).
+        // (is_migrate_cma_page() before v5.13, !is_pinnable_page() from v5.13). Slow GUP's grabs over hugetlb reach
+        // this test too until v6.10 (KernelVersion.SlowGrabSkipsLongtermCheck), where it fails them instead.
         if ((flags & FollFlags.Longterm) != 0 && (_m.Version.LongtermPinsMigrateMovable ? !IsPinnablePage(page) : IsMigrateCmaPage(page))) return null;
+        return PinCompoundHead(page, refs);
+    }
+
+    /// <summary>
+    /// The grab slow GUP uses for a run of subpages of one huge page: try_grab_compound_head() / try_grab_folio() with
+    /// its FOLL_LONGTERM test up to v6.9 (<see cref="TryGrabCompoundHead"/>), try_grab_folio() without it from v6.10
+    /// (f442fa614137, mm/gup.c; the test lives on in try_grab_folio_fast()), so a CMA or ZONE_MOVABLE huge page is
+    /// grabbed and left to the FOLL_LONGTERM migration.
+    /// </summary>
+    public PagePtr? TryGrabFolioSlow(PagePtr page, int refs, FollFlags flags)
+    {
+        if (!_m.Version.SlowGrabSkipsLongtermCheck || (flags & FollFlags.Get) != 0 || (flags & FollFlags.Pin) == 0)
+            return TryGrabCompoundHead(page, refs, flags);
+        return PinCompoundHead(page, refs);
+    }
+
+    /// <summary>The FOLL_PIN half of try_grab_compound_head() after its FOLL_LONGTERM test: refs pins on the head.</summary>
+    private PagePtr? PinCompoundHead(PagePtr page, int refs)
+    {
         int origRefs = refs;
         bool exact = Sp.HpagePincountAvailable(page);
         if (!exact) refs *= GupPinCountingBias;

@@ -76,11 +76,11 @@ public sealed partial class GetUserPages
     /// machine, "WARNING: CPU: 0 PID: 1 at mm/gup.c &lt;function&gt;" goes into the kernel log (the kernel also prints
     /// the line number and symbol offset, which GupSim does not carry per release); later hits are silent.
     /// </summary>
-    private void WarnOnOnce(string site, string function)
+    private void WarnOnOnce(string site, string function, string file = "mm/gup.c")
     {
         var seen = Warned.GetValue(_m, static _ => []);
         lock (seen)
             if (!seen.Add(site)) return; // one __warned per WARN_ON_ONCE site
-        _m.Log("WARNING: CPU: 0 PID: 1 at mm/gup.c " + function);
+        _m.Log("WARNING: CPU: 0 PID: 1 at " + file + " " + function);
     }
 }

@@ -155,7 +155,7 @@ public static class HistoryEntries
         FixedModel = "sparsemem-vmemmap",
         Notes =
         [
-            "The fixed side is the same v5.11 kernel on SPARSEMEM_VMEMMAP, where pages[i] - head is the subpage index (the pair of the trap-3a examples). The code fix, v5.13's per-entry walk, is not shown: on these machines GupSim's v5.12/v5.13 FOLL_LONGTERM path returns only the first huge page (262144 of 524288) without an error, which looks like a gap of the model rather than the kernel's behaviour.",
+            "The fixed side is the same v5.11 kernel on SPARSEMEM_VMEMMAP, where pages[i] - head is the subpage index (the pair of the trap-3a examples). The code fix, v5.13's per-entry walk, is not shown: from v5.12 (0fa5bc4023c1) to v6.9 slow GUP grabs a huge page through try_grab_compound_head()/try_grab_folio(), whose FOLL_LONGTERM test refuses the CMA page, so on these machines the pin WARNs and stops at the first huge page (262144 of 524288) and the walk never sees B; f442fa614137 (v6.10) took the test out of slow GUP (LongtermCmaHugetlbTests).",
             "On the fresh boot the hot memmaps are adjacent, so the step is the pfn difference and B is migrated on both sides (latent). After the lived-in history the step lands anywhere: B stays pinned in CMA (seed 1), or i comes back to where it was and the walk never ends (seed 3: a soft lockup).",
             "kernel-facts.md dates the pointer arithmetic's fix to v5.18 (4c6542290115); the step itself is gone from v5.13's check_and_migrate_movable_pages(), which GupSim follows.",
         ],
