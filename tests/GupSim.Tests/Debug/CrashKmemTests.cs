@@ -77,9 +77,9 @@ public class CrashKmemTests
         Assert.StartsWith(" 8  ffff888003fff080  ", row8, StringComparison.Ordinal);
         ulong coded = Convert.ToUInt64(row8.Substring(22, 16), 16), memMap = Convert.ToUInt64(row8.Substring(40, 16), 16);
         Assert.Equal(memMap, coded + 8UL * 32768 * 64);
-        Assert.Equal("  PMO  262144          ", row8[56..]);
+        Assert.Equal("   PMO  262144          ", row8[56..]); // "  " + " PMO " + " " + pfn
         Assert.Equal(" 9  ffff888003fff090  ", lines[26][..22]);
-        Assert.Equal("  PMO  294912          ", lines[26][56..]);
+        Assert.Equal("   PMO  294912          ", lines[26][56..]);
     }
 
     [Fact]
