@@ -31,6 +31,7 @@ public sealed partial class Machine
         // arch's order; sparse_init() runs inside paging_init() (x86) / bootmem_init() (arm64), before the zones.
         var setup = new SetupArch(m);
         setup.ReserveEarly();
+        m._setup = setup;
         m.ZeroPfn = m.PfnOf(Math.Min(setup.ImageStart + (1UL << 20), setup.ImageEnd - m.Arch.PageSize));
         bool arm64 = m.Arch.KernelArch == "arm64";
         if (!arm64) m.BootDmaContiguousReserve();

@@ -218,6 +218,12 @@ public sealed partial class Machine
     public Gup.Grab Grab => Volatile.Read(ref _grab) ?? CreateGrab();
     private Gup.Grab? _grab;
 
+    /// <summary>
+    /// The page_ref tracepoints (include/trace/events/page_ref.h) when enabled, else null: GUP's reference changes
+    /// record one line each; with tracing off the grab and release paths pay one null test.
+    /// </summary>
+    public Debug.PageRefTrace? PageRefTrace { get; set; }
+
     private Gup.Grab CreateGrab()
     {
         Interlocked.CompareExchange(ref _grab, new Gup.Grab(this), null);

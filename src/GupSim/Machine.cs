@@ -46,6 +46,7 @@ public sealed partial class Machine
     private readonly List<string> _log = [];
     private readonly ulong _bootRamEnd;
     private readonly ZoneType[] _zoneTypes;
+    private SetupArch? _setup;
 
     private Machine(MachineSpec spec, MemoryModel model)
     {
@@ -76,6 +77,12 @@ public sealed partial class Machine
         _bootRamEnd = _ram.Count == 0 ? 0 : _ram[^1].End;
         MemMap = null!;
     }
+
+    /// <summary>__pa(NODE_DATA(nid)): where setup_arch() placed the node's pg_data_t (the kernel image's address where the arch keeps it static).</summary>
+    public ulong PgdatPhys(int nid) => _setup?.PgdatPhys(nid) ?? 0;
+
+    /// <summary>Physical end of the kernel image (_end): the static .bss, such as a SPARSEMEM_STATIC mem_section[], ends here.</summary>
+    public ulong KernelImageEndPhys => _setup?.ImageEnd ?? 0;
 
     /// <summary>The spec the machine booted from.</summary>
     public MachineSpec Spec { get; }

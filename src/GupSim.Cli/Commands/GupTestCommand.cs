@@ -25,6 +25,7 @@ public static class GupTestCommand
         };
         var verify = CommonOptions.CreateVerifyOption("GupSim's oracle on every pages[] entry and every count after the put loop (off for pure timing)");
         var counters = new Option<bool>("--counters") { Description = "Print the deterministic counters of each get loop" };
+        var trace = new Option<string?>("--trace") { Description = "Record a kernel trace event group during the GUP calls and print its lines after the run, each as 'trace: EVENT: FIELDS' (page_ref)", HelpName = "events" };
         var json = CommonOptions.CreateJsonOption();
         var cmd = new Command("gup-test",
             "Run the kernel's gup_test selftest (tools/testing/selftests/mm/gup_test.c) with its own flags on a simulated machine; "
@@ -39,15 +40,19 @@ public static class GupTestCommand
         cmd.Options.Add(mount);
         cmd.Options.Add(verify);
         cmd.Options.Add(counters);
+        cmd.Options.Add(trace);
         cmd.Options.Add(json);
         cmd.SetAction(pr =>
         {
             var o = pr.InvocationConfiguration.Output;
             var e = pr.InvocationConfiguration.Error;
             bool verifyOn = CommonOptions.ReadVerify(pr, verify);
+            string? traceEvents = pr.GetValue(trace);
+            if (traceEvents is not null) GupSim.Debug.PageRefTrace.CheckEventGroup(traceEvents, "gup-test");
             var opts = machine.Read(pr);
             var m = GupTestMachine.Boot(opts, pr.GetValue(mount) ?? []);
             foreach (var w in opts.Warnings) Program.Warn(e, w);
+            if (traceEvents is not null) m.PageRefTrace = new GupSim.Debug.PageRefTrace(m);
             var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
             var module = new GupTestModule(m, chosen, verifyOn);
             var selftest = new GupTestSelftest(m, module) { PrintCounters = pr.GetValue(counters) };
@@ -67,6 +72,8 @@ public static class GupTestCommand
             finally
             {
                 for (int i = logSeen; i < m.KernelLog.Count; i++) o.WriteLine("dmesg: " + m.KernelLog[i]);
+                if (m.PageRefTrace is { } t)
+                    foreach (string l in t.Lines) o.WriteLine("trace: " + l);
                 // Silence is not a verdict: once an ioctl ran, one closing line on stderr says what GupSim checked
                 // (stdout stays the selftest's own output).
                 if (!badInput && selftest.Runs.Count > 0) e.WriteLine("gupsim: " + selftest.Verification.Line);

@@ -88,11 +88,8 @@ public static class PageCommand
         if (askedPfn is ulong ap && info.Pfn is ulong got && got != ap)
             o.WriteLine($"note      pfn_to_page(0x{ap:x}) reached the struct page of pfn 0x{got:x}");
         if (info.Pfn is null) return;
-        // crash's `kmem -p` columns.
-        var ci = CultureInfo.InvariantCulture;
-        o.WriteLine("      PAGE               PHYSICAL      MAPPING       INDEX CNT FLAGS");
-        ulong flags = sp.Flags(page);
-        o.WriteLine(string.Create(ci, $"{page.Address:x16} {info.Pfn.Value << m.Arch.PageShift,16:x} {sp.Mapping(page),16:x} {sp.Index(page),8:x} {sp.Refcount(page),3} {flags:x} {sp.FlagNames(flags)}"));
+        // crash's `kmem -p` line for the struct page, then dump_page() as the version prints it.
+        Debug.CrashKmem.KmemP(m, page.Address, o);
         foreach (var line in sp.DumpPage(page, "gupsim page")) o.WriteLine(line);
     }
 

@@ -55,10 +55,18 @@ public sealed class Grab
                 _m.Log($"WARNING: try_get_compound_head: negative refcount {count} on {head}");
                 return null;
             }
-            if (count == 0) return null;
+            if (count == 0)
+            {
+                _m.PageRefTrace?.ModUnless(head, refs, false); // page_ref_add_unless() failed
+                return null;
+            }
             Counters.Atomic();
             // atomic_add_unless(&page->_refcount, refs, 0): a compare-exchange loop on the 32-bit counter.
-            if (Sp.RefCompareExchange(head, count + refs, count)) return head;
+            if (Sp.RefCompareExchange(head, count + refs, count))
+            {
+                _m.PageRefTrace?.ModUnless(head, refs, true);
+                return head;
+            }
         }
     }
 
@@ -131,6 +139,7 @@ public sealed class Grab
         if (refs > 1)
         {
             Sp.RefAddReturn(head, -(refs - 1));
+            _m.PageRefTrace?.Mod(head, -(refs - 1)); // page_ref_sub()
             Counters.Atomic();
         }
         PutPage(head);
@@ -159,18 +168,21 @@ public sealed class Grab
         if ((flags & FollFlags.Get) != 0)
         {
             Sp.RefAddReturn(head, 1);
+            _m.PageRefTrace?.Mod(head, 1); // page_ref_inc()
             Counters.Atomic();
             return true;
         }
         if (Sp.HpagePincountAvailable(head))
         {
             Sp.RefAddReturn(head, 1);
+            _m.PageRefTrace?.Mod(head, 1); // page_ref_add(page, 1)
             Sp.CompoundPincountAdd(head, 1);
             Counters.Atomic(2);
         }
         else
         {
             Sp.RefAddReturn(head, GupPinCountingBias);
+            _m.PageRefTrace?.Mod(head, GupPinCountingBias); // page_ref_add(page, GUP_PIN_COUNTING_BIAS)
             Counters.Atomic();
         }
         Interlocked.Increment(ref _pinAcquired);
@@ -191,7 +203,9 @@ public sealed class Grab
     {
         Counters.Atomic();
         Pages.PutPage.PutPageTestzeroCheck(_m, head);
-        if (Sp.RefAddReturn(head, -1) != 0) return;
+        int now = Sp.RefAddReturn(head, -1);
+        _m.PageRefTrace?.ModAndTest(head, -1, now == 0); // put_page_testzero() → page_ref_dec_and_test()
+        if (now != 0) return;
         var info = _m.Describe(head);
         if (info.Kind != Memory.AddressKind.Page || info.Pfn is not ulong pfn)
         {
@@ -339,7 +353,8 @@ public sealed class Grab
     private void PutPagesOnHead(ReadOnlySpan<PagePtr> run, PagePtr head)
     {
         int n = run.Length;
-        if (n > 1 && !_m.Memory.CountingStrayWrites
+        // Traced, every put is its own page_ref_dec_and_test() event: no merging.
+        if (n > 1 && _m.PageRefTrace is null && !_m.Memory.CountingStrayWrites
             && _m.Memory.LocateStructPageWordRun(head.Address + (ulong)_m.Layout.Refcount, out _, out _) > 0)
         {
             while (true)

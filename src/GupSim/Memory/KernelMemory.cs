@@ -195,6 +195,9 @@ public sealed partial class KernelMemory
         _ => a.Placement.ToString(),
     };
 
+    /// <summary>kvtop() on the direct map: the physical address behind a direct-map address of RAM.</summary>
+    public bool TryDirectMapToPhys(ulong va, out ulong phys) => IsDirectMap(va, out phys);
+
     private bool IsDirectMap(ulong va, out ulong phys)
     {
         phys = 0;

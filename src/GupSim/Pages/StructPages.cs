@@ -325,40 +325,8 @@ public sealed class StructPages
         }
     }
 
-    /// <summary>
-    /// __dump_page() (mm/debug.c, v5.11) lines: the page line, the compound line for compound pages, flags with
-    /// names, the raw words, and "page dumped because". Pointers are printed in full (as with no_hash_pointers).
-    /// </summary>
-    public IReadOnlyList<string> DumpPage(PagePtr page, string reason)
-    {
-        var lines = new List<string>();
-        var ci = CultureInfo.InvariantCulture;
-        var head = CompoundHead(page);
-        lines.Add(string.Create(ci, $"page:{page} refcount:{Refcount(head)} mapcount:{MapcountRaw(page)} mapping:{Hex(Mapping(page))} index:0x{Index(page):x} pfn:0x{SafePfn(page):x}"));
-        if (PageCompound(head))
-        {
-            string pin = HpagePincountAvailable(head) ? string.Create(ci, $" compound_pincount:{CompoundPincount(head)}") : "";
-            lines.Add(string.Create(ci, $"head:{head} order:{CompoundOrder(head)} compound_mapcount:{CompoundMapcount(head) + 1}{pin}"));
-        }
-        ulong flags = Flags(page);
-        lines.Add(string.Create(ci, $"flags: 0x{flags:x}({FlagNames(flags)})"));
-        int words = _l.Size / _l.WordBytes;
-        int perLine = 32 / _l.WordBytes;
-        for (int w = 0; w < words; w += perLine)
-        {
-            var sb = new StringBuilder("raw:");
-            for (int k = w; k < Math.Min(words, w + perLine); k++)
-            {
-                ulong v = Mem.ReadWord(page.Address + (ulong)(k * _l.WordBytes), "dump_page raw");
-                sb.Append(' ').Append(v.ToString(_l.WordBytes == 8 ? "x16" : "x8", ci));
-            }
-            lines.Add(sb.ToString());
-        }
-        lines.Add("page dumped because: " + reason);
-        return lines;
-    }
-
-    private string Hex(ulong v) => v == 0 ? "0000000000000000"[..(2 * _l.WordBytes)] : v.ToString(_l.WordBytes == 8 ? "x16" : "x8", CultureInfo.InvariantCulture);
+    /// <summary>dump_page() (mm/debug.c) lines as the machine's kernel version prints them (<see cref="Debug.DumpPage"/>).</summary>
+    public IReadOnlyList<string> DumpPage(PagePtr page, string reason) => Debug.DumpPage.Lines(_m, page, reason);
 
     /// <summary>%pGp: the names of the set flag bits below the zone/node/section fields, joined by '|'.</summary>
     public string FlagNames(ulong flags)

@@ -1,0 +1,207 @@
+using System.Globalization;
+using System.Text;
+using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Pages;
+
+namespace GupSim.Debug;
+
+/// <summary>
+/// dump_page() / __dump_page() (mm/debug.c) as the machine's kernel version prints it, and the helpers its lines
+/// use: page_mapcount() (include/linux/mm.h, mm/util.c), page_mapping(), page_to_pgoff() and the %pGp flags format
+/// (lib/vsprintf.c). Pointers print in full, as with <c>no_hash_pointers</c>.
+/// </summary>
+/// <remarks>
+/// The versions: v5.10–v5.17 print <c>page:… refcount mapcount mapping index pfn</c> and a separate
+/// <c>head:… order compound_mapcount [compound_pincount]</c> line; v5.18–v6.2 always print the pincount; v6.3–v6.8
+/// <c>head:… order entire_mapcount nr_pages_mapped pincount</c> (v6.6+ also <c>page_type:</c>); v6.9+ (__dump_folio)
+/// <c>page: refcount …</c> without the pointer and <c>head: order mapcount entire_mapcount nr_pages_mapped pincount</c>,
+/// with a two-page <c>head:</c> hex dump for large folios. %pGp is names only before v5.13 and
+/// <c>0x…(names|section=|node=|zone=)</c> from v5.13 (c244297acbe5). Not printed, because GupSim does not model
+/// them: memcg, the aops/dentry lines of file mappings, lastcpupid, page_owner.
+/// GupSim keeps one compound mapcount per large folio: <c>entire_mapcount</c> is it + 1, <c>mapcount</c> of the
+/// folio equals it (an entirely mapped folio's _large_mapcount follows _entire_mapcount), <c>nr_pages_mapped</c> is 0.
+/// </remarks>
+public static class DumpPage
+{
+    /// <summary>v5.13: %pGp prints the hex word and the section/node/zone fields (c244297acbe5).</summary>
+    private static bool PgpPrintsFields(KernelVersion v) => v >= KernelVersion.FromNumbers(5, 13);
+    /// <summary>v6.3: the compound line names entire_mapcount and nr_pages_mapped; page_mapcount() adds entire_mapcount.</summary>
+    private static bool HasEntireMapcount(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 3);
+    /// <summary>v6.9: __dump_folio().</summary>
+    private static bool DumpsFolio(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 9);
+
+    /// <summary>%p with no_hash_pointers: the pointer zero-padded to the word's width, no 0x.</summary>
+    public static string Pointer(Machine m, ulong v)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        return v.ToString(m.Arch.WordBytes == 8 ? "x16" : "x8", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// page_mapcount() as the version defines it. Before v6.3 (__page_mapcount()): _mapcount + 1, plus for a compound
+    /// anonymous or hugetlb page the compound mapcount + 1. v6.3+: _mapcount + 1 (0 for a typed page from v6.9),
+    /// plus folio_entire_mapcount() for a compound page.
+    /// </summary>
+    public static int PageMapcount(Machine m, PagePtr page)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var sp = m.StructPages;
+        int mapcount = sp.MapcountRaw(page) + 1;
+        if (DumpsFolio(m.Version) && PageMapcountIsType(mapcount)) mapcount = 0;
+        if (!sp.PageCompound(page)) return mapcount;
+        var head = sp.CompoundHead(page);
+        if (HasEntireMapcount(m.Version)) return mapcount + sp.CompoundMapcount(head) + 1;
+        if (!sp.PageAnon(page) && !m.Hugetlb.PageHuge(head)) return mapcount;
+        return mapcount + sp.CompoundMapcount(head) + 1;
+    }
+
+    /// <summary>page_mapcount_is_type(): a _mapcount + 1 below PAGE_MAPCOUNT_RESERVE + 1 holds a page type, not a count.</summary>
+    private static bool PageMapcountIsType(int mapcountPlusOne) => mapcountPlusOne - 1 < -128;
+
+    /// <summary>page_mapping(): NULL for slab and anonymous pages, else the head's mapping without PAGE_MAPPING_FLAGS.</summary>
+    public static ulong PageMapping(Machine m, PagePtr page)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var sp = m.StructPages;
+        var head = sp.CompoundHead(page);
+        if (sp.TestFlag(head, PageFlagBits.Slab)) return 0;
+        ulong mapping = sp.Mapping(head);
+        if ((mapping & StructPages.PageMappingAnon) != 0) return 0;
+        return mapping & ~StructPages.PageMappingFlags;
+    }
+
+    /// <summary>page_to_pgoff(): a hugetlb head's index is in huge pages (index &lt;&lt; order); a tail's is head->index + its offset.</summary>
+    public static ulong PageToPgoff(Machine m, PagePtr page)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var sp = m.StructPages;
+        if (sp.PageHead(page) && m.Hugetlb.PageHuge(page)) return sp.Index(page) << sp.CompoundOrder(page);
+        if (!sp.PageTail(page)) return sp.Index(page);
+        var head = sp.CompoundHead(page);
+        return sp.Index(head) + (ulong)PagePtr.Difference(page, head, m.StructPageSize);
+    }
+
+    /// <summary>%pGp of <paramref name="flags"/>: names joined by '|' (v5.13+: <c>0x…(names|section=N|node=N|zone=N)</c>).</summary>
+    public static string Pgp(Machine m, ulong flags)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var names = new List<string>();
+        for (int b = 0; b < PageFlagBits.NrPageFlagsFor(m.Arch.BitsPerLong); b++)
+            if ((flags & (1UL << b)) != 0) names.Add(PageFlagBits.Names[b]);
+        if (!PgpPrintsFields(m.Version)) return string.Join('|', names);
+        var l = m.FlagsLayout;
+        var ci = CultureInfo.InvariantCulture;
+        if (l.SectionsWidth > 0) names.Add("section=" + l.SectionOf(flags).ToString(ci));
+        if (l.NodesWidth > 0) names.Add("node=" + l.NodeOf(flags).ToString(ci));
+        if (l.ZonesWidth > 0) names.Add("zone=" + l.ZoneOf(flags).ToString(ci));
+        return "0x" + flags.ToString("x", ci) + "(" + string.Join('|', names) + ")";
+    }
+
+    /// <summary>The lines dump_page(page, reason) prints.</summary>
+    public static IReadOnlyList<string> Lines(Machine m, PagePtr page, string? reason)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var sp = m.StructPages;
+        var v = m.Version;
+        var ci = CultureInfo.InvariantCulture;
+        var lines = new List<string>();
+        var head = sp.CompoundHead(page);
+        bool compound = sp.PageCompound(page);
+        ulong mapping;
+        // A "head" that does not contain the page is corruption: dump the page on its own.
+        long offset = PagePtr.Difference(page, head, m.StructPageSize);
+        if (offset < 0 || (ulong)offset >= m.MemMap.MaxOrderNrPages)
+        {
+            ulong raw = sp.Mapping(page);
+            mapping = (raw & StructPages.PageMappingAnon) != 0 ? 0 : raw & ~StructPages.PageMappingFlags;
+            head = page;
+            compound = false;
+            offset = 0;
+        }
+        else mapping = PageMapping(m, page);
+        ulong pfn = SafePfn(m, page);
+        ulong headFlags = sp.Flags(head);
+        string type = (sp.Mapping(head) & StructPages.PageMappingAnon) != 0 ? "anon " : "";
+        string cma = m.CmaAreas.Count != 0 && pfn != ulong.MaxValue && m.IsCmaPfn(pfn) ? " CMA" : "";
+        if (DumpsFolio(v))
+        {
+            int mapcount = sp.MapcountRaw(page) + 1;
+            if (PageMapcountIsType(mapcount)) mapcount = 0;
+            lines.Add(string.Create(ci, $"page: refcount:{sp.Refcount(head)} mapcount:{mapcount} mapping:{Pointer(m, mapping)} index:{Hex(sp.Index(head) + (ulong)offset)} pfn:{Hex(pfn)}"));
+            if (compound)
+            {
+                int entire = sp.CompoundMapcount(head) + 1;
+                int order = sp.CompoundOrder(head);
+                bool hasPincount = m.Arch.WordBytes == 8 || order > 1; // folio_has_pincount()
+                int pincount = hasPincount ? sp.CompoundPincount(head) : 0;
+                lines.Add(string.Create(ci, $"head: order:{order} mapcount:{entire} entire_mapcount:{entire} nr_pages_mapped:0 pincount:{pincount}"));
+            }
+            lines.Add(string.Create(ci, $"{type}flags: {Pgp(m, headFlags)}{cma}"));
+            HexDump(m, "raw: ", page, 1, lines);
+            if (compound) HexDump(m, "head: ", head, 2, lines);
+        }
+        else
+        {
+            int mapcount = sp.TestFlag(head, PageFlagBits.Slab) ? 0 : PageMapcount(m, page);
+            lines.Add(string.Create(ci, $"page:{Pointer(m, page.Address)} refcount:{sp.Refcount(head)} mapcount:{mapcount} mapping:{Pointer(m, mapping)} index:{Hex(PageToPgoff(m, page))} pfn:{Hex(pfn)}"));
+            if (compound)
+            {
+                string h = Pointer(m, head.Address);
+                int order = sp.CompoundOrder(head);
+                int entire = sp.CompoundMapcount(head) + 1;
+                if (HasEntireMapcount(v))
+                    lines.Add(string.Create(ci, $"head:{h} order:{order} entire_mapcount:{entire} nr_pages_mapped:0 pincount:{sp.CompoundPincount(head)}"));
+                else if (v.PincountInFirstTail || sp.HpagePincountAvailable(head))
+                    lines.Add(string.Create(ci, $"head:{h} order:{order} compound_mapcount:{entire} compound_pincount:{sp.CompoundPincount(head)}"));
+                else
+                    lines.Add(string.Create(ci, $"head:{h} order:{order} compound_mapcount:{entire}"));
+            }
+            lines.Add(PgpPrintsFields(v)
+                ? string.Create(ci, $"{type}flags: {Pgp(m, headFlags)}{cma}")
+                : string.Create(ci, $"{type}flags: {Hex(headFlags)}({Pgp(m, headFlags)}){cma}"));
+            if (v >= KernelVersion.V6_6)
+            {
+                // %pGt of head->page_type, which overlays _mapcount: no type bits → just the word.
+                uint pageType = (uint)sp.MapcountRaw(head);
+                lines.Add(string.Create(ci, $"page_type: {Hex(pageType)}()"));
+            }
+            HexDump(m, "raw: ", page, 1, lines);
+            if (head != page) HexDump(m, "head: ", head, 1, lines);
+        }
+        if (reason is not null) lines.Add("page dumped because: " + reason);
+        return lines;
+    }
+
+    /// <summary>%#lx: 0x and lowercase hex (0 prints 0x0).</summary>
+    private static string Hex(ulong v) => "0x" + v.ToString("x", CultureInfo.InvariantCulture);
+
+    /// <summary>page_to_pfn() of whatever the pointer is; <see cref="ulong.MaxValue"/> where the kernel would fault.</summary>
+    private static ulong SafePfn(Machine m, PagePtr page)
+    {
+        try
+        {
+            return m.PageToPfn(page).Value;
+        }
+        catch (KernelOops)
+        {
+            return ulong.MaxValue;
+        }
+    }
+
+    /// <summary>print_hex_dump(KERN_WARNING, prefix, DUMP_PREFIX_NONE, 32, sizeof(unsigned long), p, pages × sizeof(struct page)).</summary>
+    private static void HexDump(Machine m, string prefix, PagePtr p, int pages, List<string> lines)
+    {
+        int wb = m.Arch.WordBytes, words = pages * m.StructPageSize / wb, perLine = 32 / wb;
+        for (int w = 0; w < words; w += perLine)
+        {
+            var sb = new StringBuilder(prefix);
+            for (int k = w; k < Math.Min(words, w + perLine); k++)
+            {
+                if (k > w) sb.Append(' ');
+                sb.Append(Pointer(m, m.Memory.ReadWord(p.Address + (ulong)(k * wb), "dump_page raw")));
+            }
+            lines.Add(sb.ToString());
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using System.Globalization;
+using GupSim.Core;
+using GupSim.Pages;
+
+namespace GupSim.Debug;
+
+/// <summary>
+/// The page_ref trace events (include/trace/events/page_ref.h, mm/debug_page_ref.c): one line per reference change,
+/// as TP_printk formats it after the event name, <c>page_ref_mod: pfn=0x… flags=… count=… mapcount=… mapping=… mt=…
+/// val=…</c> (the _and_test / _unless / _and_return events add <c>ret=</c>). Each field is read the way the
+/// tracepoint's TP_fast_assign reads it, right after the atomic operation: page_to_pfn(), page->flags below
+/// NR_PAGEFLAGS through show_page_flags(), page_ref_count(), page_mapcount() (<see cref="DumpPage.PageMapcount"/>),
+/// page->mapping (%p, printed in full), get_pageblock_migratetype().
+/// </summary>
+/// <remarks>Which event a reference change fires is the helper the modelled code calls (<see cref="Gup.Grab"/>).
+/// Lines are what follows the event's <c>task-pid [cpu] flags timestamp:</c> prefix in /sys/kernel/tracing/trace;
+/// GupSim has no task, cpu or clock to print there.</remarks>
+public sealed class PageRefTrace(Machine machine)
+{
+    private readonly Machine _m = machine;
+    private readonly List<string> _lines = [];
+    private readonly Lock _lock = new();
+
+    /// <summary>The lines recorded so far, in order.</summary>
+    public IReadOnlyList<string> Lines
+    {
+        get
+        {
+            lock (_lock) return [.. _lines];
+        }
+    }
+
+    /// <summary>Forgets the lines recorded so far.</summary>
+    public void Clear()
+    {
+        lock (_lock) _lines.Clear();
+    }
+
+    /// <summary>page_ref_mod (page_ref_add(), page_ref_sub(), page_ref_inc(), page_ref_dec()): <paramref name="v"/> is the change.</summary>
+    public void Mod(PagePtr page, int v) => Add("page_ref_mod", page, v, null);
+
+    /// <summary>page_ref_mod_unless (page_ref_add_unless()): <paramref name="ret"/> whether the add happened.</summary>
+    public void ModUnless(PagePtr page, int v, bool ret) => Add("page_ref_mod_unless", page, v, ret ? 1 : 0);
+
+    /// <summary>page_ref_mod_and_test (page_ref_sub_and_test(), page_ref_dec_and_test()): <paramref name="ret"/> whether the count reached 0.</summary>
+    public void ModAndTest(PagePtr page, int v, bool ret) => Add("page_ref_mod_and_test", page, v, ret ? 1 : 0);
+
+    /// <summary>page_ref_mod_and_return (page_ref_add_return(), page_ref_sub_return() …): <paramref name="ret"/> the new count.</summary>
+    public void ModAndReturn(PagePtr page, int v, int ret) => Add("page_ref_mod_and_return", page, v, ret);
+
+    private void Add(string evt, PagePtr page, int v, int? ret)
+    {
+        var sp = _m.StructPages;
+        var ci = CultureInfo.InvariantCulture;
+        ulong pfn = _m.PageToPfn(page).Value;
+        ulong flags = sp.Flags(page) & ((1UL << PageFlagBits.NrPageFlagsFor(_m.Arch.BitsPerLong)) - 1);
+        var names = new List<string>();
+        for (int b = 0; b < 64; b++)
+            if ((flags & (1UL << b)) != 0) names.Add(PageFlagBits.Names[b]);
+        int mt = _m.ZoneOfPfn(pfn) is { } zone ? (int)zone.GetPageblockMigratetype(pfn) : 0;
+        string line = string.Create(ci,
+            $"{evt}: pfn=0x{pfn:x} flags={string.Join('|', names)} count={sp.Refcount(page)} mapcount={DumpPage.PageMapcount(_m, page)} mapping={DumpPage.Pointer(_m, sp.Mapping(page))} mt={mt} val={v}");
+        if (ret is int r) line += string.Create(ci, $" ret={r}");
+        lock (_lock) _lines.Add(line);
+    }
+
+    /// <summary>Parses a <c>--trace</c> value: only the page_ref event group is modelled.</summary>
+    /// <exception cref="GupSimException">Thrown for any other name.</exception>
+    public static void CheckEventGroup(string name, string command)
+    {
+        if (name != "page_ref")
+            throw new GupSimException($"{command}: --trace {name}: GupSim models the page_ref trace events only: use --trace page_ref");
+    }
+}

@@ -1,0 +1,117 @@
+using GupSim.Arch;
+using GupSim.Debug;
+using GupSim.Memory;
+using static GupSim.Tests.Memory.TestMachines;
+
+namespace GupSim.Tests.Debug;
+
+/// <summary>
+/// crash's kmem -n and kmem -p on a VMEMMAP and a classic SPARSEMEM machine. Every expected line is written out by
+/// hand from crash's printf formats and mkstring() widths (memory.c, tools.c) and the kernel's layout rules, with the
+/// arithmetic in the comments; nothing here calls the formatter to get a value.
+/// </summary>
+public class CrashKmemTests
+{
+    private static string[] Run(Machine m, Action<Machine, TextWriter> view)
+    {
+        var w = new StringWriter();
+        view(m, w);
+        return w.ToString().Split('\n');
+    }
+
+    private static Machine Vmemmap1G(string version = "6.1") =>
+        Boot("x86_64", KernelVersion.Parse(version), MemoryModel.SparsememVmemmap, Ram((0, G)));
+
+    [Fact]
+    public void KmemN_Vmemmap_NodeZoneAndSectionTables()
+    {
+        var lines = Run(Vmemmap1G(), CrashKmem.KmemN);
+        // NODE row: " %2d   " then mkstring(8, CENTER|LJUST, "262144") = " 262144 " (1 GiB / 4 KiB = 262144 pages), then
+        // the pg_data_t: NODE_DATA(0) is setup_arch()'s first top-down memblock allocation, 0x2a000 bytes below the end
+        // of RAM: 0x40000000 − 0x2a000 = 0x3ffd6000, seen at __va() = 0xffff888000000000 + 0x3ffd6000. BOOTMEM_DATA is
+        // "----" centred in 16 (6 + 4 + 6); node_zones[] is the pg_data_t's first member.
+        Assert.Equal("NODE    SIZE      PGLIST_DATA       BOOTMEM_DATA       NODE_ZONES   ", lines[0]);
+        Assert.Equal("  0    262144   ffff88803ffd6000        ----        ffff88803ffd6000", lines[1]);
+        // MEM_MAP of the node: vmemmap + node_start_pfn (0) × 64; START_PADDR 0 centred in 16, START_MAPNR 0 centred in 11.
+        Assert.Equal("    MEM_MAP          START_PADDR    START_MAPNR", lines[5]);
+        Assert.Equal("ffffea0000000000          0              0     ", lines[6]);
+        Assert.Equal("ZONE  NAME         SIZE       MEM_MAP      START_PADDR  START_MAPNR", lines[8]);
+        // ZONE_DMA [0, 16 MiB): 4096 pages at pfn 0. ZONE_DMA32 [16 MiB, 1 GiB): 0x40000 − 0x1000 = 258048 pages from
+        // pfn 0x1000, whose struct page is vmemmap + 0x1000 × 64 = 0xffffea0000040000. Normal and Movable are empty:
+        // zone_start_pfn 0, no mem_map.
+        Assert.Equal("  0   DMA          4096  ffffea0000000000            0            0", lines[9]);
+        Assert.Equal("  1   DMA32      258048  ffffea0000040000      1000000         4096", lines[10]);
+        Assert.Equal("  2   Normal          0                 0            0            0", lines[11]);
+        Assert.Equal("  3   Movable         0                 0            0            0", lines[12]);
+        Assert.Equal(new string('-', 67), lines[14]);
+        Assert.Equal("NR      SECTION        CODED_MEM_MAP        MEM_MAP       STATE PFN", lines[16]);
+        // Sections are 128 MiB: 8 of them. SPARSEMEM_EXTREME, 256 mem_sections of 16 bytes per root page; root 0 is
+        // the only one, placed one page below _end (0x4000000: the image is 16 MiB + 48 MiB):
+        // __va(0x4000000) − 0x1000 = 0xffff888003fff000, section nr at + nr × 0x10. VMEMMAP's coded mem_map is
+        // mem_map − section_nr_to_pfn(nr) × 64 = vmemmap for every section; mem_map = vmemmap + nr × 32768 × 64.
+        // Boot sections are present, have a memmap, are online and early: "PMOE" (centred in 5: one space after).
+        // The PFN column is crash's default radix 10, left-justified in 16.
+        Assert.Equal(" 0  ffff888003fff000  ffffea0000000000  ffffea0000000000  PMOE  0               ", lines[17]);
+        Assert.Equal(" 7  ffff888003fff070  ffffea0000000000  ffffea0000e00000  PMOE  229376          ", lines[24]);
+        Assert.Equal("", lines[25]);
+        Assert.Equal(26, lines.Length);
+    }
+
+    [Fact]
+    public void KmemN_ClassicSparsememWithHotplug_CodedMemMapIsTheArrayMinusTheSectionsFirstPfn()
+    {
+        // Classic SPARSEMEM, 1 GiB at boot and [1 GiB, 1.25 GiB) hot-added: sections 0–7 from boot, 8–9 hot-plugged.
+        var m = Boot("x86_64", KernelVersion.V6_1, MemoryModel.Sparsemem, Ram((0, G)),
+            hotplug: PhysRange.FromStartEnd(G, G + 256 * M));
+        var lines = Run(m, CrashKmem.KmemN);
+        // sparse_init() puts the 8 boot memmaps (8 × 32768 × 64 = 16 MiB) in one buffer, PAGE_ALIGN(2 MiB)-aligned,
+        // below NODE_DATA (0x3ffd6000) and the usemaps under it: the highest 2 MiB boundary with 16 MiB free above it
+        // is 0x3ee00000. Section nr's array is __va(0x3ee00000) + nr × 2 MiB; coded = that − nr × 32768 × 64, the
+        // same 0xffff88803ee00000 for every boot section.
+        Assert.Equal(" 0  ffff888003fff000  ffff88803ee00000  ffff88803ee00000  PMOE  0               ", lines[17]);
+        Assert.Equal(" 1  ffff888003fff010  ffff88803ee00000  ffff88803f000000  PMOE  32768           ", lines[18]);
+        Assert.Equal(" 7  ffff888003fff070  ffff88803ee00000  ffff88803fc00000  PMOE  229376          ", lines[24]);
+        // A hot-added section is present with a memmap and online, not early: "PMO" centred in 5 (" PMO "). Its
+        // array lives wherever hot-add put it; the coded value is still that address − 8 × 32768 × 64 (0x1000000).
+        string row8 = lines[25];
+        Assert.StartsWith(" 8  ffff888003fff080  ", row8, StringComparison.Ordinal);
+        ulong coded = Convert.ToUInt64(row8.Substring(22, 16), 16), memMap = Convert.ToUInt64(row8.Substring(40, 16), 16);
+        Assert.Equal(memMap, coded + 8UL * 32768 * 64);
+        Assert.Equal("   PMO  262144          ", row8[56..]); // "  " + " PMO " + " " + pfn
+        Assert.Equal(" 9  ffff888003fff090  ", lines[26][..22]);
+        Assert.Equal("   PMO  294912          ", lines[26][56..]);
+    }
+
+    [Fact]
+    public void KmemP_ReservedPfn0_ByPhysicalAddressAndByStructPagePointer()
+    {
+        var m = Vmemmap1G();
+        // PADDR_PRLEN: the highest physical address 0x40000000 has 8 hex digits, so PHYSICAL is 8 wide. Header:
+        // "PAGE" centred in 16, " ", "PHYSICAL", " ", "MAPPING" centred|right in 16 (5 + 7 + 4), " ", "INDEX" in 8
+        // (2 + 5 + 1), then "CNT FLAGS".
+        const string Header = "      PAGE       PHYSICAL      MAPPING       INDEX CNT FLAGS";
+        // pfn 0 is memblock-reserved at boot and never freed: PG_reserved (bit 12, 0x1000), zone DMA (0) and node 0
+        // (both 0 in the top bits), refcount 1 from __init_single_page(); no mapping, index 0.
+        const string Row = "ffffea0000000000        0                0        0  1 1000 reserved";
+        Assert.Equal([Header, Row, ""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0x0, w)));
+        Assert.Equal([Header, Row, ""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xfff, w)));
+        Assert.Equal([Header, Row, ""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xffffea0000000000, w)));
+        // Inside struct page 0 but not at its start: is_page_ptr() is false, and it is no direct-map address: nothing.
+        Assert.Equal([""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xffffea0000000008, w)));
+        // Past the end of RAM: section 8 is not valid, nothing printed.
+        Assert.Equal([""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0x40000000, w)));
+    }
+
+    [Theory]
+    [InlineData("CENTER", 8, "SIZE", "  SIZE  ")]
+    [InlineData("CENTER|LJUST", 16, "PGLIST_DATA", "  PGLIST_DATA   ")]
+    [InlineData("CENTER|RJUST", 16, "MAPPING", "     MAPPING    ")]
+    [InlineData("RJUST", 8, "PHYSICAL", "PHYSICAL")]
+    [InlineData("LJUST", 6, "0", "0     ")]
+    public void MkString_JustifiesAsCrash(string how, int size, string text, string expected)
+    {
+        var f = MkFlags.None;
+        foreach (var part in how.Split('|')) f |= part switch { "CENTER" => MkFlags.Center, "LJUST" => MkFlags.LJust, _ => MkFlags.RJust };
+        Assert.Equal(expected, CrashFormat.MkString(text, size, f));
+    }
+}
