@@ -55,27 +55,32 @@ internal static class CCompiler
         lock (Gate)
         {
             if (_found is { } f) return f;
-            string? cc = Environment.GetEnvironmentVariable("CC");
-            string[] names = string.IsNullOrWhiteSpace(cc) ? ["cc", "gcc", "clang"] : [cc.Trim()];
-            foreach (string n in names)
-            {
-                string? path = OnPath(n);
-                if (path is null) continue;
-                var (rc, stdout, _) = Run(path, ["--version"], null);
-                if (rc != 0) continue;
-                _found = (path, stdout);
-                return _found.Value;
-            }
-            throw new GupSimException(string.IsNullOrWhiteSpace(cc)
-                ? $"{label}: no C compiler: none of cc, gcc, clang is on PATH; install one (apt-get install gcc) or set CC"
-                : $"{label}: the C compiler CC={cc} is not on PATH or does not run: install it, or unset CC to use cc, gcc or clang");
+            _found = FindIn(label, Environment.GetEnvironmentVariable("CC"), Environment.GetEnvironmentVariable("PATH") ?? "");
+            return _found.Value;
         }
     }
 
-    private static string? OnPath(string name)
+    /// <summary>The compiler <paramref name="cc"/> names (<c>$CC</c>), else the first of cc, gcc, clang on <paramref name="pathVar"/>.</summary>
+    /// <exception cref="GupSimException">Thrown when there is none.</exception>
+    internal static (string Path, string Version) FindIn(string label, string? cc, string pathVar)
+    {
+        string[] names = string.IsNullOrWhiteSpace(cc) ? ["cc", "gcc", "clang"] : [cc.Trim()];
+        foreach (string n in names)
+        {
+            string? path = OnPath(n, pathVar);
+            if (path is null) continue;
+            var (rc, stdout, _) = Run(path, ["--version"], null);
+            if (rc == 0) return (path, stdout);
+        }
+        throw new GupSimException(string.IsNullOrWhiteSpace(cc)
+            ? $"{label}: no C compiler: none of cc, gcc, clang is on PATH; install one (apt-get install gcc) or set CC"
+            : $"{label}: the C compiler CC={cc} is not on PATH or does not run: install it, or unset CC to use cc, gcc or clang");
+    }
+
+    private static string? OnPath(string name, string pathVar)
     {
         if (name.Contains('/')) return File.Exists(name) ? name : null;
-        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        foreach (string dir in pathVar.Split(':', StringSplitOptions.RemoveEmptyEntries))
         {
             string p = Path.Combine(dir, name);
             if (File.Exists(p)) return p;
