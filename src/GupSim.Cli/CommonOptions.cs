@@ -109,7 +109,7 @@ public static class CommonOptions
     /// <summary>--strategy NAME: the recording strategy instead of the kernel version's own code.</summary>
     public static Option<string?> CreateStrategyOption() => new("--strategy")
     {
-        Description = $"Recording strategy instead of the kernel version's own code: {string.Join(", ", Gup.GupStrategy.Names)}, or a recorder's name from --strategy-assembly",
+        Description = $"Recording strategy instead of the kernel version's own code: {string.Join(", ", Gup.GupStrategy.Names)}, or a recorder's name from --strategy-assembly or --strategy-c",
         HelpName = "name",
     };
 
@@ -118,6 +118,14 @@ public static class CommonOptions
     {
         Description = "An assembly with ISubpageRecorder implementations (repeatable); without --strategy its only recorder is used",
         HelpName = "path.dll",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    /// <summary>--strategy-c FILE.c: a record_subpages() in C, compiled against gupsim/kernel.h (samples/c).</summary>
+    public static Option<string[]> CreateStrategyCOption() => new("--strategy-c")
+    {
+        Description = "A C file defining record_subpages() and GUPSIM_RECORDER(fn, \"name\") against <gupsim/kernel.h>, compiled with the system C compiler (repeatable; samples/c); without --strategy its only recorder is used",
+        HelpName = "file.c",
         AllowMultipleArgumentsPerToken = false,
     };
 }

@@ -65,6 +65,7 @@ public static class Program
         catch (GupSimException e)
         {
             stderr.WriteLine("gupsim: " + OneLine(e.Message));
+            if (e is Gup.C.CCompileException c) stderr.Write(c.Diagnostics); // the compiler's own words, as one block
             return ExitCodes.BadInput;
         }
         catch (KernelOops e)

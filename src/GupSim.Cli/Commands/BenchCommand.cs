@@ -29,6 +29,7 @@ public static class BenchCommand
             HelpName = "list",
         };
         var assemblies = CommonOptions.CreateStrategyAssemblyOption();
+        var cFiles = CommonOptions.CreateStrategyCOption();
         var rounds = new Option<int>("--rounds") { Description = "Measured rounds after the verified warm-up round", DefaultValueFactory = _ => 5, HelpName = "n" };
         var json = CommonOptions.CreateJsonOption();
         var plot = new Option<string?>("--plot") { Description = "Draw the comparison to FILE.png or FILE.svg", HelpName = "file" };
@@ -42,7 +43,7 @@ public static class BenchCommand
             TreatUnmatchedTokensAsErrors = false,
         };
         machine.AddTo(cmd);
-        foreach (var o in new Option[] { strategies, kernels, assemblies, rounds, json, plot, mount, costModel }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { strategies, kernels, assemblies, cFiles, rounds, json, plot, mount, costModel }) cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
             var output = pr.InvocationConfiguration.Output;
@@ -54,7 +55,7 @@ public static class BenchCommand
                     throw new GupSimException($"bench: unrecognized option '{w}' (gup_test's own flags are single letters; try 'gupsim bench --help')");
             if (workload.Count == 0) workload.AddRange(GupBench.SeedWorkload);
             var mounts = pr.GetValue(mount) ?? [];
-            var subjects = Subjects(opts, mounts, pr.GetValue(strategies), pr.GetValue(kernels), pr.GetValue(assemblies) ?? []);
+            var subjects = Subjects(opts, mounts, pr.GetValue(strategies), pr.GetValue(kernels), pr.GetValue(assemblies) ?? [], pr.GetValue(cFiles) ?? []);
             foreach (var w in opts.Warnings) Program.Warn(pr.InvocationConfiguration.Error, w);
             var result = GupBench.Run(subjects, workload, pr.GetValue(rounds), pr.InvocationConfiguration.Error);
             var m0 = subjects[0].Machine;
@@ -104,7 +105,7 @@ public static class BenchCommand
     /// <summary>The built-in strategies the default comparison runs besides the version's own code.</summary>
     public static IReadOnlyList<string> DefaultStrategies { get; } = ["v5.11", "patch1", "merged", "nth_page", "page++", "section-run"];
 
-    private static List<GupBenchSubject> Subjects(MachineOptions opts, IReadOnlyList<string> mounts, string? strategyList, string? kernelList, IReadOnlyList<string> assemblies)
+    private static List<GupBenchSubject> Subjects(MachineOptions opts, IReadOnlyList<string> mounts, string? strategyList, string? kernelList, IReadOnlyList<string> assemblies, IReadOnlyList<string> cFiles)
     {
         if (strategyList is not null && kernelList is not null) throw new GupSimException("give --strategies or --kernels, not both");
         var subjects = new List<GupBenchSubject>();
@@ -124,14 +125,13 @@ public static class BenchCommand
         var v = machine.Version;
         var names = strategyList is null ? ["(own)", .. DefaultStrategies] : Split(strategyList);
         if (!names.Contains("page++")) names.Add("page++");
-        var user = new List<ISubpageRecorder>();
-        foreach (string path in assemblies) user.AddRange(StrategyAssemblies.LoadRecorders(path));
+        var user = StrategySelection.LoadUserRecorders(assemblies, cFiles);
         foreach (string n in names)
         {
             if (n is "(own)" or "own")
                 subjects.Add(new GupBenchSubject($"v{v} (own)", machine, null));
             else
-                subjects.Add(new GupBenchSubject(n, machine, StrategySelection.Resolve(n, assemblies, v)));
+                subjects.Add(new GupBenchSubject(n, machine, StrategySelection.Resolve(n, user, v)));
         }
         foreach (var r in user)
             if (!names.Contains(r.Name)) subjects.Add(new GupBenchSubject(r.Name, machine, GupStrategy.WithRecorder(GupStrategy.ForVersion(v), r.Name, r)));

@@ -41,6 +41,8 @@ public static class CheckCommand
         var kernel = List("--kernel", "Kernel versions; with --config, the one release a .config without a version header is for", string.Join(",", CheckSpace.DefaultKernels));
         var strategy = List("--strategy", $"Recording strategies instead of the kernel's own code: kernel (the version's own), {string.Join(", ", GupStrategy.Names)}, or recorders from --strategy-assembly", "kernel; with --strategy-assembly: its recorders");
         var assemblies = CommonOptions.CreateStrategyAssemblyOption();
+        var cFiles = CommonOptions.CreateStrategyCOption();
+        cFiles.Description = "A C file defining record_subpages() and GUPSIM_RECORDER(fn, \"name\") against <gupsim/kernel.h> (repeatable; samples/c); swept by its name as --strategy-assembly's recorders are";
         assemblies.Description = "An assembly with ISubpageRecorder implementations (repeatable); without --strategy, every recorder in the assemblies is swept, each by its name (--strategy NAME,… picks some)";
         var model = List("--model", "Memory models: flatmem, discontigmem, sparsemem, sparsemem-vmemmap", "all the arch offers");
         var placement = List("--placement", "Where the memmaps under the huge pages come from: boot (the node's sparse buffer), scattered (per-section fallback), hotplug (hot-added memory)", "boot,scattered,hotplug");
@@ -70,7 +72,7 @@ public static class CheckCommand
             "Sweep configurations through the real GUP code and say, per arch, kernel, memory model, placement, GUP path and huge page size, "
             + "whether every pages[] entry is right and every count comes back; each group's first failure is shrunk to a minimal gupsim scenario. "
             + "Exit codes: 0 nothing failed, 1 some configuration failed, 2 bad input.");
-        foreach (var o in new Option[] { arch, kernel, strategy, assemblies, model, placement, churn, seeds, sizes, path, offset, length, batch, budget, seed, shard, jobs, json, outDir, config, iomem })
+        foreach (var o in new Option[] { arch, kernel, strategy, assemblies, cFiles, model, placement, churn, seeds, sizes, path, offset, length, batch, budget, seed, shard, jobs, json, outDir, config, iomem })
             cmd.Options.Add(o);
 
         cmd.SetAction(pr =>
@@ -81,6 +83,7 @@ public static class CheckCommand
             {
                 var recorders = new List<ISubpageRecorder>();
                 foreach (string p in pr.GetValue(assemblies) ?? []) recorders.AddRange(StrategyAssemblies.LoadRecorders(p));
+                foreach (string p in pr.GetValue(cFiles) ?? []) recorders.Add(GupSim.Gup.C.CRecorder.Load(p));
                 var options = new CheckSpaceOptions
                 {
                     Arches = pr.GetValue(arch),
@@ -158,6 +161,7 @@ public static class CheckCommand
         catch (GupSimException e)
         {
             stderr.WriteLine("gupsim: " + e.Message.ReplaceLineEndings(" ").Trim());
+            if (e is GupSim.Gup.C.CCompileException c) stderr.Write(c.Diagnostics);
             return BadInput;
         }
         catch (Exception e) when (HostFile.IsFileError(e))

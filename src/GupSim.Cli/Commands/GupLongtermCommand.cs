@@ -18,6 +18,7 @@ public static class GupLongtermCommand
         var machine = new MachineOptionSet();
         var strategy = CommonOptions.CreateStrategyOption();
         var assemblies = CommonOptions.CreateStrategyAssemblyOption();
+        var cFiles = CommonOptions.CreateStrategyCOption();
         var tmpFs = new Option<string?>("--tmp-fs")
         {
             Description = "Mount this filesystem on /tmp first, where tmpfile() creates its file: tmpfs, ext4, xfs, btrfs or other (default: the machine's /tmp, ext4 on /)",
@@ -41,6 +42,7 @@ public static class GupLongtermCommand
         machine.AddTo(cmd);
         cmd.Options.Add(strategy);
         cmd.Options.Add(assemblies);
+        cmd.Options.Add(cFiles);
         cmd.Options.Add(tmpFs);
         cmd.Options.Add(localFs);
         cmd.Options.Add(selftest);
@@ -59,7 +61,7 @@ public static class GupLongtermCommand
             if (opts.Kernel is null && opts.ConfigFile is null) opts = opts with { Kernel = GupLongtermDialect.FirstVersion.ToString() };
             var m = GupTestMachine.Boot(opts);
             foreach (var w in opts.Warnings) Program.Warn(e, w);
-            var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
+            var chosen = StrategySelection.Resolve(pr.GetValue(strategy), StrategySelection.LoadUserRecorders(pr.GetValue(assemblies) ?? [], pr.GetValue(cFiles) ?? []), m.Version);
             var program = new GupLongterm(m, new GupLongtermOptions
             {
                 TmpFs = tmp,

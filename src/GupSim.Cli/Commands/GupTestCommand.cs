@@ -17,6 +17,7 @@ public static class GupTestCommand
         var machine = new MachineOptionSet();
         var strategy = CommonOptions.CreateStrategyOption();
         var assemblies = CommonOptions.CreateStrategyAssemblyOption();
+        var cFiles = CommonOptions.CreateStrategyCOption();
         var mount = new Option<string[]>("--mount")
         {
             Description = $"Mount hugetlbfs at PATH with pagesize SIZE (PATH=SIZE or PATH for the default size; repeatable; default {GupTestMachine.MountPoint} with the seed's size)",
@@ -37,6 +38,7 @@ public static class GupTestCommand
         machine.AddTo(cmd);
         cmd.Options.Add(strategy);
         cmd.Options.Add(assemblies);
+        cmd.Options.Add(cFiles);
         cmd.Options.Add(mount);
         cmd.Options.Add(verify);
         cmd.Options.Add(counters);
@@ -54,6 +56,7 @@ public static class GupTestCommand
             foreach (var w in opts.Warnings) Program.Warn(e, w);
             if (traceEvents is not null) m.PageRefTrace = new GupSim.Debug.PageRefTrace(m);
             var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
+            var chosen = StrategySelection.Resolve(pr.GetValue(strategy), StrategySelection.LoadUserRecorders(pr.GetValue(assemblies) ?? [], pr.GetValue(cFiles) ?? []), m.Version);
             var module = new GupTestModule(m, chosen, verifyOn);
             var selftest = new GupTestSelftest(m, module) { PrintCounters = pr.GetValue(counters) };
             var words = SelftestWords(pr);

@@ -19,6 +19,7 @@ public static class RunVmtestsCommand
         var machine = new MachineOptionSet();
         var strategy = CommonOptions.CreateStrategyOption();
         var assemblies = CommonOptions.CreateStrategyAssemblyOption();
+        var cFiles = CommonOptions.CreateStrategyCOption();
         var all = new Option<bool>("-a") { Description = "The script's -a (v6.6+): run_gup_matrix() instead of the default gup_test lines" };
         var categories = new Option<string?>("-t")
         {
@@ -45,7 +46,7 @@ public static class RunVmtestsCommand
             + "The runs' gup_test command lines use gup_test's own flags (run-vmtests itself takes only the options below):\n"
             + GupTestCommand.FlagRows);
         machine.AddTo(cmd);
-        foreach (var o in new Option[] { all, categories, nrCpus, strategy, assemblies, verify, dmesg, json, testMb, testHugetlbMb }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { all, categories, nrCpus, strategy, assemblies, cFiles, verify, dmesg, json, testMb, testHugetlbMb }) cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
             var output = pr.InvocationConfiguration.Output;
@@ -72,7 +73,7 @@ public static class RunVmtestsCommand
             foreach (string c in cats ?? [])
                 if (c != RunVmtests.GupCategory) error.WriteLine($"gupsim: category '{c}' is not simulated and runs nothing");
 
-            var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
+            var chosen = StrategySelection.Resolve(pr.GetValue(strategy), StrategySelection.LoadUserRecorders(pr.GetValue(assemblies) ?? [], pr.GetValue(cFiles) ?? []), m.Version);
             var module = new GupTestModule(m, chosen, verifyOn);
             bool live = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected && !pr.GetValue(json);
             var progress = live ? new LiveProgress() : null;

@@ -149,8 +149,8 @@ public static class CheckScenario
             .Append('\n');
         if (verdict.Detail is not null) sb.Append("# ").Append(verdict.Detail.Replace('\n', ' ')).Append('\n');
         foreach (var l in SetupLines(c.Shape)) sb.Append(l).Append('\n');
-        if (c.Strategy is not null && UserRecorderAssembly(c.Strategy, userRecorders) is string dll)
-            sb.Append("strategy-assembly ").Append(Quote(dll)).Append('\n');
+        if (c.Strategy is not null && UserRecorderSource(c.Strategy, userRecorders) is var (directive, file))
+            sb.Append(directive).Append(' ').Append(Quote(file)).Append('\n');
         sb.Append(GupLine(c)).Append('\n');
         var s = verdict.Symptoms;
         bool stopped = CheckEngine.StoppedBeforeRelease(verdict);
@@ -197,7 +197,7 @@ public static class CheckScenario
         sb.Append(" --mount /mnt/huge=").Append(ByteSize.Format(s.HugepageBytes));
         if (c.Strategy is not null)
         {
-            if (UserRecorderAssembly(c.Strategy, userRecorders) is string dll) sb.Append(" --strategy-assembly ").Append(Quote(dll));
+            if (UserRecorderSource(c.Strategy, userRecorders) is var (directive, file)) sb.Append(" --").Append(directive).Append(' ').Append(Quote(file));
             sb.Append(" --strategy ").Append(c.Strategy);
         }
         ulong mb = Math.Max(1, (MappingBytes(s) + (1UL << 20) - 1) >> 20);
@@ -239,11 +239,16 @@ public static class CheckScenario
         (long)(MappingBytes(shape) >> ArchProfiles.Get(shape.Arch, shape.Kernel).PageShift);
 
     /// <summary>The file of the assembly holding the user recorder <paramref name="name"/>, or null (a built-in strategy, or no file: a single-file publish).</summary>
-    private static string? UserRecorderAssembly(string name, IReadOnlyList<ISubpageRecorder>? userRecorders)
+    /// <summary>Where the user recorder <paramref name="name"/> came from: ("strategy-c", its C file) or ("strategy-assembly", its .dll).</summary>
+    private static (string Directive, string File)? UserRecorderSource(string name, IReadOnlyList<ISubpageRecorder>? userRecorders)
     {
         if (userRecorders is null) return null;
         foreach (var r in userRecorders)
-            if (r.Name == name) return r.GetType().Assembly.Location is { Length: > 0 } dll ? dll : null;
+        {
+            if (r.Name != name) continue;
+            if (r is Gup.C.CRecorder c) return ("strategy-c", Path.GetFullPath(c.SourcePath));
+            return r.GetType().Assembly.Location is { Length: > 0 } dll ? ("strategy-assembly", dll) : null;
+        }
         return null;
     }
 }

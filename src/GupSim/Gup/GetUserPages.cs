@@ -208,7 +208,7 @@ public sealed partial class GetUserPages
             if (e.IsNone || !e.IsPresent || (write && !e.IsWrite)) return null;
             ulong off = (addr & ~h.Mask) >> PageShift;
             var head = _m.PfnToPage(e.Pfn);
-            var rec = new SubpageRecordContext(_m, head, e.Pfn, off, Grab.Counters);
+            var rec = new SubpageRecordContext(_m, head, e.Pfn, off, Grab.Counters, addr, RecordSite.Slow);
             Span<PagePtr> one = stackalloc PagePtr[1];
             SubpageRecorders.Record(Strategy.SlowRecorder, rec, one);
             bool grabbed;
@@ -282,7 +282,7 @@ public sealed partial class GetUserPages
                         {
                             if (hasPages)
                             {
-                                SubpageRecorders.Record(Strategy.SlowRecorder, new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters), one);
+                                SubpageRecorders.Record(Strategy.SlowRecorder, new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters, vaddr, RecordSite.Slow), one);
                                 pages[(int)i] = one[0];
                                 Grab.Counters.PagesWrite(1);
                                 bool grabbed = true;
@@ -330,7 +330,7 @@ public sealed partial class GetUserPages
                         if (hasPages)
                         {
                             if (refs > 0)
-                                SubpageRecorders.Record(Strategy.SlowRecorder, new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters), pages.Slice((int)i, (int)refs));
+                                SubpageRecorders.Record(Strategy.SlowRecorder, new SubpageRecordContext(_m, head, entry.Pfn, pfnOffset, Grab.Counters, vaddr, RecordSite.Slow), pages.Slice((int)i, (int)refs));
                             Grab.Counters.PagesWrite(refs);
                             // try_grab_compound_head(pages[i], refs, flags): with refs = 0 pages[i] was never written (Trap 4).
                             bool grabbedRun;

@@ -228,7 +228,7 @@ public sealed partial class GetUserPages
         ulong offset = (addr - leafBase) >> PageShift;
         int refs = (int)((end - addr) >> PageShift);
         bool recordAfterChecks = _m.Version.HasMaxFolioOrderInvariant || Strategy.FastLeafIgnoresNr;
-        var ctx = new SubpageRecordContext(_m, head, orig.Pfn, offset, Grab.Counters);
+        var ctx = new SubpageRecordContext(_m, head, orig.Pfn, offset, Grab.Counters, addr, RecordSite.Fast);
         if (pages.Length > 0 && !recordAfterChecks)
         {
             SubpageRecorders.Record(Strategy.FastRecorder, ctx, pages.Slice(nr, refs));

@@ -15,7 +15,20 @@ namespace GupSim.Gup;
 /// <param name="HeadPfn">The head's pfn (from the page-table entry).</param>
 /// <param name="FirstSubpage">Index of the first subpage to record (pfn_offset).</param>
 /// <param name="Counters">Where to count the work done.</param>
-public readonly record struct SubpageRecordContext(Machine Machine, PagePtr Head, Pfn HeadPfn, ulong FirstSubpage, GupCounters Counters);
+/// <param name="Addr">The user address of the first subpage, where the caller has it (0 = not given).</param>
+/// <param name="Site">Which caller records: gup-fast's huge leaf or the slow path (a C recorder's caller line depends on it).</param>
+public readonly record struct SubpageRecordContext(Machine Machine, PagePtr Head, Pfn HeadPfn, ulong FirstSubpage, GupCounters Counters, ulong Addr = 0, RecordSite Site = RecordSite.Unknown);
+
+/// <summary>The kernel function whose loop a recorder stands for.</summary>
+public enum RecordSite
+{
+    /// <summary>Not said (a recorder called on its own).</summary>
+    Unknown,
+    /// <summary>gup-fast's gup_huge_pmd()/gup_huge_pud() (gup_fast_pmd_leaf()/gup_fast_pud_leaf()): record_subpages().</summary>
+    Fast,
+    /// <summary>The slow path: follow_hugetlb_page()'s loop or record_subpages_vmas(), or hugetlb_follow_page_mask() with __get_user_pages().</summary>
+    Slow,
+}
 
 /// <summary>
 /// "Record these subpages": the step of follow_hugetlb_page() (record_subpages_vmas) and of gup-fast's huge leaves

@@ -55,13 +55,37 @@ public static class StrategySelection
     public static GupStrategy? Resolve(string? name, IReadOnlyList<string> assemblies, Arch.KernelVersion v)
     {
         ArgumentNullException.ThrowIfNull(assemblies);
+        return Resolve(name, LoadUserRecorders(assemblies, []), v);
+    }
+
+    /// <summary>
+    /// The recorders of <c>--strategy-assembly</c> <paramref name="assemblies"/> and <c>--strategy-c</c>
+    /// <paramref name="cFiles"/> (each C file compiled now, <see cref="C.CRecorder.Load"/>), in that order.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown when a file cannot be loaded, compiled, or holds no recorder.</exception>
+    public static IReadOnlyList<ISubpageRecorder> LoadUserRecorders(IReadOnlyList<string> assemblies, IReadOnlyList<string> cFiles)
+    {
+        ArgumentNullException.ThrowIfNull(assemblies);
+        ArgumentNullException.ThrowIfNull(cFiles);
         var user = new List<ISubpageRecorder>();
         foreach (string path in assemblies) user.AddRange(StrategyAssemblies.LoadRecorders(path));
+        foreach (string path in cFiles) user.Add(C.CRecorder.Load(path));
+        return user;
+    }
+
+    /// <summary>
+    /// As <see cref="Resolve(string?, IReadOnlyList{string}, Arch.KernelVersion)"/> with the user recorders already
+    /// loaded (<see cref="LoadUserRecorders"/>).
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown for an unknown name, or several user recorders and no name.</exception>
+    public static GupStrategy? Resolve(string? name, IReadOnlyList<ISubpageRecorder> user, Arch.KernelVersion v)
+    {
+        ArgumentNullException.ThrowIfNull(user);
         if (name is null)
         {
             if (user.Count == 0) return null;
             if (user.Count > 1)
-                throw new GupSimException($"--strategy-assembly holds several recorders ({string.Join(", ", user.Select(r => r.Name))}): choose one with --strategy NAME");
+                throw new GupSimException($"--strategy-assembly and --strategy-c give several recorders ({string.Join(", ", user.Select(r => r.Name))}): choose one with --strategy NAME");
             return GupStrategy.WithRecorder(GupStrategy.ForVersion(v), user[0].Name, user[0]);
         }
         return ByName(name, user, v);

@@ -288,6 +288,14 @@ public sealed class ScenarioRunner
                         _out.WriteLine($"strategy-assembly: recorder '{r.Name}' ({r.GetType().FullName})");
                     }
                     break;
+                case "strategy-c":
+                    if (args.Length != 1) throw new GupSimException("usage: strategy-c FILE.c");
+                    {
+                        var r = Gup.C.CRecorder.Load(args[0]);
+                        _userRecorders[r.Name] = r;
+                        _out.WriteLine($"strategy-c: recorder '{r.Name}' ({args[0]})");
+                    }
+                    break;
                 case "pin": DoGup(args, pin: true); break;
                 case "get": DoGup(args, pin: false); break;
                 case "unpin": DoRelease(args); break;

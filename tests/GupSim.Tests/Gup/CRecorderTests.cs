@@ -1,0 +1,199 @@
+using GupSim.Arch;
+using GupSim.Check;
+using GupSim.Core;
+using GupSim.Gup;
+using GupSim.Gup.C;
+using GupSim.Scenario;
+using GupSim.Tests.Cli;
+using static GupSim.Tests.Check.EngineTestShapes;
+
+namespace GupSim.Tests.Gup;
+
+/// <summary>
+/// <c>--strategy-c</c>: the samples in samples/c give their built-in twins' verdicts, a C recorder's helpers act on
+/// the simulated kernel (an oops is the kernel's, not a crash), and bad files are the one-line (or one-block) errors.
+/// </summary>
+public class CRecorderTests
+{
+    private static readonly string Samples = Path.Combine(AppContext.BaseDirectory, "samples", "c");
+
+    private static string Sample(string file) => Path.Combine(Samples, file);
+
+    /// <summary>Each sample and its built-in twin (samples/c/*.c's headers say which kernel code each is).</summary>
+    public static TheoryData<string, string, string> Twins => new()
+    {
+        { "page-plus-plus.c", "c-page++", "page++" },
+        { "nth-page.c", "c-nth_page", "nth_page" },
+        { "mem-map-offset.c", "c-mem_map_offset", "merged" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Twins))]
+    public void Sample_GivesItsTwinsVerdicts_OnHotpluggedClassicSparsemem_AndOnVmemmap(string file, string name, string twin)
+    {
+        var recorder = CRecorder.Load(Sample(file));
+        Assert.Equal(name, recorder.Name);
+        var engine = new CheckEngine([recorder]);
+        // Classic SPARSEMEM whose pool sits in hot-added memory after a history (EngineTests' hot-plug shape), and
+        // SPARSEMEM_VMEMMAP; v5.11 (page++'s gup-fast) and v5.12 (the merged slow path).
+        var shapes = new[]
+        {
+            OneGig("5.11", MemoryModel.Sparsemem, CheckPlacement.Hotplug) with { RamBytes = 2 * G, ChurnBytes = 512 * M, HugePages = 2 },
+            OneGig("5.12", MemoryModel.Sparsemem, CheckPlacement.Hotplug) with { RamBytes = 2 * G, ChurnBytes = 512 * M, HugePages = 2 },
+            OneGig("5.12", MemoryModel.SparsememVmemmap, CheckPlacement.Hotplug) with { RamBytes = 2 * G, ChurnBytes = 512 * M, HugePages = 2 },
+        };
+        int failedTwins = 0;
+        foreach (var shape in shapes)
+        {
+            foreach (var path in new[] { CheckPath.FastPin, CheckPath.SlowPin })
+            {
+                // Across the second section boundary (65536: where the hot-added memmaps stop being back to back on
+                // v5.11's shape) from an offset that is not MAX_ORDER_NR_PAGES-aligned, one call over the whole page,
+                // and two subpages either side of that boundary.
+                foreach (var (offset, length, batch) in new (long, long, long)[] { (2 * S - 500, 1000, 1000), (0, Pphp1G, -1), (2 * S - 1, 2, 2) })
+                {
+                    var c = new CheckConfiguration(shape, twin, path, offset, length, batch);
+                    var expected = engine.Run(c);
+                    var got = engine.Run(c with { Strategy = name });
+                    Assert.Equal(expected, got);
+                    if (expected.Failed) failedTwins++;
+                    if (shape.Model == MemoryModel.SparsememVmemmap) Assert.Equal(CheckVerdict.Pass, got); // one virtually contiguous memmap
+                }
+            }
+        }
+        // nth_page() is right on every model; page++ and mem_map_offset() go wrong past a section boundary of the
+        // hot-added classic-SPARSEMEM memmap (its sections' memmaps are not back to back after the history).
+        if (twin == "nth_page") Assert.Equal(0, failedTwins);
+        else Assert.True(failedTwins > 0, $"{twin} never failed: the twin comparison would show nothing");
+    }
+
+    [Fact]
+    public void PagePlusPlus_OnScatteredClassicSparsemem_IsWrongFromTheSecondSection_AsTheBuiltIn()
+    {
+        // v5.11, classic SPARSEMEM, per-section memmaps (scattered): page++ from the head leaves the first section's
+        // memmap at subpage 32768, so 7 of the 8 sections of the 1 GiB page are wrong: 7 × 32768 = 229376.
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run(
+            "machine --kernel 5.11 --model sparsemem --placement scattered --seed 3 --ram 0-3G,4G-12G --hugepages \"hugepagesz=1G hugepages=1\"\n" +
+            $"strategy-c {Sample("page-plus-plus.c")}\nstrategy-c {Sample("nth-page.c")}\n" +
+            "mmap A 1G hugetlb=1G\ntouch A write\n" +
+            "pin A fast write strategy=c-page++\nexpect wrong-pages 229376\nunpin A\n" +
+            "pin A fast write strategy=page++\nexpect wrong-pages 229376\nunpin A\n" +
+            "pin A fast write strategy=c-nth_page\nexpect pages-correct\nunpin A\nexpect no-leak\n", "t");
+        Assert.Equal(0, r.ExpectationsFailed);
+        string o = sw.ToString();
+        Assert.Contains($"strategy-c: recorder 'c-page++' ({Sample("page-plus-plus.c")})", o, StringComparison.Ordinal);
+        Assert.Contains("pin-fast A (c-nth_page, batch 262144): 262144 of 262144 pages, 0 wrong", o, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void HelperGivenAPfnWithNoSection_OopsesTheSimulatedKernel_NotGupSim()
+    {
+        // pfn 2^33 is phys 2^45 (< x86_64's 2^46): section 2^33 >> 15 = 262144, whose mem_section root was never
+        // allocated on a 12 GiB machine, so pfn_to_page() dereferences NULL, as the kernel's would.
+        string file = WriteC("oops.c", """
+            #include <gupsim/kernel.h>
+            static int record_subpages(struct page *page, unsigned long addr, unsigned long end, struct page **pages)
+            {
+                int nr;
+                for (nr = 0; addr != end; nr++, addr += PAGE_SIZE)
+                    pages[nr] = pfn_to_page(1UL << 33);
+                return nr;
+            }
+            GUPSIM_RECORDER(record_subpages, "c-oops");
+            """);
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run(
+            "machine --kernel 5.11 --model sparsemem --placement scattered --seed 3 --ram 0-3G,4G-12G --hugepages \"hugepagesz=1G hugepages=1\"\n" +
+            $"strategy-c {file}\nmmap A 1G hugetlb=1G\ntouch A write\npin A fast write pages=4 strategy=c-oops\nexpect oops\n", "t");
+        Assert.Equal(0, r.ExpectationsFailed);
+        Assert.Contains("BUG: unable to handle page fault for address: 0000000000000000 (__pfn_to_section(0x200000000) is NULL (section 262144 has no mem_section root))", sw.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Header_GivesTheMachinesGeometry_AndStructPageArithmetic_PerArch()
+    {
+        // Each entry encodes a constant: sizeof(struct page), PAGE_SHIFT, PMD_SHIFT, PFN_SECTION_SHIFT, (page + 1) - page in bytes.
+        string file = WriteC("geometry.c", """
+            #include <gupsim/kernel.h>
+            static int record_subpages(struct page *page, unsigned long addr, unsigned long end, struct page **pages)
+            {
+                pages[0] = (struct page *)sizeof(struct page);
+                pages[1] = (struct page *)PAGE_SHIFT;
+                pages[2] = (struct page *)PMD_SHIFT;
+                pages[3] = (struct page *)PFN_SECTION_SHIFT;
+                pages[4] = (struct page *)((char *)(page + 1) - (char *)page);
+                return 5;
+            }
+            GUPSIM_RECORDER(record_subpages, "c-geometry");
+            """);
+        var rec = CRecorder.Load(file);
+        // x86_64: 64-byte struct page, 4 KiB pages, 2 MiB PMD, 128 MiB sections (27 - 12 = 15).
+        Assert.Equal([64UL, 12, 21, 15, 64], RecordFive(rec, "x86_64"));
+        // i386 without PAE: 32-byte struct page, 4 MiB PMD (two-level: PGDIR_SHIFT 22), SECTION_SIZE_BITS 26.
+        Assert.Equal([32UL, 12, 22, 14, 32], RecordFive(rec, "i386"));
+    }
+
+    private static ulong[] RecordFive(CRecorder rec, string arch)
+    {
+        var m = GupSim.Selftests.GupTestMachine.Boot(new GupSim.Config.MachineOptions { Arch = arch, Kernel = "5.12", Mem = "1G" });
+        var pages = new GupSim.Pages.PagePtr[5];
+        var ctx = new SubpageRecordContext(m, m.PfnToPage(Pfn.FromUInt64(0x1000)), Pfn.FromUInt64(0x1000), 0, new GupCounters());
+        rec.Record(ctx, pages);
+        return [.. pages.Select(p => p.Address)];
+    }
+
+    [Fact]
+    public void FileThatDoesNotCompile_IsTheCompilersMessageInOneBlock_NonZeroExit()
+    {
+        string file = WriteC("broken.c", "#include <gupsim/kernel.h>\nstatic int record_subpages(struct page *page)\n{\n\treturn page->flags;\n}\n");
+        var r = CliRun.Run("gup-test", "--mem", "2G", "--strategy-c", file, "-m", "2");
+        Assert.Equal(GupSim.Cli.ExitCodes.BadInput, r.ExitCode);
+        string[] lines = r.Stderr.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
+        Assert.Equal($"gupsim: --strategy-c {file}: cc could not compile it (exit 1):", lines[0]);
+        // The rest is the compiler's own diagnostics, naming the file and line as given.
+        Assert.Contains(lines, l => l.StartsWith($"{file}:4:", StringComparison.Ordinal) && l.Contains("error:", StringComparison.Ordinal) && l.Contains("flags", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines[1..], l => l.StartsWith("gupsim:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void FileWithoutGupsimRecorder_IsOneLine()
+    {
+        string file = WriteC("norecorder.c", "#include <gupsim/kernel.h>\nint record_subpages(struct page *page, unsigned long addr, unsigned long end, struct page **pages) { return 0; }\n");
+        var r = CliRun.Run("gup-test", "--mem", "2G", "--strategy-c", file, "-m", "2");
+        Assert.Equal(GupSim.Cli.ExitCodes.BadInput, r.ExitCode);
+        Assert.Equal($"gupsim: {file}: no GUPSIM_RECORDER(...) in the file: add GUPSIM_RECORDER(fn, \"name\") after the function\n", r.Stderr.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void NoCompiler_NamesWhatWasLookedFor()
+    {
+        var e = Assert.Throws<GupSimException>(() => CCompiler.FindIn("--strategy-c x.c", null, "/nonexistent"));
+        Assert.Equal("--strategy-c x.c: no C compiler: none of cc, gcc, clang is on PATH; install one (apt-get install gcc) or set CC", e.Message);
+        e = Assert.Throws<GupSimException>(() => CCompiler.FindIn("--strategy-c x.c", "tcc", "/nonexistent"));
+        Assert.Equal("--strategy-c x.c: the C compiler CC=tcc is not on PATH or does not run: install it, or unset CC to use cc, gcc or clang", e.Message);
+    }
+
+    [Fact]
+    public void CompiledObject_IsCachedByContentHash()
+    {
+        string file = WriteC("cached.c", $"#include <gupsim/kernel.h>\n/* {Guid.NewGuid()} */\nstatic int f(struct page *p, unsigned long a, unsigned long e, struct page **pages) {{ return 0; }}\nGUPSIM_RECORDER(f, \"c-cached\");\n");
+        var before = Directory.Exists(CCompiler.CacheDir()) ? Directory.GetFiles(CCompiler.CacheDir(), "*.so").ToHashSet() : [];
+        CRecorder.Load(file);
+        var added = Directory.GetFiles(CCompiler.CacheDir(), "*.so").Where(f => !before.Contains(f)).ToArray();
+        string so = Assert.Single(added, f => File.GetLastWriteTimeUtc(f) >= File.GetLastWriteTimeUtc(file));
+        Assert.Matches("^[0-9a-f]{64}\\.so$", Path.GetFileName(so));
+        var written = File.GetLastWriteTimeUtc(so);
+        CRecorder.Load(file); // the same content: the cached object, not compiled again
+        Assert.Equal(written, File.GetLastWriteTimeUtc(so));
+    }
+
+    private static string WriteC(string name, string text)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "gupsim-crec-tests-" + Environment.ProcessId);
+        Directory.CreateDirectory(dir);
+        string path = Path.Combine(dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+}
