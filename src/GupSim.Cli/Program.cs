@@ -28,6 +28,7 @@ public static class Program
         root.Subcommands.Add(RunVmtestsCommand.Create());
         root.Subcommands.Add(CheckCommand.Create());
         root.Subcommands.Add(HistoryCommand.Create());
+        root.Subcommands.Add(ExplainCommand.Create());
         return root;
     }
 
