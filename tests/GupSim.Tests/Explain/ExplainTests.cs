@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using CsCheck;
 using GupSim.Explain;
 using GupSim.Pages;
 using GupSim.Scenario;
@@ -78,6 +79,32 @@ public class ExplainTests
         Assert.Equal(right.Landings[0].LastAddress + 64, wrong.Landings[0].FirstAddress);
         // The eight memmaps that hold the huge page's own struct pages are drawn and marked.
         Assert.Equal(8, scene.Va.SelectMany(c => c.Memmaps).Count(m => m.OfHugePage));
+    }
+
+    [Fact]
+    public void Sweep_AnyRangeOfTheOneGigPage_MarksAddUp_AndRightIsWhatStaysInTheHeadSection()
+    {
+        // gup_huge_pud() in v5.11: page = pud_page() + (offset in the 1 GiB >> PAGE_SHIFT), then page++ per subpage,
+        // all from section 16's memmap: subpage s's entry is right exactly when s < 32768 (the head section), and a
+        // wrong one is a valid struct page (the sections below lie back to back above it, see the file's top).
+        var runner = new ScenarioRunner(TextWriter.Null);
+        runner.Run(string.Join('\n',
+            "machine " + string.Join(' ', ScatteredOneGig.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"\"{a}\"" : a)),
+            "mmap A 1G hugetlb=1G shared",
+            "touch A write"), "test");
+        Gen.Select(Gen.Int[0, 262143], Gen.Int[1, 70000]).Sample((first, count) =>
+        {
+            int n = Math.Min(count, 262144 - first);
+            runner.Run($"get A fast offset={(long)first * 4096} pages={n}\nput A", "sweep");
+            var (start, pages, done) = runner.LastGup!.Value;
+            var scene = ExplainBuilder.Build(runner.Process!, start, pages.AsSpan(0, (int)done), "v5.11", "sweep");
+            long right = Math.Clamp(32768L - first, 0, n);
+            Assert.Equal(n, scene.Marks.Sum(k => k.Count));
+            Assert.Equal((right, n - right, 0L, 0L),
+                (scene.CountOf(ExplainClass.Right), scene.CountOf(ExplainClass.Wrong), scene.CountOf(ExplainClass.Other), scene.CountOf(ExplainClass.Unmapped)));
+            Assert.Equal(n - right, scene.Wrong);
+            Assert.Equal(right > 0 && right < n ? 2 : 1, scene.Marks.Count);
+        }, iter: 12, threads: 1);
     }
 
     [Fact]
