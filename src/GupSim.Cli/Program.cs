@@ -30,6 +30,7 @@ public static class Program
         root.Subcommands.Add(HistoryCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
         root.Subcommands.Add(CrashCommand.Create());
+        root.Subcommands.Add(ExplainCommand.Create());
         return root;
     }
 

@@ -552,6 +552,35 @@ public sealed partial class KernelMemory
         _pageUse = kernelPageUse;
     }
 
+    /// <summary>
+    /// When set, every counted stray store is also logged here by address: a store within
+    /// <see cref="StrayLogJoinBytes"/> of the last range's end, reaching the same kind of target, widens that range;
+    /// otherwise it opens a new one, up to <see cref="StrayLogCapacity"/> ranges (later stores are counted in
+    /// <see cref="StrayWritesTotal"/> only). <c>gupsim explain</c> draws where they landed; null (the default) logs none.
+    /// </summary>
+    public List<StrayRange>? StrayLog { get; set; }
+
+    /// <summary>Most ranges <see cref="StrayLog"/> takes.</summary>
+    public int StrayLogCapacity { get; set; } = 4096;
+
+    /// <summary>How far past a logged range a store may land and still join it (a struct page's fields are a few words apart).</summary>
+    public const ulong StrayLogJoinBytes = 256;
+
+    private void LogStray(ulong va, StrayTarget target)
+    {
+        var log = StrayLog;
+        if (log is null) return;
+        lock (log)
+        {
+            if (log.Count > 0 && log[^1] is var last && last.Target == target && va >= last.Start && va <= last.End + StrayLogJoinBytes)
+            {
+                log[^1] = last with { End = Math.Max(last.End, va + 1), Count = last.Count + 1 };
+                return;
+            }
+            if (log.Count < StrayLogCapacity) log.Add(new StrayRange(va, va + 1, 1, target));
+        }
+    }
+
     /// <summary>Every stray store counted on this machine so far.</summary>
     public StrayWrites StrayWritesTotal
     {
@@ -655,6 +684,7 @@ public sealed partial class KernelMemory
             if (stored is not null && !stored()) return;
             ulong now = ReadRaw(va, bytes);
             Account(StrayWrites.One(target, (ulong)System.Numerics.BitOperations.PopCount(old ^ now)));
+            LogStray(va, target);
         }
         finally
         {
@@ -681,6 +711,7 @@ public sealed partial class KernelMemory
         {
             s.OopsCounted = true;
             Account(StrayWrites.One(StrayTarget.Unmapped, 0));
+            LogStray(va, StrayTarget.Unmapped);
         }
         return new KernelOops(KernelVa.FromUInt64(va), what);
     }

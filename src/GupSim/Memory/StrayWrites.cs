@@ -22,6 +22,9 @@ public enum StrayTarget
     Unmapped,
 }
 
+/// <summary>Stray stores logged together (<see cref="KernelMemory.StrayLog"/>): <paramref name="Count"/> stores in [<paramref name="Start"/>, <paramref name="End"/>) that reached <paramref name="Target"/>.</summary>
+public readonly record struct StrayRange(ulong Start, ulong End, ulong Count, StrayTarget Target);
+
 /// <summary>
 /// The accounting of stores made through a pointer that is not the one the kernel meant (update_and_free_page()'s
 /// <c>page[i]</c> past a section's memmap, put_page()/unpin_user_page() on a wrong <c>pages[]</c> entry): how many

@@ -105,6 +105,26 @@ public sealed class ScenarioRunner
     /// <summary>The scenario's process (its mm), once a <c>machine</c> line ran.</summary>
     public MmStruct? Process => _mm;
 
+    /// <summary>
+    /// The last <c>pin</c>/<c>get</c> step's call: the address its first entry is for, and the entries it filled
+    /// (<c>gupsim explain</c> draws them). Null before any GUP step.
+    /// </summary>
+    public (ulong Start, Pages.PagePtr[] Pages, long Count)? LastGup { get; private set; }
+
+    /// <summary>
+    /// Runs the following lines on <paramref name="machine"/>, booted by the caller, as if a <c>machine</c> line had
+    /// booted it (<c>gupsim explain</c> boots from its command-line options).
+    /// </summary>
+    public void UseMachine(Machine machine)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        _m = machine;
+        _mm = MmStruct.Create(machine) ?? throw new GupSimException("no memory for a process page table");
+        _maps.Clear();
+        _files.Clear();
+        _logSeen = machine.KernelLog.Count;
+    }
+
     /// <summary>The address and length of the mapping <c>mmap</c> called <paramref name="name"/>, or false when there is none.</summary>
     public bool TryGetMapping(string name, out ulong address, out ulong length)
     {
@@ -728,6 +748,7 @@ public sealed class ScenarioRunner
             Gup.PagesOracle.RightPages(Proc, addr, right);
         }
         _pins[args[0]] = (pages, done, pin ? Gup.FollFlags.Pin : Gup.FollFlags.Get, before, right);
+        LastGup = (addr, pages, done);
         _lastResult = outcome;
         _stepGup = new ScenarioGup(args[0], pin, fast, gup.Strategy.Name, batch, done, total, wrong,
             oracle.FirstWrongIndex >= 0 ? oracle.FirstWrongIndex : null, first, migrated.Count, _lastUnpinnable);

@@ -171,6 +171,7 @@ public sealed class CliErrorTests : IDisposable
         AssertOneLine(Run("bogus"),
             "gupsim: 'bogus' is not a gupsim command: use one of layout, walk, page, pfn, scenario, gup-test, gup-longterm, bench, run-vmtests, check, history, report (try 'gupsim --help')");
             "gupsim: 'bogus' is not a gupsim command: use one of layout, walk, page, pfn, scenario, gup-test, gup-longterm, bench, run-vmtests, check, history, crash (try 'gupsim --help')");
+            "gupsim: 'bogus' is not a gupsim command: use one of layout, walk, page, pfn, scenario, gup-test, gup-longterm, bench, run-vmtests, check, history, explain (try 'gupsim --help')");
     }
 
     [Fact]
@@ -178,6 +179,7 @@ public sealed class CliErrorTests : IDisposable
     {
         AssertOneLine(Run(), "gupsim: give a command: layout, walk, page, pfn, scenario, gup-test, gup-longterm, bench, run-vmtests, check, history, report (try 'gupsim --help')");
         AssertOneLine(Run(), "gupsim: give a command: layout, walk, page, pfn, scenario, gup-test, gup-longterm, bench, run-vmtests, check, history, crash (try 'gupsim --help')");
+        AssertOneLine(Run(), "gupsim: give a command: layout, walk, page, pfn, scenario, gup-test, gup-longterm, bench, run-vmtests, check, history, explain (try 'gupsim --help')");
     }
 
     [Fact]

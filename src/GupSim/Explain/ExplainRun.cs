@@ -1,0 +1,136 @@
+using System.Globalization;
+using GupSim.Core;
+using GupSim.Memory;
+using GupSim.Scenario;
+
+namespace GupSim.Explain;
+
+/// <summary>One GUP call as <c>gupsim explain</c> takes it from the command line (docs/cli.md, "explain").</summary>
+/// <param name="Pin">FOLL_PIN (pin_user_pages*) rather than FOLL_GET (get_user_pages*).</param>
+/// <param name="Fast">The gup-fast entry point.</param>
+/// <param name="Write">FOLL_WRITE.</param>
+/// <param name="Longterm">FOLL_LONGTERM.</param>
+/// <param name="HugePageBytes">The mapping's huge page size (MAP_HUGETLB | MAP_HUGE_*).</param>
+/// <param name="MappingBytes">The mapping's length.</param>
+/// <param name="OffsetBytes">Where in the mapping the call starts.</param>
+/// <param name="Pages">Entries (null: to the end of the mapping).</param>
+/// <param name="Batch">Pages per call (-1: all in one call).</param>
+/// <param name="Strategy">The recording strategy's name, or null for the kernel version's own code.</param>
+/// <param name="StrategyAssemblies">Assemblies with user recorders.</param>
+/// <param name="Release">Put the pages back after the call (unpin_user_pages()/put_page(), as gup_test does), so its stray stores are drawn.</param>
+public sealed record ExplainCallSpec(bool Pin, bool Fast, bool Write, bool Longterm, ulong HugePageBytes, ulong MappingBytes,
+    ulong OffsetBytes, long? Pages, long Batch, string? Strategy, IReadOnlyList<string> StrategyAssemblies, bool Release)
+{
+    /// <summary>The scenario lines that make the call (docs/scenarios.md): mmap, touch, the strategy assemblies, pin/get, and unpin/put.</summary>
+    public IReadOnlyList<string> ScenarioLines()
+    {
+        var ci = CultureInfo.InvariantCulture;
+        var lines = new List<string>
+        {
+            string.Create(ci, $"mmap A {MappingBytes} hugetlb={ByteSize.Format(HugePageBytes)} shared"),
+            "touch A write",
+        };
+        foreach (string a in StrategyAssemblies) lines.Add("strategy-assembly " + a);
+        var call = new System.Text.StringBuilder(Pin ? "pin A" : "get A");
+        if (Fast) call.Append(" fast");
+        if (Write) call.Append(" write");
+        if (Longterm) call.Append(" longterm");
+        call.Append(ci, $" batch={Batch} offset={OffsetBytes}");
+        if (Pages is long n) call.Append(ci, $" pages={n}");
+        if (Strategy is not null) call.Append(" strategy=").Append(Strategy);
+        lines.Add(call.ToString());
+        if (Release) lines.Add(Pin ? "unpin A" : "put A");
+        return lines;
+    }
+}
+
+/// <summary>Runs the call <c>gupsim explain</c> draws, on the scenario runner, and builds its scene.</summary>
+public static class ExplainRun
+{
+    /// <summary>Makes the call <paramref name="spec"/> describes on <paramref name="machine"/> (booted by the caller, huge pages reserved) and builds its scene.</summary>
+    /// <exception cref="GupSimException">Thrown on a call the machine cannot make (no pool, a range past the mapping, ...).</exception>
+    public static ExplainScene Direct(Machine machine, ExplainCallSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentNullException.ThrowIfNull(spec);
+        var lines = spec.ScenarioLines();
+        var runner = new ScenarioRunner(TextWriter.Null);
+        runner.UseMachine(machine);
+        // The setup first, then the call (and its put-back) with the stray-store log on.
+        int setup = 2 + spec.StrategyAssemblies.Count;
+        var first = runner.Run(string.Join('\n', lines.Take(setup)), "explain");
+        foreach (var s in first.Steps)
+            if (s.Result is not (null or "ok"))
+                throw new GupSimException($"explain: '{s.Text}' failed with {s.Result}: reserve huge pages of that size (--hugepages) and a mapping no larger than the pool");
+        return Call(runner, string.Join('\n', lines.Skip(setup)), "explain");
+    }
+
+    /// <summary>
+    /// Runs <paramref name="text"/> up to line <paramref name="line"/> (a <c>pin</c> or <c>get</c> line) and builds
+    /// the scene of that step's call.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown when the line is not a GUP step or the script fails before it.</exception>
+    public static ExplainScene FromScenario(string text, string source, int line)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var all = text.Split('\n');
+        if (line < 1 || line > all.Length)
+            throw new GupSimException(string.Create(CultureInfo.InvariantCulture, $"--step {line}: {source} has {all.Length} lines: give the line number of a pin or get step"));
+        string own = all[line - 1];
+        int hash = own.IndexOf('#', StringComparison.Ordinal);
+        string op = (hash >= 0 ? own[..hash] : own).Trim().Split(' ', 2)[0].ToLowerInvariant();
+        if (op is not ("pin" or "get"))
+            throw new GupSimException(string.Create(CultureInfo.InvariantCulture, $"--step {line}: line {line} of {source} is '{own.Trim()}', not a pin or get step: give the line number of one"));
+        // Line numbers stay the file's: the lines not run yet are blank.
+        var before = new string[all.Length];
+        var step = new string[all.Length];
+        for (int i = 0; i < all.Length; i++)
+        {
+            before[i] = i < line - 1 ? all[i] : "";
+            step[i] = i == line - 1 ? all[i] : "";
+        }
+        var runner = new ScenarioRunner(TextWriter.Null);
+        runner.Run(string.Join('\n', before), source);
+        return Call(runner, string.Join('\n', step), source);
+    }
+
+    private static ExplainScene Call(ScenarioRunner runner, string text, string source)
+    {
+        var m = runner.Machine ?? throw new GupSimException($"{source}: no machine before the call: start with a 'machine ...' line");
+        var log = new List<StrayRange>();
+        m.Memory.StrayLog = log;
+        m.Memory.StrayLogCapacity = ExplainScene.MaxStrays;
+        ScenarioResult r;
+        try
+        {
+            r = runner.Run(text, source);
+        }
+        finally
+        {
+            m.Memory.StrayLog = null;
+        }
+        var gupStep = r.Steps.LastOrDefault(s => s.Gup is not null);
+        if (gupStep?.Gup is not { } g || runner.LastGup is not { } last)
+        {
+            string? oops = r.Steps.Select(s => s.Oops).FirstOrDefault(o => o is not null);
+            throw new GupSimException(oops is not null
+                ? $"{source}: the call oopsed before it returned ({oops}): there are no pages[] to draw"
+                : $"{source}: no pin or get call ran: nothing to draw");
+        }
+        StrayWrites counts = default;
+        string? oopsAfter = null;
+        bool after = false;
+        foreach (var s in r.Steps)
+        {
+            if (ReferenceEquals(s, gupStep)) after = true;
+            if (!after) continue;
+            if (s.StrayWrites is { } w) counts += w;
+            oopsAfter ??= s.Oops;
+        }
+        var strays = log.Select(x => new ExplainStray(x.Start, x.End, x.Count, x.Target)).ToList();
+        var ci = CultureInfo.InvariantCulture;
+        string call = string.Create(ci,
+            $"{(g.Pin ? "pin" : "get")}{(g.Fast ? "-fast" : "")} of {g.Pages} pages at 0x{last.Start:x} in calls of {g.Batch}");
+        return ExplainBuilder.Build(runner.Process!, last.Start, last.Pages.AsSpan(0, (int)last.Count), g.Strategy, call, strays, counts, oopsAfter);
+    }
+}
