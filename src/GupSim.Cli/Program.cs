@@ -28,6 +28,7 @@ public static class Program
         root.Subcommands.Add(RunVmtestsCommand.Create());
         root.Subcommands.Add(CheckCommand.Create());
         root.Subcommands.Add(HistoryCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
         return root;
     }
 
@@ -49,7 +50,7 @@ public static class Program
             {
                 stderr.WriteLine("gupsim: " + ParseErrorText(pr));
                 // gupsim check keeps 1 for "failures found", so its bad input is 2.
-                return CheckCommand.Owns(pr.CommandResult.Command) ? CheckCommand.BadInput : ExitCodes.BadInput;
+                return CheckCommand.Owns(pr.CommandResult.Command) || AuditCommand.Owns(pr.CommandResult.Command) ? CheckCommand.BadInput : ExitCodes.BadInput;
             }
             if (pr.Action is HelpAction)
             {
