@@ -31,6 +31,7 @@ public static class Program
         root.Subcommands.Add(ReportCommand.Create());
         root.Subcommands.Add(CrashCommand.Create());
         root.Subcommands.Add(ExplainCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
         return root;
     }
 
@@ -52,7 +53,7 @@ public static class Program
             {
                 stderr.WriteLine("gupsim: " + ParseErrorText(pr));
                 // gupsim check keeps 1 for "failures found", so its bad input is 2.
-                return CheckCommand.Owns(pr.CommandResult.Command) ? CheckCommand.BadInput : ExitCodes.BadInput;
+                return CheckCommand.Owns(pr.CommandResult.Command) || AuditCommand.Owns(pr.CommandResult.Command) ? CheckCommand.BadInput : ExitCodes.BadInput;
             }
             if (pr.Action is HelpAction)
             {

@@ -18,6 +18,8 @@ public sealed class HugetlbPools
     private readonly List<(Hstate H, ulong Phys, int Nid)> _bootPages = [];
     // hugetlb_lock: pool counters and free lists change under it (faults, frees and unpins run concurrently).
     private readonly Lock _lock = new();
+    // WARN_ON_ONCE in alloc_contig_range_noprof(): printed once per boot.
+    private bool _warnedContigOrder;
 
     internal HugetlbPools(Machine machine, HugepagesCmdline cmdline)
     {
@@ -26,7 +28,7 @@ public sealed class HugetlbPools
         foreach (var size in machine.Arch.HugePageSizes)
         {
             var h = new Hstate(machine.Arch, size);
-            if (RefusedByMaxFolioOrder(h)) continue;
+            WarnAboveMaxFolioOrder(h);
             _hstates.Add(h);
         }
         var defSize = cmdline.DefaultSize ?? machine.Arch.DefaultHugePageSize?.Bytes;
@@ -249,15 +251,27 @@ public sealed class HugetlbPools
     public Hstate? Find(ulong bytes) => _hstates.FirstOrDefault(h => h.Size.Bytes == bytes);
 
     /// <summary>
-    /// v6.18 (the MAX_FOLIO_ORDER invariant): on SPARSEMEM without VMEMMAP a folio may not exceed one section, so
-    /// hugetlb_add_hstate() refuses larger sizes.
+    /// MAX_FOLIO_ORDER of this machine's kernel (<see cref="MaxFolioOrder.Of"/>), or null before v6.18. A machine
+    /// booted without a .config has CONFIG_HAVE_GIGANTIC_FOLIOS when its arch has a gigantic size (every modelled
+    /// arch with one selects ARCH_HAS_GIGANTIC_PAGE in v6.18, powerpc since 39231e8d6ba7) and CONFIG_HUGETLB_PAGE.
     /// </summary>
-    private bool RefusedByMaxFolioOrder(Hstate h)
+    private int? KernelMaxFolioOrder()
     {
-        if (!_m.Version.HasMaxFolioOrderInvariant || _m.Model != MemoryModel.Sparsemem) return false;
-        if (h.Order <= _m.Arch.PfnSectionShift) return false;
-        _m.Log($"HugeTLB: unsupported hugepagesz={ByteSize.Format(h.Size.Bytes)}: larger than a memory section (MAX_FOLIO_ORDER = {_m.Arch.PfnSectionShift})");
-        return true;
+        bool gigantic = false;
+        foreach (var s in _m.Arch.HugePageSizes) gigantic |= _m.Arch.IsGigantic(s);
+        return MaxFolioOrder.Of(_m.Arch, _m.Model, gigantic, hugetlbPage: true);
+    }
+
+    /// <summary>
+    /// hugetlb_add_hstate() in v6.18 (7b4f21f5e038): <c>WARN_ON(order &gt; MAX_FOLIO_ORDER)</c>, and the hstate is
+    /// registered anyway. On SPARSEMEM without VMEMMAP (MAX_FOLIO_ORDER = PFN_SECTION_SHIFT) a size larger than a
+    /// section WARNs here; its boot-time pages still come from memblock, its runtime ones are refused by
+    /// alloc_contig_range_noprof() (<see cref="TryAllocFreshHugePage"/>).
+    /// </summary>
+    private void WarnAboveMaxFolioOrder(Hstate h)
+    {
+        if (KernelMaxFolioOrder() is not int max || h.Order <= max) return;
+        _m.Log(string.Create(CultureInfo.InvariantCulture, $"WARNING: CPU: 0 PID: 0 at mm/hugetlb.c hugetlb_add_hstate: order {h.Order} > MAX_FOLIO_ORDER {max} (hugepagesz={ByteSize.Format(h.Size.Bytes)})"));
     }
 
     /// <summary>
@@ -375,6 +389,17 @@ public sealed class HugetlbPools
         Pfn pfn;
         if (h.IsGigantic)
         {
+            // v6.18 alloc_contig_range_noprof() (0bf2edf041dc): a __GFP_COMP range above MAX_FOLIO_ORDER is
+            // WARN_ON_ONCE and -EINVAL (cma_alloc() goes through it too).
+            if (KernelMaxFolioOrder() is int max && h.Order > max)
+            {
+                if (!_warnedContigOrder)
+                {
+                    _warnedContigOrder = true;
+                    _m.Log(string.Create(CultureInfo.InvariantCulture, $"WARNING: CPU: 0 PID: 1 at mm/page_alloc.c alloc_contig_range_noprof: order {h.Order} > MAX_FOLIO_ORDER {max}"));
+                }
+                return false;
+            }
             // alloc_gigantic_page(): hugetlb_cma first (v5.7+), then alloc_contig_pages().
             if (!_m.TryAllocFromHugetlbCma(h.PagesPerHugePage, nid, out pfn) && !_m.TryAllocContigPages(h.PagesPerHugePage, nid, out pfn)) return false;
             var head = _m.PfnToPage(pfn);

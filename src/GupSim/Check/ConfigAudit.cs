@@ -1,0 +1,276 @@
+using System.Globalization;
+using GupSim.Arch;
+using GupSim.Config;
+using GupSim.Core;
+using GupSim.Hugetlb;
+
+namespace GupSim.Check;
+
+/// <summary>What <c>gupsim audit</c> was asked: the configs and the per-config sweep.</summary>
+public sealed record ConfigAuditOptions
+{
+    /// <summary>The default <c>--budget</c>: configurations per config (spread over its groups by <c>check --budget</c>).</summary>
+    public const long DefaultBudget = 144;
+
+    /// <summary>Configurations per config (<c>--budget</c>).</summary>
+    public long Budget { get; init; } = DefaultBudget;
+
+    /// <summary><c>--seed</c>: the first history's seed and the budget's choice.</summary>
+    public ulong Seed { get; init; } = 1;
+
+    /// <summary><c>--kernel</c>: the release of files without a version header (and read as that release otherwise).</summary>
+    public string? Kernel { get; init; }
+}
+
+/// <summary>One config read and derived, before anything runs.</summary>
+/// <param name="File">The path as given (or found in a folder).</param>
+/// <param name="Config">The parsed file.</param>
+/// <param name="Derived">What GupSim derives from it.</param>
+/// <param name="Hstates">The hstate/folio simulation for each size the arch accepts.</param>
+public sealed record AuditInput(string File, KernelConfig Config, DerivedConfig Derived, IReadOnlyList<HstateSetupResult> Hstates)
+{
+    /// <summary>CONFIG_MEMORY_HOTPLUG: hot-plug placements are swept only with it.</summary>
+    public bool Hotplug => Config.IsSet("MEMORY_HOTPLUG");
+}
+
+/// <summary>The minimal case of an unsafe line.</summary>
+/// <param name="Kind">"wrong-pages", "oops", ... (<see cref="CheckNames.Kind"/>).</param>
+/// <param name="WrongEntries">pages[] entries that were wrong in it.</param>
+/// <param name="Description">"offset 0, length 262145, batch all, 2 huge pages of 1G, ..., scattered memmaps".</param>
+/// <param name="GupTest">The gup_test command line that shows it, or null when only the scenario does.</param>
+/// <param name="Scenario">The gupsim scenario script reproducing it.</param>
+public sealed record AuditMinimal(string Kind, long WrongEntries, string Description, string? GupTest, string Scenario);
+
+/// <summary>The verdict on one GUP path at one huge page size of one config.</summary>
+/// <param name="Path">"slow-get", ... "fast-longterm".</param>
+/// <param name="HugepageSize">"2M", "1G".</param>
+/// <param name="Verdict">"safe", "unsafe", "refused", or "not-checked" (every configuration was not applicable).</param>
+/// <param name="Why">For refused and not-checked: why; else null.</param>
+/// <param name="Configurations">Configurations run for the line.</param>
+/// <param name="Failures">Those that failed.</param>
+/// <param name="Minimal">The earliest failure's minimal case (unsafe only).</param>
+/// <param name="Warnings">What the kernel WARNs about for this size (hstate registration, folio allocation).</param>
+public sealed record AuditPathVerdict(string Path, string HugepageSize, string Verdict, string? Why, long Configurations, long Failures, AuditMinimal? Minimal, IReadOnlyList<string> Warnings);
+
+/// <summary>The audit of one config.</summary>
+/// <param name="File">The file.</param>
+/// <param name="Arch">GupSim's arch profile ("x86_64-5level").</param>
+/// <param name="Kernel">The release ("6.12").</param>
+/// <param name="Model">The memory model ("sparsemem-vmemmap").</param>
+/// <param name="Hotplug">CONFIG_MEMORY_HOTPLUG.</param>
+/// <param name="DebugVm">CONFIG_DEBUG_VM.</param>
+/// <param name="Paths">One verdict per GUP path × huge page size, smallest size first.</param>
+/// <param name="Notes">What the config leaves out (no hugetlb, no gup-fast) and what reading it found.</param>
+/// <param name="Configurations">Configurations run for the config.</param>
+/// <param name="ElapsedSeconds">Wall time of its sweep.</param>
+public sealed record AuditConfigResult(string File, string Arch, string Kernel, string Model, bool Hotplug, bool DebugVm, IReadOnlyList<AuditPathVerdict> Paths, IReadOnlyList<string> Notes, long Configurations, double ElapsedSeconds);
+
+/// <summary>
+/// <c>gupsim audit</c> (issue 12 §1): for each kernel <c>.config</c>, build that kernel's machines and run the checker
+/// restricted to them (<c>gupsim check --config FILE</c>: its arch, release and memory model, every placement the
+/// model has code for, hot-plug only with CONFIG_MEMORY_HOTPLUG, DEBUG_VM as configured, a fresh boot and a lived-in
+/// history), over the huge page sizes <see cref="HstateSetup"/> says that kernel registers; sizes it refuses get the
+/// verdict refused without running. Verdicts come from running the model: a line is unsafe only when some
+/// configuration failed.
+/// </summary>
+public static class ConfigAudit
+{
+    /// <summary>What bad input's message tells the user to give.</summary>
+    public const string Advice = "audit wants kernel .config files (plain or gzipped: /boot/config-*, /proc/config.gz) or folders of them";
+
+    /// <summary>
+    /// The files the arguments name: a file as given; a folder's regular files named *.config, *.gz, config-* or
+    /// .config (not recursive), sorted by name. Gzip is told later by its magic bytes, not the name.
+    /// </summary>
+    /// <exception cref="GupSimException">Thrown for a missing path or a folder without such files.</exception>
+    public static IReadOnlyList<string> ExpandArguments(IEnumerable<string> arguments)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        var files = new List<string>();
+        foreach (string a in arguments)
+        {
+            if (Directory.Exists(a))
+            {
+                var found = new List<string>();
+                try
+                {
+                    foreach (string f in Directory.EnumerateFiles(a))
+                    {
+                        string name = System.IO.Path.GetFileName(f);
+                        if (name.EndsWith(".config", StringComparison.Ordinal) || name.EndsWith(".gz", StringComparison.Ordinal)
+                            || name.StartsWith("config-", StringComparison.Ordinal) || name == ".config")
+                            found.Add(f);
+                    }
+                }
+                catch (Exception e) when (HostFile.IsFileError(e))
+                {
+                    throw new GupSimException("audit: " + HostFile.Error(a, e, Advice).Message);
+                }
+                if (found.Count == 0)
+                    throw new GupSimException($"audit: {a}: no kernel configs in this folder (files named *.config, *.gz, config-* or .config): {Advice}");
+                found.Sort(StringComparer.Ordinal);
+                files.AddRange(found);
+            }
+            else if (File.Exists(a)) files.Add(a);
+            else throw new GupSimException("audit: " + HostFile.Error(a, Errno.ENOENT, Advice).Message);
+        }
+        if (files.Count == 0) throw new GupSimException($"audit: no config given: {Advice}");
+        return files;
+    }
+
+    /// <summary>Reads and derives one config and simulates its hstate setup; nothing runs yet.</summary>
+    /// <exception cref="GupSimException">Thrown with <c>audit: FILE: …</c> for a file that cannot be read or is not a config.</exception>
+    public static AuditInput Load(string file, ConfigAuditOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(options);
+        try
+        {
+            string text = HostFile.ReadAllText(file, Advice);
+            var config = KernelConfig.Parse(text, file);
+            if (config.Count == 0 && config.HeaderArch is null)
+                throw new GupSimException($"{file}: not a kernel config: no CONFIG_ line and no '# Linux/<arch> <version> Kernel Configuration' header ({Advice})");
+            KernelVersion? kernel = null;
+            if (options.Kernel is not null)
+            {
+                if (!KernelVersion.TryParse(options.Kernel, out var k) || !k.IsModelled)
+                    throw new GupSimException($"--kernel: unknown value '{options.Kernel}': use one release from v{KernelVersion.OldestModelled} to v{KernelVersion.NewestModelled}, e.g. 6.1");
+                kernel = k;
+            }
+            var derived = config.Derive(kernel);
+            var hstates = HstateSetup.Simulate(derived.Arch, derived.Model, HstateConfigOf(config, derived));
+            return new AuditInput(file, config, derived, hstates);
+        }
+        catch (GupSimException e) when (!e.Message.StartsWith("audit: ", StringComparison.Ordinal) && !e.Message.StartsWith("--", StringComparison.Ordinal))
+        {
+            throw new GupSimException("audit: " + e.Message, e);
+        }
+    }
+
+    /// <summary>The symbols <see cref="HstateSetup"/> needs, as the config sets them.</summary>
+    public static HstateConfig HstateConfigOf(KernelConfig config, DerivedConfig derived)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(derived);
+        // 39231e8d6ba7 makes powerpc select ARCH_HAS_GIGANTIC_PAGE whenever it supports hugetlbfs (before: only
+        // PPC_RADIX_MMU did); a config written by an older release but read as v6.18 does not say so itself.
+        bool gigantic = config.IsSet("ARCH_HAS_GIGANTIC_PAGE")
+            || (derived.Arch.KernelArch == "powerpc" && derived.Version.HasMaxFolioOrderInvariant && config.IsSet("ARCH_SUPPORTS_HUGETLBFS"));
+        return new HstateConfig(derived.Hugetlb, gigantic, config.IsSet("CONTIG_ALLOC"), config.IsSet("ZONE_DEVICE"),
+            config.IsSet("HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD"), derived.DebugVm);
+    }
+
+    /// <summary>
+    /// Runs one config: the check sweep restricted to its kernel and to the sizes it registers, at most
+    /// <see cref="ConfigAuditOptions.Budget"/> configurations, then one verdict per path × size.
+    /// </summary>
+    public static AuditConfigResult Run(AuditInput input, ConfigAuditOptions options, Func<CheckSpace, CheckSummary> sweep)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(sweep);
+        var d = input.Derived;
+        var notes = new List<string>(d.Warnings);
+        var lines = new List<AuditPathVerdict>();
+        var registered = new List<HstateSetupResult>();
+        foreach (var h in input.Hstates)
+            if (h.Registered) registered.Add(h);
+        if (input.Hstates.Count == 0)
+            notes.Add(d.Arch.KernelArch == "arm"
+                ? "no huge page sizes: 32-bit ARM has hugetlb only with CONFIG_ARM_LPAE, which this config does not set"
+                : $"no huge page sizes: {d.Arch.Name} has none");
+        else if (!d.Hugetlb)
+            notes.Add("CONFIG_HUGETLB_PAGE is not set: no hugetlb pages for GUP to pin");
+        if (!input.Hotplug) notes.Add("CONFIG_MEMORY_HOTPLUG is not set: no hot-plug placement");
+
+        CheckSummary? summary = null;
+        if (registered.Count > 0)
+        {
+            var sizes = new List<string>();
+            foreach (var h in registered) sizes.Add(h.Size.Name);
+            var spaceOptions = new CheckSpaceOptions
+            {
+                ConfigFile = input.File,
+                Kernels = options.Kernel is null ? null : d.Version.ToString(),
+                HugepageSizes = string.Join(",", sizes),
+                Seed = options.Seed,
+            };
+            // The budget is spread over the groups (path × size × placement); below one per group some line would
+            // not run at all, so it is raised to the group count.
+            var whole = CheckSpace.Build(spaceOptions);
+            var groups = new HashSet<CheckGroupKey>();
+            foreach (var e in whole.Entries) groups.Add(CheckGroupKey.Of(e.Configuration));
+            long budget = Math.Max(options.Budget, groups.Count);
+            if (budget > options.Budget)
+                notes.Add(string.Create(CultureInfo.InvariantCulture, $"--budget {options.Budget} is below this kernel's {groups.Count} path × size × placement groups: {groups.Count} configurations run, one per group"));
+            var space = budget >= whole.Entries.Count ? whole : CheckSpace.Build(spaceOptions with { Budget = budget });
+            if (space.SkippedBy.ContainsKey("config") && !HasFastPaths(space))
+                notes.Add("no CONFIG_HAVE_FAST_GUP / CONFIG_HAVE_GUP_FAST: no gup-fast paths");
+            summary = sweep(space);
+        }
+
+        foreach (var h in input.Hstates)
+        {
+            if (!h.Registered)
+            {
+                foreach (string p in s_pathNames)
+                    lines.Add(new AuditPathVerdict(p, h.Size.Name, "refused", h.Refusal, 0, 0, null, h.Warnings));
+                continue;
+            }
+            foreach (string p in s_pathNames)
+            {
+                var groups = new List<CheckGroupSummary>();
+                foreach (var g in summary!.Groups)
+                    if (g.Path == p && g.HugepageSize == h.Size.Name) groups.Add(g);
+                if (groups.Count == 0) continue;
+                lines.Add(Verdict(p, h, groups));
+            }
+        }
+        return new AuditConfigResult(input.File, d.Arch.Name, d.Version.ToString(), d.Model.ToName(), input.Hotplug, d.DebugVm, lines, notes,
+            summary?.Configurations ?? 0, summary?.ElapsedSeconds ?? 0);
+    }
+
+    private static readonly string[] s_pathNames = ["slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin", "fast-longterm"];
+
+    private static bool HasFastPaths(CheckSpace space)
+    {
+        foreach (var e in space.Entries)
+            if (e.Configuration.Path is CheckPath.FastGet or CheckPath.FastPin or CheckPath.FastLongterm) return true;
+        return false;
+    }
+
+    private static AuditPathVerdict Verdict(string path, HstateSetupResult h, List<CheckGroupSummary> groups)
+    {
+        long configs = 0, failures = 0, na = 0;
+        CheckGroupSummary? bad = null;
+        foreach (var g in groups)
+        {
+            configs += g.Configurations;
+            failures += g.Failures;
+            na += g.NotApplicable;
+            if (g.Minimal is not null && (bad is null || g.Minimal.Index < bad.Minimal!.Index)) bad = g;
+        }
+        if (bad is not null)
+        {
+            var m = bad.Minimal!;
+            return new AuditPathVerdict(path, h.Size.Name, "unsafe", null, configs, failures,
+                new AuditMinimal(m.Kind, m.WrongEntries, Describe(m.Configuration), m.GupTest, m.Scenario), h.Warnings);
+        }
+        long ran = configs - na;
+        if (ran == 0)
+            return new AuditPathVerdict(path, h.Size.Name, "not-checked",
+                string.Create(CultureInfo.InvariantCulture, $"all {configs} configurations were not applicable on this kernel's machines"), configs, 0, null, h.Warnings);
+        return new AuditPathVerdict(path, h.Size.Name, "safe", null, ran, 0, null, h.Warnings);
+    }
+
+    /// <summary>"offset 0, length 2, batch all, 2 huge pages of 1G, RAM 24G, fresh boot, scattered memmaps".</summary>
+    public static string Describe(CheckConfigurationSummary c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        return string.Create(CultureInfo.InvariantCulture, $"offset {c.Offset}, length {c.Length}, batch ") + (c.Batch < 0 ? "all" : c.Batch.ToString(CultureInfo.InvariantCulture))
+            + string.Create(CultureInfo.InvariantCulture, $", {c.HugePages} huge page") + (c.HugePages == 1 ? "" : "s") + " of " + c.HugepageSize + ", "
+            + "RAM " + ByteSize.Format(c.Ram) + ", "
+            + (c.Churn == 0 ? "fresh boot" : string.Create(CultureInfo.InvariantCulture, $"churn {ByteSize.Format(c.Churn)} seed {c.Seed}"))
+            + ", " + c.Placement + " memmaps";
+    }
+}

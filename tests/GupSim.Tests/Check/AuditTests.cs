@@ -1,0 +1,196 @@
+using System.IO.Compression;
+using System.Text.Json.Nodes;
+using GupSim.Check;
+using GupSim.Cli;
+using GupSim.Cli.Commands;
+using GupSim.Tests.Cli;
+
+namespace GupSim.Tests.Check;
+
+/// <summary>
+/// <c>gupsim audit</c> over the 13 shipped Debian configs (tests/data/kernel-configs, copies of
+/// ../shared/data/kernel-configs) with the real check engine, crafted configs for the cases no shipped one has, and
+/// the command's bad input. The sweep runs with a small budget (the verdict still comes from running the model).
+/// </summary>
+public sealed class AuditTests : IDisposable
+{
+    private static readonly string ConfigDir = Path.Combine(AppContext.BaseDirectory, "data", "kernel-configs");
+    private readonly string _tmp = Directory.CreateTempSubdirectory("gupsim-audit-").FullName;
+
+    public void Dispose() => Directory.Delete(_tmp, recursive: true);
+
+    private static AuditConfigResult Audit(string file, long budget)
+    {
+        var options = new ConfigAuditOptions { Budget = budget };
+        var input = ConfigAudit.Load(file, options);
+        var runner = new CheckEngine([]);
+        var shrinker = new CheckShrinker(runner);
+        return ConfigAudit.Run(input, options, space => new CheckSweep(runner, shrinker) { MaxDegreeOfParallelism = 2 }.Run(space));
+    }
+
+    private static readonly string[] Paths = ["slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin", "fast-longterm"];
+
+    /// <summary>
+    /// The expected verdict of every shipped config, worked out from the versions' code:
+    /// <list type="bullet">
+    /// <item>amd64 (6.1, 6.12; generic, cloud, rt) and arm64 6.1: CONFIG_SPARSEMEM_VMEMMAP=y. pfn_to_page() is
+    /// vmemmap + pfn, one virtually contiguous array, so page + n, nth_page(page, n) and pfn_to_page(pfn + n) are
+    /// the same address for every n: v6.1's slow GUP (follow_hugetlb_page(), nth_page()), v6.1's gup-fast
+    /// (record_subpages() over page + ...), v6.12's hugetlb_follow_page_mask() (page += offset) and v6.12's gup-fast
+    /// all record the right struct pages, for 2M and 1G pages (x86: PMD and PUD leaves; arm64 4K: 64K contiguous
+    /// PTEs, 2M PMD, 32M contiguous PMDs, 1G PUD). Every path × size is safe. The sizes are what
+    /// arch_hugetlb_valid_size() accepts (arm64: 64K, 2M, 32M, 1G with 4K pages; x86_64: 2M, and 1G with GBPAGES),
+    /// none above v6.1/v6.12's (absent) MAX_FOLIO_ORDER, so none is refused. CONFIG_MEMORY_HOTPLUG=y in all of them,
+    /// so the hot-plug placement runs too.</item>
+    /// <item>i386 686 and 686-pae: CONFIG_FLATMEM=y (x86_32 without NUMA: ARCH_FLATMEM_ENABLE, and the memory-model
+    /// choice defaults to FLATMEM when ARCH_SPARSEMEM_DEFAULT = X86_64 || (NUMA &amp;&amp; X86_32) is off). mem_map is
+    /// one array over every pfn, lowmem and HIGHMEM alike (HIGHMEM changes which pages have a kernel mapping, not
+    /// where their struct page lives), so page + n is right everywhere: 4M (non-PAE PSE) and 2M (PAE) are safe on
+    /// every path. No CONFIG_MEMORY_HOTPLUG: boot placement only.</item>
+    /// <item>armhf armmp (generic, rt): no CONFIG_ARM_LPAE, so no CONFIG_HUGETLB_PAGE and no huge page size at all:
+    /// no line, a note.</item>
+    /// </list>
+    /// </summary>
+    [Theory]
+    [InlineData("6.1-amd64_none_amd64.config", "x86_64-5level", "6.1", "sparsemem-vmemmap", "2M,1G", true)]
+    [InlineData("6.1-amd64_none_cloud-amd64.config", "x86_64-5level", "6.1", "sparsemem-vmemmap", "2M,1G", true)]
+    [InlineData("6.1-amd64_rt_amd64.config", "x86_64-5level", "6.1", "sparsemem-vmemmap", "2M,1G", true)]
+    [InlineData("6.1-arm64_none_arm64.config", "arm64-4k", "6.1", "sparsemem-vmemmap", "64K,2M,32M,1G", true)]
+    [InlineData("6.1-arm64_none_cloud-arm64.config", "arm64-4k", "6.1", "sparsemem-vmemmap", "64K,2M,32M,1G", true)]
+    [InlineData("6.1-arm64_rt_arm64.config", "arm64-4k", "6.1", "sparsemem-vmemmap", "64K,2M,32M,1G", true)]
+    [InlineData("6.1-armhf_none_armmp.config", "armhf", "6.1", "flatmem", "", false)]
+    [InlineData("6.1-armhf_rt_armmp.config", "armhf", "6.1", "flatmem", "", false)]
+    [InlineData("6.1-i386_none_686-pae.config", "i386-pae", "6.1", "flatmem", "2M", false)]
+    [InlineData("6.1-i386_none_686.config", "i386", "6.1", "flatmem", "4M", false)]
+    [InlineData("6.12-amd64_none_amd64.config", "x86_64-5level", "6.12", "sparsemem-vmemmap", "2M,1G", true)]
+    [InlineData("6.12-amd64_none_cloud-amd64.config", "x86_64-5level", "6.12", "sparsemem-vmemmap", "2M,1G", true)]
+    [InlineData("6.12-amd64_rt_amd64.config", "x86_64-5level", "6.12", "sparsemem-vmemmap", "2M,1G", true)]
+    public void ShippedConfig_GivesTheVerdictsWorkedOutFromTheCode(string file, string arch, string kernel, string model, string sizes, bool hotplug)
+    {
+        var r = Audit(Path.Combine(ConfigDir, file), budget: 24);
+        Assert.Equal((arch, kernel, model, hotplug, false), (r.Arch, r.Kernel, r.Model, r.Hotplug, r.DebugVm));
+        var expected = new List<(string, string, string)>();
+        foreach (string s in sizes.Split(',', StringSplitOptions.RemoveEmptyEntries))
+            foreach (string p in Paths) expected.Add((s, p, "safe"));
+        Assert.Equal(expected, r.Paths.Select(p => (p.HugepageSize, p.Path, p.Verdict)).ToList());
+        Assert.All(r.Paths, p => Assert.True(p.Configurations > 0));
+        Assert.All(r.Paths, p => Assert.Empty(p.Warnings));
+        if (sizes.Length == 0)
+        {
+            Assert.Equal(0, r.Configurations);
+            Assert.Contains("no huge page sizes: 32-bit ARM has hugetlb only with CONFIG_ARM_LPAE, which this config does not set", r.Notes);
+        }
+        Assert.Equal(!hotplug, r.Notes.Contains("CONFIG_MEMORY_HOTPLUG is not set: no hot-plug placement"));
+    }
+
+    [Fact]
+    public void I386WithNumaOnClassicSparse_4MPagesNeverCrossASection_Safe()
+    {
+        // x86_32 with NUMA: ARCH_SPARSEMEM_DEFAULT, classic SPARSEMEM (no VMEMMAP on 32-bit). SECTION_SIZE_BITS 26
+        // (64 MiB) on non-PAE; a 4M page is naturally aligned, so it lies inside one section and v6.1's page++ in
+        // gup-fast's record_subpages() never leaves that section's memmap: every path is safe, on boot and on
+        // scattered (per-section) memmaps alike.
+        string f = Write("i386-numa-sparse.config", "# Linux/x86 6.1.0 Kernel Configuration\nCONFIG_X86_32=y\nCONFIG_NUMA=y\nCONFIG_SPARSEMEM=y\nCONFIG_SPARSEMEM_STATIC=y\nCONFIG_HAVE_FAST_GUP=y\nCONFIG_HUGETLB_PAGE=y\n");
+        var r = Audit(f, budget: 24);
+        Assert.Equal(("i386", "sparsemem"), (r.Arch, r.Model));
+        Assert.Equal(Paths.Select(p => ("4M", p, "safe")).ToList(), r.Paths.Select(p => (p.HugepageSize, p.Path, p.Verdict)).ToList());
+    }
+
+    [Fact]
+    public void ConfigWithoutHugetlb_EverySizeRefused_NothingRuns()
+    {
+        string f = Write("no-hugetlb.config", "# Linux/x86 6.1.0 Kernel Configuration\nCONFIG_X86_64=y\nCONFIG_SPARSEMEM=y\nCONFIG_SPARSEMEM_VMEMMAP=y\n# CONFIG_HUGETLB_PAGE is not set\n");
+        var r = Audit(f, budget: 24);
+        Assert.Equal(0, r.Configurations);
+        Assert.Equal(12, r.Paths.Count);
+        Assert.All(r.Paths, p => Assert.Equal(("refused", "CONFIG_HUGETLB_PAGE is not set"), (p.Verdict, p.Why)));
+        Assert.Equal(["2M", "1G"], r.Paths.Select(p => p.HugepageSize).Distinct());
+    }
+
+    [Fact]
+    public void Cli_FolderWithGzippedConfigWithoutGzName_IsReadByMagic_JsonHasTheSchema()
+    {
+        // config-6.1-686 is gzip inside; its name does not say so.
+        string dir = Directory.CreateDirectory(Path.Combine(_tmp, "boot")).FullName;
+        using (var fs = File.Create(Path.Combine(dir, "config-6.1-686")))
+        using (var gz = new GZipStream(fs, CompressionLevel.Fastest))
+        {
+            byte[] bytes = File.ReadAllBytes(Path.Combine(ConfigDir, "6.1-i386_none_686.config"));
+            gz.Write(bytes);
+        }
+        File.WriteAllText(Path.Combine(dir, "README"), "not a config, and not named like one: skipped\n");
+        var r = CliRun.Run("audit", "--config", dir, "--budget", "6", "--json", "--jobs", "1");
+        Assert.Equal(0, r.ExitCode);
+        var cfg = Assert.Single(JsonNode.Parse(r.Stdout)!["configs"]!.AsArray())!;
+        Assert.Equal(Path.Combine(dir, "config-6.1-686"), (string?)cfg["file"]);
+        Assert.Equal(("i386", "6.1", "flatmem"), ((string?)cfg["arch"], (string?)cfg["kernel"], (string?)cfg["model"]));
+        var paths = cfg["paths"]!.AsArray();
+        Assert.Equal(6, paths.Count);
+        Assert.All(paths, p => Assert.Equal(("4M", "safe"), ((string?)p!["hugepageSize"], (string?)p["verdict"])));
+        Assert.All(paths, p => Assert.Null(p!["minimal"]));
+        Assert.Equal("slow-get", (string?)paths[0]!["path"]);
+    }
+
+    [Fact]
+    public void Cli_UnsafeLine_PrintsKindAndGupTestLine_Exits1()
+    {
+        // A fake runner that fails every fast-pin configuration: the UNSAFE line and exit code come from the sweep.
+        var root = new System.CommandLine.RootCommand("test");
+        root.Subcommands.Add(AuditCommand.Create(() => new PredicateRunner(c => c.Path == CheckPath.FastPin), _ => new RecordingShrinker()));
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int rc = Program.RunOn(root, ["audit", "--config", Path.Combine(ConfigDir, "6.1-i386_none_686.config"), "--budget", "12"], stdout, stderr);
+        Assert.Equal(1, rc);
+        string[] lines = stdout.ToString().ReplaceLineEndings("\n").Split('\n');
+        Assert.Contains(lines, l => l.StartsWith("  4M fast-pin:      UNSAFE (wrong-pages, gupsim gup-test -m 1024 -n 1 offset=", StringComparison.Ordinal));
+        Assert.Contains("  4M fast-get:      safe (2 configurations)", lines);
+        Assert.Contains(lines, l => l.StartsWith("audit: 1 config, 6 path × size lines: 5 safe or not checked, 1 unsafe, 0 refused; ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Cli_MissingFile_IsOneLine_Exit2()
+    {
+        var r = CliRun.Run("audit", "--config", "/x");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal("", r.Stdout);
+        string line = Assert.Single(r.StderrLines);
+        Assert.StartsWith("gupsim: audit: /x: No such file or directory (audit wants kernel .config files", line);
+    }
+
+    [Fact]
+    public void Cli_NotAConfig_IsOneLine_Exit2_BeforeAnythingRuns()
+    {
+        string bad = Write("notes.config", "hello world\n");
+        var r = CliRun.Run("audit", "--config", Path.Combine(ConfigDir, "6.1-i386_none_686.config"), bad);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal("", r.Stdout);
+        Assert.Equal($"gupsim: audit: {bad}:1: malformed line: hello world", Assert.Single(r.StderrLines));
+
+        string empty = Write("empty.config", "# just a comment\n");
+        r = CliRun.Run("audit", "--config", empty);
+        Assert.Equal(2, r.ExitCode);
+        Assert.StartsWith($"gupsim: audit: {empty}: not a kernel config: no CONFIG_ line", Assert.Single(r.StderrLines));
+    }
+
+    [Fact]
+    public void Cli_FolderWithoutConfigs_AndBadBudget_AreOneLine_Exit2()
+    {
+        string dir = Directory.CreateDirectory(Path.Combine(_tmp, "empty")).FullName;
+        var r = CliRun.Run("audit", "--config", dir);
+        Assert.Equal(2, r.ExitCode);
+        Assert.StartsWith($"gupsim: audit: {dir}: no kernel configs in this folder", Assert.Single(r.StderrLines));
+        r = CliRun.Run("audit", "--config", Path.Combine(ConfigDir, "6.1-i386_none_686.config"), "--budget", "0");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal("gupsim: --budget: 0: give at least 1 configuration per config", Assert.Single(r.StderrLines));
+        r = CliRun.Run("audit");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Single(r.StderrLines);
+    }
+
+    private string Write(string name, string text)
+    {
+        string f = Path.Combine(_tmp, name);
+        File.WriteAllText(f, text);
+        return f;
+    }
+}
