@@ -85,9 +85,43 @@ public sealed partial class Machine
         // memblock_set_current_limit(get_max_mapped()) after init_mem_mapping(): the end of the direct map (lowmem on 32-bit).
         Memblock.CurrentLimit = LowmemEndPhys();
         ulong vmemmap = Arch.VmemmapBiasedByMemstart
-            ? Arch.VmemmapBase - (Memory.PhysOffset >> Arch.PageShift) * (ulong)StructPageSize
+            ? Arch.VmemmapBase - (VmemmapStartPhys() >> Arch.PageShift) * (ulong)StructPageSize
             : Arch.VmemmapBase;
         Memory.Connect(IsRam, DescribePhys, Sections, Model == MemoryModel.SparsememVmemmap, vmemmap);
+    }
+
+    /// <summary>
+    /// The physical address whose struct page sits at VMEMMAP_START on arches that bias the vmemmap symbol: arm64's
+    /// memstart_addr; riscv's <c>vmemmap_start_pfn</c>, which from v7.1 (476849b0fba4, "riscv/mm: align vmemmap to
+    /// maximal folio size") is phys_ram_base rounded down to <c>max(1 &lt;&lt; SECTION_SIZE_BITS,
+    /// PFN_PHYS(MAX_FOLIO_VMEMMAP_ALIGN / sizeof(struct page)))</c> so that pfn_to_page(0) is aligned for the mask
+    /// encoding. (Before v7.1 GupSim uses phys_ram_base itself, the same for section-aligned RAM.)
+    /// </summary>
+    private ulong VmemmapStartPhys()
+    {
+        ulong start = Memory.PhysOffset;
+        if (Arch.KernelArch == "riscv" && Version.HasCompoundInfoMask)
+        {
+            ulong align = Math.Max(1UL << Arch.SectionSizeBits, (MaxFolioVmemmapAlign / (ulong)StructPageSize) << Arch.PageShift);
+            start &= ~(align - 1);
+        }
+        return start;
+    }
+
+    /// <summary>
+    /// The memmap alignment check at the top of sparse_init() (mm/sparse.c, v7.1, "mm/sparse: check memmap alignment
+    /// for compound_info_has_mask()"): <c>VM_WARN_ON_ONCE(!IS_ALIGNED((unsigned long)pfn_to_page(0),
+    /// MAX_FOLIO_VMEMMAP_ALIGN))</c> when the mask encoding is in use. VM_WARN_ON_ONCE is compiled only with
+    /// CONFIG_DEBUG_VM; without it nothing is checked and a misaligned memmap silently gives wrong heads.
+    /// </summary>
+    private void SparseCheckMemmapAlignment()
+    {
+        ulong align = MaxFolioVmemmapAlign;
+        if (align == 0 || !Spec.DebugVm) return;
+        if ((Memory.Vmemmap & (align - 1)) == 0) return;
+        Log("------------[ cut here ]------------");
+        Log(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"WARNING: CPU: 0 PID: 0 at mm/sparse.c sparse_init: pfn_to_page(0) 0x{Memory.Vmemmap:x} not aligned to MAX_FOLIO_VMEMMAP_ALIGN 0x{align:x}"));
     }
 
     /// <summary>The physical address where the direct map (lowmem) ends.</summary>
@@ -173,6 +207,7 @@ public sealed partial class Machine
         MemMap = vmemmap ? new VmemmapMemMap(Arch, Memory, FlagsLayout, table) : new SparseMemMap(Arch, Memory, FlagsLayout, table);
         bool forceFallback = !vmemmap && Spec.Placement == MemmapPlacement.Scattered;
         var sparse = new Sparse(Arch, Memblock, table, Memory, StructPageSize, vmemmap, forceFallback, setup.PgdatPhys, Log);
+        SparseCheckMemmapAlignment();
         sparse.SparseInit();
         _sections.AddRange(sparse.Sections);
         Memory.AddArrays(sparse.BootArrays);

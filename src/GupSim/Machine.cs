@@ -96,6 +96,22 @@ public sealed partial class Machine
     public int StructPageSize { get; }
     /// <summary>struct page field offsets for this arch and version.</summary>
     public StructPageLayout Layout { get; }
+
+    /// <summary>
+    /// compound_info_has_mask() (include/linux/page-flags.h, v7.1, 8c846c879e22):
+    /// <c>IS_ENABLED(CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP) &amp;&amp; is_power_of_2(sizeof(struct page))</c>. The config is
+    /// on wherever the arch wants it and the model is SPARSEMEM_VMEMMAP (it depends on both), so FLATMEM, classic
+    /// SPARSEMEM and DISCONTIGMEM keep <c>head | 1</c> in every version.
+    /// </summary>
+    public bool CompoundInfoHasMask =>
+        Version.HasCompoundInfoMask && Model == MemoryModel.SparsememVmemmap && Arch.WantsOptimizeHugetlbVmemmap
+        && System.Numerics.BitOperations.IsPow2(Layout.Size);
+
+    /// <summary>
+    /// MAX_FOLIO_VMEMMAP_ALIGN (include/linux/mmzone.h, v7.1): <c>MAX_FOLIO_NR_PAGES × sizeof(struct page)</c> when the
+    /// mask encoding is in use (<see cref="CompoundInfoHasMask"/>), else 0.
+    /// </summary>
+    public ulong MaxFolioVmemmapAlign => CompoundInfoHasMask ? (1UL << Arch.MaxFolioOrderGigantic) * (ulong)Layout.Size : 0;
     /// <summary>Zone/node/section bits in page->flags.</summary>
     public PageFlagsLayout FlagsLayout { get; }
     /// <summary>The boot allocator, as boot left it.</summary>

@@ -67,7 +67,7 @@ public static class HistoryCommand
         o.WriteLine($"  where: {e.Where}");
         o.WriteLine($"  bug:   {e.BugCommit}");
         o.WriteLine($"  fix:   {e.FixCommit}");
-        o.WriteLine($"  buggy: v{e.BuggyKernel}   fixed: v{e.FixedKernel}{(e.FixedModel is { } fm ? " on " + fm : "")}");
+        o.WriteLine($"  buggy: v{e.BuggyKernel}{(e.BuggyStrategy is { } bs ? " --strategy " + bs : "")}   fixed: v{e.FixedKernel}{(e.FixedModel is { } fm ? " on " + fm : "")}{(e.FixedStrategy is { } fs ? " --strategy " + fs : "")}");
         foreach (var n in e.Notes) o.WriteLine("  note: " + n);
         foreach (var c in r.Cases)
         {
@@ -122,6 +122,8 @@ public static class HistoryCommand
             buggyKernel = r.Entry.BuggyKernel,
             fixedKernel = r.Entry.FixedKernel,
             fixedModel = r.Entry.FixedModel,
+            buggyStrategy = r.Entry.BuggyStrategy,
+            fixedStrategy = r.Entry.FixedStrategy,
             notes = r.Entry.Notes,
             cases = r.Cases.Select(c => new
             {

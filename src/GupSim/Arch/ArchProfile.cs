@@ -128,6 +128,20 @@ public sealed record ArchProfile
     public int StructPageSize => BitsPerLong == 64 ? 64 : 32;
     /// <summary>sizeof(unsigned long).</summary>
     public int WordBytes => BitsPerLong / 8;
+
+    /// <summary>
+    /// ARCH_WANT_OPTIMIZE_HUGETLB_VMEMMAP (ARCH_WANT_HUGETLB_PAGE_OPTIMIZE_VMEMMAP before v6.3): selected by x86 (X86_64),
+    /// arm64, s390 (00a34d5a99c0) and riscv (64-bit) among GupSim's arches; not by powerpc, 32-bit arm, i386 or sh.
+    /// CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP is <c>def_bool HUGETLB_PAGE</c> on top of it and of SPARSEMEM_VMEMMAP.
+    /// </summary>
+    public bool WantsOptimizeHugetlbVmemmap => BitsPerLong == 64 && KernelArch is "x86" or "arm64" or "s390" or "riscv";
+
+    /// <summary>
+    /// MAX_FOLIO_ORDER (include/linux/mmzone.h from v7.1, mm.h in v6.18) with gigantic hugetlb folios possible
+    /// (HAVE_GIGANTIC_FOLIOS, 39231e8d6ba7): <c>ilog2(SZ_16G) − PAGE_SHIFT</c> on 64-bit, <c>ilog2(SZ_1G) − PAGE_SHIFT</c> on
+    /// 32-bit; the SPARSEMEM-without-VMEMMAP cap (PFN_SECTION_SHIFT) is applied where hstates register.
+    /// </summary>
+    public int MaxFolioOrderGigantic => (BitsPerLong == 64 ? 34 : 30) - PageShift;
     /// <summary>PFN_SECTION_SHIFT = SECTION_SIZE_BITS − PAGE_SHIFT.</summary>
     public int PfnSectionShift => SectionSizeBits - PageShift;
     /// <summary>PAGES_PER_SECTION.</summary>

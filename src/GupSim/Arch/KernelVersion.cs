@@ -36,9 +36,22 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     public static KernelVersion V6_7 => new(6, 7);
     /// <summary>v6.18: folios never span a section on !VMEMMAP (MAX_FOLIO_ORDER); nth_page() removed; VMEMMAP mandatory where supported.</summary>
     public static KernelVersion V6_18 => new(6, 18);
+    /// <summary>
+    /// v6.19: nothing GupSim models changed in mm/gup.c, mm/hugetlb.c or mm/sparse.c (num_pages_contiguous(), the VFIO
+    /// helper in mm_inline.h that stops at a section boundary, is outside the model); runs as v6.18.
+    /// </summary>
+    public static KernelVersion V6_19 => new(6, 19);
+    /// <summary>v7.0: runs as v6.19 (no change to what GupSim models was found; docs/architecture.md).</summary>
+    public static KernelVersion V7_0 => new(7, 0);
+    /// <summary>
+    /// v7.1: struct page's compound_head word renamed compound_info (d50569612c29); with
+    /// CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP and a power-of-two sizeof(struct page) a tail stores a mask and the head is
+    /// found by AND (8c846c879e22); MAX_FOLIO_ORDER in mmzone.h with the MAX_FOLIO_VMEMMAP_ALIGN memmap check.
+    /// </summary>
+    public static KernelVersion V7_1 => new(7, 1);
 
     /// <summary>The releases GupSim documents and tests explicitly. Any other major.minor in [<see cref="OldestModelled"/>, <see cref="NewestModelled"/>] is accepted too.</summary>
-    public static IReadOnlyList<KernelVersion> Known { get; } = [V5_11, V5_12, V5_14, V5_18, V6_1, V6_6, V6_7, V6_18];
+    public static IReadOnlyList<KernelVersion> Known { get; } = [V5_11, V5_12, V5_14, V5_18, V6_1, V6_6, V6_7, V6_18, V6_19, V7_0, V7_1];
 
     /// <summary>
     /// v5.10, the oldest release GupSim models: the last one before gup_test (v5.11 renamed gup_benchmark), kept so
@@ -46,8 +59,8 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// </summary>
     public static KernelVersion OldestModelled => new(5, 10);
 
-    /// <summary>v6.18, the newest release GupSim models (nth_page() removed, MAX_FOLIO_ORDER).</summary>
-    public static KernelVersion NewestModelled => V6_18;
+    /// <summary>v7.1, the newest release GupSim models (compound_info, the head found by mask).</summary>
+    public static KernelVersion NewestModelled => V7_1;
 
     /// <summary>Whether the version lies in the range whose rules GupSim models.</summary>
     public bool IsModelled => this >= OldestModelled && this <= NewestModelled;
@@ -174,6 +187,16 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
 
     /// <summary>v6.18: nth_page() removed; folios may not exceed one section on !VMEMMAP (MAX_FOLIO_ORDER = PFN_SECTION_SHIFT).</summary>
     public bool HasMaxFolioOrderInvariant => this >= V6_18;
+
+    /// <summary>
+    /// v7.1 (Kiryl Shutsemau, "mm: Eliminate fake head pages from vmemmap optimization": d50569612c29 renames
+    /// page->compound_head to compound_info, 8c846c879e22 adds compound_info_has_mask()): when the kernel is built with
+    /// CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP and sizeof(struct page) is a power of two, set_compound_head() stores
+    /// <c>GENMASK(BITS_PER_LONG − 1, order + log2(sizeof(struct page))) | 1</c> in every tail and _compound_head()
+    /// returns <c>page &amp; (((info &amp; 1) − 1) | info)</c>; otherwise the word stays head | 1. sparse_init() checks
+    /// that pfn_to_page(0) is aligned to MAX_FOLIO_VMEMMAP_ALIGN (mmzone.h).
+    /// </summary>
+    public bool HasCompoundInfoMask => this >= V7_1;
 
     /// <summary>v6.18: SPARSEMEM_VMEMMAP is no longer user-selectable where the arch supports it.</summary>
     public bool VmemmapMandatoryWhereSupported => this >= V6_18;

@@ -29,6 +29,7 @@ public static class HistoryEntries
         CmaStep(),
         FollowPageMask(),
         MaxFolioOrder(),
+        RecordSubpagesRemoval(),
     ];
 
     /// <summary>The entry named <paramref name="name"/>.</summary>
@@ -198,6 +199,36 @@ public static class HistoryEntries
         [
             "v6.17 lets a 1 GiB folio span eight sections' memmaps; GUP is right there only because gup-fast and slow GUP use nth_page(). v6.18 makes SPARSEMEM_VMEMMAP mandatory on x86_64, so the machine cannot be built at all: the refusal is the configuration's.",
             "Where v6.18 keeps SPARSEMEM without VMEMMAP (32-bit, sh), MAX_FOLIO_ORDER = PFN_SECTION_SHIFT; sh's largest hugetlb size (64 MiB) is one section, so no real configuration loses a size. 7b4f21f5e038's check in hugetlb_add_hstate() is WARN_ON(order > MAX_FOLIO_ORDER), and the hstate is still registered.",
+        ],
+    };
+
+    private const string TwoLeavesMachine =
+        "machine --arch x86_64 --kernel {kernel} --model {model} --ram 0-3G,4G-5G --hugepages \"hugepagesz=2M hugepages=2\"";
+
+    private static HistoryEntry RecordSubpagesRemoval() => new(
+        "record-subpages-removal",
+        "September 2025 mm tree: 'mm/gup: remove record_subpages()' filled the PMD/PUD leaves' pages without the *nr offset (syzbot, three reports)",
+        "gup_fast_pmd_leaf(), gup_fast_pud_leaf(), mm/gup.c (mm-unstable, 2025-09-01 to 2025-09-05)",
+        "none in a release: v2 19/37 of David Hildenbrand's 'mm: remove nth_page()' as first applied to mm-unstable",
+        "the fixup folded into e3c05b6e370c ('mm/gup: remove record_subpages()', mainline v6.18): pages += *nr",
+        "6.18",
+        "6.18",
+        [
+            new("one-call", "x86_64, SPARSEMEM_VMEMMAP, 4 GiB, two 2 MiB boot pages mapped and pinned by gup-fast in one call over both " +
+                "PMD leaves, as io_uring's buffer registration (and gup_test -n -1) asks",
+                "sparsemem-vmemmap",
+                [TwoLeavesMachine, "mmap A 4M hugetlb=2M", "touch A write", "pin A fast write {strategy}", "unpin A"]),
+            new("batch-1", "the same machine pinned one page per call, as gup_test's default -n 1 does: each call sees one leaf",
+                "sparsemem-vmemmap",
+                [TwoLeavesMachine, "mmap A 4M hugetlb=2M", "touch A write", "pin A fast write batch=1 {strategy}", "unpin A"]),
+        ])
+    {
+        BuggyStrategy = Gup.GupStrategy.MmUnstable202509,
+        Notes =
+        [
+            "Both sides run v6.18's code; the buggy side is --strategy mm-unstable-2025-09, the mm tree between 2025-09-01 and the fixup of 2025-09-05 (David Hildenbrand, lore 5090355d-546a-4d06-99e1-064354d156b5@redhat.com), which never reached a release.",
+            "syzbot reported it three times on linux-next: a general protection fault in bio_iov_iter_get_pages, a KASAN null-ptr-deref in io_sqe_buffer_register (extid 1ab243d3eebb2aabf4a4) and a KASAN wild-memory-access in crypto_nhpoly1305_update_helper.",
+            "A call that spans one leaf is filled from its own pages[0] and is right, so gup_test -n 1 (and -n 512 on 2 MiB pages) can never show it; David added -n -1 (all pages in one call, a5883fa94295) because 'we recently missed detecting an issue during early testing'.",
         ],
     };
 }

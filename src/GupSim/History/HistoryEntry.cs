@@ -23,6 +23,16 @@ public sealed record HistoryEntry(string Name, string Title, string Where, strin
 
     /// <summary>The memory model of the fixed side when it is not the case's (<c>--model</c>), or null for the same.</summary>
     public string? FixedModel { get; init; }
+
+    /// <summary>
+    /// The GUP strategy (<c>--strategy</c>, <see cref="Gup.GupStrategy.Named"/>) the buggy side's <c>{strategy}</c>
+    /// placeholders take, for a bug that lived in a tree between releases rather than in a release; null: the
+    /// version's own code (the placeholder vanishes).
+    /// </summary>
+    public string? BuggyStrategy { get; init; }
+
+    /// <summary>As <see cref="BuggyStrategy"/> for the fixed side.</summary>
+    public string? FixedStrategy { get; init; }
 }
 
 /// <summary>
@@ -35,12 +45,17 @@ public sealed record HistoryEntry(string Name, string Title, string Where, strin
 /// <param name="Script">The scenario lines, <c>{kernel}</c> and <c>{model}</c> still in them.</param>
 public sealed record HistoryCase(string Name, string Description, string Model, IReadOnlyList<string> Script)
 {
-    /// <summary>The script for one side: <c>{kernel}</c> and <c>{model}</c> replaced.</summary>
-    public IReadOnlyList<string> ScriptFor(string kernel, string model)
+    /// <summary>
+    /// The script for one side: <c>{kernel}</c> and <c>{model}</c> replaced, and <c>{strategy}</c> by
+    /// <c>strategy=NAME</c> (a <c>pin</c>/<c>get</c> option) or by nothing when <paramref name="strategy"/> is null.
+    /// </summary>
+    public IReadOnlyList<string> ScriptFor(string kernel, string model, string? strategy = null)
     {
         var lines = new string[Script.Count];
+        string s = strategy is null ? "" : "strategy=" + strategy;
         for (int i = 0; i < lines.Length; i++)
-            lines[i] = Script[i].Replace("{kernel}", kernel, StringComparison.Ordinal).Replace("{model}", model, StringComparison.Ordinal);
+            lines[i] = Script[i].Replace("{kernel}", kernel, StringComparison.Ordinal).Replace("{model}", model, StringComparison.Ordinal)
+                .Replace("{strategy}", s, StringComparison.Ordinal).TrimEnd();
         return lines;
     }
 }

@@ -143,8 +143,8 @@ public static class HistoryRunner
         var results = new List<HistoryCaseResult>(entry.Cases.Count);
         foreach (var c in entry.Cases)
         {
-            var buggy = RunSide(c, entry.BuggyKernel, c.Model);
-            var fixd = RunSide(c, entry.FixedKernel, entry.FixedModel ?? c.Model);
+            var buggy = RunSide(c, entry.BuggyKernel, c.Model, entry.BuggyStrategy);
+            var fixd = RunSide(c, entry.FixedKernel, entry.FixedModel ?? c.Model, entry.FixedStrategy);
             results.Add(new HistoryCaseResult(c, buggy, fixd));
         }
         return new HistoryResult(entry, results);
@@ -173,7 +173,9 @@ public static class HistoryRunner
                 var (e, c, fx) = jobs[i];
                 var entry = entries[e];
                 var @case = entry.Cases[c];
-                outcomes[i] = fx ? RunSide(@case, entry.FixedKernel, entry.FixedModel ?? @case.Model) : RunSide(@case, entry.BuggyKernel, @case.Model);
+                outcomes[i] = fx
+                    ? RunSide(@case, entry.FixedKernel, entry.FixedModel ?? @case.Model, entry.FixedStrategy)
+                    : RunSide(@case, entry.BuggyKernel, @case.Model, entry.BuggyStrategy);
             });
         }
         catch (AggregateException ae) when (ae.InnerException is GupSimException g)
@@ -195,12 +197,12 @@ public static class HistoryRunner
         return results;
     }
 
-    /// <summary>Runs one case's script on one kernel version and memory model.</summary>
+    /// <summary>Runs one case's script on one kernel version and memory model (and GUP strategy, when the side has one).</summary>
     /// <exception cref="GupSimException">Thrown when a script line other than the machine line is malformed.</exception>
-    public static HistoryOutcome RunSide(HistoryCase @case, string kernel, string model)
+    public static HistoryOutcome RunSide(HistoryCase @case, string kernel, string model, string? strategy = null)
     {
         ArgumentNullException.ThrowIfNull(@case);
-        var script = @case.ScriptFor(kernel, model);
+        var script = @case.ScriptFor(kernel, model, strategy);
         var runner = new ScenarioRunner(TextWriter.Null);
         var gups = new List<HistoryGup>();
         var walks = new List<string>();

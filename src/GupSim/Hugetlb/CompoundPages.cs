@@ -41,7 +41,7 @@ public sealed class CompoundPages
             var p = _m.PageAdd(head, i);
             sp.SetRefcount(p, 0);
             sp.SetMapping(p, _m.Arch.TailMapping);
-            sp.SetCompoundHead(p, head);
+            sp.SetCompoundHead(p, head, order);
         }
         SetCompoundFields(head, order);
     }
@@ -62,7 +62,7 @@ public sealed class CompoundPages
         {
             sp.ClearFlag(p, PageFlagBits.Reserved);
             sp.SetRefcount(p, 0);
-            sp.SetCompoundHead(p, head);
+            sp.SetCompoundHead(p, head, order);
             if (i + 1 < 1 << order) p = NextSubpage(head, p, i + 1);
         }
         SetCompoundFields(head, order);

@@ -15,10 +15,15 @@ public sealed class StructPages
     private readonly Machine _m;
     private readonly StructPageLayout _l;
 
+    private readonly bool _infoHasMask;
+    private readonly int _sizeShift;
+
     internal StructPages(Machine machine)
     {
         _m = machine;
         _l = machine.Layout;
+        _infoHasMask = machine.CompoundInfoHasMask;
+        _sizeShift = System.Numerics.BitOperations.Log2((uint)_l.Size);
     }
 
     private Memory.KernelMemory Mem => _m.Memory;
@@ -86,19 +91,42 @@ public sealed class StructPages
     /// <summary>page->private.</summary>
     public ulong Private(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.Private, "reading page->private");
 
-    /// <summary>The raw compound_head word (lru.next).</summary>
+    /// <summary>The raw compound_head word (lru.next; <c>compound_info</c> from v7.1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong CompoundHeadRaw(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.CompoundHead, "reading page->compound_head");
-    /// <summary>set_compound_head(): stores head + 1.</summary>
-    public void SetCompoundHead(PagePtr tail, PagePtr head) => Mem.WriteWord(tail.Address + (ulong)_l.CompoundHead, head.Address + 1, "set_compound_head");
+
+    /// <summary>
+    /// set_compound_head(tail, head, order) (include/linux/page-flags.h): <c>head | 1</c>, or from v7.1 when
+    /// compound_info_has_mask() (<see cref="Machine.CompoundInfoHasMask"/>) the mask
+    /// <c>GENMASK(BITS_PER_LONG − 1, order + order_base_2(sizeof(struct page))) | 1</c> (8c846c879e22), the same word in
+    /// every tail of that order whichever folio it belongs to.
+    /// </summary>
+    public void SetCompoundHead(PagePtr tail, PagePtr head, int order) =>
+        Mem.WriteWord(tail.Address + (ulong)_l.CompoundHead, CompoundInfo(head, order), "set_compound_head");
+
+    /// <summary>The word set_compound_head() stores in a tail of <paramref name="head"/> (order <paramref name="order"/>).</summary>
+    public ulong CompoundInfo(PagePtr head, int order)
+    {
+        if (!_infoHasMask) return head.Address | 1;
+        int shift = order + _sizeShift;
+        ulong genmask = _l.WordBytes == 8 ? ~0UL << shift : (uint)(~0u << shift);
+        return genmask | 1;
+    }
+
     /// <summary>clear_compound_head().</summary>
     public void ClearCompoundHead(PagePtr tail) => Mem.WriteWord(tail.Address + (ulong)_l.CompoundHead, 0, "clear_compound_head");
 
-    /// <summary>compound_head(): the head a tail points to (bit 0 set), else the page itself.</summary>
+    /// <summary>
+    /// compound_head() / _compound_head(): bit 0 clear — the page itself; set — <c>info − 1</c> (the head pointer), or
+    /// from v7.1 with compound_info_has_mask() <c>page &amp; (((info &amp; 1) − 1) | info)</c> (the branchless form):
+    /// the page's own address ANDed with the mask, which is the head only when the head's struct page is naturally
+    /// aligned to the folio's memmap size (MAX_FOLIO_VMEMMAP_ALIGN, checked by sparse_init()).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public PagePtr CompoundHead(PagePtr page)
     {
         ulong v = CompoundHeadRaw(page);
+        if (_infoHasMask) return PagePtr.FromAddress(page.Address & (((v & 1) - 1) | v));
         return (v & 1) != 0 ? PagePtr.FromAddress(v - 1) : page;
     }
 
@@ -125,6 +153,7 @@ public sealed class StructPages
         int wb = _l.WordBytes, sps = _l.Size;
         ulong chOff = (ulong)_l.CompoundHead, tailWord = head.Address + 1;
         var store = Mem.Store;
+        bool masked = _infoHasMask;
         int j = 0;
         while (j < pages.Length)
         {
@@ -132,6 +161,7 @@ public sealed class StructPages
             if (stopAtStoreVa != ulong.MaxValue && stopAtStoreVa - w + 3 < (ulong)(wb + 3)) return j; // [w, w + wb) meets [A, A + 4)
             ulong pfn = 0;
             int unit = 0, seg = (w & (ulong)(wb - 1)) == 0 ? Mem.LocateStructPageWordRun(w, out pfn, out unit) : 0;
+            if (seg > 1 && masked) seg = MaskedRunLimit(pages[j], head, store, pfn, unit, seg, out tailWord);
             if (seg > 1)
             {
                 int k = ConsecutiveRun(pages.Slice(j, Math.Min(seg, pages.Length - j)), pages[j].Address, (ulong)sps);
@@ -145,6 +175,24 @@ public sealed class StructPages
             j++;
         }
         return j;
+    }
+
+    /// <summary>
+    /// v7.1 mask encoding: every tail of one order holds the same word, so a run of equal words may run on into the next
+    /// folio of that order. Reads the entry's word from the store (it is a struct page word, so the read cannot oops)
+    /// and, when it is a tail word whose mask takes the entry to <paramref name="head"/>, limits the run to the entries
+    /// left in head's block of 2^(order) struct pages and returns the word to compare; otherwise 0 (the plain way).
+    /// </summary>
+    private int MaskedRunLimit(PagePtr entry, PagePtr head, Memory.StructPageStore store, ulong pfn, int unit, int seg, out ulong word)
+    {
+        word = store.ReadUnit(pfn, unit);
+        if (_l.WordBytes == 8) word |= (ulong)store.ReadUnit(pfn, unit + 1) << 32;
+        ulong bits = word & ~1UL;
+        if ((word & 1) == 0 || bits == 0 || (entry.Address & word) != head.Address) return 0;
+        int shift = System.Numerics.BitOperations.TrailingZeroCount(bits);
+        ulong blockEnd = head.Address + (1UL << shift);
+        ulong left = (blockEnd - entry.Address) >> _sizeShift;
+        return (int)Math.Min((ulong)seg, left);
     }
 
     /// <summary>The first m &lt; k whose word [w + m × sps, + wordBytes) meets [a, a + 4); k when none does.</summary>

@@ -19,7 +19,7 @@ public sealed class CliErrorTests : IDisposable
     private const string AssemblyAdvice = "(--strategy-assembly wants the .dll that dotnet build makes of a project implementing GupSim.Gup.ISubpageRecorder, e.g. samples/GupSim.Samples.Recorder)";
     private const string ScenarioAdvice = "(scenario wants a script file (docs/scenarios.md), or - for standard input)";
     private const string PlotAdvice = "(--plot wants a .png or .svg file in a folder you can write to)";
-    private const string Modelled = "GupSim models v5.10 to v6.18 (documented: 5.11, 5.12, 5.14, 5.18, 6.1, 6.6, 6.7, 6.18)";
+    private const string Modelled = "GupSim models v5.10 to v7.1 (documented: 5.11, 5.12, 5.14, 5.18, 6.1, 6.6, 6.7, 6.18, 6.19, 7.0, 7.1)";
 
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "gupsim-errors-" + Guid.NewGuid().ToString("N"));
 
@@ -255,7 +255,7 @@ public sealed class CliErrorTests : IDisposable
     [InlineData("4.2")]
     [InlineData("9.9")]
     [InlineData("5.9")]
-    [InlineData("6.19")]
+    [InlineData("7.2")]
     public void Kernel_OutsideTheModelledRange_Refused(string version)
     {
         AssertOneLine(Run("layout", "--kernel", version), $"gupsim: --kernel: v{version} is not modelled: {Modelled}");

@@ -51,7 +51,7 @@ public sealed class HistoryTests
     public void Catalogue_HasTheIssuesEntries_WithUniqueNames_AndFindRefusesAnUnknownOne()
     {
         var names = HistoryEntries.All.Select(e => e.Name).ToList();
-        Assert.Equal(["update-and-free-page", "gup-fast-pud", "merged-odd-batch", "refs-zero", "cma-step", "follow-page-mask", "max-folio-order"], names);
+        Assert.Equal(["update-and-free-page", "gup-fast-pud", "merged-odd-batch", "refs-zero", "cma-step", "follow-page-mask", "max-folio-order", "record-subpages-removal"], names);
         Assert.All(HistoryEntries.All, e => Assert.NotEmpty(e.Cases));
         Assert.Equal("dbfee5aee7e5", HistoryEntries.Find("update-and-free-page").FixCommit);
         Assert.Equal("c228afb11ac6", HistoryEntries.Find("GUP-FAST-PUD").FixCommit);

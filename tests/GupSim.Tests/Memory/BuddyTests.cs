@@ -137,7 +137,7 @@ public class BuddyTests
         {
             var t = m.PageAdd(head, i);
             sp.SetMapping(t, m.Arch.TailMapping);
-            sp.SetCompoundHead(t, head);
+            sp.SetCompoundHead(t, head, order);
         }
         sp.SetCompoundOrder(head, order);
         sp.SetCompoundMapcount(head, -1);

@@ -123,7 +123,7 @@ public sealed class DebugVmTests : IDisposable
         for (int i = 1; i < 4; i++)
         {
             sp.SetMapping(m.PageAdd(head, i), m.Arch.TailMapping);
-            sp.SetCompoundHead(m.PageAdd(head, i), head);
+            sp.SetCompoundHead(m.PageAdd(head, i), head, 2);
         }
         sp.SetCompoundOrder(head, 2);
         sp.SetCompoundMapcount(head, 0);

@@ -358,7 +358,7 @@ public class PageAllocTests
         {
             var t = m.PageAdd(head, i);
             sp.SetMapping(t, m.Arch.TailMapping);
-            sp.SetCompoundHead(t, head);
+            sp.SetCompoundHead(t, head, 2);
         }
         sp.SetCompoundOrder(head, 2);
         sp.SetCompoundMapcount(head, 0);
