@@ -55,7 +55,6 @@ public static class GupTestCommand
             var m = GupTestMachine.Boot(opts, pr.GetValue(mount) ?? []);
             foreach (var w in opts.Warnings) Program.Warn(e, w);
             if (traceEvents is not null) m.PageRefTrace = new GupSim.Debug.PageRefTrace(m);
-            var chosen = StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
             var chosen = StrategySelection.Resolve(pr.GetValue(strategy), StrategySelection.LoadUserRecorders(pr.GetValue(assemblies) ?? [], pr.GetValue(cFiles) ?? []), m.Version);
             var module = new GupTestModule(m, chosen, verifyOn);
             var selftest = new GupTestSelftest(m, module) { PrintCounters = pr.GetValue(counters) };
