@@ -149,12 +149,14 @@ public static class ReportCommand
         var stdout = new StringWriter(CultureInfo.InvariantCulture);
         var stderr = new StringWriter(CultureInfo.InvariantCulture);
         int rc = Program.Run(args, stdout, stderr);
+        string said = stderr.ToString();
         string text = stdout.ToString();
         if (text.TrimStart().StartsWith('{'))
         {
             try
             {
                 using var doc = JsonDocument.Parse(text);
+                err.Write(said); // its warnings and progress, once it is done
                 return doc.RootElement.Clone();
             }
             catch (JsonException)
@@ -162,7 +164,7 @@ public static class ReportCommand
                 // fall through: report what the command said
             }
         }
-        string said = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? $"exit code {rc}";
-        throw new GupSimException($"report: gupsim {args[0]} failed: {(said.StartsWith("gupsim: ", StringComparison.Ordinal) ? said["gupsim: ".Length..] : said)}");
+        string last = said.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? $"exit code {rc}";
+        throw new GupSimException($"report: gupsim {args[0]} failed: {(last.StartsWith("gupsim: ", StringComparison.Ordinal) ? last["gupsim: ".Length..] : last)}");
     }
 }
