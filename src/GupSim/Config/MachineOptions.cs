@@ -132,8 +132,10 @@ public sealed record MachineOptions
         {
             if (!MemoryModelNames.TryParse(Model, out var m))
                 throw new GupSimException($"unknown memory model '{Model}': use one of {MemoryModelNames.AllNames}");
+            // --model naming the model the .config derives (as check's scenarios write it) keeps the config's
+            // authority to build what its Kconfig allows; another model is the user's machine, not the config's.
+            if (m != model) fromConfig = false;
             model = m;
-            fromConfig = false;
         }
         var placement = (Placement?.Trim().ToLowerInvariant()) switch
         {

@@ -96,6 +96,41 @@ public sealed class AuditTests : IDisposable
         Assert.Equal(Paths.Select(p => ("4M", p, "safe")).ToList(), r.Paths.Select(p => (p.HugepageSize, p.Path, p.Verdict)).ToList());
     }
 
+    private const string ClassicSparseX86 = "CONFIG_X86_64=y\nCONFIG_SPARSEMEM=y\nCONFIG_SPARSEMEM_EXTREME=y\n# CONFIG_SPARSEMEM_VMEMMAP is not set\nCONFIG_MEMORY_HOTPLUG=y\nCONFIG_HAVE_FAST_GUP=y\nCONFIG_HUGETLB_PAGE=y\nCONFIG_X86_DIRECT_GBPAGES=y\n";
+
+    [Fact]
+    public void V511ClassicSparse_GupFastPagePlusPlusOver1G_IsUnsafe_SlowGupIsSafe()
+    {
+        // x86_64 classic SPARSEMEM: SECTION_SIZE_BITS 27, so a section is 128 MiB = 32768 struct pages, each section's
+        // memmap its own allocation. A 1 GiB page spans 8 sections. v5.11's gup-fast record_subpages() fills
+        // page + n from the leaf's head: entry 32768 (the first subpage of the second section) is 32768 × 64 B past
+        // the head's memmap, which is not the second section's memmap when the memmaps are scattered, so the smallest
+        // failing call is 1 page at offset 32768. v5.11's follow_hugetlb_page() records mem_map_offset(page,
+        // pfn_offset) per subpage (pfn_to_page() at each section): right. 2M pages never leave a section: right.
+        string f = Write("v511-classic.config", "# Linux/x86 5.11.0 Kernel Configuration\n" + ClassicSparseX86);
+        var r = Audit(f, budget: 24);
+        Assert.Equal(("x86_64", "5.11", "sparsemem", true), (r.Arch, r.Kernel, r.Model, r.Hotplug));
+        var expected = Paths.Select(p => ("2M", p, "safe")).Concat(Paths.Select(p => ("1G", p, p.StartsWith("fast", StringComparison.Ordinal) ? "unsafe" : "safe"))).ToList();
+        Assert.Equal(expected, r.Paths.Select(p => (p.HugepageSize, p.Path, p.Verdict)).ToList());
+        Assert.All(r.Paths.Where(p => p.Verdict == "unsafe"), p => Assert.Contains("offset=0x8000000 pages=1", p.Minimal!.Scenario, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void V618ClassicSparse_ConfigTheKconfigForbids_IsAudited_1GWarnsAndRecordsAcrossSections()
+    {
+        // The same config claimed for v6.18: x86_64's Kconfig forces SPARSEMEM_VMEMMAP there, so a note says no real
+        // build gives it, and the audit runs it as the file says (before, it stopped with "cannot build sparsemem").
+        // The file sets no CONFIG_ARCH_HAS_GIGANTIC_PAGE, so HAVE_GIGANTIC_FOLIOS is off and MAX_FOLIO_ORDER is
+        // MAX_PAGE_ORDER (10); 7b4f21f5e038 only WARNs at hstate registration for order 18 > 10, so 1G is registered; v6.18 records every path with page + n (nth_page() is gone), so each 1G path fails at
+        // the second section, offset 32768; 2M stays inside a section.
+        string f = Write("v618-classic.config", "# Linux/x86 6.18.0 Kernel Configuration\n" + ClassicSparseX86);
+        var r = Audit(f, budget: 24);
+        Assert.Equal(("x86_64", "6.18", "sparsemem"), (r.Arch, r.Kernel, r.Model));
+        var expected = Paths.Select(p => ("2M", p, "safe")).Concat(Paths.Select(p => ("1G", p, "unsafe"))).ToList();
+        Assert.Equal(expected, r.Paths.Select(p => (p.HugepageSize, p.Path, p.Verdict)).ToList());
+        Assert.Contains(r.Paths.First(p => p.HugepageSize == "1G").Warnings, w => w.StartsWith("hugetlb_add_hstate(): WARN_ON(order 18 > MAX_FOLIO_ORDER", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void ConfigWithoutHugetlb_EverySizeRefused_NothingRuns()
     {
