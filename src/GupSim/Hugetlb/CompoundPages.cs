@@ -1,4 +1,6 @@
 using GupSim.Arch;
+using GupSim.Core;
+using GupSim.Memory;
 using GupSim.Pages;
 
 namespace GupSim.Hugetlb;
@@ -58,15 +60,33 @@ public sealed class CompoundPages
         sp.ClearFlag(head, PageFlagBits.Reserved);
         sp.SetFlag(head, PageFlagBits.Head);
         var p = _m.PageAdd(head, 1);
+        ulong headPfn = WalkMayLeaveTheMemmap ? _m.PageToPfn(head).Value : 0;
         for (int i = 1; i < 1 << order; i++)
         {
-            sp.ClearFlag(p, PageFlagBits.Reserved);
-            sp.SetRefcount(p, 0);
-            sp.SetCompoundHead(p, head, order);
+            using (StrayScope(p, headPfn, i))
+            {
+                sp.ClearFlag(p, PageFlagBits.Reserved);
+                sp.SetRefcount(p, 0);
+                sp.SetCompoundHead(p, head, order);
+            }
             if (i + 1 < 1 << order) p = NextSubpage(head, p, i + 1);
         }
         SetCompoundFields(head, order);
     }
+
+    /// <summary>
+    /// Whether <see cref="NextSubpage"/> is plain <c>page + i</c> (v6.18+), which leaves the head's section memmap
+    /// where a folio crosses a section on classic SPARSEMEM (a .config v6.18's Kconfig forbids, or a boot-time
+    /// gigantic page registered past 7b4f21f5e038's WARN). The earlier walks compute each subpage's own struct page.
+    /// </summary>
+    private bool WalkMayLeaveTheMemmap => _m.Version.HasMaxFolioOrderInvariant;
+
+    /// <summary>
+    /// The stores to subpage <paramref name="i"/> through <paramref name="p"/> as stray writes (counted by what they
+    /// reach, KernelMemory.BeginStrayWrites) when p is not pfn_to_page(head pfn + i); an empty scope otherwise.
+    /// </summary>
+    private StrayWriteScope StrayScope(PagePtr p, ulong headPfn, int i) =>
+        WalkMayLeaveTheMemmap && p != _m.PfnToPage(Pfn.FromUInt64(headPfn + (ulong)i)) ? _m.Memory.BeginStrayWrites() : default;
 
     private void SetCompoundFields(PagePtr head, int order)
     {
@@ -86,10 +106,14 @@ public sealed class CompoundPages
         sp.SetCompoundMapcount(head, 0);
         if (sp.HpagePincountAvailable(head)) sp.SetCompoundPincount(head, 0);
         var p = _m.PageAdd(head, 1);
+        ulong headPfn = WalkMayLeaveTheMemmap ? _m.PageToPfn(head).Value : 0;
         for (int i = 1; i < 1 << order; i++)
         {
-            sp.ClearCompoundHead(p);
-            sp.SetRefcount(p, 1);
+            using (StrayScope(p, headPfn, i))
+            {
+                sp.ClearCompoundHead(p);
+                sp.SetRefcount(p, 1);
+            }
             if (i + 1 < 1 << order) p = NextSubpage(head, p, i + 1);
         }
         sp.SetCompoundOrder(head, 0);

@@ -109,8 +109,6 @@ public class CompoundInfoTests
 
     // Classic SPARSEMEM (x86_64 booted against its Kconfig, as a .config may ask): per-section memmaps are neither
     // contiguous nor aligned, which is why the kernel limits the mask to HVO (SPARSEMEM_VMEMMAP); head | 1 stays.
-    // (What v7.1 does with a boot-time 1 GiB page here is left open: the audit's hstate simulation registers the size
-    // with a WARN (7b4f21f5e038) and the model then allocates one at boot; not asserted until checked in the tree.)
     [Fact]
     public void ClassicSparsemem_X86_64_V71_KeepsHeadPointer()
     {
@@ -119,6 +117,42 @@ public class CompoundInfoTests
         ulong headPfn = HeadPfn(m, 2 * M);
         ulong headVa = ArrayAddress(m, headPfn);
         AssertTails(m, headPfn, 9, headVa, headVa + 1);
+    }
+
+    // 1 GiB on the same machine: 7b4f21f5e038 only WARNs in hugetlb_add_hstate() (order 18 > MAX_FOLIO_ORDER), the
+    // size is registered and alloc_bootmem() takes the page from memblock with no order check (mm/hugetlb.c), so the
+    // pool has it. Its tails are prepared with page + i (v6.18+): right from the node's sparse buffer, where each
+    // present section's memmap (32768 × 64 B = 2 MiB) follows the previous one, so no store goes astray.
+    [Fact]
+    public void ClassicSparsemem_X86_64_V71_OneGig_WarnsAtRegistration_BootPageAllocated_BufferMemmapsNoStrayStore()
+    {
+        var g = Boot("x86_64", KernelVersion.V7_1, MemoryModel.Sparsemem, Ram((0, 3 * G), (4 * G, 9 * G)), "hugepagesz=1G hugepages=1", allowKconfig: true);
+        var h = g.Hugetlb.Find(1 * G);
+        Assert.NotNull(h);
+        Assert.Equal(1UL, h.NrHugePages);
+        Assert.Contains(g.KernelLog, l => l.StartsWith("WARNING: ", StringComparison.Ordinal) && l.Contains("hugetlb_add_hstate", StringComparison.Ordinal));
+        Assert.Equal(0UL, g.StrayWrites.N);
+    }
+
+    // The same with per-section memblock memmaps (--placement scattered: each below the previous): page + i leaves
+    // the head section's memmap at tail 32768, so tails 32768..262143 (7 × 32768 = 229376) are written through
+    // pointers that are not their struct pages: three stores each (PG_reserved cleared, _refcount 0,
+    // compound_info), 688128 stray stores.
+    [Fact]
+    public void ClassicSparsemem_X86_64_V71_OneGig_ScatteredMemmaps_PrepWritesThroughPagePlusI()
+    {
+        var a = ArchProfiles.Get("x86_64", KernelVersion.V7_1);
+        var g = Machine.Boot(new MachineSpec
+        {
+            Arch = a,
+            Model = MemoryModel.Sparsemem,
+            Placement = MemmapPlacement.Scattered,
+            Ram = Ram((0, 3 * G), (4 * G, 9 * G)),
+            Hugepages = HugepagesCmdline.Parse("hugepagesz=1G hugepages=1", a.DefaultHugePageSize!.Bytes),
+            AllowKconfigViolations = true,
+        });
+        Assert.Equal(1UL, g.Hugetlb.Find(1 * G)!.NrHugePages);
+        Assert.Equal(688128UL, g.StrayWrites.N);
     }
 
     // The fourth model, DISCONTIGMEM (i386 NUMA), exists only before v5.14, long before compound_info: node_mem_map +
