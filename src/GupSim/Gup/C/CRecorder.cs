@@ -25,12 +25,15 @@ public sealed unsafe class CRecorder : ISubpageRecorder
     private readonly byte[] _source;
     private readonly Lock _gate = new();
     private readonly Dictionary<Geometry, Variant> _variants = [];
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<Machine, MachineBinding> _bindings = [];
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<Machine, MachineBinding>.CreateValueCallback _bind;
     private volatile MachineBinding? _last;
 
     private CRecorder(string path, byte[] source)
     {
         SourcePath = path;
         _source = source;
+        _bind = m => new MachineBinding(m, VariantFor(Geometry.Of(m.Arch)), GupStrategy.ForVersion(m.Version));
     }
 
     /// <summary>The name GUPSIM_RECORDER gave it.</summary>
@@ -80,7 +83,7 @@ public sealed unsafe class CRecorder : ISubpageRecorder
         public nint First { get; } = first;
     }
 
-    /// <summary>The object for the last machine seen, and that version's own caller, so a call does no lookup.</summary>
+    /// <summary>A machine's object and its version's own caller; the last one used is kept so a call does no lookup.</summary>
     private sealed class MachineBinding(Machine machine, Variant variant, GupStrategy own)
     {
         public Machine Machine { get; } = machine;
@@ -144,7 +147,8 @@ public sealed unsafe class CRecorder : ISubpageRecorder
         var b = _last;
         if (b is null || !ReferenceEquals(b.Machine, m))
         {
-            b = new MachineBinding(m, VariantFor(Geometry.Of(m.Arch)), GupStrategy.ForVersion(m.Version));
+            // One binding per machine, made once: check's threads each run their own machines through one recorder.
+            b = _bindings.GetValue(m, _bind);
             _last = b;
         }
         var v = b.Variant;
