@@ -8,7 +8,8 @@ namespace GupSim.Cli.Commands;
 
 /// <summary>
 /// `gupsim report --out FILE.html`: one self-contained HTML page (issue 13 §2, docs/cli.md "report") with the bench
-/// chart, the check summary, the audit table, the history replays and a picture of each failing case. Each section
+/// chart, the check summary, an explain picture of each failing check group's minimal case, the audit table and the
+/// history replays. Each section
 /// comes from its own command's <c>--json</c> output: run here, in this process, with the options below, or read
 /// from a file saved earlier (<c>--bench-json</c>, <c>--check-json</c>, …), so the page shows exactly what the
 /// commands print.
@@ -16,12 +17,13 @@ namespace GupSim.Cli.Commands;
 public static class ReportCommand
 {
     /// <summary>The sections, in page order, that <c>--sections</c> selects from.</summary>
-    public static IReadOnlyList<string> SectionNames { get; } = ["bench", "check", "audit", "history"];
+    public static IReadOnlyList<string> SectionNames { get; } = ["bench", "check", "explain", "audit", "history"];
 
     public static Command Create()
     {
         var output = new Option<string>("--out", "-o") { Description = "The HTML file to write", HelpName = "file.html", Required = true };
-        var sections = new Option<string?>("--sections") { Description = "Sections to include, in page order (default: bench,check,audit,history)", HelpName = "list" };
+        var sections = new Option<string?>("--sections") { Description = "Sections to include (default: bench,check,explain,audit,history; explain pictures check's failing cases)", HelpName = "list" };
+        var explainMax = new Option<int>("--explain-max") { Description = "Failing check groups to draw in the explain section (the first N in check's order)", DefaultValueFactory = _ => 6, HelpName = "n" };
         var benchJson = new Option<string?>("--bench-json") { Description = "Use this saved `gupsim bench --json` output instead of running bench", HelpName = "file" };
         var checkJson = new Option<string?>("--check-json") { Description = "Use this saved `gupsim check --json` output instead of running check", HelpName = "file" };
         var historyJson = new Option<string?>("--history-json") { Description = "Use this saved `gupsim history --json` output instead of running history", HelpName = "file" };
@@ -33,7 +35,7 @@ public static class ReportCommand
         var config = new Option<string[]>("--config") { Description = "Kernel .config files or folders for the audit section (repeatable)", HelpName = "file|dir", AllowMultipleArgumentsPerToken = false };
         var cmd = new Command("report",
             "Write one self-contained HTML report: the bench chart, the check summary, the audit table and the history replays.");
-        foreach (var o in new Option[] { output, sections, benchJson, checkJson, historyJson, auditJson, benchRounds, benchWorkload, budget, history, config })
+        foreach (var o in new Option[] { output, sections, benchJson, checkJson, historyJson, auditJson, benchRounds, benchWorkload, budget, history, config, explainMax })
             cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
@@ -45,41 +47,51 @@ public static class ReportCommand
             var wanted = ParseSections(pr.GetValue(sections));
             if (pr.GetValue(benchRounds) < 1) throw new GupSimException("report: --bench-rounds must be at least 1");
             if (pr.GetValue(budget) < 1) throw new GupSimException("report: --budget must be at least 1");
-            // Saved inputs are read before anything runs, so a missing file costs nothing.
-            var saved = new Dictionary<string, JsonElement>();
+            if (pr.GetValue(explainMax) < 0) throw new GupSimException("report: --explain-max must be 0 or more");
+            // Saved inputs are read, and their sections drawn, before anything runs: a missing file or a document of
+            // the wrong shape costs nothing.
+            var saved = new Dictionary<string, (JsonElement Doc, ReportSection Section)>();
             foreach (var (name, opt) in new[] { ("bench", benchJson), ("check", checkJson), ("history", historyJson), ("audit", auditJson) })
-                if (pr.GetValue(opt) is { } path && wanted.Contains(name)) saved[name] = ReadJson(path, "--" + name + "-json");
+                if (pr.GetValue(opt) is { } path && (wanted.Contains(name) || (name == "check" && wanted.Contains("explain"))))
+                {
+                    var d = ReadJson(path, "--" + name + "-json");
+                    saved[name] = (d, Section(name, d, $"--{name}-json {path}"));
+                }
             HostFile.CheckWritable(file, advice, "--out " + file);
 
             var err = pr.InvocationConfiguration.Error;
             var parts = new List<ReportSection>();
+            JsonElement? checkDoc = saved.TryGetValue("check", out var sc) ? sc.Doc : null;
             foreach (string name in wanted)
             {
-                if (!saved.TryGetValue(name, out var doc))
+                if (name == "explain")
                 {
-                    string[]? args = name switch
-                    {
-                        "bench" => BenchArgs(pr.GetValue(benchRounds), pr.GetValue(benchWorkload)),
-                        "check" => ["check", "--budget", pr.GetValue(budget).ToString(CultureInfo.InvariantCulture), "--json"],
-                        "history" => pr.GetValue(history) is { } h ? ["history", .. Split(h), "--json"] : ["history", "--json"],
-                        "audit" => pr.GetValue(config) is { Length: > 0 } cs ? ["audit", .. cs.SelectMany(c => new[] { "--config", c }), "--json"] : null,
-                        _ => null,
-                    };
-                    if (args is null)
-                    {
-                        parts.Add(new ReportSection(name, "Audit: kernel configs",
-                            "<p class=\"muted\">No kernel config given: run <code>gupsim report --config FILE|DIR</code> (or <code>--audit-json FILE</code>) to audit one.</p>"));
-                        continue;
-                    }
-                    doc = RunJson(args, err);
+                    checkDoc ??= RunJson(CheckArgs(pr.GetValue(budget)), err);
+                    parts.Add(ReportSections.Explain(ExplainFailures(checkDoc.Value, pr.GetValue(explainMax), err)));
+                    continue;
                 }
-                parts.Add(name switch
+                if (saved.TryGetValue(name, out var s))
                 {
-                    "bench" => ReportSections.Bench(doc),
-                    "check" => ReportSections.Check(doc),
-                    "history" => ReportSections.History(doc),
-                    _ => ReportSections.Audit(doc),
-                });
+                    parts.Add(s.Section);
+                    continue;
+                }
+                string[]? args = name switch
+                {
+                    "bench" => BenchArgs(pr.GetValue(benchRounds), pr.GetValue(benchWorkload)),
+                    "check" => CheckArgs(pr.GetValue(budget)),
+                    "history" => pr.GetValue(history) is { } h ? ["history", .. Split(h), "--json"] : ["history", "--json"],
+                    "audit" => pr.GetValue(config) is { Length: > 0 } cs ? ["audit", .. cs.SelectMany(c => new[] { "--config", c }), "--json"] : null,
+                    _ => null,
+                };
+                if (args is null)
+                {
+                    parts.Add(new ReportSection(name, "Audit: kernel configs",
+                        "<p class=\"muted\">No kernel config given: run <code>gupsim report --config FILE|DIR</code> (or <code>--audit-json FILE</code>) to audit one.</p>"));
+                    continue;
+                }
+                var doc = RunJson(args, err);
+                if (name == "check") checkDoc = doc;
+                parts.Add(Section(name, doc, "gupsim " + name + " --json"));
             }
             string html = HtmlReport.Render("GupSim report",
                 string.Create(CultureInfo.InvariantCulture, $"Written by gupsim {typeof(ReportCommand).Assembly.GetName().Version} on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; sections: {string.Join(", ", wanted)}."),
@@ -96,6 +108,74 @@ public static class ReportCommand
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    private static string[] CheckArgs(long budget) => ["check", "--budget", budget.ToString(CultureInfo.InvariantCulture), "--json"];
+
+    /// <summary>The section drawn from one command's --json document; a document of another shape is one line.</summary>
+    private static ReportSection Section(string name, JsonElement doc, string what)
+    {
+        try
+        {
+            return name switch
+            {
+                "bench" => ReportSections.Bench(doc),
+                "check" => ReportSections.Check(doc),
+                "history" => ReportSections.History(doc),
+                _ => ReportSections.Audit(doc),
+            };
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException)
+        {
+            throw new GupSimException($"report: {what}: not a 'gupsim {name} --json' document (save it with gupsim {name} --json)");
+        }
+    }
+
+    /// <summary>
+    /// The explain picture of each failing check group's minimal case, in check's order, at most
+    /// <paramref name="max"/>: its scenario is run through `gupsim explain --scenario FILE --step LINE --svg FILE` at the
+    /// line of its GUP call. A case explain cannot draw (an oops before the call returns) is left out with its reason.
+    /// </summary>
+    private static List<(string Caption, string Svg)> ExplainFailures(JsonElement check, int max, TextWriter err)
+    {
+        var pictures = new List<(string, string)>();
+        if (!check.TryGetProperty("groups", out var groups) || groups.ValueKind != JsonValueKind.Array) return pictures;
+        string dir = Directory.CreateTempSubdirectory("gupsim-report-").FullName;
+        try
+        {
+            foreach (var g in groups.EnumerateArray())
+            {
+                if (pictures.Count >= max) break;
+                if (!g.TryGetProperty("minimal", out var m) || m.ValueKind != JsonValueKind.Object) continue;
+                if (!m.TryGetProperty("scenario", out var sc) || sc.GetString() is not { } scenario) continue;
+                int step = GupLine(scenario);
+                if (step == 0) continue;
+                string script = Path.Combine(dir, $"case-{pictures.Count}.scenario"), svg = Path.Combine(dir, $"case-{pictures.Count}.svg");
+                File.WriteAllText(script, scenario);
+                err.WriteLine($"gupsim: report: running gupsim explain --scenario {script} --step {step} --svg {svg}");
+                var o = new StringWriter(CultureInfo.InvariantCulture);
+                var e = new StringWriter(CultureInfo.InvariantCulture);
+                string caption = scenario.Split('\n')[0].TrimStart('#', ' ');
+                if (Program.Run(["explain", "--scenario", script, "--step", step.ToString(CultureInfo.InvariantCulture), "--svg", svg], o, e) == ExitCodes.Ok && File.Exists(svg))
+                    pictures.Add((caption, File.ReadAllText(svg)));
+                else
+                    err.WriteLine($"gupsim: report: no picture of '{caption}': {e.ToString().Trim()}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        return pictures;
+    }
+
+    /// <summary>The 1-based line of a scenario's first GUP call (a <c>get</c> or <c>pin</c> step), 0 when it has none.</summary>
+    private static int GupLine(string scenario)
+    {
+        string[] lines = scenario.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+            if (lines[i].StartsWith("get ", StringComparison.Ordinal) || lines[i].StartsWith("pin ", StringComparison.Ordinal)) return i + 1;
+        return 0;
     }
 
     private static string[] BenchArgs(int rounds, string? workload)

@@ -41,26 +41,23 @@ public static class HtmlReport
         b.Append("<title>").Append(Text(title)).Append("</title>\n<style>").Append(Style).Append("</style>\n</head>\n<body>\n");
         b.Append("<h1>").Append(Text(title)).Append("</h1>\n<p class=\"muted\">").Append(Text(provenance)).Append("</p>\n");
         b.Append("<nav><ul>\n");
-        foreach (var s in sections) b.Append("<li><a href=\"#").Append(Attr(s.Id)).Append("\">").Append(Text(s.Title)).Append("</a></li>\n");
+        foreach (var s in sections) b.Append("<li><a href=\"#").Append(Text(s.Id)).Append("\">").Append(Text(s.Title)).Append("</a></li>\n");
         b.Append("</ul></nav>\n");
         foreach (var s in sections)
         {
-            b.Append("<section id=\"").Append(Attr(s.Id)).Append("\">\n<h2>").Append(Text(s.Title)).Append("</h2>\n");
+            b.Append("<section id=\"").Append(Text(s.Id)).Append("\">\n<h2>").Append(Text(s.Title)).Append("</h2>\n");
             b.Append(s.BodyHtml).Append("\n</section>\n");
         }
         b.Append("</body>\n</html>\n");
         return b.ToString();
     }
 
-    /// <summary>Text content, escaped for HTML and XML alike.</summary>
+    /// <summary>Text content or an attribute value, escaped for HTML and XML alike (quotes included).</summary>
     public static string Text(string? s) => WebUtility.HtmlEncode(s ?? "");
-
-    /// <summary>An attribute value, escaped (quotes included).</summary>
-    public static string Attr(string? s) => WebUtility.HtmlEncode(s ?? "");
 
     /// <summary>An image embedded as a <c>data:</c> URI (<paramref name="mediaType"/> e.g. image/svg+xml or image/png).</summary>
     public static string Image(string mediaType, ReadOnlySpan<byte> bytes, string alt) =>
-        "<img src=\"data:" + mediaType + ";base64," + Convert.ToBase64String(bytes) + "\" alt=\"" + Attr(alt) + "\" />";
+        "<img src=\"data:" + mediaType + ";base64," + Convert.ToBase64String(bytes) + "\" alt=\"" + Text(alt) + "\" />";
 
     /// <summary>A table: a header row, then rows whose cells are already HTML (use <see cref="Text"/>); numeric cells are right-aligned.</summary>
     public static string Table(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows, ISet<int>? numericColumns = null)

@@ -73,7 +73,8 @@ public static class ReportSections
                 rows.Add([.. GroupCells(g), Num(g.GetProperty("configurations").GetInt64()), "<span class=\"bad\">" + Num(g.GetProperty("failures").GetInt64()) + "</span>",
                     Num(g.GetProperty("manifestedSeeds").GetInt64()) + " / " + Num(g.GetProperty("seeds").GetInt64()),
                     min.ValueKind == JsonValueKind.Object ? Text(Str(min, "kind")) : "-",
-                    min.ValueKind == JsonValueKind.Object ? "<details><summary>scenario</summary><pre>" + Text(Str(min, "scenario")) + "</pre>"
+                    min.ValueKind == JsonValueKind.Object ? "<details><summary>scenario</summary>"
+                        + (StrOrNull(min, "detail") is { } detail ? "<p>" + Text(detail) + "</p>" : "") + "<pre>" + Text(Str(min, "scenario")) + "</pre>"
                         + (StrOrNull(min, "gupTest") is { } gt ? "<p><code>" + Text(gt) + "</code></p>" : "") + "</details>" : "-"]);
             }
             b.Append(Table([.. GroupHeader, "configurations", "failures", "histories", "kind", "minimal case"], rows, new HashSet<int> { 7, 8 }));
@@ -81,13 +82,13 @@ public static class ReportSections
         b.Append("\n<details><summary>All ").Append(Num(all.Count)).Append(" groups</summary>\n");
         b.Append(Table([.. GroupHeader, "configurations", "failures"], all, new HashSet<int> { 7, 8 }));
         b.Append("\n</details>");
-        return new ReportSection("check", "Check: is page++ safe here?", b.ToString());
+        return new ReportSection("check", "Check: the sweep, group by group", b.ToString());
     }
 
     private static readonly string[] GroupHeader = ["arch", "kernel", "strategy", "model", "placement", "path", "huge page"];
 
     private static string[] GroupCells(JsonElement g) =>
-        [Text(Str(g, "arch")), Text(StrOrNull(g, "kernel") ?? "-"), Text(StrOrNull(g, "strategy") ?? "-"), Text(Str(g, "model")),
+        [Text(Str(g, "arch")), Text(StrOrNull(g, "kernel") ?? "-"), Text(StrOrNull(g, "strategy") ?? "(own)"), Text(Str(g, "model")),
             Text(Str(g, "placement")), Text(Str(g, "path")), Text(Str(g, "hugepageSize"))];
 
     /// <summary>`gupsim history --json`: each bug, its commits, and every case's buggy and fixed runs side by side.</summary>
@@ -96,7 +97,7 @@ public static class ReportSections
         var b = new StringBuilder();
         foreach (var e in history.GetProperty("entries").EnumerateArray())
         {
-            b.Append("<h3 id=\"history-").Append(Attr(Str(e, "name"))).Append("\">").Append(Text(Str(e, "name"))).Append("</h3>\n<p>")
+            b.Append("<h3 id=\"history-").Append(Text(Str(e, "name"))).Append("\">").Append(Text(Str(e, "name"))).Append("</h3>\n<p>")
                 .Append(Text(Str(e, "title"))).Append(" <span class=\"muted\">(").Append(Text(Str(e, "where"))).Append("; bug ")
                 .Append(Text(Str(e, "bugCommit"))).Append(", fix ").Append(Text(Str(e, "fixCommit"))).Append(")</span></p>\n");
             var rows = new List<IReadOnlyList<string>>();
