@@ -93,16 +93,19 @@ public sealed partial class Machine
     /// <summary>
     /// The physical address whose struct page sits at VMEMMAP_START on arches that bias the vmemmap symbol: arm64's
     /// memstart_addr; riscv's <c>vmemmap_start_pfn</c>, which from v7.1 (476849b0fba4, "riscv/mm: align vmemmap to
-    /// maximal folio size") is phys_ram_base rounded down to <c>max(1 &lt;&lt; SECTION_SIZE_BITS,
-    /// PFN_PHYS(MAX_FOLIO_VMEMMAP_ALIGN / sizeof(struct page)))</c> so that pfn_to_page(0) is aligned for the mask
-    /// encoding. (Before v7.1 GupSim uses phys_ram_base itself, the same for section-aligned RAM.)
+    /// maximal folio size") is phys_ram_base rounded down to VMEMMAP_ADDR_ALIGN = <c>max(1 &lt;&lt; SECTION_SIZE_BITS,
+    /// MAX_FOLIO_NR_PAGES * sizeof(struct page))</c> (arch/riscv/mm/init.c). That rounds a physical address by a
+    /// memmap size (256 MiB for 16 GiB folios), so pfn_to_page(0) = VMEMMAP_START − vmemmap_start_pfn × 64 is only
+    /// 256 MiB-aligned when phys_ram_base is a multiple of 16 GiB: elsewhere sparse_init()'s check WARNs (DEBUG_VM) and
+    /// a folio whose struct page is not aligned to its own memmap size gets a wrong head from the mask.
+    /// (Before v7.1 GupSim uses phys_ram_base itself, the same for section-aligned RAM.)
     /// </summary>
     private ulong VmemmapStartPhys()
     {
         ulong start = Memory.PhysOffset;
         if (Arch.KernelArch == "riscv" && Version.HasCompoundInfoMask)
         {
-            ulong align = Math.Max(1UL << Arch.SectionSizeBits, (MaxFolioVmemmapAlign / (ulong)StructPageSize) << Arch.PageShift);
+            ulong align = Math.Max(1UL << Arch.SectionSizeBits, MaxFolioVmemmapAlign);
             start &= ~(align - 1);
         }
         return start;
@@ -120,8 +123,7 @@ public sealed partial class Machine
         if (align == 0 || !Spec.DebugVm) return;
         if ((Memory.Vmemmap & (align - 1)) == 0) return;
         Log("------------[ cut here ]------------");
-        Log(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"WARNING: CPU: 0 PID: 0 at mm/sparse.c sparse_init: pfn_to_page(0) 0x{Memory.Vmemmap:x} not aligned to MAX_FOLIO_VMEMMAP_ALIGN 0x{align:x}"));
+        Log("WARNING: CPU: 0 PID: 0 at mm/sparse.c sparse_init"); // VM_WARN_ON_ONCE() prints no message of its own
     }
 
     /// <summary>The physical address where the direct map (lowmem) ends.</summary>

@@ -203,17 +203,38 @@ public class CompoundInfoTests
         Assert.DoesNotContain(m.KernelLog, l => l.Contains("mm/sparse.c sparse_init", StringComparison.Ordinal));
     }
 
-    // riscv64 v7.1 (476849b0fba4): vmemmap_start_pfn rounds phys_ram_base (2 GiB) down to max(128 MiB, 16 GiB) = 0,
-    // so pfn_to_page(0) is VMEMMAP_START itself and the 1 GiB head at pfn p sits at 0xffffffc700000000 + p × 64.
+    // riscv64 v7.1 (476849b0fba4): vmemmap_start_pfn = round_down(phys_ram_base, max(128 MiB, MAX_FOLIO_NR_PAGES × 64 =
+    // 2^22 × 64 = 256 MiB)) >> PAGE_SHIFT = 2 GiB >> 12 = 0x80000, so pfn_to_page(0) = VMEMMAP_START (0xffffffc700000000)
+    // − 0x80000 × 64 = 0xffffffc6fe000000: not 256 MiB-aligned, and sparse_init() WARNs under DEBUG_VM. A 1 GiB head's
+    // struct page (pfn a multiple of 0x40000: base + a multiple of 16 MiB) is still 16 MiB-aligned, as −32 MiB is, so
+    // the order-18 mask GENMASK(63, 24) finds every head.
     [Fact]
-    public void Riscv64_V71_VmemmapAlignedToMaxFolio()
+    public void Riscv64_V71_RamAt2G_VmemmapOffTheMaxFolioAlignment_Warns_OneGigHeadsStillRight()
     {
         var m = Boot("riscv64", KernelVersion.V7_1, MemoryModel.SparsememVmemmap, Ram((2 * G, 6 * G)), "hugepagesz=1G hugepages=1", debugVm: true);
         Assert.True(m.CompoundInfoHasMask);
-        Assert.Equal(0xffffffc700000000UL, m.Memory.Vmemmap);
-        Assert.DoesNotContain(m.KernelLog, l => l.Contains("mm/sparse.c sparse_init", StringComparison.Ordinal));
+        Assert.Equal(0xffffffc6fe000000UL, m.Memory.Vmemmap);
+        Assert.Contains(m.KernelLog, l => l.StartsWith("WARNING: CPU: 0 PID: 0 at mm/sparse.c sparse_init", StringComparison.Ordinal));
         ulong headPfn = HeadPfn(m, 1 * G);
-        AssertTails(m, headPfn, 18, 0xffffffc700000000UL + headPfn * 64, 0xffffffffff000001UL);
+        AssertTails(m, headPfn, 18, 0xffffffc6fe000000UL + headPfn * 64, 0xffffffffff000001UL);
+    }
+
+    // RAM from 2304 MiB (0x90000000, a multiple of 256 MiB): vmemmap_start_pfn 0x90000, pfn_to_page(0) =
+    // 0xffffffc700000000 − 0x90000 × 64 = 0xffffffc6fdc00000. The 1 GiB page at pfn 0x140000 has its struct page at
+    // base + 0x5000000 = 0xffffffc702c00000, 12 MiB into a 16 MiB block, so its first tail masked by GENMASK(63, 24)
+    // is 0xffffffc702000000: the struct page of pfn (0x702000000 − 0x6fdc00000) / 64 = 0x110000, not the head.
+    [Fact]
+    public void Riscv64_V71_RamAt2304M_MaskFindsTheWrongHead()
+    {
+        var m = Boot("riscv64", KernelVersion.V7_1, MemoryModel.SparsememVmemmap, Ram((2304 * M, 8 * G)), "hugepagesz=1G hugepages=2", debugVm: true);
+        Assert.Equal(0xffffffc6fdc00000UL, m.Memory.Vmemmap);
+        var h = m.Hugetlb.Find(1 * G);
+        Assert.NotNull(h);
+        Assert.Contains(0x140000UL, h.FreeList(0));
+        var head = m.PfnToPage(Pfn.FromUInt64(0x140000));
+        Assert.Equal(0xffffffc702c00000UL, head.Address);
+        Assert.Equal(0xffffffc702000000UL, m.StructPages.CompoundHead(head.Add(1, 64)).Address);
+        Assert.Equal(0xffffffc702000000UL, m.PfnToPage(Pfn.FromUInt64(0x110000)).Address);
     }
 
     // A wrong pointer read back through the mask: the struct page one past the folio's last tail is the next pfn's
