@@ -37,11 +37,12 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// <summary>v6.18: folios never span a section on !VMEMMAP (MAX_FOLIO_ORDER); nth_page() removed; VMEMMAP mandatory where supported.</summary>
     public static KernelVersion V6_18 => new(6, 18);
     /// <summary>
-    /// v6.19: nothing GupSim models changed in mm/gup.c, mm/hugetlb.c or mm/sparse.c (num_pages_contiguous(), the VFIO
-    /// helper in mm_inline.h that stops at a section boundary, is outside the model); runs as v6.18.
+    /// v6.19: no change to what GupSim models was found in mm/gup.c, mm/hugetlb.c or mm/sparse.c; runs as v6.18.
+    /// (num_pages_contiguous(), the VFIO helper in mm_inline.h that stops at a section boundary, is 929bf010e059 in
+    /// v6.18 and outside the model.)
     /// </summary>
     public static KernelVersion V6_19 => new(6, 19);
-    /// <summary>v7.0: runs as v6.19 (no change to what GupSim models was found; docs/architecture.md).</summary>
+    /// <summary>v7.0: runs as v6.18 (no change to what GupSim models was found; docs/architecture.md, "Modelled kernel versions").</summary>
     public static KernelVersion V7_0 => new(7, 0);
     /// <summary>
     /// v7.1: struct page's compound_head word renamed compound_info (d50569612c29); with
@@ -52,6 +53,12 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
 
     /// <summary>The releases GupSim documents and tests explicitly. Any other major.minor in [<see cref="OldestModelled"/>, <see cref="NewestModelled"/>] is accepted too.</summary>
     public static IReadOnlyList<KernelVersion> Known { get; } = [V5_11, V5_12, V5_14, V5_18, V6_1, V6_6, V6_7, V6_18, V6_19, V7_0, V7_1];
+
+    /// <summary>
+    /// The releases of <see cref="Known"/> whose code GupSim runs differently from the release before: v6.19 and v7.0
+    /// run v6.18's code, so a sweep of every known release (check's default) would run them as exact duplicates.
+    /// </summary>
+    public static IReadOnlyList<KernelVersion> DistinctlyModelled { get; } = [V5_11, V5_12, V5_14, V5_18, V6_1, V6_6, V6_7, V6_18, V7_1];
 
     /// <summary>
     /// v5.10, the oldest release GupSim models: the last one before gup_test (v5.11 renamed gup_benchmark), kept so

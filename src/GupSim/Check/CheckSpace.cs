@@ -118,7 +118,7 @@ public sealed class CheckSpace
     /// </summary>
     public static IReadOnlyList<string> DefaultArches { get; } = ["x86_64", "arm64-4k", "ppc64"];
     /// <summary>The default kernels: the documented releases (before, in and after each trap's fix).</summary>
-    public static IReadOnlyList<KernelVersion> DefaultKernels => KernelVersion.Known;
+    public static IReadOnlyList<KernelVersion> DefaultKernels => KernelVersion.DistinctlyModelled;
     /// <summary>Offsets of the default sweep.</summary>
     public const string DefaultOffsets = "0,boundary-1,boundary,boundary+1,random";
     /// <summary>Lengths of the default sweep.</summary>

@@ -16,6 +16,7 @@ public sealed class StructPages
     private readonly StructPageLayout _l;
 
     private readonly bool _infoHasMask;
+    private readonly string _readingCompoundInfo;
     private readonly int _sizeShift;
 
     internal StructPages(Machine machine)
@@ -23,6 +24,8 @@ public sealed class StructPages
         _m = machine;
         _l = machine.Layout;
         _infoHasMask = machine.CompoundInfoHasMask;
+        // The word's name in the oops annotation: compound_info from v7.1 (d50569612c29), compound_head before.
+        _readingCompoundInfo = machine.Version.HasCompoundInfoMask ? "reading page->compound_info" : "reading page->compound_head";
         _sizeShift = System.Numerics.BitOperations.Log2((uint)_l.Size);
     }
 
@@ -93,7 +96,7 @@ public sealed class StructPages
 
     /// <summary>The raw compound_head word (lru.next; <c>compound_info</c> from v7.1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong CompoundHeadRaw(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.CompoundHead, "reading page->compound_head");
+    public ulong CompoundHeadRaw(PagePtr page) => Mem.ReadWord(page.Address + (ulong)_l.CompoundHead, _readingCompoundInfo);
 
     /// <summary>
     /// set_compound_head(tail, head, order) (include/linux/page-flags.h): <c>head | 1</c>, or from v7.1 when
