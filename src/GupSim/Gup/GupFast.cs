@@ -231,7 +231,8 @@ public sealed partial class GetUserPages
         var ctx = new SubpageRecordContext(_m, head, orig.Pfn, offset, Grab.Counters, addr, RecordSite.Fast);
         if (pages.Length > 0 && !recordAfterChecks)
         {
-            SubpageRecorders.Record(Strategy.FastRecorder, ctx, pages.Slice(nr, refs));
+            // refs = record_subpages(page, addr, end, pages + *nr): what it returns is what is grabbed and counted.
+            refs = SubpageRecorders.RecordCounted(Strategy.FastRecorder, ctx, pages.Slice(nr, refs));
             Grab.Counters.PagesWrite(refs);
         }
         var grabbed = Grab.TryGrabCompoundHead(head, refs, flags);

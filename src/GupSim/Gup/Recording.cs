@@ -63,6 +63,17 @@ public static class SubpageRecorders
     public static IReadOnlyList<ISubpageRecorder> All { get; } = [PagePlusPlus, MemMapOffsetAligned, MemMapOffsetMerged, NthPage, SectionRun];
 
     /// <summary>
+    /// record_subpages() as gup-fast's huge leaves call it before v6.18, returning the entries it filled, which the
+    /// caller grabs and counts: every entry for the built-ins, what the C function returned for a C recorder.
+    /// </summary>
+    internal static int RecordCounted(ISubpageRecorder recorder, in SubpageRecordContext ctx, Span<PagePtr> pages)
+    {
+        if (recorder is C.CRecorder c) return c.RecordSubpages(ctx, pages);
+        Record(recorder, ctx, pages);
+        return pages.Length;
+    }
+
+    /// <summary>
     /// <c>recorder.Record(ctx, pages)</c> with the built-ins called directly: each is a sealed class, so a type test
     /// and a non-virtual call replace the interface dispatch on the per-subpage paths (v5.11's one-entry calls) and
     /// let the JIT inline them without a runtime profile. Any other recorder goes through the interface.

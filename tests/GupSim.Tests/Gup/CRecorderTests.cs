@@ -87,6 +87,34 @@ public class CRecorderTests
     }
 
     [Fact]
+    public void FastLeaf_GrabsAndCountsWhatRecordSubpagesReturns()
+    {
+        // v5.12 gup-fast: refs = record_subpages(page, addr, end, pages + *nr); *nr += refs. A recorder that fills
+        // all 512 entries of a 2 MiB leaf but returns 511, over 4 MiB (two leaves, one call): leaf A grabs 511 and
+        // nr = 511; leaf B fills pages[511..1022] with B's subpages 0..511 and returns 511, nr = 1022; the two
+        // pages left go through slow GUP from address 1022 × 4 KiB, right. So entries 511..1021 hold the page one
+        // after theirs (A's subpage 511 is never recorded; entry 511 is B's head): 511 wrong. Heads: A 511 refs, B
+        // 511 + 2; the release walks entries 0..510 (A) and 511..1023 (B): both balance.
+        string file = WriteC("short.c", """
+            #include <gupsim/kernel.h>
+            static int record_subpages(struct page *page, unsigned long addr, unsigned long end, struct page **pages)
+            {
+                int nr;
+                for (nr = 0; addr != end; nr++, addr += PAGE_SIZE)
+                    pages[nr] = page + nr;
+                return nr - 1;
+            }
+            GUPSIM_RECORDER(record_subpages, "c-short");
+            """);
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run(
+            "machine --kernel 5.12 --model sparsemem-vmemmap --mem 4G --hugepages \"hugepagesz=2M hugepages=2\"\n" +
+            $"strategy-c {file}\nmmap A 4M hugetlb=2M\ntouch A write\npin A fast write strategy=c-short\nexpect wrong-pages 511\nunpin A\nexpect no-leak\nexpect no-oops\n", "t");
+        Assert.Equal(0, r.ExpectationsFailed);
+        Assert.Contains("(c-short, batch 1024): 1024 of 1024 pages, 511 wrong", sw.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void HelperGivenAPfnWithNoSection_OopsesTheSimulatedKernel_NotGupSim()
     {
         // pfn 2^33 is phys 2^45 (< x86_64's 2^46): section 2^33 >> 15 = 262144, whose mem_section root was never

@@ -141,8 +141,21 @@ public sealed unsafe class CRecorder : ISubpageRecorder
     /// </summary>
     public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
     {
+        int nr = RecordSubpages(ctx, pages);
+        // The slow path's record step returns nothing in the kernel (record_subpages_vmas(), v5.12): its caller grabs
+        // and counts what it asked for, whatever C returned.
+        if (nr != pages.Length)
+            ctx.Machine.Log($"gupsim: {Name}: record_subpages() returned {nr} for {pages.Length} subpages; the slow path's caller grabs and counts {pages.Length}");
+    }
+
+    /// <summary>
+    /// Runs the C record_subpages() over <paramref name="pages"/> and returns what it returned: gup-fast's
+    /// gup_huge_pmd()/gup_huge_pud() before v6.18 grab and count that many (<c>refs = record_subpages(…)</c>).
+    /// </summary>
+    public int RecordSubpages(in SubpageRecordContext ctx, Span<PagePtr> pages)
+    {
         int n = pages.Length;
-        if (n == 0) return;
+        if (n == 0) return 0;
         var m = ctx.Machine;
         var b = _last;
         if (b is null || !ReferenceEquals(b.Machine, m))
@@ -172,8 +185,7 @@ public sealed unsafe class CRecorder : ISubpageRecorder
             fault = KernelHelpers.Leave();
         }
         if (fault is not null) ExceptionDispatchInfo.Throw(fault);
-        if (nr != n)
-            m.Log($"gupsim: {Name}: record_subpages() returned {nr} for {n} subpages; GupSim's caller grabs and counts {n}");
+        return nr;
     }
 
     /// <summary>
