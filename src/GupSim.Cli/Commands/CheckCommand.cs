@@ -39,7 +39,7 @@ public static class CheckCommand
         Option<string?> List(string name, string what, string defaults) => new(name) { Description = $"{what} (comma list; default {defaults})", HelpName = "list" };
         var arch = List("--arch", "Arch profiles", string.Join(",", CheckSpace.DefaultArches));
         var kernel = List("--kernel", "Kernel versions; with --config, the one release a .config without a version header is for", string.Join(",", CheckSpace.DefaultKernels));
-        var strategy = List("--strategy", $"Recording strategies instead of the kernel's own code: kernel (the version's own), {string.Join(", ", GupStrategy.Names)}, or recorders from --strategy-assembly", "kernel; with --strategy-assembly: its recorders");
+        var strategy = List("--strategy", $"Recording strategies instead of the kernel's own code: kernel (the version's own), {string.Join(", ", GupStrategy.Names)}, or recorders from --strategy-assembly and --strategy-c", "kernel; with --strategy-assembly or --strategy-c: their recorders");
         var assemblies = CommonOptions.CreateStrategyAssemblyOption();
         var cFiles = CommonOptions.CreateStrategyCOption();
         cFiles.Description = "A C file defining record_subpages() and GUPSIM_RECORDER(fn, \"name\") against <gupsim/kernel.h> (repeatable; samples/c); swept by its name as --strategy-assembly's recorders are";
@@ -81,9 +81,7 @@ public static class CheckCommand
             var stderr = pr.InvocationConfiguration.Error;
             return Guarded(stderr, () =>
             {
-                var recorders = new List<ISubpageRecorder>();
-                foreach (string p in pr.GetValue(assemblies) ?? []) recorders.AddRange(StrategyAssemblies.LoadRecorders(p));
-                foreach (string p in pr.GetValue(cFiles) ?? []) recorders.Add(GupSim.Gup.C.CRecorder.Load(p));
+                var recorders = StrategySelection.LoadUserRecorders(pr.GetValue(assemblies) ?? [], pr.GetValue(cFiles) ?? []);
                 var options = new CheckSpaceOptions
                 {
                     Arches = pr.GetValue(arch),

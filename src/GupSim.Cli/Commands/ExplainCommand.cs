@@ -26,6 +26,7 @@ public static class ExplainCommand
         var machine = new MachineOptionSet();
         var strategy = CommonOptions.CreateStrategyOption();
         var assemblies = CommonOptions.CreateStrategyAssemblyOption();
+        var cFiles = CommonOptions.CreateStrategyCOption();
         var pin = new Option<bool>("--pin") { Description = "The call is pin_user_pages*() (FOLL_PIN)" };
         var get = new Option<bool>("--get") { Description = "The call is get_user_pages*() (FOLL_GET)" };
         var fast = new Option<bool>("--fast") { Description = "Through the gup-fast entry point (pin_user_pages_fast / get_user_pages_fast)" };
@@ -50,7 +51,7 @@ public static class ExplainCommand
         int first = cmd.Options.Count;
         machine.AddTo(cmd);
         var machineOptions = cmd.Options.Skip(first).ToList();
-        foreach (var o in new Option[] { strategy, assemblies, pin, get, fast, write, longterm, huge, mapping, offset, pages, batch, noRelease, scenario, step, svg, png, width, height, columns })
+        foreach (var o in new Option[] { strategy, assemblies, cFiles, pin, get, fast, write, longterm, huge, mapping, offset, pages, batch, noRelease, scenario, step, svg, png, width, height, columns })
             cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
@@ -64,7 +65,7 @@ public static class ExplainCommand
             ExplainScene scene;
             if (pr.GetValue(scenario) is { } file)
             {
-                foreach (var opt in machineOptions.Concat([pin, get, fast, write, longterm, huge, mapping, offset, pages, batch, noRelease, strategy, assemblies]))
+                foreach (var opt in machineOptions.Concat([pin, get, fast, write, longterm, huge, mapping, offset, pages, batch, noRelease, strategy, assemblies, cFiles]))
                     if (pr.GetResult(opt) is { Implicit: false })
                         throw new GupSimException($"explain: {opt.Name} does not go with --scenario: the script's own lines say the machine and the call (drop {opt.Name})");
                 string stepText = pr.GetValue(step) ?? throw new GupSimException("explain: --scenario needs --step LINE: the line number of the pin or get step to draw");
@@ -90,9 +91,10 @@ public static class ExplainCommand
                 long? n = pr.GetValue(pages) is { } ps ? (long)Math.Min(Numbers.ParseUInt64(ps, "--pages"), long.MaxValue) : null;
                 long b = pr.GetValue(batch) is { } bs ? (long)Math.Min(Numbers.ParseUInt64(bs, "--batch"), long.MaxValue) : -1;
                 if (b == 0) throw new GupSimException("--batch must be at least 1 (or leave it out for one call)");
-                var chosen = Gup.StrategySelection.Resolve(pr.GetValue(strategy), pr.GetValue(assemblies) ?? [], m.Version);
+                string[] asm = pr.GetValue(assemblies) ?? [], cSources = pr.GetValue(cFiles) ?? [];
+                var chosen = Gup.StrategySelection.Resolve(pr.GetValue(strategy), Gup.StrategySelection.LoadUserRecorders(asm, cSources), m.Version);
                 var spec = new ExplainCallSpec(isPin, pr.GetValue(fast), pr.GetValue(write), pr.GetValue(longterm), hp, len, off, n, b,
-                    chosen?.Name, pr.GetValue(assemblies) ?? [], !pr.GetValue(noRelease));
+                    chosen?.Name, asm, cSources, !pr.GetValue(noRelease));
                 scene = ExplainRun.Direct(m, spec);
             }
             bool tty = ReferenceEquals(o, Console.Out) && !Console.IsOutputRedirected

@@ -17,20 +17,30 @@ namespace GupSim.Explain;
 /// <param name="Batch">Pages per call (-1: all in one call).</param>
 /// <param name="Strategy">The recording strategy's name, or null for the kernel version's own code.</param>
 /// <param name="StrategyAssemblies">Assemblies with user recorders.</param>
+/// <param name="StrategyCFiles">C files with user recorders (<c>--strategy-c</c>).</param>
 /// <param name="Release">Put the pages back after the call (unpin_user_pages()/put_page(), as gup_test does), so its stray stores are drawn.</param>
 public sealed record ExplainCallSpec(bool Pin, bool Fast, bool Write, bool Longterm, ulong HugePageBytes, ulong MappingBytes,
-    ulong OffsetBytes, long? Pages, long Batch, string? Strategy, IReadOnlyList<string> StrategyAssemblies, bool Release)
+    ulong OffsetBytes, long? Pages, long Batch, string? Strategy, IReadOnlyList<string> StrategyAssemblies, IReadOnlyList<string> StrategyCFiles, bool Release)
 {
-    /// <summary>The scenario lines that make the call (docs/scenarios.md): mmap, touch, the strategy assemblies, pin/get, and unpin/put.</summary>
-    public IReadOnlyList<string> ScenarioLines()
+    /// <summary>The mapping line (docs/scenarios.md), run alone first so a pool that cannot back it is its own error.</summary>
+    public string MmapLine() => string.Create(CultureInfo.InvariantCulture, $"mmap A {MappingBytes} hugetlb={ByteSize.Format(HugePageBytes)} shared");
+
+    /// <summary>The lines between the mapping and the call: the touch and the user recorders' files (quoted).</summary>
+    public IReadOnlyList<string> SetupLines()
+    {
+        var lines = new List<string> { "touch A write" };
+        foreach (string a in StrategyAssemblies) lines.Add("strategy-assembly " + Quote(a));
+        foreach (string c in StrategyCFiles) lines.Add("strategy-c " + Quote(c));
+        return lines;
+    }
+
+    private static string Quote(string path) => path.Contains(' ', StringComparison.Ordinal) ? "\"" + path + "\"" : path;
+
+    /// <summary>The call's lines: pin/get, and unpin/put when the pages are put back.</summary>
+    public IReadOnlyList<string> CallLines()
     {
         var ci = CultureInfo.InvariantCulture;
-        var lines = new List<string>
-        {
-            string.Create(ci, $"mmap A {MappingBytes} hugetlb={ByteSize.Format(HugePageBytes)} shared"),
-            "touch A write",
-        };
-        foreach (string a in StrategyAssemblies) lines.Add("strategy-assembly " + a);
+        var lines = new List<string>();
         var call = new System.Text.StringBuilder(Pin ? "pin A" : "get A");
         if (Fast) call.Append(" fast");
         if (Write) call.Append(" write");
@@ -53,16 +63,16 @@ public static class ExplainRun
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(spec);
-        var lines = spec.ScenarioLines();
         var runner = new ScenarioRunner(TextWriter.Null);
         runner.UseMachine(machine);
-        // The setup first, then the call (and its put-back) with the stray-store log on.
-        int setup = 2 + spec.StrategyAssemblies.Count;
-        var first = runner.Run(string.Join('\n', lines.Take(setup)), "explain");
-        foreach (var s in first.Steps)
+        // The mapping alone first (a pool that cannot back it is the user's error, not a later line's), then the
+        // setup, then the call (and its put-back) with the stray-store log on.
+        var mmap = runner.Run(spec.MmapLine(), "explain");
+        foreach (var s in mmap.Steps)
             if (s.Result is not (null or "ok"))
-                throw new GupSimException($"explain: '{s.Text}' failed with {s.Result}: reserve huge pages of that size (--hugepages) and a mapping no larger than the pool");
-        return Call(runner, string.Join('\n', lines.Skip(setup)), "explain");
+                throw new GupSimException($"explain: a {ByteSize.Format(spec.MappingBytes)} mapping of {ByteSize.Format(spec.HugePageBytes)} pages failed with {s.Result}: reserve enough huge pages of that size (--hugepages \"hugepagesz={ByteSize.Format(spec.HugePageBytes)} hugepages=N\") or give a smaller --mapping");
+        runner.Run(string.Join('\n', spec.SetupLines()), "explain");
+        return Call(runner, string.Join('\n', spec.CallLines()), "explain");
     }
 
     /// <summary>

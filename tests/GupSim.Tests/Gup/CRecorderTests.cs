@@ -200,6 +200,35 @@ public class CRecorderTests
         Assert.Equal("--strategy-c x.c: no C compiler: none of cc, gcc, clang is on PATH; install one (apt-get install gcc) or set CC", e.Message);
         e = Assert.Throws<GupSimException>(() => CCompiler.FindIn("--strategy-c x.c", "tcc", "/nonexistent"));
         Assert.Equal("--strategy-c x.c: the C compiler CC=tcc is not on PATH or does not run: install it, or unset CC to use cc, gcc or clang", e.Message);
+        // A file that is there but is no program (exec fails): the same line, no .NET exception text.
+        e = Assert.Throws<GupSimException>(() => CCompiler.FindIn("--strategy-c x.c", "/etc/passwd", "/nonexistent"));
+        Assert.Equal("--strategy-c x.c: the C compiler CC=/etc/passwd is not on PATH or does not run: install it, or unset CC to use cc, gcc or clang", e.Message);
+    }
+
+    [Fact]
+    public void WarnOnOnce_IsOncePerMachine()
+    {
+        // WARN_ON_ONCE(1) in every call: each booted machine logs its first hit only (each kernel has its own
+        // __warned), at the file and line of the macro (line 6 of the file).
+        string file = WriteC("warn.c", """
+            #include <gupsim/kernel.h>
+            static int record_subpages(struct page *page, unsigned long addr, unsigned long end, struct page **pages)
+            {
+                int nr;
+                for (nr = 0; addr != end; nr++, addr += PAGE_SIZE) pages[nr] = nth_page(page, nr);
+                WARN_ON_ONCE(nr > 0);
+                return nr;
+            }
+            GUPSIM_RECORDER(record_subpages, "c-warn");
+            """);
+        string machine = "machine --kernel 5.12 --model sparsemem-vmemmap --mem 4G --hugepages \"hugepagesz=2M hugepages=2\"\n";
+        string calls = "mmap A 4M hugetlb=2M\ntouch A write\npin A fast write strategy=c-warn\nunpin A\npin A fast write strategy=c-warn\nunpin A\ndmesg\n";
+        var sw = new StringWriter();
+        string load = $"strategy-c {file}\n";
+        var r = new ScenarioRunner(sw).Run(machine + load + calls + machine + load + calls, "t");
+        Assert.Equal(0, r.ExpectationsFailed);
+        string at = $"WARNING: CPU: 0 PID: 1 at {file}:6";
+        Assert.Equal(2, sw.ToString().Split(at).Length - 1);
     }
 
     [Fact]
@@ -212,8 +241,15 @@ public class CRecorderTests
         string so = Assert.Single(added, f => File.GetLastWriteTimeUtc(f) >= File.GetLastWriteTimeUtc(file));
         Assert.Matches("^[0-9a-f]{64}\\.so$", Path.GetFileName(so));
         var written = File.GetLastWriteTimeUtc(so);
-        CRecorder.Load(file); // the same content: the cached object, not compiled again
-        Assert.Equal(written, File.GetLastWriteTimeUtc(so));
+        try
+        {
+            CRecorder.Load(file); // the same content: the cached object, not compiled again
+            Assert.Equal(written, File.GetLastWriteTimeUtc(so));
+        }
+        finally
+        {
+            File.Delete(so); // its content is unique to this run: leave no object behind in the user's cache
+        }
     }
 
     private static string WriteC(string name, string text)

@@ -69,7 +69,7 @@ internal static class CCompiler
         {
             string? path = OnPath(n, pathVar);
             if (path is null) continue;
-            var (rc, stdout, _) = Run(path, ["--version"], null);
+            var (rc, stdout, _) = Run(path, ["--version"]);
             if (rc == 0) return (path, stdout);
         }
         throw new GupSimException(string.IsNullOrWhiteSpace(cc)
@@ -133,7 +133,7 @@ internal static class CCompiler
         File.WriteAllText(copy, $"#line 1 \"{sourcePath.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"\n");
         using (var f = new FileStream(copy, FileMode.Append)) f.Write(source);
         var args = new List<string>(flags) { "-I", inc, "-o", tmp, copy };
-        var (rc, _, stderr) = Run(cc, args, null);
+        var (rc, _, stderr) = Run(cc, args);
         try
         {
             if (rc != 0)
@@ -148,13 +148,22 @@ internal static class CCompiler
         return so;
     }
 
-    private static (int Rc, string Stdout, string Stderr) Run(string exe, IEnumerable<string> args, string? cwd)
+    /// <summary>Runs <paramref name="exe"/>; a file that cannot be executed (not a program, no permission) is exit code 126, as a shell reports it.</summary>
+    private static (int Rc, string Stdout, string Stderr) Run(string exe, IEnumerable<string> args)
     {
         var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in args) psi.ArgumentList.Add(a);
-        if (cwd is not null) psi.WorkingDirectory = cwd;
         psi.Environment["LC_ALL"] = "C";
-        using var p = Process.Start(psi)!;
+        Process? started;
+        try
+        {
+            started = Process.Start(psi);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return (126, "", e.Message);
+        }
+        using var p = started!;
         var err = p.StandardError.ReadToEndAsync();
         string stdout = p.StandardOutput.ReadToEnd();
         p.WaitForExit();

@@ -7,7 +7,7 @@ using GupSim.Pages;
 namespace GupSim.Gup.C;
 
 /// <summary>
-/// A recorder written in C (<c>--strategy-c FILE.c</c>): the kernel's record_subpages() (mm/gup.c, v5.11–v6.17)
+/// A recorder written in C (<c>--strategy-c FILE.c</c>): the kernel's record_subpages() (mm/gup.c, v5.11–v6.9's shape)
 /// pasted from a patch, compiled by the system C compiler against gupsim/kernel.h once per machine geometry
 /// (sizeof(struct page), PAGE_SHIFT, PMD_SHIFT, PUD_SHIFT, SECTION_SIZE_BITS, BITS_PER_LONG), cached by content hash,
 /// loaded with <see cref="NativeLibrary"/> and called through a function pointer. Each call gives the C function the
@@ -17,8 +17,8 @@ namespace GupSim.Gup.C;
 /// </summary>
 public sealed unsafe class CRecorder : ISubpageRecorder
 {
-    /// <summary>The gupsim/kernel.h ABI this loader speaks (GUPSIM_ABI_VERSION).</summary>
-    public const uint AbiVersion = 1;
+    /// <summary>The gupsim/kernel.h ABI this loader speaks (GUPSIM_ABI_VERSION; 2: warn(file, line, once)).</summary>
+    public const uint AbiVersion = 2;
 
     private const string Advice = "--strategy-c wants a C file defining record_subpages() and GUPSIM_RECORDER(fn, \"name\"), e.g. samples/c/nth-page.c";
 

@@ -41,7 +41,7 @@ internal static unsafe class KernelHelpers
         f[8] = (nint)(delegate* unmanaged<ulong, uint>)&CompoundOrder;
         f[9] = (nint)(delegate* unmanaged<ulong, ulong, ulong>)&FolioPage;
         f[10] = (nint)(delegate* unmanaged<ulong, int>)&PfnValid;
-        f[11] = (nint)(delegate* unmanaged<byte*, int, byte*, void>)&Warn;
+        f[11] = (nint)(delegate* unmanaged<byte*, int, int, void>)&Warn;
         return (nint)t;
     }
 
@@ -236,16 +236,27 @@ internal static unsafe class KernelHelpers
         catch (Exception e) { Keep(e); return 0; }
     }
 
-    /// <summary>WARN_ON()/WARN_ON_ONCE() that fired: the kernel's "WARNING: CPU: 0 PID: … at FILE:LINE" as a kernel log line.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Machine, HashSet<string>> Warned = [];
+
+    /// <summary>
+    /// WARN_ON()/WARN_ON_ONCE() that fired in the C file: __warn()'s "WARNING: CPU: 0 PID: 1 at FILE:LINE" in the
+    /// machine's kernel log (the symbol+offset the kernel adds is not known for a pasted file); WARN_ON_ONCE only the
+    /// first time that site fires on this machine.
+    /// </summary>
     [UnmanagedCallersOnly]
-    private static void Warn(byte* file, int line, byte* cond)
+    private static void Warn(byte* file, int line, int once)
     {
         if (t_fault is not null || t_machine is not { } m) return;
         try
         {
-            string f = Marshal.PtrToStringUTF8((nint)file) ?? "?";
-            string c = Marshal.PtrToStringUTF8((nint)cond) ?? "?";
-            m.Log($"WARNING: at {f}:{line}: WARN_ON({c})");
+            string at = (Marshal.PtrToStringUTF8((nint)file) ?? "?") + ":" + line.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (once != 0)
+            {
+                var seen = Warned.GetValue(m, static _ => []);
+                lock (seen)
+                    if (!seen.Add(at)) return;
+            }
+            m.Log("WARNING: CPU: 0 PID: 1 at " + at);
         }
         catch (Exception e) { Keep(e); }
     }

@@ -8,14 +8,19 @@
  * page (0xffffea..., or a 32-bit address on a 32-bit arch): page++ and page + n are the kernel's own pointer
  * arithmetic on it, but no struct page lives at that address in this process. Only the helpers below read struct
  * pages: each calls back into the simulated kernel of the running version (pfn_to_page() walks its mem_section
- * table, compound_head() reads its page->compound_head, ...), so a helper behaves as that version's does, and a bad
+ * table, compound_head() reads its page->compound_head, ...), so a helper behaves as that version's does (two are
+ * replayed where the version no longer has them: nth_page() on v6.18+ is the pfn round trip it was, mem_map_offset()
+ * on v6.1+ is v5.11's; the kernel of those versions would not build such a patch), and a bad
  * pointer makes the simulated kernel oops, as it would, instead of crashing GupSim. Member access (page->flags)
  * does not compile. Copying a whole struct page (*page) still compiles and reads host memory at the simulated
  * address: it crashes GupSim, so do not.
  *
- * The file defines one recorder, the kernel's record_subpages() of gup-fast (mm/gup.c, v5.11-v6.17):
+ * The file defines one recorder in the shape of gup-fast's record_subpages() of v5.11-v6.9 (mm/gup.c; v6.10 added
+ * a size argument and moved the offset into it, v6.18 removed it: a patch of those shapes is rewritten to this one):
  *   static int record_subpages(struct page *page, unsigned long addr, unsigned long end, struct page **pages);
- * filling pages[0 .. (end - addr) >> PAGE_SHIFT) from the first subpage 'page', and says so with
+ * filling pages[0 .. (end - addr) >> PAGE_SHIFT) from the first subpage 'page' and returning how many it filled
+ * (gup-fast before v6.18 grabs and counts that many; the slow path's record step returns nothing, so there the
+ * caller counts every entry), and says so with
  *   GUPSIM_RECORDER(record_subpages, "name");
  * The first subpage is computed by the caller as the running kernel version's caller computes it (gup-fast's
  * pmd_page(orig) + offset or nth_page(pmd_page(orig), offset); follow_hugetlb_page()'s mem_map_offset(page,
@@ -32,7 +37,7 @@
 #error "gupsim/kernel.h: GupSim compiles this file itself (gupsim --strategy-c FILE.c): it passes the machine's geometry"
 #endif
 
-#define GUPSIM_ABI_VERSION 1
+#define GUPSIM_ABI_VERSION 2
 
 /* sizeof(struct page) of the arch; no member can be named. */
 struct page { unsigned char __gupsim_not_host_memory[GUPSIM_STRUCT_PAGE_SIZE]; };
@@ -83,7 +88,7 @@ struct gupsim_ops {
 	unsigned int (*compound_order)(const struct page *page);
 	struct page *(*folio_page)(const struct folio *folio, unsigned long n);
 	int (*pfn_valid)(unsigned long pfn);
-	void (*warn)(const char *file, int line, const char *cond);
+	void (*warn)(const char *file, int line, int once);
 };
 static const struct gupsim_ops *__gupsim_ops;
 
@@ -103,18 +108,15 @@ static inline unsigned long page_size(const struct page *page) { return PAGE_SIZ
 static inline struct folio *page_folio(const struct page *page) { return (struct folio *)compound_head(page); }
 static inline struct page *folio_page(const struct folio *folio, unsigned long n) { return __gupsim_ops->folio_page(folio, n); }
 
+/* WARN_ON_ONCE's "once" is per simulated machine, as each booted kernel has its own __warned flags. */
 #define WARN_ON_ONCE(condition) ({                                              \
-	static int __gs_warned;                                                     \
 	int __gs_ret = !!(condition);                                               \
-	if (unlikely(__gs_ret) && !__gs_warned) {                                   \
-		__gs_warned = 1;                                                        \
-		__gupsim_ops->warn(__FILE__, __LINE__, #condition);                    \
-	}                                                                           \
+	if (unlikely(__gs_ret)) __gupsim_ops->warn(__FILE__, __LINE__, 1);          \
 	unlikely(__gs_ret);                                                         \
 })
 #define WARN_ON(condition) ({                                                   \
 	int __gs_ret = !!(condition);                                               \
-	if (unlikely(__gs_ret)) __gupsim_ops->warn(__FILE__, __LINE__, #condition); \
+	if (unlikely(__gs_ret)) __gupsim_ops->warn(__FILE__, __LINE__, 0);          \
 	unlikely(__gs_ret);                                                         \
 })
 
