@@ -35,7 +35,7 @@ public static class CrashCommand
         return cmd;
     }
 
-    /// <summary>Runs a parsed crash command on <paramref name="m"/> (also the scenario step's entry).</summary>
+    /// <summary>Runs a parsed crash command on <paramref name="m"/>.</summary>
     public static void Run(Machine m, char option, ulong? address, TextWriter o)
     {
         if (option == 'n') CrashKmem.KmemN(m, o);
@@ -52,6 +52,11 @@ public static class CrashCommand
         ArgumentNullException.ThrowIfNull(words);
         const string Use = "use 'kmem -n' or 'kmem -p [ADDR]'";
         if (words.Count == 0) throw new GupSimException($"crash: give a crash command: {Use}");
+        // An option the command line did not take (a GupSim option after the crash words, a typo) would otherwise
+        // read as a crash word: say which, as the other commands do.
+        foreach (string w in words)
+            if (w.StartsWith("--", StringComparison.Ordinal))
+                throw new GupSimException($"crash: unrecognized option '{w}' (the crash command is 'kmem -n' or 'kmem -p [ADDR]'; try 'gupsim crash --help')");
         if (words[0] != "kmem") throw new GupSimException($"crash: '{words[0]}' is not a crash command GupSim models: {Use}");
         if (words.Count < 2 || words[1] is not ("-n" or "-p")) throw new GupSimException($"crash: kmem: give -n or -p: {Use}");
         char option = words[1][1];

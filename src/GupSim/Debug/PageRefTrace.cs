@@ -9,10 +9,14 @@ namespace GupSim.Debug;
 /// as TP_printk formats it after the event name, <c>page_ref_mod: pfn=0x… flags=… count=… mapcount=… mapping=… mt=…
 /// val=…</c> (the _and_test / _unless / _and_return events add <c>ret=</c>). Each field is read the way the
 /// tracepoint's TP_fast_assign reads it, right after the atomic operation: page_to_pfn(), page->flags below
-/// NR_PAGEFLAGS through show_page_flags(), page_ref_count(), page_mapcount() (<see cref="DumpPage.PageMapcount"/>),
+/// NR_PAGEFLAGS through show_page_flags() ("none" when none is set), page_ref_count(), page_mapcount()
+/// (<see cref="DumpPage.PageMapcount"/>; the raw _mapcount from v6.10, <see cref="RecordsRawMapcount"/>),
 /// page->mapping (%p, printed in full), get_pageblock_migratetype().
 /// </summary>
-/// <remarks>Which event a reference change fires is the helper the modelled code calls (<see cref="Gup.Grab"/>).
+/// <remarks>Which event a reference change fires is the helper the modelled code calls (<see cref="Gup.Grab"/>),
+/// which follows v5.11's try_grab_compound_head()/put_compound_head() on every version: from about v5.19 the kernel
+/// grabs a pin as try_get_folio() + folio_ref_add() and drops it with one folio_put_refs(), so a v6.x trace has
+/// other events and values than GupSim prints (docs/cli.md says so). Only GUP's grab and release are traced.
 /// Lines are what follows the event's <c>task-pid [cpu] flags timestamp:</c> prefix in /sys/kernel/tracing/trace;
 /// GupSim has no task, cpu or clock to print there.</remarks>
 public sealed class PageRefTrace(Machine machine)
@@ -58,11 +62,21 @@ public sealed class PageRefTrace(Machine machine)
         for (int b = 0; b < 64; b++)
             if ((flags & (1UL << b)) != 0) names.Add(PageFlagBits.Names[b]);
         int mt = _m.ZoneOfPfn(pfn) is { } zone ? (int)zone.GetPageblockMigratetype(pfn) : 0;
+        // show_page_flags(): __print_flags() of the set flags, or "none" when no flag is set (include/trace/events/mmflags.h).
+        string shown = names.Count == 0 ? "none" : string.Join('|', names);
+        int mapcount = RecordsRawMapcount(_m.Version) ? sp.MapcountRaw(page) : DumpPage.PageMapcount(_m, page);
         string line = string.Create(ci,
-            $"{evt}: pfn=0x{pfn:x} flags={string.Join('|', names)} count={sp.Refcount(page)} mapcount={DumpPage.PageMapcount(_m, page)} mapping={DumpPage.Pointer(_m, sp.Mapping(page))} mt={mt} val={v}");
+            $"{evt}: pfn=0x{pfn:x} flags={shown} count={sp.Refcount(page)} mapcount={mapcount} mapping={DumpPage.Pointer(_m, sp.Mapping(page))} mt={mt} val={v}");
         if (ret is int r) line += string.Create(ci, $" ret={r}");
         lock (_lock) _lines.Add(line);
     }
+
+    /// <summary>
+    /// Whether the tracepoint records <c>atomic_read(&amp;page-&gt;_mapcount)</c>, the raw value (−1 for an unmapped page),
+    /// instead of page_mapcount() ("mm/page_ref: trace the raw page mapcount value", David Hildenbrand; v6.10 — the
+    /// tree has it by January 2025, when Matthew Wilcox's page_ref thread quotes it).
+    /// </summary>
+    internal static bool RecordsRawMapcount(Arch.KernelVersion v) => v >= Arch.KernelVersion.FromNumbers(6, 10);
 
     /// <summary>Parses a <c>--trace</c> value: only the page_ref event group is modelled.</summary>
     /// <exception cref="GupSimException">Thrown for any other name.</exception>

@@ -114,4 +114,17 @@ public class CrashKmemTests
         foreach (var part in how.Split('|')) f |= part switch { "CENTER" => MkFlags.Center, "LJUST" => MkFlags.LJust, _ => MkFlags.RJust };
         Assert.Equal(expected, CrashFormat.MkString(text, size, f));
     }
+
+    [Theory]
+    [InlineData(new[] { "crash", "kmem -n", "--json" }, "gupsim: crash: unrecognized option '--json' (the crash command is 'kmem -n' or 'kmem -p [ADDR]'; try 'gupsim crash --help')")]
+    [InlineData(new[] { "crash", "kmem", "-p", "--mme" }, "gupsim: crash: unrecognized option '--mme' (the crash command is 'kmem -n' or 'kmem -p [ADDR]'; try 'gupsim crash --help')")]
+    [InlineData(new[] { "crash", "kmem -x" }, "gupsim: crash: kmem: give -n or -p: use 'kmem -n' or 'kmem -p [ADDR]'")]
+    [InlineData(new[] { "crash", "kmem -p zz" }, "gupsim: crash: kmem: invalid address: zz (give a hexadecimal address)")]
+    public void Cli_BadCrashCommand_IsOneLine(string[] args, string message)
+    {
+        var r = GupSim.Tests.Cli.CliRun.Run(args);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal("", r.Stdout);
+        Assert.Equal(message, Assert.Single(r.StderrLines));
+    }
 }
