@@ -99,7 +99,10 @@ public static class AuditCommand
             }
             catch (Exception e) when (HostFile.IsFileError(e))
             {
-                stderr.WriteLine("gupsim: audit: " + ErrnoText.Strerror((int)HostFile.ErrnoOf(e)));
+                // A host file access no step turned into its own message (read from a folder's listing): the errno's
+                // words, with the file when .NET names it.
+                string where = e is FileNotFoundException { FileName: { } f } ? f + ": " : "";
+                stderr.WriteLine("gupsim: audit: " + where + ErrnoText.Strerror((int)HostFile.ErrnoOf(e)) + " (audit wants readable kernel .config files or folders of them)");
                 return CheckCommand.BadInput;
             }
         });

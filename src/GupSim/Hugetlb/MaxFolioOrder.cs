@@ -41,7 +41,7 @@ public static class MaxFolioOrder
         // MAX_PAGE_ORDER: the largest buddy order (MAX_ORDER − 1 in GupSim's v5.11 meaning).
         if (!gigantic) return arch.MaxOrder - 1;
         if (model == MemoryModel.Sparsemem) return arch.PfnSectionShift;
-        if (withPowerpcFix && hugetlbPage) return (arch.BitsPerLong == 64 ? 34 : 30) - arch.PageShift;
+        if (withPowerpcFix && hugetlbPage) return arch.MaxFolioOrderGigantic;
         return arch.PudShift - arch.PageShift;
     }
 }
