@@ -114,6 +114,11 @@ public static class ExplainBuilder
         }
     }
 
+    /// <summary>Whether <paramref name="now"/> at <paramref name="va"/> carries on the stretch <paramref name="before"/> was at <paramref name="prevVa"/>.</summary>
+    private static bool SameStretch(Machine m, in Probe before, in Probe now, ulong prevVa, ulong va) =>
+        va == prevVa + (ulong)m.StructPageSize && now.Kind == before.Kind && now.Region == before.Region
+        && ReferenceEquals(now.Array, before.Array) && now.HasPfn == before.HasPfn && (!now.HasPfn || now.Pfn == before.Pfn + 1);
+
     private static ExplainClass ClassOf(in Probe p) => p.Kind switch
     {
         AddressKind.Page => ExplainClass.Wrong,
@@ -153,8 +158,15 @@ public static class ExplainBuilder
         for (int i = 0; i < pages.Length; i++)
         {
             ulong va = pages[i].Address;
+            var before = probe;
             bool cont = i > 0 && Continues(m, ref probe, prevVa, va);
-            if (!cont) probe = Describe(m, va);
+            if (!cont)
+            {
+                probe = Describe(m, va);
+                // Asked again at a page or section boundary, but still one struct page on in the same memory: the
+                // same stretch (a band per region, not per 4 KiB page or section).
+                cont = i > 0 && SameStretch(m, before, probe, prevVa, va);
+            }
             var cls = !right[i].IsNull && pages[i] == right[i] ? ExplainClass.Right : ClassOf(probe);
             if (cur is null || cls != cur.Class)
             {

@@ -43,6 +43,7 @@ public sealed class LongtermCmaHugetlbTests
     [Theory]
     [InlineData("5.11", "sparsemem")]
     [InlineData("5.11", "sparsemem-vmemmap")]
+    [InlineData("6.10", "sparsemem-vmemmap")]
     [InlineData("6.18", "sparsemem-vmemmap")]
     public void GrabWithoutTheTest_PinsAll_AndMigratesTheCmaPage(string kernel, string model)
     {
@@ -60,6 +61,7 @@ public sealed class LongtermCmaHugetlbTests
     [InlineData("6.1", "sparsemem-vmemmap", "mm/hugetlb.c follow_hugetlb_page")]
     [InlineData("6.6", "sparsemem", "mm/gup.c __get_user_pages")]
     [InlineData("6.7", "sparsemem-vmemmap", "mm/gup.c __get_user_pages")]
+    [InlineData("6.9", "sparsemem-vmemmap", "mm/gup.c __get_user_pages")]
     public void GrabWithTheTest_WarnsAndStopsAtTheCmaPage_NothingMigrated(string kernel, string model, string site)
     {
         string text = Run(kernel, model);

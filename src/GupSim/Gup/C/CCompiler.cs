@@ -89,8 +89,8 @@ internal static class CCompiler
     }
 
     /// <summary>
-    /// The shared object of <paramref name="sourcePath"/> built with <paramref name="defines"/>: from the cache, or
-    /// compiled now and put there.
+    /// The shared object of <paramref name="sourcePath"/> built with <paramref name="defines"/>: from the cache (keyed by
+    /// the SHA-256 of the source, its path, the header, the flags and the compiler), or compiled now and put there.
     /// </summary>
     /// <exception cref="CCompileException">Thrown when the compiler refuses the file.</exception>
     internal static string Build(string label, string sourcePath, byte[] source, IReadOnlyList<string> defines)
@@ -105,6 +105,10 @@ internal static class CCompiler
         using (var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
         {
             sha.AppendData(source);
+            sha.AppendData("\0"u8);
+            // The object carries the file's name (#line below: WARN_ON's FILE:LINE, the compiler's messages), so the
+            // same text at another path is another object.
+            sha.AppendData(Encoding.UTF8.GetBytes(sourcePath));
             sha.AppendData("\0"u8);
             sha.AppendData(Encoding.UTF8.GetBytes(header));
             sha.AppendData("\0"u8);
