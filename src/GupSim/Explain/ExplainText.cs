@@ -194,8 +194,7 @@ public static class ExplainText
         }
         if (scene.StrayCounts.N > 0 || scene.Strays.Count > 0)
         {
-            var w = scene.StrayCounts;
-            o.WriteLine(string.Create(ci, $"stray writes: {w.N} (struct pages in use {w.InUse}, free struct pages {w.Free}, page tables {w.PageTables}, slab {w.Slab}, other kernel data {w.Other}, unmapped {w.Unmapped}), bits changed {w.BitsChanged}"));
+            o.WriteLine(scene.StrayCounts.ToLine());
             if (scene.Strays.Count > 0)
             {
                 int k = 0;
