@@ -13,12 +13,12 @@ namespace GupSim.Debug;
 /// (<see cref="DumpPage.PageMapcount"/>; the raw _mapcount from v6.10, <see cref="RecordsRawMapcount"/>),
 /// page->mapping (%p, printed in full), get_pageblock_migratetype().
 /// </summary>
-/// <remarks>Which event a reference change fires is the helper the modelled code calls (<see cref="Gup.Grab"/>),
-/// which follows v5.11's try_grab_compound_head()/put_compound_head() on every version: from about v5.19 the kernel
-/// grabs a pin as try_get_folio() + folio_ref_add() and drops it with one folio_put_refs(), so a v6.x trace has
-/// other events and values than GupSim prints (docs/cli.md says so). Only GUP's grab and release are traced.
-/// Lines are what follows the event's <c>task-pid [cpu] flags timestamp:</c> prefix in /sys/kernel/tracing/trace;
-/// GupSim has no task, cpu or clock to print there.</remarks>
+/// <remarks>Events are fired by the page_ref.h helpers in <see cref="Pages.PageRef"/>, which every modelled reference
+/// change goes through; which helper a path calls is the machine's kernel version's (<see cref="Gup.Grab"/>: v5.11's
+/// try_grab_compound_head()/put_compound_head(), v5.14's split of a pin into page_ref_add_unless() + page_ref_add(),
+/// v5.18's gup_put_folio() → folio_put_refs(), v6.10's try_grab_folio() with folio_ref_add()). Lines are what follows
+/// the event's <c>task-pid [cpu] flags timestamp:</c> prefix in /sys/kernel/tracing/trace; GupSim has no task, cpu or
+/// clock to print there.</remarks>
 public sealed class PageRefTrace(Machine machine)
 {
     private readonly Machine _m = machine;
@@ -39,6 +39,15 @@ public sealed class PageRefTrace(Machine machine)
     {
         lock (_lock) _lines.Clear();
     }
+
+    /// <summary>page_ref_set (set_page_count(), init_page_count()): <paramref name="v"/> is the new count.</summary>
+    public void Set(PagePtr page, int v) => Add("page_ref_set", page, v, null);
+
+    /// <summary>page_ref_freeze (page_ref_freeze()): <paramref name="v"/> the count expected, <paramref name="ret"/> whether it was frozen to 0.</summary>
+    public void Freeze(PagePtr page, int v, bool ret) => Add("page_ref_freeze", page, v, ret ? 1 : 0);
+
+    /// <summary>page_ref_unfreeze (page_ref_unfreeze()): <paramref name="v"/> the count set.</summary>
+    public void Unfreeze(PagePtr page, int v) => Add("page_ref_unfreeze", page, v, null);
 
     /// <summary>page_ref_mod (page_ref_add(), page_ref_sub(), page_ref_inc(), page_ref_dec()): <paramref name="v"/> is the change.</summary>
     public void Mod(PagePtr page, int v) => Add("page_ref_mod", page, v, null);

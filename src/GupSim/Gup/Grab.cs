@@ -40,35 +40,41 @@ public sealed class Grab
     }
 
     /// <summary>
-    /// try_get_compound_head(): head = compound_head(page); NULL if its refcount is negative (WARN) or zero
-    /// (page_cache_add_speculative fails on a freed page); else _refcount += refs.
+    /// try_get_compound_head() (mm/gup.c; try_get_folio() from v5.18, d8ddc099c6b3's series): head = compound_head(page);
+    /// NULL if its refcount is negative (WARN); else page_cache_add_speculative() (folio_ref_try_add_rcu() from v5.18),
+    /// i.e. <see cref="PageRef.PageRefAddUnless"/>(head, refs, 0), which fails on a freed page (refcount 0) and fires
+    /// page_ref_mod_unless either way.
     /// </summary>
     public PagePtr? TryGetCompoundHead(PagePtr page, int refs)
     {
         var head = Sp.CompoundHead(page);
         Counters.Touch(2);
-        while (true)
+        int count = Sp.Refcount(head);
+        if (count < 0)
         {
-            int count = Sp.Refcount(head);
-            if (count < 0)
-            {
-                _m.Log($"WARNING: try_get_compound_head: negative refcount {count} on {head}");
-                return null;
-            }
-            if (count == 0)
-            {
-                _m.PageRefTrace?.ModUnless(head, refs, false); // page_ref_add_unless() failed
-                return null;
-            }
-            Counters.Atomic();
-            // atomic_add_unless(&page->_refcount, refs, 0): a compare-exchange loop on the 32-bit counter.
-            if (Sp.RefCompareExchange(head, count + refs, count))
-            {
-                _m.PageRefTrace?.ModUnless(head, refs, true);
-                return head;
-            }
+            _m.Log($"WARNING: try_get_compound_head: negative refcount {count} on {head}");
+            return null;
         }
+        if (!PageRef.FolioRefTryAddRcu(_m, head, refs)) return null;
+        Counters.Atomic();
+        return head;
     }
+
+    /// <summary>
+    /// Jann Horn's "mm/gup: fix try_grab_compound_head() race with split_huge_page()"
+    /// (merged for v5.14, June 2021): a FOLL_PIN grab first takes <c>refs</c> references through
+    /// try_get_compound_head() and then, on a page without an exact pincount, the other
+    /// <c>refs × (GUP_PIN_COUNTING_BIAS − 1)</c> with page_ref_add() (folio_ref_add() in try_grab_folio() from v5.18);
+    /// before, it took <c>refs × GUP_PIN_COUNTING_BIAS</c> in the one page_ref_add_unless().
+    /// </summary>
+    internal static bool PinAddsBiasAfterGet(Arch.KernelVersion v) => v >= Arch.KernelVersion.V5_14;
+
+    /// <summary>
+    /// d8ddc099c6b3 ("mm/gup: Add gup_put_folio()", Matthew Wilcox, v5.18): put_compound_head() becomes
+    /// gup_put_folio(), which drops all the references in one folio_put_refs() → folio_ref_sub_and_test()
+    /// (page_ref_mod_and_test val=−refs); before, page_ref_sub(refs − 1) then put_page() (put_page_refs() from v5.14).
+    /// </summary>
+    internal static bool PutDropsRefsAtOnce(Arch.KernelVersion v) => v >= Arch.KernelVersion.V5_18;
 
     /// <summary>
     /// try_grab_compound_head() (v5.11 semantics): FOLL_GET takes <paramref name="refs"/> references on the head;
@@ -98,31 +104,77 @@ public sealed class Grab
     /// </summary>
     public PagePtr? TryGrabFolioSlow(PagePtr page, int refs, FollFlags flags)
     {
-        if (!_m.Version.SlowGrabSkipsLongtermCheck || (flags & FollFlags.Get) != 0 || (flags & FollFlags.Pin) == 0)
+        if (!_m.Version.SlowGrabSkipsLongtermCheck || (flags & (FollFlags.Get | FollFlags.Pin)) == 0)
             return TryGrabCompoundHead(page, refs, flags);
-        return PinCompoundHead(page, refs);
+        return TryGrabFolio(Sp.CompoundHead(page), refs, flags);
     }
 
-    /// <summary>The FOLL_PIN half of try_grab_compound_head() after its FOLL_LONGTERM test: refs pins on the head.</summary>
+    /// <summary>
+    /// try_grab_folio() as f442fa614137 (v6.10) left it for slow GUP (mm/gup.c): WARN and fail when the folio's
+    /// refcount is not positive; FOLL_GET folio_ref_add(refs); FOLL_PIN folio_ref_add(refs) plus refs on _pincount for
+    /// a folio with a pincount, else folio_ref_add(refs × GUP_PIN_COUNTING_BIAS) — page_ref_mod events, no
+    /// page_ref_add_unless(). Its zero-folio test (no pin on the shared zero page) is not modelled: slow GUP grabs
+    /// through here only for hugetlb subpages.
+    /// </summary>
+    private PagePtr? TryGrabFolio(PagePtr folio, int refs, FollFlags flags)
+    {
+        Counters.Touch(2);
+        int count = Sp.Refcount(folio);
+        if (count <= 0)
+        {
+            _m.Log($"WARNING: try_grab_folio: refcount {count} on {folio}");
+            return null;
+        }
+        if ((flags & FollFlags.Get) != 0)
+        {
+            PageRef.FolioRefAdd(_m, folio, refs);
+            Counters.Atomic();
+            return folio;
+        }
+        if (Sp.HpagePincountAvailable(folio))
+        {
+            PageRef.FolioRefAdd(_m, folio, refs);
+            Sp.CompoundPincountAdd(folio, refs);
+            Counters.Atomic(2);
+        }
+        else
+        {
+            PageRef.FolioRefAdd(_m, folio, refs * GupPinCountingBias);
+            Counters.Atomic();
+        }
+        Interlocked.Add(ref _pinAcquired, refs);
+        return folio;
+    }
+
+    /// <summary>
+    /// The FOLL_PIN half of try_grab_compound_head() (try_grab_folio() v5.18–v6.9, try_grab_folio_fast() from v6.10)
+    /// after its FOLL_LONGTERM test: refs pins on the head, taken as the version takes them
+    /// (<see cref="PinAddsBiasAfterGet"/>).
+    /// </summary>
     private PagePtr? PinCompoundHead(PagePtr page, int refs)
     {
-        int origRefs = refs;
         bool exact = Sp.HpagePincountAvailable(page);
-        if (!exact) refs *= GupPinCountingBias;
-        var head = TryGetCompoundHead(page, refs);
+        bool biasAfter = PinAddsBiasAfterGet(_m.Version);
+        var head = TryGetCompoundHead(page, exact || biasAfter ? refs : refs * GupPinCountingBias);
         if (head is null) return null;
         if (exact)
         {
-            Sp.CompoundPincountAdd(head.Value, origRefs);
+            Sp.CompoundPincountAdd(head.Value, refs);
             Counters.Atomic();
         }
-        Interlocked.Add(ref _pinAcquired, origRefs);
+        else if (biasAfter)
+        {
+            PageRef.PageRefAdd(_m, head.Value, refs * (GupPinCountingBias - 1));
+            Counters.Atomic();
+        }
+        Interlocked.Add(ref _pinAcquired, refs);
         return head;
     }
 
     /// <summary>
-    /// put_compound_head(): FOLL_PIN drops refs from the pincount (or refs × GUP_PIN_COUNTING_BIAS from the refcount
-    /// where there is none); then refs references, the last through put_page().
+    /// put_compound_head() (gup_put_folio() from v5.18): FOLL_PIN drops refs from the pincount (or refs ×
+    /// GUP_PIN_COUNTING_BIAS from the refcount where there is none); then refs references — page_ref_sub(refs − 1)
+    /// and put_page() up to v5.17, one folio_put_refs() from v5.18 (<see cref="PutDropsRefsAtOnce"/>).
     /// </summary>
     public void PutCompoundHead(PagePtr head, int refs, FollFlags flags)
     {
@@ -136,13 +188,27 @@ public sealed class Grab
             }
             else refs *= GupPinCountingBias;
         }
+        if (PutDropsRefsAtOnce(_m.Version))
+        {
+            FolioPutRefs(head, refs);
+            return;
+        }
         if (refs > 1)
         {
-            Sp.RefAddReturn(head, -(refs - 1));
-            _m.PageRefTrace?.Mod(head, -(refs - 1)); // page_ref_sub()
+            PageRef.PageRefSub(_m, head, refs - 1);
             Counters.Atomic();
         }
         PutPage(head);
+    }
+
+    /// <summary>
+    /// folio_put_refs() (include/linux/mm.h, v5.18+): <c>if (folio_ref_sub_and_test(folio, refs)) __folio_put(folio)</c>
+    /// — one atomic, no put_page_testzero() check.
+    /// </summary>
+    public void FolioPutRefs(PagePtr folio, int refs)
+    {
+        Counters.Atomic();
+        if (PageRef.FolioRefSubAndTest(_m, folio, refs)) ReleaseZeroRefHead(folio);
     }
 
     /// <summary>
@@ -167,22 +233,19 @@ public sealed class Grab
         }
         if ((flags & FollFlags.Get) != 0)
         {
-            Sp.RefAddReturn(head, 1);
-            _m.PageRefTrace?.Mod(head, 1); // page_ref_inc()
+            PageRef.PageRefInc(_m, head); // try_get_page() → page_ref_inc() (folio_ref_inc() from v5.18)
             Counters.Atomic();
             return true;
         }
         if (Sp.HpagePincountAvailable(head))
         {
-            Sp.RefAddReturn(head, 1);
-            _m.PageRefTrace?.Mod(head, 1); // page_ref_add(page, 1)
+            PageRef.PageRefAdd(_m, head, 1); // page_ref_add(page, 1) (folio_ref_add() from v5.18)
             Sp.CompoundPincountAdd(head, 1);
             Counters.Atomic(2);
         }
         else
         {
-            Sp.RefAddReturn(head, GupPinCountingBias);
-            _m.PageRefTrace?.Mod(head, GupPinCountingBias); // page_ref_add(page, GUP_PIN_COUNTING_BIAS)
+            PageRef.PageRefAdd(_m, head, GupPinCountingBias);
             Counters.Atomic();
         }
         Interlocked.Increment(ref _pinAcquired);
@@ -203,9 +266,13 @@ public sealed class Grab
     {
         Counters.Atomic();
         Pages.PutPage.PutPageTestzeroCheck(_m, head);
-        int now = Sp.RefAddReturn(head, -1);
-        _m.PageRefTrace?.ModAndTest(head, -1, now == 0); // put_page_testzero() → page_ref_dec_and_test()
-        if (now != 0) return;
+        // put_page_testzero() → page_ref_dec_and_test() (folio_put() → folio_put_testzero() from v5.18: the same event).
+        if (PageRef.PageRefDecAndTest(_m, head)) ReleaseZeroRefHead(head);
+    }
+
+    /// <summary>What __put_page() / __folio_put() does with a head whose _refcount just reached 0.</summary>
+    private void ReleaseZeroRefHead(PagePtr head)
+    {
         var info = _m.Describe(head);
         if (info.Kind != Memory.AddressKind.Page || info.Pfn is not ulong pfn)
         {
