@@ -130,7 +130,9 @@ public class ReleaseRunTests
         var c0 = m.Grab.Counters.Snapshot();
         m.Grab.UnpinUserPages(pages);
         var d = m.Grab.Counters.Snapshot() - c0;
-        Assert.Equal(3, d.Atomics); // one put_compound_head(head, 262144, FOLL_PIN)
+        // One put_compound_head(head, 262144, FOLL_PIN): the pincount, page_ref_sub(262143), put_page() — 3 atomics; from
+        // v5.18 gup_put_folio(): the pincount and one folio_put_refs() — 2.
+        Assert.Equal(version == "5.12" ? 3 : 2, d.Atomics);
         Assert.Equal(1, sp.Refcount(head1));
         Assert.Equal(0, sp.CompoundPincount(head1));
         Assert.Equal(m.Grab.FollPinAcquired, m.Grab.FollPinReleased);
