@@ -11,15 +11,23 @@ public static class ScenarioCommand
         var file = new Argument<string>("file") { Description = "The script, or - for standard input" };
         var cmd = new Command("scenario", "Run a scenario script of machine operations and expectations; exits 3 when an expectation fails.");
         var json = CommonOptions.CreateJsonOption();
+        var trace = new Option<string?>("--trace")
+        {
+            Description = "Record the kernel's trace events of this group on every machine the script boots and print each step's lines after it (only page_ref is modelled)",
+            HelpName = "page_ref",
+        };
         cmd.Arguments.Add(file);
         cmd.Options.Add(json);
+        cmd.Options.Add(trace);
         cmd.SetAction(pr =>
         {
             string path = pr.GetValue(file)!;
+            string? traceEvents = pr.GetValue(trace);
+            if (traceEvents is not null) GupSim.Debug.PageRefTrace.CheckEventGroup(traceEvents, "scenario");
             string text = path == "-" ? Console.In.ReadToEnd() : Core.HostFile.ReadAllText(path, "scenario wants a script file (docs/scenarios.md), or - for standard input");
             bool asJson = pr.GetValue(json);
             string source = path == "-" ? "<stdin>" : path;
-            var result = new ScenarioRunner(asJson ? TextWriter.Null : pr.InvocationConfiguration.Output).Run(text, source);
+            var result = new ScenarioRunner(asJson ? TextWriter.Null : pr.InvocationConfiguration.Output) { TracePageRef = traceEvents is not null }.Run(text, source);
             int exit = result.ExpectationsFailed > 0 ? ExitCodes.ExpectationFailed : ExitCodes.Ok;
             if (asJson) pr.InvocationConfiguration.Output.WriteLine(Json.Serialize(ToJson(source, result, exit)));
             return exit;

@@ -99,6 +99,13 @@ public sealed class ScenarioRunner
 
     public ScenarioRunner(TextWriter output) => _out = _capture = new StepCapture(output);
 
+    /// <summary>
+    /// <c>--trace page_ref</c>: every machine the script boots records the page_ref trace events
+    /// (<see cref="Debug.PageRefTrace"/>), and each step prints the lines its reference changes fired, in order, as
+    /// <c>  trace: EVENT: pfn=… …</c> after its own output.
+    /// </summary>
+    public bool TracePageRef { get; init; }
+
     /// <summary>The machine, once a <c>machine</c> line ran.</summary>
     public Machine? Machine => _m;
 
@@ -123,6 +130,23 @@ public sealed class ScenarioRunner
         _maps.Clear();
         _files.Clear();
         _logSeen = machine.KernelLog.Count;
+        StartTrace();
+    }
+
+    /// <summary>With <see cref="TracePageRef"/>, enables the page_ref events on the machine just booted or taken.</summary>
+    private void StartTrace()
+    {
+        if (TracePageRef && _m is not null) _m.PageRefTrace = new Debug.PageRefTrace(_m);
+    }
+
+    /// <summary>Prints and forgets the trace lines the step's reference changes recorded.</summary>
+    private void ReportTrace()
+    {
+        if (_m?.PageRefTrace is not { } t) return;
+        var lines = t.Lines;
+        if (lines.Count == 0) return;
+        t.Clear();
+        foreach (string l in lines) _out.WriteLine("  trace: " + l);
     }
 
     /// <summary>The address and length of the mapping <c>mmap</c> called <paramref name="name"/>, or false when there is none.</summary>
@@ -321,7 +345,8 @@ public sealed class ScenarioRunner
                 case "unpin": DoRelease(args); break;
                 case "put": DoRelease(args); break;
                 case "expect": DoExpect(args); break;
-                default: throw new GupSimException($"unknown operation '{w[0]}': use machine, churn, hotplug, hotremove, hugepages, mount, open, memfd, tmpfile, ftruncate, fallocate, close, rm, files, mmap, touch, munmap, mprotect, madvise, pin, get, unpin, put, meminfo, layout, walk, dmesg or expect");
+                case "crash": Debug.CrashCommandLine.Parse(args, "docs/scenarios.md").Run(M, _out); break;
+                default: throw new GupSimException($"unknown operation '{w[0]}': use machine, churn, hotplug, hotremove, hugepages, mount, open, memfd, tmpfile, ftruncate, fallocate, close, rm, files, mmap, touch, munmap, mprotect, madvise, pin, get, unpin, put, meminfo, layout, walk, dmesg, crash or expect");
             }
         }
         catch (KernelOops e)
@@ -338,6 +363,7 @@ public sealed class ScenarioRunner
         }
         ReportStrayWrites(strayMachine, strayBefore);
         CollectKernelLog();
+        ReportTrace();
     }
 
     /// <summary>After a step that made stray stores: the one "stray writes: ..." line (docs/scenarios.md).</summary>
@@ -378,6 +404,7 @@ public sealed class ScenarioRunner
         _wrongWritesSinceLastExpect = 0;
         _strayWritesSinceLastExpect = default;
         _lastOops = null;
+        StartTrace();
         foreach (var warn in opts.Warnings) _out.WriteLine("  warning: " + warn);
         _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"machine: {_m.Arch.Name} v{_m.Version} {Arch.MemoryModelNames.ToName(_m.Model)}, RAM {ByteSize.Format(_m.Ram.Aggregate(0UL, (a, r) => a + r.Bytes))}, {_m.PresentSections.Count} present sections"));

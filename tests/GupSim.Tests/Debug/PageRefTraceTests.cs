@@ -3,7 +3,6 @@ using GupSim.Config;
 using GupSim.Core;
 using GupSim.Debug;
 using GupSim.Gup;
-using GupSim.Hugetlb;
 using GupSim.Memory;
 using GupSim.Mm;
 using GupSim.Pages;

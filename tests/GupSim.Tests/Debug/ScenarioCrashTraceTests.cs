@@ -1,0 +1,73 @@
+using GupSim.Core;
+using GupSim.Scenario;
+
+namespace GupSim.Tests.Debug;
+
+/// <summary>
+/// A scenario's <c>crash WORDS</c> step (crash's kmem on the scenario's machine as it is at that line) and
+/// <c>gupsim scenario --trace page_ref</c> (each step's page_ref events after its output).
+/// </summary>
+public class ScenarioCrashTraceTests
+{
+    private const string Boot = "machine --arch x86_64 --kernel 5.11 --model sparsemem-vmemmap --ram 0-1G\n";
+
+    /// <summary>The output of the step at <paramref name="line"/> of the runner's last script (steps of earlier scripts come first).</summary>
+    private static List<string> StepOutput(ScenarioResult r, int line) => [.. r.Steps.Last(s => s.Line == line).Output];
+
+    [Fact]
+    public void CrashStep_KmemP_Pfn0_IsCrashsRow()
+    {
+        var r = new ScenarioRunner(TextWriter.Null).Run(Boot + "crash \"kmem -p 0\"\ncrash kmem -p 0xffffea0000000000\n", "t.scenario");
+        // As CrashKmemTests works it out for this machine: PHYSICAL 8 wide (highest address 0x40000000), pfn 0
+        // memblock-reserved (PG_reserved 0x1000), refcount 1, no mapping; both spellings of the address name it.
+        string[] expected =
+        [
+            "      PAGE       PHYSICAL      MAPPING       INDEX CNT FLAGS",
+            "ffffea0000000000        0                0        0  1 1000 reserved",
+        ];
+        Assert.Equal(expected, StepOutput(r, 2));
+        Assert.Equal(expected, StepOutput(r, 3));
+    }
+
+    [Fact]
+    public void CrashStep_SeesThePinsCount_AndTraceLinesFollowEachStep()
+    {
+        var runner = new ScenarioRunner(TextWriter.Null) { TracePageRef = true };
+        runner.Run(Boot + "mmap A 4K\ntouch A write\n", "t.scenario");
+        Assert.True(runner.TryGetMapping("A", out ulong addr, out _));
+        ulong pfn = runner.Process!.WalkLeaf(addr)!.Value.Entry.Pfn.Value;
+        string phys = $"0x{pfn << 12:x}";
+        var r = runner.Run($"pin A\ncrash kmem -p {phys}\nunpin A\ncrash kmem -p {phys}\n", "t.scenario");
+        // _refcount: 1 (the fault's) + GUP_PIN_COUNTING_BIAS = 1025 while pinned, 1 after; CNT is crash's 5th column.
+        Assert.Equal("1025", StepOutput(r, 2)[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[4]);
+        Assert.Equal("1", StepOutput(r, 4)[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[4]);
+        // v5.11 slow GUP: follow_page_pte() → try_grab_page() → page_ref_add(1024); unpin_user_pages() →
+        // put_compound_head(): page_ref_sub(1023), put_page() → page_ref_dec_and_test(). The crash steps change nothing.
+        Assert.Equal([$"page_ref_mod: pfn=0x{pfn:x} count=1025 val=1024"], TraceLines(StepOutput(r, 1)));
+        Assert.Empty(TraceLines(StepOutput(r, 2)));
+        Assert.Equal(
+            [$"page_ref_mod: pfn=0x{pfn:x} count=2 val=-1023", $"page_ref_mod_and_test: pfn=0x{pfn:x} count=1 val=-1 ret=0"],
+            TraceLines(StepOutput(r, 3)));
+    }
+
+    /// <summary>A step's "  trace: " lines, keeping the event, pfn, count, val and ret fields.</summary>
+    private static List<string> TraceLines(List<string> output)
+    {
+        var lines = new List<string>();
+        foreach (string l in output)
+        {
+            if (!l.StartsWith("  trace: ", StringComparison.Ordinal)) continue;
+            lines.Add(string.Join(' ', l["  trace: ".Length..].Split(' ').Where(w =>
+                w.EndsWith(':') || w.StartsWith("pfn=", StringComparison.Ordinal) || w.StartsWith("count=", StringComparison.Ordinal)
+                || w.StartsWith("val=", StringComparison.Ordinal) || w.StartsWith("ret=", StringComparison.Ordinal))));
+        }
+        return lines;
+    }
+
+    [Fact]
+    public void CrashStep_BadWords_IsAMalformedLine()
+    {
+        var e = Assert.Throws<GupSimException>(() => new ScenarioRunner(TextWriter.Null).Run(Boot + "crash kmem -x\n", "t.scenario"));
+        Assert.Equal("t.scenario:2: crash: kmem: give -n or -p: use 'kmem -n' or 'kmem -p [ADDR]'", e.Message);
+    }
+}
