@@ -13,10 +13,16 @@ namespace GupSim.Debug;
 /// </summary>
 /// <remarks>
 /// The versions: v5.10–v5.17 print <c>page:… refcount mapcount mapping index pfn</c> and a separate
-/// <c>head:… order compound_mapcount [compound_pincount]</c> line; v5.18–v6.2 always print the pincount; v6.3–v6.8
-/// <c>head:… order entire_mapcount nr_pages_mapped pincount</c> (v6.6+ also <c>page_type:</c>); v6.9+ (__dump_folio)
-/// <c>page: refcount …</c> without the pointer and <c>head: order mapcount entire_mapcount nr_pages_mapped pincount</c>,
-/// with a two-page <c>head:</c> hex dump for large folios. %pGp is names only before v5.13 and
+/// <c>head:… order compound_mapcount [compound_pincount]</c> line; v5.18–v6.1 always print the pincount; v6.2
+/// <c>head:… order compound_mapcount subpages_mapcount compound_pincount</c> (Hugh Dickins' "mm,thp,rmap: simplify
+/// compound page mapcount"), whose page_mapcount() adds the compound mapcount for every compound page; v6.3–v6.8
+/// <c>head:… order entire_mapcount nr_pages_mapped pincount</c> (v6.6+ also <c>page_type:</c>); v6.9 (__dump_folio)
+/// <c>page: refcount …</c> without the pointer, mapcount = this page's (never below 0) + entire_mapcount, and
+/// <c>head: order entire_mapcount nr_pages_mapped pincount</c>; v6.10 (David Hildenbrand's _large_mapcount series:
+/// "mm: track mapcount of large folios in single value", "mm/debug: print only page mapcount (excluding folio entire
+/// mapcount) in __dump_folio()") mapcount = this page's alone (0 for a typed page) and
+/// <c>head: order mapcount entire_mapcount nr_pages_mapped pincount</c>; from v6.9 a two-page <c>head:</c> hex dump
+/// for large folios. %pGp is names only before v5.13 and
 /// <c>0x…(names|section=|node=|zone=)</c> from v5.13 (c244297acbe5). Not printed, because GupSim does not model
 /// them: memcg, the aops/dentry lines of file mappings, lastcpupid, page_owner.
 /// GupSim keeps one compound mapcount per large folio: <c>entire_mapcount</c> is it + 1, <c>mapcount</c> of the
@@ -28,8 +34,16 @@ public static class DumpPage
     private static bool PgpPrintsFields(KernelVersion v) => v >= KernelVersion.FromNumbers(5, 13);
     /// <summary>v6.3: the compound line names entire_mapcount and nr_pages_mapped; page_mapcount() adds entire_mapcount.</summary>
     private static bool HasEntireMapcount(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 3);
+    /// <summary>v6.2: page_mapcount() adds the compound mapcount for every compound page, and the compound line names subpages_mapcount.</summary>
+    private static bool MapcountAddsCompoundAlways(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 2);
     /// <summary>v6.9: __dump_folio().</summary>
     private static bool DumpsFolio(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 9);
+    /// <summary>
+    /// v6.10: the folio line prints folio_mapcount() (_large_mapcount), the page line this page's mapcount alone, and
+    /// a typed page's _mapcount reads as 0 (page_mapcount_is_type(), "mm: support page_mapcount() on page_has_type()
+    /// pages").
+    /// </summary>
+    private static bool DumpsLargeMapcount(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 10);
 
     /// <summary>%p with no_hash_pointers: the pointer zero-padded to the word's width, no 0x.</summary>
     public static string Pointer(Machine m, ulong v)
@@ -39,19 +53,19 @@ public static class DumpPage
     }
 
     /// <summary>
-    /// page_mapcount() as the version defines it. Before v6.3 (__page_mapcount()): _mapcount + 1, plus for a compound
-    /// anonymous or hugetlb page the compound mapcount + 1. v6.3+: _mapcount + 1 (0 for a typed page from v6.9),
-    /// plus folio_entire_mapcount() for a compound page.
+    /// page_mapcount() as the version defines it. Before v6.2 (__page_mapcount()): _mapcount + 1, plus for a compound
+    /// anonymous or hugetlb page the compound mapcount + 1. v6.2+: _mapcount + 1 (0 for a typed page from v6.10),
+    /// plus the compound (v6.3+: folio_entire_mapcount()) mapcount + 1 for every compound page.
     /// </summary>
     public static int PageMapcount(Machine m, PagePtr page)
     {
         ArgumentNullException.ThrowIfNull(m);
         var sp = m.StructPages;
         int mapcount = sp.MapcountRaw(page) + 1;
-        if (DumpsFolio(m.Version) && PageMapcountIsType(mapcount)) mapcount = 0;
+        if (DumpsLargeMapcount(m.Version) && PageMapcountIsType(mapcount)) mapcount = 0;
         if (!sp.PageCompound(page)) return mapcount;
         var head = sp.CompoundHead(page);
-        if (HasEntireMapcount(m.Version)) return mapcount + sp.CompoundMapcount(head) + 1;
+        if (MapcountAddsCompoundAlways(m.Version)) return mapcount + sp.CompoundMapcount(head) + 1;
         if (!sp.PageAnon(page) && !m.Hugetlb.PageHuge(head)) return mapcount;
         return mapcount + sp.CompoundMapcount(head) + 1;
     }
@@ -127,7 +141,16 @@ public static class DumpPage
         if (DumpsFolio(v))
         {
             int mapcount = sp.MapcountRaw(page) + 1;
-            if (PageMapcountIsType(mapcount)) mapcount = 0;
+            if (DumpsLargeMapcount(v))
+            {
+                if (PageMapcountIsType(mapcount)) mapcount = 0;
+            }
+            else
+            {
+                // v6.9: "Open-code page_mapcount() to avoid looking up a stale folio": never below 0, plus the entire mapcount.
+                if (mapcount < 0) mapcount = 0;
+                if (compound) mapcount += sp.CompoundMapcount(head) + 1;
+            }
             lines.Add(string.Create(ci, $"page: refcount:{sp.Refcount(head)} mapcount:{mapcount} mapping:{Pointer(m, mapping)} index:{Hex(sp.Index(head) + (ulong)offset)} pfn:{Hex(pfn)}"));
             if (compound)
             {
@@ -135,7 +158,9 @@ public static class DumpPage
                 int order = sp.CompoundOrder(head);
                 bool hasPincount = m.Arch.WordBytes == 8 || order > 1; // folio_has_pincount()
                 int pincount = hasPincount ? sp.CompoundPincount(head) : 0;
-                lines.Add(string.Create(ci, $"head: order:{order} mapcount:{entire} entire_mapcount:{entire} nr_pages_mapped:0 pincount:{pincount}"));
+                lines.Add(DumpsLargeMapcount(v)
+                    ? string.Create(ci, $"head: order:{order} mapcount:{entire} entire_mapcount:{entire} nr_pages_mapped:0 pincount:{pincount}")
+                    : string.Create(ci, $"head: order:{order} entire_mapcount:{entire} nr_pages_mapped:0 pincount:{pincount}"));
             }
             lines.Add(string.Create(ci, $"{type}flags: {Pgp(m, headFlags)}{cma}"));
             HexDump(m, "raw: ", page, 1, lines);
@@ -152,6 +177,8 @@ public static class DumpPage
                 int entire = sp.CompoundMapcount(head) + 1;
                 if (HasEntireMapcount(v))
                     lines.Add(string.Create(ci, $"head:{h} order:{order} entire_mapcount:{entire} nr_pages_mapped:0 pincount:{sp.CompoundPincount(head)}"));
+                else if (MapcountAddsCompoundAlways(v)) // head_subpages_mapcount(): GupSim maps no compound page by PTE
+                    lines.Add(string.Create(ci, $"head:{h} order:{order} compound_mapcount:{entire} subpages_mapcount:0 compound_pincount:{sp.CompoundPincount(head)}"));
                 else if (v.PincountInFirstTail || sp.HpagePincountAvailable(head))
                     lines.Add(string.Create(ci, $"head:{h} order:{order} compound_mapcount:{entire} compound_pincount:{sp.CompoundPincount(head)}"));
                 else

@@ -39,7 +39,10 @@ public class DumpPageTests
     [Theory]
     [InlineData("5.11")]
     [InlineData("6.1")]
+    [InlineData("6.2")]
     [InlineData("6.6")]
+    [InlineData("6.9")]
+    [InlineData("6.10")]
     [InlineData("6.18")]
     public void HeadAndTail_AsTheVersionPrintsThem(string version)
     {
@@ -59,6 +62,21 @@ public class DumpPageTests
                 head = [$"page:{H(headVa)} refcount:3 mapcount:1 mapping:0000000000000000 index:0x0 pfn:{p}", compound, flags, "page dumped because: test"];
                 tail = [$"page:{H(tailVa)} refcount:3 mapcount:1 mapping:0000000000000000 index:0x5 pfn:{p5}", compound, flags, "page dumped because: test"];
                 break;
+            case "6.2":
+                // Hugh Dickins' v6.2 compound line adds subpages_mapcount (pages mapped by PTE: none here); page_mapcount()
+                // is still _mapcount + 1 + compound_mapcount + 1 = 1.
+                string subpages = $"head:{H(headVa)} order:9 compound_mapcount:1 subpages_mapcount:0 compound_pincount:1";
+                head = [$"page:{H(headVa)} refcount:3 mapcount:1 mapping:0000000000000000 index:0x0 pfn:{p}", subpages, flags, "page dumped because: test"];
+                tail = [$"page:{H(tailVa)} refcount:3 mapcount:1 mapping:0000000000000000 index:0x5 pfn:{p5}", subpages, flags, "page dumped because: test"];
+                break;
+            case "6.9":
+                // v6.9's __dump_folio(): no page pointer; mapcount open-codes page_mapcount(): max(_mapcount + 1, 0) = 0
+                // plus folio_entire_mapcount() 1 = 1; the folio line has no mapcount: field yet; page_type only for a
+                // typed page (none here).
+                string folio69 = "head: order:9 entire_mapcount:1 nr_pages_mapped:0 pincount:1";
+                head = [$"page: refcount:3 mapcount:1 mapping:0000000000000000 index:0x0 pfn:{p}", folio69, flags, "page dumped because: test"];
+                tail = [$"page: refcount:3 mapcount:1 mapping:0000000000000000 index:0x5 pfn:{p5}", folio69, flags, "page dumped because: test"];
+                break;
             case "6.6":
                 // v6.3+: page_mapcount() = _mapcount + 1 + folio_entire_mapcount() = 1; %pGt of head->page_type,
                 // which overlays the head's _mapcount (−1): 0xffffffff, no type.
@@ -67,7 +85,7 @@ public class DumpPageTests
                 tail = [$"page:{H(tailVa)} refcount:3 mapcount:1 mapping:0000000000000000 index:0x5 pfn:{p5}", entire, flags, "page_type: 0xffffffff()", "page dumped because: test"];
                 break;
             default:
-                // __dump_folio(): no page pointer; mapcount is this page's _mapcount + 1 = 0; index folio->index + idx;
+                // v6.10+ __dump_folio(): no page pointer; mapcount is this page's _mapcount + 1 = 0; index folio->index + idx;
                 // the folio line: mapcount (= entire_mapcount for a folio mapped whole) 1, nr_pages_mapped 0, pincount 1.
                 string folio = "head: order:9 mapcount:1 entire_mapcount:1 nr_pages_mapped:0 pincount:1";
                 head = [$"page: refcount:3 mapcount:0 mapping:0000000000000000 index:0x0 pfn:{p}", folio, flags, "page dumped because: test"];
