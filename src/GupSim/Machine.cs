@@ -13,7 +13,15 @@ namespace GupSim;
 /// <param name="MemmapVa">Address of the struct page of <paramref name="StartPfn"/>.</param>
 /// <param name="Placement">How its memmap was placed.</param>
 /// <param name="Array">The array holding its struct pages (null for vmemmap).</param>
-public sealed record SectionInfo(ulong Nr, ulong StartPfn, int Nid, ulong MemmapVa, MemmapPlacement Placement, MemmapArray? Array);
+public sealed record SectionInfo(ulong Nr, ulong StartPfn, int Nid, ulong MemmapVa, MemmapPlacement Placement, MemmapArray? Array)
+{
+    /// <summary>
+    /// A boot VMEMMAP section's memmap backing: the physical address of the one block vmemmap_populate() mapped at
+    /// <see cref="MemmapVa"/> (sparse buffer or memblock); 0 for other sections (hot-added VMEMMAP sections keep
+    /// their blocks in <see cref="Memory.SparseHotplug.VmemmapBlocksOf"/>).
+    /// </summary>
+    public ulong VmemmapBackingPhys { get; init; }
+}
 
 /// <summary>A NUMA node: its pfn span and zones.</summary>
 public sealed class Node

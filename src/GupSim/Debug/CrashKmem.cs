@@ -217,9 +217,11 @@ public static class CrashKmem
     /// <summary>
     /// `kmem -p [ADDR]`: the <c>PAGE PHYSICAL MAPPING INDEX CNT FLAGS</c> line of every struct page, or of the one
     /// <paramref name="address"/> names. As crash reads it: a kernel virtual address is a struct page pointer when it
-    /// is one exactly (is_page_ptr()), else a direct-map address whose physical address is looked up; any other number
-    /// is a physical address. An address no valid section covers prints nothing; a pointer into the memmap that is not
-    /// a struct page boundary prints the header only.
+    /// is one exactly (is_page_ptr()), else translated with kvtop() — a direct-map address to the page behind it, an
+    /// address inside a struct page of the vmemmap to the page frame that holds that part of the memmap (crash-utility
+    /// memory.c dump_mem_map_SPARSEMEM(): <c>if (is_page_ptr(…)) pg_spec = TRUE; else if (kvtop(…)) phys_spec =
+    /// TRUE;</c>) — and any other number is a physical address. An address no valid section covers, or a kernel
+    /// address kvtop() cannot translate, prints nothing.
     /// </summary>
     public static void KmemP(Machine m, ulong? address, TextWriter o)
     {
@@ -242,7 +244,9 @@ public static class CrashKmem
                 pgSpec = IsPagePtr(m, a);
                 if (!pgSpec)
                 {
-                    if (!m.Memory.TryDirectMapToPhys(a, out ulong phys)) return;
+                    // Not a struct page pointer: crash's kvtop() of the address, through the direct map or, for an
+                    // address inside a struct page of the vmemmap, the page tables vmemmap_populate() built.
+                    if (!m.Memory.TryDirectMapToPhys(a, out ulong phys) && !VmemmapKvtop(m, a, out phys)) return;
                     spec = phys;
                 }
             }
@@ -274,6 +278,39 @@ public static class CrashKmem
             }
             if (address is not null) return;
         }
+    }
+
+    /// <summary>
+    /// kvtop() of a SPARSEMEM_VMEMMAP address (x86_64_kvtop()'s page-table walk): the vmemmap slice of a present
+    /// section is mapped onto the memory vmemmap_populate() gave it — one block at boot
+    /// (<see cref="SectionInfo.VmemmapBackingPhys"/>), PMD-sized or base-page blocks in order for a hot-added section
+    /// (<see cref="SparseHotplug.VmemmapBlocksOf"/>); no present section, no mapping (false).
+    /// </summary>
+    private static bool VmemmapKvtop(Machine m, ulong va, out ulong phys)
+    {
+        phys = 0;
+        if (m.Model != MemoryModel.SparsememVmemmap || m.Sections is null || va < m.Memory.Vmemmap) return false;
+        ulong pfn = (va - m.Memory.Vmemmap) / (ulong)m.StructPageSize;
+        ulong nr = m.Sections.PfnToSectionNr(pfn);
+        if (m.SectionInfoOf(nr) is not { } info || va < info.MemmapVa) return false;
+        ulong off = va - info.MemmapVa;
+        if (info.VmemmapBackingPhys != 0)
+        {
+            phys = info.VmemmapBackingPhys + off;
+            return true;
+        }
+        if (!m.MemoryHotplug.Sparse.IsHotAdded(nr)) return false;
+        foreach (var (blockPfn, order) in m.MemoryHotplug.Sparse.VmemmapBlocksOf(nr))
+        {
+            ulong size = m.Arch.PageSize << order;
+            if (off < size)
+            {
+                phys = (blockPfn << m.Arch.PageShift) + off;
+                return true;
+            }
+            off -= size;
+        }
+        return false;
     }
 
     /// <summary>The pfn of a struct page pointer crash found in a section (page_to_phys()).</summary>

@@ -136,7 +136,7 @@ internal sealed class Sparse
                 _bootArrays.Add(array);
             }
             _table.InitOneSection(nr, va, _structPageSize, SectionTable.IsEarly | SectionTable.IsOnline, usage + (ulong)(k - first) * usageSize);
-            _sections.Add(new SectionInfo(nr, startPfn, nid, va, placement, array));
+            _sections.Add(new SectionInfo(nr, startPfn, nid, va, placement, array) { VmemmapBackingPhys = _vmemmap ? phys : 0 });
         }
         SparseBufferFini();
     }

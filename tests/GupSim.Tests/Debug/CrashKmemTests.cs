@@ -1,3 +1,4 @@
+using System.Globalization;
 using GupSim.Arch;
 using GupSim.Debug;
 using GupSim.Memory;
@@ -96,8 +97,19 @@ public class CrashKmemTests
         Assert.Equal([Header, Row, ""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0x0, w)));
         Assert.Equal([Header, Row, ""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xfff, w)));
         Assert.Equal([Header, Row, ""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xffffea0000000000, w)));
-        // Inside struct page 0 but not at its start: is_page_ptr() is false, and it is no direct-map address: nothing.
-        Assert.Equal([""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xffffea0000000008, w)));
+        // Inside struct page 0 but not at its start: is_page_ptr() is false, so crash kvtop()s the vmemmap address, to
+        // the page frame holding that part of the memmap: section 0's backing block (memblock memory, reserved: refcount
+        // 1, PG_reserved, zone DMA32 = 1 << 56 as it lies above 16 MiB) + 8, i.e. that block's first page.
+        ulong backing = m.PresentSections[0].VmemmapBackingPhys;
+        Assert.True(backing >= 16 * M && backing % 4096 == 0);
+        string bRow = string.Create(CultureInfo.InvariantCulture, $"{0xffffea0000000000 + (backing >> 12) * 64:x16} {backing,8:x}                0        0  1 100000000001000 reserved");
+        Assert.Equal([Header, bRow, ""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xffffea0000000008, w)));
+        // 0x1000 bytes into the vmemmap is struct page 64's start (a page pointer); 0x1008 is inside it and kvtop()s to
+        // the backing block's first page + 0x1008, the block's second page.
+        string bRow2 = string.Create(CultureInfo.InvariantCulture, $"{0xffffea0000000000 + ((backing >> 12) + 1) * 64:x16} {backing + 0x1000,8:x}                0        0  1 100000000001000 reserved");
+        Assert.Equal([Header, bRow2, ""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xffffea0000001008, w)));
+        // Inside the vmemmap slice of section 8, which is not present: kvtop() finds no mapping, nothing printed.
+        Assert.Equal([""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xffffea0000000000 + 8 * 32768 * 64 + 8, w)));
         // Past the end of RAM: section 8 is not valid, nothing printed.
         Assert.Equal([""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0x40000000, w)));
     }
