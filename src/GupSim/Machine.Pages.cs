@@ -71,7 +71,7 @@ public sealed partial class Machine
         if (movable && !movableZone) gfp &= ~Gfp.Movable;
         if (!PageAlloc.TryAlloc(order, nid, gfp, lowestZone, cma && gfp.Migratetype() == MigrateType.Movable, out ulong p, out _)) return false;
         pfn = Pfn.FromUInt64(p);
-        StructPages.SetRefcount(PfnToPage(pfn), 1);
+        PageRef.SetPageCount(this, PfnToPage(pfn), 1); // post_alloc_hook() → set_page_refcounted() → set_page_count()
         AddAllocatedRange(p, p + (1UL << order), owner);
         return true;
     }
@@ -142,8 +142,7 @@ public sealed partial class Machine
         {
             if (!zone.TryTakeRange(startPfn, endPfn)) return -(int)Errno.EBUSY;
         }
-        var sp = StructPages;
-        for (ulong p = startPfn; p < endPfn; p++) sp.SetRefcount(PfnToPage(Pfn.FromUInt64(p)), 1);
+        for (ulong p = startPfn; p < endPfn; p++) PageRef.SetPageCount(this, PfnToPage(Pfn.FromUInt64(p)), 1); // set_page_refcounted()
         AddAllocatedRange(startPfn, endPfn, "alloc_contig_range");
         return 0;
     }
@@ -184,11 +183,10 @@ public sealed partial class Machine
     public IReadOnlyList<string> FreeContigRange(Pfn start, ulong nrPages)
     {
         var reports = new List<string>();
-        var sp = StructPages;
         for (ulong i = 0; i < nrPages; i++)
         {
             var pfn = start + i;
-            if (sp.RefAddReturn(PfnToPage(pfn), -1) == 0) reports.AddRange(FreePages(pfn, 0));
+            if (PageRef.PageRefDecAndTest(this, PfnToPage(pfn))) reports.AddRange(FreePages(pfn, 0)); // __free_page() → put_page_testzero()
         }
         RemoveAllocatedRanges(start.Value, "alloc_contig_range");
         return reports;

@@ -53,7 +53,7 @@ internal sealed class PageMigrator
     {
         ulong pfn = _m.PageToPfn(head).Value;
         if (!_m.Hugetlb.IsHugetlbHead(pfn) || _m.PfnToPage(Pfn.FromUInt64(pfn)) != head) return false;
-        return Isolate(head, pfn, list);
+        return Isolate(head, pfn, list, tryGet: true); // isolate_huge_page(): get_page_unless_zero() (folio_try_get() in v6.x)
     }
 
     /// <summary>
@@ -66,16 +66,21 @@ internal sealed class PageMigrator
         if (_m.PfnToPage(Pfn.FromUInt64(pfn)) != head || pfn == _m.ZeroPfn || _m.Hugetlb.IsHugetlbHead(pfn)) return false;
         bool mapped = Sp.PageHead(head) ? Sp.CompoundMapcount(head) >= 0 : Sp.MapcountRaw(head) >= 0;
         if (!mapped || Sp.PageReserved(head)) return false;
-        return Isolate(head, pfn, list);
+        return Isolate(head, pfn, list, tryGet: false); // get_page() (folio_get() in v6.x): page_ref_inc()
     }
 
-    private bool Isolate(PagePtr head, ulong pfn, List<PagePtr> list)
+    /// <summary>Takes the isolation reference: <see cref="PageRef.PageRefAddUnless"/>(1, 0) with <paramref name="tryGet"/>, else <see cref="PageRef.PageRefInc"/>.</summary>
+    private bool Isolate(PagePtr head, ulong pfn, List<PagePtr> list, bool tryGet)
     {
         lock (_isolated)
         {
             if (_isolated.Contains(pfn)) return false;
-            int count = Sp.Refcount(head);
-            if (count <= 0 || !Sp.RefCompareExchange(head, count + 1, count)) return false;
+            if (Sp.Refcount(head) <= 0) return false;
+            if (tryGet)
+            {
+                if (!PageRef.PageRefAddUnless(_m, head, 1, 0)) return false;
+            }
+            else PageRef.PageRefInc(_m, head);
             _isolated.Add(pfn);
         }
         list.Add(head);

@@ -195,4 +195,20 @@ public class PageRefTraceTests
             Assert.Equal(0, m.StructPages.CompoundPincount(head));
         }
     }
+
+    /// <summary>
+    /// The page allocator's post_alloc_hook() → set_page_refcounted() → set_page_count(page, 1): one page_ref_set
+    /// with val=1.
+    /// </summary>
+    [Fact]
+    public void Allocation_FiresPageRefSet()
+    {
+        var m = Boot("x86_64", KernelVersion.V5_11, MemoryModel.SparsememVmemmap, Ram((0, G)));
+        m.PageRefTrace = new PageRefTrace(m);
+        Assert.True(m.TryAllocPages(0, 0, "test", out Pfn pfn, movable: true));
+        // A page fresh from the buddy: no low flag (free_pages_prepare() cleared them), unmapped (page_mapcount() 0 on
+        // v5.11), no mapping, in a MIGRATE_MOVABLE pageblock.
+        string f = $"pfn=0x{pfn.Value:x} flags=none";
+        Assert.Equal([$"page_ref_set: {f} count=1 mapcount=0 mapping=0000000000000000 mt=1 val=1"], m.PageRefTrace.Lines);
+    }
 }
