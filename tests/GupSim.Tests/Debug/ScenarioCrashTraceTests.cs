@@ -70,4 +70,23 @@ public class ScenarioCrashTraceTests
         var e = Assert.Throws<GupSimException>(() => new ScenarioRunner(TextWriter.Null).Run(Boot + "crash kmem -x\n", "t.scenario"));
         Assert.Equal("t.scenario:2: crash: kmem: give -n or -p: use 'kmem -n' or 'kmem -p [ADDR]'", e.Message);
     }
+
+    /// <summary>
+    /// examples/page-ref-trace-v6.1.scenario under --trace page_ref: gup-fast grabs the huge page's head once for both
+    /// subpages (try_get_folio(): page_ref_mod_unless val=2, 1 + 2 = 3; it has a pincount, so no folio_ref_add), and
+    /// unpin_user_pages() drops the run in one folio_put_refs(2) (page_ref_mod_and_test val=-2, back to 1).
+    /// </summary>
+    [Fact]
+    public void Example_PageRefTraceV61_OneGrabOnePut()
+    {
+        const string Name = "page-ref-trace-v6.1.scenario";
+        var r = new ScenarioRunner(TextWriter.Null) { TracePageRef = true }
+            .Run(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", Name)), Name);
+        Assert.Equal((2, 0), (r.ExpectationsPassed, r.ExpectationsFailed));
+        var pin = r.Steps.Single(s => s.Op == "pin");
+        var unpin = r.Steps.Single(s => s.Op == "unpin");
+        string pfn = TraceLines([.. pin.Output]).Single().Split(' ')[1];
+        Assert.Equal([$"page_ref_mod_unless: {pfn} count=3 val=2 ret=1"], TraceLines([.. pin.Output]));
+        Assert.Equal([$"page_ref_mod_and_test: {pfn} count=1 val=-2 ret=0"], TraceLines([.. unpin.Output]));
+    }
 }
