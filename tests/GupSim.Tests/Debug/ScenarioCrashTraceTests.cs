@@ -89,4 +89,31 @@ public class ScenarioCrashTraceTests
         Assert.Equal([$"page_ref_mod_unless: {pfn} count=3 val=2 ret=1"], TraceLines([.. pin.Output]));
         Assert.Equal([$"page_ref_mod_and_test: {pfn} count=1 val=-2 ret=0"], TraceLines([.. unpin.Output]));
     }
+
+    /// <summary>
+    /// Slow GUP (pin_user_pages()) of three subpages of a 2 MiB hugetlb page (refcount 1, exact pincount) and the
+    /// unpin, per version: v5.11's follow_hugetlb_page() grabs each subpage with try_grab_page() (page_ref_add(1)) and
+    /// unpins entry by entry (put_page()); v5.12 grabs the run with try_grab_compound_head(3) (page_ref_add_unless)
+    /// and puts it with page_ref_sub(2) + put_page(); v6.6's __get_user_pages() takes the first from
+    /// hugetlb_follow_page_mask()'s try_grab_page() and the other page_increm − 1 = 2 with try_grab_folio() (still
+    /// try_get_folio()), and gup_put_folio() drops 3 at once; from v6.10 that second grab is folio_ref_add(2).
+    /// </summary>
+    [Theory]
+    [InlineData("5.11", "page_ref_mod count=2 val=1|page_ref_mod count=3 val=1|page_ref_mod count=4 val=1",
+        "page_ref_mod_and_test count=3 val=-1 ret=0|page_ref_mod_and_test count=2 val=-1 ret=0|page_ref_mod_and_test count=1 val=-1 ret=0")]
+    [InlineData("5.12", "page_ref_mod_unless count=4 val=3 ret=1", "page_ref_mod count=2 val=-2|page_ref_mod_and_test count=1 val=-1 ret=0")]
+    [InlineData("6.6", "page_ref_mod count=2 val=1|page_ref_mod_unless count=4 val=2 ret=1", "page_ref_mod_and_test count=1 val=-3 ret=0")]
+    [InlineData("6.18", "page_ref_mod count=2 val=1|page_ref_mod count=4 val=2", "page_ref_mod_and_test count=1 val=-3 ret=0")]
+    public void SlowHugetlbPin_EventsPerVersion(string kernel, string pin, string unpin)
+    {
+        string script = $"machine --arch x86_64 --kernel {kernel} --model sparsemem-vmemmap --ram 0-1G --hugepages \"hugepagesz=2M hugepages=1\"\n"
+            + "mmap A 2M hugetlb=2M\ntouch A write\npin A pages=3\nunpin A\n";
+        var r = new ScenarioRunner(TextWriter.Null) { TracePageRef = true }.Run(script, "t.scenario");
+        Assert.Equal(pin, Events(StepOutput(r, 4)));
+        Assert.Equal(unpin, Events(StepOutput(r, 5)));
+    }
+
+    /// <summary>A step's trace lines as <c>EVENT count=… val=… [ret=…]</c>, joined by '|' (the pfn is the pool page's).</summary>
+    private static string Events(List<string> output) =>
+        string.Join('|', TraceLines(output).Select(l => string.Join(' ', l.Split(' ').Where(w => !w.StartsWith("pfn=", StringComparison.Ordinal))).Replace(":", "", StringComparison.Ordinal)));
 }
