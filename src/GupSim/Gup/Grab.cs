@@ -61,7 +61,7 @@ public sealed class Grab
     }
 
     /// <summary>
-    /// Jann Horn's "mm/gup: fix try_grab_compound_head() race with split_huge_page()"
+    /// c24d37322548 (Jann Horn, "mm/gup: fix try_grab_compound_head() race with split_huge_page()")
     /// (merged for v5.14, June 2021): a FOLL_PIN grab first takes <c>refs</c> references through
     /// try_get_compound_head() and then, on a page without an exact pincount, the other
     /// <c>refs × (GUP_PIN_COUNTING_BIAS − 1)</c> with page_ref_add() (folio_ref_add() in try_grab_folio() from v5.18);
