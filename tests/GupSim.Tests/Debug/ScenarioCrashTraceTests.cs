@@ -116,4 +116,13 @@ public class ScenarioCrashTraceTests
     /// <summary>A step's trace lines as <c>EVENT count=… val=… [ret=…]</c>, joined by '|' (the pfn is the pool page's).</summary>
     private static string Events(List<string> output) =>
         string.Join('|', TraceLines(output).Select(l => string.Join(' ', l.Split(' ').Where(w => !w.StartsWith("pfn=", StringComparison.Ordinal))).Replace(":", "", StringComparison.Ordinal)));
+
+    [Fact]
+    public void Cli_ScenarioTraceOtherGroup_IsOneLine()
+    {
+        var r = GupSim.Tests.Cli.CliRun.Run(["scenario", "--trace", "sched", "-"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal("", r.Stdout);
+        Assert.Equal("gupsim: scenario: --trace sched: GupSim models the page_ref trace events only: use --trace page_ref", Assert.Single(r.StderrLines));
+    }
 }
