@@ -19,8 +19,8 @@ public sealed record GupTestDialect(KernelVersion Version)
     /// <summary>
     /// v5.13: <c>-W</c> (read), <c>-p</c> (GUP_TEST_FLAG_DUMP_PAGES_USE_PIN) and <c>-z</c>; write became the default and
     /// <c>gup_flags</c>/<c>test_flags</c> were split (Pavel Tatashin's "prohibit pinning pages in ZONE_MOVABLE" series:
-    /// "selftests/vm: gup_test: fix test flag" and "selftests/vm: gup_test: test faulting in kernel, and verify pinnable
-    /// pages", 2021; commit ids not found, release inferred from the series, which the v5.12 source lacks).
+    /// "selftests/vm: gup_test: fix test flag" and v8 14/14 "selftests/vm: gup_test: test faulting in kernel, and verify
+    /// pinnable pages", 2021-01-25; commit ids not found, release inferred from the series, which the v5.12 source lacks).
     /// </summary>
     public bool HasV513Options => Version >= KernelVersion.FromNumbers(5, 13);
 
