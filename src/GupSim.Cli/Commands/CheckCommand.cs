@@ -315,12 +315,7 @@ public static class CheckCommand
         $"{g.Arch} v{g.Kernel}{(g.Strategy is null ? "" : " --strategy " + g.Strategy)} {g.Model} {g.Placement} {g.Path} {g.HugepageSize}";
 
     /// <summary>"offset 32000, length 1000, batch 1000, 2 huge pages of 1G, RAM 24G, fresh boot, scattered memmaps".</summary>
-    private static string Describe(CheckConfigurationSummary c) =>
-        I($"offset {c.Offset}, length {c.Length}, batch ") + (c.Batch < 0 ? "all" : c.Batch.ToString(CultureInfo.InvariantCulture))
-        + I($", {c.HugePages} huge page") + (c.HugePages == 1 ? "" : "s") + " of " + c.HugepageSize + ", "
-        + (c.Iomem is null ? "RAM " + ByteSize.Format(c.Ram) + ", " : "RAM from " + c.Iomem + ", ")
-        + (c.Churn == 0 ? "fresh boot" : I($"churn {ByteSize.Format(c.Churn)} seed {c.Seed}"))
-        + ", " + c.Placement + " memmaps";
+    private static string Describe(CheckConfigurationSummary c) => CheckLine.Describe(c);
 
     /// <summary>"Your machine": one line per huge page size and GUP path, safe or UNSAFE with the minimal case.</summary>
     private static void WriteYourMachine(CheckSummary summary, CheckSpaceOptions options, string? dir, TextWriter o)
@@ -328,29 +323,19 @@ public static class CheckCommand
         var first = summary.Groups.Count > 0 ? summary.Groups[0] : null;
         if (first is not null)
             o.WriteLine($"Your machine: {first.Arch}, v{first.Kernel}, {first.Model} (from {options.ConfigFile}{(options.IomemFile is null ? ", the arch's default RAM layout" : ", RAM from " + options.IomemFile)})");
-        var lines = new List<(ulong Size, int Path, string Label, List<CheckGroupSummary> Groups)>();
-        foreach (var g in summary.Groups)
-        {
-            int p = PathOrder(g.Path);
-            ulong size = ByteSize.Parse(g.HugepageSize);
-            int at = lines.FindIndex(l => l.Size == size && l.Path == p);
-            if (at < 0) lines.Add((size, p, $"{g.HugepageSize} {g.Path}", [g]));
-            else lines[at].Groups.Add(g);
-        }
-        lines.Sort((a, b) => a.Size != b.Size ? a.Size.CompareTo(b.Size) : a.Path.CompareTo(b.Path));
-        int labelWidth = lines.Count == 0 ? 0 : lines.Max(l => l.Label.Length);
+        var lines = CheckLine.Fold(summary.Groups);
+        int labelWidth = 0;
+        foreach (var l in lines) labelWidth = Math.Max(labelWidth, l.HugepageSize.Length + 1 + l.Path.Length);
         var unsafeGroups = new List<CheckGroupSummary>();
-        foreach (var (_, _, label, groups) in lines)
+        foreach (var line in lines)
         {
-            long configs = groups.Sum(g => g.Configurations);
-            CheckGroupSummary? bad = null;
-            foreach (var g in groups)
-                if (g.Minimal is not null && (bad is null || g.Minimal.Index < bad.Minimal!.Index)) bad = g;
-            string head = (label + ":").PadRight(labelWidth + 1);
+            long configs = line.Configurations;
+            var bad = line.FirstUnsafe;
+            string head = (line.HugepageSize + " " + line.Path + ":").PadRight(labelWidth + 1);
             if (bad is null)
             {
                 // Only configurations that ran count towards "safe": one that could not run on its shape checked nothing.
-                long na = groups.Sum(g => g.NotApplicable), ran = configs - na;
+                long na = line.NotApplicable, ran = line.Ran;
                 o.WriteLine(ran == 0
                     ? string.Create(CultureInfo.InvariantCulture, $"{head} not checked (all {configs} configuration{(configs == 1 ? "" : "s")} not applicable on this machine's shapes)")
                     : string.Create(CultureInfo.InvariantCulture, $"{head} safe ({ran} configuration{(ran == 1 ? "" : "s")}{(na > 0 ? $"; {na} not applicable" : "")})"));
@@ -358,7 +343,7 @@ public static class CheckCommand
             }
             unsafeGroups.Add(bad);
             var m = bad.Minimal!;
-            long failed = groups.Sum(g => g.Failures);
+            long failed = line.Failures;
             string where = dir is null ? "script below" : "script in " + Path.Combine(dir, ScenarioFileName(bad));
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{head} UNSAFE: {m.Kind}, {failed} of {configs} configurations failed; minimal case: {Describe(m.Configuration)}, {m.WrongEntries} wrong entries ({where}), shown by: {ShownBy(m)}"));
@@ -372,14 +357,4 @@ public static class CheckCommand
         o.WriteLine();
         o.WriteLine(Totals(summary));
     }
-
-    private static int PathOrder(string name) => name switch
-    {
-        "slow-get" => 0,
-        "slow-pin" => 1,
-        "slow-longterm" => 2,
-        "fast-get" => 3,
-        "fast-pin" => 4,
-        _ => 5,
-    };
 }

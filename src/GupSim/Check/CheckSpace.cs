@@ -40,6 +40,11 @@ public sealed record CheckSpaceOptions
     public string? Batches { get; init; }
     /// <summary><c>--budget N</c>: run at most N configurations; null = every one.</summary>
     public long? Budget { get; init; }
+    /// <summary>
+    /// Raise <see cref="Budget"/> to the number of groups (<see cref="CheckSpace.Groups"/>) when it is below it, so that
+    /// every group runs at least one configuration (what <c>gupsim audit</c> needs: a verdict per path × size).
+    /// </summary>
+    public bool BudgetAtLeastOnePerGroup { get; init; }
     /// <summary><c>--seed S</c>: the first history's seed, the random dimension values and the budget's choice.</summary>
     public ulong Seed { get; init; } = 1;
     /// <summary><c>--config FILE</c>: the user's kernel .config ("your machine").</summary>
@@ -136,9 +141,10 @@ public sealed class CheckSpace
 
     private readonly CheckEntry[] _entries;
 
-    private CheckSpace(CheckEntry[] entries, long spaceConfigurations, long sweepConfigurations, long skipped, IReadOnlyDictionary<string, long> skippedBy, string fingerprint, CheckShardSpec? shard, IReadOnlyList<string> warnings)
+    private CheckSpace(CheckEntry[] entries, long spaceConfigurations, long sweepConfigurations, long skipped, IReadOnlyDictionary<string, long> skippedBy, string fingerprint, CheckShardSpec? shard, IReadOnlyList<string> warnings, int groups)
     {
         _entries = entries;
+        Groups = groups;
         Warnings = warnings;
         SpaceConfigurations = spaceConfigurations;
         SweepConfigurations = sweepConfigurations;
@@ -153,6 +159,9 @@ public sealed class CheckSpace
 
     /// <summary>Configurations the space holds (before <c>--budget</c>): the product of the dimensions minus <see cref="Skipped"/>.</summary>
     public long SpaceConfigurations { get; }
+
+    /// <summary>The summary groups (<see cref="CheckGroupKey"/>) of the whole space, before <c>--budget</c>.</summary>
+    public int Groups { get; }
 
     /// <summary>Configurations <c>--budget</c> chose (all of <see cref="SpaceConfigurations"/> without it); the shards of the sweep run these between them.</summary>
     public long SweepConfigurations { get; }
@@ -218,7 +227,7 @@ public sealed class CheckSpace
         var entries = new List<CheckEntry>();
         foreach (var p in mine)
             for (int k = p.Start; k < p.Start + p.Length; k++) entries.Add(_entries[k]);
-        return new CheckSpace([.. entries], SpaceConfigurations, SweepConfigurations, Skipped, SkippedBy, Fingerprint, shard, Warnings);
+        return new CheckSpace([.. entries], SpaceConfigurations, SweepConfigurations, Skipped, SkippedBy, Fingerprint, shard, Warnings, Groups);
     }
 
     /// <summary>
@@ -380,11 +389,14 @@ public sealed class CheckSpace
             long skipped = 0;
             foreach (var v in _skipped.Values) skipped += v;
             if (all.Count == 0) throw Empty();
-            string fingerprint = Fingerprint(arches, kernels, models, placements, strategies, paths, histories, sizes, offsets, lengths, batches);
-            var chosen = o.Budget is long budget && budget < all.Count ? ChooseBudget(all, budget) : Enumerable.Range(0, all.Count).ToArray();
+            var groupKeys = new HashSet<CheckGroupKey>();
+            foreach (var c in all) groupKeys.Add(CheckGroupKey.Of(c));
+            long? effectiveBudget = o.Budget is long asked && o.BudgetAtLeastOnePerGroup && asked < groupKeys.Count ? groupKeys.Count : o.Budget;
+            string fingerprint = Fingerprint(arches, kernels, models, placements, strategies, paths, histories, sizes, offsets, lengths, batches, effectiveBudget);
+            var chosen = effectiveBudget is long budget && budget < all.Count ? ChooseBudget(all, budget) : Enumerable.Range(0, all.Count).ToArray();
             var entries = new CheckEntry[chosen.Length];
             for (int i = 0; i < chosen.Length; i++) entries[i] = new CheckEntry(chosen[i], all[chosen[i]]);
-            return new CheckSpace(entries, all.Count, entries.Length, skipped, new Dictionary<string, long>(_skipped), fingerprint, null, _derived?.Warnings ?? []);
+            return new CheckSpace(entries, all.Count, entries.Length, skipped, new Dictionary<string, long>(_skipped), fingerprint, null, _derived?.Warnings ?? [], groupKeys.Count);
         }
 
         private static bool HasFastGup(KernelConfig c)
@@ -724,7 +736,7 @@ public sealed class CheckSpace
         /// The digest of the resolved space (<see cref="CheckSpace.Fingerprint"/>): every dimension as it resolved, not
         /// as it was spelled, so shards given the same space in other words still merge.
         /// </summary>
-        private string Fingerprint(List<string> arches, List<KernelVersion> kernels, List<MemoryModel> models, List<CheckPlacement> placements, List<string?> strategies, List<CheckPath> paths, List<(ulong Churn, ulong Seed)> histories, List<ulong> sizes, List<DimValue> offsets, List<DimValue> lengths, List<DimValue> batches)
+        private string Fingerprint(List<string> arches, List<KernelVersion> kernels, List<MemoryModel> models, List<CheckPlacement> placements, List<string?> strategies, List<CheckPath> paths, List<(ulong Churn, ulong Seed)> histories, List<ulong> sizes, List<DimValue> offsets, List<DimValue> lengths, List<DimValue> batches, long? budget)
         {
             var sb = new StringBuilder();
             sb.Append("arch=").AppendJoin(',', arches)
@@ -739,7 +751,7 @@ public sealed class CheckSpace
               .Append(";length=").AppendJoin(',', lengths.Select(Canonical))
               .Append(";batch=").AppendJoin(',', batches.Select(Canonical))
               .Append(";seed=").Append(o.Seed)
-              .Append(";budget=").Append(o.Budget)
+              .Append(";budget=").Append(budget)
               .Append(";config=").Append(o.ConfigFile)
               .Append(";iomem=").Append(o.IomemFile);
             string text = sb.ToString();

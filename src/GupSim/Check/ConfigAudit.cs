@@ -196,41 +196,31 @@ public static class ConfigAudit
                 Seed = options.Seed,
             };
             // The budget is spread over the groups (path × size × placement); below one per group some line would
-            // not run at all, so it is raised to the group count.
-            var whole = CheckSpace.Build(spaceOptions);
-            var groups = new HashSet<CheckGroupKey>();
-            foreach (var e in whole.Entries) groups.Add(CheckGroupKey.Of(e.Configuration));
-            long budget = Math.Max(options.Budget, groups.Count);
-            if (budget > options.Budget)
-                notes.Add(string.Create(CultureInfo.InvariantCulture, $"--budget {options.Budget} is below this kernel's {groups.Count} path × size × placement groups: {groups.Count} configurations run, one per group"));
-            var space = budget >= whole.Entries.Count ? whole : CheckSpace.Build(spaceOptions with { Budget = budget });
+            // not run at all, so the space raises it to the group count.
+            var space = CheckSpace.Build(spaceOptions with { Budget = options.Budget, BudgetAtLeastOnePerGroup = true });
+            if (space.Groups > options.Budget)
+                notes.Add(string.Create(CultureInfo.InvariantCulture, $"--budget {options.Budget} is below this kernel's {space.Groups} path × size × placement groups: {space.Groups} configurations run, one per group"));
             if (space.SkippedBy.ContainsKey("config") && !HasFastPaths(space))
                 notes.Add("no CONFIG_HAVE_FAST_GUP / CONFIG_HAVE_GUP_FAST: no gup-fast paths");
             summary = sweep(space);
         }
 
+        var folded = summary is null ? [] : CheckLine.Fold(summary.Groups);
         foreach (var h in input.Hstates)
         {
             if (!h.Registered)
             {
-                foreach (string p in s_pathNames)
+                foreach (string p in CheckLine.PathNames)
                     lines.Add(new AuditPathVerdict(p, h.Size.Name, "refused", h.Refusal, 0, 0, null, h.Warnings));
                 continue;
             }
-            foreach (string p in s_pathNames)
-            {
-                var groups = new List<CheckGroupSummary>();
-                foreach (var g in summary!.Groups)
-                    if (g.Path == p && g.HugepageSize == h.Size.Name) groups.Add(g);
-                if (groups.Count == 0) continue;
-                lines.Add(Verdict(p, h, groups));
-            }
+            foreach (string p in CheckLine.PathNames)
+                foreach (var line in folded)
+                    if (line.Path == p && line.HugepageSize == h.Size.Name) lines.Add(Verdict(line, h));
         }
         return new AuditConfigResult(input.File, d.Arch.Name, d.Version.ToString(), d.Model.ToName(), input.Hotplug, d.DebugVm, lines, notes,
             summary?.Configurations ?? 0, summary?.ElapsedSeconds ?? 0);
     }
-
-    private static readonly string[] s_pathNames = ["slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin", "fast-longterm"];
 
     private static bool HasFastPaths(CheckSpace space)
     {
@@ -239,38 +229,14 @@ public static class ConfigAudit
         return false;
     }
 
-    private static AuditPathVerdict Verdict(string path, HstateSetupResult h, List<CheckGroupSummary> groups)
+    private static AuditPathVerdict Verdict(CheckLine line, HstateSetupResult h)
     {
-        long configs = 0, failures = 0, na = 0;
-        CheckGroupSummary? bad = null;
-        foreach (var g in groups)
-        {
-            configs += g.Configurations;
-            failures += g.Failures;
-            na += g.NotApplicable;
-            if (g.Minimal is not null && (bad is null || g.Minimal.Index < bad.Minimal!.Index)) bad = g;
-        }
-        if (bad is not null)
-        {
-            var m = bad.Minimal!;
-            return new AuditPathVerdict(path, h.Size.Name, "unsafe", null, configs, failures,
-                new AuditMinimal(m.Kind, m.WrongEntries, Describe(m.Configuration), m.GupTest, m.Scenario), h.Warnings);
-        }
-        long ran = configs - na;
-        if (ran == 0)
-            return new AuditPathVerdict(path, h.Size.Name, "not-checked",
-                string.Create(CultureInfo.InvariantCulture, $"all {configs} configurations were not applicable on this kernel's machines"), configs, 0, null, h.Warnings);
-        return new AuditPathVerdict(path, h.Size.Name, "safe", null, ran, 0, null, h.Warnings);
-    }
-
-    /// <summary>"offset 0, length 2, batch all, 2 huge pages of 1G, RAM 24G, fresh boot, scattered memmaps".</summary>
-    public static string Describe(CheckConfigurationSummary c)
-    {
-        ArgumentNullException.ThrowIfNull(c);
-        return string.Create(CultureInfo.InvariantCulture, $"offset {c.Offset}, length {c.Length}, batch ") + (c.Batch < 0 ? "all" : c.Batch.ToString(CultureInfo.InvariantCulture))
-            + string.Create(CultureInfo.InvariantCulture, $", {c.HugePages} huge page") + (c.HugePages == 1 ? "" : "s") + " of " + c.HugepageSize + ", "
-            + "RAM " + ByteSize.Format(c.Ram) + ", "
-            + (c.Churn == 0 ? "fresh boot" : string.Create(CultureInfo.InvariantCulture, $"churn {ByteSize.Format(c.Churn)} seed {c.Seed}"))
-            + ", " + c.Placement + " memmaps";
+        if (line.FirstUnsafe is { Minimal: { } m })
+            return new AuditPathVerdict(line.Path, h.Size.Name, "unsafe", null, line.Configurations, line.Failures,
+                new AuditMinimal(m.Kind, m.WrongEntries, CheckLine.Describe(m.Configuration), m.GupTest, m.Scenario), h.Warnings);
+        if (line.Ran == 0)
+            return new AuditPathVerdict(line.Path, h.Size.Name, "not-checked",
+                string.Create(CultureInfo.InvariantCulture, $"all {line.Configurations} configurations were not applicable on this kernel's machines"), line.Configurations, 0, null, h.Warnings);
+        return new AuditPathVerdict(line.Path, h.Size.Name, "safe", null, line.Ran, 0, null, h.Warnings);
     }
 }

@@ -11,7 +11,34 @@ namespace GupSim.Hugetlb;
 /// <param name="ThpPud">CONFIG_HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD.</param>
 /// <param name="DebugVm">CONFIG_DEBUG_VM (VM_WARN_ON_ONCE() is compiled in only with it).</param>
 /// <param name="WithPowerpcFix">Whether 39231e8d6ba7 is in (v6.18 as released: yes).</param>
-public sealed record HstateConfig(bool HugetlbPage, bool ArchHasGiganticPage, bool ContigAlloc, bool ZoneDevice, bool ThpPud, bool DebugVm, bool WithPowerpcFix = true);
+public sealed record HstateConfig(bool HugetlbPage, bool ArchHasGiganticPage, bool ContigAlloc, bool ZoneDevice, bool ThpPud, bool DebugVm, bool WithPowerpcFix = true)
+{
+    /// <summary>
+    /// The config of a machine booted without a .config: hugetlb on; ARCH_HAS_GIGANTIC_PAGE when the arch has a
+    /// gigantic size (every modelled arch with one selects it in v6.18, powerpc since 39231e8d6ba7); CONTIG_ALLOC on;
+    /// no ZONE_DEVICE, no PUD THP, no DEBUG_VM.
+    /// </summary>
+    public static HstateConfig ForMachine(ArchProfile arch)
+    {
+        ArgumentNullException.ThrowIfNull(arch);
+        bool gigantic = false;
+        foreach (var s in arch.HugePageSizes) gigantic |= arch.IsGigantic(s);
+        return new HstateConfig(HugetlbPage: true, ArchHasGiganticPage: gigantic, ContigAlloc: true, ZoneDevice: false, ThpPud: false, DebugVm: false);
+    }
+}
+
+/// <summary>The checks one huge page size meets in one kernel: its order against MAX_FOLIO_ORDER, and whether it is gigantic.</summary>
+/// <param name="Order">The size's order in base pages.</param>
+/// <param name="Gigantic">hstate_is_gigantic() (order ≥ MAX_ORDER, v5.11 meaning).</param>
+/// <param name="MaxFolioOrder">The kernel's MAX_FOLIO_ORDER, or null before v6.18.</param>
+public readonly record struct HstateGates(int Order, bool Gigantic, int? MaxFolioOrder)
+{
+    /// <summary>
+    /// order &gt; MAX_FOLIO_ORDER: hugetlb_add_hstate() WARNs (7b4f21f5e038) and registers the hstate anyway, and
+    /// alloc_contig_range_noprof() refuses a gigantic folio of that order with WARN_ON_ONCE and -EINVAL (0bf2edf041dc).
+    /// </summary>
+    public bool AboveMaxFolioOrder => MaxFolioOrder is int mf && Order > mf;
+}
 
 /// <summary>What the kernel does with one huge page size at boot and at run time.</summary>
 /// <param name="Size">The size (one the arch's arch_hugetlb_valid_size() accepts).</param>
@@ -44,27 +71,44 @@ public sealed record HstateSetupResult(HugePageSize Size, string? Refusal, bool 
 /// </summary>
 public static class HstateSetup
 {
-    /// <summary>The setup of every size the arch profile accepts, smallest first.</summary>
-    public static IReadOnlyList<HstateSetupResult> Simulate(ArchProfile arch, MemoryModel model, HstateConfig config)
+    /// <summary>
+    /// MAX_FOLIO_ORDER of the kernel <paramref name="config"/> describes (<see cref="MaxFolioOrder.Of"/>, keyed on
+    /// CONFIG_HAVE_GIGANTIC_FOLIOS with 39231e8d6ba7, on ARCH_HAS_GIGANTIC_PAGE before it), or null before v6.18.
+    /// </summary>
+    public static int? KernelMaxFolioOrder(ArchProfile arch, MemoryModel model, HstateConfig config)
     {
         ArgumentNullException.ThrowIfNull(arch);
         ArgumentNullException.ThrowIfNull(config);
         bool gigantic = config.WithPowerpcFix
             ? MaxFolioOrder.HaveGiganticFolios(config.HugetlbPage, config.ArchHasGiganticPage, config.ZoneDevice, config.ThpPud)
             : config.ArchHasGiganticPage;
-        int? maxFolio = MaxFolioOrder.Of(arch, model, gigantic, config.HugetlbPage, config.WithPowerpcFix);
+        return MaxFolioOrder.Of(arch, model, gigantic, config.HugetlbPage, config.WithPowerpcFix);
+    }
+
+    /// <summary>The gates of <paramref name="size"/> under <paramref name="maxFolioOrder"/> (<see cref="KernelMaxFolioOrder"/>): what both the audit and a machine's pools decide by.</summary>
+    public static HstateGates Gates(ArchProfile arch, int? maxFolioOrder, HugePageSize size)
+    {
+        ArgumentNullException.ThrowIfNull(arch);
+        return new HstateGates(size.Order(arch.PageShift), arch.IsGigantic(size), maxFolioOrder);
+    }
+
+    /// <summary>The setup of every size the arch profile accepts, smallest first.</summary>
+    public static IReadOnlyList<HstateSetupResult> Simulate(ArchProfile arch, MemoryModel model, HstateConfig config)
+    {
+        int? maxFolio = KernelMaxFolioOrder(arch, model, config);
         var results = new List<HstateSetupResult>();
         foreach (var size in arch.HugePageSizes)
         {
-            int order = size.Order(arch.PageShift);
-            bool isGigantic = arch.IsGigantic(size);
+            var gates = Gates(arch, maxFolio, size);
+            int order = gates.Order;
+            bool isGigantic = gates.Gigantic;
             if (!config.HugetlbPage)
             {
                 results.Add(new(size, "CONFIG_HUGETLB_PAGE is not set", isGigantic, false, []));
                 continue;
             }
             var warnings = new List<string>();
-            bool tooLarge = maxFolio is int mf && order > mf;
+            bool tooLarge = gates.AboveMaxFolioOrder;
             if (tooLarge)
                 warnings.Add(I($"hugetlb_add_hstate(): WARN_ON(order {order} > MAX_FOLIO_ORDER {maxFolio}) for {size.Name} (7b4f21f5e038); the hstate is registered anyway"));
             bool runtime = true;

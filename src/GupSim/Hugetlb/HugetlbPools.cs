@@ -251,16 +251,12 @@ public sealed class HugetlbPools
     public Hstate? Find(ulong bytes) => _hstates.FirstOrDefault(h => h.Size.Bytes == bytes);
 
     /// <summary>
-    /// MAX_FOLIO_ORDER of this machine's kernel (<see cref="MaxFolioOrder.Of"/>), or null before v6.18. A machine
-    /// booted without a .config has CONFIG_HAVE_GIGANTIC_FOLIOS when its arch has a gigantic size (every modelled
-    /// arch with one selects ARCH_HAS_GIGANTIC_PAGE in v6.18, powerpc since 39231e8d6ba7) and CONFIG_HUGETLB_PAGE.
+    /// The gates of <paramref name="h"/>'s size on this machine's kernel: <see cref="HstateSetup.Gates"/> under
+    /// <see cref="HstateSetup.KernelMaxFolioOrder"/> of <see cref="HstateConfig.ForMachine"/> — the same logic the
+    /// config audit applies to a user's .config.
     /// </summary>
-    private int? KernelMaxFolioOrder()
-    {
-        bool gigantic = false;
-        foreach (var s in _m.Arch.HugePageSizes) gigantic |= _m.Arch.IsGigantic(s);
-        return MaxFolioOrder.Of(_m.Arch, _m.Model, gigantic, hugetlbPage: true);
-    }
+    private HstateGates GatesOf(Hstate h) =>
+        HstateSetup.Gates(_m.Arch, HstateSetup.KernelMaxFolioOrder(_m.Arch, _m.Model, HstateConfig.ForMachine(_m.Arch)), h.Size);
 
     /// <summary>
     /// hugetlb_add_hstate() in v6.18 (7b4f21f5e038): <c>WARN_ON(order &gt; MAX_FOLIO_ORDER)</c>, and the hstate is
@@ -270,7 +266,9 @@ public sealed class HugetlbPools
     /// </summary>
     private void WarnAboveMaxFolioOrder(Hstate h)
     {
-        if (KernelMaxFolioOrder() is not int max || h.Order <= max) return;
+        var gates = GatesOf(h);
+        if (!gates.AboveMaxFolioOrder) return;
+        int max = gates.MaxFolioOrder!.Value;
         _m.Log(string.Create(CultureInfo.InvariantCulture, $"WARNING: CPU: 0 PID: 0 at mm/hugetlb.c hugetlb_add_hstate: order {h.Order} > MAX_FOLIO_ORDER {max} (hugepagesz={ByteSize.Format(h.Size.Bytes)})"));
     }
 
@@ -391,8 +389,10 @@ public sealed class HugetlbPools
         {
             // v6.18 alloc_contig_range_noprof() (0bf2edf041dc): a __GFP_COMP range above MAX_FOLIO_ORDER is
             // WARN_ON_ONCE and -EINVAL (cma_alloc() goes through it too).
-            if (KernelMaxFolioOrder() is int max && h.Order > max)
+            var gates = GatesOf(h);
+            if (gates.AboveMaxFolioOrder)
             {
+                int max = gates.MaxFolioOrder!.Value;
                 if (!_warnedContigOrder)
                 {
                     _warnedContigOrder = true;

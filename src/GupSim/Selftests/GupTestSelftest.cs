@@ -8,25 +8,57 @@ using GupSim.Mm;
 namespace GupSim.Selftests;
 
 /// <summary>
-/// What the gup_test selftest of one kernel version accepts and prints (tools/testing/selftests/{vm,mm}/gup_test.c: the
-/// v5.11, 6.1 and current sources). Versions GupSim has no source for take the nearest earlier behaviour; the boundaries marked
-/// "inferred" are GupSim's reading of the history and are listed in docs/gup-test.md.
+/// What the gup_test selftest of one kernel version accepts and prints (tools/testing/selftests/vm/gup_test.c before
+/// v6.3, selftests/mm/gup_test.c after). Each switch is one property with the commit (or the patch mail) behind it and how
+/// its release was found; docs/gup-test.md ("gup_test per version") lists the copies each one was read from. Where the
+/// release could not be confirmed the property says "inferred" and takes the first release GupSim models whose source
+/// was seen with the behaviour.
 /// </summary>
 public sealed record GupTestDialect(KernelVersion Version)
 {
-    /// <summary>v5.13: -W, -p and -z; write became the default; gup_flags and test_flags split.</summary>
+    /// <summary>
+    /// v5.13: <c>-W</c> (read), <c>-p</c> (GUP_TEST_FLAG_DUMP_PAGES_USE_PIN) and <c>-z</c>; write became the default and
+    /// <c>gup_flags</c>/<c>test_flags</c> were split (Pavel Tatashin's "prohibit pinning pages in ZONE_MOVABLE" series:
+    /// "selftests/vm: gup_test: fix test flag" and v8 14/14 "selftests/vm: gup_test: test faulting in kernel, and verify
+    /// pinnable pages", 2021-01-25; commit ids not found, release inferred from the series, which the v5.12 source lacks).
+    /// </summary>
     public bool HasV513Options => Version >= KernelVersion.FromNumbers(5, 13);
 
-    /// <summary>-j N threads (Peter Xu, 2021; inferred: from v5.14).</summary>
+    /// <summary>
+    /// <c>-z</c> does something: <c>touch = 1</c>, so the pages are faulted in by GUP with FOLL_TOUCH instead of from user
+    /// space. From v5.13 (<see cref="HasV513Options"/>) until the case was deleted: the current source
+    /// (torvalds/linux 218fbfad1634) keeps 'z' in the getopt string with no case, so <c>-z</c> reaches
+    /// <c>default:</c> → "Wrong argument". The v6.17-rc4 source and the 2025-09-10 <c>-n -1</c> patch's base still have the
+    /// case; the commit that removed it was not found, so the switch is inferred: v7.1, the newest release GupSim models,
+    /// which runs the current source.
+    /// </summary>
+    public bool HandlesTouchOption => HasV513Options && Version < KernelVersion.V7_1;
+
+    /// <summary>
+    /// <c>-j N</c> threads: Peter Xu, "mm/gup_benchmark: Support threading" (v2 posted 2021-05-07 with the has_pinned
+    /// series; commit id not found; inferred: v5.14, the first merge window after it).
+    /// </summary>
     public bool HasThreads => Version >= KernelVersion.V5_14;
 
-    /// <summary>-n with a negative count means the whole range in one call (2025; from v6.18). Before, the count wrapped to a u32.</summary>
+    /// <summary>
+    /// <c>-n</c> below zero means the whole range in one call (<c>nr_pages = size / psize()</c> with the size set so far):
+    /// David Hildenbrand, "selftests/mm: gup_tests: option to GUP all pages in a single call" (posted 2025-09-10 against
+    /// the v6.17 source; a5883fa94295 by the shortlog, not verified; inferred: v6.18). Before, -1 became a u32 and the
+    /// module's clamp to the end of the range did the same on 64-bit.
+    /// </summary>
     public bool NegativeNrIsWholeRange => Version.HasMaxFolioOrderInvariant;
 
-    /// <summary>Output through kselftest.h (TAP header, plan, "# " messages, ok/not ok, totals; inferred: from v6.8).</summary>
+    /// <summary>
+    /// Output through kselftest.h: Muhammad Usama Anjum, "selftests/mm: gup_test: conform test to TAP format output",
+    /// cb6e7cae1886 (v2 posted 2024-01-02, before the v6.8 merge window; the 6.6 and 6.7 stable queues of 2024-04-01
+    /// carry it as a backport, and no 6.8 one was found: v6.8). <c>TAP version 13</c> and <c>1..nthreads</c> after the options, <c>"# "</c> before each
+    /// <c>ksft_print_msg()</c>, <c>ok N ioctl status 0</c>, the totals, and a bad option is <c>Bail out! Wrong argument</c>
+    /// (exit 1) instead of <c>return -1</c> (exit 255). GupSim's 6.6 and 6.7 are the releases; 6.6.24+ and 6.7.12+ stable
+    /// print TAP too.
+    /// </summary>
     public bool KselftestOutput => Version >= KernelVersion.FromNumbers(6, 8);
 
-    /// <summary>The getopt option string.</summary>
+    /// <summary>The getopt option string: v5.11's, v5.13's (<c>WHpz</c>), v5.14's (<c>j:</c>); 'z' stays in it after its case went.</summary>
     public string Optstring => !HasV513Options ? "m:r:n:F:f:abctTLUuwSH"
         : HasThreads ? "m:r:n:F:f:abcj:tTLUuwWSHpz"
         : "m:r:n:F:f:abctTLUuwWSHpz";
@@ -493,9 +525,11 @@ public sealed class GupTestSelftest
                     o.Flags |= MapFlags.Shared;
                     break;
                 case 'H': o.Flags |= MapFlags.Hugetlb | MapFlags.Anonymous; break;
-                case 'z': o.Touch = true; break;
+                case 'z' when Dialect.HandlesTouchOption: o.Touch = true; break;
                 default:
-                    stderr.WriteLine(opt.Error);
+                    // glibc's getopt prints its line only for an option not in the string ('?'); v7.1's 'z' is in the
+                    // string and has no case, so it comes here silently.
+                    if (opt.Error is not null) stderr.WriteLine(opt.Error);
                     if (Dialect.KselftestOutput)
                     {
                         exit = new KselftestTap(stdout).ExitFailMessage("Wrong argument\n");

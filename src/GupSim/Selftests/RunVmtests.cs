@@ -8,29 +8,47 @@ namespace GupSim.Selftests;
 
 /// <summary>
 /// What the gup part of tools/testing/selftests/mm/run_vmtests.sh (selftests/vm before v6.3) looks like in one kernel
-/// version. Boundaries GupSim has no source for are its reading of the patch dates and are marked "inferred"; the
-/// table is in docs/run-vmtests.md.
+/// version. Each switch is one property with the commit or patch mail behind it; releases that could not be confirmed
+/// are marked "inferred". The table, with the copies each switch was read from, is in docs/run-vmtests.md and
+/// docs/gup-test.md.
 /// </summary>
 public sealed record RunVmtestsDialect(KernelVersion Version)
 {
-    /// <summary>The selftest directory: "mm" from v6.3, "vm" before.</summary>
+    /// <summary>The selftest directory: "mm" from v6.3 (SeongJae Park's rename of selftests/vm to selftests/mm), "vm" before.</summary>
     public string SelftestDir => Version >= KernelVersion.FromNumbers(6, 3) ? "mm" : "vm";
 
-    /// <summary>The script's <c>-t CATEGORIES</c>, <c>CATEGORY=</c> on each run_test and the closing
-    /// <c>SUMMARY: PASS= SKIP= FAIL=</c> line (inferred: v6.2; the 6.1 script has none of them).</summary>
+    /// <summary>
+    /// The script's <c>-t CATEGORIES</c> and <c>CATEGORY=</c> on each run_test: Joel Savitz, 98b3add737b4 "selftests/vm:
+    /// enable running select groups of tests" (v6 posted 2022-10-18; its stray <c>echo "running: $1"</c> was removed in
+    /// the same cycle by "selftests/vm: remove extraneous echo"; inferred: v6.2, the 6.1 script has neither).
+    /// </summary>
     public bool HasCategories => Version >= KernelVersion.FromNumbers(6, 2);
 
-    /// <summary><c>./gup_longterm</c> after the dump test (David Hildenbrand, 2023; inferred: v6.5).</summary>
+    /// <summary>
+    /// The closing <c>SUMMARY: PASS=N SKIP=N FAIL=N</c> line: Peter Xu, "selftests/mm: Dump a summary in
+    /// run_vmtests.sh" (patch 3 of the userfaultfd selftest rework, v2 posted 2023-04-12; commit id not found; inferred:
+    /// v6.4, the merge window after it). The v6.2 categories patch has no counters.
+    /// </summary>
+    public bool HasSummary => Version >= KernelVersion.FromNumbers(6, 4);
+
+    /// <summary><c>./gup_longterm</c> after the dump test (David Hildenbrand's gup_longterm test, May 2023; inferred: v6.5).</summary>
     public bool HasGupLongterm => Version >= KernelVersion.FromNumbers(6, 5);
 
-    /// <summary><c>-a</c> and <c>run_gup_matrix()</c> (Peter Xu, June 2023; inferred: v6.6).</summary>
+    /// <summary>
+    /// <c>-a</c> and <c>run_gup_matrix()</c>: Peter Xu, the last patches of "mm/gup: Unify hugetlb, speed up thp" (v4
+    /// 2023-06-28), the series whose 4849807114b8 ("mm/gup: retire follow_hugetlb_page()") merged in the v6.6 window.
+    /// </summary>
     public bool HasMatrix => Version >= KernelVersion.V6_6;
 
-    /// <summary>The script prints TAP itself: <c>tap_prefix</c>, <c>ok N name</c>, the plan at the end
-    /// (July 2023; inferred: v6.6). Before, only the kselftest runner around the whole script printed TAP.</summary>
-    public bool TapOutput => Version >= KernelVersion.V6_6;
+    /// <summary>
+    /// The script prints TAP itself (<c>tap_prefix</c> before every other line, <c>ok N name</c> per run, <c>TAP version
+    /// 13</c> before the first run and <c>1..N</c> at the end, <c>-n</c> to opt out): Ryan Roberts' a3c5cc5129ef (posted
+    /// 2023-12-14, before the v6.8 merge window; 6.6-stable took it as a backport in August 2024, so not v6.6: v6.8). Before, only the kselftest runner around the whole script printed TAP.
+    /// </summary>
+    public bool TapOutput => Version >= KernelVersion.FromNumbers(6, 8);
 
-    /// <summary><c>-n -1</c> in the default list and in the matrix (David Hildenbrand, 2025: v6.18, with gup_test's own <c>-n -1</c>).</summary>
+    /// <summary><c>-n -1</c> in the default list and in the matrix (David Hildenbrand, 2025-09-10, with gup_test's own
+    /// <c>-n -1</c>: <see cref="GupTestDialect.NegativeNrIsWholeRange"/>; inferred: v6.18).</summary>
     public bool HasWholeRangeRuns => Version.HasMaxFolioOrderInvariant;
 
     /// <summary>
@@ -168,7 +186,7 @@ public sealed record VmtestsResult(VmtestsHugetlbSetup Setup, IReadOnlyList<Vmte
 /// The gup part of run_vmtests.sh (tools/testing/selftests/mm/run_vmtests.sh; selftests/vm before v6.3) on a simulated
 /// machine: the hugetlb setup, the version's <c>run_test ./gup_test …</c> lines or, with <c>-a</c>,
 /// <c>run_gup_matrix()</c>, each run a fresh simulated process on the same machine, in order, and the output as the
-/// version prints it — the script's own TAP from v6.6, the kselftest runner's (kselftest/runner.sh) around the script
+/// version prints it — the script's own TAP from v6.8, the kselftest runner's (kselftest/runner.sh) around the script
 /// before. The other categories of the script (mmap, userfaultfd, …) are not simulated and print nothing.
 /// </summary>
 public sealed class RunVmtests
@@ -398,7 +416,7 @@ public sealed class RunVmtests
     /// The whole suite — the hugetlb setup, every planned run in order, the restore of nr_hugepages (the script's
     /// cleanup) — written as the version prints it, each run as soon as it ends, then GupSim's own closing line
     /// <c># gupsim: N passed, N failed, N skipped</c>. The result's exit code is the script's <c>$exitcode</c>, which
-    /// before v6.6 the kselftest runner turns into the <c>ok</c>/<c>not ok</c> of the whole script.
+    /// before v6.8 the kselftest runner turns into the <c>ok</c>/<c>not ok</c> of the whole script.
     /// </summary>
     public VmtestsResult Run(TextWriter output)
     {
@@ -406,7 +424,7 @@ public sealed class RunVmtests
         var setup = SetupHugetlb();
         bool tap = Dialect.TapOutput;
         const string prefix = "# ";
-        // Before v6.6 the TAP is the kselftest runner's (kselftest/runner.sh run_many/run_one) around the whole script:
+        // Before v6.8 the TAP is the kselftest runner's (kselftest/runner.sh run_many/run_one) around the whole script:
         // its plan of one test, the script's lines behind "# ", and ok/not ok for the script's exit status.
         string header = $"selftests: {Dialect.SelftestDir}: run_vmtests.sh";
         if (!tap)
@@ -439,7 +457,7 @@ public sealed class RunVmtests
         var result = new VmtestsResult(setup, runs, exitcode);
         if (setup.ExitCode is null)
         {
-            if (Dialect.HasCategories)
+            if (Dialect.HasSummary)
                 output.WriteLine(prefix + string.Create(CultureInfo.InvariantCulture, $"SUMMARY: PASS={result.Passed} SKIP={result.Skipped} FAIL={result.Failed}"));
             if (tap) output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1..{runs.Count}"));
         }
@@ -458,7 +476,7 @@ public sealed class RunVmtests
     }
 
     /// <summary>run_test's lines for one run: the title between two rules of dashes, the output, [PASS]/[SKIP]/[FAIL],
-    /// and from v6.6 the TAP line (<c>ok N name</c>, <c>ok N name # SKIP</c>, <c>not ok N name # exit=RET</c>).</summary>
+    /// and from v6.8 the TAP line (<c>ok N name</c>, <c>ok N name # SKIP</c>, <c>not ok N name # exit=RET</c>).</summary>
     private static void WriteRun(TextWriter output, VmtestsRunResult r, bool tap)
     {
         const string prefix = "# ";

@@ -228,4 +228,36 @@ public sealed class AuditTests : IDisposable
         File.WriteAllText(f, text);
         return f;
     }
+
+    [Fact]
+    public void BudgetBelowTheGroupCount_OneBuild_RunsExactlyOnePerGroup()
+    {
+        // What audit asks of the space: at least one configuration per path × size × placement group, from one build.
+        var o = new CheckSpaceOptions { Arches = "x86_64", Kernels = "6.18", Budget = 1 };
+        var floored = CheckSpace.Build(o with { BudgetAtLeastOnePerGroup = true });
+        var plain = CheckSpace.Build(o);
+        Assert.Single(plain.Entries);
+        Assert.Equal(plain.Groups, floored.Groups);
+        Assert.True(floored.Groups > 1);
+        Assert.Equal(floored.Groups, floored.Entries.Count);
+        var keys = new HashSet<CheckGroupKey>();
+        foreach (var e in floored.Entries) Assert.True(keys.Add(CheckGroupKey.Of(e.Configuration)), "two configurations of one group");
+        Assert.NotEqual(plain.Fingerprint, floored.Fingerprint); // the budget that ran is in the fingerprint
+    }
+
+    [Fact]
+    public void MachinePoolsAndAudit_DecideBySameGates()
+    {
+        // sh v6.18 classic SPARSEMEM: MAX_FOLIO_ORDER = PFN_SECTION_SHIFT 14; 512M is order 17. The audit's
+        // HstateSetup (with a machine's config) and a booted machine's pools read the same HstateGates.
+        var sh = GupSim.Arch.ArchProfiles.Get("sh", GupSim.Arch.KernelVersion.V6_18);
+        int? max = GupSim.Hugetlb.HstateSetup.KernelMaxFolioOrder(sh, GupSim.Arch.MemoryModel.Sparsemem, GupSim.Hugetlb.HstateConfig.ForMachine(sh));
+        Assert.Equal(14, max);
+        var size512 = Assert.Single(sh.HugePageSizes, z => z.Name == "512M");
+        var g = GupSim.Hugetlb.HstateSetup.Gates(sh, max, size512);
+        Assert.Equal((17, true, true), (g.Order, g.Gigantic, g.AboveMaxFolioOrder));
+        var audit = GupSim.Hugetlb.HstateSetup.Simulate(sh, GupSim.Arch.MemoryModel.Sparsemem, GupSim.Hugetlb.HstateConfig.ForMachine(sh));
+        Assert.False(Assert.Single(audit, h => h.Size.Name == "512M").RuntimeAllocation);
+        Assert.True(Assert.Single(audit, h => h.Size.Name == "64M").RuntimeAllocation);
+    }
 }
