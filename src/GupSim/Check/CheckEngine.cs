@@ -52,6 +52,7 @@ public sealed class CheckEngine : ICheckRunner
     private readonly IReadOnlyList<ISubpageRecorder> _userRecorders;
     private readonly ThreadLocal<Worker> _workers = new(() => new Worker());
     private long _boots;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<CheckShape, byte> _bootedShapes = new();
 
     /// <summary>An engine whose <c>--strategy</c> names may also be those of <paramref name="userRecorders"/> (from <c>--strategy-assembly</c>).</summary>
     public CheckEngine(IReadOnlyList<ISubpageRecorder> userRecorders)
@@ -145,7 +146,9 @@ public sealed class CheckEngine : ICheckRunner
         bool finished = false;
         try
         {
+            long t0 = CheckProfile.Start();
             var v = RunOn(b, configuration);
+            CheckProfile.Add(CheckProfile.Slot.Run, t0);
             finished = true;
             return v;
         }
@@ -309,7 +312,12 @@ public sealed class CheckEngine : ICheckRunner
         }
         try
         {
+            long t0 = CheckProfile.Start();
             b = Boot(shape);
+            CheckProfile.Add(shape.ChurnBytes > 0
+                ? (CheckProfile.Shrinking ? CheckProfile.Slot.ShrinkBootChurned : CheckProfile.Slot.BootChurned)
+                : (CheckProfile.Shrinking ? CheckProfile.Slot.ShrinkBootFresh : CheckProfile.Slot.BootFresh), t0);
+            if (CheckProfile.Enabled && !_bootedShapes.TryAdd(shape, 0)) CheckProfile.Add(CheckProfile.Slot.Reboot, 0);
         }
         catch
         {
@@ -366,7 +374,9 @@ public sealed class CheckEngine : ICheckRunner
     private void Release(Booted b, bool finished)
     {
         if (b.Machine is null) return;
+        long t0 = CheckProfile.Start();
         bool keep = finished && (!b.Used || b.Machine.Rollback(b.Checkpoint!));
+        if (b.Used) CheckProfile.Add(keep ? CheckProfile.Slot.Rollback : CheckProfile.Slot.RollbackRefused, t0);
         if (!keep)
         {
             b.Checkpoint!.Dispose();
