@@ -145,7 +145,7 @@ public sealed class CheckShrinker : ICheckShrinker
     /// starts from the shape's state right after its setup), so a candidate judged before — in an earlier pass or
     /// round, or while shrinking another group — gets the verdict it got then.
     /// </summary>
-    private CheckVerdict? Judge(CheckConfiguration c)
+    internal CheckVerdict? Judge(CheckConfiguration c)
     {
         if (_verdicts.TryGetValue(c, out var known))
         {
