@@ -28,6 +28,8 @@ public static class CheckProfile
         ShrinkBootChurned,
         /// <summary>Boots of a shape booted before (its machine was dropped, or another thread had it out).</summary>
         Reboot,
+        /// <summary>Of those, the boots while shrinking.</summary>
+        ShrinkReboot,
         /// <summary>Runs of a configuration on a booted machine (GUP, oracle, release, judging).</summary>
         Run,
         /// <summary>Rollbacks that restored the machine.</summary>
