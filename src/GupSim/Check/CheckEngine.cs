@@ -146,10 +146,10 @@ public sealed class CheckEngine : ICheckRunner
 
     /// <summary>
     /// The backstop for what struct page storage does not count (page tables, allocator lists, other kernel data):
-    /// while the managed heap, garbage included, is larger than this (default 320 MiB), each put-back also drops the
+    /// while the managed heap, garbage included, is larger than this (default 224 MiB), each put-back also drops the
     /// least recently used idle machine.
     /// </summary>
-    public long IdleHeapBytes { get; init; } = 320L << 20;
+    public long IdleHeapBytes { get; init; } = 224L << 20;
 
     /// <inheritdoc/>
     /// <exception cref="GupSimException">Thrown when the shape cannot boot at all (bad machine options, a missing --config file), or for an unknown strategy.</exception>
