@@ -113,6 +113,7 @@ public static class CheckCommand
                 foreach (string w in space.Warnings) Program.Warn(stderr, w);
                 var runner = runnerFactory(recorders);
                 var summary = RunWithProgress(runner, shrinkerFactory(runner), pr.GetValue(jobs) ?? Environment.ProcessorCount, space, stderr);
+                if (CheckProfile.Enabled) stderr.Write(CheckProfile.Report());
                 if (dir is not null) WriteScenarios(summary, dir);
                 if (pr.GetValue(json)) stdout.WriteLine(summary.ToJson());
                 else if (options.ConfigFile is not null) WriteYourMachine(summary, options, dir, stdout);

@@ -52,6 +52,7 @@ public sealed class CheckEngine : ICheckRunner
     private readonly IReadOnlyList<ISubpageRecorder> _userRecorders;
     private readonly ThreadLocal<Worker> _workers = new(() => new Worker());
     private long _boots;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<CheckShape, byte> _bootedShapes = new();
 
     /// <summary>An engine whose <c>--strategy</c> names may also be those of <paramref name="userRecorders"/> (from <c>--strategy-assembly</c>).</summary>
     public CheckEngine(IReadOnlyList<ISubpageRecorder> userRecorders)
@@ -102,6 +103,8 @@ public sealed class CheckEngine : ICheckRunner
         public string? GupStrategyName;
         /// <summary>When it was last put back (orders evictions: the least recently used goes first).</summary>
         public long LastUse;
+        /// <summary>Bytes of struct page storage its machine holds (<see cref="StructPageStore.MaterialisedBytes"/>), measured when it was put back.</summary>
+        public long Footprint;
     }
 
     /// <summary>One worker thread's buffers.</summary>
@@ -119,6 +122,8 @@ public sealed class CheckEngine : ICheckRunner
     /// <summary>Machines of each shape out for a run or being booted: another thread wanting the shape waits for one instead of booting it again.</summary>
     private readonly Dictionary<CheckShape, int> _inUse = [];
     private int _idleCount;
+    /// <summary>The <see cref="Booted.Footprint"/>s of the idle machines, summed.</summary>
+    private long _idleBytes;
     private long _useClock;
     /// <summary>Shapes whose setup was not applicable or failed: the verdict of every configuration of theirs, kept for good (no machine).</summary>
     private readonly Dictionary<CheckShape, Booted> _settled = [];
@@ -131,10 +136,20 @@ public sealed class CheckEngine : ICheckRunner
     public int MaxIdleMachines { get; init; } = 24;
 
     /// <summary>
-    /// While the managed heap is larger than this (default 160 MiB), each put-back drops the least recently used idle
-    /// machine (one at a time: the heap shrinks only as the collector gets to them).
+    /// The struct page storage the idle machines may hold together (default 96 MiB, summed over their
+    /// <see cref="StructPageStore.MaterialisedBytes"/>): beyond it, put-backs drop the least recently used idle machines
+    /// until it fits, keeping at least the one just put back. Measured on the machines themselves, not on the managed
+    /// heap, so garbage not yet collected does not drop machines the next configurations need (with the heap alone as
+    /// the measure the default sweep booted 343 shapes again, most of them while shrinking).
     /// </summary>
-    public long IdleMemoryBytes { get; init; } = 160L << 20;
+    public long IdleMemoryBytes { get; init; } = 96L << 20;
+
+    /// <summary>
+    /// The backstop for what struct page storage does not count (page tables, allocator lists, other kernel data):
+    /// while the managed heap, garbage included, is larger than this (default 224 MiB), each put-back also drops the
+    /// least recently used idle machine.
+    /// </summary>
+    public long IdleHeapBytes { get; init; } = 224L << 20;
 
     /// <inheritdoc/>
     /// <exception cref="GupSimException">Thrown when the shape cannot boot at all (bad machine options, a missing --config file), or for an unknown strategy.</exception>
@@ -145,7 +160,9 @@ public sealed class CheckEngine : ICheckRunner
         bool finished = false;
         try
         {
+            long t0 = CheckProfile.Start();
             var v = RunOn(b, configuration);
+            CheckProfile.Add(CheckProfile.Slot.Run, t0);
             finished = true;
             return v;
         }
@@ -293,6 +310,7 @@ public sealed class CheckEngine : ICheckRunner
                     list.RemoveAt(list.Count - 1);
                     if (list.Count == 0) _idle.Remove(shape);
                     _idleCount--;
+                    _idleBytes -= b.Footprint;
                     break;
                 }
                 // One out already (a run, or its boot): wait for it to come back rather than boot the shape twice.
@@ -309,7 +327,16 @@ public sealed class CheckEngine : ICheckRunner
         }
         try
         {
+            long t0 = CheckProfile.Start();
             b = Boot(shape);
+            CheckProfile.Add(shape.ChurnBytes > 0
+                ? (CheckProfile.Shrinking ? CheckProfile.Slot.ShrinkBootChurned : CheckProfile.Slot.BootChurned)
+                : (CheckProfile.Shrinking ? CheckProfile.Slot.ShrinkBootFresh : CheckProfile.Slot.BootFresh), t0);
+            if (CheckProfile.Enabled && !_bootedShapes.TryAdd(shape, 0))
+            {
+                CheckProfile.Add(CheckProfile.Slot.Reboot, 0);
+                if (CheckProfile.Shrinking) CheckProfile.Add(CheckProfile.Slot.ShrinkReboot, 0);
+            }
         }
         catch
         {
@@ -327,7 +354,7 @@ public sealed class CheckEngine : ICheckRunner
     /// <summary>Ends one use of <paramref name="shape"/>, keeping <paramref name="keep"/> idle (null: nothing to keep), and wakes the threads waiting for a machine.</summary>
     private void GiveBack(CheckShape shape, Booted? keep)
     {
-        Booted? evicted = null;
+        List<Booted>? evicted = null;
         lock (_idleLock)
         {
             int n = _inUse[shape] - 1;
@@ -339,20 +366,27 @@ public sealed class CheckEngine : ICheckRunner
                 if (!_idle.TryGetValue(shape, out var list)) _idle[shape] = list = [];
                 list.Add(keep);
                 _idleCount++;
-                if (_idleCount > Math.Max(0, MaxIdleMachines) || (_idleCount > 1 && GC.GetTotalMemory(false) > IdleMemoryBytes))
+                _idleBytes += keep.Footprint;
+                bool heapFull = _idleCount > 1 && GC.GetTotalMemory(false) > IdleHeapBytes;
+                while (_idleCount > Math.Max(0, MaxIdleMachines) || (_idleCount > 1 && (_idleBytes > IdleMemoryBytes || heapFull)))
                 {
+                    heapFull = false;
+                    Booted? lru = null;
                     foreach (var l in _idle.Values)
                         foreach (var x in l)
-                            if (evicted is null || x.LastUse < evicted.LastUse) evicted = x;
-                    var from = _idle[evicted!.Shape];
-                    from.Remove(evicted);
-                    if (from.Count == 0) _idle.Remove(evicted.Shape);
+                            if (lru is null || x.LastUse < lru.LastUse) lru = x;
+                    var from = _idle[lru!.Shape];
+                    from.Remove(lru);
+                    if (from.Count == 0) _idle.Remove(lru.Shape);
                     _idleCount--;
+                    _idleBytes -= lru.Footprint;
+                    (evicted ??= []).Add(lru);
                 }
             }
             Monitor.PulseAll(_idleLock);
         }
-        evicted?.Checkpoint!.Dispose();
+        if (evicted is not null)
+            foreach (var x in evicted) x.Checkpoint!.Dispose();
     }
 
     /// <summary>
@@ -366,11 +400,14 @@ public sealed class CheckEngine : ICheckRunner
     private void Release(Booted b, bool finished)
     {
         if (b.Machine is null) return;
+        long t0 = CheckProfile.Start();
         bool keep = finished && (!b.Used || b.Machine.Rollback(b.Checkpoint!));
+        if (b.Used) CheckProfile.Add(keep ? CheckProfile.Slot.Rollback : CheckProfile.Slot.RollbackRefused, t0);
         if (!keep)
         {
             b.Checkpoint!.Dispose();
         }
+        else b.Footprint = b.Machine.Store.MaterialisedBytes;
         b.Used = false;
         GiveBack(b.Shape, keep ? b : null);
     }

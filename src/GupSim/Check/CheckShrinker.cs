@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using GupSim.Core;
 using GupSim.Arch;
 
@@ -21,6 +22,16 @@ public sealed class CheckShrinker : ICheckShrinker
         ArgumentNullException.ThrowIfNull(runner);
         _runner = runner;
     }
+
+    /// <summary>Every verdict this shrinker got from the runner, by configuration (null: the runner refused it as bad input).</summary>
+    private readonly ConcurrentDictionary<CheckConfiguration, CheckVerdict?> _verdicts = new();
+    private long _cacheHits;
+
+    /// <summary>Candidates answered from the verdicts already judged instead of being run again, over every <see cref="Shrink"/> of this shrinker.</summary>
+    public long CachedVerdicts => Interlocked.Read(ref _cacheHits);
+
+    /// <summary>Configurations this shrinker has had the runner judge (each once).</summary>
+    public int JudgedConfigurations => _verdicts.Count;
 
     /// <summary>Candidates judged by the last <see cref="Shrink"/> on this thread (a measure of its cost).</summary>
     [ThreadStatic]
@@ -48,17 +59,8 @@ public sealed class CheckShrinker : ICheckShrinker
             cand = Normalize(cand);
             if (cand == cur) return false;
             t_tried++;
-            CheckVerdict v;
-            try
-            {
-                v = _runner.Run(cand);
-            }
-            catch (GupSimException)
-            {
-                // A smaller candidate the machine cannot be (e.g. more --churn than a smaller RAM has free) does not
-                // reproduce the failure: keep the current case.
-                return false;
-            }
+            // A candidate another pass, round or group already judged (the runner is deterministic) is not run again.
+            if (Judge(cand) is not CheckVerdict v) return false;
             if (!v.Failed || v.Symptoms.Kind() != kind) return false;
             (cur, curV) = (cand, v);
             return true;
@@ -136,6 +138,39 @@ public sealed class CheckShrinker : ICheckShrinker
         return Minimal(cur, curV);
     }
 
+    /// <summary>
+    /// The runner's verdict on <paramref name="c"/>, or null when the runner refused it as bad input (a
+    /// <see cref="GupSimException"/>: a machine the shape cannot be, e.g. more --churn than a smaller RAM has free).
+    /// Each configuration is run once per shrinker: the runner's verdict depends on the configuration alone (every run
+    /// starts from the shape's state right after its setup), so a candidate judged before — in an earlier pass or
+    /// round, or while shrinking another group — gets the verdict it got then.
+    /// </summary>
+    internal CheckVerdict? Judge(CheckConfiguration c)
+    {
+        if (_verdicts.TryGetValue(c, out var known))
+        {
+            Interlocked.Increment(ref _cacheHits);
+            CheckProfile.Add(CheckProfile.Slot.CandidateCacheHit, 0);
+            return known;
+        }
+        CheckVerdict? v;
+        long t0 = CheckProfile.Start();
+        try
+        {
+            v = _runner.Run(c);
+        }
+        catch (GupSimException)
+        {
+            v = null;
+        }
+        finally
+        {
+            CheckProfile.Add(CheckProfile.Slot.ShrinkCandidate, t0);
+        }
+        _verdicts.TryAdd(c, v);
+        return v;
+    }
+
     private static long HighestPowerOfTwo(long v) => v <= 0 ? 0 : 1L << (63 - (int)long.LeadingZeroCount(v));
 
     /// <summary>A batch of −1 or at least the length is one call: spelled as the length.</summary>
@@ -173,15 +208,7 @@ public sealed class CheckShrinker : ICheckShrinker
         {
             var run = c with { OffsetPages = 0, LengthPages = whole, Batch = Math.Min(n, whole) };
             if (!CheckScenario.IsGupTestRun(run)) return null;
-            CheckVerdict v;
-            try
-            {
-                v = _runner.Run(run);
-            }
-            catch (GupSimException)
-            {
-                return null;
-            }
+            if (Judge(run) is not CheckVerdict v) return null;
             if (v.Failed && v.Symptoms.Kind() == kind) return run;
         }
         return null;

@@ -52,6 +52,7 @@ public sealed class CheckSweep
         var progressLock = new object();
         var progress = Progress;
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, MaxDegreeOfParallelism) };
+        long sweep0 = CheckProfile.Start();
         try
         {
             Parallel.ForEach(Partitioner.Create(runs, EnumerablePartitionerOptions.NoBuffering), options, run =>
@@ -72,6 +73,7 @@ public sealed class CheckSweep
             ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
         }
 
+        CheckProfile.Add(CheckProfile.Slot.SweepPhase, sweep0);
         // Each group's first failure by global index (entries are in index order).
         var first = new Dictionary<CheckGroupKey, int>();
         var firstOrder = new List<CheckGroupKey>();
@@ -100,18 +102,27 @@ public sealed class CheckSweep
         var order = new List<CheckGroupKey>(firstOrder.Count);
         foreach (var keys in shapes) order.AddRange(keys);
         var minimal = new ConcurrentDictionary<CheckGroupKey, (long Index, CheckMinimalCase Case)>();
+        long shrink0 = CheckProfile.Start();
+        CheckProfile.Shrinking = true;
         try
         {
             Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering), options, key =>
             {
                 int i = first[key];
+                long t0 = CheckProfile.Start();
                 minimal[key] = (entries[i].Index, _shrinker.Shrink(entries[i].Configuration, verdicts[i]));
+                CheckProfile.Add(CheckProfile.Slot.Shrink, t0);
             });
         }
         catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {
             ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
         }
+        finally
+        {
+            CheckProfile.Shrinking = false;
+        }
+        CheckProfile.Add(CheckProfile.Slot.ShrinkPhase, shrink0);
         return CheckSummary.FromRun(space, verdicts, minimal, clock.Elapsed.TotalSeconds);
     }
 }

@@ -59,19 +59,122 @@ public sealed class CompoundPages
         // __ClearPageReserved() / __SetPageHead() / __ClearPageReserved(p): the kernel's non-atomic forms.
         sp.ClearFlag(head, PageFlagBits.Reserved);
         sp.SetFlag(head, PageFlagBits.Head);
-        var p = _m.PageAdd(head, 1);
-        ulong headPfn = WalkMayLeaveTheMemmap ? _m.PageToPfn(head).Value : 0;
-        for (int i = 1; i < 1 << order; i++)
+        if (CanBatchTailStores) WalkTails(head, order, prep: true);
+        else
         {
-            using (StrayScope(p, headPfn, i))
+            var p = _m.PageAdd(head, 1);
+            ulong headPfn = WalkMayLeaveTheMemmap ? _m.PageToPfn(head).Value : 0;
+            for (int i = 1; i < 1 << order; i++)
             {
-                sp.ClearFlag(p, PageFlagBits.Reserved);
-                sp.SetRefcount(p, 0);
-                sp.SetCompoundHead(p, head, order);
+                using (StrayScope(p, headPfn, i)) PrepTail(p, head, order);
+                if (i + 1 < 1 << order) p = NextSubpage(head, p, i + 1);
             }
-            if (i + 1 < 1 << order) p = NextSubpage(head, p, i + 1);
         }
         SetCompoundFields(head, order);
+    }
+
+    /// <summary>prep_compound_gigantic_page()'s stores to one tail: PG_reserved cleared, _refcount 0, compound_head.</summary>
+    private void PrepTail(PagePtr p, PagePtr head, int order)
+    {
+        var sp = Sp;
+        sp.ClearFlag(p, PageFlagBits.Reserved);
+        sp.SetRefcount(p, 0);
+        sp.SetCompoundHead(p, head, order);
+    }
+
+    /// <summary>destroy_compound_gigantic_page()'s stores to one tail: compound_head cleared, _refcount 1.</summary>
+    private void DestroyTail(PagePtr p)
+    {
+        var sp = Sp;
+        sp.ClearCompoundHead(p);
+        sp.SetRefcount(p, 1);
+    }
+
+    /// <summary>
+    /// Whether the tails' stores may be made a run at a time (GupSim's speed-up, not a kernel change): only where no
+    /// store can be stray — the walk computes each subpage's own struct page (before v6.18,
+    /// <see cref="WalkMayLeaveTheMemmap"/>) and no stray-write scope of the caller is counting stores one by one.
+    /// </summary>
+    private bool CanBatchTailStores => !WalkMayLeaveTheMemmap && !_m.Memory.CountingStrayWrites;
+
+    /// <summary>
+    /// The tails of the gigantic page at <paramref name="head"/>, walked from head + 1 with <see cref="NextSubpage"/> as
+    /// the kernel walks them, given prep's (<paramref name="prep"/>) or destroy's stores in runs: subpages whose struct
+    /// pages are adjacent (each the previous one + sizeof(struct page)) in one backing and one store chunk
+    /// (<see cref="KernelMemory.LocateStructPageWordRun"/>) get each field's store as one
+    /// <see cref="StructPageStore.UpdateUnitRun"/> — the values the per-page stores write, the field order within a
+    /// page being immaterial (nothing reads a tail in between). A subpage whose struct page a plain store does not
+    /// reach gets the per-page stores, which oops or write there as before; a walk step that oopses finds the tails
+    /// before it already written, as the per-page loop leaves them.
+    /// </summary>
+    private void WalkTails(PagePtr head, int order, bool prep)
+    {
+        var mem = _m.Memory;
+        var l = _m.Layout;
+        int n = 1 << order;
+        ulong sps = (ulong)l.Size;
+        var p = _m.PageAdd(head, 1);
+        int i = 1;
+        while (i < n)
+        {
+            int run = mem.LocateStructPageWordRun(p.Address, out ulong pfn, out int unit0);
+            if (run == 0 || unit0 != 0)
+            {
+                if (prep) PrepTail(p, head, order);
+                else DestroyTail(p);
+                if (++i < n) p = NextSubpage(head, p, i);
+                continue;
+            }
+            int k = 1;
+            var q = p;
+            bool haveNext = false;
+            PagePtr next = default;
+            try
+            {
+                while (i + k < n)
+                {
+                    next = NextSubpage(head, q, i + k);
+                    if (k == run || next.Address != q.Address + sps)
+                    {
+                        haveNext = true;
+                        break;
+                    }
+                    q = next;
+                    k++;
+                }
+            }
+            finally
+            {
+                StoreTailRun(pfn, k, head, order, prep);
+            }
+            i += k;
+            if (i < n) p = haveNext ? next : NextSubpage(head, q, i);
+        }
+    }
+
+    /// <summary>The stores of <see cref="PrepTail"/> or <see cref="DestroyTail"/> to the struct pages of pfn … pfn + count − 1, one batch per field.</summary>
+    private void StoreTailRun(ulong pfn, int count, PagePtr head, int order, bool prep)
+    {
+        var store = _m.Memory.Store;
+        var l = _m.Layout;
+        int refcount = l.Refcount >> 2, compoundHead = l.CompoundHead >> 2;
+        bool wide = l.WordBytes == 8;
+        if (prep)
+        {
+            // page->flags is an unsigned long stored little-endian: PG_reserved lives in unit bit / 32 of it.
+            int bit = PageFlagBits.Reserved;
+            store.UpdateUnitRun(pfn, count, (l.Flags >> 2) + bit / 32, ~(1u << (bit % 32)), 0);
+            store.UpdateUnitRun(pfn, count, refcount, 0, 0);
+            ulong info = Sp.CompoundInfo(head, order);
+            store.UpdateUnitRun(pfn, count, compoundHead, 0, (uint)info);
+            if (wide) store.UpdateUnitRun(pfn, count, compoundHead + 1, 0, (uint)(info >> 32));
+        }
+        else
+        {
+            store.UpdateUnitRun(pfn, count, compoundHead, 0, 0);
+            if (wide) store.UpdateUnitRun(pfn, count, compoundHead + 1, 0, 0);
+            store.UpdateUnitRun(pfn, count, refcount, 0, 1);
+        }
     }
 
     /// <summary>
@@ -105,16 +208,16 @@ public sealed class CompoundPages
         var sp = Sp;
         sp.SetCompoundMapcount(head, 0);
         if (sp.HpagePincountAvailable(head)) sp.SetCompoundPincount(head, 0);
-        var p = _m.PageAdd(head, 1);
-        ulong headPfn = WalkMayLeaveTheMemmap ? _m.PageToPfn(head).Value : 0;
-        for (int i = 1; i < 1 << order; i++)
+        if (CanBatchTailStores) WalkTails(head, order, prep: false);
+        else
         {
-            using (StrayScope(p, headPfn, i))
+            var p = _m.PageAdd(head, 1);
+            ulong headPfn = WalkMayLeaveTheMemmap ? _m.PageToPfn(head).Value : 0;
+            for (int i = 1; i < 1 << order; i++)
             {
-                sp.ClearCompoundHead(p);
-                sp.SetRefcount(p, 1);
+                using (StrayScope(p, headPfn, i)) DestroyTail(p);
+                if (i + 1 < 1 << order) p = NextSubpage(head, p, i + 1);
             }
-            if (i + 1 < 1 << order) p = NextSubpage(head, p, i + 1);
         }
         sp.SetCompoundOrder(head, 0);
         // page[1].compound_nr overlays page[1].mapping: clear it, or free_contig_range() sees a non-NULL mapping

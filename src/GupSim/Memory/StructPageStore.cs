@@ -296,6 +296,32 @@ public sealed partial class StructPageStore
         Leave(chunk);
     }
 
+    /// <summary>
+    /// GupSim's batch write, not a kernel operation: unit <paramref name="unit"/> of the struct pages of pfn, pfn + 1, …,
+    /// pfn + <paramref name="count"/> − 1 (all inside pfn's chunk, as <see cref="KernelMemory.LocateStructPageWordRun"/>
+    /// bounds a run) becomes <c>(old &amp; and) | or</c>: the stores <see cref="WriteUnit"/> would make one page at a
+    /// time, journalled the same way while a checkpoint is open (every block the run touches saved before it changes).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Thrown when the run leaves pfn's chunk.</exception>
+    public void UpdateUnitRun(ulong pfn, int count, int unit, uint and, uint or)
+    {
+        if (count <= 0) return;
+        int index = (int)(pfn & ((1UL << ChunkShift) - 1));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, (1 << ChunkShift) - index);
+        var chunk = Enter(pfn, out int b);
+        int upp = UnitsPerPage;
+        if (_journal is not null)
+        {
+            // Enter saved the first page's block; the others' first pages start every 2^BlockShift pages.
+            int blockPages = 1 << BlockShift;
+            for (int i = (index / blockPages + 1) * blockPages; i < index + count; i += blockPages) JournalWrite(chunk, i * upp);
+        }
+        var units = chunk.Units!;
+        for (int i = 0, o = b + unit; i < count; i++, o += upp)
+            Volatile.Write(ref units[o], (Volatile.Read(ref units[o]) & and) | or);
+        Leave(chunk);
+    }
+
     /// <summary>atomic_add_return() on unit <paramref name="unit"/>.</summary>
     public int AtomicAddUnit(ulong pfn, int unit, int delta)
     {

@@ -26,7 +26,25 @@ public class EngineIdleMachinesTests
     {
         var a = new CheckConfiguration(Small("5.12"), null, CheckPath.SlowPin, 0, 512, 512);
         var b = a with { Shape = Small("6.1") };
-        var engine = new CheckEngine([]) { MaxIdleMachines = maxIdle, IdleMemoryBytes = long.MaxValue };
+        var engine = new CheckEngine([]) { MaxIdleMachines = maxIdle, IdleMemoryBytes = long.MaxValue, IdleHeapBytes = long.MaxValue };
+        var first = engine.Run(a);
+        Assert.Equal(CheckVerdict.Pass, first);
+        Assert.Equal(CheckVerdict.Pass, engine.Run(b));
+        Assert.Equal(first, engine.Run(a));
+        Assert.Equal(boots, engine.Boots);
+    }
+
+    [Theory]
+    // A, B, A with room for 24 machines: a budget of 1 byte of struct page storage holds only the machine just put
+    // back (B's put-back drops A: 3 boots); no budget keeps both (2). The budget is the machines' own storage, so it
+    // does not depend on what else the test process holds.
+    [InlineData(1L, 3)]
+    [InlineData(long.MaxValue, 2)]
+    public void TheMemoryBudget_CountsTheIdleMachinesOwnStorage(long budget, long boots)
+    {
+        var a = new CheckConfiguration(Small("5.12"), null, CheckPath.SlowPin, 0, 512, 512);
+        var b = a with { Shape = Small("6.1") };
+        var engine = new CheckEngine([]) { IdleMemoryBytes = budget, IdleHeapBytes = long.MaxValue };
         var first = engine.Run(a);
         Assert.Equal(CheckVerdict.Pass, first);
         Assert.Equal(CheckVerdict.Pass, engine.Run(b));
@@ -38,11 +56,11 @@ public class EngineIdleMachinesTests
     public void SameShapeTwice_WithNoIdleRoom_BootsTwice_WithRoom_Once()
     {
         var a = new CheckConfiguration(Small("5.12"), null, CheckPath.FastPin, 0, 2, 1);
-        var none = new CheckEngine([]) { MaxIdleMachines = 0, IdleMemoryBytes = long.MaxValue };
+        var none = new CheckEngine([]) { MaxIdleMachines = 0, IdleMemoryBytes = long.MaxValue, IdleHeapBytes = long.MaxValue };
         none.Run(a);
         none.Run(a);
         Assert.Equal(2, none.Boots);
-        var some = new CheckEngine([]) { IdleMemoryBytes = long.MaxValue };
+        var some = new CheckEngine([]) { IdleMemoryBytes = long.MaxValue, IdleHeapBytes = long.MaxValue };
         some.Run(a);
         some.Run(a);
         Assert.Equal(1, some.Boots);
@@ -55,7 +73,7 @@ public class EngineIdleMachinesTests
         // through the wrong struct pages, so the rollback has real work, and the next thread gets it rolled back.
         var shape = OneGig("5.11", MemoryModel.Sparsemem, CheckPlacement.Scattered);
         var c = new CheckConfiguration(shape, null, CheckPath.FastPin, 32767, 2, 2);
-        var engine = new CheckEngine([]) { IdleMemoryBytes = long.MaxValue };
+        var engine = new CheckEngine([]) { IdleMemoryBytes = long.MaxValue, IdleHeapBytes = long.MaxValue };
         var here = engine.Run(c);
         // By hand: subpage 32767 is the last of section 0 (right), 32768 is head + 32768 as an address (wrong).
         Assert.Equal((1L, 1L), (here.WrongEntries, here.FirstWrongIndex));
@@ -85,7 +103,7 @@ public class EngineIdleMachinesTests
     {
         // The second thread waits for the machine the first has out (booting or running) instead of booting it too.
         var c = new CheckConfiguration(Small("5.12"), null, CheckPath.SlowGet, 0, 512, 512);
-        var engine = new CheckEngine([]) { IdleMemoryBytes = long.MaxValue };
+        var engine = new CheckEngine([]) { IdleMemoryBytes = long.MaxValue, IdleHeapBytes = long.MaxValue };
         var verdicts = new CheckVerdict[8];
         Parallel.For(0, verdicts.Length, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i => verdicts[i] = engine.Run(c));
         Assert.All(verdicts, v => Assert.Equal(CheckVerdict.Pass, v));
