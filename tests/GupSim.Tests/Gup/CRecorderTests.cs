@@ -232,6 +232,30 @@ public class CRecorderTests
     }
 
     [Fact]
+    public void OnlyAnObjectThatKeepsAHelperCall_IsMarkedAsCallingBack()
+    {
+        // gupsim/kernel.h's helpers each define gupsim_calls_back where the compiler keeps a call to them: page++ is
+        // address arithmetic only; nth-page.c calls nth_page(); mem-map-offset.c calls mem_map_offset(); a WARN_ON on
+        // a run-time condition keeps its warn() call; WARN_ON(0) is folded away by the compiler, and so is its call.
+        Assert.False(CRecorder.Load(Sample("page-plus-plus.c")).CallsBack);
+        Assert.True(CRecorder.Load(Sample("nth-page.c")).CallsBack);
+        Assert.True(CRecorder.Load(Sample("mem-map-offset.c")).CallsBack);
+        const string Body = """
+            #include <gupsim/kernel.h>
+            static int record_subpages(struct page *page, unsigned long addr, unsigned long end, struct page **pages)
+            {
+                int nr;
+                for (nr = 0; addr != end; nr++, addr += PAGE_SIZE) pages[nr] = page + nr;
+                WARN_ON(COND);
+                return nr;
+            }
+            GUPSIM_RECORDER(record_subpages, "c-marked");
+            """;
+        Assert.True(CRecorder.Load(WriteC("marked-warn.c", Body.Replace("COND", "nr > 512", StringComparison.Ordinal))).CallsBack);
+        Assert.False(CRecorder.Load(WriteC("marked-none.c", Body.Replace("COND", "0", StringComparison.Ordinal))).CallsBack);
+    }
+
+    [Fact]
     public void CompiledObject_IsCachedByContentHash()
     {
         string file = WriteC("cached.c", $"#include <gupsim/kernel.h>\n/* {Guid.NewGuid()} */\nstatic int f(struct page *p, unsigned long a, unsigned long e, struct page **pages) {{ return 0; }}\nGUPSIM_RECORDER(f, \"c-cached\");\n");
