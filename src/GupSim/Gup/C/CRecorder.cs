@@ -230,12 +230,7 @@ public sealed unsafe class CRecorder : ISubpageRecorder
         switch (ctx.Site)
         {
             case RecordSite.Fast when own.FastFirstPageByNthPage:
-                if (KernelHelpers.RoundTrips(m))
-                {
-                    ctx.Counters.PageToPfn();
-                    ctx.Counters.PfnToPage();
-                    ctx.Counters.Touch();
-                }
+                if (m.MemMap.NthPageRoundTrips) SubpageRecorders.CountRoundTrip(ctx.Counters);
                 return m.MemMap.NthPageOrPfnRoundTrip(ctx.Head, ctx.FirstSubpage);
             case RecordSite.Slow:
                 SubpageRecorders.Record(own.SlowRecorder, ctx, pages[..1]);
