@@ -175,7 +175,7 @@ public static class SubpageRecorders
         public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
         {
             var m = ctx.Machine;
-            bool roundTrip = m.Version.HasMaxFolioOrderInvariant || !m.Version.NthPageIsPointerAddOnContiguousMemmap || m.Model == MemoryModel.Sparsemem;
+            bool roundTrip = m.MemMap.NthPageRoundTrips;
             var baseP = m.MemMap.NthPageOrPfnRoundTrip(ctx.Head, ctx.FirstSubpage);
             if (roundTrip) CountRoundTrip(ctx);
             for (int i = 0; i < pages.Length; i++) pages[i] = m.MemMap.NthPageOrPfnRoundTrip(baseP, (ulong)i);
@@ -240,10 +240,13 @@ public static class SubpageRecorders
         }
     }
 
-    private static void CountRoundTrip(in SubpageRecordContext ctx)
+    private static void CountRoundTrip(in SubpageRecordContext ctx) => CountRoundTrip(ctx.Counters);
+
+    /// <summary>What one nth_page() pfn round trip counts: a page_to_pfn(), a pfn_to_page() and the struct page it reads (the C helpers count the same).</summary>
+    internal static void CountRoundTrip(GupCounters counters)
     {
-        ctx.Counters.PageToPfn();
-        ctx.Counters.PfnToPage();
-        ctx.Counters.Touch();
+        counters.PageToPfn();
+        counters.PfnToPage();
+        counters.Touch();
     }
 }

@@ -232,6 +232,85 @@ public class CRecorderTests
     }
 
     [Fact]
+    public void Check_WritesTheStrategyCLine_IntoEachMinimalCase_AndTheCaseReproduces()
+    {
+        // v5.11 classic SPARSEMEM, the pool in hot-added memory after a 1 GiB history, gup-fast over the first section
+        // boundary of the 1 GiB page (32768 subpages of 4 KiB per 128 MiB section): c-page++ fails, and check shrinks
+        // it to a scenario that must name the C file, or the recorder it selects does not exist when it is run.
+        string file = Path.GetFullPath(Sample("page-plus-plus.c"));
+        string dir = Path.Combine(Path.GetTempPath(), "gupsim-crec-check-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var r = CliRun.Run("check", "--strategy-c", file, "--arch", "x86_64", "--kernel", "5.11", "--model", "sparsemem",
+                "--placement", "hotplug", "--hugepage-size", "1G", "--churn", "1G", "--seeds", "1", "--path", "fast-pin",
+                "--offset", "boundary-1", "--length", "2", "--batch", "all", "--out", dir);
+            Assert.Equal(1, r.ExitCode); // failures found
+            string scenario = File.ReadAllText(Assert.Single(Directory.GetFiles(dir, "*.scenario")));
+            string[] lines = scenario.Split('\n');
+            int load = Array.IndexOf(lines, "strategy-c " + file);
+            int pin = Array.FindIndex(lines, l => l.StartsWith("pin A fast", StringComparison.Ordinal));
+            Assert.True(load > 0 && load < pin, "the strategy-c line comes before the pin that selects c-page++:\n" + scenario);
+            Assert.EndsWith(" strategy=c-page++", lines[pin], StringComparison.Ordinal);
+            // The printed minimal case is the file's text, indented.
+            Assert.Contains("  strategy-c " + file + "\n", r.Stdout, StringComparison.Ordinal);
+
+            var sw = new StringWriter();
+            var run = new ScenarioRunner(sw).Run(scenario, "minimal");
+            Assert.Equal(0, run.ExpectationsFailed);
+            Assert.Contains("(c-page++, batch 1): 1 of 1 pages, 1 wrong", sw.ToString(), StringComparison.Ordinal);
+
+            // The same machine, the whole 1 GiB page in one call. page++ from the head is right for the first
+            // section's 32768 subpages (one memmap allocation) and, for each later section s = 1..7, right for all
+            // its 32768 subpages if that section's memmap starts exactly s × 32768 × 64 bytes after the first one's,
+            // else wrong for all 32768 (each hot-added section's memmap is its own allocation). The starts come from
+            // the mem_section table: the struct pages nth_page() (the pfn round trip on classic SPARSEMEM) records,
+            // checked right against GupSim's own pfn map, not from the recorder under test.
+            int mmap = Array.FindIndex(lines, l => l.StartsWith("mmap ", StringComparison.Ordinal));
+            string machine = string.Join('\n', lines[..mmap].Where(l => !l.StartsWith('#'))) + "\n";
+            string map = $"strategy-c {file}\nmmap A 1G hugetlb=1G\ntouch A write\n";
+            var whole = new ScenarioRunner(new StringWriter());
+            Assert.Equal(0, whole.Run(machine + map + "pin A fast write strategy=nth_page\nexpect pages-correct\n", "whole").ExpectationsFailed);
+            var right = whole.LastGup!.Value.Pages;
+            ulong first = right[0].Address;
+            int wrongSections = 0;
+            for (int sec = 1; sec < 8; sec++)
+                if (right[sec * 32768].Address != first + (ulong)sec * 32768 * 64) wrongSections++;
+            Assert.NotEqual(first + 32768 * 64, right[32768].Address); // the minimal case's entry: the second section's first subpage
+            var sw2 = new StringWriter();
+            var r2 = new ScenarioRunner(sw2).Run(machine + map + "pin A fast write strategy=c-page++\nexpect wrong-pages " + (wrongSections * 32768) + "\nunpin A\n", "whole");
+            Assert.Equal(0, r2.ExpectationsFailed);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void OnlyAnObjectThatKeepsAHelperCall_IsMarkedAsCallingBack()
+    {
+        // gupsim/kernel.h's helpers each define gupsim_calls_back where the compiler keeps a call to them: page++ is
+        // address arithmetic only; nth-page.c calls nth_page(); mem-map-offset.c calls mem_map_offset(); a WARN_ON on
+        // a run-time condition keeps its warn() call; WARN_ON(0) is folded away by the compiler, and so is its call.
+        Assert.False(CRecorder.Load(Sample("page-plus-plus.c")).CallsBack);
+        Assert.True(CRecorder.Load(Sample("nth-page.c")).CallsBack);
+        Assert.True(CRecorder.Load(Sample("mem-map-offset.c")).CallsBack);
+        const string Body = """
+            #include <gupsim/kernel.h>
+            static int record_subpages(struct page *page, unsigned long addr, unsigned long end, struct page **pages)
+            {
+                int nr;
+                for (nr = 0; addr != end; nr++, addr += PAGE_SIZE) pages[nr] = page + nr;
+                WARN_ON(COND);
+                return nr;
+            }
+            GUPSIM_RECORDER(record_subpages, "c-marked");
+            """;
+        Assert.True(CRecorder.Load(WriteC("marked-warn.c", Body.Replace("COND", "nr > 512", StringComparison.Ordinal))).CallsBack);
+        Assert.False(CRecorder.Load(WriteC("marked-none.c", Body.Replace("COND", "0", StringComparison.Ordinal))).CallsBack);
+    }
+
+    [Fact]
     public void CompiledObject_IsCachedByContentHash()
     {
         string file = WriteC("cached.c", $"#include <gupsim/kernel.h>\n/* {Guid.NewGuid()} */\nstatic int f(struct page *p, unsigned long a, unsigned long e, struct page **pages) {{ return 0; }}\nGUPSIM_RECORDER(f, \"c-cached\");\n");

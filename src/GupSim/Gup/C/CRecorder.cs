@@ -17,8 +17,11 @@ namespace GupSim.Gup.C;
 /// </summary>
 public sealed unsafe class CRecorder : ISubpageRecorder
 {
-    /// <summary>The gupsim/kernel.h ABI this loader speaks (GUPSIM_ABI_VERSION; 2: warn(file, line, once)).</summary>
-    public const uint AbiVersion = 2;
+    /// <summary>
+    /// The gupsim/kernel.h ABI this loader speaks (GUPSIM_ABI_VERSION; 2: warn(file, line, once); 3: an object whose
+    /// code keeps a helper call exports gupsim_calls_back).
+    /// </summary>
+    public const uint AbiVersion = 3;
 
     private const string Advice = "--strategy-c wants a C file defining record_subpages() and GUPSIM_RECORDER(fn, \"name\"), e.g. samples/c/nth-page.c";
 
@@ -46,6 +49,12 @@ public sealed unsafe class CRecorder : ISubpageRecorder
     public bool HasFirst { get; private set; }
 
     /// <summary>
+    /// Whether the x86_64 object keeps a call to a helper (gupsim/kernel.h's gupsim_calls_back): one that does not is
+    /// called with no GC transition.
+    /// </summary>
+    internal bool CallsBack { get; private set; }
+
+    /// <summary>
     /// Compiles <paramref name="path"/> for the x86_64 geometry (its name, and its errors, now) and returns the
     /// recorder; other geometries compile on first use.
     /// </summary>
@@ -60,6 +69,7 @@ public sealed unsafe class CRecorder : ISubpageRecorder
         var v = r.VariantFor(Geometry.Of(ArchProfiles.Get("x86_64", KernelVersion.V6_1)));
         r.Name = v.Name;
         r.HasFirst = v.First != 0;
+        r.CallsBack = v.CallsBack;
         return r;
     }
 
@@ -75,12 +85,16 @@ public sealed unsafe class CRecorder : ISubpageRecorder
         ];
     }
 
-    /// <summary>One loaded object: its record_subpages() and optional first-subpage function.</summary>
-    private sealed class Variant(string name, nint record, nint first)
+    /// <summary>
+    /// One loaded object: its record_subpages() and optional first-subpage function, and whether its code calls a
+    /// helper (gupsim/kernel.h's gupsim_calls_back symbol).
+    /// </summary>
+    private sealed class Variant(string name, nint record, nint first, bool callsBack)
     {
         public string Name { get; } = name;
         public nint Record { get; } = record;
         public nint First { get; } = first;
+        public bool CallsBack { get; } = callsBack;
     }
 
     /// <summary>A machine's object and its version's own caller; the last one used is kept so a call does no lookup.</summary>
@@ -132,7 +146,7 @@ public sealed unsafe class CRecorder : ISubpageRecorder
         if (Name.Length > 0 && name != Name)
             throw new GupSimException($"{SourcePath}: GUPSIM_RECORDER names the recorder '{name}' for {g.BitsPerLong}-bit arches and '{Name}' for others: give it one name");
         *(nint*)ops = KernelHelpers.NewOpsTable(sps);
-        return new Variant(name, record, first);
+        return new Variant(name, record, first, NativeLibrary.TryGetExport(lib, "gupsim_calls_back", out _));
     }
 
     /// <summary>
@@ -168,6 +182,7 @@ public sealed unsafe class CRecorder : ISubpageRecorder
         int shift = m.Arch.PageShift;
         ulong addr = ctx.Addr != 0 ? ctx.Addr & ~((1UL << shift) - 1) : ctx.FirstSubpage << shift;
         ulong end = addr + ((ulong)n << shift);
+        if (!v.CallsBack) return RecordWithoutCallbacks(b, ctx, addr, end, pages);
         PagePtr page;
         int nr;
         KernelHelpers.Enter(m, ctx.Counters);
@@ -189,6 +204,22 @@ public sealed unsafe class CRecorder : ISubpageRecorder
     }
 
     /// <summary>
+    /// An object whose code calls no helper (page++, <c>page + n</c>: address arithmetic only) runs with no GC
+    /// transition: nothing it does can reach managed code, so the helpers need no machine and no oops can be kept.
+    /// A first subpage the caller computes is computed in managed code before it. PERF: the two transitions and the
+    /// helpers' attach/detach were ~40 ns of each 512-subpage call on the seed workload (docs/performance.md, "C recorders").
+    /// </summary>
+    private static int RecordWithoutCallbacks(MachineBinding b, in SubpageRecordContext ctx, ulong addr, ulong end, Span<PagePtr> pages)
+    {
+        var v = b.Variant;
+        ulong page = v.First != 0
+            ? ((delegate* unmanaged[SuppressGCTransition]<ulong, ulong, ulong>)v.First)(ctx.Head.Address, ctx.FirstSubpage)
+            : CallersFirst(b.Own, ctx, pages).Address;
+        fixed (PagePtr* p = pages)
+            return ((delegate* unmanaged[SuppressGCTransition]<ulong, ulong, ulong, PagePtr*, int>)v.Record)(page, addr, end, p);
+    }
+
+    /// <summary>
     /// The first subpage as the running version's caller computes it: gup-fast's <c>pmd_page(orig) + offset</c>
     /// (nth_page() from c228afb11ac6, v5.18–v6.17); the slow path's first pages[] entry of the version's own
     /// follow_hugetlb_page() / hugetlb_follow_page_mask(); <c>head + offset</c> where the caller is not known.
@@ -199,12 +230,7 @@ public sealed unsafe class CRecorder : ISubpageRecorder
         switch (ctx.Site)
         {
             case RecordSite.Fast when own.FastFirstPageByNthPage:
-                if (KernelHelpers.RoundTrips(m))
-                {
-                    ctx.Counters.PageToPfn();
-                    ctx.Counters.PfnToPage();
-                    ctx.Counters.Touch();
-                }
+                if (m.MemMap.NthPageRoundTrips) SubpageRecorders.CountRoundTrip(ctx.Counters);
                 return m.MemMap.NthPageOrPfnRoundTrip(ctx.Head, ctx.FirstSubpage);
             case RecordSite.Slow:
                 SubpageRecorders.Record(own.SlowRecorder, ctx, pages[..1]);

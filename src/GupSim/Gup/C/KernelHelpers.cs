@@ -103,21 +103,11 @@ internal static unsafe class KernelHelpers
         if (t_fault is not null || t_machine is not { } m) return 0;
         try
         {
-            var c = t_counters!;
-            if (RoundTrips(m))
-            {
-                c.PageToPfn();
-                c.PfnToPage();
-                c.Touch();
-            }
+            if (m.MemMap.NthPageRoundTrips) SubpageRecorders.CountRoundTrip(t_counters!);
             return m.MemMap.NthPageOrPfnRoundTrip(PagePtr.FromAddress(page), n).Address;
         }
         catch (Exception e) { Keep(e); return 0; }
     }
-
-    /// <summary>Whether this machine's nth_page() is the pfn round trip (as the built-in nth_page recorder counts it).</summary>
-    internal static bool RoundTrips(Machine m) =>
-        m.Version.HasMaxFolioOrderInvariant || !m.Version.NthPageIsPointerAddOnContiguousMemmap || m.Model == Arch.MemoryModel.Sparsemem;
 
     /// <summary>mem_map_offset() (mm/internal.h until v6.1): <c>nth_page(base, offset)</c> from MAX_ORDER_NR_PAGES on, else <c>base + offset</c>; replayed as v5.11 defined it on later versions.</summary>
     [UnmanagedCallersOnly]
@@ -128,13 +118,7 @@ internal static unsafe class KernelHelpers
         {
             // A negative int offset is what the kernel's (unsigned long) comparison would see as huge: the nth_page() branch.
             ulong off = unchecked((ulong)(long)offset);
-            if (off >= m.MemMap.MaxOrderNrPages)
-            {
-                var c = t_counters!;
-                c.PageToPfn();
-                c.PfnToPage();
-                c.Touch();
-            }
+            if (off >= m.MemMap.MaxOrderNrPages) SubpageRecorders.CountRoundTrip(t_counters!);
             return m.MemMap.MemMapOffsetHistoric(PagePtr.FromAddress(basePage), off).Address;
         }
         catch (Exception e) { Keep(e); return 0; }
@@ -212,13 +196,7 @@ internal static unsafe class KernelHelpers
         if (t_fault is not null || t_machine is not { } m) return 0;
         try
         {
-            if (!m.Version.HasMaxFolioOrderInvariant && RoundTrips(m))
-            {
-                var c = t_counters!;
-                c.PageToPfn();
-                c.PfnToPage();
-                c.Touch();
-            }
+            if (!m.Version.HasMaxFolioOrderInvariant && m.MemMap.NthPageRoundTrips) SubpageRecorders.CountRoundTrip(t_counters!);
             return m.MemMap.FolioPage(PagePtr.FromAddress(folio), n).Address;
         }
         catch (Exception e) { Keep(e); return 0; }

@@ -132,7 +132,14 @@ public abstract class MemMap
     /// For historic recorders a strategy may run on a newer machine.
     /// </summary>
     public PagePtr NthPageOrPfnRoundTrip(PagePtr page, ulong n) =>
-        _noNthPage || !_nthPageIsAdd ? PfnToPageDirect(PageToPfnDirect(page) + n) : PageAdd(page, (long)n);
+        NthPageRoundTrips ? PfnToPageDirect(PageToPfnDirect(page) + n) : PageAdd(page, (long)n);
+
+    /// <summary>
+    /// Whether <see cref="NthPageOrPfnRoundTrip"/> is the pfn round trip on this machine (nth_page() of v5.11–v5.13
+    /// everywhere, of v5.14–v6.17 on classic SPARSEMEM, and the replayed one on v6.18+), so that a recorder counts one
+    /// page_to_pfn(), one pfn_to_page() and one struct page read for it.
+    /// </summary>
+    public bool NthPageRoundTrips => _noNthPage || !_nthPageIsAdd;
 
     /// <summary>
     /// mem_map_offset() as v5.11 defined it (<c>nth_page</c> at or past MAX_ORDER_NR_PAGES, else <c>base + offset</c>),
