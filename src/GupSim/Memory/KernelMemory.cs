@@ -263,7 +263,7 @@ public sealed partial class KernelMemory
     {
         if (_strayScopes != 0 && StrayScopeOpen())
         {
-            StrayStore(va, 4, () => WriteU32(va, value, what));
+            StrayWriteU32(va, value, what);
             return;
         }
         if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what))
@@ -273,7 +273,7 @@ public sealed partial class KernelMemory
         }
         if (TryLocatePageTableWord(va, out var table, out int idx, out int shift))
         {
-            UpdatePageTableWord(table, idx, shift, _ => value, out _);
+            UpdatePageTableWord(table, idx, shift, PageTableWordOp.Set, value, 0, out _);
             return;
         }
         EnsureMappedOther(va, what);
@@ -285,13 +285,11 @@ public sealed partial class KernelMemory
     {
         if (_strayScopes != 0 && StrayScopeOpen())
         {
-            int result = 0;
-            StrayStore(va, 4, () => result = AtomicAdd32(va, delta, what));
-            return result;
+            return StrayAtomicAdd32(va, delta, what);
         }
         if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what)) return Store.AtomicAddUnit(pfn, unit, delta);
         if (TryLocatePageTableWord(va, out var table, out int idx, out int shift))
-            return (int)UpdatePageTableWord(table, idx, shift, old => unchecked(old + (uint)delta), out _);
+            return (int)UpdatePageTableWord(table, idx, shift, PageTableWordOp.Add, unchecked((uint)delta), 0, out _);
         EnsureMappedOther(va, what);
         lock (_otherWrites)
         {
@@ -308,14 +306,12 @@ public sealed partial class KernelMemory
     {
         if (_strayScopes != 0 && StrayScopeOpen())
         {
-            bool stored = false;
-            StrayStore(va, 4, () => stored = CompareExchangeU32(va, value, expected, what), () => stored);
-            return stored;
+            return StrayCompareExchangeU32(va, value, expected, what);
         }
         if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what)) return Store.CompareExchangeUnit(pfn, unit, value, expected) == expected;
         if (TryLocatePageTableWord(va, out var table, out int idx, out int shift))
         {
-            UpdatePageTableWord(table, idx, shift, old => old == expected ? value : old, out uint seen);
+            UpdatePageTableWord(table, idx, shift, PageTableWordOp.CompareExchange, value, expected, out uint seen);
             return seen == expected;
         }
         EnsureMappedOther(va, what);
@@ -345,7 +341,7 @@ public sealed partial class KernelMemory
     {
         if (_strayScopes != 0 && StrayScopeOpen())
         {
-            StrayStore(va, _arch.WordBytes, () => WriteWord(va, value, what));
+            StrayWriteWord(va, value, what);
             return;
         }
         WriteU32(va, (uint)value, what);
@@ -360,7 +356,7 @@ public sealed partial class KernelMemory
     {
         if (_strayScopes != 0 && StrayScopeOpen())
         {
-            StrayStore(va, 1, () => WriteU8(va, value, what));
+            StrayWriteU8(va, value, what);
             return;
         }
         int shift = (int)((va & 3) * 8);
@@ -511,8 +507,19 @@ public sealed partial class KernelMemory
         return true;
     }
 
+    /// <summary>What <see cref="UpdatePageTableWord"/> makes of the old 32 bits (an enum, not a delegate: no closure per store).</summary>
+    private enum PageTableWordOp
+    {
+        /// <summary>The new value is the operand.</summary>
+        Set,
+        /// <summary>The old value plus the operand (wrapping).</summary>
+        Add,
+        /// <summary>The operand where the old value is the expected one, else the old value.</summary>
+        CompareExchange,
+    }
+
     /// <summary>A 32-bit store into half (or all, with 4-byte entries) of one entry: a compare-exchange loop on the entry.</summary>
-    private uint UpdatePageTableWord(PageTableStorage t, int index, int shift, Func<uint, uint> update, out uint old)
+    private uint UpdatePageTableWord(PageTableStorage t, int index, int shift, PageTableWordOp op, uint operand, uint expected, out uint old)
     {
         if (_journal is not null) JournalPageTableWord(t.Entries, index);
         ref ulong e = ref t.Entries[index];
@@ -521,7 +528,12 @@ public sealed partial class KernelMemory
         {
             ulong cur = Volatile.Read(ref e);
             old = (uint)(cur >> shift);
-            uint now = update(old);
+            uint now = op switch
+            {
+                PageTableWordOp.Set => operand,
+                PageTableWordOp.Add => unchecked(old + operand),
+                _ => old == expected ? operand : old,
+            };
             ulong next = (cur & ~mask) | ((ulong)now << shift);
             if (next == cur || Interlocked.CompareExchange(ref e, next, cur) == cur) return now;
         }
@@ -665,6 +677,33 @@ public sealed partial class KernelMemory
             _ => StrayTarget.OtherKernelData,
         };
     }
+
+    // PERF: the closures of the stray paths live in these methods, not in the stores above: a lambda capturing a
+    // store's parameters makes C# allocate its closure on entry to the method that holds it, on every store.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void StrayWriteU32(ulong va, uint value, string what) => StrayStore(va, 4, () => WriteU32(va, value, what));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int StrayAtomicAdd32(ulong va, int delta, string what)
+    {
+        int result = 0;
+        StrayStore(va, 4, () => result = AtomicAdd32(va, delta, what));
+        return result;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool StrayCompareExchangeU32(ulong va, uint value, uint expected, string what)
+    {
+        bool stored = false;
+        StrayStore(va, 4, () => stored = CompareExchangeU32(va, value, expected, what), () => stored);
+        return stored;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void StrayWriteWord(ulong va, ulong value, string what) => StrayStore(va, _arch.WordBytes, () => WriteWord(va, value, what));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void StrayWriteU8(ulong va, byte value, string what) => StrayStore(va, 1, () => WriteU8(va, value, what));
 
     /// <summary>One stray store of <paramref name="bytes"/> bytes at <paramref name="va"/>: classify, store, count the bits it changed.</summary>
     private void StrayStore(ulong va, int bytes, Action store, Func<bool>? stored = null)

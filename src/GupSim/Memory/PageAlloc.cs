@@ -674,23 +674,38 @@ public sealed class PageAlloc
     {
         ModStamp++;
         Attach(z);
-        var reports = new List<string>();
-        leaked = false;
+        // PERF: the reports are gathered in a list kept for the thread (none, nearly always) and copied out when there are any.
+        var reports = t_freeReports is { Count: 0 } r ? r : new List<string>();
+        t_freeReports = null;
+        try
+        {
+            leaked = !FreePagesCore(z, pfn, order, reports);
+            return reports.Count == 0 ? [] : reports.ToArray();
+        }
+        finally
+        {
+            reports.Clear();
+            t_freeReports = reports;
+        }
+    }
+
+    [ThreadStatic]
+    private static List<string>? t_freeReports;
+
+    /// <summary>The body of <see cref="FreePages(Zone, ulong, int, out bool)"/>; false when the block was leaked.</summary>
+    private bool FreePagesCore(Zone z, ulong pfn, int order, List<string> reports)
+    {
         bool pcp = PcpAllowedOrder(order);
         // __free_pages_ok() asks for the head check; free_pcp_prepare() only with DEBUG_VM; v6.4+ only with the key.
         bool checkFree = ChecksGatedByStaticKey ? CheckPagesEnabled : !pcp || DebugVm;
-        if (!FreePagesPrepare(pfn, order, checkFree, reports))
-        {
-            leaked = true;
-            return reports;
-        }
+        if (!FreePagesPrepare(pfn, order, checkFree, reports)) return false;
         lock (z)
         {
             var mt = z.GetPageblockMigratetype(pfn);
             if (pcp) FreeUnrefPage(z, pfn, order, mt, reports);
             else FreeOnePage(z, pfn, order, mt, toTail: false);
         }
-        return reports;
+        return true;
     }
 
     /// <summary>
