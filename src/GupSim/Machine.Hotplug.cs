@@ -43,8 +43,11 @@ public sealed partial class Machine
 
     internal void AddSectionInfo(SectionInfo info)
     {
-        _sections.Add(info);
-        _sections.Sort((a, b) => a.Nr.CompareTo(b.Nr));
+        // Kept in section-number order by insertion (hot-add goes upwards, so this is usually an append): one re-sort
+        // per added section made adding n sections O(n² log n).
+        int at = _sections.Count;
+        while (at > 0 && _sections[at - 1].Nr > info.Nr) at--;
+        _sections.Insert(at, info);
     }
 
     internal void RemoveSectionInfo(SectionInfo info) => _sections.Remove(info);
