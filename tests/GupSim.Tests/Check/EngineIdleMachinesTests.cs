@@ -24,13 +24,8 @@ public class EngineIdleMachinesTests
     [InlineData(0, 3)]
     public void AShapeRevisited_BootsAgainOnlyWhenItsMachineWasDropped(int maxIdle, long boots)
     {
-        var a = new CheckConfiguration(Small("5.12"), null, CheckPath.SlowPin, 0, 512, 512);
-        var b = a with { Shape = Small("6.1") };
         var engine = new CheckEngine([]) { MaxIdleMachines = maxIdle, IdleMemoryBytes = long.MaxValue, IdleHeapBytes = long.MaxValue };
-        var first = engine.Run(a);
-        Assert.Equal(CheckVerdict.Pass, first);
-        Assert.Equal(CheckVerdict.Pass, engine.Run(b));
-        Assert.Equal(first, engine.Run(a));
+        RunShapesABA(engine);
         Assert.Equal(boots, engine.Boots);
     }
 
@@ -42,13 +37,8 @@ public class EngineIdleMachinesTests
     [InlineData(long.MaxValue, 2)]
     public void TheMemoryBudget_CountsTheIdleMachinesOwnStorage(long budget, long boots)
     {
-        var a = new CheckConfiguration(Small("5.12"), null, CheckPath.SlowPin, 0, 512, 512);
-        var b = a with { Shape = Small("6.1") };
         var engine = new CheckEngine([]) { IdleMemoryBytes = budget, IdleHeapBytes = long.MaxValue };
-        var first = engine.Run(a);
-        Assert.Equal(CheckVerdict.Pass, first);
-        Assert.Equal(CheckVerdict.Pass, engine.Run(b));
-        Assert.Equal(first, engine.Run(a));
+        RunShapesABA(engine);
         Assert.Equal(boots, engine.Boots);
     }
 
@@ -151,5 +141,16 @@ public class EngineIdleMachinesTests
         {
             return e;
         }
+    }
+
+    /// <summary>Runs shape A (v5.12), then B (v6.1), then A again, each a passing slow pin of one huge page.</summary>
+    private static void RunShapesABA(CheckEngine engine)
+    {
+        var a = new CheckConfiguration(Small("5.12"), null, CheckPath.SlowPin, 0, 512, 512);
+        var b = a with { Shape = Small("6.1") };
+        var first = engine.Run(a);
+        Assert.Equal(CheckVerdict.Pass, first);
+        Assert.Equal(CheckVerdict.Pass, engine.Run(b));
+        Assert.Equal(first, engine.Run(a));
     }
 }
