@@ -308,6 +308,18 @@ public class CRecorderTests
             """;
         Assert.True(CRecorder.Load(WriteC("marked-warn.c", Body.Replace("COND", "nr > 512", StringComparison.Ordinal))).CallsBack);
         Assert.False(CRecorder.Load(WriteC("marked-none.c", Body.Replace("COND", "0", StringComparison.Ordinal))).CallsBack);
+        // The ops table named directly marks the object too (its name expands to the marker and the table).
+        const string Direct = """
+            #include <gupsim/kernel.h>
+            static int record_subpages(struct page *page, unsigned long addr, unsigned long end, struct page **pages)
+            {
+                int nr;
+                for (nr = 0; addr != end; nr++, addr += PAGE_SIZE) pages[nr] = __gupsim_ops->nth_page(page, nr);
+                return nr;
+            }
+            GUPSIM_RECORDER(record_subpages, "c-direct");
+            """;
+        Assert.True(CRecorder.Load(WriteC("marked-direct.c", Direct)).CallsBack);
     }
 
     [Fact]

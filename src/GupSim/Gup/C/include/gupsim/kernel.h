@@ -90,13 +90,13 @@ struct gupsim_ops {
 	int (*pfn_valid)(unsigned long pfn);
 	void (*warn)(const char *file, int line, int once);
 };
-static const struct gupsim_ops *__gupsim_ops;
+static const struct gupsim_ops *__gupsim_ops_table;
 
 /*
- * Each helper below, where the compiler keeps a call to it, also defines the exported symbol gupsim_calls_back once
- * in the object (the assembler's .ifndef makes the second and later uses no-ops). GupSim calls an object without it
- * (page++, page + n: address arithmetic only) with no managed-to-native transition, which such code cannot call back
- * through; so reach the simulated kernel only through these helpers, never through __gupsim_ops directly.
+ * Every use of __gupsim_ops that the compiler keeps defines the exported symbol gupsim_calls_back once in the object
+ * (the assembler's .ifndef makes the second and later uses no-ops). GupSim calls an object without it (page++,
+ * page + n: address arithmetic only) with no managed-to-native transition, which such code cannot call back through.
+ * The helpers below are the way into the simulated kernel; code that names __gupsim_ops itself is marked the same way.
  */
 #define __GUPSIM_CALLS_BACK() __asm__(                                           \
 	".ifndef gupsim_calls_back\n\t"                                            \
@@ -105,32 +105,33 @@ static const struct gupsim_ops *__gupsim_ops;
 	"gupsim_calls_back: .byte 1\n\t"                                            \
 	".popsection\n\t"                                                          \
 	".endif")
+#define __gupsim_ops ({ __GUPSIM_CALLS_BACK(); __gupsim_ops_table; })
 
 /* ---- mm.h, page-flags.h, memory_model.h, mm/internal.h: each a call into the running version ---- */
-static inline struct page *pfn_to_page(unsigned long pfn) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->pfn_to_page(pfn); }
-static inline unsigned long page_to_pfn(const struct page *page) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->page_to_pfn(page); }
-static inline int pfn_valid(unsigned long pfn) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->pfn_valid(pfn); }
-static inline struct page *nth_page(const struct page *page, unsigned long n) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->nth_page(page, n); }
-static inline struct page *mem_map_offset(struct page *base, int offset) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->mem_map_offset(base, offset); }
-static inline struct page *compound_head(const struct page *page) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->compound_head(page); }
-static inline int PageHead(const struct page *page) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->page_head(page); }
-static inline int PageTail(const struct page *page) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->page_tail(page); }
+static inline struct page *pfn_to_page(unsigned long pfn) { return __gupsim_ops->pfn_to_page(pfn); }
+static inline unsigned long page_to_pfn(const struct page *page) { return __gupsim_ops->page_to_pfn(page); }
+static inline int pfn_valid(unsigned long pfn) { return __gupsim_ops->pfn_valid(pfn); }
+static inline struct page *nth_page(const struct page *page, unsigned long n) { return __gupsim_ops->nth_page(page, n); }
+static inline struct page *mem_map_offset(struct page *base, int offset) { return __gupsim_ops->mem_map_offset(base, offset); }
+static inline struct page *compound_head(const struct page *page) { return __gupsim_ops->compound_head(page); }
+static inline int PageHead(const struct page *page) { return __gupsim_ops->page_head(page); }
+static inline int PageTail(const struct page *page) { return __gupsim_ops->page_tail(page); }
 static inline int PageCompound(const struct page *page) { return PageHead(page) || PageTail(page); }
-static inline unsigned long compound_nr(const struct page *page) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->compound_nr(page); }
-static inline unsigned int compound_order(const struct page *page) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->compound_order(page); }
+static inline unsigned long compound_nr(const struct page *page) { return __gupsim_ops->compound_nr(page); }
+static inline unsigned int compound_order(const struct page *page) { return __gupsim_ops->compound_order(page); }
 static inline unsigned long page_size(const struct page *page) { return PAGE_SIZE << compound_order(page); }
 static inline struct folio *page_folio(const struct page *page) { return (struct folio *)compound_head(page); }
-static inline struct page *folio_page(const struct folio *folio, unsigned long n) { __GUPSIM_CALLS_BACK(); return __gupsim_ops->folio_page(folio, n); }
+static inline struct page *folio_page(const struct folio *folio, unsigned long n) { return __gupsim_ops->folio_page(folio, n); }
 
 /* WARN_ON_ONCE's "once" is per simulated machine, as each booted kernel has its own __warned flags. */
 #define WARN_ON_ONCE(condition) ({                                              \
 	int __gs_ret = !!(condition);                                               \
-	if (unlikely(__gs_ret)) { __GUPSIM_CALLS_BACK(); __gupsim_ops->warn(__FILE__, __LINE__, 1); } \
+	if (unlikely(__gs_ret)) { __gupsim_ops->warn(__FILE__, __LINE__, 1); } \
 	unlikely(__gs_ret);                                                         \
 })
 #define WARN_ON(condition) ({                                                   \
 	int __gs_ret = !!(condition);                                               \
-	if (unlikely(__gs_ret)) { __GUPSIM_CALLS_BACK(); __gupsim_ops->warn(__FILE__, __LINE__, 0); } \
+	if (unlikely(__gs_ret)) { __gupsim_ops->warn(__FILE__, __LINE__, 0); } \
 	unlikely(__gs_ret);                                                         \
 })
 
@@ -148,7 +149,7 @@ struct gupsim_recorder {
 
 #define GUPSIM_RECORDER_FROM(fn, first_fn, recorder_name)                                   \
 	__attribute__((visibility("default"), used)) const struct gupsim_recorder gupsim_recorder = { \
-		GUPSIM_ABI_VERSION, GUPSIM_STRUCT_PAGE_SIZE, recorder_name, fn, first_fn, &__gupsim_ops }
+		GUPSIM_ABI_VERSION, GUPSIM_STRUCT_PAGE_SIZE, recorder_name, fn, first_fn, &__gupsim_ops_table }
 #define GUPSIM_RECORDER(fn, recorder_name) GUPSIM_RECORDER_FROM(fn, (gupsim_first_fn)0, recorder_name)
 
 #endif /* GUPSIM_KERNEL_H */
