@@ -72,6 +72,12 @@ public sealed record MachineSpec
     /// with a warning). The model must still be buildable: VMEMMAP needs a vmemmap area.
     /// </summary>
     public bool AllowKconfigViolations { get; init; }
+
+    /// <summary>
+    /// The hstate symbols of the loaded .config (CONFIG_ARCH_HAS_GIGANTIC_PAGE, CONTIG_ALLOC, …) that v6.18's
+    /// MAX_FOLIO_ORDER derives from; null without a .config (<see cref="Hugetlb.HstateConfig.ForMachine"/>).
+    /// </summary>
+    public Hugetlb.HstateConfig? HstateConfig { get; init; }
     /// <summary>
     /// CONFIG_DEBUG_VM: from the <c>.config</c> when one is given, else <c>--debug-vm on|off</c>; default off, as
     /// distributions ship. Gates the free-time struct page checks as the kernel version gates them.

@@ -138,26 +138,13 @@ public static class ConfigAudit
                 kernel = k;
             }
             var derived = config.Derive(kernel);
-            var hstates = HstateSetup.Simulate(derived.Arch, derived.Model, HstateConfigOf(config, derived));
+            var hstates = HstateSetup.Simulate(derived.Arch, derived.Model, HstateConfig.FromConfig(config, derived));
             return new AuditInput(file, config, derived, hstates);
         }
         catch (GupSimException e) when (!e.Message.StartsWith("audit: ", StringComparison.Ordinal) && !e.Message.StartsWith("--", StringComparison.Ordinal))
         {
             throw new GupSimException("audit: " + e.Message, e);
         }
-    }
-
-    /// <summary>The symbols <see cref="HstateSetup"/> needs, as the config sets them.</summary>
-    public static HstateConfig HstateConfigOf(KernelConfig config, DerivedConfig derived)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        ArgumentNullException.ThrowIfNull(derived);
-        // 39231e8d6ba7 makes powerpc select ARCH_HAS_GIGANTIC_PAGE whenever it supports hugetlbfs (before: only
-        // PPC_RADIX_MMU did); a config written by an older release but read as v6.18 does not say so itself.
-        bool gigantic = config.IsSet("ARCH_HAS_GIGANTIC_PAGE")
-            || (derived.Arch.KernelArch == "powerpc" && derived.Version.HasMaxFolioOrderInvariant && config.IsSet("ARCH_SUPPORTS_HUGETLBFS"));
-        return new HstateConfig(derived.Hugetlb, gigantic, config.IsSet("CONTIG_ALLOC"), config.IsSet("ZONE_DEVICE"),
-            config.IsSet("HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD"), derived.DebugVm);
     }
 
     /// <summary>

@@ -108,6 +108,7 @@ public sealed record MachineOptions
         bool? extreme = null;
         bool pageExt = false;
         bool fromConfig = false;
+        Hugetlb.HstateConfig? hstateConfig = null;
         string source = "defaults";
         bool? debugVmFlag = ParseDebugVm(DebugVm);
         bool debugVm = debugVmFlag ?? false;
@@ -122,6 +123,7 @@ public sealed record MachineOptions
             fromConfig = true;
             extreme = derived.SparsememExtreme ? true : derived.SparsememStatic ? false : null;
             pageExt = derived.PageExtension;
+            hstateConfig = Hugetlb.HstateConfig.FromConfig(config, derived);
             source = "--config " + Path.GetFileName(ConfigFile);
         }
         else
@@ -176,6 +178,7 @@ public sealed record MachineOptions
             Hotplug = hotplug,
             Source = source,
             AllowKconfigViolations = fromConfig,
+            HstateConfig = hstateConfig,
             DebugVm = debugVm,
         };
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using GupSim.Arch;
+using GupSim.Config;
 
 namespace GupSim.Hugetlb;
 
@@ -24,6 +25,19 @@ public sealed record HstateConfig(bool HugetlbPage, bool ArchHasGiganticPage, bo
         bool gigantic = false;
         foreach (var s in arch.HugePageSizes) gigantic |= arch.IsGigantic(s);
         return new HstateConfig(HugetlbPage: true, ArchHasGiganticPage: gigantic, ContigAlloc: true, ZoneDevice: false, ThpPud: false, DebugVm: false);
+    }
+
+    /// <summary>The symbols as a loaded .config sets them (<paramref name="derived"/> is what GupSim derived from it).</summary>
+    public static HstateConfig FromConfig(KernelConfig config, DerivedConfig derived)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(derived);
+        // 39231e8d6ba7 makes powerpc select ARCH_HAS_GIGANTIC_PAGE whenever it supports hugetlbfs (before: only
+        // PPC_RADIX_MMU did); a config written by an older release but read as v6.18 does not say so itself.
+        bool gigantic = config.IsSet("ARCH_HAS_GIGANTIC_PAGE")
+            || (derived.Arch.KernelArch == "powerpc" && derived.Version.HasMaxFolioOrderInvariant && config.IsSet("ARCH_SUPPORTS_HUGETLBFS"));
+        return new HstateConfig(derived.Hugetlb, gigantic, config.IsSet("CONTIG_ALLOC"), config.IsSet("ZONE_DEVICE"),
+            config.IsSet("HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD"), derived.DebugVm);
     }
 }
 

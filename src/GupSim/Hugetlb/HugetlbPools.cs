@@ -252,11 +252,11 @@ public sealed class HugetlbPools
 
     /// <summary>
     /// The gates of <paramref name="h"/>'s size on this machine's kernel: <see cref="HstateSetup.Gates"/> under
-    /// <see cref="HstateSetup.KernelMaxFolioOrder"/> of <see cref="HstateConfig.ForMachine"/> — the same logic the
-    /// config audit applies to a user's .config.
+    /// <see cref="HstateSetup.KernelMaxFolioOrder"/> of the machine's .config (<see cref="MachineSpec.HstateConfig"/>),
+    /// or of <see cref="HstateConfig.ForMachine"/> without one — what the config audit reads for the same file.
     /// </summary>
     private HstateGates GatesOf(Hstate h) =>
-        HstateSetup.Gates(_m.Arch, HstateSetup.KernelMaxFolioOrder(_m.Arch, _m.Model, HstateConfig.ForMachine(_m.Arch)), h.Size);
+        HstateSetup.Gates(_m.Arch, HstateSetup.KernelMaxFolioOrder(_m.Arch, _m.Model, _m.Spec.HstateConfig ?? HstateConfig.ForMachine(_m.Arch)), h.Size);
 
     /// <summary>
     /// hugetlb_add_hstate() in v6.18 (7b4f21f5e038): <c>WARN_ON(order &gt; MAX_FOLIO_ORDER)</c>, and the hstate is

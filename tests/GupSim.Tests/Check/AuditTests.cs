@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text.Json.Nodes;
 using GupSim.Check;
+using GupSim.Config;
 using GupSim.Cli;
 using GupSim.Cli.Commands;
 using GupSim.Tests.Cli;
@@ -259,5 +260,30 @@ public sealed class AuditTests : IDisposable
         var audit = GupSim.Hugetlb.HstateSetup.Simulate(sh, GupSim.Arch.MemoryModel.Sparsemem, GupSim.Hugetlb.HstateConfig.ForMachine(sh));
         Assert.False(Assert.Single(audit, h => h.Size.Name == "512M").RuntimeAllocation);
         Assert.True(Assert.Single(audit, h => h.Size.Name == "64M").RuntimeAllocation);
+    }
+
+    [Theory]
+    // Debian's 6.12 amd64 config read as v6.18 on SPARSEMEM_VMEMMAP: HAVE_GIGANTIC_FOLIOS is
+    // (HUGETLB_PAGE && ARCH_HAS_GIGANTIC_PAGE) || (ZONE_DEVICE && HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD), both halves
+    // true here, so MAX_FOLIO_ORDER = PUD_ORDER = 18 and 1G (order 18 = 30 - 12) registers quietly. The same file
+    // without ARCH_HAS_GIGANTIC_PAGE and ZONE_DEVICE has no gigantic folios, MAX_FOLIO_ORDER = MAX_PAGE_ORDER = 10,
+    // and hugetlb_add_hstate() WARNs. The machine reads its own .config, as the audit of that file does.
+    [InlineData(true, 0)]
+    [InlineData(false, 1)]
+    public void AMachineBootedFromAConfig_WarnsByThatConfigsMaxFolioOrder(bool archHasGiganticPage, int warnings)
+    {
+        var lines = new List<string>(File.ReadAllLines(Path.Combine(ConfigDir, "6.12-amd64_none_amd64.config")));
+        if (!archHasGiganticPage)
+        {
+            Assert.True(lines.Remove("CONFIG_ARCH_HAS_GIGANTIC_PAGE=y"));
+            Assert.True(lines.Remove("CONFIG_ZONE_DEVICE=y"));
+        }
+        string file = Path.Combine(_tmp, "gigantic.config");
+        File.WriteAllLines(file, lines);
+        var spec = new MachineOptions { ConfigFile = file, Kernel = "6.18", Mem = "4G", Hugepages = "hugepagesz=1G hugepages=1" }.ToSpec();
+        var m = Machine.Boot(spec);
+        var warned = m.KernelLog.Where(l => l.Contains("hugetlb_add_hstate", StringComparison.Ordinal)).ToList();
+        Assert.Equal(warnings, warned.Count);
+        if (warnings == 1) Assert.Equal("WARNING: CPU: 0 PID: 0 at mm/hugetlb.c hugetlb_add_hstate: order 18 > MAX_FOLIO_ORDER 10 (hugepagesz=1G)", warned[0]);
     }
 }
