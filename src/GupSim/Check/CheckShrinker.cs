@@ -23,8 +23,11 @@ public sealed class CheckShrinker : ICheckShrinker
         _runner = runner;
     }
 
-    /// <summary>Every verdict this shrinker got from the runner, by configuration (null: the runner refused it as bad input).</summary>
-    private readonly ConcurrentDictionary<CheckConfiguration, CheckVerdict?> _verdicts = new();
+    /// <summary>
+    /// Every verdict this shrinker got or is getting from the runner, by configuration (null: the runner refused it as
+    /// bad input). A lazy per configuration, so two groups shrunk side by side that reach the same candidate run it once.
+    /// </summary>
+    private readonly ConcurrentDictionary<CheckConfiguration, Lazy<CheckVerdict?>> _verdicts = new();
     private long _cacheHits;
 
     /// <summary>Candidates answered from the verdicts already judged instead of being run again, over every <see cref="Shrink"/> of this shrinker.</summary>
@@ -147,28 +150,32 @@ public sealed class CheckShrinker : ICheckShrinker
     /// </summary>
     internal CheckVerdict? Judge(CheckConfiguration c)
     {
-        if (_verdicts.TryGetValue(c, out var known))
+        var mine = new Lazy<CheckVerdict?>(() => RunOnce(c), LazyThreadSafetyMode.ExecutionAndPublication);
+        var verdict = _verdicts.GetOrAdd(c, mine);
+        if (!ReferenceEquals(verdict, mine))
         {
             Interlocked.Increment(ref _cacheHits);
             CheckProfile.Add(CheckProfile.Slot.CandidateCacheHit, 0);
-            return known;
         }
-        CheckVerdict? v;
+        return verdict.Value;
+    }
+
+    /// <summary>The runner's verdict on <paramref name="c"/>, run now (null: refused as bad input).</summary>
+    private CheckVerdict? RunOnce(CheckConfiguration c)
+    {
         long t0 = CheckProfile.Start();
         try
         {
-            v = _runner.Run(c);
+            return _runner.Run(c);
         }
         catch (GupSimException)
         {
-            v = null;
+            return null;
         }
         finally
         {
             CheckProfile.Add(CheckProfile.Slot.ShrinkCandidate, t0);
         }
-        _verdicts.TryAdd(c, v);
-        return v;
     }
 
     private static long HighestPowerOfTwo(long v) => v <= 0 ? 0 : 1L << (63 - (int)long.LeadingZeroCount(v));

@@ -235,4 +235,49 @@ public class ShrinkerVerdictCacheTests
         Assert.Contains(lines, l => l.StartsWith("gupsim: profile: Shrink ", StringComparison.Ordinal) && l.Contains(" 1 events", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("gupsim: profile: SweepPhase ", StringComparison.Ordinal) && l.Contains(" 1 events", StringComparison.Ordinal));
     }
+
+    /// <summary>A runner that takes 200 ms a run, so callers that ask together overlap.</summary>
+    private sealed class SlowRunner : ICheckRunner
+    {
+        private long _calls;
+
+        public long Calls => Interlocked.Read(ref _calls);
+
+        public CheckVerdict Run(CheckConfiguration configuration)
+        {
+            Interlocked.Increment(ref _calls);
+            Thread.Sleep(200);
+            return new CheckVerdict(CheckSymptoms.WrongPages, 1, 0, "slow");
+        }
+    }
+
+    [Fact]
+    public void CallersAskingForTheSameCandidateAtOnce_RunItOnce()
+    {
+        // Groups shrunk side by side can reach the same candidate together: eight threads meet at a barrier and then
+        // judge one configuration; the runner runs it once, the other seven get its verdict from the cache.
+        const int Callers = 8;
+        var shape = new CheckShape("x86_64", V("5.12"), MemoryModel.Sparsemem, CheckPlacement.Scattered, G, 1, 2 * G, 0, 1);
+        var c = new CheckConfiguration(shape, null, CheckPath.SlowGet, 32767, 2, 2);
+        var runner = new SlowRunner();
+        using var asked = new Barrier(Callers);
+        var shrinker = new CheckShrinker(runner);
+        var verdicts = new CheckVerdict?[Callers];
+        var threads = new Thread[Callers];
+        for (int i = 0; i < Callers; i++)
+        {
+            int k = i;
+            threads[i] = new Thread(() =>
+            {
+                asked.SignalAndWait();
+                verdicts[k] = shrinker.Judge(c);
+            });
+            threads[i].Start();
+        }
+        foreach (var t in threads) t.Join();
+        Assert.Equal(1, runner.Calls);
+        Assert.Equal(Callers - 1, shrinker.CachedVerdicts);
+        Assert.Equal(1, shrinker.JudgedConfigurations);
+        foreach (var v in verdicts) Assert.Equal("slow", v!.Detail);
+    }
 }
