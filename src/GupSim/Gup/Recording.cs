@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -43,6 +44,17 @@ public interface ISubpageRecorder
 
     /// <summary>Fills <paramref name="pages"/> (one entry per subpage, starting at <c>ctx.FirstSubpage</c>).</summary>
     void Record(in SubpageRecordContext ctx, Span<PagePtr> pages);
+
+    /// <summary>
+    /// record_subpages() as gup-fast's huge leaves call it before v6.18 (<c>refs = record_subpages(…)</c>): fills
+    /// <paramref name="pages"/> and returns how many entries it filled, which the caller grabs and counts; 0 to
+    /// <c>pages.Length</c>. The default fills every entry with <see cref="Record"/> and returns them all.
+    /// </summary>
+    int RecordCounted(in SubpageRecordContext ctx, Span<PagePtr> pages)
+    {
+        Record(ctx, pages);
+        return pages.Length;
+    }
 }
 
 /// <summary>The built-in recorders.</summary>
@@ -64,13 +76,24 @@ public static class SubpageRecorders
 
     /// <summary>
     /// record_subpages() as gup-fast's huge leaves call it before v6.18, returning the entries it filled, which the
-    /// caller grabs and counts: every entry for the built-ins, what the C function returned for a C recorder.
+    /// caller grabs and counts: every entry for the built-ins, what <see cref="ISubpageRecorder.RecordCounted"/>
+    /// returned for any other (a C recorder returns what its function returned).
     /// </summary>
+    /// <exception cref="GupSimException">Thrown when the recorder returns less than 0 or more than it was given: the
+    /// kernel would grab that many and count past <c>pages[]</c>; the recorder is what to fix.</exception>
     internal static int RecordCounted(ISubpageRecorder recorder, in SubpageRecordContext ctx, Span<PagePtr> pages)
     {
-        if (recorder is C.CRecorder c) return c.RecordSubpages(ctx, pages);
-        Record(recorder, ctx, pages);
-        return pages.Length;
+        switch (recorder)
+        {
+            case MemMapOffsetAlignedRecorder or PagePlusPlusRecorder or SectionRunRecorder or MemMapOffsetMergedRecorder or NthPageRecorder:
+                Record(recorder, ctx, pages);
+                return pages.Length;
+        }
+        int nr = recorder.RecordCounted(ctx, pages);
+        if ((uint)nr > (uint)pages.Length)
+            throw new GupSimException(string.Create(CultureInfo.InvariantCulture,
+                $"{recorder.Name}: record_subpages() returned {nr} for {pages.Length} subpages: gup-fast grabs and counts what it returns, so return 0 to {pages.Length}"));
+        return nr;
     }
 
     /// <summary>

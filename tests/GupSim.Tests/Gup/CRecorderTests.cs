@@ -114,6 +114,37 @@ public class CRecorderTests
         Assert.Contains("(c-short, batch 1024): 1024 of 1024 pages, 511 wrong", sw.ToString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    // v5.12 gup-fast grabs and counts what record_subpages() returns: more than the 512 entries of a 2 MiB leaf, or
+    // a negative count, would have the kernel grab that many and write past pages[]. The recorder is what is wrong:
+    // one line naming it, exit code for bad input, nothing thrown through.
+    [InlineData("nr + 1", "513")]
+    [InlineData("-1", "-1")]
+    public void FastLeaf_ARecorderReturningOutside0ToN_IsOneLine(string returned, string shown)
+    {
+        string file = WriteC("over.c", $$"""
+            #include <gupsim/kernel.h>
+            static int record_subpages(struct page *page, unsigned long addr, unsigned long end, struct page **pages)
+            {
+                int nr;
+                for (nr = 0; addr != end; nr++, addr += PAGE_SIZE)
+                    pages[nr] = page + nr;
+                return {{returned}};
+            }
+            GUPSIM_RECORDER(record_subpages, "c-over");
+            """);
+        string script = Path.Combine(Path.GetDirectoryName(file)!, "over.scenario");
+        File.WriteAllText(script,
+            "machine --kernel 5.12 --model sparsemem-vmemmap --mem 4G --hugepages \"hugepagesz=2M hugepages=2\"\n" +
+            $"strategy-c {file}\nmmap A 4M hugetlb=2M\ntouch A write\npin A fast write strategy=c-over\n");
+        var r = CliRun.Run("scenario", script);
+        Assert.Equal(GupSim.Cli.ExitCodes.BadInput, r.ExitCode);
+        string[] lines = r.Stderr.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
+        string line = Assert.Single(lines);
+        Assert.StartsWith("gupsim: ", line, StringComparison.Ordinal);
+        Assert.Contains($"c-over: record_subpages() returned {shown} for 512 subpages: gup-fast grabs and counts what it returns, so return 0 to 512", line, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void HelperGivenAPfnWithNoSection_OopsesTheSimulatedKernel_NotGupSim()
     {

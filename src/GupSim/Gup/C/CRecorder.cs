@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using GupSim.Arch;
@@ -155,18 +156,23 @@ public sealed unsafe class CRecorder : ISubpageRecorder
     /// </summary>
     public void Record(in SubpageRecordContext ctx, Span<PagePtr> pages)
     {
-        int nr = RecordSubpages(ctx, pages);
-        // The slow path's record step returns nothing in the kernel (record_subpages_vmas(), v5.12): its caller grabs
-        // and counts what it asked for, whatever C returned.
+        int nr = RecordCounted(ctx, pages);
+        // Where the record step's return is not used — the slow path's (record_subpages_vmas(), v5.12) and v6.18's
+        // gup-fast leaf fill after its grab — the caller grabs and counts what it asked for, whatever C returned.
         if (nr != pages.Length)
-            ctx.Machine.Log($"gupsim: {Name}: record_subpages() returned {nr} for {pages.Length} subpages; the slow path's caller grabs and counts {pages.Length}");
+        {
+            string caller = ctx.Site == RecordSite.Fast
+                ? "gup-fast grabbed them before the fill (v6.18's gup_fast_pmd_leaf()/gup_fast_pud_leaf()) and counts"
+                : "the slow path's caller grabs and counts";
+            ctx.Machine.Log(string.Create(CultureInfo.InvariantCulture, $"gupsim: {Name}: record_subpages() returned {nr} for {pages.Length} subpages; {caller} {pages.Length}"));
+        }
     }
 
     /// <summary>
     /// Runs the C record_subpages() over <paramref name="pages"/> and returns what it returned: gup-fast's
     /// gup_huge_pmd()/gup_huge_pud() before v6.18 grab and count that many (<c>refs = record_subpages(…)</c>).
     /// </summary>
-    public int RecordSubpages(in SubpageRecordContext ctx, Span<PagePtr> pages)
+    public int RecordCounted(in SubpageRecordContext ctx, Span<PagePtr> pages)
     {
         int n = pages.Length;
         if (n == 0) return 0;
