@@ -39,9 +39,14 @@ public static class DumpPage
     /// <summary>v6.9: __dump_folio().</summary>
     private static bool DumpsFolio(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 9);
     /// <summary>
+    /// v6.9: page_mapcount() reads a typed page (slab, page table, buddy: _mapcount holds the type) as 0 by
+    /// clamping _mapcount + 1 below 0 to 0 (4ffca5a96678, "mm: support page_mapcount() on page_has_type() pages").
+    /// </summary>
+    private static bool MapcountClampsBelowZero(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 9);
+    /// <summary>
     /// v6.10: the folio line prints folio_mapcount() (_large_mapcount), the page line this page's mapcount alone, and
-    /// a typed page's _mapcount reads as 0 (page_mapcount_is_type(), "mm: support page_mapcount() on page_has_type()
-    /// pages").
+    /// a typed page is recognised by page_mapcount_is_type() (_mapcount + 1 below PAGE_MAPCOUNT_RESERVE + 1), the
+    /// same series that makes the page_ref tracepoint record the raw _mapcount.
     /// </summary>
     private static bool DumpsLargeMapcount(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 10);
 
@@ -54,15 +59,16 @@ public static class DumpPage
 
     /// <summary>
     /// page_mapcount() as the version defines it. Before v6.2 (__page_mapcount()): _mapcount + 1, plus for a compound
-    /// anonymous or hugetlb page the compound mapcount + 1. v6.2+: _mapcount + 1 (0 for a typed page from v6.10),
-    /// plus the compound (v6.3+: folio_entire_mapcount()) mapcount + 1 for every compound page.
+    /// anonymous or hugetlb page the compound mapcount + 1. v6.2+: _mapcount + 1 (0 for a typed page: from v6.9 by
+    /// clamping below 0, from v6.10 by page_mapcount_is_type()), plus the compound (v6.3+: folio_entire_mapcount())
+    /// mapcount + 1 for every compound page.
     /// </summary>
     public static int PageMapcount(Machine m, PagePtr page)
     {
         ArgumentNullException.ThrowIfNull(m);
         var sp = m.StructPages;
         int mapcount = sp.MapcountRaw(page) + 1;
-        if (DumpsLargeMapcount(m.Version) && PageMapcountIsType(mapcount)) mapcount = 0;
+        if (DumpsLargeMapcount(m.Version) ? PageMapcountIsType(mapcount) : MapcountClampsBelowZero(m.Version) && mapcount < 0) mapcount = 0;
         if (!sp.PageCompound(page)) return mapcount;
         var head = sp.CompoundHead(page);
         if (MapcountAddsCompoundAlways(m.Version)) return mapcount + sp.CompoundMapcount(head) + 1;
@@ -140,17 +146,11 @@ public static class DumpPage
         string cma = m.CmaAreas.Count != 0 && pfn != ulong.MaxValue && m.IsCmaPfn(pfn) ? " CMA" : "";
         if (DumpsFolio(v))
         {
+            // v6.9 open-codes page_mapcount() "to avoid looking up a stale folio" (the same count); v6.10 prints the
+            // page's own mapcount, a typed page's as 0.
             int mapcount = sp.MapcountRaw(page) + 1;
-            if (DumpsLargeMapcount(v))
-            {
-                if (PageMapcountIsType(mapcount)) mapcount = 0;
-            }
-            else
-            {
-                // v6.9: "Open-code page_mapcount() to avoid looking up a stale folio": never below 0, plus the entire mapcount.
-                if (mapcount < 0) mapcount = 0;
-                if (compound) mapcount += sp.CompoundMapcount(head) + 1;
-            }
+            if (!DumpsLargeMapcount(v)) mapcount = PageMapcount(m, page);
+            else if (PageMapcountIsType(mapcount)) mapcount = 0;
             lines.Add(string.Create(ci, $"page: refcount:{sp.Refcount(head)} mapcount:{mapcount} mapping:{Pointer(m, mapping)} index:{Hex(sp.Index(head) + (ulong)offset)} pfn:{Hex(pfn)}"));
             if (compound)
             {

@@ -13,8 +13,10 @@ namespace GupSim.Debug;
 /// (<see cref="DumpPage.PageMapcount"/>; the raw _mapcount from v6.10, <see cref="RecordsRawMapcount"/>),
 /// page->mapping (%p, printed in full), get_pageblock_migratetype().
 /// </summary>
-/// <remarks>Events are fired by the page_ref.h helpers in <see cref="Pages.PageRef"/>, which every modelled reference
-/// change goes through; which helper a path calls is the machine's kernel version's (<see cref="Gup.Grab"/>: v5.11's
+/// <remarks>Events are fired by the page_ref.h helpers in <see cref="Pages.PageRef"/>, which GUP's grab and release,
+/// the page allocator's set_page_refcounted(), free_contig_range() and FOLL_LONGTERM's isolation go through (faults,
+/// the page cache, hugetlb pools and migration's reference move still change _refcount directly, untraced: docs/cli.md);
+/// which helper a path calls is the machine's kernel version's (<see cref="Gup.Grab"/>: v5.11's
 /// try_grab_compound_head()/put_compound_head(), v5.14's split of a pin into page_ref_add_unless() + page_ref_add(),
 /// v5.18's gup_put_folio() → folio_put_refs(), v6.10's try_grab_folio() with folio_ref_add()). Lines are what follows
 /// the event's <c>task-pid [cpu] flags timestamp:</c> prefix in /sys/kernel/tracing/trace; GupSim has no task, cpu or
@@ -43,12 +45,6 @@ public sealed class PageRefTrace(Machine machine)
     /// <summary>page_ref_set (set_page_count(), init_page_count()): <paramref name="v"/> is the new count.</summary>
     public void Set(PagePtr page, int v) => Add("page_ref_set", page, v, null);
 
-    /// <summary>page_ref_freeze (page_ref_freeze()): <paramref name="v"/> the count expected, <paramref name="ret"/> whether it was frozen to 0.</summary>
-    public void Freeze(PagePtr page, int v, bool ret) => Add("page_ref_freeze", page, v, ret ? 1 : 0);
-
-    /// <summary>page_ref_unfreeze (page_ref_unfreeze()): <paramref name="v"/> the count set.</summary>
-    public void Unfreeze(PagePtr page, int v) => Add("page_ref_unfreeze", page, v, null);
-
     /// <summary>page_ref_mod (page_ref_add(), page_ref_sub(), page_ref_inc(), page_ref_dec()): <paramref name="v"/> is the change.</summary>
     public void Mod(PagePtr page, int v) => Add("page_ref_mod", page, v, null);
 
@@ -57,9 +53,6 @@ public sealed class PageRefTrace(Machine machine)
 
     /// <summary>page_ref_mod_and_test (page_ref_sub_and_test(), page_ref_dec_and_test()): <paramref name="ret"/> whether the count reached 0.</summary>
     public void ModAndTest(PagePtr page, int v, bool ret) => Add("page_ref_mod_and_test", page, v, ret ? 1 : 0);
-
-    /// <summary>page_ref_mod_and_return (page_ref_add_return(), page_ref_sub_return() …): <paramref name="ret"/> the new count.</summary>
-    public void ModAndReturn(PagePtr page, int v, int ret) => Add("page_ref_mod_and_return", page, v, ret);
 
     private void Add(string evt, PagePtr page, int v, int? ret)
     {
@@ -82,8 +75,9 @@ public sealed class PageRefTrace(Machine machine)
 
     /// <summary>
     /// Whether the tracepoint records <c>atomic_read(&amp;page-&gt;_mapcount)</c>, the raw value (−1 for an unmapped page),
-    /// instead of page_mapcount() ("mm/page_ref: trace the raw page mapcount value", David Hildenbrand; v6.10 — the
-    /// tree has it by January 2025, when Matthew Wilcox's page_ref thread quotes it).
+    /// instead of page_mapcount() ("trace/events/page_ref: trace the raw page mapcount value", David Hildenbrand's
+    /// April 2024 page_mapcount() series, v6.10 — the series whose page_mapcount_is_type() <see cref="DumpPage"/> reads
+    /// from v6.10 too).
     /// </summary>
     internal static bool RecordsRawMapcount(Arch.KernelVersion v) => v >= Arch.KernelVersion.FromNumbers(6, 10);
 

@@ -4,8 +4,8 @@ namespace GupSim.Pages;
 /// The page reference helpers of include/linux/page_ref.h: each changes <c>page-&gt;_refcount</c> with one atomic
 /// operation and then, when the machine traces page_ref (<see cref="Machine.PageRefTrace"/>), fires the tracepoint
 /// the kernel's helper fires (<c>if (page_ref_tracepoint_active(…)) __page_ref_…()</c>, mm/debug_page_ref.c):
-/// page_ref_set, page_ref_mod, page_ref_mod_and_test, page_ref_mod_and_return, page_ref_mod_unless,
-/// page_ref_freeze, page_ref_unfreeze. The folio_ref_*() forms call the page form on <c>&amp;folio-&gt;page</c>, the
+/// page_ref_set, page_ref_mod, page_ref_mod_and_test, page_ref_mod_unless (only the helpers a modelled path calls
+/// are here: none calls the _return forms or page_ref_freeze/unfreeze yet). The folio_ref_*() forms call the page form on <c>&amp;folio-&gt;page</c>, the
 /// folio's head (GupSim passes the head <see cref="PagePtr"/>). Tracing off, each helper costs one null test.
 /// </summary>
 /// <remarks>The atomics are the ones <see cref="StructPages"/> performs on whatever memory the pointer reaches, so a
@@ -39,12 +39,6 @@ public static class PageRef
     /// <summary>page_ref_inc(): atomic_inc(), then page_ref_mod(1).</summary>
     public static void PageRefInc(Machine m, PagePtr page) => PageRefAdd(m, page, 1);
 
-    /// <summary>folio_ref_inc(): page_ref_inc() on the folio's page.</summary>
-    public static void FolioRefInc(Machine m, PagePtr folio) => PageRefAdd(m, folio, 1);
-
-    /// <summary>page_ref_dec(): atomic_dec(), then page_ref_mod(−1).</summary>
-    public static void PageRefDec(Machine m, PagePtr page) => PageRefSub(m, page, 1);
-
     /// <summary>page_ref_sub_and_test(): atomic_sub_and_test(), then page_ref_mod_and_test(−nr, ret); true when the count reached 0.</summary>
     public static bool PageRefSubAndTest(Machine m, PagePtr page, int nr)
     {
@@ -58,22 +52,6 @@ public static class PageRef
 
     /// <summary>page_ref_dec_and_test() (put_page_testzero(), folio_put_testzero()): page_ref_mod_and_test(−1, ret).</summary>
     public static bool PageRefDecAndTest(Machine m, PagePtr page) => PageRefSubAndTest(m, page, 1);
-
-    /// <summary>page_ref_inc_return(): atomic_inc_return(), then page_ref_mod_and_return(1, new count).</summary>
-    public static int PageRefIncReturn(Machine m, PagePtr page) => ModAndReturn(m, page, 1);
-
-    /// <summary>page_ref_dec_return(): atomic_dec_return(), then page_ref_mod_and_return(−1, new count).</summary>
-    public static int PageRefDecReturn(Machine m, PagePtr page) => ModAndReturn(m, page, -1);
-
-    /// <summary>folio_ref_sub_return(): atomic_sub_return(), then page_ref_mod_and_return(−nr, new count).</summary>
-    public static int FolioRefSubReturn(Machine m, PagePtr folio, int nr) => ModAndReturn(m, folio, -nr);
-
-    private static int ModAndReturn(Machine m, PagePtr page, int v)
-    {
-        int ret = m.StructPages.RefAddReturn(page, v);
-        m.PageRefTrace?.ModAndReturn(page, v, ret);
-        return ret;
-    }
 
     /// <summary>
     /// page_ref_add_unless(): atomic_add_unless(&amp;page-&gt;_refcount, nr, u) — a compare-exchange loop that adds
@@ -101,27 +79,9 @@ public static class PageRef
         return ret;
     }
 
-    /// <summary>folio_ref_add_unless(): page_ref_add_unless() on the folio's page.</summary>
-    public static bool FolioRefAddUnless(Machine m, PagePtr folio, int nr, int u) => PageRefAddUnless(m, folio, nr, u);
-
     /// <summary>
     /// folio_ref_try_add_rcu() without CONFIG_TINY_RCU (GupSim's kernels are SMP): folio_ref_add_unless(folio, count, 0).
     /// Before v5.18 the same call is page_cache_add_speculative() (include/linux/pagemap.h).
     /// </summary>
     public static bool FolioRefTryAddRcu(Machine m, PagePtr folio, int count) => PageRefAddUnless(m, folio, count, 0);
-
-    /// <summary>page_ref_freeze(): <c>atomic_cmpxchg(&amp;_refcount, count, 0) == count</c>, then page_ref_freeze(count, ret).</summary>
-    public static bool PageRefFreeze(Machine m, PagePtr page, int count)
-    {
-        bool ret = m.StructPages.RefCompareExchange(page, 0, count);
-        m.PageRefTrace?.Freeze(page, count, ret);
-        return ret;
-    }
-
-    /// <summary>page_ref_unfreeze(): atomic_set_release(&amp;_refcount, count), then page_ref_unfreeze(count).</summary>
-    public static void PageRefUnfreeze(Machine m, PagePtr page, int count)
-    {
-        m.StructPages.SetRefcount(page, count);
-        m.PageRefTrace?.Unfreeze(page, count);
-    }
 }

@@ -115,4 +115,20 @@ public class DumpPageTests
         // The head's dump: one struct page before v6.9, the folio's first two from v6.9 (__dump_folio()).
         Assert.Equal(headLines, lines.Count(l => l.StartsWith("head: ", StringComparison.Ordinal) && l.Length > 20 && !l.Contains("order:", StringComparison.Ordinal)));
     }
+
+    [Theory]
+    // An order-0 page whose _mapcount holds a page type: __SetPageTable() clears PG_table (0x200) in 0xffffffff,
+    // leaving 0xfffffdff = −513. page_mapcount() is _mapcount + 1 = −512 up to v6.8; v6.9 clamps a value below 0 to
+    // 0 (4ffca5a96678); v6.10 sees page_mapcount_is_type() (−512 < PAGE_MAPCOUNT_RESERVE + 1 = −127) and reads 0.
+    [InlineData("6.8", -512)]
+    [InlineData("6.9", 0)]
+    [InlineData("6.10", 0)]
+    public void TypedPage_MapcountAsTheVersionReadsIt(string version, int expected)
+    {
+        var m = Boot("x86_64", KernelVersion.Parse(version), MemoryModel.SparsememVmemmap, Ram((0, G)));
+        Assert.True(m.TryAllocPages(0, 0, "test", out Pfn pfn));
+        var page = PagePtr.FromAddress(KnownAddresses.X86_64Vmemmap + pfn.Value * 64);
+        m.StructPages.AtomicMapcountSet(page, unchecked((int)0xfffffdffu));
+        Assert.Equal(expected, GupSim.Debug.DumpPage.PageMapcount(m, page));
+    }
 }
