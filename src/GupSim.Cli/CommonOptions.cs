@@ -89,6 +89,16 @@ public static class CommonOptions
     /// <summary>--json: machine-readable output (docs/cli.md).</summary>
     public static Option<bool> CreateJsonOption() => new("--json") { Description = "Print JSON (stable; see docs/cli.md)" };
 
+    /// <summary>
+    /// <c>--trace GROUP</c>: record a kernel trace event group (only page_ref is modelled, <see cref="GupSim.Debug.PageRefTrace"/>)
+    /// and print its lines; <paramref name="when"/> says when (after the run, after each step).
+    /// </summary>
+    public static Option<string?> CreateTraceOption(string when) => new("--trace")
+    {
+        Description = $"Record a kernel trace event group and print its lines, each as 'trace: EVENT: FIELDS', {when} (only page_ref is modelled)",
+        HelpName = "page_ref",
+    };
+
     /// <summary>--verify on|off: GupSim's own checks, described by <paramref name="what"/>.</summary>
     public static Option<string> CreateVerifyOption(string what) => new("--verify")
     {

@@ -26,7 +26,7 @@ public static class GupTestCommand
         };
         var verify = CommonOptions.CreateVerifyOption("GupSim's oracle on every pages[] entry and every count after the put loop (off for pure timing)");
         var counters = new Option<bool>("--counters") { Description = "Print the deterministic counters of each get loop" };
-        var trace = new Option<string?>("--trace") { Description = "Record a kernel trace event group during the GUP calls and print its lines after the run, each as 'trace: EVENT: FIELDS' (page_ref)", HelpName = "events" };
+        var trace = CommonOptions.CreateTraceOption("during the GUP calls, after the run");
         var json = CommonOptions.CreateJsonOption();
         var cmd = new Command("gup-test",
             "Run the kernel's gup_test selftest (tools/testing/selftests/mm/gup_test.c) with its own flags on a simulated machine; "

@@ -11,11 +11,7 @@ public static class ScenarioCommand
         var file = new Argument<string>("file") { Description = "The script, or - for standard input" };
         var cmd = new Command("scenario", "Run a scenario script of machine operations and expectations; exits 3 when an expectation fails.");
         var json = CommonOptions.CreateJsonOption();
-        var trace = new Option<string?>("--trace")
-        {
-            Description = "Record the kernel's trace events of this group on every machine the script boots and print each step's lines after it (only page_ref is modelled)",
-            HelpName = "page_ref",
-        };
+        var trace = CommonOptions.CreateTraceOption("on every machine the script boots, after each step");
         cmd.Arguments.Add(file);
         cmd.Options.Add(json);
         cmd.Options.Add(trace);

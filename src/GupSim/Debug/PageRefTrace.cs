@@ -36,10 +36,15 @@ public sealed class PageRefTrace(Machine machine)
         }
     }
 
-    /// <summary>Forgets the lines recorded so far.</summary>
-    public void Clear()
+    /// <summary>The lines recorded so far, in order, forgotten in the same step (none recorded in between is lost).</summary>
+    public IReadOnlyList<string> TakeLines()
     {
-        lock (_lock) _lines.Clear();
+        lock (_lock)
+        {
+            string[] lines = [.. _lines];
+            _lines.Clear();
+            return lines;
+        }
     }
 
     /// <summary>page_ref_set (set_page_count(), init_page_count()): <paramref name="v"/> is the new count.</summary>

@@ -143,9 +143,7 @@ public sealed class ScenarioRunner
     private void ReportTrace()
     {
         if (_m?.PageRefTrace is not { } t) return;
-        var lines = t.Lines;
-        if (lines.Count == 0) return;
-        t.Clear();
+        var lines = t.TakeLines();
         foreach (string l in lines) _out.WriteLine("  trace: " + l);
     }
 
