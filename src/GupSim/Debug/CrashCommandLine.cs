@@ -17,10 +17,10 @@ public readonly record struct CrashCommandLine(char Option, ulong? Address)
     /// <summary>
     /// Reads <c>kmem -n</c> or <c>kmem -p [ADDR]</c> from words (a quoted line is split at spaces first); ADDR is
     /// hexadecimal with or without 0x, as crash's htoll() reads it (a kernel virtual address, or else a physical
-    /// address). <paramref name="help"/> is what to try for help, named in the error for a stray --option.
+    /// address). <paramref name="help"/> is the hint for a stray --option ("try 'gupsim crash --help'", "see docs/scenarios.md").
     /// </summary>
     /// <exception cref="GupSimException">Thrown for any other command line, with one line starting "crash:".</exception>
-    public static CrashCommandLine Parse(IEnumerable<string> words, string help = "gupsim crash --help")
+    public static CrashCommandLine Parse(IEnumerable<string> words, string help = "try 'gupsim crash --help'")
     {
         ArgumentNullException.ThrowIfNull(words);
         var w = new List<string>();
@@ -30,7 +30,7 @@ public readonly record struct CrashCommandLine(char Option, ulong? Address)
         // read as a crash word: say which, as the other commands do.
         foreach (string s in w)
             if (s.StartsWith("--", StringComparison.Ordinal))
-                throw new GupSimException($"crash: unrecognized option '{s}' (the crash command is 'kmem -n' or 'kmem -p [ADDR]'; try '{help}')");
+                throw new GupSimException($"crash: unrecognized option '{s}' (the crash command is 'kmem -n' or 'kmem -p [ADDR]'; {help})");
         if (w[0] != "kmem") throw new GupSimException($"crash: '{w[0]}' is not a crash command GupSim models: {Use}");
         if (w.Count < 2 || w[1] is not ("-n" or "-p")) throw new GupSimException($"crash: kmem: give -n or -p: {Use}");
         char option = w[1][1];

@@ -343,7 +343,7 @@ public sealed class ScenarioRunner
                 case "unpin": DoRelease(args); break;
                 case "put": DoRelease(args); break;
                 case "expect": DoExpect(args); break;
-                case "crash": Debug.CrashCommandLine.Parse(args, "docs/scenarios.md").Run(M, _out); break;
+                case "crash": Debug.CrashCommandLine.Parse(args, "a crash step takes crash words only; see docs/scenarios.md").Run(M, _out); break;
                 default: throw new GupSimException($"unknown operation '{w[0]}': use machine, churn, hotplug, hotremove, hugepages, mount, open, memfd, tmpfile, ftruncate, fallocate, close, rm, files, mmap, touch, munmap, mprotect, madvise, pin, get, unpin, put, meminfo, layout, walk, dmesg, crash or expect");
             }
         }
