@@ -105,7 +105,8 @@ public sealed partial class Machine
         ulong start = Memory.PhysOffset;
         if (Arch.KernelArch == "riscv" && Version.HasCompoundInfoMask)
         {
-            ulong align = Math.Max(1UL << Arch.SectionSizeBits, MaxFolioVmemmapAlign);
+            // VMEMMAP_ADDR_ALIGN has no condition: it rounds whether or not the mask encoding is in use.
+            ulong align = Math.Max(1UL << Arch.SectionSizeBits, MaxFolioMemmapBytes);
             start &= ~(align - 1);
         }
         return start;

@@ -115,11 +115,14 @@ public sealed partial class Machine
         Version.HasCompoundInfoMask && Model == MemoryModel.SparsememVmemmap && Arch.WantsOptimizeHugetlbVmemmap
         && System.Numerics.BitOperations.IsPow2(Layout.Size);
 
+    /// <summary><c>MAX_FOLIO_NR_PAGES × sizeof(struct page)</c>: the memmap bytes of the largest folio.</summary>
+    public ulong MaxFolioMemmapBytes => (1UL << Arch.MaxFolioOrderGigantic) * (ulong)Layout.Size;
+
     /// <summary>
-    /// MAX_FOLIO_VMEMMAP_ALIGN (include/linux/mmzone.h, v7.1): <c>MAX_FOLIO_NR_PAGES × sizeof(struct page)</c> when the
-    /// mask encoding is in use (<see cref="CompoundInfoHasMask"/>), else 0.
+    /// MAX_FOLIO_VMEMMAP_ALIGN (include/linux/mmzone.h, v7.1): <see cref="MaxFolioMemmapBytes"/> when the mask
+    /// encoding is in use (<see cref="CompoundInfoHasMask"/>), else 0.
     /// </summary>
-    public ulong MaxFolioVmemmapAlign => CompoundInfoHasMask ? (1UL << Arch.MaxFolioOrderGigantic) * (ulong)Layout.Size : 0;
+    public ulong MaxFolioVmemmapAlign => CompoundInfoHasMask ? MaxFolioMemmapBytes : 0;
     /// <summary>Zone/node/section bits in page->flags.</summary>
     public PageFlagsLayout FlagsLayout { get; }
     /// <summary>The boot allocator, as boot left it.</summary>
