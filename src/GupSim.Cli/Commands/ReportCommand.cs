@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using GupSim.Cli.Report;
 using GupSim.Core;
+using GupSim.Explain;
 
 namespace GupSim.Cli.Commands;
 
@@ -34,7 +35,7 @@ public static class ReportCommand
         var history = new Option<string?>("--history") { Description = "History entries to replay, comma-separated (default: all)", HelpName = "names" };
         var config = new Option<string[]>("--config") { Description = "Kernel .config files or folders for the audit section (repeatable)", HelpName = "file|dir", AllowMultipleArgumentsPerToken = false };
         var cmd = new Command("report",
-            "Write one self-contained HTML report: the bench chart, the check summary, the audit table and the history replays.");
+            "Write one self-contained HTML report: the bench chart, the check summary, explain pictures of the failing cases, the audit table and the history replays.");
         foreach (var o in new Option[] { output, sections, benchJson, checkJson, historyJson, auditJson, benchRounds, benchWorkload, budget, history, config, explainMax })
             cmd.Options.Add(o);
         cmd.SetAction(pr =>
@@ -67,7 +68,8 @@ public static class ReportCommand
                 if (name == "explain")
                 {
                     checkDoc ??= RunJson(CheckArgs(pr.GetValue(budget)), err);
-                    parts.Add(ReportSections.Explain(ExplainFailures(checkDoc.Value, pr.GetValue(explainMax), err)));
+                    var (pictures, failing) = ExplainFailures(checkDoc.Value, pr.GetValue(explainMax), err);
+                    parts.Add(ReportSections.Explain(pictures, failing));
                     continue;
                 }
                 if (saved.TryGetValue(name, out var s))
@@ -133,49 +135,39 @@ public static class ReportCommand
 
     /// <summary>
     /// The explain picture of each failing check group's minimal case, in check's order, at most
-    /// <paramref name="max"/>: its scenario is run through `gupsim explain --scenario FILE --step LINE --svg FILE` at the
-    /// line of its GUP call. A case explain cannot draw (an oops before the call returns) is left out with its reason.
+    /// <paramref name="max"/>: its scenario is run up to its first GUP call (<see cref="ExplainRun.FromScenario"/>, as
+    /// `gupsim explain --scenario FILE --step LINE` runs it) and drawn as explain's SVG. A case explain cannot draw (an
+    /// oops before the call returns) is left out with its reason on stderr.
     /// </summary>
-    private static List<(string Caption, string Svg)> ExplainFailures(JsonElement check, int max, TextWriter err)
+    private static (List<(string Caption, string Svg)> Pictures, int Failing) ExplainFailures(JsonElement check, int max, TextWriter err)
     {
         var pictures = new List<(string, string)>();
-        if (!check.TryGetProperty("groups", out var groups) || groups.ValueKind != JsonValueKind.Array) return pictures;
-        string dir = Directory.CreateTempSubdirectory("gupsim-report-").FullName;
-        try
+        int failing = 0;
+        if (!check.TryGetProperty("groups", out var groups) || groups.ValueKind != JsonValueKind.Array) return (pictures, 0);
+        foreach (var g in groups.EnumerateArray())
         {
-            foreach (var g in groups.EnumerateArray())
+            if (!g.TryGetProperty("minimal", out var m) || m.ValueKind != JsonValueKind.Object) continue;
+            if (!m.TryGetProperty("scenario", out var sc) || sc.GetString() is not { } scenario) continue;
+            failing++;
+            if (pictures.Count >= max) continue;
+            string caption = scenario.Split('\n')[0].TrimStart('#', ' ');
+            int step = ExplainRun.FirstGupStep(scenario);
+            if (step == 0)
             {
-                if (pictures.Count >= max) break;
-                if (!g.TryGetProperty("minimal", out var m) || m.ValueKind != JsonValueKind.Object) continue;
-                if (!m.TryGetProperty("scenario", out var sc) || sc.GetString() is not { } scenario) continue;
-                int step = GupLine(scenario);
-                if (step == 0) continue;
-                string script = Path.Combine(dir, $"case-{pictures.Count}.scenario"), svg = Path.Combine(dir, $"case-{pictures.Count}.svg");
-                File.WriteAllText(script, scenario);
-                err.WriteLine($"gupsim: report: running gupsim explain --scenario {script} --step {step} --svg {svg}");
-                var o = new StringWriter(CultureInfo.InvariantCulture);
-                var e = new StringWriter(CultureInfo.InvariantCulture);
-                string caption = scenario.Split('\n')[0].TrimStart('#', ' ');
-                if (Program.Run(["explain", "--scenario", script, "--step", step.ToString(CultureInfo.InvariantCulture), "--svg", svg], o, e) == ExitCodes.Ok && File.Exists(svg))
-                    pictures.Add((caption, File.ReadAllText(svg)));
-                else
-                    err.WriteLine($"gupsim: report: no picture of '{caption}': {e.ToString().Trim()}");
+                err.WriteLine($"gupsim: report: no picture of '{caption}': its scenario has no pin or get step");
+                continue;
+            }
+            try
+            {
+                var scene = ExplainRun.FromScenario(scenario, "check's minimal case", step);
+                pictures.Add((caption, ExplainSvg.Render(scene, ExplainCommand.DefaultWidth, ExplainCommand.DefaultHeight)));
+            }
+            catch (GupSimException e)
+            {
+                err.WriteLine($"gupsim: report: no picture of '{caption}': {e.Message}");
             }
         }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-        return pictures;
-    }
-
-    /// <summary>The 1-based line of a scenario's first GUP call (a <c>get</c> or <c>pin</c> step), 0 when it has none.</summary>
-    private static int GupLine(string scenario)
-    {
-        string[] lines = scenario.Split('\n');
-        for (int i = 0; i < lines.Length; i++)
-            if (lines[i].StartsWith("get ", StringComparison.Ordinal) || lines[i].StartsWith("pin ", StringComparison.Ordinal)) return i + 1;
-        return 0;
+        return (pictures, failing);
     }
 
     private static string[] BenchArgs(int rounds, string? workload)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using GupSim.Cli.Commands;
@@ -143,12 +144,18 @@ public static class ReportSections
         return new ReportSection("audit", "Audit: kernel configs", b.ToString());
     }
 
-    /// <summary>Pictures of where one failing case's pages[] entries landed, each an SVG with its caption.</summary>
-    public static ReportSection Explain(IReadOnlyList<(string Caption, string Svg)> pictures)
+    /// <summary>
+    /// Pictures of where the failing cases' pages[] entries landed, each an SVG with its caption;
+    /// <paramref name="failing"/> is how many failing groups there were (drawn or not).
+    /// </summary>
+    public static ReportSection Explain(IReadOnlyList<(string Caption, string Svg)> pictures, int failing)
     {
         ArgumentNullException.ThrowIfNull(pictures);
         var b = new StringBuilder();
-        if (pictures.Count == 0) b.Append("<p class=\"good\">No failing case to explain.</p>");
+        if (failing == 0) b.Append("<p class=\"good\">No failing case to explain.</p>");
+        else if (pictures.Count < failing)
+            b.Append("<p>").Append(Text(string.Create(CultureInfo.InvariantCulture,
+                $"{failing} failing group{(failing == 1 ? "" : "s")}, {pictures.Count} drawn (at most --explain-max; a case that cannot be drawn is named on stderr)."))).Append("</p>");
         foreach (var (caption, svg) in pictures)
             b.Append("<figure>").Append(Image("image/svg+xml", Encoding.UTF8.GetBytes(svg), caption)).Append("<figcaption>")
                 .Append(Text(caption)).Append("</figcaption></figure>\n");

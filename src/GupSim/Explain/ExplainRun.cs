@@ -87,9 +87,7 @@ public static class ExplainRun
         if (line < 1 || line > all.Length)
             throw new GupSimException(string.Create(CultureInfo.InvariantCulture, $"--step {line}: {source} has {all.Length} lines: give the line number of a pin or get step"));
         string own = all[line - 1];
-        int hash = own.IndexOf('#', StringComparison.Ordinal);
-        string op = (hash >= 0 ? own[..hash] : own).Trim().Split(' ', 2)[0].ToLowerInvariant();
-        if (op is not ("pin" or "get"))
+        if (!IsGupStep(own))
             throw new GupSimException(string.Create(CultureInfo.InvariantCulture, $"--step {line}: line {line} of {source} is '{own.Trim()}', not a pin or get step: give the line number of one"));
         // Line numbers stay the file's: the lines not run yet are blank.
         var before = new string[all.Length];
@@ -102,6 +100,24 @@ public static class ExplainRun
         var runner = new ScenarioRunner(TextWriter.Null);
         runner.Run(string.Join('\n', before), source);
         return Call(runner, string.Join('\n', step), source);
+    }
+
+    /// <summary>The 1-based line of <paramref name="text"/>'s first <c>pin</c> or <c>get</c> step, 0 when it has none.</summary>
+    public static int FirstGupStep(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var all = text.Split('\n');
+        for (int i = 0; i < all.Length; i++)
+            if (IsGupStep(all[i])) return i + 1;
+        return 0;
+    }
+
+    /// <summary>Whether a script line is a <c>pin</c> or <c>get</c> step (its first word, comments and case aside).</summary>
+    private static bool IsGupStep(string line)
+    {
+        int hash = line.IndexOf('#', StringComparison.Ordinal);
+        string op = (hash >= 0 ? line[..hash] : line).Trim().Split(' ', 2)[0].ToLowerInvariant();
+        return op is "pin" or "get";
     }
 
     private static ExplainScene Call(ScenarioRunner runner, string text, string source)

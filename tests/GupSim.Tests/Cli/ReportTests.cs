@@ -157,6 +157,13 @@ public sealed class ReportTests : IDisposable
         Assert.True(rc == 0, e.ToString());
         var doc = XDocument.Parse(File.ReadAllText(file));
         var section = doc.Descendants(X + "section").Single(s => (string?)s.Attribute("id") == "explain");
+        Assert.DoesNotContain(section.Descendants(X + "p"), p => p.Value.Contains("No failing case", StringComparison.Ordinal));
+        // With --explain-max 0 nothing is drawn, and the section says one failing group went undrawn, not that none failed.
+        string none = Path.Combine(_dir, "x0.html");
+        Assert.Equal(0, Program.Run(["report", "-o", none, "--sections", "explain", "--check-json", checkFile, "--explain-max", "0"], new StringWriter(), new StringWriter()));
+        var undrawn = XDocument.Parse(File.ReadAllText(none)).Descendants(X + "section").Single(s => (string?)s.Attribute("id") == "explain");
+        Assert.Empty(undrawn.Descendants(X + "img"));
+        Assert.Equal("1 failing group, 0 drawn (at most --explain-max; a case that cannot be drawn is named on stderr).", undrawn.Descendants(X + "p").Single().Value);
         var img = section.Descendants(X + "img").Single();
         string src = (string)img.Attribute("src")!;
         Assert.StartsWith("data:image/svg+xml;base64,", src, StringComparison.Ordinal);
