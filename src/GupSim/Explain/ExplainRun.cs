@@ -71,7 +71,10 @@ public static class ExplainRun
         foreach (var s in mmap.Steps)
             if (s.Result is not (null or "ok"))
                 throw new GupSimException($"explain: a {ByteSize.Format(spec.MappingBytes)} mapping of {ByteSize.Format(spec.HugePageBytes)} pages failed with {s.Result}: reserve enough huge pages of that size (--hugepages \"hugepagesz={ByteSize.Format(spec.HugePageBytes)} hugepages=N\") or give a smaller --mapping");
-        runner.Run(string.Join('\n', spec.SetupLines()), "explain");
+        var setup = runner.Run(string.Join('\n', spec.SetupLines()), "explain");
+        foreach (var s in setup.Steps)
+            if (s.Result is not (null or "ok"))
+                throw new GupSimException($"explain: '{s.Text.Trim()}' failed with {s.Result} before the call: there is no mapping to draw the call over");
         return Call(runner, string.Join('\n', spec.CallLines()), "explain");
     }
 
