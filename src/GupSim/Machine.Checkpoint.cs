@@ -17,6 +17,7 @@ public sealed class MachineCheckpoint : IDisposable
     internal Machine.UntrackedStamps Stamps { get; set; }
     internal int LogLines { get; set; }
     internal int WarningLines { get; set; }
+    internal int WarnedSites { get; set; }
     internal object Counters { get; set; } = null!;
     internal long PinAcquired { get; set; }
     internal long PinReleased { get; set; }
@@ -104,7 +105,7 @@ public sealed partial class Machine
     private void Capture(MachineCheckpoint cp)
     {
         var grab = Grab;
-        lock (_log) cp.LogLines = _log.Count;
+        lock (_log) (cp.LogLines, cp.WarnedSites) = (_log.Count, _warnedSites.Count);
         lock (_warnings) cp.WarningLines = _warnings.Count;
         cp.Counters = grab.Counters.Capture();
         cp.PinAcquired = grab.FollPinAcquired;
@@ -149,7 +150,11 @@ public sealed partial class Machine
             foreach (var mm in pinned) mm.ClearHasPinnedForRollback();
             pinned.Clear();
         }
-        lock (_log) _log.RemoveRange(cp.LogLines, _log.Count - cp.LogLines);
+        lock (_log)
+        {
+            _log.RemoveRange(cp.LogLines, _log.Count - cp.LogLines);
+            _warnedSites.RemoveRange(cp.WarnedSites, _warnedSites.Count - cp.WarnedSites);
+        }
         lock (_warnings) _warnings.RemoveRange(cp.WarningLines, _warnings.Count - cp.WarningLines);
         cp.Rollbacks++;
         return true;

@@ -172,6 +172,24 @@ public sealed partial class Machine
         lock (_log) _log.Add(line);
     }
 
+    /// <summary>The WARN_ON_ONCE() sites that have fired on this machine, in order (rolled back with the log).</summary>
+    private readonly List<string> _warnedSites = [];
+
+    /// <summary>
+    /// WARN_ON_ONCE() (include/asm-generic/bug.h, one <c>__warned</c> flag per site, so once per booted kernel):
+    /// appends <paramref name="line"/> to the kernel log the first time <paramref name="site"/> fires on this machine;
+    /// later hits are silent. A rollback forgets the sites that fired after its checkpoint, as it drops their lines.
+    /// </summary>
+    public void WarnOnce(string site, string line)
+    {
+        lock (_log)
+        {
+            if (_warnedSites.Contains(site)) return;
+            _warnedSites.Add(site);
+            _log.Add(line);
+        }
+    }
+
     /// <summary>pfn_to_page().</summary>
     public PagePtr PfnToPage(Pfn pfn) => MemMap.PfnToPage(pfn);
     /// <summary>page_to_pfn().</summary>

@@ -69,18 +69,13 @@ public sealed partial class GetUserPages
         return true;
     }
 
-    private static readonly ConditionalWeakTable<Machine, HashSet<string>> Warned = [];
-
     /// <summary>
-    /// WARN_ON_ONCE() (include/asm-generic/bug.h → __warn(), kernel/panic.c): the first time a site fires on this
-    /// machine, "WARNING: CPU: 0 PID: 1 at mm/gup.c &lt;function&gt;" goes into the kernel log (the kernel also prints
-    /// the line number and symbol offset, which GupSim does not carry per release); later hits are silent.
+    /// WARN_ON_ONCE() at <paramref name="site"/> (<see cref="Machine.WarnOnce"/>): "WARNING: CPU: 0 PID: 1 at mm/gup.c
+    /// &lt;function&gt;" the first time (the kernel also prints the line number and symbol offset, which GupSim does not
+    /// carry per release).
     /// </summary>
     private void WarnOnOnce(string site, string function, string file = "mm/gup.c")
     {
-        var seen = Warned.GetValue(_m, static _ => []);
-        lock (seen)
-            if (!seen.Add(site)) return; // one __warned per WARN_ON_ONCE site
-        _m.Log("WARNING: CPU: 0 PID: 1 at " + file + " " + function);
+        _m.WarnOnce(site, "WARNING: CPU: 0 PID: 1 at " + file + " " + function);
     }
 }

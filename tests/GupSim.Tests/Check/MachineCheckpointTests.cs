@@ -384,4 +384,24 @@ public class MachineCheckpointTests
             }
         }
     }
+
+    [Fact]
+    public void ARollback_ForgetsTheWarnOnceSitesThatFiredAfterIt()
+    {
+        // WARN_ON_ONCE's __warned is per booted kernel: a configuration rolled back never ran, so the next one on the
+        // same machine prints the WARNING again; a site that fired before the checkpoint stays silent.
+        var m = new MachineOptions { Kernel = "5.11", RamSpec = "0-512M" }.Boot();
+        m.WarnOnce("before", "WARNING: before");
+        int log0 = m.KernelLog.Count;
+        var cp = m.Checkpoint();
+        m.WarnOnce("site", "WARNING: site");
+        m.WarnOnce("site", "WARNING: site");
+        m.WarnOnce("before", "WARNING: before");
+        Assert.Equal(["WARNING: site"], m.KernelLog.Skip(log0));
+        Assert.True(m.Rollback(cp));
+        Assert.Equal(log0, m.KernelLog.Count);
+        m.WarnOnce("site", "WARNING: site");
+        m.WarnOnce("before", "WARNING: before");
+        Assert.Equal(["WARNING: site"], m.KernelLog.Skip(log0));
+    }
 }

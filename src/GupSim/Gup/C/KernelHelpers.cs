@@ -214,8 +214,6 @@ internal static unsafe class KernelHelpers
         catch (Exception e) { Keep(e); return 0; }
     }
 
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Machine, HashSet<string>> Warned = [];
-
     /// <summary>
     /// WARN_ON()/WARN_ON_ONCE() that fired in the C file: __warn()'s "WARNING: CPU: 0 PID: 1 at FILE:LINE" in the
     /// machine's kernel log (the symbol+offset the kernel adds is not known for a pasted file); WARN_ON_ONCE only the
@@ -228,13 +226,8 @@ internal static unsafe class KernelHelpers
         try
         {
             string at = (Marshal.PtrToStringUTF8((nint)file) ?? "?") + ":" + line.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (once != 0)
-            {
-                var seen = Warned.GetValue(m, static _ => []);
-                lock (seen)
-                    if (!seen.Add(at)) return;
-            }
-            m.Log("WARNING: CPU: 0 PID: 1 at " + at);
+            if (once != 0) m.WarnOnce(at, "WARNING: CPU: 0 PID: 1 at " + at);
+            else m.Log("WARNING: CPU: 0 PID: 1 at " + at);
         }
         catch (Exception e) { Keep(e); }
     }
