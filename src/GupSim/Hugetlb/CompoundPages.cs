@@ -93,9 +93,10 @@ public sealed class CompoundPages
     /// <summary>
     /// Whether the tails' stores may be made a run at a time (GupSim's speed-up, not a kernel change): only where no
     /// store can be stray — the walk computes each subpage's own struct page (before v6.18,
-    /// <see cref="WalkMayLeaveTheMemmap"/>) and no stray-write scope of the caller is counting stores one by one.
+    /// <see cref="WalkMayLeaveTheMemmap"/>) and no stray-write scope of the caller is counting stores one by one —, and
+    /// not while page_ref is traced, so the tails' reference stores stay one per page if they are ever traced.
     /// </summary>
-    private bool CanBatchTailStores => !WalkMayLeaveTheMemmap && !_m.Memory.CountingStrayWrites;
+    private bool CanBatchTailStores => !WalkMayLeaveTheMemmap && !_m.Memory.CountingStrayWrites && _m.PageRefTrace is null;
 
     /// <summary>
     /// The tails of the gigantic page at <paramref name="head"/>, walked from head + 1 with <see cref="NextSubpage"/> as

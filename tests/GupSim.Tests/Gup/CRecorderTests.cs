@@ -307,6 +307,9 @@ public class CRecorderTests
             for (int sec = 1; sec < 8; sec++)
                 if (right[sec * 32768].Address != first + (ulong)sec * 32768 * 64) wrongSections++;
             Assert.NotEqual(first + 32768 * 64, right[32768].Address); // the minimal case's entry: the second section's first subpage
+            // Each of the seven later sections of the hot-added 1 GiB page has its own memmap allocation, none of them
+            // where page++ from the first lands: all seven wrong, 7 × 32768 = 229376 entries.
+            Assert.Equal(7, wrongSections);
             var sw2 = new StringWriter();
             var r2 = new ScenarioRunner(sw2).Run(machine + map + "pin A fast write strategy=c-page++\nexpect wrong-pages " + (wrongSections * 32768) + "\nunpin A\n", "whole");
             Assert.Equal(0, r2.ExpectationsFailed);
