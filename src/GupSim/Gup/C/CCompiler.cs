@@ -166,7 +166,8 @@ internal static class CCompiler
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            return (126, "", e.Message);
+            // What a shell prints for it: "cc: Permission denied", not .NET's "An error occurred trying to start process".
+            return (126, "", Path.GetFileName(exe) + ": " + ErrnoText.Strerror(e.NativeErrorCode) + "\n");
         }
         using var p = started!;
         var err = p.StandardError.ReadToEndAsync();
