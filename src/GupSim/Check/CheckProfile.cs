@@ -8,7 +8,8 @@ namespace GupSim.Check;
 /// Where <c>gupsim check</c> spends its time (GupSim's own measuring aid, not a kernel concept): counts and
 /// thread-summed wall time of boots (fresh and churned), runs (GUP, verification, release), rollbacks, and the
 /// shrinker's candidates, switched on by the environment variable <c>GUPSIM_CHECK_PROFILE=1</c> and printed to stderr
-/// at the end of the sweep. Off, each probe costs one static field test.
+/// at the end of the sweep. Off, each probe costs one static field test. The counters are per process and never reset:
+/// sweeps that share a process (report, audit, tests) add to the same counts.
 /// </summary>
 public static class CheckProfile
 {
@@ -26,7 +27,7 @@ public static class CheckProfile
         ShrinkBootFresh,
         /// <summary>Boots of a shape with churn while shrinking.</summary>
         ShrinkBootChurned,
-        /// <summary>Boots of a shape booted before (its machine was dropped, or another thread had it out).</summary>
+        /// <summary>Boots of a shape booted before whose machine was dropped (evicted from the idle set, a refused rollback, a run that threw); a thread that wants a shape another thread has out waits for it instead.</summary>
         Reboot,
         /// <summary>Of those, the boots while shrinking.</summary>
         ShrinkReboot,
