@@ -291,7 +291,7 @@ public static class CheckCommand
         {
             if (g.Minimal is not { } m) continue;
             o.WriteLine();
-            o.WriteLine($"{GroupTitle(g)}: {m.Kind}, {m.WrongEntries} wrong entries; first failure is configuration #{m.Index}, shrunk to {Describe(m.Configuration)}");
+            o.WriteLine($"{GroupTitle(g)}: {m.Kind}, {m.WrongEntries} wrong entries; first failure is configuration #{m.Index}, shrunk to {CheckLine.Describe(m.Configuration)}");
             if (m.Detail is not null) o.WriteLine("  " + m.Detail);
             o.WriteLine("  shown by: " + ShownBy(m));
             foreach (string line in m.Scenario.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n')) o.WriteLine("  " + line);
@@ -315,9 +315,6 @@ public static class CheckCommand
     private static string GroupTitle(CheckGroupSummary g) =>
         $"{g.Arch} v{g.Kernel}{(g.Strategy is null ? "" : " --strategy " + g.Strategy)} {g.Model} {g.Placement} {g.Path} {g.HugepageSize}";
 
-    /// <summary>"offset 32000, length 1000, batch 1000, 2 huge pages of 1G, RAM 24G, fresh boot, scattered memmaps".</summary>
-    private static string Describe(CheckConfigurationSummary c) => CheckLine.Describe(c);
-
     /// <summary>"Your machine": one line per huge page size and GUP path, safe or UNSAFE with the minimal case.</summary>
     private static void WriteYourMachine(CheckSummary summary, CheckSpaceOptions options, string? dir, TextWriter o)
     {
@@ -326,13 +323,13 @@ public static class CheckCommand
             o.WriteLine($"Your machine: {first.Arch}, v{first.Kernel}, {first.Model} (from {options.ConfigFile}{(options.IomemFile is null ? ", the arch's default RAM layout" : ", RAM from " + options.IomemFile)})");
         var lines = CheckLine.Fold(summary.Groups);
         int labelWidth = 0;
-        foreach (var l in lines) labelWidth = Math.Max(labelWidth, l.HugepageSize.Length + 1 + l.Path.Length);
+        foreach (var l in lines) labelWidth = Math.Max(labelWidth, l.Label.Length);
         var unsafeGroups = new List<CheckGroupSummary>();
         foreach (var line in lines)
         {
             long configs = line.Configurations;
             var bad = line.FirstUnsafe;
-            string head = (line.HugepageSize + " " + line.Path + ":").PadRight(labelWidth + 1);
+            string head = (line.Label + ":").PadRight(labelWidth + 1);
             if (bad is null)
             {
                 // Only configurations that ran count towards "safe": one that could not run on its shape checked nothing.
@@ -347,7 +344,7 @@ public static class CheckCommand
             long failed = line.Failures;
             string where = dir is null ? "script below" : "script in " + Path.Combine(dir, ScenarioFileName(bad));
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{head} UNSAFE: {m.Kind}, {failed} of {configs} configurations failed; minimal case: {Describe(m.Configuration)}, {m.WrongEntries} wrong entries ({where}), shown by: {ShownBy(m)}"));
+                $"{head} UNSAFE: {m.Kind}, {failed} of {configs} configurations failed; minimal case: {CheckLine.Describe(m.Configuration)}, {m.WrongEntries} wrong entries ({where}), shown by: {ShownBy(m)}"));
         }
         foreach (var g in unsafeGroups)
         {

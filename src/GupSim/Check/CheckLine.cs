@@ -12,6 +12,9 @@ namespace GupSim.Check;
 /// <param name="Groups">The groups folded, in summary order.</param>
 public sealed record CheckLine(string Path, string HugepageSize, IReadOnlyList<CheckGroupSummary> Groups)
 {
+    /// <summary>"1G fast-pin": the huge page size and the path, as the "Your machine" lines start.</summary>
+    public string Label => HugepageSize + " " + Path;
+
     /// <summary>Configurations of every group.</summary>
     public long Configurations
     {

@@ -201,9 +201,8 @@ public static class ConfigAudit
                     lines.Add(new AuditPathVerdict(p, h.Size.Name, "refused", h.Refusal, 0, 0, null, h.Warnings));
                 continue;
             }
-            foreach (string p in CheckLine.PathNames)
-                foreach (var line in folded)
-                    if (line.Path == p && line.HugepageSize == h.Size.Name) lines.Add(Verdict(line, h));
+            foreach (var line in folded) // CheckLine.Fold orders each size's lines by path already
+                if (line.HugepageSize == h.Size.Name) lines.Add(Verdict(line, h));
         }
         return new AuditConfigResult(input.File, d.Arch.Name, d.Version.ToString(), d.Model.ToName(), input.Hotplug, d.DebugVm, lines, notes,
             summary?.Configurations ?? 0, summary?.ElapsedSeconds ?? 0);
