@@ -232,8 +232,9 @@ public sealed partial class GetUserPages
         if (pages.Length > 0 && !recordAfterChecks)
         {
             // refs = record_subpages(page, addr, end, pages + *nr): what it returns is what is grabbed and counted.
-            refs = SubpageRecorders.RecordCounted(Strategy.FastRecorder, ctx, pages.Slice(nr, refs));
+            // The recorder was given refs entries to fill (and fills them); what it returns is what is grabbed.
             Grab.Counters.PagesWrite(refs);
+            refs = SubpageRecorders.RecordCounted(Strategy.FastRecorder, ctx, pages.Slice(nr, refs));
         }
         var grabbed = Grab.TryGrabCompoundHead(head, refs, flags);
         if (grabbed is null) return false;
