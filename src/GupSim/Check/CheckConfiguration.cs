@@ -11,6 +11,12 @@ public enum CheckPlacement
     Scattered,
     /// <summary>The huge pages live in hot-added memory (mm/memory_hotplug.c add_memory()): memmaps from the buddy.</summary>
     Hotplug,
+    /// <summary>
+    /// The huge pages come from the hugetlb CMA area (<c>hugetlb_cma=</c>, mm/hugetlb.c hugetlb_cma_reserve(), then
+    /// alloc_gigantic_page()'s cma_alloc() when the pool is written at run time): memmaps from the node's sparse
+    /// buffer as for <see cref="Boot"/>, the pool in MIGRATE_CMA pageblocks, which FOLL_LONGTERM may not pin.
+    /// </summary>
+    Cma,
 }
 
 /// <summary>The GUP entry point a configuration calls (mm/gup.c).</summary>
@@ -128,11 +134,12 @@ public interface ICheckRunner
 /// <summary>The names <c>gupsim check</c> prints and writes to JSON for its dimension values and failure kinds.</summary>
 public static class CheckNames
 {
-    /// <summary>"boot", "scattered" or "hotplug".</summary>
+    /// <summary>"boot", "scattered", "hotplug" or "cma".</summary>
     public static string ToName(this CheckPlacement placement) => placement switch
     {
         CheckPlacement.Boot => "boot",
         CheckPlacement.Scattered => "scattered",
+        CheckPlacement.Cma => "cma",
         _ => "hotplug",
     };
 

@@ -439,17 +439,20 @@ public sealed class CheckEngine : ICheckRunner
             w.NotApplicable = "setup made no mapping";
             return w;
         }
-        if (CheckScenario.HotplugRange(shape) is PhysRange hot)
+        // Where the pool landed emerges from the allocators; a huge page outside the hot-added range, or outside the
+        // hugetlb CMA area, makes the shape not applicable.
+        var hot = CheckScenario.HotplugRange(shape);
+        if (hot is not null || shape.Placement == CheckPlacement.Cma)
         {
-            // Where the pool landed emerges from the allocators; a page outside the hot-added range makes the shape not applicable.
             for (ulong va = addr; va < addr + len; va += shape.HugepageBytes)
             {
                 var leaf = mm.WalkLeaf(va);
                 if (leaf is not { } l || !l.Entry.IsPresent) continue;
-                ulong phys = l.Entry.Pfn.Value << m.Arch.PageShift;
-                if (hot.Contains(phys)) continue;
-                w.NotApplicable = string.Create(CultureInfo.InvariantCulture,
-                    $"the huge page at pfn 0x{l.Entry.Pfn.Value:x} came from boot memory, not from the hot-added {hot}");
+                ulong pfn = l.Entry.Pfn.Value;
+                if (hot is PhysRange h ? h.Contains(pfn << m.Arch.PageShift) : m.IsCmaPfn(pfn)) continue;
+                w.NotApplicable = hot is PhysRange r
+                    ? FormattableString.Invariant($"the huge page at pfn 0x{pfn:x} came from boot memory, not from the hot-added {r}")
+                    : FormattableString.Invariant($"the huge page at pfn 0x{pfn:x} came from outside the hugetlb CMA area");
                 return w;
             }
         }

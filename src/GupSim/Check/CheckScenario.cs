@@ -47,18 +47,32 @@ public static class CheckScenario
         Mem = s.IomemFile is null ? ByteSize.Format(s.RamBytes) : null,
         Seed = s.Seed,
         Churn = s.ChurnBytes > 0 ? ByteSize.Format(s.ChurnBytes) : null,
-        Hugepages = s.Placement == CheckPlacement.Hotplug ? null : HugepagesArg(s),
+        Hugepages = HasRunTimePool(s) ? null : HugepagesArg(s),
+        HugetlbCma = s.Placement == CheckPlacement.Cma ? ByteSize.Format(MappingBytes(s)) : null,
         ConfigFile = s.ConfigFile,
         IomemFile = s.IomemFile,
     };
+
+    /// <summary>
+    /// Whether the shape's pool is written at run time (<c>hugepages SIZE=N</c> after boot) instead of on the command
+    /// line: the hot-plug placement (its memory is added after boot), and the CMA placement, whose gigantic pages the
+    /// kernel does not allocate at boot while hugetlb_cma= is set ("HugeTLB: hugetlb_cma is enabled, skip boot time
+    /// allocation", mm/hugetlb.c hugetlb_hstate_alloc_pages()).
+    /// </summary>
+    public static bool HasRunTimePool(CheckShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        return shape.Placement is CheckPlacement.Hotplug or CheckPlacement.Cma;
+    }
 
     private static string HugepagesArg(CheckShape s) =>
         string.Create(CultureInfo.InvariantCulture, $"hugepagesz={ByteSize.Format(s.HugepageBytes)} hugepages={s.HugePages}");
 
     /// <summary>
     /// The scenario lines that boot <paramref name="shape"/> and prepare its mapping: <c>machine …</c> (with the
-    /// boot-time pool, or for the hot-plug placement a boot without one, <c>hotplug RANGE</c> and the pool written at
-    /// run time as a user would, so the allocators decide whether it comes from the hot-added memory), then
+    /// boot-time pool, or for the hot-plug and CMA placements a boot without one — with <c>--hugetlb-cma</c> for CMA,
+    /// then <c>hotplug RANGE</c> for hot-plug — and the pool written at run time as a user would, so the allocators
+    /// decide whether it comes from the hot-added memory or the CMA area), then
     /// <c>mmap A LEN hugetlb=H</c> and <c>touch A write</c>.
     /// </summary>
     public static IReadOnlyList<string> SetupLines(CheckShape shape)
@@ -72,15 +86,15 @@ public static class CheckScenario
         machine.Append(" --seed ").Append(o.Seed.ToString(CultureInfo.InvariantCulture));
         if (o.Churn is not null) machine.Append(" --churn ").Append(o.Churn);
         if (o.Hugepages is not null) machine.Append(" --hugepages \"").Append(o.Hugepages).Append('"');
+        if (o.HugetlbCma is not null) machine.Append(" --hugetlb-cma ").Append(o.HugetlbCma);
         if (o.ConfigFile is not null) machine.Append(" --config ").Append(Quote(o.ConfigFile));
         if (o.IomemFile is not null) machine.Append(" --iomem ").Append(Quote(o.IomemFile));
         var lines = new List<string> { machine.ToString() };
         string h = ByteSize.Format(shape.HugepageBytes);
         if (HotplugRange(shape) is PhysRange hot)
-        {
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"hotplug 0x{hot.Start:x}-0x{hot.End:x}"));
+        if (HasRunTimePool(shape))
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"hugepages {h}={shape.HugePages}"));
-        }
         lines.Add(string.Create(CultureInfo.InvariantCulture, $"mmap {MappingName} {ByteSize.Format((ulong)shape.HugePages * shape.HugepageBytes)} hugetlb={h}"));
         lines.Add($"touch {MappingName} write");
         return lines;
@@ -224,7 +238,7 @@ public static class CheckScenario
         ArgumentNullException.ThrowIfNull(configuration);
         var c = configuration;
         return c.OffsetPages == 0 && c.ByteOffset == 0 && c.Batch > 0 && c.LengthPages == MappingPages(c.Shape)
-            && c.Shape.Placement != CheckPlacement.Hotplug && c.Path != CheckPath.FastLongterm;
+            && !HasRunTimePool(c.Shape) && c.Path != CheckPath.FastLongterm;
     }
 
     /// <summary>The mapping's length in bytes: <see cref="CheckShape.HugePages"/> huge pages.</summary>

@@ -137,7 +137,9 @@ public sealed class CheckSpace
 
     private static readonly CheckPath[] s_allPaths = [CheckPath.SlowGet, CheckPath.SlowPin, CheckPath.SlowLongterm, CheckPath.FastGet, CheckPath.FastPin, CheckPath.FastLongterm];
     private static readonly MemoryModel[] s_allModels = [MemoryModel.Flatmem, MemoryModel.Discontigmem, MemoryModel.Sparsemem, MemoryModel.SparsememVmemmap];
-    private static readonly CheckPlacement[] s_allPlacements = [CheckPlacement.Boot, CheckPlacement.Scattered, CheckPlacement.Hotplug];
+    /// <summary>The placements of the default sweep (<c>cma</c> is asked for by name: it only matters for FOLL_LONGTERM over gigantic pages).</summary>
+    private static readonly CheckPlacement[] s_defaultPlacements = [CheckPlacement.Boot, CheckPlacement.Scattered, CheckPlacement.Hotplug];
+    private static readonly CheckPlacement[] s_allPlacements = [.. s_defaultPlacements, CheckPlacement.Cma];
 
     private readonly CheckEntry[] _entries;
 
@@ -325,7 +327,7 @@ public sealed class CheckSpace
                 kernels = ParseKernels(o.Kernels);
                 models = ParseList(o.Models, "--model", s_allModels, s_allModels.Select(m => m.ToName()).ToList(), t => MemoryModelNames.TryParse(t, out var m) ? (true, m) : (false, default));
             }
-            var placements = ParseList(o.Placements, "--placement", s_allPlacements, s_allPlacements.Select(p => p.ToName()).ToList(),
+            var placements = ParseList(o.Placements, "--placement", s_defaultPlacements, s_allPlacements.Select(p => p.ToName()).ToList(),
                 t => s_allPlacements.Any(p => p.ToName() == t) ? (true, s_allPlacements.First(p => p.ToName() == t)) : (false, default));
             var strategies = ParseStrategies();
             var paths = ParsePaths();
@@ -360,6 +362,9 @@ public sealed class CheckSpace
                                 if (placement == CheckPlacement.Scattered && model != MemoryModel.Sparsemem) { Skip("placement", below); continue; }
                                 if (placement == CheckPlacement.Hotplug && model is not (MemoryModel.Sparsemem or MemoryModel.SparsememVmemmap)) { Skip("placement", below); continue; }
                                 if (placement == CheckPlacement.Hotplug && _config is not null && !_config.IsSet("MEMORY_HOTPLUG")) { Skip("config", below); continue; }
+                                // hugetlb_cma= serves gigantic pages only (hugetlb_cma_reserve(), alloc_gigantic_page()), and needs CONFIG_CMA.
+                                if (placement == CheckPlacement.Cma && !profile.IsGigantic(size)) { Skip("cma", below); continue; }
+                                if (placement == CheckPlacement.Cma && _config is not null && !_config.IsSet("CMA")) { Skip("config", below); continue; }
                                 var triples = Triples(profile, kernel, size, offsets, lengths, batches);
                                 (long Offset, long Length, long Batch) farthest = default;
                                 foreach (var t in triples)
@@ -463,7 +468,8 @@ public sealed class CheckSpace
                     "model" => $"{n} with a memory model the arch does not offer in that version ({Given(("--model", o.Models), ("--arch", o.Arches), ("--kernel", o.Kernels))})",
                     "hugepage-size" => $"{n} with a huge page size the arch does not have ({Given(("--hugepage-size", o.HugepageSizes), ("--arch", o.Arches))})",
                     "placement" => $"{n} with a placement the memory model has no code for ({Given(("--placement", o.Placements), ("--model", o.Models))}: scattered needs sparsemem, hotplug sparsemem or sparsemem-vmemmap)",
-                    "config" => $"{n} that --config {o.ConfigFile} leaves out (no CONFIG_MEMORY_HOTPLUG for hotplug, no CONFIG_HAVE_FAST_GUP for fast paths)",
+                    "config" => $"{n} that --config {o.ConfigFile} leaves out (no CONFIG_MEMORY_HOTPLUG for hotplug, no CONFIG_CMA for cma, no CONFIG_HAVE_FAST_GUP for fast paths)",
+                    "cma" => $"{n} with the cma placement and a huge page size that is not gigantic ({Given(("--placement", o.Placements), ("--hugepage-size", o.HugepageSizes))}: hugetlb_cma= only serves pages of order MAX_ORDER and above)",
                     _ => $"{n} repeats of other configurations",
                 });
             return new GupSimException($"the sweep is empty: every combination was skipped, {string.Join(", ", why)}: widen those options (docs/cli.md, gupsim check)");

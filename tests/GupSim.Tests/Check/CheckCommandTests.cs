@@ -83,6 +83,15 @@ public sealed class CheckCommandTests : IDisposable
         AssertBadInput(r, "gupsim: the sweep is empty: every combination was skipped, 1 with a memory model the arch does not offer in that version (--model flatmem with --arch x86_64 with --kernel 5.12): widen those options (docs/cli.md, gupsim check)");
     }
 
+    [Fact]
+    public void CmaPlacementWithANonGiganticSize_EmptySpace_OneLine_Exit2()
+    {
+        // x86_64's 2 MiB pages are order 9, below MAX_ORDER (11): hugetlb_cma= never serves them.
+        var r = CliRun.Run("check", "--arch", "x86_64", "--kernel", "5.12", "--model", "sparsemem", "--placement", "cma", "--hugepage-size", "2M",
+            "--churn", "0", "--path", "slow-pin", "--offset", "0", "--length", "1", "--batch", "all");
+        AssertBadInput(r, "gupsim: the sweep is empty: every combination was skipped, 1 with the cma placement and a huge page size that is not gigantic (--placement cma with --hugepage-size 2M: hugetlb_cma= only serves pages of order MAX_ORDER and above): widen those options (docs/cli.md, gupsim check)");
+    }
+
     [Theory]
     [InlineData("3/2", "gupsim: --shard 3/2: the index is 0-based and must be below the count: the shards of 2 are 0/2 to 1/2")]
     [InlineData("a/b", "gupsim: --shard: 'a/b' is not I/N: give the shard's 0-based index and the shard count, e.g. --shard 0/4 ($SLURM_ARRAY_TASK_ID/N)")]

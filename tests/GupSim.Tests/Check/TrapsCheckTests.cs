@@ -193,4 +193,49 @@ public class TrapsCheckTests
         Assert.Equal(CheckVerdict.Pass, engine.Run(c with { Shape = c.Shape with { Kernel = V("5.14") } })); // d08af0a59684
         Assert.Equal(CheckVerdict.Pass, engine.Run(c with { ByteOffset = 0 })); // aligned: refs = 1
     }
+
+    // ---- Trap 5: patch 1's follow_hugetlb_page() grabs once per group after counting its refs subpages in i, so a
+    // grab that fails returns them as if grabbed. try_grab_compound_head() fails a FOLL_LONGTERM pin of a page in a
+    // MIGRATE_CMA pageblock (before v5.13; !is_pinnable_page() later), which the cma placement's pool is.
+
+    [Theory]
+    [InlineData(MemoryModel.Sparsemem)]
+    [InlineData(MemoryModel.SparsememVmemmap)]
+    public void Trap5_Patch1GroupGrab_LongtermPinOfACmaPage_ShrinksToOnePage_AndTheKernelsOwnCodeIsShort(MemoryModel model)
+    {
+        var shape = OneGig("5.12", model, CheckPlacement.Cma) with { HugePages = 2, RamBytes = 8 * G };
+        var engine = new CheckEngine([]);
+        var failing = new CheckConfiguration(shape, "patch1", CheckPath.SlowLongterm, 100, 1000, 123);
+        var v = engine.Run(failing);
+        Assert.Equal(CheckSymptoms.Leak, v.Symptoms);
+        // The same calls through v5.12's own code (82e5d378b0e4: i += refs after the grab): the grab fails, WARN, and
+        // the call ends with -ENOMEM before anything is counted: a short pass, nothing returned, nothing to undo.
+        var own = engine.Run(failing with { Strategy = null });
+        Assert.False(own.Failed);
+        Assert.True(CheckEngine.IsShort(own), own.Detail);
+
+        var mc = new CheckShrinker(engine).Shrink(failing, v);
+        var c = mc.Configuration;
+        // Any one page fails the same way (the failure needs no section boundary, no batch, no churn, no second page):
+        // offset 0, one page, batch 1, one huge page, a fresh boot; any memory model.
+        Assert.Equal((0L, 1L, 1L, 0L), (c.OffsetPages, c.LengthPages, c.Batch, c.ByteOffset));
+        Assert.Equal((1, 0UL), (c.Shape.HugePages, c.Shape.ChurnBytes));
+        Assert.Equal(0L, mc.Verdict.WrongEntries);
+        // hugetlb_cma=1G reserves one 1 GiB-aligned GiB top-down from memblock; below 2G + one section the only such
+        // GiB, [1G, 2G), is not free (as for trap 2's pool), so RAM is 2176M and the CMA page is pfn 1G / 4K = 0x40000.
+        // The one pin counted but never taken is dropped twice: by check_and_migrate_cma_pages(), which puts every page
+        // GUP returned before it migrates a CMA head and GUPs again (getting the same uncounted page), and by the
+        // caller's unpin_user_pages(). Each drop takes one reference and one pincount (hugetlb heads count pins
+        // exactly): refcount 1 (the page table's mapping) -> -1, pincount 0 -> -2.
+        Assert.Equal(2176 * M, c.Shape.RamBytes);
+        Assert.Contains("head pfn 0x40000: refcount 1 -> -1, pincount 0 -> -2", mc.Verdict.Detail, StringComparison.Ordinal);
+        Assert.Contains(" --hugetlb-cma 1G\nhugepages 1G=1\nmmap A 1G hugetlb=1G\n", mc.Scenario, StringComparison.Ordinal);
+        Assert.Null(mc.GupTestCommand); // gup_test has no run-time pool
+
+        var (r, _) = RunScript(mc.Scenario);
+        Assert.Equal(0, r.ExpectationsFailed);
+        Assert.True(r.ExpectationsPassed >= 5);
+        // Patch 2 as merged (the kernel's own v5.12 code) on the minimal case: short, not failed.
+        Assert.True(CheckEngine.IsShort(engine.Run(c with { Strategy = null })));
+    }
 }
