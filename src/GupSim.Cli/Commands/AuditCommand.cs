@@ -60,6 +60,7 @@ public static class AuditCommand
         {
             var stdout = pr.InvocationConfiguration.Output;
             var stderr = pr.InvocationConfiguration.Error;
+            string? auditing = null; // the config being audited, for a file error no step named
             try
             {
                 if (pr.GetValue(budget) is long b && b < 1) throw new GupSimException($"--budget: {b}: give at least 1 configuration per config");
@@ -81,6 +82,7 @@ public static class AuditCommand
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 for (int k = 0; k < inputs.Count; k++)
                 {
+                    auditing = inputs[k].File;
                     var r = ConfigAudit.Run(inputs[k], options, space => new CheckSweep(runner, shrinker) { MaxDegreeOfParallelism = threads }.Run(space));
                     stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"gupsim: audit: {k + 1}/{inputs.Count} {inputs[k].File}: {r.Configurations} configurations, {Count(r, "unsafe")} unsafe, {r.ElapsedSeconds:0.0} s"));
@@ -100,8 +102,9 @@ public static class AuditCommand
             catch (Exception e) when (HostFile.IsFileError(e))
             {
                 // A host file access no step turned into its own message (read from a folder's listing): the errno's
-                // words, with the file when .NET names it.
-                string where = e is FileNotFoundException { FileName: { } f } ? f + ": " : "";
+                // words, with the file .NET names, else the config being audited when it happened.
+                string? file = e is FileNotFoundException { FileName: { } f } ? f : auditing;
+                string where = file is null ? "" : file + ": ";
                 stderr.WriteLine("gupsim: audit: " + where + ErrnoText.Strerror((int)HostFile.ErrnoOf(e)) + " (audit wants readable kernel .config files or folders of them)");
                 return CheckCommand.BadInput;
             }
