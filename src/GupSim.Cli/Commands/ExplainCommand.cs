@@ -92,9 +92,10 @@ public static class ExplainCommand
                 long b = pr.GetValue(batch) is { } bs ? (long)Math.Min(Numbers.ParseUInt64(bs, "--batch"), long.MaxValue) : -1;
                 if (b == 0) throw new GupSimException("--batch must be at least 1 (or leave it out for one call)");
                 string[] asm = pr.GetValue(assemblies) ?? [], cSources = pr.GetValue(cFiles) ?? [];
-                var chosen = Gup.StrategySelection.Resolve(pr.GetValue(strategy), Gup.StrategySelection.LoadUserRecorders(asm, cSources), m.Version);
+                var user = Gup.StrategySelection.LoadUserRecorders(asm, cSources);
+                var chosen = Gup.StrategySelection.Resolve(pr.GetValue(strategy), user, m.Version);
                 var spec = new ExplainCallSpec(isPin, pr.GetValue(fast), pr.GetValue(write), pr.GetValue(longterm), hp, len, off, n, b,
-                    chosen?.Name, asm, cSources, !pr.GetValue(noRelease));
+                    chosen?.Name, user, !pr.GetValue(noRelease));
                 scene = ExplainRun.Direct(m, spec);
             }
             bool tty = ReferenceEquals(o, Console.Out) && !Console.IsOutputRedirected

@@ -16,25 +16,16 @@ namespace GupSim.Explain;
 /// <param name="Pages">Entries (null: to the end of the mapping).</param>
 /// <param name="Batch">Pages per call (-1: all in one call).</param>
 /// <param name="Strategy">The recording strategy's name, or null for the kernel version's own code.</param>
-/// <param name="StrategyAssemblies">Assemblies with user recorders.</param>
-/// <param name="StrategyCFiles">C files with user recorders (<c>--strategy-c</c>).</param>
+/// <param name="UserRecorders">The user recorders the caller loaded (<c>--strategy-assembly</c>, <c>--strategy-c</c>), which <see cref="Strategy"/> may name: handed to the scenario runner as they are, not loaded (or compiled) again.</param>
 /// <param name="Release">Put the pages back after the call (unpin_user_pages()/put_page(), as gup_test does), so its stray stores are drawn.</param>
 public sealed record ExplainCallSpec(bool Pin, bool Fast, bool Write, bool Longterm, ulong HugePageBytes, ulong MappingBytes,
-    ulong OffsetBytes, long? Pages, long Batch, string? Strategy, IReadOnlyList<string> StrategyAssemblies, IReadOnlyList<string> StrategyCFiles, bool Release)
+    ulong OffsetBytes, long? Pages, long Batch, string? Strategy, IReadOnlyList<GupSim.Gup.ISubpageRecorder> UserRecorders, bool Release)
 {
     /// <summary>The mapping line (docs/scenarios.md), run alone first so a pool that cannot back it is its own error.</summary>
     public string MmapLine() => string.Create(CultureInfo.InvariantCulture, $"mmap A {MappingBytes} hugetlb={ByteSize.Format(HugePageBytes)} shared");
 
-    /// <summary>The lines between the mapping and the call: the touch and the user recorders' files (quoted).</summary>
-    public IReadOnlyList<string> SetupLines()
-    {
-        var lines = new List<string> { "touch A write" };
-        foreach (string a in StrategyAssemblies) lines.Add("strategy-assembly " + Quote(a));
-        foreach (string c in StrategyCFiles) lines.Add("strategy-c " + Quote(c));
-        return lines;
-    }
-
-    private static string Quote(string path) => path.Contains(' ', StringComparison.Ordinal) ? "\"" + path + "\"" : path;
+    /// <summary>The line between the mapping and the call: the touch.</summary>
+    public IReadOnlyList<string> SetupLines() => ["touch A write"];
 
     /// <summary>The call's lines: pin/get, and unpin/put when the pages are put back.</summary>
     public IReadOnlyList<string> CallLines()
@@ -65,6 +56,7 @@ public static class ExplainRun
         ArgumentNullException.ThrowIfNull(spec);
         var runner = new ScenarioRunner(TextWriter.Null);
         runner.UseMachine(machine);
+        foreach (var r in spec.UserRecorders) runner.AddUserRecorder(r);
         // The mapping alone first (a pool that cannot back it is the user's error, not a later line's), then the
         // setup, then the call (and its put-back) with the stray-store log on.
         var mmap = runner.Run(spec.MmapLine(), "explain");

@@ -90,6 +90,16 @@ public sealed class ScenarioRunner
     private readonly Dictionary<string, (Pages.PagePtr[] Pages, long Count, Gup.FollFlags Flags, Gup.PinBalance Before, Pages.PagePtr[]? Right)> _pins = [];
     private long _lastWrong;
     private readonly Dictionary<string, Gup.ISubpageRecorder> _userRecorders = [];
+
+    /// <summary>
+    /// Makes <paramref name="recorder"/> a <c>strategy=</c> name of this runner's steps, as a <c>strategy-assembly</c> or
+    /// <c>strategy-c</c> line would, for a recorder the caller has already loaded (so a C file is not compiled twice).
+    /// </summary>
+    public void AddUserRecorder(Gup.ISubpageRecorder recorder)
+    {
+        ArgumentNullException.ThrowIfNull(recorder);
+        _userRecorders[recorder.Name] = recorder;
+    }
     private bool _lastLeak;
     private KernelSoftLockup? _lastLockup;
     private long _lastMigrated;

@@ -33,6 +33,20 @@ public class ExplainTests
 
     private static string Temp(string ext) => Path.Combine(Path.GetTempPath(), $"gupsim-explain-{Guid.NewGuid():N}.{ext}");
 
+    [Theory]
+    // The same machine and call as the page++ picture below; the C recorders of samples/c record instead of v5.11's
+    // gup_huge_pud(): nth_page() (pfn_to_page(page_to_pfn(head) + i), the section looked up per entry) is right for all
+    // 262144 entries; page++ from the head gives the by-hand split below, 229376 wrong from entry 32768.
+    [InlineData("nth-page.c", "c-nth_page", "all 262144 entries right")]
+    [InlineData("page-plus-plus.c", "c-page++", "229376 of 262144 entries wrong")]
+    public void StrategyC_TheUserRecorderDrawsTheCall(string file, string name, string says)
+    {
+        string c = Path.Combine(AppContext.BaseDirectory, "samples", "c", file);
+        var r = CliRun.Run(["explain", .. ScatteredOneGig, "--pin", "--fast", "--write", "--strategy-c", c, "--strategy", name]);
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains(says, r.Stdout, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Svg_OneGigPageWithPagePlusPlus_MarksSumToTheEntries_AndAreTheRunsWorkedOutByHand()
     {
