@@ -88,6 +88,7 @@ public static class AuditCommand
                         $"gupsim: audit: {k + 1}/{inputs.Count} {inputs[k].File}: {r.Configurations} configurations, {Count(r, "unsafe")} unsafe, {r.ElapsedSeconds:0.0} s"));
                     results.Add(r);
                 }
+                auditing = null;
                 if (pr.GetValue(json)) stdout.WriteLine(ToJson(results));
                 else WriteText(results, clock.Elapsed.TotalSeconds, stdout);
                 foreach (var r in results)

@@ -469,7 +469,7 @@ public sealed class CheckSpace
                     "hugepage-size" => $"{n} with a huge page size the arch does not have ({Given(("--hugepage-size", o.HugepageSizes), ("--arch", o.Arches))})",
                     "placement" => $"{n} with a placement the memory model has no code for ({Given(("--placement", o.Placements), ("--model", o.Models))}: scattered needs sparsemem, hotplug sparsemem or sparsemem-vmemmap)",
                     "config" => $"{n} that --config {o.ConfigFile} leaves out (no CONFIG_MEMORY_HOTPLUG for hotplug, no CONFIG_CMA for cma, no CONFIG_HAVE_FAST_GUP for fast paths)",
-                    "cma" => $"{n} with the cma placement and a huge page size that is not gigantic ({Given(("--placement", o.Placements), ("--hugepage-size", o.HugepageSizes))}: hugetlb_cma= only serves pages of order MAX_ORDER and above)",
+                    "cma" => $"{n} with the cma placement and a huge page size that is not gigantic ({Given(("--placement", o.Placements), ("--hugepage-size", o.HugepageSizes))}: hugetlb_cma= only serves gigantic pages, larger than the buddy allocator's largest block)",
                     _ => $"{n} repeats of other configurations",
                 });
             return new GupSimException($"the sweep is empty: every combination was skipped, {string.Join(", ", why)}: widen those options (docs/cli.md, gupsim check)");

@@ -90,16 +90,6 @@ public sealed class ScenarioRunner
     private readonly Dictionary<string, (Pages.PagePtr[] Pages, long Count, Gup.FollFlags Flags, Gup.PinBalance Before, Pages.PagePtr[]? Right)> _pins = [];
     private long _lastWrong;
     private readonly Dictionary<string, Gup.ISubpageRecorder> _userRecorders = [];
-
-    /// <summary>
-    /// Makes <paramref name="recorder"/> a <c>strategy=</c> name of this runner's steps, as a <c>strategy-assembly</c> or
-    /// <c>strategy-c</c> line would, for a recorder the caller has already loaded (so a C file is not compiled twice).
-    /// </summary>
-    public void AddUserRecorder(Gup.ISubpageRecorder recorder)
-    {
-        ArgumentNullException.ThrowIfNull(recorder);
-        _userRecorders[recorder.Name] = recorder;
-    }
     private bool _lastLeak;
     private KernelSoftLockup? _lastLockup;
     private long _lastMigrated;
@@ -141,6 +131,16 @@ public sealed class ScenarioRunner
         _files.Clear();
         _logSeen = machine.KernelLog.Count;
         StartTrace();
+    }
+
+    /// <summary>
+    /// Makes <paramref name="recorder"/> a <c>strategy=</c> name of this runner's steps, as a <c>strategy-assembly</c> or
+    /// <c>strategy-c</c> line would, for a recorder the caller has already loaded (so a C file is not compiled twice).
+    /// </summary>
+    public void AddUserRecorder(Gup.ISubpageRecorder recorder)
+    {
+        ArgumentNullException.ThrowIfNull(recorder);
+        _userRecorders[recorder.Name] = recorder;
     }
 
     /// <summary>With <see cref="TracePageRef"/>, enables the page_ref events on the machine just booted or taken.</summary>
@@ -336,7 +336,7 @@ public sealed class ScenarioRunner
                     if (args.Length != 1) throw new GupSimException("usage: strategy-assembly PATH.dll");
                     foreach (var r in Gup.StrategyAssemblies.LoadRecorders(args[0]))
                     {
-                        _userRecorders[r.Name] = r;
+                        AddUserRecorder(r);
                         _out.WriteLine($"strategy-assembly: recorder '{r.Name}' ({r.GetType().FullName})");
                     }
                     break;
@@ -344,7 +344,7 @@ public sealed class ScenarioRunner
                     if (args.Length != 1) throw new GupSimException("usage: strategy-c FILE.c");
                     {
                         var r = Gup.C.CRecorder.Load(args[0]);
-                        _userRecorders[r.Name] = r;
+                        AddUserRecorder(r);
                         _out.WriteLine($"strategy-c: recorder '{r.Name}' ({args[0]})");
                     }
                     break;

@@ -86,10 +86,10 @@ public sealed class CheckCommandTests : IDisposable
     [Fact]
     public void CmaPlacementWithANonGiganticSize_EmptySpace_OneLine_Exit2()
     {
-        // x86_64's 2 MiB pages are order 9, below MAX_ORDER (11): hugetlb_cma= never serves them.
+        // x86_64's 2 MiB pages are order 9, below the buddy allocator's largest block (order 10, MAX_ORDER 11 in v5.12): hugetlb_cma= never serves them.
         var r = CliRun.Run("check", "--arch", "x86_64", "--kernel", "5.12", "--model", "sparsemem", "--placement", "cma", "--hugepage-size", "2M",
             "--churn", "0", "--path", "slow-pin", "--offset", "0", "--length", "1", "--batch", "all");
-        AssertBadInput(r, "gupsim: the sweep is empty: every combination was skipped, 1 with the cma placement and a huge page size that is not gigantic (--placement cma with --hugepage-size 2M: hugetlb_cma= only serves pages of order MAX_ORDER and above): widen those options (docs/cli.md, gupsim check)");
+        AssertBadInput(r, "gupsim: the sweep is empty: every combination was skipped, 1 with the cma placement and a huge page size that is not gigantic (--placement cma with --hugepage-size 2M: hugetlb_cma= only serves gigantic pages, larger than the buddy allocator's largest block): widen those options (docs/cli.md, gupsim check)");
     }
 
     [Theory]

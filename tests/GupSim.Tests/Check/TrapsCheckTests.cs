@@ -223,9 +223,9 @@ public class TrapsCheckTests
         Assert.Equal(0L, mc.Verdict.WrongEntries);
         // hugetlb_cma=1G reserves one 1 GiB-aligned GiB top-down from memblock; below 2G + one section the only such
         // GiB, [1G, 2G), is not free (as for trap 2's pool), so RAM is 2176M and the CMA page is pfn 1G / 4K = 0x40000.
-        // The one pin counted but never taken is dropped twice: by check_and_migrate_cma_pages(), which puts every page
-        // GUP returned before it migrates a CMA head and GUPs again (getting the same uncounted page), and by the
-        // caller's unpin_user_pages(). Each drop takes one reference and one pincount (hugetlb heads count pins
+        // The one pin counted but never taken is dropped twice: by check_and_migrate_cma_pages(), which isolates the CMA
+        // head, puts every page GUP returned, fails to migrate it (no free 1 GiB page outside CMA to move it to), stops
+        // migrating and GUPs again (getting the same uncounted page, left in CMA), and by the caller's unpin_user_pages(). Each drop takes one reference and one pincount (hugetlb heads count pins
         // exactly): refcount 1 (the page table's mapping) -> -1, pincount 0 -> -2.
         Assert.Equal(2176 * M, c.Shape.RamBytes);
         Assert.Contains("head pfn 0x40000: refcount 1 -> -1, pincount 0 -> -2", mc.Verdict.Detail, StringComparison.Ordinal);
