@@ -17,6 +17,14 @@ public enum CheckPlacement
     /// buffer as for <see cref="Boot"/>, the pool in MIGRATE_CMA pageblocks, which FOLL_LONGTERM may not pin.
     /// </summary>
     Cma,
+    /// <summary>
+    /// A pool in two parts: one gigantic page from a hugetlb CMA area of that size on boot memory, the rest from
+    /// memory hot-added after boot (<see cref="Hotplug"/>), written at run time so that the allocators decide the
+    /// order (alloc_gigantic_page() tries cma_alloc() first; the free list hands the pages out last-in first). Where a
+    /// FOLL_LONGTERM call starts inside a hot-added page and runs on into the CMA one, a pre-v5.13
+    /// check_and_migrate_cma_pages() steps from the hot page's pages[] entry to its head by pointer difference.
+    /// </summary>
+    HotplugCma,
 }
 
 /// <summary>The GUP entry point a configuration calls (mm/gup.c).</summary>
@@ -54,6 +62,11 @@ public enum CheckSymptoms
     StrayWrites = 16,
     /// <summary>The watchdog reported a soft lockup ("watchdog: BUG: soft lockup"): a kernel loop that never ends.</summary>
     SoftLockup = 32,
+    /// <summary>
+    /// A FOLL_LONGTERM pin returned a huge page the kernel may not pin long-term (MIGRATE_CMA; ZONE_MOVABLE from v5.13)
+    /// although no migration failed: the longterm check never looked at it.
+    /// </summary>
+    Unpinnable = 64,
 }
 
 /// <summary>
@@ -122,6 +135,9 @@ public sealed record CheckVerdict(CheckSymptoms Symptoms, long WrongEntries, lon
 
     /// <summary>Whether the configuration failed.</summary>
     public bool Failed => Symptoms != CheckSymptoms.None;
+
+    /// <summary>With <see cref="CheckSymptoms.Unpinnable"/>: how many huge pages the FOLL_LONGTERM pin left where it may not; else 0.</summary>
+    public long UnpinnableHugePages { get; init; }
 }
 
 /// <summary>Runs configurations through the real GUP code and judges them (implemented by the check engine).</summary>
@@ -134,13 +150,31 @@ public interface ICheckRunner
 /// <summary>The names <c>gupsim check</c> prints and writes to JSON for its dimension values and failure kinds.</summary>
 public static class CheckNames
 {
-    /// <summary>"boot", "scattered", "hotplug" or "cma".</summary>
+    /// <summary>"boot", "scattered", "hotplug", "cma" or "hotplug-cma".</summary>
     public static string ToName(this CheckPlacement placement) => placement switch
     {
         CheckPlacement.Boot => "boot",
         CheckPlacement.Scattered => "scattered",
         CheckPlacement.Cma => "cma",
+        CheckPlacement.HotplugCma => "hotplug-cma",
         _ => "hotplug",
+    };
+
+    /// <summary>Whether the placement hot-adds memory for the pool (<see cref="CheckPlacement.Hotplug"/>, <see cref="CheckPlacement.HotplugCma"/>).</summary>
+    public static bool HotAddsPool(this CheckPlacement placement) => placement is CheckPlacement.Hotplug or CheckPlacement.HotplugCma;
+
+    /// <summary>Whether the placement boots with a hugetlb CMA area (<see cref="CheckPlacement.Cma"/>, <see cref="CheckPlacement.HotplugCma"/>).</summary>
+    public static bool UsesHugetlbCma(this CheckPlacement placement) => placement is CheckPlacement.Cma or CheckPlacement.HotplugCma;
+
+    /// <summary>
+    /// How many of a shape's huge pages the placement expects from the hugetlb CMA area: all for
+    /// <see cref="CheckPlacement.Cma"/>, one for <see cref="CheckPlacement.HotplugCma"/>, none otherwise.
+    /// </summary>
+    public static int CmaHugePages(this CheckPlacement placement, int hugePages) => placement switch
+    {
+        CheckPlacement.Cma => hugePages,
+        CheckPlacement.HotplugCma => Math.Min(1, hugePages),
+        _ => 0,
     };
 
     /// <summary>"slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin" or "fast-longterm".</summary>
@@ -156,7 +190,7 @@ public static class CheckNames
 
     /// <summary>
     /// The kind a failure is reported as, the most severe symptom first: "oops", "soft-lockup", "bad-page-state",
-    /// "stray-writes", "wrong-pages", "leak"; null for a pass.
+    /// "stray-writes", "wrong-pages", "leak", "unpinnable"; null for a pass.
     /// </summary>
     public static string? Kind(this CheckSymptoms symptoms) =>
         (symptoms & CheckSymptoms.Oops) != 0 ? "oops"
@@ -165,6 +199,7 @@ public static class CheckNames
         : (symptoms & CheckSymptoms.StrayWrites) != 0 ? "stray-writes"
         : (symptoms & CheckSymptoms.WrongPages) != 0 ? "wrong-pages"
         : (symptoms & CheckSymptoms.Leak) != 0 ? "leak"
+        : (symptoms & CheckSymptoms.Unpinnable) != 0 ? "unpinnable"
         : null;
 }
 

@@ -190,7 +190,7 @@ public sealed class CheckEngine : ICheckRunner
         if (b.Gup is null || b.GupStrategyName != c.Strategy)
             (b.Gup, b.GupStrategyName) = (new GetUserPages(m, Strategy(c.Strategy, m)), c.Strategy);
         var gup = b.Gup;
-        int migrated0 = gup.MigratedCount;
+        int migrated0 = gup.MigratedCount, migrationFailures0 = gup.LongtermMigrationFailures;
         long length = c.LengthPages;
         if (w.Pages.Length < length) w.Pages = new PagePtr[length];
         var pages = w.Pages.AsSpan(0, (int)length);
@@ -203,6 +203,7 @@ public sealed class CheckEngine : ICheckRunner
         int log0 = m.KernelLog.Count;
         var symptoms = CheckSymptoms.None;
         string? detail = null;
+        long unpinnableHugePages = 0;
         var entry = CheckScenario.EntryPoint(c.Path);
         GupLoopResult loop;
         try
@@ -223,6 +224,14 @@ public sealed class CheckEngine : ICheckRunner
         {
             symptoms |= CheckSymptoms.WrongPages;
             detail = oracle.FirstWrongText;
+        }
+        if ((entry.Flags & FollFlags.Longterm) != 0 && gup.LongtermMigrationFailures == migrationFailures0
+            && FirstUnpinnableHead(mm, start, done.Length, c.Shape.HugepageBytes) is var (unpinnable, headPfn, where))
+        {
+            symptoms |= CheckSymptoms.Unpinnable;
+            unpinnableHugePages = unpinnable;
+            detail ??= string.Create(CultureInfo.InvariantCulture,
+                $"FOLL_LONGTERM returned {unpinnable} huge page(s) pinned in {where} (first head pfn 0x{headPfn:x}) with no failed migration");
         }
         if (gup.MigratedCount > migrated0)
         {
@@ -258,7 +267,36 @@ public sealed class CheckEngine : ICheckRunner
         if (symptoms == CheckSymptoms.None && (loop.Error < 0 || loop.Done != length))
             detail = string.Create(CultureInfo.InvariantCulture,
                 $"{ShortPrefix}{loop.Done} of {length} pages{(loop.Error < 0 ? $", then -{(Errno)(-loop.Error)}" : "")}");
-        return Judge(m, symptoms, oracle.Wrong, oracle.FirstWrongIndex, detail, stray0, log0);
+        var verdict = Judge(m, symptoms, oracle.Wrong, oracle.FirstWrongIndex, detail, stray0, log0);
+        return unpinnableHugePages > 0 ? verdict with { UnpinnableHugePages = unpinnableHugePages } : verdict;
+    }
+
+    /// <summary>
+    /// The huge pages of the pinned range that a FOLL_LONGTERM pin may not keep, judged from the page table (the pfn
+    /// mapped at each huge page), not from pages[]: a head in a MIGRATE_CMA pageblock, or from v5.13 (when
+    /// is_pinnable_page() replaced is_migrate_cma_page(), <see cref="Arch.KernelVersion.LongtermPinsMigrateMovable"/>) in
+    /// ZONE_MOVABLE. Null when there is none.
+    /// </summary>
+    private static (long Count, ulong FirstHeadPfn, string Where)? FirstUnpinnableHead(MmStruct mm, ulong start, long nrPages, ulong hugepageBytes)
+    {
+        if (nrPages <= 0) return null;
+        var m = mm.Machine;
+        int shift = m.Arch.PageShift;
+        ulong first = start & ~(hugepageBytes - 1), end = (start & ~(m.Arch.PageSize - 1)) + ((ulong)nrPages << shift);
+        long n = 0;
+        ulong firstHead = 0;
+        string where = "";
+        for (ulong va = first; va < end; va += hugepageBytes)
+        {
+            if (mm.WalkLeaf(va) is not { } l || !l.Entry.IsPresent) continue;
+            ulong head = l.Entry.Pfn.Value & ~((hugepageBytes >> shift) - 1);
+            string? here = m.IsCmaPfn(head) ? "MIGRATE_CMA"
+                : m.Version.LongtermPinsMigrateMovable && m.ZoneOfPfn(head)?.Type == Arch.ZoneType.Movable ? "ZONE_MOVABLE"
+                : null;
+            if (here is null) continue;
+            if (n++ == 0) (firstHead, where) = (head, here);
+        }
+        return n > 0 ? (n, firstHead, where) : null;
     }
 
     /// <summary>Adds what the kernel log and the stray-store counters say since the run began, and builds the verdict.</summary>
@@ -442,17 +480,24 @@ public sealed class CheckEngine : ICheckRunner
         // Where the pool landed emerges from the allocators; a huge page outside the hot-added range, or outside the
         // hugetlb CMA area, makes the shape not applicable.
         var hot = CheckScenario.HotplugRange(shape);
-        if (hot is not null || shape.Placement == CheckPlacement.Cma)
+        // hotplug-cma wants both: each page from the hot-added range or the CMA area, and at least one of each.
+        bool cma = shape.Placement.UsesHugetlbCma();
+        if (hot is not null || cma)
         {
+            int fromCma = 0, fromHot = 0;
             for (ulong va = addr; va < addr + len; va += shape.HugepageBytes)
             {
                 var leaf = mm.WalkLeaf(va);
                 if (leaf is not { } l || !l.Entry.IsPresent) continue;
                 ulong pfn = l.Entry.Pfn.Value;
-                if (hot is PhysRange h ? h.Contains(pfn << m.Arch.PageShift) : m.IsCmaPfn(pfn)) continue;
-                w.NotApplicable = hot is PhysRange r
-                    ? FormattableString.Invariant($"the huge page at pfn 0x{pfn:x} came from boot memory, not from the hot-added {r}")
-                    : FormattableString.Invariant($"the huge page at pfn 0x{pfn:x} came from outside the hugetlb CMA area");
+                if (hot is PhysRange h && h.Contains(pfn << m.Arch.PageShift)) { fromHot++; continue; }
+                if (cma && m.IsCmaPfn(pfn)) { fromCma++; continue; }
+                w.NotApplicable = FormattableString.Invariant($"the huge page at pfn 0x{pfn:x} came from {(hot is null ? "outside the hugetlb CMA area" : cma ? $"boot memory outside the hugetlb CMA area, not from it or the hot-added {hot}" : $"boot memory, not from the hot-added {hot}")}");
+                return w;
+            }
+            if (hot is not null && cma && (fromCma == 0 || fromHot == 0))
+            {
+                w.NotApplicable = FormattableString.Invariant($"{fromCma} huge page(s) came from the hugetlb CMA area and {fromHot} from the hot-added {hot}: the pool is not in two parts");
                 return w;
             }
         }

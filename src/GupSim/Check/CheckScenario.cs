@@ -28,13 +28,14 @@ public static class CheckScenario
     public static PhysRange? HotplugRange(CheckShape shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
-        if (shape.Placement != CheckPlacement.Hotplug) return null;
+        if (!shape.Placement.HotAddsPool()) return null;
         var spec = BootOptions(shape).ToSpec();
         ulong end = 0;
         foreach (var r in spec.Ram.AllRanges) end = Math.Max(end, r.End);
         ulong align = Math.Max(shape.HugepageBytes, 1UL << spec.Arch.SectionSizeBits);
         ulong start = (end + align - 1) / align * align;
-        return PhysRange.FromStartEnd(start, start + (ulong)shape.HugePages * shape.HugepageBytes);
+        int hot = shape.HugePages - shape.Placement.CmaHugePages(shape.HugePages);
+        return PhysRange.FromStartEnd(start, start + (ulong)hot * shape.HugepageBytes);
     }
 
     /// <summary>The machine options of the shape's <c>machine</c> line (no boot-time pool for the hot-plug placement).</summary>
@@ -48,7 +49,7 @@ public static class CheckScenario
         Seed = s.Seed,
         Churn = s.ChurnBytes > 0 ? ByteSize.Format(s.ChurnBytes) : null,
         Hugepages = HasRunTimePool(s) ? null : HugepagesArg(s),
-        HugetlbCma = s.Placement == CheckPlacement.Cma ? ByteSize.Format(MappingBytes(s)) : null,
+        HugetlbCma = s.Placement.UsesHugetlbCma() ? ByteSize.Format((ulong)s.Placement.CmaHugePages(s.HugePages) * s.HugepageBytes) : null,
         ConfigFile = s.ConfigFile,
         IomemFile = s.IomemFile,
     };
@@ -62,7 +63,7 @@ public static class CheckScenario
     public static bool HasRunTimePool(CheckShape shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
-        return shape.Placement is CheckPlacement.Hotplug or CheckPlacement.Cma;
+        return shape.Placement.HotAddsPool() || shape.Placement.UsesHugetlbCma();
     }
 
     private static string HugepagesArg(CheckShape s) =>
@@ -144,7 +145,7 @@ public static class CheckScenario
     /// A full <c>gupsim scenario</c> script that reproduces <paramref name="verdict"/> for
     /// <paramref name="configuration"/>: a comment saying what it shows, the setup lines, a <c>strategy-assembly</c>
     /// line for a user recorder, the GUP line, the release (unless the GUP itself oopsed), and one <c>expect</c>
-    /// line per symptom (<c>expect wrong-pages N</c>, <c>expect leak</c>, <c>expect oops</c>,
+    /// line per symptom (<c>expect wrong-pages N</c>, <c>expect unpinnable N</c>, <c>expect leak</c>, <c>expect oops</c>,
     /// <c>expect bad-page-state</c>, <c>expect stray-writes</c>; a pass expects <c>pages-correct</c>, <c>no-leak</c>,
     /// <c>no-oops</c>, <c>no-bad-page-state</c> and <c>no-stray-writes</c>).
     /// </summary>
@@ -167,6 +168,8 @@ public static class CheckScenario
             sb.Append(directive).Append(' ').Append(Quote(file)).Append('\n');
         sb.Append(GupLine(c)).Append('\n');
         var s = verdict.Symptoms;
+        if ((s & CheckSymptoms.Unpinnable) != 0)
+            sb.Append(CultureInfo.InvariantCulture, $"expect unpinnable {verdict.UnpinnableHugePages}\n");
         bool stopped = CheckEngine.StoppedBeforeRelease(verdict);
         if (!stopped)
         {

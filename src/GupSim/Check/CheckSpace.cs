@@ -139,7 +139,7 @@ public sealed class CheckSpace
     private static readonly MemoryModel[] s_allModels = [MemoryModel.Flatmem, MemoryModel.Discontigmem, MemoryModel.Sparsemem, MemoryModel.SparsememVmemmap];
     /// <summary>The placements of the default sweep (<c>cma</c> is asked for by name: it only matters for FOLL_LONGTERM over gigantic pages).</summary>
     private static readonly CheckPlacement[] s_defaultPlacements = [CheckPlacement.Boot, CheckPlacement.Scattered, CheckPlacement.Hotplug];
-    private static readonly CheckPlacement[] s_allPlacements = [.. s_defaultPlacements, CheckPlacement.Cma];
+    private static readonly CheckPlacement[] s_allPlacements = [.. s_defaultPlacements, CheckPlacement.Cma, CheckPlacement.HotplugCma];
 
     private readonly CheckEntry[] _entries;
 
@@ -360,19 +360,21 @@ public sealed class CheckSpace
                                 var size = profile.FindHugePageSize(hp);
                                 if (size is null) { Skip("hugepage-size", below); continue; }
                                 if (placement == CheckPlacement.Scattered && model != MemoryModel.Sparsemem) { Skip("placement", below); continue; }
-                                if (placement == CheckPlacement.Hotplug && model is not (MemoryModel.Sparsemem or MemoryModel.SparsememVmemmap)) { Skip("placement", below); continue; }
-                                if (placement == CheckPlacement.Hotplug && _config is not null && !_config.IsSet("MEMORY_HOTPLUG")) { Skip("config", below); continue; }
+                                if (placement.HotAddsPool() && model is not (MemoryModel.Sparsemem or MemoryModel.SparsememVmemmap)) { Skip("placement", below); continue; }
+                                if (placement.HotAddsPool() && _config is not null && !_config.IsSet("MEMORY_HOTPLUG")) { Skip("config", below); continue; }
                                 // hugetlb_cma= serves gigantic pages only (hugetlb_cma_reserve(), alloc_gigantic_page()), and needs CONFIG_CMA.
-                                if (placement == CheckPlacement.Cma && !profile.IsGigantic(size)) { Skip("cma", below); continue; }
-                                if (placement == CheckPlacement.Cma && _config is not null && !_config.IsSet("CMA")) { Skip("config", below); continue; }
+                                if (placement.UsesHugetlbCma() && !profile.IsGigantic(size)) { Skip("cma", below); continue; }
+                                if (placement.UsesHugetlbCma() && _config is not null && !_config.IsSet("CMA")) { Skip("config", below); continue; }
                                 var triples = Triples(profile, kernel, size, offsets, lengths, batches);
                                 (long Offset, long Length, long Batch) farthest = default;
                                 foreach (var t in triples)
                                     if (t.Offset + t.Length > farthest.Offset + farthest.Length) farthest = t;
                                 long hpPages = (long)(hp >> profile.PageShift);
                                 long maxEnd = farthest.Offset + farthest.Length;
-                                int hugePages = HugePagesFor(profile, hp, Math.Max(1, (maxEnd + hpPages - 1) / hpPages), farthest);
-                                ulong ram = RamFor(profile, hp, hugePages, placement == CheckPlacement.Hotplug);
+                                // hotplug-cma: one page from the CMA area and at least one hot-added.
+                                long minPages = placement == CheckPlacement.HotplugCma ? 2 : 1;
+                                int hugePages = HugePagesFor(profile, hp, Math.Max(minPages, (maxEnd + hpPages - 1) / hpPages), farthest);
+                                ulong ram = RamFor(profile, hp, hugePages, placement);
                                 foreach (var (churnBytes, seed) in histories)
                                 {
                                     var shape = new CheckShape(profile.Name, kernel, model, placement, hp, hugePages, ram, churnBytes, seed, o.ConfigFile, o.IomemFile);
@@ -439,12 +441,14 @@ public sealed class CheckSpace
         /// what gets hot-added, as a VM booted small and given a DIMM later; whether the pool then lands there is
         /// still up to the allocators (the engine checks it). Its RAM is not rounded to whole GiB but to whole
         /// sections (SECTION_SIZE_BITS: memory comes and goes in sections), which 512 MiB already is on every 32-bit
-        /// arch (i386 64 MiB, i386-pae 512 MiB, armhf 256 MiB).
+        /// arch (i386 64 MiB, i386-pae 512 MiB, armhf 256 MiB). hotplug-cma's one CMA page comes out of those 4 GiB
+        /// (hugetlb_cma_reserve() reserves it at boot); a larger boot RAM would leave room for the rest of the pool
+        /// outside both the CMA area and the hot-added memory.
         /// </summary>
-        private static ulong RamFor(ArchProfile profile, ulong hp, int hugePages, bool hotplug)
+        private static ulong RamFor(ArchProfile profile, ulong hp, int hugePages, CheckPlacement placement)
         {
             ulong rest = RestFor(profile);
-            if (hotplug)
+            if (placement.HotAddsPool())
             {
                 ulong section = 1UL << profile.SectionSizeBits;
                 return (rest + section - 1) / section * section;

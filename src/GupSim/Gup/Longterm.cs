@@ -29,6 +29,16 @@ public sealed partial class GetUserPages
         }
     }
 
+    private int _migrationFailures;
+
+    /// <summary>
+    /// How many times migrate_pages() left pages behind in a FOLL_LONGTERM call on this instance: before v5.13
+    /// check_and_migrate_cma_pages() then stops migrating and returns the pages pinned where they are (in CMA);
+    /// from v5.13 the call fails with −ENOMEM. A checker reads it to tell that documented fallback from a page the
+    /// walk never tried to move.
+    /// </summary>
+    public int LongtermMigrationFailures => Volatile.Read(ref _migrationFailures);
+
     /// <summary>Per-call state of one FOLL_LONGTERM call: the isolated list and what moved.</summary>
     private sealed class LongtermCall
     {
@@ -130,6 +140,7 @@ public sealed partial class GetUserPages
             ReleaseTaken(pages[..(int)nrPages], flags);
             if (Migrator.MigratePages(mm, call.Isolated, call.Moved) != 0)
             {
+                Interlocked.Increment(ref _migrationFailures);
                 migrateAllow = false;
                 Migrator.Putback(call.Isolated);
             }
@@ -168,7 +179,11 @@ public sealed partial class GetUserPages
         if (call.Isolated.Count > 0)
         {
             failed = Migrator.MigratePages(mm, call.Isolated, call.Moved);
-            if (failed != 0) Migrator.Putback(call.Isolated);
+            if (failed != 0)
+            {
+                Interlocked.Increment(ref _migrationFailures);
+                Migrator.Putback(call.Isolated);
+            }
         }
         return failed > 0 ? -(int)Errno.ENOMEM : 0;
     }
@@ -203,6 +218,7 @@ public sealed partial class GetUserPages
         }
         if (call.Isolated.Count > 0 && Migrator.MigratePages(mm, call.Isolated, call.Moved) != 0)
         {
+            Interlocked.Increment(ref _migrationFailures);
             Migrator.Putback(call.Isolated);
             return -(int)Errno.ENOMEM;
         }

@@ -160,6 +160,68 @@ public class TrapsCheckTests
                     }
     }
 
+    // ---- Trap 3a: check_and_migrate_cma_pages() (before v5.13) walks pages[] by step = compound_nr(head) − (pages[i] −
+    // head), a pointer difference, which is the subpage's index only where the head's and the entry's memmaps are one
+    // array. On classic SPARSEMEM each hot-added section's memmap is its own allocation, adjacent on a fresh boot
+    // (allocator-facts §7) and apart once the machine has lived. The hotplug-cma placement's pool is in two parts: the
+    // hugetlb CMA area's one page B, allocated first (alloc_gigantic_page() tries cma_alloc() before
+    // alloc_contig_pages()), and a hot-added page A, allocated last and so handed out first (the free list is LIFO):
+    // the mapping is A then B.
+
+    [Fact]
+    public void Trap3a_LongtermCmaStep_v5_11_LeavesTheCmaPagePinned_OnlyOnALivedInMachine()
+    {
+        var shape = new CheckShape("x86_64", V("5.11"), MemoryModel.Sparsemem, CheckPlacement.HotplugCma, G, 2, 4 * G, G, 1);
+        var engine = new CheckEngine([]);
+        // From the sweep's "boundary" offset (A's second section) up to B's first subpage, in calls of 123: 229376 =
+        // 262144 − 32768 is not a multiple of 123, so the last call starts in A's last section and ends at B's head.
+        // (Had the range gone on into B, a later call starting inside B — boot memmaps, one array per node — would
+        // have stepped to B's head rightly and isolated it.)
+        var failing = new CheckConfiguration(shape, null, CheckPath.SlowLongterm, S, Pphp1G - S + 1, 123);
+        var v = engine.Run(failing);
+        Assert.True(v.Symptoms.Kind() == "unpinnable", v.ToString());
+        Assert.Equal((0L, 1L), (v.WrongEntries, v.UnpinnableHugePages)); // v5.11's slow path records by mem_map_offset(): every entry right
+
+        var mc = new CheckShrinker(engine).Shrink(failing, v);
+        var c = mc.Configuration;
+        // By hand, from offset S: the range must reach B's first subpage (length 262144 − S + 1 = 229377, already the
+        // shortest), and a call must start in A and end in B: batch b with (262144 − S) mod b ≠ 0; 229376 = 2^15 × 7, so 1 and 2 divide it
+        // and 3 is the smallest that does not (the call from A + 262142 covers A's last two subpages and B's head).
+        // A smaller offset with that length ends before B. Two huge pages (one of each kind).
+        Assert.Equal((S, Pphp1G - S + 1, 3L, 0L), (c.OffsetPages, c.LengthPages, c.Batch, c.ByteOffset));
+        Assert.Equal(2, c.Shape.HugePages);
+        Assert.Equal("unpinnable", mc.Verdict.Symptoms.Kind());
+        Assert.Equal((0L, 1L), (mc.Verdict.WrongEntries, mc.Verdict.UnpinnableHugePages));
+        // hugetlb_cma=1G takes the one free 1 GiB-aligned GiB below 2G, [1G, 2G): B's head is pfn 1G / 4K = 0x40000.
+        Assert.Contains("pinned in MIGRATE_CMA (first head pfn 0x40000) with no failed migration", mc.Verdict.Detail, StringComparison.Ordinal);
+        // Latent on a fresh boot: the hot memmaps lie back to back, the step is right, B is isolated (and, with no free
+        // 1 GiB page outside CMA to move it to, the migration fails and the kernel pins it where it is, as designed).
+        Assert.True(c.Shape.ChurnBytes > 0);
+        Assert.False(engine.Run(c with { Shape = c.Shape with { ChurnBytes = 0 } }).Failed);
+        // Minimal in RAM and churn: one section less RAM, or 64 MiB less churn, does not fail this way.
+        var lessRam = engine.Run(c with { Shape = c.Shape with { RamBytes = c.Shape.RamBytes - (128 * M) } });
+        Assert.NotEqual("unpinnable", lessRam.Symptoms.Kind());
+        if (c.Shape.ChurnBytes > 64 * M)
+            Assert.NotEqual("unpinnable", engine.Run(c with { Shape = c.Shape with { ChurnBytes = c.Shape.ChurnBytes - (64 * M) } }).Symptoms.Kind());
+        Assert.Contains(" --hugetlb-cma 1G\nhotplug ", mc.Scenario, StringComparison.Ordinal);
+        Assert.Contains("\nhugepages 1G=2\nmmap A 2G hugetlb=1G\n", mc.Scenario, StringComparison.Ordinal);
+        Assert.Contains("\npin A write longterm batch=3 offset=0x8000000 pages=229377\nexpect unpinnable 1\n", mc.Scenario, StringComparison.Ordinal);
+        var (r, _) = RunScript(mc.Scenario);
+        Assert.Equal(0, r.ExpectationsFailed);
+
+        // The same minimal case where the walk is right: SPARSEMEM_VMEMMAP (one virtually contiguous memmap), and
+        // v5.13's walk, which takes every entry's compound_head(). On v5.13 the batch of 3 also crosses A's section
+        // boundaries inside a call, which 82e5d378b0e4's mem_map_offset(base', nr) gets wrong (trap 2, fixed in v6.1),
+        // so the fixed walk is checked on v6.1 (where the slow grab refuses the CMA page: -ENOMEM, a short pass) and
+        // v6.10 (which grabs it and leaves it to the migration, which finds no page to move it to: -ENOMEM).
+        Assert.False(engine.Run(c with { Shape = c.Shape with { Model = MemoryModel.SparsememVmemmap } }).Failed);
+        foreach (string fixedIn in new[] { "6.1", "6.10" })
+        {
+            var f = engine.Run(c with { Shape = c.Shape with { Kernel = V(fixedIn) } });
+            Assert.False(f.Failed, $"v{fixedIn}: {f}");
+        }
+    }
+
     // ---- Trap 4: refs = (vm_end − vaddr) >> PAGE_SHIFT = 0 for an unaligned vaddr in the VMA's last page (v5.12 until d08af0a59684, v5.14).
 
     [Theory]
