@@ -45,7 +45,7 @@ public static class CheckCommand
         cFiles.Description = "A C file defining record_subpages() and GUPSIM_RECORDER(fn, \"name\") against <gupsim/kernel.h> (repeatable; samples/c); swept by its name as --strategy-assembly's recorders are";
         assemblies.Description = "An assembly with ISubpageRecorder implementations (repeatable); without --strategy, every recorder in the assemblies is swept, each by its name (--strategy NAME,… picks some)";
         var model = List("--model", "Memory models: flatmem, discontigmem, sparsemem, sparsemem-vmemmap", "all the arch offers");
-        var placement = List("--placement", "Where the memmaps under the huge pages come from: boot (the node's sparse buffer), scattered (per-section fallback), hotplug (hot-added memory), cma (boot memmaps, the pool from hugetlb_cma=; gigantic sizes, asked for by name)", "boot,scattered,hotplug");
+        var placement = List("--placement", "Where the memmaps under the huge pages come from: boot (the node's sparse buffer), scattered (per-section fallback), hotplug (hot-added memory), cma (boot memmaps, the pool from hugetlb_cma=; gigantic sizes, asked for by name), hotplug-cma (one gigantic page from hugetlb_cma=, the rest hot-added; asked for by name)", "boot,scattered,hotplug");
         var churn = List("--churn", "Machine histories: a seeded workload of SIZE before the experiment, 0 = a fresh boot", CheckSpace.DefaultChurn);
         var seeds = new Option<int?>("--seeds") { Description = $"Histories (seeds --seed, --seed+1, …) per non-zero --churn size (default {CheckSpace.DefaultSeeds})", HelpName = "n" };
         var sizes = List("--hugepage-size", "Huge page sizes, e.g. 2M,1G, or all", "all the arches have");

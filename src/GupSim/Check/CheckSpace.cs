@@ -471,9 +471,9 @@ public sealed class CheckSpace
                 {
                     "model" => $"{n} with a memory model the arch does not offer in that version ({Given(("--model", o.Models), ("--arch", o.Arches), ("--kernel", o.Kernels))})",
                     "hugepage-size" => $"{n} with a huge page size the arch does not have ({Given(("--hugepage-size", o.HugepageSizes), ("--arch", o.Arches))})",
-                    "placement" => $"{n} with a placement the memory model has no code for ({Given(("--placement", o.Placements), ("--model", o.Models))}: scattered needs sparsemem, hotplug sparsemem or sparsemem-vmemmap)",
-                    "config" => $"{n} that --config {o.ConfigFile} leaves out (no CONFIG_MEMORY_HOTPLUG for hotplug, no CONFIG_CMA for cma, no CONFIG_HAVE_FAST_GUP for fast paths)",
-                    "cma" => $"{n} with the cma placement and a huge page size that is not gigantic ({Given(("--placement", o.Placements), ("--hugepage-size", o.HugepageSizes))}: hugetlb_cma= only serves gigantic pages, larger than the buddy allocator's largest block)",
+                    "placement" => $"{n} with a placement the memory model has no code for ({Given(("--placement", o.Placements), ("--model", o.Models))}: scattered needs sparsemem, hotplug and hotplug-cma sparsemem or sparsemem-vmemmap)",
+                    "config" => $"{n} that --config {o.ConfigFile} leaves out (no CONFIG_MEMORY_HOTPLUG for hotplug and hotplug-cma, no CONFIG_CMA for cma and hotplug-cma, no CONFIG_HAVE_FAST_GUP for fast paths)",
+                    "cma" => $"{n} with the cma or hotplug-cma placement and a huge page size that is not gigantic ({Given(("--placement", o.Placements), ("--hugepage-size", o.HugepageSizes))}: hugetlb_cma= only serves gigantic pages, larger than the buddy allocator's largest block)",
                     _ => $"{n} repeats of other configurations",
                 });
             return new GupSimException($"the sweep is empty: every combination was skipped, {string.Join(", ", why)}: widen those options (docs/cli.md, gupsim check)");

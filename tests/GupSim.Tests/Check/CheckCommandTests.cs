@@ -83,13 +83,15 @@ public sealed class CheckCommandTests : IDisposable
         AssertBadInput(r, "gupsim: the sweep is empty: every combination was skipped, 1 with a memory model the arch does not offer in that version (--model flatmem with --arch x86_64 with --kernel 5.12): widen those options (docs/cli.md, gupsim check)");
     }
 
-    [Fact]
-    public void CmaPlacementWithANonGiganticSize_EmptySpace_OneLine_Exit2()
+    [Theory]
+    [InlineData("cma")]
+    [InlineData("hotplug-cma")]
+    public void CmaPlacementWithANonGiganticSize_EmptySpace_OneLine_Exit2(string placement)
     {
         // x86_64's 2 MiB pages are order 9, below the buddy allocator's largest block (order 10, MAX_ORDER 11 in v5.12): hugetlb_cma= never serves them.
-        var r = CliRun.Run("check", "--arch", "x86_64", "--kernel", "5.12", "--model", "sparsemem", "--placement", "cma", "--hugepage-size", "2M",
+        var r = CliRun.Run("check", "--arch", "x86_64", "--kernel", "5.12", "--model", "sparsemem", "--placement", placement, "--hugepage-size", "2M",
             "--churn", "0", "--path", "slow-pin", "--offset", "0", "--length", "1", "--batch", "all");
-        AssertBadInput(r, "gupsim: the sweep is empty: every combination was skipped, 1 with the cma placement and a huge page size that is not gigantic (--placement cma with --hugepage-size 2M: hugetlb_cma= only serves gigantic pages, larger than the buddy allocator's largest block): widen those options (docs/cli.md, gupsim check)");
+        AssertBadInput(r, $"gupsim: the sweep is empty: every combination was skipped, 1 with the cma or hotplug-cma placement and a huge page size that is not gigantic (--placement {placement} with --hugepage-size 2M: hugetlb_cma= only serves gigantic pages, larger than the buddy allocator's largest block): widen those options (docs/cli.md, gupsim check)");
     }
 
     [Theory]
