@@ -7,7 +7,7 @@ namespace GupSim.Check;
 /// <summary>
 /// Shrinks a failing <c>gupsim check</c> configuration to a minimal case that still fails with the same kind
 /// (GupSim's own, not a kernel function): greedy, deterministic passes in a fixed order, repeated until none changes
-/// anything — no churn if it fails without; for wrong pages the one call that recorded the first wrong entry, cut to
+/// anything — no churn if it fails without, else the least that fails, searched from below; for wrong pages the one call that recorded the first wrong entry, cut to
 /// the fewest pages before it; the shortest length; the smallest batch; the smallest offset (and byte offset); the
 /// fewest huge pages; the smallest RAM (whole memory sections). Every candidate is judged by the runner, so what is
 /// minimal emerges from the model, never from knowing the bug.
@@ -83,12 +83,26 @@ public sealed class CheckShrinker : ICheckShrinker
         for (int round = 0; round < 4; round++)
         {
             var start = cur;
-            // 1. No churn if it fails without; else as little as still fails (in 64 MiB steps).
+            // 1. No churn if it fails without; else as little as still fails (in 64 MiB steps), searched from below:
+            // 1, 2, 4, … steps until one fails, then bisected under it. Whether a history breaks the memmaps' adjacency
+            // comes and goes with its length, so the search from below finds the small churns that fail, and each
+            // candidate it boots costs about what its churn costs (a lived-in boot is mostly the churn itself).
             if (cur.Shape.ChurnBytes > 0 && !Try(cur with { Shape = cur.Shape with { ChurnBytes = 0 } }))
             {
                 const ulong step = 64UL << 20;
                 var c0 = cur;
-                Lowest(1, (long)((c0.Shape.ChurnBytes + step - 1) / step), k => c0 with { Shape = c0.Shape with { ChurnBytes = (ulong)k * step } });
+                CheckConfiguration Churn(long k) => c0 with { Shape = c0.Shape with { ChurnBytes = (ulong)k * step } };
+                long steps = (long)((c0.Shape.ChurnBytes + step - 1) / step), lo = 1, hi = steps;
+                for (long t = 1; t < steps; t *= 2)
+                {
+                    if (Try(Churn(t)))
+                    {
+                        hi = t;
+                        break;
+                    }
+                    lo = t + 1;
+                }
+                Lowest(lo, hi, Churn);
             }
             // 2. Wrong pages: the call that recorded the first wrong entry, alone, from as few pages before it as still fail.
             if (curV.FirstWrongIndex >= 0)
