@@ -492,7 +492,10 @@ public sealed class CheckEngine : ICheckRunner
                 ulong pfn = l.Entry.Pfn.Value;
                 if (hot is PhysRange h && h.Contains(pfn << m.Arch.PageShift)) { fromHot++; continue; }
                 if (cma && m.IsCmaPfn(pfn)) { fromCma++; continue; }
-                w.NotApplicable = FormattableString.Invariant($"the huge page at pfn 0x{pfn:x} came from {(hot is null ? "outside the hugetlb CMA area" : cma ? $"boot memory outside the hugetlb CMA area, not from it or the hot-added {hot}" : $"boot memory, not from the hot-added {hot}")}");
+                string from = hot is null ? "outside the hugetlb CMA area"
+                    : cma ? $"boot memory outside the hugetlb CMA area, not from it or the hot-added {hot}"
+                    : $"boot memory, not from the hot-added {hot}";
+                w.NotApplicable = FormattableString.Invariant($"the huge page at pfn 0x{pfn:x} came from {from}");
                 return w;
             }
             if (hot is not null && cma && (fromCma == 0 || fromHot == 0))
