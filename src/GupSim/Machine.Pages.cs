@@ -91,7 +91,7 @@ public sealed partial class Machine
     }
 
     // What kernel allocations use their pages for, by pfn (only pages that have such a use are recorded).
-    private readonly Dictionary<ulong, KernelPageUse> _kernelPageUse = [];
+    private readonly KernelPageUseMap _kernelPageUse = new();
 
     /// <summary>Records what [<paramref name="pfn"/>, +<paramref name="count"/>) is used for (None forgets it).</summary>
     internal void MarkKernelPages(ulong pfn, ulong count, KernelPageUse use)
@@ -99,18 +99,14 @@ public sealed partial class Machine
         lock (_kernelPageUse)
         {
             _allocationsStamp++;
-            for (ulong i = 0; i < count; i++)
-            {
-                if (use == KernelPageUse.None) _kernelPageUse.Remove(pfn + i);
-                else _kernelPageUse[pfn + i] = use;
-            }
+            _kernelPageUse.Set(pfn, count, use);
         }
     }
 
     /// <summary>What the page at <paramref name="pfn"/> is used for, as its allocator recorded it.</summary>
     public KernelPageUse KernelPageUseOf(ulong pfn)
     {
-        lock (_kernelPageUse) return _kernelPageUse.TryGetValue(pfn, out var u) ? u : KernelPageUse.None;
+        lock (_kernelPageUse) return _kernelPageUse.Get(pfn);
     }
 
     /// <summary>
