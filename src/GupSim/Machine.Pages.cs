@@ -7,13 +7,8 @@ namespace GupSim;
 
 public sealed partial class Machine
 {
-    // Who allocated each block, by start pfn (a list per start: a stale entry may share its start with a newer one),
-    // each with its allocation sequence so Describe() finds the oldest match as a list in allocation order would.
-    // Keyed so that freeing is O(1): a 128 MiB process frees 32768 pages on exit.
-    private readonly Dictionary<ulong, List<(ulong End, string Name, long Seq)>> _allocatedRanges = [];
-    private long _allocatedSeq;
-    // PERF: the lists of starts no longer allocated, cleared, for the next start (a churned boot makes and frees ~10^5).
-    private readonly Stack<List<(ulong End, string Name, long Seq)>> _spareAllocatedLists = [];
+    // Who allocated each block, by start pfn (AllocationOwners: several records per start, the oldest match wins).
+    private readonly AllocationOwners _allocatedRanges = new();
     // Bumped when an allocation's owner or a kernel page's use is recorded or forgotten (not journaled by checkpoints).
     private long _allocationsStamp;
 
@@ -22,9 +17,7 @@ public sealed partial class Machine
         lock (_allocatedRanges)
         {
             _allocationsStamp++;
-            if (!_allocatedRanges.TryGetValue(start, out var list))
-                _allocatedRanges[start] = list = _spareAllocatedLists.TryPop(out var spare) ? spare : [];
-            list.Add((end, name, _allocatedSeq++));
+            _allocatedRanges.Add(start, end, name);
         }
     }
 
@@ -33,35 +26,14 @@ public sealed partial class Machine
         lock (_allocatedRanges)
         {
             _allocationsStamp++;
-            if (!_allocatedRanges.TryGetValue(start, out var list)) return;
-            if (name is null) list.Clear();
-            else
-            {
-                // RemoveAll's predicate would capture name, a closure on every call (every free): a loop, same order kept.
-                int kept = 0;
-                for (int i = 0; i < list.Count; i++)
-                    if (list[i].Name != name) list[kept++] = list[i];
-                list.RemoveRange(kept, list.Count - kept);
-            }
-            if (list.Count == 0)
-            {
-                _allocatedRanges.Remove(start);
-                _spareAllocatedLists.Push(list);
-            }
+            _allocatedRanges.Remove(start, name);
         }
     }
 
     /// <summary>The owner of the oldest recorded allocation that holds <paramref name="pfn"/>, or null.</summary>
     private string? AllocatedRangeName(ulong pfn)
     {
-        lock (_allocatedRanges)
-        {
-            (string Name, long Seq)? best = null;
-            foreach (var (start, list) in _allocatedRanges)
-                foreach (var (end, name, seq) in list)
-                    if (pfn >= start && pfn < end && (best is null || seq < best.Value.Seq)) best = (name, seq);
-            return best?.Name;
-        }
+        lock (_allocatedRanges) return _allocatedRanges.OwnerOf(pfn);
     }
 
     /// <summary>The page allocator (mm/page_alloc.c) that owns the zones' free lists.</summary>
