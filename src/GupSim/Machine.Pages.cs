@@ -9,12 +9,14 @@ public sealed partial class Machine
 {
     // Who allocated each block, by start pfn (AllocationOwners: several records per start, the oldest match wins).
     private readonly AllocationOwners _allocatedRanges = new();
+    // Held over _allocatedRanges and _kernelPageUse.
+    private readonly Lock _ownersLock = new();
     // Bumped when an allocation's owner or a kernel page's use is recorded or forgotten (not journaled by checkpoints).
     private long _allocationsStamp;
 
     private void AddAllocatedRange(ulong start, ulong end, string name)
     {
-        lock (_allocatedRanges)
+        lock (_ownersLock)
         {
             _allocationsStamp++;
             _allocatedRanges.Add(start, end, name);
@@ -23,7 +25,7 @@ public sealed partial class Machine
 
     private void RemoveAllocatedRanges(ulong start, string? name = null)
     {
-        lock (_allocatedRanges)
+        lock (_ownersLock)
         {
             _allocationsStamp++;
             _allocatedRanges.Remove(start, name);
@@ -33,7 +35,7 @@ public sealed partial class Machine
     /// <summary>The owner of the oldest recorded allocation that holds <paramref name="pfn"/>, or null.</summary>
     private string? AllocatedRangeName(ulong pfn)
     {
-        lock (_allocatedRanges) return _allocatedRanges.OwnerOf(pfn);
+        lock (_ownersLock) return _allocatedRanges.OwnerOf(pfn);
     }
 
     /// <summary>The page allocator (mm/page_alloc.c) that owns the zones' free lists.</summary>
@@ -68,7 +70,7 @@ public sealed partial class Machine
     /// <summary>Records what [<paramref name="pfn"/>, +<paramref name="count"/>) is used for (None forgets it).</summary>
     internal void MarkKernelPages(ulong pfn, ulong count, KernelPageUse use)
     {
-        lock (_kernelPageUse)
+        lock (_ownersLock)
         {
             _allocationsStamp++;
             _kernelPageUse.Set(pfn, count, use);
@@ -78,7 +80,7 @@ public sealed partial class Machine
     /// <summary>What the page at <paramref name="pfn"/> is used for, as its allocator recorded it.</summary>
     public KernelPageUse KernelPageUseOf(ulong pfn)
     {
-        lock (_kernelPageUse) return _kernelPageUse.Get(pfn);
+        lock (_ownersLock) return _kernelPageUse.Get(pfn);
     }
 
     /// <summary>
@@ -120,7 +122,7 @@ public sealed partial class Machine
         var zone = ZoneOfPfn(startPfn);
         if (zone is null || !zone.Spans(endPfn - 1)) return -(int)Errno.EINVAL;
         if (!allowCma && zone.OverlapsCma(startPfn, endPfn)) return -(int)Errno.EBUSY;
-        lock (zone)
+        lock (zone.Lock)
         {
             if (!zone.TryTakeRange(startPfn, endPfn)) return -(int)Errno.EBUSY;
         }

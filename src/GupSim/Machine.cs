@@ -245,7 +245,7 @@ public sealed partial class Machine
     {
         var zone = ZoneOfPfn(pfn);
         if (zone is null) return false;
-        lock (zone) return zone.TryFindFreeBlock(pfn, out _, out _) || PageAlloc.IsOnPcpList(zone, pfn);
+        lock (zone.Lock) return zone.TryFindFreeBlock(pfn, out _, out _) || PageAlloc.IsOnPcpList(zone, pfn);
     }
 
     /// <summary>Every stray store (a store through a pointer that is not the one the kernel meant) counted so far.</summary>

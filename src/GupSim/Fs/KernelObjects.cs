@@ -15,7 +15,7 @@ namespace GupSim.Fs;
 public sealed class KernelObjects
 {
     private readonly Machine _m;
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
     private readonly Dictionary<ulong, KmemCache> _live = [];
     private KmemCache? _anonVma;
 

@@ -15,6 +15,8 @@ namespace GupSim.Fs;
 public sealed class PageCacheInode : Inode
 {
     private readonly Dictionary<ulong, ulong> _pages = [];
+    // The i_pages xa_lock: held over _pages.
+    private readonly Lock _iPagesLock = new();
     private readonly Machine _m;
 
     internal PageCacheInode(Machine machine, VfsMount mount, string name, bool linked, ulong mappingAddress)
@@ -36,7 +38,7 @@ public sealed class PageCacheInode : Inode
     {
         get
         {
-            lock (_pages) return _pages.Count;
+            lock (_iPagesLock) return _pages.Count;
         }
     }
 
@@ -45,7 +47,7 @@ public sealed class PageCacheInode : Inode
     {
         get
         {
-            lock (_pages) return [.. _pages.OrderBy(kv => kv.Key)];
+            lock (_iPagesLock) return [.. _pages.OrderBy(kv => kv.Key)];
         }
     }
 
@@ -55,7 +57,7 @@ public sealed class PageCacheInode : Inode
     /// <summary>filemap_get_folio(): the cached page at <paramref name="index"/>, if any.</summary>
     public bool TryGetPage(ulong index, out ulong pfn)
     {
-        lock (_pages) return _pages.TryGetValue(index, out pfn);
+        lock (_iPagesLock) return _pages.TryGetValue(index, out pfn);
     }
 
     /// <summary>
@@ -66,7 +68,7 @@ public sealed class PageCacheInode : Inode
     internal int GetOrAddPage(ulong index, out ulong pfn, out bool added)
     {
         added = false;
-        lock (_pages)
+        lock (_iPagesLock)
         {
             if (_pages.TryGetValue(index, out pfn)) return 0;
             if (!_m.TryAllocPages(0, 0, FsType.IsShmem() ? "shmem page" : "page cache page", out Pfn p, Gfp.HighUserMovable, ZoneType.Dma32)) return -(int)Errno.ENOMEM;
@@ -90,7 +92,7 @@ public sealed class PageCacheInode : Inode
     internal void DeletePage(ulong index)
     {
         ulong pfn;
-        lock (_pages)
+        lock (_iPagesLock)
         {
             if (!_pages.Remove(index, out pfn)) return;
         }
@@ -105,7 +107,7 @@ public sealed class PageCacheInode : Inode
     internal void TruncatePages(ulong firstIndex)
     {
         List<ulong> gone;
-        lock (_pages) gone = [.. _pages.Keys.Where(k => k >= firstIndex).Order()];
+        lock (_iPagesLock) gone = [.. _pages.Keys.Where(k => k >= firstIndex).Order()];
         foreach (ulong idx in gone) DeletePage(idx);
     }
 
@@ -123,7 +125,7 @@ public sealed class PageCacheInode : Inode
     {
         if (end < start) return 0;
         var candidates = new List<ulong>();
-        lock (_pages)
+        lock (_iPagesLock)
         {
             if (end - start < (ulong)_pages.Count)
             {

@@ -115,7 +115,7 @@ public sealed class PageAlloc
             }
             Attach(z);
             bool ok;
-            lock (z) ok = Rmqueue(z, order, mt, flags, out pfn);
+            lock (z.Lock) ok = Rmqueue(z, order, mt, flags, out pfn);
             if (ok)
             {
                 zone = z;
@@ -699,7 +699,7 @@ public sealed class PageAlloc
         // __free_pages_ok() asks for the head check; free_pcp_prepare() only with DEBUG_VM; v6.4+ only with the key.
         bool checkFree = ChecksGatedByStaticKey ? CheckPagesEnabled : !pcp || DebugVm;
         if (!FreePagesPrepare(pfn, order, checkFree, reports)) return false;
-        lock (z)
+        lock (z.Lock)
         {
             var mt = z.GetPageblockMigratetype(pfn);
             if (pcp) FreeUnrefPage(z, pfn, order, mt, reports);
@@ -841,7 +841,7 @@ public sealed class PageAlloc
     {
         ModStamp++;
         if (z.Pcp is not { Count: > 0 } pcp) return;
-        lock (z) FreePcppagesBulk(z, pcp.Count, pcp, reports);
+        lock (z.Lock) FreePcppagesBulk(z, pcp.Count, pcp, reports);
     }
 
     /// <summary>
@@ -912,7 +912,7 @@ public sealed class PageAlloc
         Attach(z);
         ulong top = 1UL << (MaxOrder - 1);
         ulong pfn = start;
-        lock (z)
+        lock (z.Lock)
             while (pfn < end)
             {
                 if ((pfn & (top - 1)) == 0 && end - pfn >= top)
@@ -961,7 +961,7 @@ public sealed class PageAlloc
         if (HighOrderPcp) pcp.High = pcp.Batch << 2;
         for (ulong p = start; p < end; p += pb)
         {
-            lock (z)
+            lock (z.Lock)
             {
                 z.SetPageblockMigratetype(p, MigrateType.Cma);
                 for (ulong q = p; q < p + pb && q < end; q += 1UL << order)
@@ -986,7 +986,7 @@ public sealed class PageAlloc
         ModStamp++;
         Attach(z);
         ulong pb = PageblockNrPages;
-        lock (z)
+        lock (z.Lock)
         {
             for (ulong p = start & ~(pb - 1); p < end; p += pb) z.SetPageblockMigratetype(p, MigrateType.Isolate);
             for (ulong pfn = start; pfn < end;)
@@ -1040,7 +1040,7 @@ public sealed class PageAlloc
         ModStamp++;
         Attach(z);
         DrainZone(z);
-        lock (z)
+        lock (z.Lock)
         {
             if (!z.IsRangeFree(start, end)) return false;
             ulong pfn = start;

@@ -147,7 +147,7 @@ public sealed class Slub
     public const int NrCpus = 4;
 
     private readonly Machine _m;
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
     private readonly Dictionary<ulong, Slab> _slabs = [];
     private readonly Dictionary<ulong, (int Order, KernelPageUse Use)> _large = [];
     private readonly Dictionary<string, KmemCache> _caches = [];

@@ -17,7 +17,7 @@ namespace GupSim.Memory;
 public sealed class Vmalloc
 {
     private readonly Machine _m;
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
     // Busy virtual ranges [Start, End) including the guard page, sorted by start: live areas and lazily freed ones.
     private readonly List<(ulong Start, ulong End)> _busy = [];
     private readonly Dictionary<ulong, VmArea> _areas = [];

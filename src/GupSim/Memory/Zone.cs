@@ -12,6 +12,9 @@ namespace GupSim.Memory;
 /// </summary>
 public sealed class Zone
 {
+    /// <summary>zone->lock (include/linux/mmzone.h): held over the buddy free lists and the pcp lists' bulk moves.</summary>
+    internal Lock Lock { get; } = new();
+
     /// <summary>MIGRATE_TYPES with CONFIG_CMA and CONFIG_MEMORY_ISOLATION.</summary>
     internal const int MigrateTypes = 6;
     private const int ChunkShift = 12; // pageblocks per chunk of the pageblock-migratetype map: 4096

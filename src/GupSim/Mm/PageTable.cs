@@ -37,7 +37,7 @@ public sealed class PageTable
 
     private readonly Machine _machine;
     private readonly int _nid;
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
     private readonly ConcurrentDictionary<ulong, TablePage> _tables = new();
     private readonly int[] _count = new int[5];
     private readonly bool _x86, _arm64;
