@@ -19,6 +19,18 @@ public static class ExplainText
         _ => '░',
     };
 
+    /// <summary>The "whose" row's mark: a pfn whose struct page a wrong entry is (not a glyph of the physical row).</summary>
+    private const char WhoseGlyph = '×';
+
+    /// <summary>The physical row's legend: the kinds it draws, in a fixed order (a hole only where one shows).</summary>
+    private static string PhysicalLegend(char[] phys)
+    {
+        var parts = new List<string>(3) { "█ present at boot" };
+        if (Array.IndexOf(phys, '▓') >= 0) parts.Add("▓ hot-plugged");
+        if (Array.IndexOf(phys, '·') >= 0) parts.Add("· hole");
+        return string.Join(", ", parts);
+    }
+
     private static string Ansi(ExplainClass c) => c switch
     {
         ExplainClass.Right => "32",
@@ -72,14 +84,14 @@ public static class ExplainText
                 {
                     double lo = Math.Min(p0, p1) * (double)(1UL << scene.PageShift), hi = (Math.Max(p0, p1) + 1) * (double)(1UL << scene.PageShift);
                     int x0 = Math.Clamp((int)(lo / end * cols), 0, cols - 1), x1 = Math.Clamp(Math.Max(x0 + 1, (int)Math.Ceiling(hi / end * cols)), 1, cols);
-                    for (int x = x0; x < x1; x++) whose[x] = Glyph(ExplainClass.Wrong);
+                    for (int x = x0; x < x1; x++) whose[x] = WhoseGlyph;
                 }
         }
         o.WriteLine("physical   |" + Row(phys, physCode, colour) + "|");
-        if (Array.IndexOf(whose, Glyph(ExplainClass.Wrong)) >= 0)
+        if (Array.IndexOf(whose, WhoseGlyph) >= 0)
             o.WriteLine("whose      |" + Paint(new string(whose), Ansi(ExplainClass.Wrong)) + "| pfns whose struct pages the wrong entries are");
         o.WriteLine("huge page  |" + Paint(new string(hp), "1;36") + "| " + HugeText(scene));
-        o.WriteLine(string.Create(ci, $"           0x0 ... 0x{scene.PhysEnd:x}   (█ present at boot, ▓ hot-plugged, · hole)"));
+        o.WriteLine(string.Create(ci, $"           0x0 ... 0x{scene.PhysEnd:x}   ({PhysicalLegend(phys)})"));
         o.WriteLine();
 
         // Kernel virtual band: clusters side by side, a '≈' between.

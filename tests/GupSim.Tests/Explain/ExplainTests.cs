@@ -186,6 +186,13 @@ public class ExplainTests
         var pagesRow = r.Lines.Single(l => l.StartsWith("pages[]    |", StringComparison.Ordinal));
         Assert.Contains(ExplainText.Glyph(ExplainClass.Right), pagesRow);
         Assert.Contains(ExplainText.Glyph(ExplainClass.Wrong), pagesRow);
+        // The whose row marks pfns with its own glyph, not the physical row's hot-plugged one; a machine without
+        // hot-added memory has no hot-plugged kind in the legend.
+        var whoseRow = r.Lines.Single(l => l.StartsWith("whose      |", StringComparison.Ordinal));
+        Assert.Contains('×', whoseRow);
+        Assert.DoesNotContain('▓', whoseRow);
+        Assert.DoesNotContain("hot-plugged", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("(█ present at boot", r.Stdout, StringComparison.Ordinal);
         // unpin_user_pages() on the 7232 wrong entries: v5.11 unpins page by page, each a refcount store (GUP_PIN_COUNTING_BIAS) on the wrong struct page.
         Assert.Contains("stray writes: ", r.Stdout, StringComparison.Ordinal);
     }
