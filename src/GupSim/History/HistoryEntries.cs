@@ -24,6 +24,7 @@ public static class HistoryEntries
     [
         UpdateAndFreePage(),
         GupFastPud(),
+        CompoundRangeNext(),
         MergedOddBatch(),
         RefsZero(),
         CmaStep(),
@@ -86,6 +87,28 @@ public static class HistoryEntries
         [
             "v5.17 is not one of GupSim's named releases: every version switch is a >= comparison, so v5.17 runs the v5.14 rules (refs from the aligned vaddr, nth_page() a pointer add on contiguous memmaps, no DISCONTIGMEM, v5.13's FOLL_LONGTERM) and keeps gup-fast's page++ and the pincount in page[2] until v5.18 (c228afb11ac6, 5232c63f46fd).",
             "The head is grabbed right (try_grab_compound_head(pud_page(orig), refs)); only pages[] is wrong. The release then drops references and pins from the wrong struct pages, so the 1 GiB head keeps what they should have dropped.",
+        ],
+    };
+
+    private static HistoryEntry CompoundRangeNext() => new(
+        "compound-range-next",
+        "unpin_user_page_range_dirty_lock() steps with compound_range_next()'s page + i over a pfn-contiguous range of huge pages",
+        "unpin_user_page_range_dirty_lock(), compound_range_next(), mm/gup.c",
+        "the v5.12 range variant of unpin_user_pages_dirty_lock() (Joao Martins' series for RDMA/umem's batched unpin; id not in the reference notes)",
+        "c228afb11ac6",
+        "5.17",
+        "5.18",
+        [
+            new("scattered", "x86_64, classic SPARSEMEM, 11 GiB, two 1 GiB boot pages back to back (pfn 0x240000 and 0x280000); each section's memmap from the per-section memblock fallback " +
+                "(top-down, section k+1's memmap right below section k's); pinned in one slow call (pages[] right), released as ib_umem_release() does: one unpin_user_page_range_dirty_lock() per pfn-contiguous run",
+                "sparsemem",
+                [ScatteredMachine.Replace("hugepages=1", "hugepages=2", StringComparison.Ordinal), "mmap A 2G hugetlb=1G", "touch A write", "pin A write", "unpin A range"]),
+        ])
+    {
+        Notes =
+        [
+            "pages[] is right: the bug is the release's own arithmetic. The first step covers the first huge page exactly; the second computes head + 262144 struct pages from the first page's section memmap, which on this placement is the struct page of pfn 0x200000, a free page: it and the next 262143 take one base-page unpin each (refcount 0 -> -1024), and the second huge page keeps all 262144 pins.",
+            "Where the memmaps lie back to back (the boot buffer, a fresh boot) the same arithmetic lands on the second head: latent. From v6.18 the scatterlist no longer merges across a section on classic SPARSEMEM (80e7bb74d4ff) and a folio never spans one, so page + i is right by invariant.",
         ],
     };
 

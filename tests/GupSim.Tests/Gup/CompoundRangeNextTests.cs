@@ -1,9 +1,11 @@
 using GupSim.Arch;
+using GupSim.Core;
 using GupSim.Gup;
 using GupSim.Hugetlb;
 using GupSim.Memory;
 using GupSim.Mm;
 using GupSim.Pages;
+using GupSim.Scenario;
 using static GupSim.Tests.Memory.TestMachines;
 
 namespace GupSim.Tests.Gup;
@@ -113,5 +115,31 @@ public class CompoundRangeNextTests
         // set_page_dirty_lock() on each head when asked.
         Assert.Equal(dirty, sp.TestFlag(P(m, H1), PageFlagBits.Dirty));
         Assert.Equal(dirty, sp.TestFlag(P(m, H2), PageFlagBits.Dirty));
+    }
+
+    [Fact]
+    public void Scenario_UnpinRange_CutsPagesAtPfnDiscontinuities_AndRefusesGets()
+    {
+        // Two 2 MiB pages faulted in the mapping's order; boot-time pages come top-down, so the mapping's second page
+        // is the lower pfn: pages[] is two pfn-contiguous runs, one per huge page.
+        const string script = "machine --arch x86_64 --kernel 5.12 --model sparsemem --mem 4G --hugepages \"hugepagesz=2M hugepages=2\"\n"
+            + "mmap A 4M hugetlb=2M\ntouch A write\npin A write\nunpin A range\n";
+        var sw = new StringWriter();
+        var r = new ScenarioRunner(sw).Run(script, "t");
+        Assert.Equal(0, r.ExpectationsFailed);
+        string text = sw.ToString();
+        Assert.Contains("pin A (v5.12, batch 1024): 1024 of 1024 pages, 0 wrong", text, StringComparison.Ordinal);
+        Assert.Contains("unpin A (1024 pages, 2 pfn-contiguous range(s) by unpin_user_page_range_dirty_lock()): ok", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("(not back)", text, StringComparison.Ordinal);
+
+        var e = Assert.Throws<GupSimException>(() => new ScenarioRunner(new StringWriter()).Run(
+            "machine --mem 4G --hugepages \"hugepagesz=2M hugepages=1\"\nmmap A 2M hugetlb=2M\ntouch A write\nget A\nunpin A range\n", "s.txt"));
+        Assert.Equal("s.txt:5: 'A' was got (FOLL_GET), not pinned: 'unpin A range' releases pins only; put it", e.Message);
+        var e2 = Assert.Throws<GupSimException>(() => new ScenarioRunner(new StringWriter()).Run(
+            "machine --mem 4G --hugepages \"hugepagesz=2M hugepages=1\"\nmmap A 2M hugetlb=2M\ntouch A write\npin A\nunpin A all\n", "s.txt"));
+        Assert.Equal("s.txt:5: usage: unpin NAME [range]", e2.Message);
+        var e3 = Assert.Throws<GupSimException>(() => new ScenarioRunner(new StringWriter()).Run(
+            "machine --kernel 5.11 --mem 4G --hugepages \"hugepagesz=2M hugepages=1\"\nmmap A 2M hugetlb=2M\ntouch A write\npin A\nunpin A range\n", "s.txt"));
+        Assert.Equal("s.txt:5: 'unpin A range': unpin_user_page_range_dirty_lock() came in v5.12; this machine runs v5.11: use 'unpin A'", e3.Message);
     }
 }

@@ -51,7 +51,7 @@ public sealed class HistoryTests
     public void Catalogue_HasTheIssuesEntries_WithUniqueNames_AndFindRefusesAnUnknownOne()
     {
         var names = HistoryEntries.All.Select(e => e.Name).ToList();
-        Assert.Equal(["update-and-free-page", "gup-fast-pud", "merged-odd-batch", "refs-zero", "cma-step", "follow-page-mask", "max-folio-order", "record-subpages-removal"], names);
+        Assert.Equal(["update-and-free-page", "gup-fast-pud", "compound-range-next", "merged-odd-batch", "refs-zero", "cma-step", "follow-page-mask", "max-folio-order", "record-subpages-removal"], names);
         Assert.All(HistoryEntries.All, e => Assert.NotEmpty(e.Cases));
         Assert.Equal("dbfee5aee7e5", HistoryEntries.Find("update-and-free-page").FixCommit);
         Assert.Equal("c228afb11ac6", HistoryEntries.Find("GUP-FAST-PUD").FixCommit);
@@ -96,6 +96,39 @@ public sealed class HistoryTests
         var f = Assert.Single(fixd.Gups);
         Assert.Equal(((long)Pphp, 0L), (f.Pages, f.Wrong));
         Assert.True(HeadOf(fixd, Head).Balanced);
+        Assert.Equal(0UL, fixd.StrayWrites.N);
+    }
+
+    [Fact]
+    public void CompoundRangeNext_V5_17_LeaksTheSecondPagesPins_OnFreeStructPages_V5_18_IsRight()
+    {
+        var c = Case("compound-range-next", "scattered");
+        var buggy = HistoryRunner.RunSide(c, "5.17", "sparsemem");
+        var fixd = HistoryRunner.RunSide(c, "5.18", "sparsemem");
+        var m = Boot(c.ScriptFor("5.17", "sparsemem"), 1).Machine!;
+        const ulong first = 0x240000, second = 0x280000;
+
+        // The two boot pages lie back to back, so pages[] is one pfn-contiguous range; the second step's
+        // head + 262144 struct pages lands, by placement, on the struct page of pfn 0x200000 (not the second head).
+        ulong next = KnownAddresses.StructPageVa(m, first) + (Pphp * SizeofPage);
+        Assert.NotEqual(KnownAddresses.StructPageVa(m, second), next);
+        Assert.Equal(0x200000UL, KnownAddresses.OwnerPfn(m, next));
+
+        var g = Assert.Single(buggy.Gups);
+        Assert.Equal(((long)(2 * Pphp), 0L), (g.Pages, g.Wrong));   // pages[] right: the release goes wrong
+        Assert.True(HeadOf(buggy, first).Balanced);
+        var h = HeadOf(buggy, second);
+        Assert.Equal((1, 0), (h.RefcountBefore, h.PincountBefore));
+        Assert.Equal((1 + (int)Pphp, (int)Pphp), (h.RefcountAfter, h.PincountAfter)); // all 262144 pins kept
+        // Instead 262144 free order-0 struct pages from pfn 0x200000 each took one unpin of a base page.
+        Assert.Equal(StoresPerWrongUnpin * Pphp, buggy.StrayWrites.N);
+        Assert.Equal(StoresPerWrongUnpin * Pphp, buggy.StrayWrites.Free);
+        Assert.Equal(BitsPerWrongUnpin * Pphp, buggy.StrayWrites.BitsChanged);
+
+        var f = Assert.Single(fixd.Gups);
+        Assert.Equal(((long)(2 * Pphp), 0L), (f.Pages, f.Wrong));
+        Assert.True(HeadOf(fixd, first).Balanced);
+        Assert.True(HeadOf(fixd, second).Balanced);
         Assert.Equal(0UL, fixd.StrayWrites.N);
     }
 
