@@ -49,7 +49,7 @@ public static class CheckCommand
         var churn = List("--churn", "Machine histories: a seeded workload of SIZE before the experiment, 0 = a fresh boot", CheckSpace.DefaultChurn);
         var seeds = new Option<int?>("--seeds") { Description = $"Histories (seeds --seed, --seed+1, …) per non-zero --churn size (default {CheckSpace.DefaultSeeds})", HelpName = "n" };
         var sizes = List("--hugepage-size", "Huge page sizes, e.g. 2M,1G, or all", "all the arches have");
-        var path = List("--path", "GUP entry points: slow-get, slow-pin, slow-longterm, fast-get, fast-pin, fast-longterm, or slow, fast, all", "all");
+        var path = List("--path", "GUP entry points: slow-get, slow-pin, slow-longterm, fast-get, fast-pin, fast-longterm, or slow, fast, all; fast-longterm-umem (an RDMA memory region: released by unpin_user_page_range_dirty_lock() per pfn-contiguous run) by name", "all");
         var offset = List("--offset", "First page asked for, in base pages from the mapping's start: N, boundary-1, boundary, boundary+1 (the first section boundary in the huge page, or the next huge page), random", CheckSpace.DefaultOffsets);
         var length = List("--length", "Pages asked for: N, cross (to one page past the next boundary), huge (a whole huge page), random", CheckSpace.DefaultLengths);
         var batch = List("--batch", "Pages per GUP call (gup_test -n): N, all, random", CheckSpace.DefaultBatches);

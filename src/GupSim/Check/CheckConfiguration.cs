@@ -42,6 +42,12 @@ public enum CheckPath
     FastPin,
     /// <summary>pin_user_pages_fast() with FOLL_LONGTERM.</summary>
     FastLongterm,
+    /// <summary>
+    /// An RDMA memory region (drivers/infiniband/core/umem.c): pin_user_pages_fast() with FOLL_LONGTERM, released by
+    /// ib_umem_release(): unpin_user_page_range_dirty_lock() per pfn-contiguous run (<see cref="Gup.IbUmem"/>), where
+    /// trap 3's compound_range_next() lives. Asked for by name (not in the default sweep or in "all").
+    /// </summary>
+    FastLongtermUmem,
 }
 
 /// <summary>What went wrong in one configuration; several can hold at once.</summary>
@@ -177,7 +183,7 @@ public static class CheckNames
         _ => 0,
     };
 
-    /// <summary>"slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin" or "fast-longterm".</summary>
+    /// <summary>"slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin", "fast-longterm" or "fast-longterm-umem".</summary>
     public static string ToName(this CheckPath path) => path switch
     {
         CheckPath.SlowGet => "slow-get",
@@ -185,6 +191,7 @@ public static class CheckNames
         CheckPath.SlowLongterm => "slow-longterm",
         CheckPath.FastGet => "fast-get",
         CheckPath.FastPin => "fast-pin",
+        CheckPath.FastLongtermUmem => "fast-longterm-umem",
         _ => "fast-longterm",
     };
 

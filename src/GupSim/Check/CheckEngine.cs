@@ -249,7 +249,8 @@ public sealed class CheckEngine : ICheckRunner
         }
         try
         {
-            GupTestLoop.PutBack(m, entry.Pin, done, right);
+            if (c.Path == CheckPath.FastLongtermUmem) IbUmem.Release(m, done, right, judgeStrays: true);
+            else GupTestLoop.PutBack(m, entry.Pin, done, right);
         }
         catch (KernelOops e)
         {

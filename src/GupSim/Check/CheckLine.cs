@@ -93,7 +93,7 @@ public sealed record CheckLine(string Path, string HugepageSize, IReadOnlyList<C
     }
 
     /// <summary>The GUP paths in the order the lines are printed.</summary>
-    public static IReadOnlyList<string> PathNames { get; } = ["slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin", "fast-longterm"];
+    public static IReadOnlyList<string> PathNames { get; } = ["slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin", "fast-longterm", "fast-longterm-umem"];
 
     /// <summary>The position of a path name in <see cref="PathNames"/> (an unknown one last).</summary>
     public static int PathOrder(string name)

@@ -176,7 +176,7 @@ public static class CheckScenario
             sb.Append((s & CheckSymptoms.WrongPages) != 0
                 ? string.Create(CultureInfo.InvariantCulture, $"expect wrong-pages {verdict.WrongEntries}\n")
                 : "expect pages-correct\n");
-            sb.Append(EntryPoint(c.Path).Pin ? "unpin " : "put ").Append(MappingName).Append('\n');
+            sb.Append(EntryPoint(c.Path).Pin ? "unpin " : "put ").Append(MappingName).Append(c.Path == CheckPath.FastLongtermUmem ? " range\n" : "\n");
         }
         sb.Append((s & CheckSymptoms.Oops) != 0 ? "expect oops\n" : "expect no-oops\n");
         if ((s & CheckSymptoms.SoftLockup) != 0) sb.Append("expect soft-lockup\n");
@@ -241,7 +241,7 @@ public static class CheckScenario
         ArgumentNullException.ThrowIfNull(configuration);
         var c = configuration;
         return c.OffsetPages == 0 && c.ByteOffset == 0 && c.Batch > 0 && c.LengthPages == MappingPages(c.Shape)
-            && !HasRunTimePool(c.Shape) && c.Path != CheckPath.FastLongterm;
+            && !HasRunTimePool(c.Shape) && c.Path is not (CheckPath.FastLongterm or CheckPath.FastLongtermUmem);
     }
 
     /// <summary>The mapping's length in bytes: <see cref="CheckShape.HugePages"/> huge pages.</summary>

@@ -136,6 +136,8 @@ public sealed class CheckSpace
     public const int DefaultSeeds = 1;
 
     private static readonly CheckPath[] s_allPaths = [CheckPath.SlowGet, CheckPath.SlowPin, CheckPath.SlowLongterm, CheckPath.FastGet, CheckPath.FastPin, CheckPath.FastLongterm];
+    /// <summary>Every path --path names: the default ones and fast-longterm-umem (asked for by name).</summary>
+    private static readonly CheckPath[] s_namedPaths = [.. s_allPaths, CheckPath.FastLongtermUmem];
     private static readonly MemoryModel[] s_allModels = [MemoryModel.Flatmem, MemoryModel.Discontigmem, MemoryModel.Sparsemem, MemoryModel.SparsememVmemmap];
     /// <summary>The placements of the default sweep (<c>cma</c> is asked for by name: it only matters for FOLL_LONGTERM over gigantic pages).</summary>
     private static readonly CheckPlacement[] s_defaultPlacements = [CheckPlacement.Boot, CheckPlacement.Scattered, CheckPlacement.Hotplug];
@@ -381,7 +383,7 @@ public sealed class CheckSpace
                                     foreach (var strategy in strategies)
                                         foreach (var path in paths)
                                         {
-                                            if (path is (CheckPath.FastGet or CheckPath.FastPin or CheckPath.FastLongterm) && _config is not null && !HasFastGup(_config))
+                                            if (path is (CheckPath.FastGet or CheckPath.FastPin or CheckPath.FastLongterm or CheckPath.FastLongtermUmem) && _config is not null && !HasFastGup(_config))
                                             {
                                                 Skip("config", nominalTriples);
                                                 continue;
@@ -549,7 +551,7 @@ public sealed class CheckSpace
                     "all" => s_allPaths,
                     "slow" => s_allPaths.Take(3),
                     "fast" => s_allPaths.Skip(3),
-                    _ => s_allPaths.Where(p => p.ToName() == t).ToList() is { Count: 1 } one ? one : throw Unknown("--path", raw, s_allPaths.Select(p => p.ToName()).Concat(["slow", "fast", "all"])),
+                    _ => s_namedPaths.Where(p => p.ToName() == t).ToList() is { Count: 1 } one ? one : throw Unknown("--path", raw, s_namedPaths.Select(p => p.ToName()).Concat(["slow", "fast", "all"])),
                 };
                 foreach (var p in add)
                     if (!list.Contains(p)) list.Add(p);

@@ -211,7 +211,7 @@ public static class ConfigAudit
     private static bool HasFastPaths(CheckSpace space)
     {
         foreach (var e in space.Entries)
-            if (e.Configuration.Path is CheckPath.FastGet or CheckPath.FastPin or CheckPath.FastLongterm) return true;
+            if (e.Configuration.Path is CheckPath.FastGet or CheckPath.FastPin or CheckPath.FastLongterm or CheckPath.FastLongtermUmem) return true;
         return false;
     }
 

@@ -108,6 +108,7 @@ public static class HistoryEntries
         Notes =
         [
             "pages[] is right: the bug is the release's own arithmetic. The first step covers the first huge page exactly; the second computes head + 262144 struct pages from the first page's section memmap, which on this placement is the struct page of pfn 0x200000, a free page: it and the next 262143 take one base-page unpin each (refcount 0 -> -1024), and the second huge page keeps all 262144 pins.",
+            "In v5.12-v5.17 the function's one caller, ib_umem_release(), pins with pin_user_pages_fast(), whose PUD leaf recording is wrong first on these pages (gup-fast-pud; gupsim check --path fast-longterm-umem finds that); the slow pin here gives a right pages[] so that compound_range_next()'s own arithmetic shows.",
             "Where the memmaps lie back to back (the boot buffer, a fresh boot) the same arithmetic lands on the second head: latent. From v6.18 the scatterlist no longer merges across a section on classic SPARSEMEM (80e7bb74d4ff) and a folio never spans one, so page + i is right by invariant.",
         ],
     };

@@ -821,49 +821,21 @@ public sealed class ScenarioRunner
         if (!_pins.TryGetValue(args[0], out var p)) throw new GupSimException($"nothing pinned or got for '{args[0]}'");
         // unpin_user_page_range_dirty_lock() drops FOLL_PIN pins only.
         if (range && p.Flags != Gup.FollFlags.Pin) throw new GupSimException($"'{args[0]}' was got (FOLL_GET), not pinned: 'unpin {args[0]} range' releases pins only; put it");
-        if (range && M.Version < Arch.KernelVersion.V5_12)
-            throw new GupSimException($"'unpin {args[0]} range': unpin_user_page_range_dirty_lock() came in v5.12; this machine runs v{M.Version}: use 'unpin {args[0]}'");
         _pins.Remove(args[0]);
         var span = p.Pages.AsSpan(0, (int)p.Count);
         var right = p.Right is null ? [] : p.Right.AsSpan(0, (int)p.Count);
         long runs = 0;
-        if (range) runs = UnpinRanges(span);
+        if (range) runs = Gup.IbUmem.Release(M, span, right, judgeStrays: true);
         else Gup.GupTestLoop.PutBack(M, p.Flags == Gup.FollFlags.Pin, span, right);
         var diffs = p.Before.Differences(pools: false);
         _lastLeak = diffs.Count > 0;
         foreach (var d in diffs) _out.WriteLine("  " + d);
-        string how = range ? string.Create(CultureInfo.InvariantCulture, $", {runs} pfn-contiguous range(s) by unpin_user_page_range_dirty_lock()") : "";
+        string how = !range ? ""
+            : M.Version < Arch.KernelVersion.V5_12 ? ", page by page: v5.11 has no unpin_user_page_range_dirty_lock()"
+            : string.Create(CultureInfo.InvariantCulture, $", {runs} pfn-contiguous range(s) by unpin_user_page_range_dirty_lock()");
         Result($"{(p.Flags == Gup.FollFlags.Pin ? "unpin" : "put")} {args[0]} ({p.Count} pages{how})", "ok");
     }
 
-    /// <summary>
-    /// The release of a driver that keeps its pins as a scatterlist (ib_umem_release(), drivers/infiniband/core/umem.c):
-    /// pages[] cut where page_to_pfn() stops going up by one (__sg_alloc_table_from_pages()' merge test, no segment
-    /// limit) and, from v6.18 on classic SPARSEMEM, where the next page is in another memory section (80e7bb74d4ff,
-    /// "scatterlist: disallow non-contiguous page ranges in a single SG entry"); then
-    /// unpin_user_page_range_dirty_lock(first page, run length, false) per run. Returns the runs.
-    /// </summary>
-    private long UnpinRanges(ReadOnlySpan<Pages.PagePtr> pages)
-    {
-        bool cutAtSections = M.Version.HasMaxFolioOrderInvariant && M.Model == Arch.MemoryModel.Sparsemem;
-        int sectionShift = M.Arch.SectionSizeBits - M.Arch.PageShift;
-        long runs = 0;
-        int start = 0;
-        ulong prev = 0;
-        for (int i = 0; i <= pages.Length; i++)
-        {
-            ulong pfn = i < pages.Length ? M.PageToPfn(pages[i]).Value : 0;
-            bool sameSection = !cutAtSections || (pfn >> sectionShift) == (prev >> sectionShift);
-            if (i > 0 && (i == pages.Length || pfn != prev + 1 || !sameSection))
-            {
-                M.Grab.UnpinUserPageRangeDirtyLock(pages[start], i - start, makeDirty: false, judgeStrays: true);
-                runs++;
-                start = i;
-            }
-            prev = pfn;
-        }
-        return runs;
-    }
 
     private void DoMeminfo()
     {

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -73,6 +74,31 @@ public sealed class CheckCommandTests : IDisposable
         var r = CliRun.Run("check", "--arch", "x86_64,foo");
         AssertBadInput(r, "gupsim: --arch: unknown value 'foo': use one of x86_64, x86_64-5level, i386, i386-pae, arm64-4k, arm64-16k, arm64-64k, ppc64, ppc64-radix, s390x, armhf, armhf-lpae, riscv64, sh (a comma list)");
         AssertBadInput(CliRun.Run("check", "--batch", "1,many"), "gupsim: --batch: unknown value 'many': use one of a number of pages above 0, all, random (a comma list)");
+    }
+
+    [Fact]
+    public void FastLongtermUmem_AskedForByName_ReleasesByRanges_V5_12HasTrap1First_V5_18Passes()
+    {
+        // Not in --path all (nor the default): the same 6 paths either way.
+        AssertBadInput(CliRun.Run("check", "--path", "umem"), "gupsim: --path: unknown value 'umem': use one of slow-get, slow-pin, slow-longterm, fast-get, fast-pin, fast-longterm, fast-longterm-umem, slow, fast, all (a comma list)");
+        string[] shape = ["check", "--arch", "x86_64", "--model", "sparsemem", "--placement", "scattered", "--hugepage-size", "1G", "--churn", "0",
+            "--offset", "boundary", "--length", "1", "--batch", "1", "--json"];
+        var r = CliRun.Run([.. shape, "--kernel", "5.12,5.18", "--path", "fast-longterm-umem"]);
+        Assert.Equal(1, r.ExitCode);
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        var groups = doc.RootElement.GetProperty("groups").EnumerateArray().ToList();
+        Assert.Equal(2, groups.Count);
+        Assert.All(groups, g => Assert.Equal("fast-longterm-umem", g.GetProperty("path").GetString()));
+        var v512 = groups.Single(g => g.GetProperty("kernel").GetString() == "5.12");
+        var v518 = groups.Single(g => g.GetProperty("kernel").GetString() == "5.18");
+        Assert.Equal(0, v518.GetProperty("failures").GetInt64());
+        // pin_user_pages_fast() over the 1 GiB PUD leaf records page++ (trap 1) before the release can go wrong: the
+        // entry at the first section boundary is the struct page just past the first section's memmap, not the second's.
+        var min = v512.GetProperty("minimal");
+        Assert.Equal("wrong-pages", min.GetProperty("kind").GetString());
+        string script = min.GetProperty("scenario").GetString()!;
+        Assert.Contains("pin A fast write longterm batch=1 offset=0x8000000 pages=1\nexpect wrong-pages 1\nunpin A range\n", script, StringComparison.Ordinal);
+        Assert.Equal(JsonValueKind.Null, min.GetProperty("gupTest").ValueKind);
     }
 
     [Fact]
