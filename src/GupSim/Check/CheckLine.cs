@@ -92,8 +92,11 @@ public sealed record CheckLine(string Path, string HugepageSize, IReadOnlyList<C
         return lines;
     }
 
-    /// <summary>The GUP paths in the order the lines are printed.</summary>
-    public static IReadOnlyList<string> PathNames { get; } = ["slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin", "fast-longterm", "fast-longterm-umem"];
+    /// <summary>The paths of the default sweep (and of <c>gupsim audit</c>), in the order the lines are printed.</summary>
+    public static IReadOnlyList<string> DefaultPathNames { get; } = ["slow-get", "slow-pin", "slow-longterm", "fast-get", "fast-pin", "fast-longterm"];
+
+    /// <summary>Every GUP path in the order the lines are printed: the default ones, then fast-longterm-umem (asked for by name).</summary>
+    public static IReadOnlyList<string> PathNames { get; } = [.. DefaultPathNames, "fast-longterm-umem"];
 
     /// <summary>The position of a path name in <see cref="PathNames"/> (an unknown one last).</summary>
     public static int PathOrder(string name)

@@ -197,7 +197,7 @@ public static class ConfigAudit
         {
             if (!h.Registered)
             {
-                foreach (string p in CheckLine.PathNames)
+                foreach (string p in CheckLine.DefaultPathNames)
                     lines.Add(new AuditPathVerdict(p, h.Size.Name, "refused", h.Refusal, 0, 0, null, h.Warnings));
                 continue;
             }

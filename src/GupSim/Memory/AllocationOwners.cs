@@ -5,15 +5,12 @@ namespace GupSim.Memory;
 /// allocating stack per page; GupSim keeps the caller's name per block). A start may hold several records (a stale one
 /// sharing its start with a newer one), kept in the order they were made, each with its allocation sequence so
 /// <see cref="OwnerOf"/> finds the oldest match. Records live in one struct array reused through a free list; the
-/// starts are found through pages of 2^<see cref="PageShift"/> pfns made when a start in them is first recorded, so
-/// making and dropping a record is a few array accesses and memory grows with the pfns allocations have touched.
+/// first record of each start is found through <see cref="PfnPages{T}"/> blocks, so making and dropping a record is a
+/// few array accesses and memory grows with the pfns allocations have touched.
 /// Not thread-safe: the caller locks.
 /// </summary>
 internal sealed class AllocationOwners
 {
-    /// <summary>log2 of the starts one page of the index covers.</summary>
-    public const int PageShift = 12;
-
     private struct Record
     {
         public ulong Start;
@@ -27,17 +24,15 @@ internal sealed class AllocationOwners
     private int _used;     // slots ever handed out
     private int _freeHead; // first free slot + 1 (0: none)
     private long _seq;
-    private readonly Dictionary<ulong, int[]> _pages = [];
-    private ulong _lastKey = ulong.MaxValue;
-    private int[]? _last;
+    private readonly PfnPages<int> _pages = new(); // per start: its first record + 1 (0: none)
 
     /// <summary>Records that <paramref name="name"/> allocated [<paramref name="start"/>, <paramref name="end"/>).</summary>
     public void Add(ulong start, ulong end, string name)
     {
         int slot = TakeSlot();
         _records[slot] = new Record { Start = start, End = end, Name = name, Seq = _seq++, Next = 0 };
-        var page = Page(start >> PageShift, create: true)!;
-        int i = (int)(start & ((1UL << PageShift) - 1));
+        var page = _pages.Block(start, create: true)!;
+        int i = PfnPages<int>.IndexOf(start);
         if (page[i] == 0)
         {
             page[i] = slot + 1;
@@ -51,9 +46,9 @@ internal sealed class AllocationOwners
     /// <summary>Forgets the records of <paramref name="start"/>: all of them, or those of <paramref name="name"/> (the others keep their order).</summary>
     public void Remove(ulong start, string? name = null)
     {
-        var page = Page(start >> PageShift, create: false);
+        var page = _pages.Block(start, create: false);
         if (page is null) return;
-        int i = (int)(start & ((1UL << PageShift) - 1));
+        int i = PfnPages<int>.IndexOf(start);
         int prev = -1, at = page[i] - 1;
         while (at >= 0)
         {
@@ -98,18 +93,5 @@ internal sealed class AllocationOwners
     {
         _records[slot] = new Record { Next = _freeHead };
         _freeHead = slot + 1;
-    }
-
-    private int[]? Page(ulong key, bool create)
-    {
-        if (key == _lastKey) return _last;
-        if (!_pages.TryGetValue(key, out var page))
-        {
-            if (!create) return null;
-            _pages.Add(key, page = new int[1 << PageShift]);
-        }
-        _lastKey = key;
-        _last = page;
-        return page;
     }
 }

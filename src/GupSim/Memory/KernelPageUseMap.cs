@@ -2,19 +2,12 @@ namespace GupSim.Memory;
 
 /// <summary>
 /// GupSim's record of <see cref="KernelPageUse"/> per pfn (not a kernel structure: the kernel knows a page's use from
-/// its flags and page type; GupSim keeps what the allocator said when it took the page). Pages of
-/// 2^<see cref="PageShift"/> pfns, one byte each, made when a pfn in them is first marked, so memory grows with the
-/// pfns kernel allocations have touched, not with the machine's size; a mark and a lookup are one array access after
-/// a dictionary lookup of the page (the last page used is remembered). Not thread-safe: the caller locks.
+/// its flags and page type; GupSim keeps what the allocator said when it took the page): one byte per pfn in
+/// <see cref="PfnPages{T}"/> blocks made when a pfn in them is first marked. Not thread-safe: the caller locks.
 /// </summary>
 internal sealed class KernelPageUseMap
 {
-    /// <summary>log2 of the pfns one page of the map covers (4096: 16 MiB of 4 KiB pages in 4 KiB of map).</summary>
-    public const int PageShift = 12;
-
-    private readonly Dictionary<ulong, byte[]> _pages = [];
-    private ulong _lastKey = ulong.MaxValue;
-    private byte[]? _last;
+    private readonly PfnPages<byte> _pages = new();
 
     /// <summary>Pfns whose use is not <see cref="KernelPageUse.None"/>.</summary>
     public long Count { get; private set; }
@@ -22,8 +15,8 @@ internal sealed class KernelPageUseMap
     /// <summary>The use recorded for <paramref name="pfn"/> (None when nothing is).</summary>
     public KernelPageUse Get(ulong pfn)
     {
-        var page = Page(pfn >> PageShift, create: false);
-        return page is null ? KernelPageUse.None : (KernelPageUse)page[(int)(pfn & ((1UL << PageShift) - 1))];
+        var page = _pages.Block(pfn, create: false);
+        return page is null ? KernelPageUse.None : (KernelPageUse)page[PfnPages<byte>.IndexOf(pfn)];
     }
 
     /// <summary>Records <paramref name="use"/> for [<paramref name="pfn"/>, +<paramref name="count"/>) (None forgets).</summary>
@@ -33,12 +26,11 @@ internal sealed class KernelPageUseMap
         ulong end = pfn + count;
         while (pfn < end)
         {
-            ulong key = pfn >> PageShift;
-            ulong pageEnd = Math.Min(end, (key + 1) << PageShift);
-            var page = Page(key, create: use != KernelPageUse.None);
+            ulong pageEnd = Math.Min(end, ((pfn >> PfnPages<byte>.Shift) + 1) << PfnPages<byte>.Shift);
+            var page = _pages.Block(pfn, create: use != KernelPageUse.None);
             if (page is not null)
             {
-                for (int i = (int)(pfn & ((1UL << PageShift) - 1)), n = i + (int)(pageEnd - pfn); i < n; i++)
+                for (int i = PfnPages<byte>.IndexOf(pfn), n = i + (int)(pageEnd - pfn); i < n; i++)
                 {
                     byte old = page[i];
                     if (old == b) continue;
@@ -48,18 +40,5 @@ internal sealed class KernelPageUseMap
             }
             pfn = pageEnd;
         }
-    }
-
-    private byte[]? Page(ulong key, bool create)
-    {
-        if (key == _lastKey) return _last;
-        if (!_pages.TryGetValue(key, out var page))
-        {
-            if (!create) return null;
-            _pages.Add(key, page = new byte[1 << PageShift]);
-        }
-        _lastKey = key;
-        _last = page;
-        return page;
     }
 }

@@ -31,27 +31,13 @@ public class CompoundRangeNextTests
 
     private static (Machine M, PagePtr[] Pages, int Ref0) PinTwoGig(string version, MemmapPlacement placement)
     {
-        var m = Machine.Boot(new MachineSpec
-        {
-            Arch = ArchProfiles.Get("x86_64", KernelVersion.Parse(version)),
-            Model = MemoryModel.Sparsemem,
-            Placement = placement,
-            Seed = 3,
-            Ram = Ram((0, 3 * G), (4 * G, 12 * G)),
-            Hugepages = HugepagesCmdline.Parse("hugepagesz=1G hugepages=2", null),
-        });
-        var mm = MmStruct.Create(m)!;
-        long a = mm.Mmap(0, 2 * G, Prot.Read | Prot.Write, MapFlags.Shared | MapFlags.Anonymous | MapFlags.Hugetlb | MapHuge.For(G));
-        Assert.True(a > 0);
-        Assert.Equal(VmFault.None, mm.HandleMmFault((ulong)a, FaultFlags.Write));
-        Assert.Equal(VmFault.None, mm.HandleMmFault((ulong)a + G, FaultFlags.Write));
-        Assert.Equal(H1, mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value);
-        Assert.Equal(H2, mm.WalkLeaf((ulong)a + G)!.Value.Entry.Pfn.Value);
+        var (m, mm, a, h1, h2) = ReleaseRunTests.TwoGigMapped(version, MemoryModel.Sparsemem, placement);
+        Assert.Equal((H1, H2), (h1, h2));
         var sp = m.StructPages;
         int ref0 = sp.Refcount(P(m, H1));
         Assert.Equal(ref0, sp.Refcount(P(m, H2)));
         var pages = new PagePtr[2 * Pphp];
-        Assert.Equal(pages.Length, new GetUserPages(m).PinUserPagesRemote(mm, (ulong)a, pages.Length, FollFlags.Write, pages));
+        Assert.Equal(pages.Length, new GetUserPages(m).PinUserPagesRemote(mm, a, pages.Length, FollFlags.Write, pages));
         // pages[] itself is right (one slow call over both pages): what goes wrong below is the release's own arithmetic.
         for (int i = 0; i < pages.Length; i++) Assert.Equal(P(m, H1 + (ulong)i), pages[i]);
         Assert.Equal((ref0 + Pphp, Pphp), (sp.Refcount(P(m, H1)), sp.CompoundPincount(P(m, H1))));

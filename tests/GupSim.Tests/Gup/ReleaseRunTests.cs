@@ -23,7 +23,8 @@ public class ReleaseRunTests
     private const int Pphp = 262144;   // 1 GiB / 4 KiB
     private const int Bias = 1024;     // GUP_PIN_COUNTING_BIAS
 
-    private static (Machine M, MmStruct Mm, ulong Addr, ulong H1, ulong H2) TwoGigMapped(string version, MemoryModel model, MemmapPlacement placement, bool debugVm = false)
+    /// <summary>x86_64, 11 GiB at seed 3, two boot-time 1 GiB pages mapped (MAP_PRIVATE) and faulted in; their head pfns.</summary>
+    internal static (Machine M, MmStruct Mm, ulong Addr, ulong H1, ulong H2) TwoGigMapped(string version, MemoryModel model, MemmapPlacement placement, bool debugVm = false)
     {
         var m = Machine.Boot(new MachineSpec
         {
