@@ -364,15 +364,17 @@ public sealed class Grab
     /// nth_page() and pfn differences, and by pointers again from v6.18 (mm/gup.c).
     /// </summary>
     public void UnpinUserPageRangeDirtyLock(PagePtr start, long npages, bool makeDirty) =>
-        UnpinUserPageRangeDirtyLock(start, npages, makeDirty, judgeStrays: false);
+        UnpinUserPageRangeDirtyLock(start, npages, makeDirty, judgeStrays: false, []);
 
     /// <summary>
     /// <see cref="UnpinUserPageRangeDirtyLock(PagePtr, long, bool)"/> for GupSim's oracle, not the kernel's API: with
-    /// <paramref name="judgeStrays"/>, a step whose <c>next</c> is not the struct page of pfn(start) + i (the page the
-    /// range means, found by pfn_to_page(), never by the walk's own arithmetic) makes its stores through a wrong
-    /// pointer, counted as stray writes (<see cref="StrayScopeFor"/>). The stores themselves are the same.
+    /// <paramref name="judgeStrays"/>, a step whose <c>next</c> is not the page entry i means makes its stores through
+    /// a wrong pointer, counted as stray writes (<see cref="StrayScopeFor"/>). The page entry i means is
+    /// <paramref name="right"/>[i] when the oracle found pages[] wrong (the pages the mapping really holds), else the
+    /// struct page of pfn(start) + i by pfn_to_page() — never the walk's own arithmetic. The stores themselves are
+    /// the same either way.
     /// </summary>
-    public void UnpinUserPageRangeDirtyLock(PagePtr start, long npages, bool makeDirty, bool judgeStrays)
+    public void UnpinUserPageRangeDirtyLock(PagePtr start, long npages, bool makeDirty, bool judgeStrays, ReadOnlySpan<PagePtr> right)
     {
         // c228afb11ac6 (v5.18) walked with nth_page(); v6.18 went back to start + i (folios never span a section).
         bool pfnBased = _m.Version >= Arch.KernelVersion.V5_18 && !_m.Version.HasMaxFolioOrderInvariant;
@@ -380,7 +382,8 @@ public sealed class Grab
         for (long i = 0; i < npages;)
         {
             var next = pfnBased ? _m.NthPage(start, (ulong)i) : _m.PageAdd(start, i);
-            using var stray = judgeStrays ? StrayScopeFor(next, _m.PfnToPage(Core.Pfn.FromUInt64(startPfn + (ulong)i))) : default;
+            using var stray = !judgeStrays ? default
+                : StrayScopeFor(next, i < right.Length ? right[(int)i] : _m.PfnToPage(Core.Pfn.FromUInt64(startPfn + (ulong)i)));
             var head = Sp.CompoundHead(next);
             long ntails = 1;
             if (Sp.PageCompound(head))

@@ -16,8 +16,9 @@ public static class IbUmem
     /// size to 2 GiB or more) and, from v6.18 on classic SPARSEMEM, where the next page is in another memory section
     /// (80e7bb74d4ff, "scatterlist: disallow non-contiguous page ranges in a single SG entry"); each entry is
     /// released with unpin_user_page_range_dirty_lock(first page, length, false). With <paramref name="judgeStrays"/>
-    /// GupSim's oracle counts the stores of a step that walked to a wrong struct page as stray writes
-    /// (<see cref="Grab.UnpinUserPageRangeDirtyLock(PagePtr, long, bool, bool)"/>). Returns the entries.
+    /// GupSim's oracle counts the stores of a step that walked to another struct page than the entry means — the
+    /// entry's <paramref name="right"/> page when the oracle found pages[] wrong — as stray writes
+    /// (<see cref="Grab.UnpinUserPageRangeDirtyLock(PagePtr, long, bool, bool, ReadOnlySpan{PagePtr})"/>). Returns the entries.
     /// </summary>
     /// <remarks>
     /// Before v5.12 (no unpin_user_page_range_dirty_lock()) __ib_umem_release() walks the entries page by page
@@ -44,7 +45,8 @@ public static class IbUmem
             bool sameSection = !cutAtSections || (pfn >> sectionShift) == (prev >> sectionShift);
             if (i > 0 && (i == pages.Length || pfn != prev + 1 || !sameSection))
             {
-                m.Grab.UnpinUserPageRangeDirtyLock(pages[start], i - start, makeDirty: false, judgeStrays);
+                var rightOfRun = right.IsEmpty ? right : right[start..i];
+                m.Grab.UnpinUserPageRangeDirtyLock(pages[start], i - start, makeDirty: false, judgeStrays, rightOfRun);
                 entries++;
                 start = i;
             }

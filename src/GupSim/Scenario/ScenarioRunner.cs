@@ -836,7 +836,6 @@ public sealed class ScenarioRunner
         Result($"{(p.Flags == Gup.FollFlags.Pin ? "unpin" : "put")} {args[0]} ({p.Count} pages{how})", "ok");
     }
 
-
     private void DoMeminfo()
     {
         var m = M;

@@ -93,9 +93,10 @@ public sealed class CheckCommandTests : IDisposable
         var v518 = groups.Single(g => g.GetProperty("kernel").GetString() == "5.18");
         Assert.Equal(0, v518.GetProperty("failures").GetInt64());
         // pin_user_pages_fast() over the 1 GiB PUD leaf records page++ (trap 1) before the release can go wrong: the
-        // entry at the first section boundary is the struct page just past the first section's memmap, not the second's.
+        // entry at the first section boundary is the struct page just past the first section's memmap, not the second's;
+        // the release's unpin through it stores to that other page, a stray write, as on the fast-longterm path.
         var min = v512.GetProperty("minimal");
-        Assert.Equal("wrong-pages", min.GetProperty("kind").GetString());
+        Assert.Equal("stray-writes", min.GetProperty("kind").GetString());
         string script = min.GetProperty("scenario").GetString()!;
         Assert.Contains("pin A fast write longterm batch=1 offset=0x8000000 pages=1\nexpect wrong-pages 1\nunpin A range\n", script, StringComparison.Ordinal);
         Assert.Equal(JsonValueKind.Null, min.GetProperty("gupTest").ValueKind);

@@ -13,7 +13,8 @@ namespace GupSim.Tests.Gup;
 /// <summary>
 /// Trap 3's compound_range_next() (kernel-facts §8): unpin_user_page_range_dirty_lock(page, npages, dirty) as an
 /// RDMA-style caller uses it, once over a range of pfn-contiguous pages (one scatterlist entry), here two 1 GiB pages
-/// back to back (pfn 0x240000 and 0x280000, from boot-time hugepages=2 on this layout). v5.12 steps with
+/// back to back (pfn 0x240000 and 0x280000: memblock allocates top-down, [11G, 12G) holds the memmaps and other boot
+/// allocations, so the two highest naturally aligned free GiBs are [10G, 11G) and [9G, 10G)). v5.12 steps with
 /// <c>next = page + i</c> and <c>ntails = head + compound_nr(head) − next</c>: the first step covers the first huge
 /// page exactly (next is its head, in its own memmap); the second computes head + 262144 struct pages by pointer
 /// arithmetic from the first page's section memmap. Where the memmaps lie back to back (classic SPARSEMEM's boot
