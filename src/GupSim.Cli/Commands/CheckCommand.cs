@@ -53,6 +53,7 @@ public static class CheckCommand
         var offset = List("--offset", "First page asked for, in base pages from the mapping's start: N, boundary-1, boundary, boundary+1 (the first section boundary in the huge page, or the next huge page), random", CheckSpace.DefaultOffsets);
         var length = List("--length", "Pages asked for: N, cross (to one page past the next boundary), huge (a whole huge page), random", CheckSpace.DefaultLengths);
         var batch = List("--batch", "Pages per GUP call (gup_test -n): N, all, random", CheckSpace.DefaultBatches);
+        var teardown = List("--teardown", "What runs after the release: keep (nothing), free-pool (munmap, then nr_hugepages 0: update_and_free_page() on every huge page; each such configuration boots its machine again), all", "keep");
         var budget = new Option<long?>("--budget") { Description = "Run at most N configurations, spread over every group (--seed chooses which)", HelpName = "n" };
         var seed = new Option<ulong>("--seed")
         {
@@ -72,7 +73,7 @@ public static class CheckCommand
             "Sweep configurations through the real GUP code and say, per arch, kernel, memory model, placement, GUP path and huge page size, "
             + "whether every pages[] entry is right and every count comes back; each group's first failure is shrunk to a minimal gupsim scenario. "
             + "Exit codes: 0 nothing failed, 1 some configuration failed, 2 bad input.");
-        foreach (var o in new Option[] { arch, kernel, strategy, assemblies, cFiles, model, placement, churn, seeds, sizes, path, offset, length, batch, budget, seed, shard, jobs, json, outDir, config, iomem })
+        foreach (var o in new Option[] { arch, kernel, strategy, assemblies, cFiles, model, placement, churn, seeds, sizes, path, offset, length, batch, teardown, budget, seed, shard, jobs, json, outDir, config, iomem })
             cmd.Options.Add(o);
 
         cmd.SetAction(pr =>
@@ -96,6 +97,7 @@ public static class CheckCommand
                     Offsets = pr.GetValue(offset),
                     Lengths = pr.GetValue(length),
                     Batches = pr.GetValue(batch),
+                    Teardowns = pr.GetValue(teardown),
                     Budget = pr.GetValue(budget),
                     Seed = pr.GetValue(seed),
                     ConfigFile = pr.GetValue(config),
@@ -310,7 +312,7 @@ public static class CheckCommand
         + (s.ElapsedSeconds > 0 ? I($" ({s.Configurations / s.ElapsedSeconds * 60:0} configurations/min)") : "");
 
     private static string ShownBy(CheckMinimalSummary m) =>
-        m.GupTest ?? "the scenario only (no gup_test run shows it: gup_test GUPs the whole mapping from its first page in calls at k x n, with a boot-time pool and no fast FOLL_LONGTERM)";
+        m.GupTest ?? "the scenario only (no gup_test run shows it: gup_test GUPs the whole mapping from its first page in calls at k x n, with a boot-time pool and no fast FOLL_LONGTERM, and never frees the pool)";
 
     private static string GroupTitle(CheckGroupSummary g) =>
         $"{g.Arch} v{g.Kernel}{(g.Strategy is null ? "" : " --strategy " + g.Strategy)} {g.Model} {g.Placement} {g.Path} {g.HugepageSize}";

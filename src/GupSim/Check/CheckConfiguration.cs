@@ -50,6 +50,24 @@ public enum CheckPath
     FastLongtermUmem,
 }
 
+/// <summary>
+/// What a configuration does after its release and the count check (the teardown dimension of <c>gupsim check</c>,
+/// <c>--teardown</c>).
+/// </summary>
+public enum CheckTeardown
+{
+    /// <summary>Nothing more: the mapping and the pool stay (the default sweep).</summary>
+    Keep,
+    /// <summary>
+    /// munmap() the mapping, then write 0 to the pool's nr_hugepages (mm/hugetlb.c set_max_huge_pages()): every huge
+    /// page goes back to the buddy through update_and_free_page(), whose subpage flag clearing walks the memmap by
+    /// <c>page[i]</c> until dbfee5aee7e5 (v5.12), trap 3. Judged like the release: no "BUG: Bad page state", no stray
+    /// store. Asked for by name (not in the default sweep): a freed pool cannot be rolled back, so each such
+    /// configuration boots its machine again.
+    /// </summary>
+    FreePool,
+}
+
 /// <summary>What went wrong in one configuration; several can hold at once.</summary>
 [Flags]
 public enum CheckSymptoms
@@ -127,6 +145,9 @@ public sealed record CheckConfiguration(
     /// d08af0a59684's refs = 0 (v5.12–v5.14-rc) needs it. Added by the engine (issue 11): a member, not a change.
     /// </summary>
     public long ByteOffset { get; init; }
+
+    /// <summary>What runs after the release (<c>--teardown</c>; default <see cref="CheckTeardown.Keep"/>).</summary>
+    public CheckTeardown Teardown { get; init; }
 }
 
 /// <summary>The verdict on one configuration.</summary>
@@ -194,6 +215,9 @@ public static class CheckNames
         CheckPath.FastLongtermUmem => "fast-longterm-umem",
         _ => "fast-longterm",
     };
+
+    /// <summary>"keep" or "free-pool".</summary>
+    public static string ToName(this CheckTeardown teardown) => teardown == CheckTeardown.FreePool ? "free-pool" : "keep";
 
     /// <summary>
     /// The kind a failure is reported as, the most severe symptom first: "oops", "soft-lockup", "bad-page-state",

@@ -14,7 +14,8 @@ namespace GupSim.Check;
 /// (<see cref="GetUserPages"/> with the configuration's strategy, gup_test's batch loop <see cref="GupTestLoop"/>)
 /// and judges it: every pages[] entry against pfn_to_page() of the pfn the page table maps there
 /// (<see cref="PagesOracle"/>), every head's counts back after the release (<see cref="PinBalance"/>), no oops, no
-/// "BUG: Bad page state", no stray store (<see cref="StrayWrites"/>). Thread-safe: a machine is used by one thread
+/// "BUG: Bad page state", no stray store (<see cref="StrayWrites"/>); with <see cref="CheckTeardown.FreePool"/> the
+/// same after the mapping is unmapped and the pool freed. Thread-safe: a machine is used by one thread
 /// at a time; after each configuration it is rolled back and kept idle for the next configuration of its shape on
 /// any thread (<see cref="MaxIdleMachines"/>, <see cref="IdleMemoryBytes"/>), so a shape is booted again only when
 /// a rollback refuses or its machine was dropped.
@@ -35,6 +36,9 @@ public sealed class CheckEngine : ICheckRunner
 
     /// <summary>How the detail of an oops inside the release begins (then the oops line).</summary>
     public const string OopsInReleasePrefix = "oops in release: ";
+
+    /// <summary>How the detail of an oops inside <see cref="CheckTeardown.FreePool"/>'s munmap() and pool free begins (then the oops line).</summary>
+    public const string OopsInTeardownPrefix = "oops in teardown: ";
 
     /// <summary>How the detail of a soft lockup inside the GUP calls begins (then the watchdog line).</summary>
     public const string LockupInGupPrefix = "soft lockup in GUP: ";
@@ -265,11 +269,45 @@ public sealed class CheckEngine : ICheckRunner
             symptoms |= CheckSymptoms.Leak;
             detail ??= "after release: " + diff;
         }
+        if (c.Teardown == CheckTeardown.FreePool)
+        {
+            try
+            {
+                if (FreePool(m, mm, b.Addr, b.Len, c.Shape.HugepageBytes) is string left) detail ??= left;
+            }
+            catch (KernelOops e)
+            {
+                return Judge(m, symptoms | CheckSymptoms.Oops, oracle.Wrong, oracle.FirstWrongIndex, OopsInTeardownPrefix + e.Message, stray0, log0);
+            }
+            catch (KernelSoftLockup e)
+            {
+                return Judge(m, symptoms | CheckSymptoms.SoftLockup, oracle.Wrong, oracle.FirstWrongIndex, "soft lockup in teardown: " + e.Message, stray0, log0);
+            }
+        }
         if (symptoms == CheckSymptoms.None && (loop.Error < 0 || loop.Done != length))
             detail = string.Create(CultureInfo.InvariantCulture,
                 $"{ShortPrefix}{loop.Done} of {length} pages{(loop.Error < 0 ? $", then -{(Errno)(-loop.Error)}" : "")}");
         var verdict = Judge(m, symptoms, oracle.Wrong, oracle.FirstWrongIndex, detail, stray0, log0);
         return unpinnableHugePages > 0 ? verdict with { UnpinnableHugePages = unpinnableHugePages } : verdict;
+    }
+
+    /// <summary>
+    /// <see cref="CheckTeardown.FreePool"/>: munmap() of the mapping (mm/mmap.c; each huge page's last mapping
+    /// reference goes, free_huge_page() puts it on the hstate's free list), then <c>echo 0 &gt; nr_hugepages</c>
+    /// (mm/hugetlb.c set_max_huge_pages(), update_and_free_page() on each free page). Its stray stores and "Bad page
+    /// state" reports are judged with the run's. Returns a line when the pool did not drain (a page still held: what
+    /// the release left behind, already judged as a leak), else null.
+    /// </summary>
+    private static string? FreePool(Machine m, MmStruct mm, ulong addr, ulong len, ulong hugepageBytes)
+    {
+        int rc = mm.Munmap(addr, len);
+        if (rc != 0) return "teardown: munmap: " + (Errno)(-rc);
+        var h = m.Hugetlb.Find(hugepageBytes);
+        if (h is null) return null;
+        ulong before = h.NrHugePages;
+        ulong left = m.Hugetlb.SetMaxHugePages(h, 0);
+        return left == 0 ? null : string.Create(CultureInfo.InvariantCulture,
+            $"teardown: nr_hugepages {before} -> {left} (asked 0): {left} huge page(s) still held");
     }
 
     /// <summary>

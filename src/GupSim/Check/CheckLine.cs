@@ -106,7 +106,7 @@ public sealed record CheckLine(string Path, string HugepageSize, IReadOnlyList<C
         return PathNames.Count;
     }
 
-    /// <summary>A configuration in words: "offset 32000, length 1000, batch 1000, 2 huge pages of 1G, RAM 24G, fresh boot, scattered memmaps".</summary>
+    /// <summary>A configuration in words: "offset 32000, length 1000, batch 1000, 2 huge pages of 1G, RAM 24G, fresh boot, scattered memmaps" (", then the pool freed" for <c>--teardown free-pool</c>).</summary>
     public static string Describe(CheckConfigurationSummary c)
     {
         ArgumentNullException.ThrowIfNull(c);
@@ -114,6 +114,6 @@ public sealed record CheckLine(string Path, string HugepageSize, IReadOnlyList<C
             + string.Create(CultureInfo.InvariantCulture, $", {c.HugePages} huge page") + (c.HugePages == 1 ? "" : "s") + " of " + c.HugepageSize + ", "
             + (c.Iomem is null ? "RAM " + ByteSize.Format(c.Ram) + ", " : "RAM from " + c.Iomem + ", ")
             + (c.Churn == 0 ? "fresh boot" : string.Create(CultureInfo.InvariantCulture, $"churn {ByteSize.Format(c.Churn)} seed {c.Seed}"))
-            + ", " + c.Placement + " memmaps";
+            + ", " + c.Placement + " memmaps" + (c.Teardown == "free-pool" ? ", then the pool freed" : "");
     }
 }

@@ -144,7 +144,8 @@ public static class CheckScenario
     /// <summary>
     /// A full <c>gupsim scenario</c> script that reproduces <paramref name="verdict"/> for
     /// <paramref name="configuration"/>: a comment saying what it shows, the setup lines, a <c>strategy-assembly</c>
-    /// line for a user recorder, the GUP line, the release (unless the GUP itself oopsed), and one <c>expect</c>
+    /// line for a user recorder, the GUP line, the release (unless the GUP itself oopsed) and for
+    /// <see cref="CheckTeardown.FreePool"/> <c>munmap A</c> and <c>hugepages SIZE=0</c>, and one <c>expect</c>
     /// line per symptom (<c>expect wrong-pages N</c>, <c>expect unpinnable N</c>, <c>expect leak</c>, <c>expect oops</c>,
     /// <c>expect bad-page-state</c>, <c>expect stray-writes</c>; a pass expects <c>pages-correct</c>, <c>no-leak</c>,
     /// <c>no-oops</c>, <c>no-bad-page-state</c> and <c>no-stray-writes</c>).
@@ -160,7 +161,7 @@ public static class CheckScenario
         var sb = new StringBuilder();
         string kind = verdict.Symptoms.Kind() ?? "pass";
         sb.Append(CultureInfo.InvariantCulture,
-            $"# gupsim check: {kind} — {c.Shape.Arch} v{c.Shape.Kernel} {c.Shape.Model.ToName()} {c.Shape.Placement.ToName()}, {ByteSize.Format(c.Shape.HugepageBytes)} pages, {c.Path.ToName()}, offset {c.OffsetPages}{(c.ByteOffset != 0 ? $"+{c.ByteOffset}B" : "")} length {c.LengthPages} batch {(c.Batch <= 0 ? "all" : c.Batch.ToString(CultureInfo.InvariantCulture))}")
+            $"# gupsim check: {kind} — {c.Shape.Arch} v{c.Shape.Kernel} {c.Shape.Model.ToName()} {c.Shape.Placement.ToName()}, {ByteSize.Format(c.Shape.HugepageBytes)} pages, {c.Path.ToName()}, offset {c.OffsetPages}{(c.ByteOffset != 0 ? $"+{c.ByteOffset}B" : "")} length {c.LengthPages} batch {(c.Batch <= 0 ? "all" : c.Batch.ToString(CultureInfo.InvariantCulture))}{(c.Teardown == CheckTeardown.FreePool ? ", then the pool freed" : "")}")
             .Append('\n');
         if (verdict.Detail is not null) sb.Append("# ").Append(verdict.Detail.Replace('\n', ' ')).Append('\n');
         foreach (var l in SetupLines(c.Shape)) sb.Append(l).Append('\n');
@@ -177,6 +178,9 @@ public static class CheckScenario
                 ? string.Create(CultureInfo.InvariantCulture, $"expect wrong-pages {verdict.WrongEntries}\n")
                 : "expect pages-correct\n");
             sb.Append(EntryPoint(c.Path).Pin ? "unpin " : "put ").Append(MappingName).Append(c.Path == CheckPath.FastLongtermUmem ? " range\n" : "\n");
+            if (c.Teardown == CheckTeardown.FreePool)
+                sb.Append("munmap ").Append(MappingName).Append('\n')
+                  .Append("hugepages ").Append(ByteSize.Format(c.Shape.HugepageBytes)).Append("=0\n");
         }
         sb.Append((s & CheckSymptoms.Oops) != 0 ? "expect oops\n" : "expect no-oops\n");
         if ((s & CheckSymptoms.SoftLockup) != 0) sb.Append("expect soft-lockup\n");
@@ -233,15 +237,15 @@ public static class CheckScenario
     /// <summary>
     /// Whether gup_test can run <paramref name="configuration"/> as it is: the whole mapping from its first page
     /// (page-aligned, all of it, in calls of <see cref="CheckConfiguration.Batch"/> pages starting at k × n), a pool
-    /// allocated at boot (not the hot-plug placement's run-time pool), and a path gup_test has a command for (not fast
-    /// FOLL_LONGTERM: <c>-L</c> is the slow path).
+    /// allocated at boot (not the hot-plug placement's run-time pool), a path gup_test has a command for (not fast
+    /// FOLL_LONGTERM: <c>-L</c> is the slow path), and nothing after the release (gup_test never frees the pool).
     /// </summary>
     public static bool IsGupTestRun(CheckConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         var c = configuration;
         return c.OffsetPages == 0 && c.ByteOffset == 0 && c.Batch > 0 && c.LengthPages == MappingPages(c.Shape)
-            && !HasRunTimePool(c.Shape) && c.Path is not (CheckPath.FastLongterm or CheckPath.FastLongtermUmem);
+            && !HasRunTimePool(c.Shape) && c.Path is not (CheckPath.FastLongterm or CheckPath.FastLongtermUmem) && c.Teardown == CheckTeardown.Keep;
     }
 
     /// <summary>The mapping's length in bytes: <see cref="CheckShape.HugePages"/> huge pages.</summary>

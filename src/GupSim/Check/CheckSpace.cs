@@ -38,6 +38,8 @@ public sealed record CheckSpaceOptions
     public string? Lengths { get; init; }
     /// <summary><c>--batch</c>: pages per call: numbers, <c>all</c>, <c>random</c>.</summary>
     public string? Batches { get; init; }
+    /// <summary><c>--teardown</c>: what runs after the release: <c>keep</c> (the default), <c>free-pool</c>, or <c>all</c>.</summary>
+    public string? Teardowns { get; init; }
     /// <summary><c>--budget N</c>: run at most N configurations; null = every one.</summary>
     public long? Budget { get; init; }
     /// <summary>
@@ -105,7 +107,7 @@ public sealed record CheckShardSpec(int Index, int Count)
 
 /// <summary>
 /// The space <c>gupsim check</c> sweeps (issue 11 item 1): arch × kernel × strategy × memory model × placement ×
-/// huge page size × history (churn size and seed) × GUP path × offset × length × batch, each dimension a comma list
+/// huge page size × history (churn size and seed) × GUP path × offset × length × batch × teardown, each dimension a comma list
 /// with a default sweep. Combinations the kernel cannot have (a model the arch's Kconfig does not offer in that
 /// version, a huge page size the arch does not have, a placement the model has no code for, what a given
 /// <c>.config</c> leaves out) and repeats (a batch as large as the length is one call, like <c>all</c>) are counted
@@ -346,7 +348,8 @@ public sealed class CheckSpace
             var offsets = ParseDim(o.Offsets ?? DefaultOffsets, "--offset", ["a number", "boundary-1", "boundary", "boundary+1", "random"], allowZero: true);
             var lengths = ParseDim(o.Lengths ?? DefaultLengths, "--length", ["a number", "cross", "huge", "random"], allowZero: false);
             var batches = ParseDim(o.Batches ?? DefaultBatches, "--batch", ["a number", "all", "random"], allowZero: false);
-            long nominalTriples = (long)offsets.Count * lengths.Count * batches.Count;
+            var teardowns = ParseTeardowns();
+            long nominalTriples = (long)offsets.Count * lengths.Count * batches.Count * teardowns.Count;
 
             var all = new List<CheckConfiguration>();
             foreach (string archName in arches)
@@ -380,18 +383,21 @@ public sealed class CheckSpace
                                 foreach (var (churnBytes, seed) in histories)
                                 {
                                     var shape = new CheckShape(profile.Name, kernel, model, placement, hp, hugePages, ram, churnBytes, seed, o.ConfigFile, o.IomemFile);
-                                    foreach (var strategy in strategies)
-                                        foreach (var path in paths)
-                                        {
-                                            if (path is (CheckPath.FastGet or CheckPath.FastPin or CheckPath.FastLongterm or CheckPath.FastLongtermUmem) && _config is not null && !HasFastGup(_config))
+                                    // Teardown outermost in the shape: the configurations that keep the pool share one booted machine
+                                    // and come first; each that frees it leaves a machine no rollback can restore.
+                                    foreach (var teardown in teardowns)
+                                        foreach (var strategy in strategies)
+                                            foreach (var path in paths)
                                             {
-                                                Skip("config", nominalTriples);
-                                                continue;
+                                                if (path is (CheckPath.FastGet or CheckPath.FastPin or CheckPath.FastLongterm or CheckPath.FastLongtermUmem) && _config is not null && !HasFastGup(_config))
+                                                {
+                                                    Skip("config", nominalTriples / teardowns.Count);
+                                                    continue;
+                                                }
+                                                Skip("repeat", (nominalTriples / teardowns.Count) - triples.Count);
+                                                foreach (var t in triples)
+                                                    all.Add(new CheckConfiguration(shape, strategy, path, t.Offset, t.Length, t.Batch) { Teardown = teardown });
                                             }
-                                            Skip("repeat", nominalTriples - triples.Count);
-                                            foreach (var t in triples)
-                                                all.Add(new CheckConfiguration(shape, strategy, path, t.Offset, t.Length, t.Batch));
-                                        }
                                 }
                             }
                 }
@@ -401,7 +407,7 @@ public sealed class CheckSpace
             var groupKeys = new HashSet<CheckGroupKey>();
             foreach (var c in all) groupKeys.Add(CheckGroupKey.Of(c));
             long? effectiveBudget = o.Budget is long asked && o.BudgetAtLeastOnePerGroup && asked < groupKeys.Count ? groupKeys.Count : o.Budget;
-            string fingerprint = Fingerprint(arches, kernels, models, placements, strategies, paths, histories, sizes, offsets, lengths, batches, effectiveBudget);
+            string fingerprint = Fingerprint(arches, kernels, models, placements, strategies, paths, histories, sizes, offsets, lengths, batches, teardowns, effectiveBudget);
             var chosen = effectiveBudget is long budget && budget < all.Count ? ChooseBudget(all, budget) : Enumerable.Range(0, all.Count).ToArray();
             var entries = new CheckEntry[chosen.Length];
             for (int i = 0; i < chosen.Length; i++) entries[i] = new CheckEntry(chosen[i], all[chosen[i]]);
@@ -556,6 +562,27 @@ public sealed class CheckSpace
                 foreach (var p in add)
                     if (!list.Contains(p)) list.Add(p);
             }
+            return list;
+        }
+
+        private List<CheckTeardown> ParseTeardowns()
+        {
+            var list = new List<CheckTeardown>();
+            foreach (string raw in Split(o.Teardowns ?? "keep", "--teardown"))
+            {
+                string t = raw.ToLowerInvariant();
+                CheckTeardown[] add = t switch
+                {
+                    "all" => [CheckTeardown.Keep, CheckTeardown.FreePool],
+                    "keep" => [CheckTeardown.Keep],
+                    "free-pool" => [CheckTeardown.FreePool],
+                    _ => throw Unknown("--teardown", raw, ["keep", "free-pool", "all"]),
+                };
+                foreach (var v in add)
+                    if (!list.Contains(v)) list.Add(v);
+            }
+            // keep before free-pool however spelled: the order the shape's configurations run in (the frees last).
+            list.Sort();
             return list;
         }
 
@@ -748,7 +775,7 @@ public sealed class CheckSpace
         /// The digest of the resolved space (<see cref="CheckSpace.Fingerprint"/>): every dimension as it resolved, not
         /// as it was spelled, so shards given the same space in other words still merge.
         /// </summary>
-        private string Fingerprint(List<string> arches, List<KernelVersion> kernels, List<MemoryModel> models, List<CheckPlacement> placements, List<string?> strategies, List<CheckPath> paths, List<(ulong Churn, ulong Seed)> histories, List<ulong> sizes, List<DimValue> offsets, List<DimValue> lengths, List<DimValue> batches, long? budget)
+        private string Fingerprint(List<string> arches, List<KernelVersion> kernels, List<MemoryModel> models, List<CheckPlacement> placements, List<string?> strategies, List<CheckPath> paths, List<(ulong Churn, ulong Seed)> histories, List<ulong> sizes, List<DimValue> offsets, List<DimValue> lengths, List<DimValue> batches, List<CheckTeardown> teardowns, long? budget)
         {
             var sb = new StringBuilder();
             sb.Append("arch=").AppendJoin(',', arches)
@@ -761,7 +788,10 @@ public sealed class CheckSpace
               .Append(";path=").AppendJoin(',', paths.Select(p => p.ToName()))
               .Append(";offset=").AppendJoin(',', offsets.Select(Canonical))
               .Append(";length=").AppendJoin(',', lengths.Select(Canonical))
-              .Append(";batch=").AppendJoin(',', batches.Select(Canonical))
+              .Append(";batch=").AppendJoin(',', batches.Select(Canonical));
+            // The default teardown adds nothing, so the default sweep's digest is what it was before --teardown.
+            if (teardowns is not [CheckTeardown.Keep]) sb.Append(";teardown=").AppendJoin(',', teardowns.Select(t => t.ToName()));
+            sb
               .Append(";seed=").Append(o.Seed)
               .Append(";budget=").Append(budget)
               .Append(";config=").Append(o.ConfigFile)

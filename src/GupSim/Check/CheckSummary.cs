@@ -433,6 +433,8 @@ public sealed class CheckConfigurationSummary
     public long Batch { get; init; }
     public string? Config { get; init; }
     public string? Iomem { get; init; }
+    /// <summary>What ran after the release: <c>keep</c> or <c>free-pool</c> (<see cref="CheckNames.ToName(CheckTeardown)"/>).</summary>
+    public string Teardown { get; init; } = "keep";
 
     /// <summary>The summary of <paramref name="c"/>.</summary>
     public static CheckConfigurationSummary Of(CheckConfiguration c)
@@ -457,6 +459,7 @@ public sealed class CheckConfigurationSummary
             Batch = c.Batch,
             Config = s.ConfigFile,
             Iomem = s.IomemFile,
+            Teardown = c.Teardown.ToName(),
         };
     }
 }

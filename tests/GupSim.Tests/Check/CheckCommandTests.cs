@@ -77,6 +77,26 @@ public sealed class CheckCommandTests : IDisposable
     }
 
     [Fact]
+    public void TeardownFreePool_AskedForByName_V5_11StoresThroughPageI_V5_12Passes()
+    {
+        AssertBadInput(CliRun.Run("check", "--teardown", "free"), "gupsim: --teardown: unknown value 'free': use one of keep, free-pool, all (a comma list)");
+        string[] shape = ["check", "--arch", "x86_64", "--model", "sparsemem", "--placement", "scattered", "--hugepage-size", "1G", "--churn", "0",
+            "--path", "slow-pin", "--offset", "0", "--length", "1", "--batch", "1", "--json"];
+        var r = CliRun.Run([.. shape, "--kernel", "5.11,5.12", "--teardown", "all"]);
+        Assert.Equal(1, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var groups = doc.RootElement.GetProperty("groups");
+        Assert.Equal(2, groups.GetArrayLength());
+        // Per group: keep and free-pool, one each. v5.11 fails only with the pool freed (update_and_free_page()'s page[i]).
+        var g511 = groups[0];
+        Assert.Equal(("5.11", 2L, 1L), (g511.GetProperty("kernel").GetString(), g511.GetProperty("configurations").GetInt64(), g511.GetProperty("failures").GetInt64()));
+        var min = g511.GetProperty("minimal");
+        Assert.Equal("stray-writes", min.GetProperty("kind").GetString());
+        Assert.Equal("free-pool", min.GetProperty("configuration").GetProperty("teardown").GetString());
+        Assert.Equal(("5.12", 0L), (groups[1].GetProperty("kernel").GetString(), groups[1].GetProperty("failures").GetInt64()));
+    }
+
+    [Fact]
     public void FastLongtermUmem_AskedForByName_ReleasesByRanges_V5_12HasTrap1First_V5_18Passes()
     {
         // Not in --path all (nor the default): the same 6 paths either way.

@@ -137,6 +137,21 @@ public sealed class SpaceTests
     }
 
     [Fact]
+    public void Teardown_KeepsByDefault_AndAllPutsTheFreesLastInEachShape()
+    {
+        var keep = CheckSpace.Build(X86OneGig("0", "1", "all"));
+        Assert.All(keep.Entries, e => Assert.Equal(CheckTeardown.Keep, e.Configuration.Teardown));
+        // One shape, offsets 0 and 1: the two that keep the pool come before the two that free it (so those that keep
+        // share the booted machine), and the digest says the space changed while the default's does not carry it.
+        var both = CheckSpace.Build(X86OneGig("0,1", "1", "all") with { Teardowns = "free-pool,all" });
+        var got = both.Entries.Select(e => (e.Configuration.OffsetPages, e.Configuration.Teardown)).ToArray();
+        Assert.Equal([(0L, CheckTeardown.Keep), (1L, CheckTeardown.Keep), (0L, CheckTeardown.FreePool), (1L, CheckTeardown.FreePool)], got);
+        Assert.Equal(4, both.SpaceConfigurations);
+        Assert.NotEqual(CheckSpace.Build(X86OneGig("0,1", "1", "all")).Fingerprint, both.Fingerprint);
+        Assert.Equal(CheckSpace.Build(X86OneGig("0,1", "1", "all")).Fingerprint, CheckSpace.Build(X86OneGig("0,1", "1", "all") with { Teardowns = "keep" }).Fingerprint);
+    }
+
+    [Fact]
     public void Strategies_AreBuiltInNamesUserRecordersOrKernel()
     {
         var space = CheckSpace.Build(X86OneGig("0", "1", "all") with { Strategies = "kernel,merged,pfn-each", UserRecorders = ["pfn-each"] });
@@ -158,6 +173,7 @@ public sealed class SpaceTests
     [InlineData("--strategy", "page--")]
     [InlineData("--hugepage-size", "3M")]
     [InlineData("--churn", "lots")]
+    [InlineData("--teardown", "free")]
     public void UnknownValue_NamesTheDimension(string option, string value)
     {
         var o = option switch
@@ -172,6 +188,7 @@ public sealed class SpaceTests
             "--batch" => new CheckSpaceOptions { Batches = value },
             "--strategy" => new CheckSpaceOptions { Strategies = value },
             "--hugepage-size" => new CheckSpaceOptions { HugepageSizes = value },
+            "--teardown" => new CheckSpaceOptions { Teardowns = value },
             _ => new CheckSpaceOptions { Churn = value },
         };
         string shown = option == "--path" ? value + "x" : value;

@@ -222,6 +222,64 @@ public class TrapsCheckTests
         }
     }
 
+    // ---- Trap 3: update_and_free_page() clears each subpage's flags through page[i] (v5.11; dbfee5aee7e5 in v5.12 walks
+    // with mem_map_next()). check runs it with --teardown free-pool: munmap, then nr_hugepages 0.
+
+    [Fact]
+    public void Trap3_UpdateAndFreePage_v5_11_FreePool_ShrinksToOnePagePinned_AndStoresPastTheFirstSection()
+    {
+        var shape = OneGig("5.11", MemoryModel.Sparsemem, CheckPlacement.Scattered);
+        var engine = new CheckEngine([]);
+        var failing = new CheckConfiguration(shape, null, CheckPath.SlowPin, 0, Pphp1G, 512) { Teardown = CheckTeardown.FreePool };
+        var v = engine.Run(failing);
+        // v5.11's slow path records with mem_map_offset() (pages[] right, counts back); the free walks page[i] = head + i
+        // off the first section's memmap: every subpage i ≥ S = 32768 is a store through a pointer that is not subpage
+        // i's struct page (the next section's memmap is elsewhere), 262144 − 32768 = 229376.
+        Assert.Equal(CheckSymptoms.StrayWrites, v.Symptoms);
+        Assert.Equal(0, v.WrongEntries);
+        Assert.StartsWith("stray writes: 229376 (", v.Detail, StringComparison.Ordinal);
+        Assert.Equal(CheckVerdict.Pass, engine.Run(failing with { Teardown = CheckTeardown.Keep }));
+
+        var mc = new CheckShrinker(engine).Shrink(failing, v);
+        var c = mc.Configuration;
+        // The GUP call does not matter (any one page); the teardown does: without it nothing fails.
+        Assert.Equal((0L, 1L, 1L, CheckTeardown.FreePool), (c.OffsetPages, c.LengthPages, c.Batch, c.Teardown));
+        Assert.Equal((1, 0UL, 2176 * M), (c.Shape.HugePages, c.Shape.ChurnBytes, c.Shape.RamBytes)); // [1G, 2G) free, as for trap 2
+        Assert.StartsWith("stray writes: 229376 (", mc.Verdict.Detail, StringComparison.Ordinal);
+        Assert.Contains("unpin A\nmunmap A\nhugepages 1G=0\nexpect no-oops\nexpect no-leak\nexpect no-bad-page-state\nexpect stray-writes\n", mc.Scenario, StringComparison.Ordinal);
+        Assert.Null(mc.GupTestCommand); // gup_test never frees the pool
+
+        var (r, runner) = RunScript(mc.Scenario);
+        Assert.Equal((5, 0), (r.ExpectationsPassed, r.ExpectationsFailed));
+        // page[32768] = head's struct page + 32768 × 64: from the placement, not the struct page of head + 32768. The
+        // mapping is gone; the page was [1G, 2G), the only free 1 GiB-aligned GiB of 2176M (as for trap 2): pfn 0x40000.
+        const ulong head = 0x40000;
+        var m = runner.Machine!;
+        Assert.NotEqual(KnownAddresses.StructPageVa(m, head + 32768), KnownAddresses.StructPageVa(m, head) + (32768 * 64));
+    }
+
+    [Theory]
+    [InlineData("5.11", CheckPlacement.Scattered, true)]
+    [InlineData("5.11", CheckPlacement.Boot, false)] // the node's sparse buffer: adjacent memmaps, page[i] right by accident (latent)
+    [InlineData("5.12", CheckPlacement.Scattered, false)] // dbfee5aee7e5
+    [InlineData("6.1", CheckPlacement.Scattered, false)]
+    public void Trap3_UpdateAndFreePage_FreePool_FailsOnlyWhereTheMemmapIsNotOneArray(string kernel, CheckPlacement placement, bool buggy)
+    {
+        var shape = OneGig(kernel, MemoryModel.Sparsemem, placement);
+        var engine = new CheckEngine([]);
+        var keep = new CheckConfiguration(shape, null, CheckPath.SlowPin, 0, 1, 1);
+        Assert.Equal(CheckVerdict.Pass, engine.Run(keep));
+        Assert.Equal(1, engine.Boots);
+        var v = engine.Run(keep with { Teardown = CheckTeardown.FreePool });
+        Assert.Equal(buggy ? CheckSymptoms.StrayWrites : CheckSymptoms.None, v.Symptoms);
+        if (buggy) Assert.StartsWith("stray writes: 229376 (", v.Detail, StringComparison.Ordinal);
+        else Assert.Equal(CheckVerdict.Pass, v);
+        // A freed pool is outside the machine's journal: the next configuration of the shape boots it again, and
+        // finds the pool as booted.
+        Assert.Equal(CheckVerdict.Pass, engine.Run(keep));
+        Assert.Equal(2, engine.Boots);
+    }
+
     // ---- Trap 4: refs = (vm_end − vaddr) >> PAGE_SHIFT = 0 for an unaligned vaddr in the VMA's last page (v5.12 until d08af0a59684, v5.14).
 
     [Theory]
