@@ -31,6 +31,9 @@ public sealed record AuditInput(string File, KernelConfig Config, DerivedConfig 
 {
     /// <summary>CONFIG_MEMORY_HOTPLUG: hot-plug placements are swept only with it.</summary>
     public bool Hotplug => Config.IsSet("MEMORY_HOTPLUG");
+
+    /// <summary>CONFIG_CMA: the hugetlb_cma= placements (<c>cma</c>, and <c>hotplug-cma</c> with hot-plug) are swept only with it.</summary>
+    public bool Cma => Config.IsSet("CMA");
 }
 
 /// <summary>The minimal case of an unsafe line.</summary>
@@ -68,13 +71,17 @@ public sealed record AuditConfigResult(string File, string Arch, string Kernel, 
 /// <summary>
 /// <c>gupsim audit</c> (issue 12 §1): for each kernel <c>.config</c>, build that kernel's machines and run the checker
 /// restricted to them (<c>gupsim check --config FILE</c>: its arch, release and memory model, every placement the
-/// model has code for, hot-plug only with CONFIG_MEMORY_HOTPLUG, DEBUG_VM as configured, a fresh boot and a lived-in
+/// model has code for, hot-plug only with CONFIG_MEMORY_HOTPLUG, the hugetlb_cma= placements (cma, hotplug-cma) only
+/// with CONFIG_CMA and for gigantic sizes, DEBUG_VM as configured, a fresh boot and a lived-in
 /// history), over the huge page sizes <see cref="HstateSetup"/> says that kernel registers; sizes it refuses get the
 /// verdict refused without running. Verdicts come from running the model: a line is unsafe only when some
 /// configuration failed.
 /// </summary>
 public static class ConfigAudit
 {
+    /// <summary>The placements an audit asks for (<c>check --placement</c>); the space drops what the config cannot have.</summary>
+    private const string AllPlacements = "boot,scattered,hotplug,cma,hotplug-cma";
+
     /// <summary>What bad input's message tells the user to give.</summary>
     public const string Advice = "audit wants kernel .config files (plain or gzipped: /boot/config-*, /proc/config.gz) or folders of them";
 
@@ -169,6 +176,7 @@ public static class ConfigAudit
         else if (!d.Hugetlb)
             notes.Add("CONFIG_HUGETLB_PAGE is not set: no hugetlb pages for GUP to pin");
         if (!input.Hotplug) notes.Add("CONFIG_MEMORY_HOTPLUG is not set: no hot-plug placement");
+        if (!input.Cma) notes.Add("CONFIG_CMA is not set: no hugetlb_cma= placement");
 
         CheckSummary? summary = null;
         if (registered.Count > 0)
@@ -180,6 +188,9 @@ public static class ConfigAudit
                 ConfigFile = input.File,
                 Kernels = options.Kernel is null ? null : d.Version.ToString(),
                 HugepageSizes = string.Join(",", sizes),
+                // Every placement the kernel can have: the space skips those the model has no code for, hot-plug
+                // without CONFIG_MEMORY_HOTPLUG, hugetlb_cma= without CONFIG_CMA or below gigantic sizes.
+                Placements = AllPlacements,
                 Seed = options.Seed,
             };
             // The budget is spread over the groups (path × size × placement); below one per group some line would

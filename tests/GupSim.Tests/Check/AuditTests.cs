@@ -230,6 +230,38 @@ public sealed class AuditTests : IDisposable
         return f;
     }
 
+    [Theory]
+    [InlineData(false, false, "boot,scattered")]
+    [InlineData(true, false, "boot,scattered,hotplug")]
+    [InlineData(false, true, "boot,scattered,cma")]
+    [InlineData(true, true, "boot,scattered,hotplug,cma,hotplug-cma")]
+    public void Placements_AreThoseTheConfigCanHave_CmaOnlyWithConfigCma_ForGiganticSizes(bool hotplug, bool cma, string placements)
+    {
+        // x86_64 classic SPARSEMEM v5.11: boot and scattered always; hot-plug with CONFIG_MEMORY_HOTPLUG; hugetlb_cma=
+        // (cma, and hotplug-cma with hot-plug too) with CONFIG_CMA, for the gigantic size only (1G: order 18 >
+        // MAX_ORDER − 1 = 10; 2M is a buddy page, which hugetlb_cma_reserve() never serves).
+        string text = "# Linux/x86 5.11.0 Kernel Configuration\n" + ClassicSparseX86.Replace("CONFIG_MEMORY_HOTPLUG=y\n", hotplug ? "CONFIG_MEMORY_HOTPLUG=y\n" : "", StringComparison.Ordinal)
+            + (cma ? "CONFIG_CMA=y\n" : "");
+        string f = Write("v511-placements.config", text);
+        var options = new ConfigAuditOptions { Budget = 1 };
+        CheckSpace? swept = null;
+        var r = ConfigAudit.Run(ConfigAudit.Load(f, options), options, space =>
+        {
+            swept = space;
+            return CheckSummary.FromRun(space, space.Entries.Select(_ => CheckVerdict.Pass).ToList(), new Dictionary<CheckGroupKey, (long, CheckMinimalCase)>(), 0);
+        });
+        var got = swept!.Entries.Select(e => (e.Configuration.Shape.Placement.ToName(), GupSim.Core.ByteSize.Format(e.Configuration.Shape.HugepageBytes))).Distinct().ToHashSet();
+        var want = new HashSet<(string, string)>();
+        foreach (string p in placements.Split(','))
+            foreach (string size in new[] { "2M", "1G" })
+                if (!p.Contains("cma", StringComparison.Ordinal) || size == "1G") want.Add((p, size));
+        Assert.Equal(want, got);
+        // One configuration per group (budget 1 is raised to the group count): 6 paths × the (placement, size) pairs.
+        Assert.Equal(6 * want.Count, swept.Entries.Count);
+        Assert.Equal(!hotplug, r.Notes.Contains("CONFIG_MEMORY_HOTPLUG is not set: no hot-plug placement"));
+        Assert.Equal(!cma, r.Notes.Contains("CONFIG_CMA is not set: no hugetlb_cma= placement"));
+    }
+
     [Fact]
     public void BudgetBelowTheGroupCount_OneBuild_RunsExactlyOnePerGroup()
     {
