@@ -32,6 +32,12 @@ public sealed record AuditInput(string File, KernelConfig Config, DerivedConfig 
     /// <summary>CONFIG_MEMORY_HOTPLUG: hot-plug placements are swept only with it.</summary>
     public bool Hotplug => Config.IsSet("MEMORY_HOTPLUG");
 
+    /// <summary>
+    /// CONFIG_INFINIBAND_USER_MEM (drivers/infiniband/core/umem.c): the kernel can register RDMA memory regions, so
+    /// the audit has a <c>fast-longterm-umem</c> line (pin_user_pages_fast(FOLL_LONGTERM), released by ib_umem_release()).
+    /// </summary>
+    public bool IbUmem => Config.IsSet("INFINIBAND_USER_MEM");
+
     /// <summary>CONFIG_CMA: the hugetlb_cma= placements (<c>cma</c>, and <c>hotplug-cma</c> with hot-plug) are swept only with it.</summary>
     public bool Cma => Config.IsSet("CMA");
 }
@@ -45,7 +51,7 @@ public sealed record AuditInput(string File, KernelConfig Config, DerivedConfig 
 public sealed record AuditMinimal(string Kind, long WrongEntries, string Description, string? GupTest, string Scenario);
 
 /// <summary>The verdict on one GUP path at one huge page size of one config.</summary>
-/// <param name="Path">"slow-get", ... "fast-longterm".</param>
+/// <param name="Path">"slow-get", ... "fast-longterm", and "fast-longterm-umem" where the config has CONFIG_INFINIBAND_USER_MEM.</param>
 /// <param name="HugepageSize">"2M", "1G".</param>
 /// <param name="Verdict">"safe", "unsafe", "refused", or "not-checked" (every configuration was not applicable).</param>
 /// <param name="Why">For refused and not-checked: why; else null.</param>
@@ -177,6 +183,9 @@ public static class ConfigAudit
             notes.Add("CONFIG_HUGETLB_PAGE is not set: no hugetlb pages for GUP to pin");
         if (!input.Hotplug) notes.Add("CONFIG_MEMORY_HOTPLUG is not set: no hot-plug placement");
         if (!input.Cma) notes.Add("CONFIG_CMA is not set: no hugetlb_cma= placement");
+        if (!input.IbUmem) notes.Add("CONFIG_INFINIBAND_USER_MEM is not set: no RDMA memory-region line (fast-longterm-umem)");
+        var pathNames = new List<string>(CheckLine.DefaultPathNames);
+        if (input.IbUmem) pathNames.Add(CheckPath.FastLongtermUmem.ToName());
 
         CheckSummary? summary = null;
         if (registered.Count > 0)
@@ -191,6 +200,7 @@ public static class ConfigAudit
                 // Every placement the kernel can have: the space skips those the model has no code for, hot-plug
                 // without CONFIG_MEMORY_HOTPLUG, hugetlb_cma= without CONFIG_CMA or below gigantic sizes.
                 Placements = AllPlacements,
+                Paths = string.Join(",", pathNames),
                 Seed = options.Seed,
             };
             // The budget is spread over the groups (path × size × placement); below one per group some line would
@@ -208,7 +218,7 @@ public static class ConfigAudit
         {
             if (!h.Registered)
             {
-                foreach (string p in CheckLine.DefaultPathNames)
+                foreach (string p in pathNames)
                     lines.Add(new AuditPathVerdict(p, h.Size.Name, "refused", h.Refusal, 0, 0, null, h.Warnings));
                 continue;
             }

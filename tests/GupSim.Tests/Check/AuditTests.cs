@@ -71,8 +71,11 @@ public sealed class AuditTests : IDisposable
         var r = Audit(Path.Combine(ConfigDir, file), budget: 24);
         Assert.Equal((arch, kernel, model, hotplug, false), (r.Arch, r.Kernel, r.Model, r.Hotplug, r.DebugVm));
         var expected = new List<(string, string, string)>();
+        // Every shipped config sets CONFIG_INFINIBAND_USER_MEM, so each size also has the RDMA memory-region line:
+        // ib_umem_release()'s unpin_user_page_range_dirty_lock() steps with nth_page() (from v5.18, c228afb11ac6),
+        // and page + i would be right too on one memmap array (vmemmap, mem_map) for every i.
         foreach (string s in sizes.Split(',', StringSplitOptions.RemoveEmptyEntries))
-            foreach (string p in Paths) expected.Add((s, p, "safe"));
+            foreach (string p in Paths.Append("fast-longterm-umem")) expected.Add((s, p, "safe"));
         Assert.Equal(expected, r.Paths.Select(p => (p.HugepageSize, p.Path, p.Verdict)).ToList());
         Assert.All(r.Paths, p => Assert.True(p.Configurations > 0));
         Assert.All(r.Paths, p => Assert.Empty(p.Warnings));
@@ -161,7 +164,7 @@ public sealed class AuditTests : IDisposable
         Assert.Equal(Path.Combine(dir, "config-6.1-686"), (string?)cfg["file"]);
         Assert.Equal(("i386", "6.1", "flatmem"), ((string?)cfg["arch"], (string?)cfg["kernel"], (string?)cfg["model"]));
         var paths = cfg["paths"]!.AsArray();
-        Assert.Equal(6, paths.Count);
+        Assert.Equal(7, paths.Count); // the six paths and fast-longterm-umem (CONFIG_INFINIBAND_USER_MEM=y)
         Assert.All(paths, p => Assert.Equal(("4M", "safe"), ((string?)p!["hugepageSize"], (string?)p["verdict"])));
         Assert.All(paths, p => Assert.Null(p!["minimal"]));
         Assert.Equal("slow-get", (string?)paths[0]!["path"]);
@@ -178,9 +181,10 @@ public sealed class AuditTests : IDisposable
         int rc = Program.RunOn(root, ["audit", "--config", Path.Combine(ConfigDir, "6.1-i386_none_686.config"), "--budget", "12"], stdout, stderr);
         Assert.Equal(1, rc);
         string[] lines = stdout.ToString().ReplaceLineEndings("\n").Split('\n');
-        Assert.Contains(lines, l => l.StartsWith("  4M fast-pin:      UNSAFE (wrong-pages, gupsim gup-test -m 1024 -n 1 offset=", StringComparison.Ordinal));
-        Assert.Contains("  4M fast-get:      safe (2 configurations)", lines);
-        Assert.Contains(lines, l => l.StartsWith("audit: 1 config, 6 path × size lines: 5 safe or not checked, 1 unsafe, 0 refused; ", StringComparison.Ordinal));
+        // Labels are padded to the longest, "4M fast-longterm-umem:" (the config sets CONFIG_INFINIBAND_USER_MEM).
+        Assert.Contains(lines, l => l.StartsWith("  4M fast-pin:           UNSAFE (wrong-pages, gupsim gup-test -m 1024 -n 1 offset=", StringComparison.Ordinal));
+        Assert.Contains("  4M fast-get:           safe (2 configurations)", lines);
+        Assert.Contains(lines, l => l.StartsWith("audit: 1 config, 7 path × size lines: 6 safe or not checked, 1 unsafe, 0 refused; ", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -260,6 +264,9 @@ public sealed class AuditTests : IDisposable
         Assert.Equal(6 * want.Count, swept.Entries.Count);
         Assert.Equal(!hotplug, r.Notes.Contains("CONFIG_MEMORY_HOTPLUG is not set: no hot-plug placement"));
         Assert.Equal(!cma, r.Notes.Contains("CONFIG_CMA is not set: no hugetlb_cma= placement"));
+        // No CONFIG_INFINIBAND_USER_MEM in the file: no RDMA memory-region line, and a note that says so.
+        Assert.Contains("CONFIG_INFINIBAND_USER_MEM is not set: no RDMA memory-region line (fast-longterm-umem)", r.Notes);
+        Assert.DoesNotContain(swept.Entries, e => e.Configuration.Path == CheckPath.FastLongtermUmem);
     }
 
     [Fact]
