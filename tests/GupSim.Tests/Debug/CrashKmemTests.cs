@@ -116,6 +116,39 @@ public class CrashKmemTests
         Assert.Equal([""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0x40000000, w)));
     }
 
+    [Fact]
+    public void KmemP_HotAddedVmemmapBlock_FreePagesInZoneNormal_AndTheirBackingFromTheBuddy()
+    {
+        // VMEMMAP, 1 GiB at boot, [1 GiB, 1.25 GiB) hot-added and onlined: sections 8 and 9.
+        var m = Boot("x86_64", KernelVersion.V6_1, MemoryModel.SparsememVmemmap, Ram((0, G)), hotplug: PhysRange.FromStartEnd(G, G + 256 * M));
+        // The highest physical address is now 0x4fffffff: still 8 hex digits, so PHYSICAL stays 8 wide.
+        const string Header = "      PAGE       PHYSICAL      MAPPING       INDEX CNT FLAGS";
+        // pfn 0x40000 (1 GiB): struct page at vmemmap + 0x40000 × 64 = 0xffffea0000000000 + 0x1000000. Onlined memory
+        // goes to the default kernel zone, ZONE_NORMAL (2, in the zone field at bit 56: 0x200000000000000), node 0,
+        // and is freed to the buddy: refcount 0, no mapping or index; PG_buddy is a page type in v6.1, not a flag,
+        // so FLAGS has no name.
+        Assert.Equal([Header, "ffffea0001000000 40000000                0        0  0 200000000000000", ""],
+            Run(m, (mm, w) => CrashKmem.KmemP(mm, 0x40000000, w)));
+        // The last hot-added page, pfn 0x4ffff: vmemmap + 0x4ffff × 64 = 0xffffea00013fffc0.
+        Assert.Equal([Header, "ffffea00013fffc0 4ffff000                0        0  0 200000000000000", ""],
+            Run(m, (mm, w) => CrashKmem.KmemP(mm, 0x4ffff000, w)));
+        // Inside struct page 0x40000 (+8): crash kvtop()s the vmemmap address to the page frame behind it. A hot-added
+        // section's vmemmap is backed by a 2 MiB (order-9, one PMD) block from the buddy (vmemmap_populate() at
+        // hot-add, no altmap), named for its section by the page allocator's owner record; the struct page sits at
+        // the block's start, so its first page. An order-9 block that is not compound: its first page has refcount 1
+        // (prep_new_page()), and it lies in boot memory below 1 GiB: ZONE_DMA32 (1 << 56).
+        ulong backingPfn = ulong.MaxValue;
+        for (ulong pfn = 0; pfn < 0x40000; pfn += 512)
+            if (m.Describe(m.Memory.PhysToVirt(pfn << 12)).Region.Contains("vmemmap backing of hot-added section 8", StringComparison.Ordinal))
+            {
+                backingPfn = pfn;
+                break;
+            }
+        Assert.NotEqual(ulong.MaxValue, backingPfn);
+        string row = string.Create(CultureInfo.InvariantCulture, $"{0xffffea0000000000 + (backingPfn * 64):x16} {backingPfn << 12,8:x}                0        0  1 100000000000000");
+        Assert.Equal([Header, row, ""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xffffea0001000008, w)));
+    }
+
     [Theory]
     [InlineData("CENTER", 8, "SIZE", "  SIZE  ")]
     [InlineData("CENTER|LJUST", 16, "PGLIST_DATA", "  PGLIST_DATA   ")]
