@@ -199,6 +199,13 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// </summary>
     public bool HugetlbFollowPageMaskUsesNthPage => this >= V6_7;
 
+    /// <summary>
+    /// v6.7: linear_page_index() (include/linux/pagemap.h) lost its hugetlb case (a08c7193e4f1, "mm/filemap: remove
+    /// hugetlb special casing in filemap.c"), so a hugetlb folio's page->index is in base pages like any other page;
+    /// before, linear_hugepage_index(): in huge pages.
+    /// </summary>
+    public bool HugetlbIndexInBasePages => this >= V6_7;
+
     /// <summary>v6.18: nth_page() removed; folios may not exceed one section on !VMEMMAP (MAX_FOLIO_ORDER = PFN_SECTION_SHIFT).</summary>
     public bool HasMaxFolioOrderInvariant => this >= V6_18;
 

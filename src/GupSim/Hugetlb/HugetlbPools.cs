@@ -468,6 +468,9 @@ public sealed class HugetlbPools
     {
         var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
         _m.StructPages.SetRefcount(head, 0);
+        // free_huge_page(): page->mapping = NULL (an anonymous page's anon_vma, a page cache page's already cleared
+        // by its removal); the index is left as it was.
+        if (_m.StructPages.Mapping(head) != 0) _m.StructPages.SetMapping(head, 0);
         if (!fromAlloc && h.SurplusHugePages > 0)
         {
             h.SurplusHugePages--;

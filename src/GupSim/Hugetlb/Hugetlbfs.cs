@@ -4,8 +4,9 @@ namespace GupSim.Hugetlb;
 
 /// <summary>
 /// A hugetlbfs inode (fs/hugetlbfs/inode.c): its page cache of huge pages and its reservation map (shared mappings).
-/// Page cache pages hold one reference each; GupSim does not set page->mapping on hugetlb pages (nothing it models
-/// reads it: gup-fast's folio check accepts hugetlb folios before looking at the mapping).
+/// Page cache pages hold one reference each; GupSim does not set page->mapping on a hugetlbfs page-cache page (the
+/// inode's address_space): the inode is not a slab object here. A private mapping's pages are anonymous, their
+/// mapping the VMA's anon_vma (MmStruct's hugepage_add_new_anon_rmap()).
 /// </summary>
 public sealed class HugetlbfsInode : Fs.Inode
 {

@@ -214,7 +214,7 @@ public sealed partial class MmStruct
             _m.Hugetlb.PutHugePage(head);
             return VmFault.Oom;
         }
-        if (anon) sp.SetCompoundMapcount(headPage, 0); // hugepage_add_new_anon_rmap()
+        if (anon) HugepageAddNewAnonRmap(vma, headPage, haddr);
         else sp.SetCompoundMapcount(headPage, sp.CompoundMapcount(headPage) + 1); // page_dup_rmap(page, true)
         HugetlbPages += (long)h.PagesPerHugePage;
         // hugetlb_no_page(): a write fault on a private mapping goes straight on to hugetlb_cow() (which reuses an
@@ -222,6 +222,21 @@ public sealed partial class MmStruct
         if (write && (vma.Flags & VmFlags.Shared) == 0)
             return HugetlbCow(vma, haddr, PageTable.Read(PageTable.HugePteOffset(haddr, h.Size.Bytes)!.Value));
         return VmFault.None;
+    }
+
+    /// <summary>
+    /// hugepage_add_new_anon_rmap() (mm/rmap.c): a new anonymous hugetlb page's compound mapcount starts at 0 (one
+    /// mapping), and __page_set_anon_rmap() points its head's mapping at the VMA's anon_vma with PAGE_MAPPING_ANON and
+    /// sets its index to linear_page_index(vma, address): in huge pages before v6.7 (linear_hugepage_index()), in
+    /// base pages from v6.7 (<see cref="Arch.KernelVersion.HugetlbIndexInBasePages"/>). The anon_vma is the one
+    /// anon_vma_prepare() gave the VMA (hugetlb_no_page() and hugetlb_cow() call it for a private mapping).
+    /// </summary>
+    private void HugepageAddNewAnonRmap(Vma vma, PagePtr head, ulong haddr)
+    {
+        var sp = _m.StructPages;
+        sp.SetCompoundMapcount(head, 0);
+        sp.SetMapping(head, AnonVmaPrepare(vma).Address | StructPages.PageMappingAnon);
+        sp.SetIndex(head, _m.Version.HugetlbIndexInBasePages ? vma.LinearPageIndex(haddr, PageShift) : vma.HugecacheIndex(haddr, PageShift));
     }
 
     /// <summary>hugetlb_cow(): a private copy of a read-only mapped huge page (reusing it when this mapping is its only user).</summary>
@@ -247,7 +262,7 @@ public sealed partial class MmStruct
         if (!_m.Hugetlb.TryAllocHugePage(h, reserved, out ulong fresh)) return VmFault.SigBus;
         vma.PrivateReservations.Remove(idx);
         PageTable.SetLeaf(haddr, h.Size, Pfn.FromUInt64(fresh), HugeLeafFlags(vma, writable: true));
-        sp.SetCompoundMapcount(_m.PfnToPage(Pfn.FromUInt64(fresh)), 0);
+        HugepageAddNewAnonRmap(vma, _m.PfnToPage(Pfn.FromUInt64(fresh)), haddr);
         sp.SetCompoundMapcount(oldPage, sp.CompoundMapcount(oldPage) - 1); // page_remove_rmap(old, true)
         _m.Hugetlb.PutHugePage(oldHead);
         return VmFault.None; // hugetlb_cow() returns 0 when it reused or copied

@@ -121,7 +121,7 @@ public class CrashKmemTests
     {
         // VMEMMAP, 1 GiB at boot, [1 GiB, 1.25 GiB) hot-added and onlined: sections 8 and 9.
         var m = Boot("x86_64", KernelVersion.V6_1, MemoryModel.SparsememVmemmap, Ram((0, G)), hotplug: PhysRange.FromStartEnd(G, G + 256 * M));
-        // The highest physical address is now 0x4fffffff: still 8 hex digits, so PHYSICAL stays 8 wide.
+        // The end of RAM is now 0x50000000: still 8 hex digits, so PHYSICAL stays 8 wide.
         const string Header = "      PAGE       PHYSICAL      MAPPING       INDEX CNT FLAGS";
         // pfn 0x40000 (1 GiB): struct page at vmemmap + 0x40000 × 64 = 0xffffea0000000000 + 0x1000000. Onlined memory
         // goes to the default kernel zone, ZONE_NORMAL (2, in the zone field at bit 56: 0x200000000000000), node 0,
@@ -147,6 +147,42 @@ public class CrashKmemTests
         Assert.NotEqual(ulong.MaxValue, backingPfn);
         string row = string.Create(CultureInfo.InvariantCulture, $"{0xffffea0000000000 + (backingPfn * 64):x16} {backingPfn << 12,8:x}                0        0  1 100000000000000");
         Assert.Equal([Header, row, ""], Run(m, (mm, w) => CrashKmem.KmemP(mm, 0xffffea0001000008, w)));
+    }
+
+    [Theory]
+    [InlineData("6.1", 1UL)] // linear_hugepage_index(): the second 2 MiB page is index 1
+    [InlineData("6.7", 512UL)] // a08c7193e4f1: linear_page_index() in base pages, 2 MiB / 4 KiB = 512
+    public void KmemP_AnonymousHugetlbHead_MapsTheAnonVmaWithPageMappingAnon_UntilFreed(string version, ulong secondIndex)
+    {
+        var m = Machine.Boot(new MachineSpec
+        {
+            Arch = ArchProfiles.Get("x86_64", KernelVersion.Parse(version)),
+            Model = MemoryModel.SparsememVmemmap,
+            Ram = Ram((0, 4 * G)),
+            Hugepages = GupSim.Hugetlb.HugepagesCmdline.Parse("hugepagesz=2M hugepages=2", null),
+        });
+        var mm = GupSim.Mm.MmStruct.Create(m)!;
+        ulong addr = (ulong)mm.Mmap(0, 4 * M, GupSim.Mm.Prot.Read | GupSim.Mm.Prot.Write, GupSim.Mm.MapFlags.Private | GupSim.Mm.MapFlags.Anonymous | GupSim.Mm.MapFlags.Hugetlb);
+        Assert.Equal(GupSim.Mm.VmFault.None, mm.HandleMmFault(addr, GupSim.Mm.FaultFlags.Write));
+        Assert.Equal(GupSim.Mm.VmFault.None, mm.HandleMmFault(addr + (2 * M), GupSim.Mm.FaultFlags.Write));
+        ulong head0 = mm.WalkLeaf(addr)!.Value.Entry.Pfn.Value, head1 = mm.WalkLeaf(addr + (2 * M))!.Value.Entry.Pfn.Value;
+        // The VMA's anon_vma is the first object of the anon_vma cache's first slab, which the first fault took from
+        // the buddy: the page the allocator records for that cache, at its direct-map address (no freelist
+        // randomisation: objects in address order from the page's start). mapping = that | PAGE_MAPPING_ANON (1).
+        ulong slabPfn = ulong.MaxValue;
+        for (ulong pfn = 0; pfn < 0x100000 && slabPfn == ulong.MaxValue; pfn++)
+            if (m.Describe(m.Memory.PhysToVirt(pfn << 12)).Region.Contains("slab page (anon_vma)", StringComparison.Ordinal)) slabPfn = pfn;
+        Assert.NotEqual(ulong.MaxValue, slabPfn);
+        ulong mapping = m.Memory.PhysToVirt(slabPfn << 12) | 1;
+        // Each head: one reference (the page table's), the anon_vma, index 0 and the second page's index; the columns
+        // as crash prints them (MAPPING %16lx, INDEX right-justified in 8, decimal CNT), after PAGE (16) and PHYSICAL,
+        // 9 wide: the end of RAM, 0x100000000, has 9 hex digits.
+        string Columns(ulong pfn) => Run(m, (mm2, w) => CrashKmem.KmemP(mm2, pfn << 12, w))[1][27..55];
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{mapping,16:x} {0,8:x}  1"), Columns(head0));
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{mapping,16:x} {secondIndex,8:x}  1"), Columns(head1));
+        // munmap drops the last reference: free_huge_page() clears the mapping, leaves the index; the page is in the pool.
+        Assert.Equal(0, mm.Munmap(addr, 4 * M));
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{0,16:x} {secondIndex,8:x}  0"), Columns(head1));
     }
 
     [Theory]
