@@ -38,7 +38,7 @@ public abstract class Inode
     public bool Evicted { get; private set; }
     /// <summary>
     /// The address of its struct address_space (&amp;inode->i_data), which page->mapping of its page cache pages holds;
-    /// 0 for hugetlbfs inodes (GupSim leaves hugetlb pages' mapping alone).
+    /// for a hugetlbfs inode its hugetlbfs_inode_cache object (0 on a mount made without a machine).
     /// </summary>
     public ulong MappingAddress { get; protected init; }
     /// <summary>i_mmap: the VMAs that map the inode now.</summary>

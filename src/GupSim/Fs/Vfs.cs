@@ -220,7 +220,7 @@ public sealed class Vfs
 
     /// <summary>The hugetlbfs mount of <paramref name="h"/> (a user mount if there is one, else the internal one).</summary>
     internal static HugetlbfsMount HugetlbMountFor(Machine m, Hstate h) =>
-        m.Hugetlb.Mounts.Mounts.FirstOrDefault(mt => mt.Hstate == h) ?? new HugetlbfsMount("<internal>", h);
+        m.Hugetlb.Mounts.Mounts.FirstOrDefault(mt => mt.Hstate == h) ?? new HugetlbfsMount("<internal>", h, m);
 
     private HugetlbfsMount HugetlbMountFor(Hstate h) => HugetlbMountFor(_m, h);
 

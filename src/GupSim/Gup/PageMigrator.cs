@@ -208,6 +208,10 @@ internal sealed class PageMigrator
         foreach (var x in maps)
             mm.PageTable.Write(x.Slot, PageTableEntry.MakeLeaf(Pfn.FromUInt64(newPfn + (x.Entry.Pfn.Value - oldPfn)), x.Entry.Flags, _m.Arch.PageShift));
         if (inode is not null) inode.PageCache[cacheIndex] = newPfn;
+        // folio_migrate_mapping(): the new folio takes the old one's index and mapping (anon_vma or address_space);
+        // the old one's is cleared when it is freed (free_huge_page(), free_pages_prepare()).
+        Sp.SetIndex(newHead, Sp.Index(head));
+        Sp.SetMapping(newHead, Sp.Mapping(head));
         if (compound)
         {
             Sp.SetCompoundMapcount(newHead, Sp.CompoundMapcount(head));

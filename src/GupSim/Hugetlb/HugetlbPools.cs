@@ -21,6 +21,9 @@ public sealed class HugetlbPools
     // WARN_ON_ONCE in alloc_contig_range_noprof(): printed once per boot.
     private bool _warnedContigOrder;
 
+    /// <summary>The machine the pools belong to.</summary>
+    internal Machine Machine => _m;
+
     internal HugetlbPools(Machine machine, HugepagesCmdline cmdline)
     {
         _m = machine;
@@ -188,6 +191,9 @@ public sealed class HugetlbPools
         {
             if (temporary)
             {
+                // free_huge_page() of a surplus page: page->mapping = NULL, then update_and_free_page().
+                var oldHead = _m.PfnToPage(Pfn.FromUInt64(oldHeadPfn));
+                if (_m.StructPages.Mapping(oldHead) != 0) _m.StructPages.SetMapping(oldHead, 0);
                 UpdateAndFreePage(h, oldHeadPfn);
                 return;
             }
@@ -228,8 +234,7 @@ public sealed class HugetlbPools
     {
         lock (_lock)
         {
-            foreach (var (_, head) in inode.PageCache.OrderBy(kv => kv.Key).ToList()) PutHugePage(head);
-            inode.PageCache.Clear();
+            foreach (ulong idx in inode.PageCache.Keys.Order().ToList()) inode.RemoveFromPageCache(_m, idx);
             if (inode.Reservations.Count > 0) HugetlbAcctMemory(inode.Hstate, -inode.Reservations.Count);
             inode.Reservations.Clear();
         }

@@ -4,9 +4,8 @@ namespace GupSim.Hugetlb;
 
 /// <summary>
 /// A hugetlbfs inode (fs/hugetlbfs/inode.c): its page cache of huge pages and its reservation map (shared mappings).
-/// Page cache pages hold one reference each; GupSim does not set page->mapping on a hugetlbfs page-cache page (the
-/// inode's address_space): the inode is not a slab object here. A private mapping's pages are anonymous, their
-/// mapping the VMA's anon_vma (MmStruct's hugepage_add_new_anon_rmap()).
+/// Page cache pages hold one reference each and point at the inode's address_space (a hugetlbfs_inode_cache object);
+/// a private mapping's pages are anonymous, their mapping the VMA's anon_vma (MmStruct's hugepage_add_new_anon_rmap()).
 /// </summary>
 public sealed class HugetlbfsInode : Fs.Inode
 {
@@ -14,6 +13,34 @@ public sealed class HugetlbfsInode : Fs.Inode
         : base(name, linked)
     {
         Mount = mount;
+        // alloc_inode() → hugetlbfs_alloc_inode(): kmem_cache_alloc(hugetlbfs_inode_cachep) on the machine the mount
+        // belongs to; its i_data is the address_space the page cache pages point at.
+        if (mount.Machine is { } m) MappingAddress = m.Vfs.Objects.AllocInode(Fs.FsType.Hugetlbfs);
+    }
+
+    /// <summary>
+    /// huge_add_to_page_cache() (mm/hugetlb.c): the page cache takes the allocation's reference, and the head's
+    /// mapping and index are set as add_to_page_cache() sets them: the inode's address_space, and the index in huge
+    /// pages before v6.7, in base pages from v6.7 (<see cref="Arch.KernelVersion.HugetlbIndexInBasePages"/>).
+    /// </summary>
+    internal void AddToPageCache(Machine m, ulong idx, ulong head)
+    {
+        PageCache[idx] = head;
+        var sp = m.StructPages;
+        var page = m.PfnToPage(Pfn.FromUInt64(head));
+        sp.SetMapping(page, MappingAddress);
+        sp.SetIndex(page, m.Version.HugetlbIndexInBasePages ? idx << (Hstate.Shift - m.Arch.PageShift) : idx);
+    }
+
+    /// <summary>
+    /// remove_huge_page() → delete_from_page_cache() (page->mapping = NULL), then put_page() for the cache's
+    /// reference (the last one frees the page to the pool).
+    /// </summary>
+    internal void RemoveFromPageCache(Machine m, ulong idx)
+    {
+        if (!PageCache.Remove(idx, out ulong head)) return;
+        m.StructPages.SetMapping(m.PfnToPage(Pfn.FromUInt64(head)), 0);
+        m.Hugetlb.PutHugePage(head);
     }
 
     /// <summary>The mount it lives on.</summary>
@@ -31,8 +58,12 @@ public sealed class HugetlbfsInode : Fs.Inode
     /// <summary>"/mnt/huge/file"; "&lt;anon hugetlb 2M&gt;" for the unlinked inode behind MAP_HUGETLB|MAP_ANONYMOUS.</summary>
     public override string Path => Name.Length == 0 ? $"<anon hugetlb {Hstate}>" : Nlink > 0 ? Mount.Path.TrimEnd('/') + "/" + Name : $"/{Name} (deleted)";
 
-    /// <summary>evict() → hugetlbfs_evict_inode(): remove_inode_hugepages() and the reservations.</summary>
-    protected override void Evict(Machine m) => m.Hugetlb.RemoveInodePages(this);
+    /// <summary>evict() → hugetlbfs_evict_inode(): remove_inode_hugepages() and the reservations, then destroy_inode() frees the inode object.</summary>
+    protected override void Evict(Machine m)
+    {
+        m.Hugetlb.RemoveInodePages(this);
+        if (MappingAddress != 0) m.Vfs.Objects.Free(MappingAddress);
+    }
 
     /// <summary>
     /// hugetlbfs_fallocate(): a huge page in the page cache for every index of [offset, offset + len) that has none,
@@ -52,8 +83,7 @@ public sealed class HugetlbfsInode : Fs.Inode
             {
                 foreach (var (i, r) in added)
                 {
-                    m.Hugetlb.PutHugePage(PageCache[i]);
-                    PageCache.Remove(i);
+                    RemoveFromPageCache(m, i);
                     if (r)
                     {
                         // Give the consumed reservation back to the pool's count and the resv_map.
@@ -64,7 +94,7 @@ public sealed class HugetlbfsInode : Fs.Inode
                 return -(int)Errno.ENOSPC;
             }
             if (reserved) Reservations.Remove(idx);
-            PageCache[idx] = head; // the allocation's reference becomes the page cache's
+            AddToPageCache(m, idx, head); // the allocation's reference becomes the page cache's
             added.Add((idx, reserved));
         }
         Size = Math.Max(Size, end << h.Shift);
@@ -78,11 +108,7 @@ public sealed class HugetlbfsInode : Fs.Inode
     internal void TruncatePages(Machine m, ulong size)
     {
         ulong first = size >> Hstate.Shift;
-        foreach (ulong idx in PageCache.Keys.Where(k => k >= first).Order().ToList())
-        {
-            m.Hugetlb.PutHugePage(PageCache[idx]);
-            PageCache.Remove(idx);
-        }
+        foreach (ulong idx in PageCache.Keys.Where(k => k >= first).Order().ToList()) RemoveFromPageCache(m, idx);
         var resv = Reservations.Where(k => k >= first).ToList();
         if (resv.Count > 0) m.Hugetlb.HugetlbAcctMemory(Hstate, -resv.Count);
         foreach (ulong idx in resv) Reservations.Remove(idx);
@@ -101,6 +127,13 @@ public sealed class HugetlbfsMount
         Path = path;
         Hstate = hstate;
     }
+
+    /// <summary>A mount of <paramref name="machine"/>, whose inodes are slab objects of its hugetlbfs_inode_cache.</summary>
+    internal HugetlbfsMount(string path, Hstate hstate, Machine machine)
+        : this(path, hstate) => Machine = machine;
+
+    /// <summary>The machine whose kernel objects the inodes are, or null (a mount made without one: inodes without an address_space address).</summary>
+    internal Machine? Machine { get; }
 
     /// <summary>Mount point.</summary>
     public string Path { get; }
@@ -148,7 +181,7 @@ public sealed class HugetlbfsMounts
             : _pools.Default ?? throw new GupSimException("hugetlbfs: this machine has no huge page sizes");
         string norm = Normalize(path);
         if (_mounts.Any(m => m.Path == norm)) throw new GupSimException($"hugetlbfs: {norm} is already mounted");
-        var mount = new HugetlbfsMount(norm, h);
+        var mount = new HugetlbfsMount(norm, h, _pools.Machine);
         _mounts.Add(mount);
         return mount;
     }

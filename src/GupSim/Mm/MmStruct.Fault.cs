@@ -196,7 +196,7 @@ public sealed partial class MmStruct
             if (vma.MayShare)
             {
                 file.Reservations.Remove(idx);
-                file.PageCache[idx] = head; // huge_add_to_page_cache(): the page cache holds a reference
+                file.AddToPageCache(_m, idx, head); // huge_add_to_page_cache(): the page cache holds a reference
                 sp.RefAddReturn(_m.PfnToPage(Pfn.FromUInt64(head)), 1);
             }
             else

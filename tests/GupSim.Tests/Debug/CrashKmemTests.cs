@@ -186,6 +186,40 @@ public class CrashKmemTests
     }
 
     [Theory]
+    [InlineData("6.1", 1UL)] // the page cache index in huge pages
+    [InlineData("6.7", 512UL)] // a08c7193e4f1: in base pages
+    public void KmemP_HugetlbfsPageCacheHead_MapsTheInodesAddressSpace_UntilRemoved(string version, ulong secondIndex)
+    {
+        var runner = new GupSim.Scenario.ScenarioRunner(TextWriter.Null);
+        var r = runner.Run($"""
+            machine --arch x86_64 --kernel {version} --model sparsemem-vmemmap --ram 0-4G --hugepages "hugepagesz=2M hugepages=2"
+            mount /mnt/huge pagesize=2M
+            open F /mnt/huge/f
+            mmap A 4M file=F shared
+            touch A write
+            """, "hugetlbfs.scenario");
+        Assert.Equal(0, r.ExpectationsFailed);
+        var m = runner.Machine!;
+        Assert.True(runner.TryGetMapping("A", out ulong addr, out _));
+        ulong head1 = runner.Process!.WalkLeaf(addr + (2 * M))!.Value.Entry.Pfn.Value;
+        // The file's inode is the first object of hugetlbfs_inode_cache's first slab (GupSim makes no root inodes for
+        // the mounts), at that slab's direct-map address; page->mapping holds &inode->i_data, which GupSim puts at the
+        // object's start (KernelObjects). No PAGE_MAPPING_ANON bit: a page cache page.
+        ulong slabPfn = ulong.MaxValue;
+        for (ulong pfn = 0; pfn < 0x100000 && slabPfn == ulong.MaxValue; pfn++)
+            if (m.Describe(m.Memory.PhysToVirt(pfn << 12)).Region.Contains("slab page (hugetlbfs_inode_cache)", StringComparison.Ordinal)) slabPfn = pfn;
+        Assert.NotEqual(ulong.MaxValue, slabPfn);
+        ulong mapping = m.Memory.PhysToVirt(slabPfn << 12);
+        // Two references: the page cache's and the page table's.
+        string Columns(ulong pfn) => Run(m, (mm2, w) => CrashKmem.KmemP(mm2, pfn << 12, w))[1][27..55];
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{mapping,16:x} {secondIndex,8:x}  2"), Columns(head1));
+        // munmap leaves the page cache's reference and the mapping; rm (remove_inode_hugepages()) deletes it from the
+        // page cache (mapping = NULL) and frees it to the pool; the index stays.
+        Assert.Equal(0, runner.Run("munmap A\nrm /mnt/huge/f", "rm.scenario").ExpectationsFailed);
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{0,16:x} {secondIndex,8:x}  0"), Columns(head1));
+    }
+
+    [Theory]
     [InlineData("CENTER", 8, "SIZE", "  SIZE  ")]
     [InlineData("CENTER|LJUST", 16, "PGLIST_DATA", "  PGLIST_DATA   ")]
     [InlineData("CENTER|RJUST", 16, "MAPPING", "     MAPPING    ")]
