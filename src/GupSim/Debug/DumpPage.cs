@@ -96,7 +96,9 @@ public static class DumpPage
     {
         ArgumentNullException.ThrowIfNull(m);
         var sp = m.StructPages;
-        if (sp.PageHead(page) && m.Hugetlb.PageHuge(page)) return sp.Index(page) << sp.CompoundOrder(page);
+        // A hugetlb head's index is in huge pages until v6.7, which counts it in base pages and drops this case with
+        // linear_page_index()'s (KernelVersion.HugetlbIndexInBasePages).
+        if (!m.Version.HugetlbIndexInBasePages && sp.PageHead(page) && m.Hugetlb.PageHuge(page)) return sp.Index(page) << sp.CompoundOrder(page);
         if (!sp.PageTail(page)) return sp.Index(page);
         var head = sp.CompoundHead(page);
         return sp.Index(head) + (ulong)PagePtr.Difference(page, head, m.StructPageSize);

@@ -180,6 +180,11 @@ public class CrashKmemTests
         string Columns(ulong pfn) => Run(m, (mm2, w) => CrashKmem.KmemP(mm2, pfn << 12, w))[1][27..55];
         Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{mapping,16:x} {0,8:x}  1"), Columns(head0));
         Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{mapping,16:x} {secondIndex,8:x}  1"), Columns(head1));
+        // dump_page() prints page_to_pgoff(), in base pages either way: v6.1 shifts the huge-page index by the order
+        // (1 << 9), v6.7 has it in base pages already: 0x200 on both. The mapping is anonymous: the "anon " type.
+        var dump = DumpPage.Lines(m, m.PfnToPage(GupSim.Core.Pfn.FromUInt64(head1)), null);
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $" index:0x200 pfn:0x{head1:x}"), dump[0], StringComparison.Ordinal);
+        Assert.Contains(dump, l => l.StartsWith("anon flags: ", StringComparison.Ordinal));
         // munmap drops the last reference: free_huge_page() clears the mapping, leaves the index; the page is in the pool.
         Assert.Equal(0, mm.Munmap(addr, 4 * M));
         Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{0,16:x} {secondIndex,8:x}  0"), Columns(head1));
