@@ -200,6 +200,12 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     public bool HugetlbFollowPageMaskUsesNthPage => this >= V6_7;
 
     /// <summary>
+    /// v6.3: the FOLL_* flags are renumbered (2c2241081f7d: an enum in include/linux/mm_types.h from bit 0, the
+    /// internal ones in mm/internal.h from bit 16; <see cref="Gup.FollFlagsAbi"/>).
+    /// </summary>
+    public bool FollFlagsRenumbered => this >= new KernelVersion(6, 3);
+
+    /// <summary>
     /// v6.7: linear_page_index() (include/linux/pagemap.h) lost its hugetlb case (a08c7193e4f1, "mm/filemap: remove
     /// hugetlb special casing in filemap.c"), so a hugetlb folio's page->index is in base pages like any other page;
     /// before, linear_hugepage_index(): in huge pages.

@@ -36,7 +36,7 @@ public sealed partial class GetUserPages
     public long GetUserPagesRemote(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
         // is_valid_gup_flags(): FOLL_PIN is internal, and FOLL_LONGTERM references must be pins (pin_user_pages()).
-        if ((flags & (FollFlags.Pin | FollFlags.Longterm)) != 0) return -(int)Errno.EINVAL;
+        if (!GupFlagsValid("get_user_pages_remote", flags, FollFlags.Get | FollFlags.Touch)) return -(int)Errno.EINVAL;
         if (!CheckPagesArgument("get_user_pages_remote", nrPages, flags | FollFlags.Get, pages.Length, pin: false, out long bad)) return bad;
         return GupLongtermLocked(mm, start, nrPages, flags | FollFlags.Touch | FollFlags.Get, pages);
     }
@@ -47,7 +47,7 @@ public sealed partial class GetUserPages
     /// </summary>
     public long PinUserPagesRemote(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
-        if ((flags & FollFlags.Get) != 0) return -(int)Errno.EINVAL;
+        if (!GupFlagsValid("pin_user_pages_remote", flags, FollFlags.Pin)) return -(int)Errno.EINVAL;
         if (!CheckPagesArgument("pin_user_pages_remote", nrPages, flags | FollFlags.Pin, pages.Length, pin: true, out long bad)) return bad;
         return GupLongtermLocked(mm, start, nrPages, flags | FollFlags.Pin, pages);
     }

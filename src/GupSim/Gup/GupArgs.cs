@@ -70,6 +70,34 @@ public sealed partial class GetUserPages
     }
 
     /// <summary>
+    /// The gup_flags checks of an entry point, before anything is taken, each a WARN_ON_ONCE() and −EINVAL:
+    /// <list type="bullet">
+    /// <item>From v6.3, is_valid_gup_args() (mm/gup.c; inlined, so the warning names the entry point): internal flags
+    /// from the caller (FOLL_PIN, FOLL_TRIED, FOLL_REMOTE, FOLL_FAST_ONLY), then with the entry point's own flags
+    /// (<paramref name="toSet"/>) FOLL_GET together with FOLL_PIN, and FOLL_LONGTERM without FOLL_PIN.</item>
+    /// <item>Before, each entry point's own: pin_user_pages*() <c>WARN_ON_ONCE(gup_flags &amp; FOLL_GET)</c>;
+    /// get_user_pages*() and get_user_pages_fast() is_valid_gup_flags(): FOLL_PIN, FOLL_LONGTERM. (The fast paths'
+    /// allow-list comes after, in internal_get_user_pages_fast(): <see cref="FastFlagsValid"/>.)</item>
+    /// </list>
+    /// </summary>
+    private bool GupFlagsValid(string function, FollFlags caller, FollFlags toSet)
+    {
+        if (HasIsValidGupArgs(_m.Version))
+        {
+            var all = caller | toSet;
+            bool bad = (caller & (FollFlags.Pin | FollFlags.Tried | FollFlags.Remote | FollFlags.FastOnly)) != 0
+                || (all & (FollFlags.Get | FollFlags.Pin)) == (FollFlags.Get | FollFlags.Pin)
+                || ((all & FollFlags.Longterm) != 0 && (all & FollFlags.Pin) == 0);
+            if (bad) WarnOnOnce("is_valid_gup_args", function);
+            return !bad;
+        }
+        FollFlags refused = (toSet & FollFlags.Pin) != 0 ? FollFlags.Get : FollFlags.Pin | FollFlags.Longterm;
+        if ((caller & refused) == 0) return true;
+        WarnOnOnce(function, function);
+        return false;
+    }
+
+    /// <summary>
     /// WARN_ON_ONCE() at <paramref name="site"/> (<see cref="Machine.WarnOnce"/>): "WARNING: CPU: 0 PID: 1 at mm/gup.c
     /// &lt;function&gt;" the first time (the kernel also prints the line number and symbol offset, which GupSim does not
     /// carry per release).

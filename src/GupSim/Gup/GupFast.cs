@@ -13,7 +13,7 @@ public sealed partial class GetUserPages
     /// </summary>
     public long GetUserPagesFast(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
-        if ((flags & ~(FollFlags.Write | FollFlags.Longterm | FollFlags.Force)) != 0) return -(int)Errno.EINVAL;
+        if (!GupFlagsValid("get_user_pages_fast", flags, FollFlags.Get)) return -(int)Errno.EINVAL;
         if (!CheckPagesArgument("get_user_pages_fast", nrPages, flags | FollFlags.Get, pages.Length, pin: false, out long bad)) return bad;
         return FastFlagsValid(flags | FollFlags.Get) ? LocklessThenSlow(mm, start, nrPages, flags | FollFlags.Get, pages) : -(int)Errno.EINVAL;
     }
@@ -25,8 +25,9 @@ public sealed partial class GetUserPages
     /// </summary>
     public long PinUserPagesFast(MmStruct mm, ulong start, long nrPages, FollFlags flags, Span<PagePtr> pages)
     {
-        if ((flags & FollFlags.Get) != 0) return -(int)Errno.EINVAL;
         string fn = (flags & FollFlags.FastOnly) != 0 ? "pin_user_pages_fast_only" : "pin_user_pages_fast";
+        // pin_user_pages_fast_only() sets FOLL_FAST_ONLY itself: it is the entry point's, not the caller's.
+        if (!GupFlagsValid(fn, flags & ~FollFlags.FastOnly, FollFlags.Pin | (flags & FollFlags.FastOnly))) return -(int)Errno.EINVAL;
         if (!CheckPagesArgument(fn, nrPages, flags | FollFlags.Pin, pages.Length, pin: true, out long bad)) return bad;
         return FastFlagsValid(flags | FollFlags.Pin) ? LocklessThenSlow(mm, start, nrPages, flags | FollFlags.Pin, pages) : -(int)Errno.EINVAL;
     }
@@ -43,10 +44,12 @@ public sealed partial class GetUserPages
     }
 
     /// <summary>internal_get_user_pages_fast()'s flag check: only WRITE|LONGTERM|FORCE|PIN|GET|FAST_ONLY, and not GET with PIN.</summary>
-    private static bool FastFlagsValid(FollFlags flags)
+    private bool FastFlagsValid(FollFlags flags)
     {
         const FollFlags allowed = FollFlags.Write | FollFlags.Longterm | FollFlags.Force | FollFlags.Pin | FollFlags.Get | FollFlags.FastOnly;
-        return (flags & ~allowed) == 0 && (flags & (FollFlags.Get | FollFlags.Pin)) != (FollFlags.Get | FollFlags.Pin);
+        bool ok = (flags & ~allowed) == 0 && (flags & (FollFlags.Get | FollFlags.Pin)) != (FollFlags.Get | FollFlags.Pin);
+        if (!ok) WarnOnOnce("internal_get_user_pages_fast", "internal_get_user_pages_fast");
+        return ok;
     }
 
     /// <summary>

@@ -133,7 +133,8 @@ public sealed class GupTestModule
                 nr = (long)((next - addr) >> pageShift);
             }
             if (!splitFlags) gup.GupFlags &= (uint)FollFlags.Write;
-            var flags = (FollFlags)gup.GupFlags;
+            // The word is what user space wrote; the kernel reads it with its own FOLL_* numbers (renumbered in v6.3).
+            var flags = FollFlagsAbi.FromKernelWord(gup.GupFlags, _m.Version);
             var slice = nr > 0 ? pages.Slice((int)i, (int)nr) : Span<PagePtr>.Empty;
             nr = cmd switch
             {

@@ -34,6 +34,16 @@ public sealed record GupTestDialect(KernelVersion Version)
     /// </summary>
     public bool HandlesTouchOption => HasV513Options && Version < KernelVersion.V7_1;
 
+    /// <summary>The selftest's own <c>#define FOLL_WRITE 0x01</c> ("Just the flags we need, copied from mm.h"): bit 0 in every numbering.</summary>
+    public const uint SelftestFollWrite = 0x01;
+
+    /// <summary>
+    /// The selftest's own <c>#define FOLL_TOUCH 0x02</c>, which <c>-z</c> ORs into gup_flags: mm.h's value until v6.2.
+    /// From v6.3 the kernel reads bit 1 as FOLL_GET (<see cref="Gup.FollFlagsAbi"/>), so <c>-z</c> with a pin command
+    /// asks for FOLL_GET | FOLL_PIN, which is_valid_gup_args() refuses with a WARN and −EINVAL.
+    /// </summary>
+    public const uint SelftestFollTouch = 0x02;
+
     /// <summary>
     /// <c>-j N</c> threads: Peter Xu, "mm/gup_benchmark: Support threading" (v2 posted 2021-05-07 with the has_pinned
     /// series; commit id not found; inferred: v5.14, the first merge window after it).
@@ -269,7 +279,7 @@ public sealed class GupTestSelftest
     private GupTestProcess? Setup(Options o, KselftestTap? ksft, TextWriter stdout, TextWriter stderr, out int exit)
     {
         o.Gup.NrPagesPerCall = unchecked((uint)o.NrPages);
-        if (o.Write) o.Gup.GupFlags |= (uint)FollFlags.Write;
+        if (o.Write) o.Gup.GupFlags |= GupTestDialect.SelftestFollWrite;
         var mm = MmStruct.Create(_m) ?? throw new GupSimException("gup_test: the machine has no memory left for a page table");
         try
         {
@@ -323,7 +333,7 @@ public sealed class GupTestSelftest
 
         if (o.Touch)
         {
-            o.Gup.GupFlags |= (uint)FollFlags.Touch;
+            o.Gup.GupFlags |= GupTestDialect.SelftestFollTouch;
         }
         else
         {
