@@ -32,9 +32,12 @@ public sealed class KernelObjects
 
     /// <summary>
     /// The anon_vma cache: struct anon_vma is 10 words on 64-bit v5.11 (root, a 40-byte rw_semaphore, refcount and
-    /// degree, parent, rb_root_cached); the free pointer goes after the object (TYPESAFE_BY_RCU, ctor): 88 bytes.
+    /// degree, parent, rb_root_cached), 12 from v6.0, where Jann Horn's fix of the degree ambiguity replaced
+    /// <c>unsigned degree</c> with <c>unsigned long num_children</c> and <c>num_active_vmas</c> (80 → 96 bytes on
+    /// x86_64); the free pointer goes after the object (TYPESAFE_BY_RCU, ctor): s->size 88, then 104.
     /// </summary>
-    public KmemCache AnonVmaCache => _anonVma ??= _m.Slub.KmemCacheCreate("anon_vma", 10 * _m.Arch.WordBytes, SlabFlags.FreePointerOutside);
+    public KmemCache AnonVmaCache => _anonVma ??= _m.Slub.KmemCacheCreate("anon_vma",
+        (_m.Version >= Arch.KernelVersion.FromNumbers(6, 0) ? 12 : 10) * _m.Arch.WordBytes, SlabFlags.FreePointerOutside);
 
     /// <summary>
     /// The inode cache of a filesystem type, with s->size as /proc/slabinfo shows it on x86_64 (4.19 figures for
