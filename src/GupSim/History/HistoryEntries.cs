@@ -67,6 +67,7 @@ public static class HistoryEntries
             "On the fresh boot the 56 hot-added memmaps come out back to back (pairs in stolen MOVABLE 4 MiB blocks, ascending), so page[i] past section k's memmap is section k+1's struct page: the bug is latent and both sides are the same.",
             "On the lived-in machine the free lists are in a used order and page[i] walks onto other struct pages: v5.11's stores are stray; v5.12 walks with mem_map_next() and makes none.",
             "v5.11 only clears flags through page[i]; a 'BUG: Bad page state' is reported only where a later free-time check of the model reads a changed struct page (Zi Yan's report gives the message, not the page).",
+            "gupsim check sweeps the same free with --teardown free-pool (munmap, then nr_hugepages 0 after each configuration's release).",
         ],
     };
 

@@ -36,6 +36,14 @@ public sealed class Hstate
     public ulong Mask => ~(Size.Bytes - 1);
     /// <summary>huge_page_shift().</summary>
     public int Shift => Order + PageShift;
+
+    /// <summary>
+    /// page->index of this hstate's page at huge-page index <paramref name="hugeIndex"/> of its file or mapping
+    /// (vma_hugecache_offset(), linear_hugepage_index()), as add_to_page_cache() and __page_set_anon_rmap() store it:
+    /// the huge index itself before v6.7, in base pages from v6.7 (<see cref="Arch.KernelVersion.HugetlbIndexInBasePages"/>).
+    /// </summary>
+    public ulong PageIndex(ulong hugeIndex, Arch.KernelVersion version) =>
+        version.HugetlbIndexInBasePages ? hugeIndex << Order : hugeIndex;
     /// <summary>pages_per_huge_page().</summary>
     public ulong PagesPerHugePage => 1UL << Order;
     /// <summary>The sysfs directory name: "hugepages-2048kB".</summary>

@@ -192,8 +192,7 @@ public sealed class HugetlbPools
             if (temporary)
             {
                 // free_huge_page() of a surplus page: page->mapping = NULL, then update_and_free_page().
-                var oldHead = _m.PfnToPage(Pfn.FromUInt64(oldHeadPfn));
-                if (_m.StructPages.Mapping(oldHead) != 0) _m.StructPages.SetMapping(oldHead, 0);
+                ClearMappingOnFree(_m.PfnToPage(Pfn.FromUInt64(oldHeadPfn)));
                 UpdateAndFreePage(h, oldHeadPfn);
                 return;
             }
@@ -468,14 +467,21 @@ public sealed class HugetlbPools
         }
     }
 
+    /// <summary>
+    /// free_huge_page()'s <c>page->mapping = NULL</c> (an anonymous page's anon_vma; a page cache page's was cleared by
+    /// its removal already); the index is left as it was.
+    /// </summary>
+    private void ClearMappingOnFree(PagePtr head)
+    {
+        if (_m.StructPages.Mapping(head) != 0) _m.StructPages.SetMapping(head, 0);
+    }
+
     /// <summary>free_huge_page() for a page whose last reference went: surplus pages leave the pool, others go back on the free list.</summary>
     internal void FreeHugePage(Hstate h, ulong headPfn, int nid, bool fromAlloc = false)
     {
         var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
         _m.StructPages.SetRefcount(head, 0);
-        // free_huge_page(): page->mapping = NULL (an anonymous page's anon_vma, a page cache page's already cleared
-        // by its removal); the index is left as it was.
-        if (_m.StructPages.Mapping(head) != 0) _m.StructPages.SetMapping(head, 0);
+        ClearMappingOnFree(head);
         if (!fromAlloc && h.SurplusHugePages > 0)
         {
             h.SurplusHugePages--;

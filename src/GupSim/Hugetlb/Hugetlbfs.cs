@@ -29,7 +29,7 @@ public sealed class HugetlbfsInode : Fs.Inode
         var sp = m.StructPages;
         var page = m.PfnToPage(Pfn.FromUInt64(head));
         sp.SetMapping(page, MappingAddress);
-        sp.SetIndex(page, m.Version.HugetlbIndexInBasePages ? idx << (Hstate.Shift - m.Arch.PageShift) : idx);
+        sp.SetIndex(page, Hstate.PageIndex(idx, m.Version));
     }
 
     /// <summary>

@@ -236,7 +236,7 @@ public sealed partial class MmStruct
         var sp = _m.StructPages;
         sp.SetCompoundMapcount(head, 0);
         sp.SetMapping(head, AnonVmaPrepare(vma).Address | StructPages.PageMappingAnon);
-        sp.SetIndex(head, _m.Version.HugetlbIndexInBasePages ? vma.LinearPageIndex(haddr, PageShift) : vma.HugecacheIndex(haddr, PageShift));
+        sp.SetIndex(head, vma.Hstate!.PageIndex(vma.HugecacheIndex(haddr, PageShift), _m.Version));
     }
 
     /// <summary>hugetlb_cow(): a private copy of a read-only mapped huge page (reusing it when this mapping is its only user).</summary>

@@ -132,7 +132,7 @@ public sealed class GupTestModule
                 next = end;
                 nr = (long)((next - addr) >> pageShift);
             }
-            if (!splitFlags) gup.GupFlags &= (uint)FollFlags.Write;
+            if (!splitFlags) gup.GupFlags &= FollFlagsAbi.ToKernelWord(FollFlags.Write, _m.Version); // v5.11/v5.12: gup->flags &= FOLL_WRITE
             // The word is what user space wrote; the kernel reads it with its own FOLL_* numbers (renumbered in v6.3).
             var flags = FollFlagsAbi.FromKernelWord(gup.GupFlags, _m.Version);
             var slice = nr > 0 ? pages.Slice((int)i, (int)nr) : Span<PagePtr>.Empty;
