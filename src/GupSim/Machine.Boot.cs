@@ -33,6 +33,7 @@ public sealed partial class Machine
         setup.ReserveEarly();
         m._setup = setup;
         m.ZeroPfn = m.PfnOf(Math.Min(setup.ImageStart + (1UL << 20), setup.ImageEnd - m.Arch.PageSize));
+        m.Memory.Contents.Write(m.ZeroPfn, PageContents.Zero); // empty_zero_page: all zero bytes, in the kernel's .bss
         bool arm64 = m.Arch.KernelArch == "arm64";
         if (!arm64) m.BootDmaContiguousReserve();
         m.BootHugetlbCmaReserve();

@@ -204,6 +204,9 @@ internal sealed class PageMigrator
             }
         }
         var newHead = _m.PfnToPage(Pfn.FromUInt64(newPfn));
+        // move_to_new_page() → migrate_page_copy(): the data, subpage by subpage (copy_huge_page(), whose gigantic
+        // case walks by mem_map_next() and later nth_page(), reaching each subpage's own page on every model).
+        _m.Memory.CopyPages(newPfn, oldPfn, 1UL << order);
         // Move: page-table entries (remove_migration_ptes()), page cache slot, map counts, the flags that matter.
         foreach (var x in maps)
             mm.PageTable.Write(x.Slot, PageTableEntry.MakeLeaf(Pfn.FromUInt64(newPfn + (x.Entry.Pfn.Value - oldPfn)), x.Entry.Flags, _m.Arch.PageShift));

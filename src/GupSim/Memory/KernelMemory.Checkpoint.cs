@@ -3,7 +3,7 @@ namespace GupSim.Memory;
 /// <summary>
 /// Checkpoints of the kernel memory that is not struct pages (GupSim's machinery for <see cref="Machine.Checkpoint"/>):
 /// an undo journal of the first store to each word of "other" kernel data and of each page-table entry reached
-/// through its direct-map address, and the stray-write totals.
+/// through its direct-map address, the page contents (<see cref="PageContents"/>, chunk by chunk), and the stray-write totals.
 /// </summary>
 public sealed partial class KernelMemory
 {
@@ -49,6 +49,7 @@ public sealed partial class KernelMemory
             if (_journal is not null) throw new InvalidOperationException("a kernel memory checkpoint is already open on this machine");
             _journal = new CheckpointJournal { Stray = _strayTotal };
         }
+        Contents.BeginJournal();
     }
 
     /// <summary>Puts back every journaled word and the stray-write totals; the checkpoint stays open.</summary>
@@ -59,7 +60,11 @@ public sealed partial class KernelMemory
             var j = _journal ?? throw new InvalidOperationException("no kernel memory checkpoint is open");
             foreach (var (key, (had, value)) in j.Other)
             {
-                if (had) _otherWrites[key] = value;
+                if (had)
+                {
+                    _otherWrites[key] = value;
+                    _otherWritePages.Add(key >> _arch.PageShift);
+                }
                 else _otherWrites.Remove(key);
             }
             j.Other.Clear();
@@ -67,12 +72,14 @@ public sealed partial class KernelMemory
             j.PageTableWords.Clear();
             _strayTotal = j.Stray;
         }
+        Contents.Rollback();
     }
 
     /// <summary>Closes the checkpoint.</summary>
     internal void EndCheckpoint()
     {
         lock (_otherWrites) _journal = null;
+        Contents.EndJournal();
     }
 
     /// <summary>_otherWrites[key] = value, journaling the old contents first (caller holds the lock).</summary>
@@ -81,6 +88,15 @@ public sealed partial class KernelMemory
         if (_journal is { } j && !j.Other.ContainsKey(key))
             j.Other[key] = _otherWrites.TryGetValue(key, out uint old) ? (true, old) : (false, 0);
         _otherWrites[key] = value;
+        _otherWritePages.Add(key >> _arch.PageShift);
+    }
+
+    /// <summary>Removes the word at <paramref name="key"/> from _otherWrites, journaling it first (caller holds the lock).</summary>
+    private void RemoveOther(ulong key)
+    {
+        if (!_otherWrites.TryGetValue(key, out uint old)) return;
+        if (_journal is { } j && !j.Other.ContainsKey(key)) j.Other[key] = (true, old);
+        _otherWrites.Remove(key);
     }
 
     private void JournalPageTableWord(ulong[] entries, int index)

@@ -63,6 +63,9 @@ public sealed partial class KernelMemory
     /// <summary>The struct page contents.</summary>
     public StructPageStore Store { get; }
 
+    /// <summary>What each physical page holds, page by page (see <see cref="PageContents"/>, <see cref="StorePage"/>).</summary>
+    public PageContents Contents { get; } = new();
+
     /// <summary>The <c>vmemmap</c> symbol: where pfn 0's struct page would be (VMEMMAP_START, biased on arm64/riscv).</summary>
     public ulong Vmemmap { get; private set; }
 
@@ -255,7 +258,7 @@ public sealed partial class KernelMemory
         if (TryLocateStructPageWord(va, out ulong pfn, out int unit, what)) return Store.ReadUnit(pfn, unit);
         if (TryLocatePageTableWord(va, out var table, out int idx, out int shift)) return (uint)(Volatile.Read(ref table.Entries[idx]) >> shift);
         EnsureMappedOther(va, what);
-        lock (_otherWrites) return _otherWrites.TryGetValue(va & ~3UL, out uint v) ? v : Garbage(va & ~3UL);
+        lock (_otherWrites) return _otherWrites.TryGetValue(va & ~3UL, out uint v) ? v : Unpatched(va & ~3UL);
     }
 
     /// <summary>Writes the 32-bit value at a 4-byte aligned <paramref name="va"/>; oopses where nothing is mapped.</summary>
@@ -294,7 +297,7 @@ public sealed partial class KernelMemory
         lock (_otherWrites)
         {
             ulong key = va & ~3UL;
-            uint old = _otherWrites.TryGetValue(key, out uint v) ? v : Garbage(key);
+            uint old = _otherWrites.TryGetValue(key, out uint v) ? v : Unpatched(key);
             uint now = unchecked(old + (uint)delta);
             SetOther(key, now);
             return (int)now;
@@ -318,7 +321,7 @@ public sealed partial class KernelMemory
         lock (_otherWrites)
         {
             ulong key = va & ~3UL;
-            uint old = _otherWrites.TryGetValue(key, out uint v) ? v : Garbage(key);
+            uint old = _otherWrites.TryGetValue(key, out uint v) ? v : Unpatched(key);
             if (old != expected) return false;
             SetOther(key, value);
             return true;

@@ -1,7 +1,7 @@
-using GupSim.Memory;
 using GupSim.Arch;
 using GupSim.Core;
 using GupSim.Hugetlb;
+using GupSim.Memory;
 using GupSim.Pages;
 
 namespace GupSim.Mm;
@@ -85,6 +85,7 @@ public sealed partial class MmStruct
             return rc0 == 0 ? VmFault.None : VmFault.Oom;
         }
         if (!_m.TryAllocPages(0, 0, "anonymous page", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
+        _m.Memory.FillPages(pfn.Value, 1, PageContents.Zero); // alloc_zeroed_user_highpage_movable(): __GFP_ZERO
         int rc = PageTable.SetLeaf(page, null, pfn, user | PteFlags.Write | PteFlags.Dirty);
         if (rc != 0)
         {
@@ -108,6 +109,9 @@ public sealed partial class MmStruct
             return VmFault.Write;
         }
         if (!_m.TryAllocPages(0, 0, "anonymous page (COW)", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
+        // wp_page_copy(): a zeroed page for the zero page, else cow_user_page()'s copy_user_highpage().
+        if (oldPfn == _m.ZeroPfn) _m.Memory.FillPages(pfn.Value, 1, PageContents.Zero);
+        else _m.Memory.CopyPages(pfn.Value, oldPfn, 1);
         PageTable.Write(l.Slot, PageTableEntry.MakeLeaf(pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Write | PteFlags.Dirty, _m.Arch.PageShift));
         sp.AtomicMapcountSet(_m.PfnToPage(pfn), 0);
         SetAnonRmap(vma, _m.PfnToPage(pfn), addr & ~(PageSize - 1));
@@ -136,6 +140,7 @@ public sealed partial class MmStruct
         var head = _m.PfnToPage(pfn);
         _m.Hugetlb.Compound.PrepCompoundPage(head, order);
         _m.Hugetlb.Compound.SetCompoundPageDtor(head, TranshugePageDtor);
+        _m.Memory.FillPages(pfn.Value, 1UL << order, PageContents.Zero); // __do_huge_pmd_anonymous_page(): clear_huge_page()
         var size = _m.Arch.FindHugePageSize(_m.Arch.PmdSize)!;
         int rc = PageTable.SetLeaf(haddr, size, pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Huge
             | ((vma.Flags & VmFlags.Write) != 0 ? PteFlags.Write | PteFlags.Dirty : PteFlags.None));
@@ -193,6 +198,7 @@ public sealed partial class MmStruct
         {
             bool reserved = vma.MayShare ? file.Reservations.Contains(idx) : vma.PrivateReservations.Contains(idx);
             if (!_m.Hugetlb.TryAllocHugePage(h, reserved, out head)) return VmFault.SigBus;
+            ClearHugePage(head, h);
             if (vma.MayShare)
             {
                 file.Reservations.Remove(idx);
@@ -223,6 +229,13 @@ public sealed partial class MmStruct
             return HugetlbCow(vma, haddr, PageTable.Read(PageTable.HugePteOffset(haddr, h.Size.Bytes)!.Value));
         return VmFault.None;
     }
+
+    /// <summary>
+    /// clear_huge_page() (mm/memory.c) on a fresh hugetlb page: every subpage zeroed through clear_user_highpage().
+    /// A gigantic page's subpages are reached by clear_gigantic_page()'s mem_map_next() (v5.11), then nth_page() and
+    /// folio_page(): the right struct page on every memory model, so each subpage's own page is cleared.
+    /// </summary>
+    private void ClearHugePage(ulong head, Hstate h) => _m.Memory.FillPages(head, h.PagesPerHugePage, PageContents.Zero);
 
     /// <summary>
     /// hugepage_add_new_anon_rmap() (mm/rmap.c): a new anonymous hugetlb page's compound mapcount starts at 0 (one
@@ -260,6 +273,7 @@ public sealed partial class MmStruct
         ulong idx = vma.HugecacheIndex(haddr, PageShift);
         bool reserved = vma.PrivateReservations.Contains(idx);
         if (!_m.Hugetlb.TryAllocHugePage(h, reserved, out ulong fresh)) return VmFault.SigBus;
+        _m.Memory.CopyPages(fresh, oldHead, h.PagesPerHugePage); // copy_user_huge_page(): mem_map_next(), then nth_page(): right on every model
         vma.PrivateReservations.Remove(idx);
         PageTable.SetLeaf(haddr, h.Size, Pfn.FromUInt64(fresh), HugeLeafFlags(vma, writable: true));
         HugepageAddNewAnonRmap(vma, _m.PfnToPage(Pfn.FromUInt64(fresh)), haddr);

@@ -14,6 +14,8 @@ public enum VmFlags : ulong
     MayExec = 0x40,
     MayShare = 0x80,
     GrowsDown = 0x100,
+    /// <summary>VM_UFFD_MISSING: registered with a userfaultfd in MISSING mode (UFFDIO_REGISTER_MODE_MISSING).</summary>
+    UffdMissing = 0x200,
     PfnMap = 0x400,
     Locked = 0x2000,
     Io = 0x4000,

@@ -321,6 +321,10 @@ public sealed class ScenarioRunner
                 case "mount": DoMount(args); break;
                 case "mmap": DoMmap(args); break;
                 case "touch": DoTouch(args); break;
+                case "fill": DoFill(args); break;
+                case "verify": DoVerify(args); break;
+                case "uffd-register": DoUffdRegister(args); break;
+                case "uffd-copy": DoUffdCopy(args); break;
                 case "munmap": DoMunmap(args); break;
                 case "mprotect": DoMprotect(args); break;
                 case "madvise": DoMadvise(args); break;
@@ -671,6 +675,73 @@ public sealed class ScenarioRunner
         string r = (fault & VmFault.SigBus) != 0 ? "SIGBUS" : (fault & VmFault.SigSegv) != 0 ? "SIGSEGV" : (fault & VmFault.Oom) != 0 ? "OOM" : "ok";
         Result(string.Create(CultureInfo.InvariantCulture, $"touch {args[0]} {(write ? "write" : "read")} ({touched} pages faulted)"), r);
     }
+
+    /// <summary>fill NAME: the user writes its own data into every page of the mapping (a pattern that differs page by page).</summary>
+    private void DoFill(string[] args)
+    {
+        if (args.Length != 1) throw new GupSimException("usage: fill NAME");
+        var (addr, len) = Mapping(args[0]);
+        var fault = VmFault.None;
+        ulong written = 0;
+        for (ulong a = addr; a < addr + len; a += M.Arch.PageSize)
+        {
+            fault = Proc.UserWritePage(a, PageContents.UserPattern(a));
+            if ((fault & VmFault.Error) != 0) break;
+            written++;
+        }
+        Result(string.Create(CultureInfo.InvariantCulture, $"fill {args[0]} ({written} pages written)"), FaultName(fault));
+    }
+
+    /// <summary>
+    /// verify DST SRC: the user compares the two mappings page by page (reading faults pages in, as any load does):
+    /// <c>ok</c>, or how many pages of DST differ from SRC and where the first one is.
+    /// </summary>
+    private void DoVerify(string[] args)
+    {
+        if (args.Length != 2) throw new GupSimException("usage: verify DST SRC");
+        var (dst, dlen) = Mapping(args[0]);
+        var (src, slen) = Mapping(args[1]);
+        ulong len = Math.Min(dlen, slen), differ = 0, first = ulong.MaxValue;
+        var fault = VmFault.None;
+        for (ulong off = 0; off < len && (fault & VmFault.Error) == 0; off += M.Arch.PageSize)
+        {
+            fault = Proc.UserReadPage(dst + off, out ulong d, out bool dp);
+            if ((fault & VmFault.Error) != 0) break;
+            fault = Proc.UserReadPage(src + off, out ulong sv, out bool sp);
+            if ((fault & VmFault.Error) != 0) break;
+            if (d == sv && !dp && !sp && d != PageContents.Unwritten) continue;
+            differ++;
+            if (first == ulong.MaxValue) first = off;
+        }
+        string what = string.Create(CultureInfo.InvariantCulture, $"verify {args[0]} {args[1]} ({len >> M.Arch.PageShift} pages)");
+        if ((fault & VmFault.Error) != 0) Result(what, FaultName(fault));
+        else if (differ == 0) Result(what, "ok");
+        else Result(what, string.Create(CultureInfo.InvariantCulture, $"{differ} pages differ, the first at +0x{first:x}"));
+    }
+
+    /// <summary>uffd-register NAME: userfaultfd() and UFFDIO_REGISTER (MISSING mode) over the whole mapping.</summary>
+    private void DoUffdRegister(string[] args)
+    {
+        if (args.Length != 1) throw new GupSimException("usage: uffd-register NAME");
+        var (addr, len) = Mapping(args[0]);
+        Result($"uffd-register {args[0]}", ErrnoName(Proc.UffdRegister(addr, len)));
+    }
+
+    /// <summary>uffd-copy DST SRC: UFFDIO_COPY of SRC's bytes into the whole of DST (the shorter length).</summary>
+    private void DoUffdCopy(string[] args)
+    {
+        if (args.Length != 2) throw new GupSimException("usage: uffd-copy DST SRC");
+        var (dst, dlen) = Mapping(args[0]);
+        var (src, slen) = Mapping(args[1]);
+        var vma = Proc.VmaAt(dst);
+        if (vma is not null && !vma.IsHugetlb && (vma.Flags & VmFlags.UffdMissing) != 0)
+            throw new GupSimException($"uffd-copy: {args[0]} is not a hugetlb mapping; GupSim models UFFDIO_COPY into hugetlb mappings only (mmap it with hugetlb=SIZE)");
+        var r = Proc.UffdioCopy(dst, src, Math.Min(dlen, slen));
+        Result(string.Create(CultureInfo.InvariantCulture, $"uffd-copy {args[0]} {args[1]} (copy {r.Copied})"), ErrnoName(r.Result));
+    }
+
+    private static string FaultName(VmFault fault) =>
+        (fault & VmFault.SigBus) != 0 ? "SIGBUS" : (fault & VmFault.SigSegv) != 0 ? "SIGSEGV" : (fault & VmFault.Oom) != 0 ? "OOM" : "ok";
 
     private void DoMunmap(string[] args)
     {
