@@ -54,6 +54,7 @@ public static class CheckCommand
         var length = List("--length", "Pages asked for: N, cross (to one page past the next boundary), huge (a whole huge page), random", CheckSpace.DefaultLengths);
         var batch = List("--batch", "Pages per GUP call (gup_test -n): N, all, random", CheckSpace.DefaultBatches);
         var teardown = List("--teardown", "What runs after the release: keep (nothing), free-pool (munmap, then nr_hugepages 0: update_and_free_page() on every huge page; each such configuration boots its machine again), all", "keep");
+        var populate = List("--populate", "How the mapping gets its pages: fault (the user writes each huge page), uffd-copy (userfaultfd: UFFDIO_COPY from a user buffer, then the user compares them; copy_huge_page_from_user()), all", "fault");
         var budget = new Option<long?>("--budget") { Description = "Run at most N configurations, spread over every group (--seed chooses which)", HelpName = "n" };
         var seed = new Option<ulong>("--seed")
         {
@@ -73,7 +74,7 @@ public static class CheckCommand
             "Sweep configurations through the real GUP code and say, per arch, kernel, memory model, placement, GUP path and huge page size, "
             + "whether every pages[] entry is right and every count comes back; each group's first failure is shrunk to a minimal gupsim scenario. "
             + "Exit codes: 0 nothing failed, 1 some configuration failed, 2 bad input.");
-        foreach (var o in new Option[] { arch, kernel, strategy, assemblies, cFiles, model, placement, churn, seeds, sizes, path, offset, length, batch, teardown, budget, seed, shard, jobs, json, outDir, config, iomem })
+        foreach (var o in new Option[] { arch, kernel, strategy, assemblies, cFiles, model, placement, churn, seeds, sizes, path, offset, length, batch, teardown, populate, budget, seed, shard, jobs, json, outDir, config, iomem })
             cmd.Options.Add(o);
 
         cmd.SetAction(pr =>
@@ -98,6 +99,7 @@ public static class CheckCommand
                     Lengths = pr.GetValue(length),
                     Batches = pr.GetValue(batch),
                     Teardowns = pr.GetValue(teardown),
+                    Populates = pr.GetValue(populate),
                     Budget = pr.GetValue(budget),
                     Seed = pr.GetValue(seed),
                     ConfigFile = pr.GetValue(config),
@@ -312,7 +314,7 @@ public static class CheckCommand
         + (s.ElapsedSeconds > 0 ? I($" ({s.Configurations / s.ElapsedSeconds * 60:0} configurations/min)") : "");
 
     private static string ShownBy(CheckMinimalSummary m) =>
-        m.GupTest ?? "the scenario only (no gup_test run shows it: gup_test GUPs the whole mapping from its first page in calls at k x n, with a boot-time pool and no fast FOLL_LONGTERM, and never frees the pool)";
+        m.GupTest ?? "the scenario only (no gup_test run shows it: gup_test GUPs the whole mapping from its first page in calls at k x n, with a boot-time pool and no fast FOLL_LONGTERM, faults its pages in (no userfaultfd), and never frees the pool)";
 
     private static string GroupTitle(CheckGroupSummary g) =>
         $"{g.Arch} v{g.Kernel}{(g.Strategy is null ? "" : " --strategy " + g.Strategy)} {g.Model} {g.Placement} {g.Path} {g.HugepageSize}";

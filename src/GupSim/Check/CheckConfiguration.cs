@@ -68,6 +68,24 @@ public enum CheckTeardown
     FreePool,
 }
 
+/// <summary>
+/// How a configuration's hugetlb mapping gets its pages before GUP runs (the populate dimension of
+/// <c>gupsim check</c>, <c>--populate</c>): part of the machine shape, since the setup runs once per shape.
+/// </summary>
+public enum CheckPopulate
+{
+    /// <summary>The user writes every huge page (<c>touch A write</c>): hugetlb_no_page() faults each in. The default sweep.</summary>
+    Fault,
+    /// <summary>
+    /// userfaultfd: the mapping is registered (MISSING mode) and filled with UFFDIO_COPY from a user buffer of the same
+    /// length that the user wrote first (<c>fill S</c>), then the user compares the two (<c>verify A S</c>):
+    /// hugetlb_mcopy_atomic_pte() → copy_huge_page_from_user(), whose <c>dst_page + i</c> before 3272cfc2525b (v5.12)
+    /// copies the data into whatever page a wrong struct page stands for (trap 3's other half). Its stray stores and
+    /// the data the user finds are judged with the setup. Asked for by name.
+    /// </summary>
+    UffdCopy,
+}
+
 /// <summary>What went wrong in one configuration; several can hold at once.</summary>
 [Flags]
 public enum CheckSymptoms
@@ -119,7 +137,11 @@ public sealed record CheckShape(
     ulong ChurnBytes,
     ulong Seed,
     string? ConfigFile = null,
-    string? IomemFile = null);
+    string? IomemFile = null)
+{
+    /// <summary>How the mapping is populated (<c>--populate</c>; default <see cref="CheckPopulate.Fault"/>).</summary>
+    public CheckPopulate Populate { get; init; }
+}
 
 /// <summary>
 /// One configuration of <c>gupsim check</c>: a machine shape and one GUP call sequence over a hugetlb mapping of
@@ -215,6 +237,9 @@ public static class CheckNames
         CheckPath.FastLongtermUmem => "fast-longterm-umem",
         _ => "fast-longterm",
     };
+
+    /// <summary>"fault" or "uffd-copy".</summary>
+    public static string ToName(this CheckPopulate populate) => populate == CheckPopulate.UffdCopy ? "uffd-copy" : "fault";
 
     /// <summary>"keep" or "free-pool".</summary>
     public static string ToName(this CheckTeardown teardown) => teardown == CheckTeardown.FreePool ? "free-pool" : "keep";

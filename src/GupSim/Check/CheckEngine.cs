@@ -495,20 +495,43 @@ public sealed class CheckEngine : ICheckRunner
         var w = new Booted(shape);
         Interlocked.Increment(ref _boots);
         var runner = new ScenarioRunner(TextWriter.Null);
+        string? strayStep = null, verifyResult = null;
+        var strayInSetup = default(StrayWrites);
         // Line by line, as a user would, stopping at the first step that did not do what it says.
         foreach (string line in CheckScenario.SetupLines(shape))
         {
+            var stray0 = runner.Machine?.StrayWrites ?? default;
             var step = runner.Run(line, "gupsim check setup").Steps[^1];
+            // uffd-copy's stores through wrong struct pages, and what the user then finds in the mapping, are a
+            // failure of every configuration of the shape (judged after the verify step).
+            if (runner.Machine is { } sm && sm.StrayWrites.N != stray0.N)
+            {
+                strayInSetup += sm.StrayWrites - stray0;
+                strayStep ??= step.Text;
+            }
+            if (line.StartsWith(CheckScenario.VerifyStep + " ", StringComparison.Ordinal) && step.Oops is null)
+            {
+                verifyResult = step.Result;
+                if (strayStep is not null) break;
+            }
             // A kernel bug on the way (pool allocation, hot-add, fault-in) is a failure of every configuration of the shape;
             // a step the kernel refused (ENOMEM, EEXIST, fewer huge pages than asked) makes the shape not applicable.
             if ((step.Oops ?? step.SoftLockup) is { } bug)
             {
                 var kind = step.Oops is not null ? CheckSymptoms.Oops : CheckSymptoms.SoftLockup;
+                if (strayStep is not null) kind |= CheckSymptoms.StrayWrites;
                 w.SetupFailure = new CheckVerdict(kind, 0, -1, $"{SetupPrefix}'{step.Text}': {bug}");
                 return w;
             }
+            if (strayStep is not null) continue; // on to the verify step, whatever the copy returned
             if (step.Result is not string r || r == "ok") continue;
             w.NotApplicable = $"setup '{step.Text}': {r}";
+            return w;
+        }
+        if (strayStep is not null)
+        {
+            w.SetupFailure = new CheckVerdict(CheckSymptoms.StrayWrites, 0, -1,
+                $"{SetupPrefix}'{strayStep}': {strayInSetup.ToLine()}" + (verifyResult is string vr ? $"; verify: {vr}" : ""));
             return w;
         }
         if (runner.Machine is not { } m || runner.Process is not { } mm || !runner.TryGetMapping(CheckScenario.MappingName, out ulong addr, out ulong len))

@@ -114,6 +114,7 @@ public sealed record CheckLine(string Path, string HugepageSize, IReadOnlyList<C
             + string.Create(CultureInfo.InvariantCulture, $", {c.HugePages} huge page") + (c.HugePages == 1 ? "" : "s") + " of " + c.HugepageSize + ", "
             + (c.Iomem is null ? "RAM " + ByteSize.Format(c.Ram) + ", " : "RAM from " + c.Iomem + ", ")
             + (c.Churn == 0 ? "fresh boot" : string.Create(CultureInfo.InvariantCulture, $"churn {ByteSize.Format(c.Churn)} seed {c.Seed}"))
-            + ", " + c.Placement + " memmaps" + (c.Teardown == "free-pool" ? ", then the pool freed" : "");
+            + ", " + c.Placement + " memmaps" + (c.Populate == "uffd-copy" ? ", populated by UFFDIO_COPY" : "")
+            + (c.Teardown == "free-pool" ? ", then the pool freed" : "");
     }
 }

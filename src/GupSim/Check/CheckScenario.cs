@@ -19,6 +19,15 @@ public static class CheckScenario
     /// <summary>The name of the mapping the setup lines create (<c>mmap A …</c>).</summary>
     public const string MappingName = "A";
 
+    /// <summary>The name of <see cref="CheckPopulate.UffdCopy"/>'s source buffer (<c>mmap S …</c>).</summary>
+    public const string SourceName = "S";
+
+    /// <summary>The setup step that copies the source into the mapping (<see cref="CheckPopulate.UffdCopy"/>).</summary>
+    public const string UffdCopyStep = "uffd-copy";
+
+    /// <summary>The setup step in which the user compares the mapping with the source (<see cref="CheckPopulate.UffdCopy"/>).</summary>
+    public const string VerifyStep = "verify";
+
     /// <summary>
     /// The physical range a hot-plug shape adds (<c>hotplug START-END</c>): from the end of the boot RAM rounded up
     /// to the larger of the huge page and the memory section, <see cref="CheckShape.HugePages"/> huge pages long,
@@ -74,7 +83,10 @@ public static class CheckScenario
     /// boot-time pool, or for the hot-plug and CMA placements a boot without one — with <c>--hugetlb-cma</c> for CMA,
     /// then <c>hotplug RANGE</c> for hot-plug — and the pool written at run time as a user would, so the allocators
     /// decide whether it comes from the hot-added memory or the CMA area), then
-    /// <c>mmap A LEN hugetlb=H</c> and <c>touch A write</c>.
+    /// <c>mmap A LEN hugetlb=H</c> and <c>touch A write</c>; for <see cref="CheckPopulate.UffdCopy"/> a source
+    /// buffer written by the user (<c>mmap S LEN</c>, <c>fill S</c>) right after boot (and hot-add), and instead of
+    /// the touch
+    /// <c>uffd-register A</c>, <c>uffd-copy A S</c> and <c>verify A S</c>.
     /// </summary>
     public static IReadOnlyList<string> SetupLines(CheckShape shape)
     {
@@ -94,10 +106,23 @@ public static class CheckScenario
         string h = ByteSize.Format(shape.HugepageBytes);
         if (HotplugRange(shape) is PhysRange hot)
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"hotplug 0x{hot.Start:x}-0x{hot.End:x}"));
+        string len = ByteSize.Format((ulong)shape.HugePages * shape.HugepageBytes);
+        // The source buffer first: a run-time pool then comes from what the user's pages left (the hot-added memory).
+        if (shape.Populate == CheckPopulate.UffdCopy)
+        {
+            lines.Add($"mmap {SourceName} {len}");
+            lines.Add($"fill {SourceName}");
+        }
         if (HasRunTimePool(shape))
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"hugepages {h}={shape.HugePages}"));
-        lines.Add(string.Create(CultureInfo.InvariantCulture, $"mmap {MappingName} {ByteSize.Format((ulong)shape.HugePages * shape.HugepageBytes)} hugetlb={h}"));
-        lines.Add($"touch {MappingName} write");
+        lines.Add($"mmap {MappingName} {len} hugetlb={h}");
+        if (shape.Populate == CheckPopulate.UffdCopy)
+        {
+            lines.Add($"uffd-register {MappingName}");
+            lines.Add($"{UffdCopyStep} {MappingName} {SourceName}");
+            lines.Add($"{VerifyStep} {MappingName} {SourceName}");
+        }
+        else lines.Add($"touch {MappingName} write");
         return lines;
     }
 
@@ -144,7 +169,8 @@ public static class CheckScenario
     /// <summary>
     /// A full <c>gupsim scenario</c> script that reproduces <paramref name="verdict"/> for
     /// <paramref name="configuration"/>: a comment saying what it shows, the setup lines, a <c>strategy-assembly</c>
-    /// line for a user recorder, the GUP line, the release (unless the GUP itself oopsed) and for
+    /// line for a user recorder, the GUP line (unless the setup itself failed), the release (unless the GUP or the
+    /// setup stopped it) and for
     /// <see cref="CheckTeardown.FreePool"/> <c>munmap A</c> and <c>hugepages SIZE=0</c>, and one <c>expect</c>
     /// line per symptom (<c>expect wrong-pages N</c>, <c>expect unpinnable N</c>, <c>expect leak</c>, <c>expect oops</c>,
     /// <c>expect bad-page-state</c>, <c>expect stray-writes</c>; a pass expects <c>pages-correct</c>, <c>no-leak</c>,
@@ -161,13 +187,15 @@ public static class CheckScenario
         var sb = new StringBuilder();
         string kind = verdict.Symptoms.Kind() ?? "pass";
         sb.Append(CultureInfo.InvariantCulture,
-            $"# gupsim check: {kind} — {c.Shape.Arch} v{c.Shape.Kernel} {c.Shape.Model.ToName()} {c.Shape.Placement.ToName()}, {ByteSize.Format(c.Shape.HugepageBytes)} pages, {c.Path.ToName()}, offset {c.OffsetPages}{(c.ByteOffset != 0 ? $"+{c.ByteOffset}B" : "")} length {c.LengthPages} batch {(c.Batch <= 0 ? "all" : c.Batch.ToString(CultureInfo.InvariantCulture))}{(c.Teardown == CheckTeardown.FreePool ? ", then the pool freed" : "")}")
+            $"# gupsim check: {kind} — {c.Shape.Arch} v{c.Shape.Kernel} {c.Shape.Model.ToName()} {c.Shape.Placement.ToName()}, {ByteSize.Format(c.Shape.HugepageBytes)} pages, {c.Path.ToName()}, offset {c.OffsetPages}{(c.ByteOffset != 0 ? $"+{c.ByteOffset}B" : "")} length {c.LengthPages} batch {(c.Batch <= 0 ? "all" : c.Batch.ToString(CultureInfo.InvariantCulture))}{(c.Shape.Populate == CheckPopulate.UffdCopy ? ", populated by UFFDIO_COPY" : "")}{(c.Teardown == CheckTeardown.FreePool ? ", then the pool freed" : "")}")
             .Append('\n');
         if (verdict.Detail is not null) sb.Append("# ").Append(verdict.Detail.Replace('\n', ' ')).Append('\n');
         foreach (var l in SetupLines(c.Shape)) sb.Append(l).Append('\n');
         if (c.Strategy is not null && UserRecorderSource(c.Strategy, userRecorders) is var (directive, file))
             sb.Append(directive).Append(' ').Append(Quote(file)).Append('\n');
-        sb.Append(GupLine(c)).Append('\n');
+        // A failure of the setup itself reproduces without any GUP call.
+        bool inSetup = verdict.Detail?.StartsWith(CheckEngine.SetupPrefix, StringComparison.Ordinal) == true;
+        if (!inSetup) sb.Append(GupLine(c)).Append('\n');
         var s = verdict.Symptoms;
         if ((s & CheckSymptoms.Unpinnable) != 0)
             sb.Append(CultureInfo.InvariantCulture, $"expect unpinnable {verdict.UnpinnableHugePages}\n");
@@ -238,14 +266,16 @@ public static class CheckScenario
     /// Whether gup_test can run <paramref name="configuration"/> as it is: the whole mapping from its first page
     /// (page-aligned, all of it, in calls of <see cref="CheckConfiguration.Batch"/> pages starting at k × n), a pool
     /// allocated at boot (not the hot-plug placement's run-time pool), a path gup_test has a command for (not fast
-    /// FOLL_LONGTERM: <c>-L</c> is the slow path), and nothing after the release (gup_test never frees the pool).
+    /// FOLL_LONGTERM: <c>-L</c> is the slow path), nothing after the release (gup_test never frees the pool), and
+    /// pages faulted in (gup_test has no userfaultfd).
     /// </summary>
     public static bool IsGupTestRun(CheckConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         var c = configuration;
         return c.OffsetPages == 0 && c.ByteOffset == 0 && c.Batch > 0 && c.LengthPages == MappingPages(c.Shape)
-            && !HasRunTimePool(c.Shape) && c.Path is not (CheckPath.FastLongterm or CheckPath.FastLongtermUmem) && c.Teardown == CheckTeardown.Keep;
+            && !HasRunTimePool(c.Shape) && c.Path is not (CheckPath.FastLongterm or CheckPath.FastLongtermUmem) && c.Teardown == CheckTeardown.Keep
+            && c.Shape.Populate == CheckPopulate.Fault;
     }
 
     /// <summary>The mapping's length in bytes: <see cref="CheckShape.HugePages"/> huge pages.</summary>

@@ -8,7 +8,7 @@ namespace GupSim.Check;
 /// Shrinks a failing <c>gupsim check</c> configuration to a minimal case that still fails with the same kind
 /// (GupSim's own, not a kernel function): greedy, deterministic passes in a fixed order, repeated until none changes
 /// anything — no churn if it fails without, else the least that fails, searched from below; no teardown if it fails
-/// without; for wrong pages the one call that recorded the first wrong entry, cut to
+/// without; pages faulted in if it fails without UFFDIO_COPY; for wrong pages the one call that recorded the first wrong entry, cut to
 /// the fewest pages before it; the shortest length; the smallest batch; the smallest offset (and byte offset); the
 /// fewest huge pages; the smallest RAM (whole memory sections). Every candidate is judged by the runner, so what is
 /// minimal emerges from the model, never from knowing the bug.
@@ -107,6 +107,8 @@ public sealed class CheckShrinker : ICheckShrinker
             }
             // 1b. Nothing after the release if it fails without (--teardown free-pool: the pool freed).
             if (cur.Teardown != CheckTeardown.Keep) Try(cur with { Teardown = CheckTeardown.Keep });
+            // 1c. Pages faulted in, not copied in through userfaultfd, if it fails that way too.
+            if (cur.Shape.Populate != CheckPopulate.Fault) Try(cur with { Shape = cur.Shape with { Populate = CheckPopulate.Fault } });
             // 2. Wrong pages: the call that recorded the first wrong entry, alone, from as few pages before it as still fail.
             if (curV.FirstWrongIndex >= 0)
             {

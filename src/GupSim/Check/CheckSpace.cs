@@ -40,6 +40,8 @@ public sealed record CheckSpaceOptions
     public string? Batches { get; init; }
     /// <summary><c>--teardown</c>: what runs after the release: <c>keep</c> (the default), <c>free-pool</c>, or <c>all</c>.</summary>
     public string? Teardowns { get; init; }
+    /// <summary><c>--populate</c>: how the mapping gets its pages: <c>fault</c> (the default), <c>uffd-copy</c>, or <c>all</c>.</summary>
+    public string? Populates { get; init; }
     /// <summary><c>--budget N</c>: run at most N configurations; null = every one.</summary>
     public long? Budget { get; init; }
     /// <summary>
@@ -107,7 +109,7 @@ public sealed record CheckShardSpec(int Index, int Count)
 
 /// <summary>
 /// The space <c>gupsim check</c> sweeps (issue 11 item 1): arch × kernel × strategy × memory model × placement ×
-/// huge page size × history (churn size and seed) × GUP path × offset × length × batch × teardown, each dimension a comma list
+/// huge page size × populate (fault or UFFDIO_COPY) × history (churn size and seed) × GUP path × offset × length × batch × teardown, each dimension a comma list
 /// with a default sweep. Combinations the kernel cannot have (a model the arch's Kconfig does not offer in that
 /// version, a huge page size the arch does not have, a placement the model has no code for, what a given
 /// <c>.config</c> leaves out) and repeats (a batch as large as the length is one call, like <c>all</c>) are counted
@@ -349,6 +351,7 @@ public sealed class CheckSpace
             var lengths = ParseDim(o.Lengths ?? DefaultLengths, "--length", ["a number", "cross", "huge", "random"], allowZero: false);
             var batches = ParseDim(o.Batches ?? DefaultBatches, "--batch", ["a number", "all", "random"], allowZero: false);
             var teardowns = ParseTeardowns();
+            var populates = ParsePopulates();
             long nominalTriples = (long)offsets.Count * lengths.Count * batches.Count * teardowns.Count;
 
             var all = new List<CheckConfiguration>();
@@ -360,7 +363,7 @@ public sealed class CheckSpace
                         foreach (var placement in placements)
                             foreach (ulong hp in sizes)
                             {
-                                long below = (long)histories.Count * strategies.Count * paths.Count * nominalTriples;
+                                long below = (long)populates.Count * histories.Count * strategies.Count * paths.Count * nominalTriples;
                                 if (!profile.Models.Contains(model) && _derived is null) { Skip("model", below); continue; }
                                 var size = profile.FindHugePageSize(hp);
                                 if (size is null) { Skip("hugepage-size", below); continue; }
@@ -379,10 +382,17 @@ public sealed class CheckSpace
                                 // hotplug-cma: one page from the CMA area and at least one hot-added.
                                 long minPages = placement == CheckPlacement.HotplugCma ? 2 : 1;
                                 int hugePages = HugePagesFor(profile, hp, Math.Max(minPages, (maxEnd + hpPages - 1) / hpPages), farthest);
-                                ulong ram = RamFor(profile, hp, hugePages, placement);
+                                foreach (var populate in populates)
+                                {
+                                if (populate == CheckPopulate.UffdCopy && _config is not null && !_config.IsSet("USERFAULTFD"))
+                                {
+                                    Skip("config", below / populates.Count);
+                                    continue;
+                                }
                                 foreach (var (churnBytes, seed) in histories)
                                 {
-                                    var shape = new CheckShape(profile.Name, kernel, model, placement, hp, hugePages, ram, churnBytes, seed, o.ConfigFile, o.IomemFile);
+                                    ulong ram = RamFor(profile, hp, hugePages, placement, populate);
+                                    var shape = new CheckShape(profile.Name, kernel, model, placement, hp, hugePages, ram, churnBytes, seed, o.ConfigFile, o.IomemFile) { Populate = populate };
                                     // Teardown outermost in the shape: the configurations that keep the pool share one booted machine
                                     // and come first; each that frees it leaves a machine no rollback can restore.
                                     foreach (var teardown in teardowns)
@@ -399,6 +409,7 @@ public sealed class CheckSpace
                                                     all.Add(new CheckConfiguration(shape, strategy, path, t.Offset, t.Length, t.Batch) { Teardown = teardown });
                                             }
                                 }
+                                }
                             }
                 }
             long skipped = 0;
@@ -407,7 +418,7 @@ public sealed class CheckSpace
             var groupKeys = new HashSet<CheckGroupKey>();
             foreach (var c in all) groupKeys.Add(CheckGroupKey.Of(c));
             long? effectiveBudget = o.Budget is long asked && o.BudgetAtLeastOnePerGroup && asked < groupKeys.Count ? groupKeys.Count : o.Budget;
-            string fingerprint = Fingerprint(arches, kernels, models, placements, strategies, paths, histories, sizes, offsets, lengths, batches, teardowns, effectiveBudget);
+            string fingerprint = Fingerprint(arches, kernels, models, placements, strategies, paths, histories, sizes, offsets, lengths, batches, teardowns, populates, effectiveBudget);
             var chosen = effectiveBudget is long budget && budget < all.Count ? ChooseBudget(all, budget) : Enumerable.Range(0, all.Count).ToArray();
             var entries = new CheckEntry[chosen.Length];
             for (int i = 0; i < chosen.Length; i++) entries[i] = new CheckEntry(chosen[i], all[chosen[i]]);
@@ -453,9 +464,11 @@ public sealed class CheckSpace
         /// (hugetlb_cma_reserve() reserves it at boot); a larger boot RAM would leave room for the rest of the pool
         /// outside both the CMA area and the hot-added memory.
         /// </summary>
-        private static ulong RamFor(ArchProfile profile, ulong hp, int hugePages, CheckPlacement placement)
+        private static ulong RamFor(ArchProfile profile, ulong hp, int hugePages, CheckPlacement placement, CheckPopulate populate)
         {
-            ulong rest = RestFor(profile);
+            // uffd-copy's source buffer: as many base pages as the mapping, plus their PTE tables.
+            ulong source = populate == CheckPopulate.UffdCopy ? hp * (ulong)hugePages + (hp * (ulong)hugePages >> 8) : 0;
+            ulong rest = RestFor(profile) + source;
             if (placement.HotAddsPool())
             {
                 ulong section = 1UL << profile.SectionSizeBits;
@@ -562,6 +575,26 @@ public sealed class CheckSpace
                 foreach (var p in add)
                     if (!list.Contains(p)) list.Add(p);
             }
+            return list;
+        }
+
+        private List<CheckPopulate> ParsePopulates()
+        {
+            var list = new List<CheckPopulate>();
+            foreach (string raw in Split(o.Populates ?? "fault", "--populate"))
+            {
+                string t = raw.ToLowerInvariant();
+                CheckPopulate[] add = t switch
+                {
+                    "all" => [CheckPopulate.Fault, CheckPopulate.UffdCopy],
+                    "fault" => [CheckPopulate.Fault],
+                    "uffd-copy" => [CheckPopulate.UffdCopy],
+                    _ => throw Unknown("--populate", raw, ["fault", "uffd-copy", "all"]),
+                };
+                foreach (var v in add)
+                    if (!list.Contains(v)) list.Add(v);
+            }
+            list.Sort();
             return list;
         }
 
@@ -775,7 +808,7 @@ public sealed class CheckSpace
         /// The digest of the resolved space (<see cref="CheckSpace.Fingerprint"/>): every dimension as it resolved, not
         /// as it was spelled, so shards given the same space in other words still merge.
         /// </summary>
-        private string Fingerprint(List<string> arches, List<KernelVersion> kernels, List<MemoryModel> models, List<CheckPlacement> placements, List<string?> strategies, List<CheckPath> paths, List<(ulong Churn, ulong Seed)> histories, List<ulong> sizes, List<DimValue> offsets, List<DimValue> lengths, List<DimValue> batches, List<CheckTeardown> teardowns, long? budget)
+        private string Fingerprint(List<string> arches, List<KernelVersion> kernels, List<MemoryModel> models, List<CheckPlacement> placements, List<string?> strategies, List<CheckPath> paths, List<(ulong Churn, ulong Seed)> histories, List<ulong> sizes, List<DimValue> offsets, List<DimValue> lengths, List<DimValue> batches, List<CheckTeardown> teardowns, List<CheckPopulate> populates, long? budget)
         {
             var sb = new StringBuilder();
             sb.Append("arch=").AppendJoin(',', arches)
@@ -791,6 +824,7 @@ public sealed class CheckSpace
               .Append(";batch=").AppendJoin(',', batches.Select(Canonical));
             // The default teardown adds nothing, so the default sweep's digest is what it was before --teardown.
             if (teardowns is not [CheckTeardown.Keep]) sb.Append(";teardown=").AppendJoin(',', teardowns.Select(t => t.ToName()));
+            if (populates is not [CheckPopulate.Fault]) sb.Append(";populate=").AppendJoin(',', populates.Select(t => t.ToName()));
             sb
               .Append(";seed=").Append(o.Seed)
               .Append(";budget=").Append(budget)

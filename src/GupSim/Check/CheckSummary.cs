@@ -435,6 +435,8 @@ public sealed class CheckConfigurationSummary
     public string? Iomem { get; init; }
     /// <summary>What ran after the release: <c>keep</c> or <c>free-pool</c> (<see cref="CheckNames.ToName(CheckTeardown)"/>).</summary>
     public string Teardown { get; init; } = "keep";
+    /// <summary>How the mapping got its pages: <c>fault</c> or <c>uffd-copy</c> (<see cref="CheckNames.ToName(CheckPopulate)"/>).</summary>
+    public string Populate { get; init; } = "fault";
 
     /// <summary>The summary of <paramref name="c"/>.</summary>
     public static CheckConfigurationSummary Of(CheckConfiguration c)
@@ -460,6 +462,7 @@ public sealed class CheckConfigurationSummary
             Config = s.ConfigFile,
             Iomem = s.IomemFile,
             Teardown = c.Teardown.ToName(),
+            Populate = s.Populate.ToName(),
         };
     }
 }

@@ -45,18 +45,16 @@ public sealed partial class MmStruct
 
     /// <summary>
     /// UFFDIO_COPY (fs/userfaultfd.c userfaultfd_copy() → mm/userfaultfd.c mcopy_atomic()): fills the missing pages of
-    /// [dst, dst + len) with copies of the user's [src, src + len). Checks as the ioctl does: dst, src and len page
-    /// aligned, len not 0, both ranges in the task, not overlapping (-EINVAL); the destination one VMA registered
-    /// with the userfaultfd (-ENOENT). A hugetlb destination goes through __mcopy_atomic_hugetlb() (whole huge pages,
+    /// [dst, dst + len) with copies of the user's [src, src + len). Checks as the ioctl does (validate_range() on
+    /// the destination: dst and len page aligned, len not 0, inside the task; a source range that wraps): -EINVAL;
+    /// the destination one VMA registered with the userfaultfd, else -ENOENT. The source needs no alignment. A hugetlb destination goes through __mcopy_atomic_hugetlb() (whole huge pages,
     /// -EINVAL otherwise); other VMAs are not modelled here (-EINVAL, said by the caller). Stops at the first huge
     /// page already mapped (-EEXIST) or when the pool is empty (-ENOMEM).
     /// </summary>
     public UffdCopyResult UffdioCopy(ulong dst, ulong src, ulong len)
     {
         ulong mask = PageSize - 1;
-        if ((dst & mask) != 0 || (src & mask) != 0 || (len & mask) != 0 || len == 0
-            || dst >= TaskSize || len > TaskSize - dst || src >= TaskSize || len > TaskSize - src
-            || (src < dst + len && dst < src + len))
+        if ((dst & mask) != 0 || (len & mask) != 0 || len == 0 || dst >= TaskSize || len > TaskSize - dst || src + len <= src)
             return new(-(int)Errno.EINVAL, -(int)Errno.EINVAL);
         // find_dst_vma(): one VMA holding the whole range, registered with a userfaultfd.
         var vma = VmaAt(dst);
@@ -171,27 +169,34 @@ public sealed partial class MmStruct
     }
 
     /// <summary>
-    /// copy_huge_page_from_user() (mm/memory.c; copy_folio_from_user() from v6.4): for each subpage i, kmap() of the
-    /// subpage's struct page — on 64-bit page_address(), the direct map of page_to_pfn(), which on classic SPARSEMEM
-    /// reads the section number from that struct page's flags — and copy_from_user() of PAGE_SIZE from
-    /// <c>usr_src + i × PAGE_SIZE</c>. The subpage is <c>dst_page + i</c> before 3272cfc2525b (v5.12): past a
+    /// copy_huge_page_from_user() (mm/memory.c; copy_folio_from_user() from v6.4, e87340ca5c9c): for each subpage i,
+    /// kmap() of the subpage's struct page — on 64-bit page_address(), the direct map of page_to_pfn(), which on
+    /// classic SPARSEMEM reads the section number from that struct page's flags — and copy_from_user() of PAGE_SIZE
+    /// from <c>usr_src + i × PAGE_SIZE</c>. The subpage is <c>dst_page + i</c> before 3272cfc2525b (v5.12): past a
     /// section's memmap that is whatever struct page (or data) lies next in kernel memory, and the user's data lands
-    /// in the page it stands for (a stray store, <see cref="KernelMemory.CountStrayPageStore"/>). From v5.12
-    /// mem_map_offset(), from v6.1 nth_page(), from v6.18 <c>page + i</c> again (a folio never spans a
-    /// non-contiguous memmap). Stops at the first short copy. Returns the bytes not copied (0 when all were).
+    /// in the page it stands for (a stray store, <see cref="KernelMemory.CountStrayPageStore"/>). The fix walks by
+    /// mem_map_next(); v6.1 nth_page() (14455eabd840), v6.4 folio_page(), and from v6.18 <c>page + i</c> again (a
+    /// folio never spans a non-contiguous memmap). Stops at the first short copy. Returns the bytes not copied
+    /// (0 when all were).
     /// </summary>
     /// <param name="dstPage">The huge page's head struct page.</param>
     /// <param name="headPfn">Its pfn (GupSim's oracle: subpage i is right when it is pfn_to_page(head + i)).</param>
     /// <param name="usrSrc">The user source address.</param>
     /// <param name="pagesPerHugePage">Subpages to copy.</param>
     /// <param name="allowPagefault">kmap() with faults allowed (the retry outside mmap_lock), else kmap_atomic() with page faults disabled.</param>
+    /// <exception cref="KernelOops">Thrown where the kernel oopses: page_to_pfn() of a wrong struct page reading a NULL mem_section, or a copy into an address no RAM backs (x86's _copy_from_user() zeroes the tail it could not copy with a plain store; arm64's copy loop stores without an exception-table entry).</exception>
     public ulong CopyHugePageFromUser(PagePtr dstPage, ulong headPfn, ulong usrSrc, ulong pagesPerHugePage, bool allowPagefault)
     {
         ulong left = pagesPerHugePage * PageSize;
+        var v = _m.Version;
+        bool plus = v < KernelVersion.V5_12 || v.HasMaxFolioOrderInvariant;
         var subpage = dstPage;
         for (ulong i = 0; i < pagesPerHugePage; i++)
         {
-            if (i > 0) subpage = CopySubpage(dstPage, i);
+            if (i > 0)
+                subpage = plus ? _m.PageAdd(dstPage, (long)i) // dst_page + i; folio_page() by pointer from v6.18
+                    : v.HasMemMapOffset ? _m.MemMap.MemMapNext(subpage, dstPage, (int)i) // 3272cfc2525b
+                    : _m.NthPage(dstPage, i); // 14455eabd840, then folio_page()
             ulong rc = CopyFromUserToPage(subpage, usrSrc + i * PageSize, allowPagefault, headPfn + i);
             left -= PageSize - rc;
             if (rc != 0) break;
@@ -199,44 +204,49 @@ public sealed partial class MmStruct
         return left;
     }
 
-    /// <summary>The struct page copy_huge_page_from_user() kmaps for subpage <paramref name="i"/> in this version.</summary>
-    private PagePtr CopySubpage(PagePtr dstPage, ulong i)
-    {
-        var v = _m.Version;
-        if (v < KernelVersion.V5_12 || v.HasMaxFolioOrderInvariant) return _m.PageAdd(dstPage, (long)i); // dst_page + i
-        if (v.HasMemMapOffset) return _m.MemMap.MemMapOffset(dstPage, (int)i); // 3272cfc2525b
-        return _m.NthPage(dstPage, i); // 14455eabd840, then folio_page()
-    }
-
     /// <summary>
     /// copy_from_user(kmap(subpage), src, PAGE_SIZE): the source page through the user's page table (faulted in when
     /// <paramref name="allowPagefault"/>, else a missing page makes the copy short), the destination the page
-    /// page_to_pfn(subpage) names. A destination that is not RAM faults in the copy loop, and the uaccess exception
-    /// table entry turns that into a short copy. Returns the bytes not copied.
+    /// page_to_pfn(subpage) names (a destination no RAM backs oopses: see <see cref="CopyHugePageFromUser"/>).
+    /// Returns the bytes not copied.
     /// </summary>
     private ulong CopyFromUserToPage(PagePtr subpage, ulong src, bool allowPagefault, ulong rightPfn)
     {
-        var leaf = WalkLeaf(src);
-        if (leaf is not { } l || !l.Entry.IsPresent)
+        // The source bytes: one user page, or the two an unaligned source straddles (bytes no single token names).
+        if (SourceData(src & ~(PageSize - 1), allowPagefault) is not ulong token) return PageSize;
+        if ((src & (PageSize - 1)) != 0)
         {
-            if (!allowPagefault) return PageSize; // pagefault_disable(): the access fails instead of faulting
-            if ((HandleMmFault(src, FaultFlags.None) & VmFault.Error) != 0) return PageSize;
-            leaf = WalkLeaf(src);
-            if (leaf is not { } again || !again.Entry.IsPresent) return PageSize;
-            l = again;
+            if (SourceData((src & ~(PageSize - 1)) + PageSize, allowPagefault) is not ulong next) return PageSize;
+            token = PageContents.Opaque(token ^ (next * 31) ^ (src & (PageSize - 1)));
         }
-        ulong srcPfn = l.Entry.Pfn.Value + ((src & (l.Bytes - 1)) >> PageShift);
-        ulong token = _m.Memory.PageData(srcPfn, out bool patched);
-        if (token == PageContents.Unwritten || patched) token = PageContents.Opaque((srcPfn << 1) ^ token);
         ulong dstPfn = _m.PageToPfn(subpage).Value; // kmap() → page_address(): may oops on a wrong struct page
         bool stray = subpage != _m.PfnToPage(Pfn.FromUInt64(rightPfn));
         if (!_m.Memory.IsRamPfn(dstPfn))
         {
             if (stray) _m.Memory.CountStrayPageStore(null, 0);
-            return PageSize;
+            ulong va = _m.Memory.PhysToVirt(dstPfn << PageShift);
+            throw new KernelOops(KernelVa.FromUInt64(va), $"copy_from_user() into page_address({subpage}) = 0x{va:x}: no RAM there (pfn 0x{dstPfn:x})");
         }
         ulong bits = _m.Memory.StorePage(dstPfn, token);
         if (stray) _m.Memory.CountStrayPageStore(dstPfn, bits);
         return 0;
+    }
+
+    // The data of the user page at page-aligned src, faulting it in when allowed (a page GupSim holds no token for,
+    // or one patched word by word, gets a token of its own); null when the access fails.
+    private ulong? SourceData(ulong src, bool allowPagefault)
+    {
+        var leaf = WalkLeaf(src);
+        if (leaf is not { } l || !l.Entry.IsPresent)
+        {
+            if (!allowPagefault) return null; // pagefault_disable(): the access fails instead of faulting
+            if ((HandleMmFault(src, FaultFlags.None) & VmFault.Error) != 0) return null;
+            leaf = WalkLeaf(src);
+            if (leaf is not { } again || !again.Entry.IsPresent) return null;
+            l = again;
+        }
+        ulong srcPfn = l.Entry.Pfn.Value + ((src & (l.Bytes - 1)) >> PageShift);
+        ulong token = _m.Memory.PageData(srcPfn, out bool patched);
+        return token == PageContents.Unwritten || patched ? PageContents.Opaque((srcPfn << 1) ^ token) : token;
     }
 }
