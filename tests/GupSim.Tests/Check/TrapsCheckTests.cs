@@ -280,6 +280,79 @@ public class TrapsCheckTests
         Assert.Equal(2, engine.Boots);
     }
 
+    // ---- Trap 3, the other half: copy_huge_page_from_user()'s kmap(dst_page + i) (UFFDIO_COPY, until 3272cfc2525b, v5.12).
+
+    [Fact]
+    public void Trap3_CopyHugePageFromUser_v5_11_UffdCopy_ShrinksToAFreshBootAndCopiesPastTheFirstSection()
+    {
+        var shape = OneGig("5.11", MemoryModel.Sparsemem, CheckPlacement.Scattered) with { Populate = CheckPopulate.UffdCopy };
+        var engine = new CheckEngine([]);
+        var failing = new CheckConfiguration(shape, null, CheckPath.SlowPin, 0, Pphp1G, 512);
+        var v = engine.Run(failing);
+        // Every subpage i ≥ S = 32768 is copied through dst_page + i, past the head's section memmap: 262144 − 32768
+        // stores into pages that are not subpage i's. The GUP afterwards is right (v5.11's slow path uses mem_map_offset()).
+        Assert.Equal(CheckSymptoms.StrayWrites, v.Symptoms);
+        Assert.StartsWith(CheckEngine.SetupPrefix + "'uffd-copy A S': stray writes: 229376 (", v.Detail, StringComparison.Ordinal);
+        // None of those subpages got its data: at least 229376 pages of A differ from S.
+        Assert.True(DifferingPages(v.Detail!) >= 229376, v.Detail);
+        Assert.Equal(CheckVerdict.Pass, engine.Run(failing with { Shape = shape with { Populate = CheckPopulate.Fault } }));
+
+        var mc = new CheckShrinker(engine).Shrink(failing, v);
+        var c = mc.Configuration;
+        Assert.Equal(CheckPopulate.UffdCopy, c.Shape.Populate);
+        // One huge page, a fresh boot, and the least RAM both the pool and the 1 GiB source fit in: the pool's page is
+        // [1G, 2G), the only 1 GiB-aligned free GiB below 2 GiB + one section; 2048M would leave under 1 GiB outside it
+        // for the source and the kernel (fill S: OOM), 2176M leaves 1152M.
+        Assert.Equal((1, 0UL, 2176 * M), (c.Shape.HugePages, c.Shape.ChurnBytes, c.Shape.RamBytes));
+        Assert.Contains("mmap S 1G\nfill S\nmmap A 1G hugetlb=1G\nuffd-register A\nuffd-copy A S\nverify A S\nexpect no-oops\nexpect no-leak\nexpect no-bad-page-state\nexpect stray-writes\n", mc.Scenario, StringComparison.Ordinal);
+        Assert.DoesNotContain("pin A", mc.Scenario, StringComparison.Ordinal); // the setup fails: no GUP call needed
+        Assert.Null(mc.GupTestCommand); // gup_test has no userfaultfd
+
+        var (r, runner) = RunScript(mc.Scenario);
+        Assert.Equal((4, 0), (r.ExpectationsPassed, r.ExpectationsFailed));
+        // dst_page + 32768 = the head's struct page + 32768 × 64, from the placement: another pfn's struct page, whose
+        // page received subpage 32768's data.
+        const ulong head = 0x40000;
+        var m = runner.Machine!;
+        Assert.True(runner.TryGetMapping("S", out ulong src, out _));
+        ulong? p = KnownAddresses.OwnerPfn(m, KnownAddresses.StructPageVa(m, head) + (32768 * 64));
+        Assert.NotNull(p);
+        Assert.NotEqual(head + 32768, p);
+        Assert.Equal(GupSim.Memory.PageContents.UserPattern(src + (32768UL << 12)), m.Memory.Contents.Read(p!.Value));
+    }
+
+    private static long DifferingPages(string detail)
+    {
+        int at = detail.IndexOf("verify: ", StringComparison.Ordinal) + "verify: ".Length;
+        return long.Parse(detail[at..detail.IndexOf(' ', at)], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Theory]
+    [InlineData("5.11", CheckPlacement.Boot, 0UL, CheckSymptoms.None)] // the node's sparse buffer: adjacent memmaps (latent)
+    [InlineData("5.11", CheckPlacement.Hotplug, 0UL, CheckSymptoms.None)] // a fresh hot-add: the sections' memmaps adjacent (latent)
+    [InlineData("5.11", CheckPlacement.Hotplug, G, CheckSymptoms.Oops | CheckSymptoms.StrayWrites)] // lived in: copies into other pages, then a "struct page" that is none
+    [InlineData("5.12", CheckPlacement.Scattered, 0UL, CheckSymptoms.None)] // 3272cfc2525b: mem_map_next()
+    [InlineData("5.12", CheckPlacement.Hotplug, G, CheckSymptoms.None)]
+    [InlineData("6.1", CheckPlacement.Scattered, 0UL, CheckSymptoms.None)] // nth_page()
+    public void Trap3_CopyHugePageFromUser_FailsOnlyWhereTheWalkLeavesTheMemmap(string kernel, CheckPlacement placement, ulong churn, CheckSymptoms expected)
+    {
+        // Hot-plug boots with the sweep's RAM: 4 GiB for the rest of the machine plus the source (1 GiB of pages and
+        // 4 MiB for their tables), in whole 128 MiB sections: 5248M; the pool comes from the hot-added GiB.
+        var shape = OneGig(kernel, MemoryModel.Sparsemem, placement) with
+        {
+            Populate = CheckPopulate.UffdCopy,
+            ChurnBytes = churn,
+            Seed = 1,
+            RamBytes = placement == CheckPlacement.Hotplug ? 5248 * M : 4 * G,
+        };
+        var v = new CheckEngine([]).Run(new CheckConfiguration(shape, null, CheckPath.SlowPin, 0, 1, 1));
+        Assert.Equal((expected, (string?)null), (v.Symptoms, expected == CheckSymptoms.None ? v.Detail : null));
+        // The oops: page_to_pfn() of a wrong "struct page" that is other data takes the section its garbage flags
+        // name, and the pfn that gives is no RAM: the copy into its direct-map address faults with no fixup.
+        if ((expected & CheckSymptoms.Oops) != 0)
+            Assert.Matches(@"^in setup 'uffd-copy A S': BUG: unable to handle page fault for address: [0-9a-f]{16} \(copy_from_user\(\) into page_address\(0x[0-9a-f]+\) = 0x[0-9a-f]+: no RAM there \(pfn 0x[0-9a-f]+\)\)$", v.Detail);
+    }
+
     // ---- Trap 4: refs = (vm_end − vaddr) >> PAGE_SHIFT = 0 for an unaligned vaddr in the VMA's last page (v5.12 until d08af0a59684, v5.14).
 
     [Theory]
