@@ -97,6 +97,27 @@ public sealed class CheckCommandTests : IDisposable
     }
 
     [Fact]
+    public void PopulateUffdCopy_AskedForByName_V5_11CopiesThroughDstPagePlusI_V5_12Passes()
+    {
+        AssertBadInput(CliRun.Run("check", "--populate", "uffd"), "gupsim: --populate: unknown value 'uffd': use one of fault, uffd-copy, all (a comma list)");
+        string[] shape = ["check", "--arch", "x86_64", "--model", "sparsemem", "--placement", "scattered", "--hugepage-size", "1G", "--churn", "0",
+            "--path", "slow-pin", "--offset", "0", "--length", "1", "--batch", "1", "--json"];
+        var r = CliRun.Run([.. shape, "--kernel", "5.11,5.12", "--populate", "all"]);
+        Assert.Equal(1, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var groups = doc.RootElement.GetProperty("groups");
+        Assert.Equal(2, groups.GetArrayLength());
+        // Per group: faulted and copied, one each. v5.11 fails only when copied (copy_huge_page_from_user()'s dst_page + i).
+        var g511 = groups[0];
+        Assert.Equal(("5.11", 2L, 1L), (g511.GetProperty("kernel").GetString(), g511.GetProperty("configurations").GetInt64(), g511.GetProperty("failures").GetInt64()));
+        var min = g511.GetProperty("minimal");
+        Assert.Equal("stray-writes", min.GetProperty("kind").GetString());
+        Assert.Equal("uffd-copy", min.GetProperty("configuration").GetProperty("populate").GetString());
+        Assert.StartsWith("in setup 'uffd-copy A S': stray writes: 229376 (", min.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(("5.12", 0L), (groups[1].GetProperty("kernel").GetString(), groups[1].GetProperty("failures").GetInt64()));
+    }
+
+    [Fact]
     public void FastLongtermUmem_AskedForByName_ReleasesByRanges_V5_12HasTrap1First_V5_18Passes()
     {
         // Not in --path all (nor the default): the same 6 paths either way.

@@ -152,6 +152,27 @@ public sealed class SpaceTests
     }
 
     [Fact]
+    public void Populate_FaultsByDefault_UffdCopyIsItsOwnShapeWithRoomForTheSource()
+    {
+        var fault = CheckSpace.Build(X86OneGig("0", "1", "all"));
+        Assert.All(fault.Entries, e => Assert.Equal(CheckPopulate.Fault, e.Configuration.Shape.Populate));
+        var both = CheckSpace.Build(X86OneGig("0", "1", "all") with { Populates = "uffd-copy,fault" });
+        var shapes = both.Entries.Select(e => e.Configuration.Shape).ToArray();
+        Assert.Equal([CheckPopulate.Fault, CheckPopulate.UffdCopy], shapes.Select(s => s.Populate).ToArray());
+        // RAM: the pool's 1 GiB plus 4 GiB for the rest (5G), with the source's 1 GiB of pages and 4 MiB of tables
+        // 6G + 4M: both under x86_64's default 20G, which they get. (A hot-plug shape's boot RAM is the rest and the
+        // source alone: TrapsCheckTests' 5248M.)
+        Assert.Equal((20UL << 30, 20UL << 30), (shapes[0].RamBytes, shapes[1].RamBytes));
+        Assert.NotEqual(fault.Fingerprint, CheckSpace.Build(X86OneGig("0", "1", "all") with { Populates = "uffd-copy" }).Fingerprint);
+        Assert.Equal(fault.Fingerprint, CheckSpace.Build(X86OneGig("0", "1", "all") with { Populates = "fault" }).Fingerprint);
+        // The setup: the source written first, then the mapping registered, copied into and compared.
+        Assert.Equal(
+            ["mmap S 1G", "fill S", "mmap A 1G hugetlb=1G", "uffd-register A", "uffd-copy A S", "verify A S"],
+            CheckScenario.SetupLines(shapes[1]).Skip(1).ToArray());
+        Assert.Equal(["mmap A 1G hugetlb=1G", "touch A write"], CheckScenario.SetupLines(shapes[0]).Skip(1).ToArray());
+    }
+
+    [Fact]
     public void Strategies_AreBuiltInNamesUserRecordersOrKernel()
     {
         var space = CheckSpace.Build(X86OneGig("0", "1", "all") with { Strategies = "kernel,merged,pfn-each", UserRecorders = ["pfn-each"] });
@@ -174,6 +195,7 @@ public sealed class SpaceTests
     [InlineData("--hugepage-size", "3M")]
     [InlineData("--churn", "lots")]
     [InlineData("--teardown", "free")]
+    [InlineData("--populate", "uffd")]
     public void UnknownValue_NamesTheDimension(string option, string value)
     {
         var o = option switch
@@ -189,6 +211,7 @@ public sealed class SpaceTests
             "--strategy" => new CheckSpaceOptions { Strategies = value },
             "--hugepage-size" => new CheckSpaceOptions { HugepageSizes = value },
             "--teardown" => new CheckSpaceOptions { Teardowns = value },
+            "--populate" => new CheckSpaceOptions { Populates = value },
             _ => new CheckSpaceOptions { Churn = value },
         };
         string shown = option == "--path" ? value + "x" : value;
