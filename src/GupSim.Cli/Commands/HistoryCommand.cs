@@ -89,6 +89,7 @@ public static class HistoryCommand
         }
         foreach (var p in s.Pools) o.WriteLine("    " + p.Trim());
         foreach (var w in s.Walks) o.WriteLine("    " + w.Trim());
+        foreach (var v in s.Verifies) o.WriteLine("    " + v.Trim());
         foreach (var g in s.Gups)
         {
             o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {g.Line}: {g.Pages} of {g.Total} pages, {g.Wrong} wrong, {g.Result}"));
@@ -182,6 +183,7 @@ public static class HistoryCommand
         }),
         walks = s.Walks,
         pools = s.Pools,
+        verifies = s.Verifies,
         warnings = s.Warnings,
         skipped = s.Skipped,
     };

@@ -19,10 +19,15 @@ public static class HistoryEntries
         "x86_64, classic SPARSEMEM, 11 GiB, one 1 GiB boot page; each section's memmap from the per-section memblock fallback " +
         "(sparse_init_nid() when the per-node buffer cannot be had: top-down, section k+1's memmap right below section k's)";
 
+    // Declared before All: static fields initialise in order, and the entries read this one.
+    private static readonly string[] s_uffdCopySteps =
+        ["mmap S 1G", "fill S", "mmap A 1G hugetlb=1G", "uffd-register A", "uffd-copy A S", "verify A S"];
+
     /// <summary>Every entry, in the order of the issue.</summary>
     public static IReadOnlyList<HistoryEntry> All { get; } =
     [
         UpdateAndFreePage(),
+        CopyHugePageFromUser(),
         GupFastPud(),
         CompoundRangeNext(),
         MergedOddBatch(),
@@ -68,6 +73,34 @@ public static class HistoryEntries
             "On the lived-in machine the free lists are in a used order and page[i] walks onto other struct pages: v5.11's stores are stray; v5.12 walks with mem_map_next() and makes none.",
             "v5.11 only clears flags through page[i]; a 'BUG: Bad page state' is reported only where a later free-time check of the model reads a changed struct page (Zi Yan's report gives the message, not the page).",
             "gupsim check sweeps the same free with --teardown free-pool (munmap, then nr_hugepages 0 after each configuration's release).",
+        ],
+    };
+
+    private static HistoryEntry CopyHugePageFromUser() => new(
+        "copy-huge-page-from-user",
+        "copy_huge_page_from_user() kmaps dst_page + i across a gigantic page's sections: UFFDIO_COPY writes the user's data into unrelated pages (Mike Kravetz, Feb 2021)",
+        "copy_huge_page_from_user(), mm/memory.c, from hugetlb_mcopy_atomic_pte() and __mcopy_atomic_hugetlb() (UFFDIO_COPY)",
+        "8fb5debc5fcd",
+        "3272cfc2525b",
+        "5.11",
+        "5.12",
+        [
+            new("scattered", ScatteredWhy + "; a user buffer of 1 GiB written page by page, copied into a registered 1 GiB mapping with UFFDIO_COPY, then compared",
+                "sparsemem",
+                [ScatteredMachine, .. s_uffdCopySteps]),
+            new("lived-in", "x86_64, classic SPARSEMEM, the documented lived-in workload (--churn 2G, seed 1), then 7 GiB hot-added and twelve 1 GiB pages asked for (eleven fit, from the hot memory); " +
+                "the whole pool mapped (11 GiB) and filled with UFFDIO_COPY one GiB at a time from the same 1 GiB buffer, each GiB compared after its copy",
+                "sparsemem",
+                [HotplugMachine + " --seed 1 --churn 2G", "hotplug 8G-15G", "hugepages 1G=12", "mmap S 1G", "fill S", "mmap A 11G hugetlb=1G", "uffd-register A",
+                 .. Enumerable.Range(0, 11).SelectMany(k => new[] { $"uffd-copy A S {k}G", $"verify A S {k}G" })]),
+        ])
+    {
+        Notes =
+        [
+            "Each subpage's data is copied through kmap(dst_page + i): page_address() of page_to_pfn(), which on classic SPARSEMEM takes the section from that struct page's flags. Where dst_page + i is another section's struct page, the data lands in that pfn's page; where it is other data, its flags name some section and the pfn that gives may be no RAM (the copy's store faults: an oops).",
+            "The fix walks with mem_map_next(); v6.1 uses nth_page(), v6.4 copy_folio_from_user() folio_page().",
+            "verify is the user comparing the mapping with the buffer page by page, as the userfaultfd selftest compares each page's counter (it checks only the first bytes of each huge page, so a gigantic page's later subpages would go unnoticed there).",
+            "gupsim check sweeps the same copy with --populate uffd-copy.",
         ],
     };
 

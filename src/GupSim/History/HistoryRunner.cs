@@ -58,6 +58,8 @@ public sealed record HistoryOutcome(string Kernel, string Model, IReadOnlyList<s
     public IReadOnlyList<HistoryHead> Heads { get; init; } = [];
     /// <summary>The <c>walk</c> lines' results (<c>walk 0x200000 +32769: 32768 right, 1 wrong</c> and its first wrong step).</summary>
     public IReadOnlyList<string> Walks { get; init; } = [];
+    /// <summary>The <c>verify</c> lines' results (<c>verify A S (262144 pages): ok</c>, or how many pages differ).</summary>
+    public IReadOnlyList<string> Verifies { get; init; } = [];
     /// <summary>The <c>hugepages</c> lines' results (what the pool reached).</summary>
     public IReadOnlyList<string> Pools { get; init; } = [];
     /// <summary>Kernel log lines that are warnings (WARNING, HugeTLB refusals, BUG lines).</summary>
@@ -96,6 +98,7 @@ public sealed record HistoryOutcome(string Kernel, string Model, IReadOnlyList<s
         if (SoftLockup is not null) parts.Add(SoftLockup);
         foreach (var w in Walks)
             if (w.StartsWith("walk", StringComparison.Ordinal)) parts.Add(w);
+        parts.AddRange(Verifies);
         if (WrongSubpageWrites > 0) parts.Add(string.Create(CultureInfo.InvariantCulture, $"{WrongSubpageWrites} wrong page[i] writes"));
         if (StrayWrites.N > 0) parts.Add(StrayWrites.ToLine());
         foreach (var h in Heads)
@@ -207,6 +210,7 @@ public static class HistoryRunner
         var gups = new List<HistoryGup>();
         var walks = new List<string>();
         var pools = new List<string>();
+        var verifies = new List<string>();
         var skipped = new List<string>();
         var noRelease = new HashSet<string>(StringComparer.Ordinal);
         var before = new Dictionary<string, PinBalance>(StringComparer.Ordinal);
@@ -261,14 +265,16 @@ public static class HistoryRunner
             }
             if (op == "walk") walks.AddRange(step.Output);
             if (op == "hugepages") pools.AddRange(step.Output);
+            if (op == "verify") verifies.AddRange(step.Output);
         }
         var m = runner.Machine;
         var heads = new List<HistoryHead>();
         if (m is not null && runner.Process is { } mm)
         {
+            // The heads of the mappings GUP ran on (a buffer only written or copied from has no counts to compare).
             foreach (string name in mappings)
             {
-                if (!runner.TryGetMapping(name, out ulong addr, out ulong len)) continue;
+                if (!before.ContainsKey(name) || !runner.TryGetMapping(name, out ulong addr, out ulong len)) continue;
                 var after = PinBalance.Take(mm, addr, len).Heads;
                 var was = before.TryGetValue(name, out var b) ? b.Heads : null;
                 var pfns = new SortedSet<ulong>(after.Keys);
@@ -305,6 +311,7 @@ public static class HistoryRunner
             Heads = heads,
             Walks = walks,
             Pools = pools,
+            Verifies = verifies,
             Warnings = warnings,
             Skipped = skipped,
         };

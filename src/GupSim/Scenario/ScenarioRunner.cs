@@ -693,14 +693,16 @@ public sealed class ScenarioRunner
     }
 
     /// <summary>
-    /// verify DST SRC: the user compares the two mappings page by page (reading faults pages in, as any load does):
-    /// <c>ok</c>, or how many pages of DST differ from SRC and where the first one is.
+    /// verify DST SRC [OFFSET]: the user compares DST from OFFSET (bytes, default 0) with SRC, page by page, over the
+    /// shorter of the two (reading faults pages in, as any load does): <c>ok</c>, or how many pages of DST differ from
+    /// SRC and where the first one is (from DST's start).
     /// </summary>
     private void DoVerify(string[] args)
     {
-        if (args.Length != 2) throw new GupSimException("usage: verify DST SRC");
-        var (dst, dlen) = Mapping(args[0]);
+        if (args.Length is not (2 or 3)) throw new GupSimException("usage: verify DST SRC [OFFSET]");
+        var (dst0, dlen0) = Mapping(args[0]);
         var (src, slen) = Mapping(args[1]);
+        var (dst, dlen) = OffsetInto(args[0], dst0, dlen0, args.Length == 3 ? args[2] : null);
         ulong len = Math.Min(dlen, slen), differ = 0, first = ulong.MaxValue;
         var fault = VmFault.None;
         for (ulong off = 0; off < len && (fault & VmFault.Error) == 0; off += M.Arch.PageSize)
@@ -711,9 +713,9 @@ public sealed class ScenarioRunner
             if ((fault & VmFault.Error) != 0) break;
             if (d == sv && !dp && !sp && d != PageContents.Unwritten) continue;
             differ++;
-            if (first == ulong.MaxValue) first = off;
+            if (first == ulong.MaxValue) first = dst - dst0 + off;
         }
-        string what = string.Create(CultureInfo.InvariantCulture, $"verify {args[0]} {args[1]} ({len >> M.Arch.PageShift} pages)");
+        string what = string.Create(CultureInfo.InvariantCulture, $"verify {string.Join(' ', args)} ({len >> M.Arch.PageShift} pages)");
         if ((fault & VmFault.Error) != 0) Result(what, FaultName(fault));
         else if (differ == 0) Result(what, "ok");
         else Result(what, string.Create(CultureInfo.InvariantCulture, $"{differ} pages differ, the first at +0x{first:x}"));
@@ -727,17 +729,30 @@ public sealed class ScenarioRunner
         Result($"uffd-register {args[0]}", ErrnoName(Proc.UffdRegister(addr, len)));
     }
 
-    /// <summary>uffd-copy DST SRC: UFFDIO_COPY of SRC's bytes into the whole of DST (the shorter length).</summary>
+    /// <summary>
+    /// uffd-copy DST SRC [OFFSET]: UFFDIO_COPY of SRC's bytes into DST from OFFSET (bytes, default 0), over the
+    /// shorter of SRC and the rest of DST.
+    /// </summary>
     private void DoUffdCopy(string[] args)
     {
-        if (args.Length != 2) throw new GupSimException("usage: uffd-copy DST SRC");
-        var (dst, dlen) = Mapping(args[0]);
+        if (args.Length is not (2 or 3)) throw new GupSimException("usage: uffd-copy DST SRC [OFFSET]");
+        var (dst0, dlen0) = Mapping(args[0]);
         var (src, slen) = Mapping(args[1]);
+        var (dst, dlen) = OffsetInto(args[0], dst0, dlen0, args.Length == 3 ? args[2] : null);
         var vma = Proc.VmaAt(dst);
         if (vma is not null && !vma.IsHugetlb && (vma.Flags & VmFlags.UffdMissing) != 0)
             throw new GupSimException($"uffd-copy: {args[0]} is not a hugetlb mapping; GupSim models UFFDIO_COPY into hugetlb mappings only (mmap it with hugetlb=SIZE)");
         var r = Proc.UffdioCopy(dst, src, Math.Min(dlen, slen));
-        Result(string.Create(CultureInfo.InvariantCulture, $"uffd-copy {args[0]} {args[1]} (copy {r.Copied})"), ErrnoName(r.Result));
+        Result(string.Create(CultureInfo.InvariantCulture, $"uffd-copy {string.Join(' ', args)} (copy {r.Copied})"), ErrnoName(r.Result));
+    }
+
+    // [addr + OFFSET, addr + len) of the mapping NAME; a one-line error when OFFSET is not inside it.
+    private static (ulong Addr, ulong Len) OffsetInto(string name, ulong addr, ulong len, string? offset)
+    {
+        if (offset is null) return (addr, len);
+        ulong off = ByteSize.Parse(offset);
+        if (off >= len) throw new GupSimException($"offset {offset} is past the end of {name} ({ByteSize.Format(len)}): give an offset inside the mapping");
+        return (addr + off, len - off);
     }
 
     private static string FaultName(VmFault fault) =>

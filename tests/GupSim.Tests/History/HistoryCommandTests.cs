@@ -13,7 +13,7 @@ public sealed class HistoryCommandTests
         Assert.Equal(1, r.ExitCode);
         Assert.Equal("", r.Stdout);
         var line = Assert.Single(r.StderrLines);
-        Assert.StartsWith("gupsim: history: no entry 'no-such-bug': use one of update-and-free-page, gup-fast-pud, compound-range-next, merged-odd-batch,", line, StringComparison.Ordinal);
+        Assert.StartsWith("gupsim: history: no entry 'no-such-bug': use one of update-and-free-page, copy-huge-page-from-user, gup-fast-pud, compound-range-next, merged-odd-batch,", line, StringComparison.Ordinal);
     }
 
     [Fact]

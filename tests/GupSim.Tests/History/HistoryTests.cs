@@ -1,4 +1,6 @@
+using System.Globalization;
 using GupSim.History;
+using GupSim.Memory;
 using GupSim.Scenario;
 
 namespace GupSim.Tests.History;
@@ -51,14 +53,14 @@ public sealed class HistoryTests
     public void Catalogue_HasTheIssuesEntries_WithUniqueNames_AndFindRefusesAnUnknownOne()
     {
         var names = HistoryEntries.All.Select(e => e.Name).ToList();
-        Assert.Equal(["update-and-free-page", "gup-fast-pud", "compound-range-next", "merged-odd-batch", "refs-zero", "cma-step", "follow-page-mask", "max-folio-order", "record-subpages-removal"], names);
+        Assert.Equal(["update-and-free-page", "copy-huge-page-from-user", "gup-fast-pud", "compound-range-next", "merged-odd-batch", "refs-zero", "cma-step", "follow-page-mask", "max-folio-order", "record-subpages-removal"], names);
         Assert.All(HistoryEntries.All, e => Assert.NotEmpty(e.Cases));
         Assert.Equal("dbfee5aee7e5", HistoryEntries.Find("update-and-free-page").FixCommit);
         Assert.Equal("c228afb11ac6", HistoryEntries.Find("GUP-FAST-PUD").FixCommit);
         Assert.Equal("d08af0a59684", HistoryEntries.Find("refs-zero").FixCommit);
         Assert.Equal("426056efe835", HistoryEntries.Find("follow-page-mask").FixCommit);
         var e = Assert.Throws<Core.GupSimException>(() => HistoryEntries.Find("nope"));
-        Assert.StartsWith("history: no entry 'nope': use one of update-and-free-page, gup-fast-pud,", e.Message, StringComparison.Ordinal);
+        Assert.StartsWith("history: no entry 'nope': use one of update-and-free-page, copy-huge-page-from-user, gup-fast-pud,", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -280,6 +282,45 @@ public sealed class HistoryTests
         Assert.Equal(0UL, buggy.StrayWrites.BitsChanged);
         Assert.Equal(0, buggy.BadPageStates);
         Assert.Equal((0UL, 0UL), (fixd.WrongSubpageWrites, fixd.StrayWrites.N));
+    }
+
+    [Fact]
+    public void CopyHugePageFromUser_V5_11_CopiesIntoThePagesBelow_LivedInOnlyWhereMemmapsAreApart_V5_12Right()
+    {
+        var c = Case("copy-huge-page-from-user", "scattered");
+        var script = c.ScriptFor("5.11", "sparsemem");
+        var r = Boot(script, 3); // machine, mmap S, fill S
+        var m = r.Machine!;
+        Assert.True(r.TryGetMapping("S", out ulong src, out _));
+        // Placement: section k + 1's memmap right below section k's, so dst_page + q·S (q = 1 … 7) is the struct page
+        // of Head − q·S: subpage q·S + j's data goes to pfn Head − q·S + j, below the boot page.
+        ulong head = KnownAddresses.StructPageVa(m, Head);
+        for (ulong q = 1; q <= 7; q++)
+            Assert.Equal(KnownAddresses.StructPageVa(m, Head - q * S), head + q * S * SizeofPage);
+
+        var buggy = HistoryRunner.RunSide(c, "5.11", "sparsemem");
+        var fixd = HistoryRunner.RunSide(c, "5.12", "sparsemem");
+        Assert.Equal(Pphp - S, buggy.StrayWrites.N); // 229376
+        Assert.Equal(Pphp - S, buggy.StrayWrites.Other); // the pages there are free pages and user pages: other data
+        Assert.Equal(["verify A S (262144 pages): 229376 pages differ, the first at +0x8000000"], buggy.Verifies);
+        Assert.Equal(0UL, fixd.StrayWrites.N);
+        Assert.Equal(["verify A S (262144 pages): ok"], fixd.Verifies);
+
+        var m2 = new ScenarioRunner(TextWriter.Null);
+        m2.Run(string.Join('\n', script), "test");
+        foreach (var (q, j) in new[] { (1UL, 0UL), (4UL, 12345UL), (7UL, S - 1) })
+            Assert.Equal(PageContents.UserPattern(src + ((q * S) + j) * 4096), m2.Machine!.Memory.Contents.Read(Head - (q * S) + j));
+
+        // Lived in: only the sections whose memmap is not where dst_page + i lands from the section before (worked out
+        // from the placement as for update-and-free-page): 6 · S = 196608 subpages, all of one pool page.
+        var lived = Case("copy-huge-page-from-user", "lived-in");
+        ulong expected = WrongPageIFromPlacement(lived.ScriptFor("5.11", "sparsemem"));
+        Assert.Equal(6 * S, expected);
+        var lb = HistoryRunner.RunSide(lived, "5.11", "sparsemem");
+        var lf = HistoryRunner.RunSide(lived, "5.12", "sparsemem");
+        Assert.Equal(expected, lb.StrayWrites.N);
+        Assert.Equal((long)expected, lb.Verifies.Sum(v => v.EndsWith(": ok", StringComparison.Ordinal) ? 0L : long.Parse(v.Split(": ")[1].Split(' ')[0], CultureInfo.InvariantCulture)));
+        Assert.Equal((0UL, 11), (lf.StrayWrites.N, lf.Verifies.Count(v => v.EndsWith(": ok", StringComparison.Ordinal))));
     }
 
     [Fact]
