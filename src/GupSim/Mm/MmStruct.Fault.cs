@@ -86,6 +86,7 @@ public sealed partial class MmStruct
         }
         if (!_m.TryAllocPages(0, 0, "anonymous page", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
         _m.Memory.FillPages(pfn.Value, 1, PageContents.Zero); // alloc_zeroed_user_highpage_movable(): __GFP_ZERO
+        _m.StructPages.SetFlag(_m.PfnToPage(pfn), PageFlagBits.Uptodate); // __SetPageUptodate()
         int rc = PageTable.SetLeaf(page, null, pfn, user | PteFlags.Write | PteFlags.Dirty);
         if (rc != 0)
         {
@@ -112,6 +113,7 @@ public sealed partial class MmStruct
         // wp_page_copy(): a zeroed page for the zero page, else cow_user_page()'s copy_user_highpage().
         if (oldPfn == _m.ZeroPfn) _m.Memory.FillPages(pfn.Value, 1, PageContents.Zero);
         else _m.Memory.CopyPages(pfn.Value, oldPfn, 1);
+        sp.SetFlag(_m.PfnToPage(pfn), PageFlagBits.Uptodate); // __SetPageUptodate()
         PageTable.Write(l.Slot, PageTableEntry.MakeLeaf(pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Write | PteFlags.Dirty, _m.Arch.PageShift));
         sp.AtomicMapcountSet(_m.PfnToPage(pfn), 0);
         SetAnonRmap(vma, _m.PfnToPage(pfn), addr & ~(PageSize - 1));
@@ -141,6 +143,7 @@ public sealed partial class MmStruct
         _m.Hugetlb.Compound.PrepCompoundPage(head, order);
         _m.Hugetlb.Compound.SetCompoundPageDtor(head, TranshugePageDtor);
         _m.Memory.FillPages(pfn.Value, 1UL << order, PageContents.Zero); // __do_huge_pmd_anonymous_page(): clear_huge_page()
+        _m.StructPages.SetFlag(head, PageFlagBits.Uptodate); // __SetPageUptodate()
         var size = _m.Arch.FindHugePageSize(_m.Arch.PmdSize)!;
         int rc = PageTable.SetLeaf(haddr, size, pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Huge
             | ((vma.Flags & VmFlags.Write) != 0 ? PteFlags.Write | PteFlags.Dirty : PteFlags.None));
@@ -199,6 +202,7 @@ public sealed partial class MmStruct
             bool reserved = vma.MayShare ? file.Reservations.Contains(idx) : vma.PrivateReservations.Contains(idx);
             if (!_m.Hugetlb.TryAllocHugePage(h, reserved, out head)) return VmFault.SigBus;
             ClearHugePage(head, h);
+            _m.StructPages.SetFlag(_m.PfnToPage(Pfn.FromUInt64(head)), PageFlagBits.Uptodate); // __SetPageUptodate()
             if (vma.MayShare)
             {
                 file.Reservations.Remove(idx);
@@ -274,6 +278,7 @@ public sealed partial class MmStruct
         bool reserved = vma.PrivateReservations.Contains(idx);
         if (!_m.Hugetlb.TryAllocHugePage(h, reserved, out ulong fresh)) return VmFault.SigBus;
         _m.Memory.CopyPages(fresh, oldHead, h.PagesPerHugePage); // copy_user_huge_page(): mem_map_next(), then nth_page(): right on every model
+        sp.SetFlag(_m.PfnToPage(Pfn.FromUInt64(fresh)), PageFlagBits.Uptodate); // __SetPageUptodate()
         vma.PrivateReservations.Remove(idx);
         PageTable.SetLeaf(haddr, h.Size, Pfn.FromUInt64(fresh), HugeLeafFlags(vma, writable: true));
         HugepageAddNewAnonRmap(vma, _m.PfnToPage(Pfn.FromUInt64(fresh)), haddr);

@@ -159,4 +159,25 @@ public class UserfaultfdTests
         Assert.True(m.StructPages.TestFlag(sp, PageFlagBits.Uptodate));
         Assert.Equal(PageContents.UserPattern(src + (511 * PageSize)), m.Memory.Contents.Read(sl.Entry.Pfn.Value + 511));
     }
+    [Fact]
+    public void FaultedPages_AreZeroedAndUptodate_ACowCopyTakesTheData()
+    {
+        var m = X86("6.1", MemoryModel.SparsememVmemmap, MemmapPlacement.BootBuffer, "hugepagesz=2M hugepages=2");
+        var mm = MmStruct.Create(m)!;
+        // hugetlb_no_page(): clear_huge_page(), __SetPageUptodate().
+        ulong huge = HugeMapping(m, mm, 2 * M, 2 * M);
+        Assert.Equal(VmFault.None, mm.HandleMmFault(huge, FaultFlags.Write));
+        ulong head = mm.WalkLeaf(huge)!.Value.Entry.Pfn.Value;
+        Assert.Equal((PageContents.Zero, PageContents.Zero), (m.Memory.Contents.Read(head), m.Memory.Contents.Read(head + 511)));
+        Assert.True(m.StructPages.TestFlag(m.PfnToPage(Pfn.FromUInt64(head)), PageFlagBits.Uptodate));
+        // do_anonymous_page(): a read maps the zero page (all zero bytes); a write then copies it to a zeroed page.
+        long anon = mm.Mmap(0, PageSize, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous, null);
+        Assert.Equal(VmFault.None, mm.UserReadPage((ulong)anon, out ulong zero, out _));
+        Assert.Equal((PageContents.Zero, m.ZeroPfn), (zero, mm.WalkLeaf((ulong)anon)!.Value.Entry.Pfn.Value));
+        Assert.Equal(VmFault.None, mm.UserWritePage((ulong)anon, 77));
+        ulong pfn = mm.WalkLeaf((ulong)anon)!.Value.Entry.Pfn.Value;
+        Assert.NotEqual(m.ZeroPfn, pfn);
+        Assert.Equal((77UL, PageContents.Zero), (m.Memory.Contents.Read(pfn), m.Memory.Contents.Read(m.ZeroPfn)));
+        Assert.True(m.StructPages.TestFlag(m.PfnToPage(Pfn.FromUInt64(pfn)), PageFlagBits.Uptodate));
+    }
 }
