@@ -384,31 +384,31 @@ public sealed class CheckSpace
                                 int hugePages = HugePagesFor(profile, hp, Math.Max(minPages, (maxEnd + hpPages - 1) / hpPages), farthest);
                                 foreach (var populate in populates)
                                 {
-                                if (populate == CheckPopulate.UffdCopy && _config is not null && !_config.IsSet("USERFAULTFD"))
-                                {
-                                    Skip("config", below / populates.Count);
-                                    continue;
-                                }
-                                foreach (var (churnBytes, seed) in histories)
-                                {
-                                    ulong ram = RamFor(profile, hp, hugePages, placement, populate);
-                                    var shape = new CheckShape(profile.Name, kernel, model, placement, hp, hugePages, ram, churnBytes, seed, o.ConfigFile, o.IomemFile) { Populate = populate };
-                                    // Teardown outermost in the shape: the configurations that keep the pool share one booted machine
-                                    // and come first; each that frees it leaves a machine no rollback can restore.
-                                    foreach (var teardown in teardowns)
-                                        foreach (var strategy in strategies)
-                                            foreach (var path in paths)
-                                            {
-                                                if (path is (CheckPath.FastGet or CheckPath.FastPin or CheckPath.FastLongterm or CheckPath.FastLongtermUmem) && _config is not null && !HasFastGup(_config))
+                                    if (populate == CheckPopulate.UffdCopy && _config is not null && !_config.IsSet("USERFAULTFD"))
+                                    {
+                                        Skip("config", below / populates.Count);
+                                        continue;
+                                    }
+                                    foreach (var (churnBytes, seed) in histories)
+                                    {
+                                        ulong ram = RamFor(profile, hp, hugePages, placement, populate);
+                                        var shape = new CheckShape(profile.Name, kernel, model, placement, hp, hugePages, ram, churnBytes, seed, o.ConfigFile, o.IomemFile) { Populate = populate };
+                                        // Teardown outermost in the shape: the configurations that keep the pool share one booted machine
+                                        // and come first; each that frees it leaves a machine no rollback can restore.
+                                        foreach (var teardown in teardowns)
+                                            foreach (var strategy in strategies)
+                                                foreach (var path in paths)
                                                 {
-                                                    Skip("config", nominalTriples / teardowns.Count);
-                                                    continue;
+                                                    if (path is (CheckPath.FastGet or CheckPath.FastPin or CheckPath.FastLongterm or CheckPath.FastLongtermUmem) && _config is not null && !HasFastGup(_config))
+                                                    {
+                                                        Skip("config", nominalTriples / teardowns.Count);
+                                                        continue;
+                                                    }
+                                                    Skip("repeat", (nominalTriples / teardowns.Count) - triples.Count);
+                                                    foreach (var t in triples)
+                                                        all.Add(new CheckConfiguration(shape, strategy, path, t.Offset, t.Length, t.Batch) { Teardown = teardown });
                                                 }
-                                                Skip("repeat", (nominalTriples / teardowns.Count) - triples.Count);
-                                                foreach (var t in triples)
-                                                    all.Add(new CheckConfiguration(shape, strategy, path, t.Offset, t.Length, t.Batch) { Teardown = teardown });
-                                            }
-                                }
+                                    }
                                 }
                             }
                 }
