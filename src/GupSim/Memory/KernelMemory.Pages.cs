@@ -16,8 +16,10 @@ public sealed partial class KernelMemory
     /// <summary>The word at <paramref name="key"/> of other kernel data nobody wrote word-wise: the page's data, or garbage.</summary>
     private uint Unpatched(ulong key)
     {
-        if (IsDirectMap(key, out ulong phys))
+        // The linear map's own bounds only: a pfn that is no RAM holds no token, so no RAM lookup is needed.
+        if (key >= _arch.PageOffset && key - _arch.PageOffset < _arch.LowmemBytes)
         {
+            ulong phys = VirtToPhys(key);
             ulong t = Contents.Read(phys >> _arch.PageShift);
             if (t != PageContents.Unwritten) return PageContents.Word(t, (int)((phys & (_arch.PageSize - 1)) >> 2));
         }

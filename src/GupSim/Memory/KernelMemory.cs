@@ -377,8 +377,22 @@ public sealed partial class KernelMemory
 
     private void EnsureMappedOther(ulong va, string what)
     {
-        var info = Describe(va);
-        if (info.Kind == AddressKind.Unmapped) throw Oops(va, what);
+        if (!IsMapped(va)) throw Oops(va, what);
+    }
+
+    /// <summary>Whether anything is mapped at <paramref name="va"/>: what <see cref="Describe"/> decides, without naming it (a load's hot path).</summary>
+    private bool IsMapped(ulong va)
+    {
+        if (VmemmapActive && va >= _arch.VmemmapBase && va < VmemmapEnd) return VmemmapBacked((va - Vmemmap) >> _spsShift);
+        if (FindArray(va) is not null) return true;
+        if (va >= _arch.VmallocStart && va < _arch.VmallocEnd)
+        {
+            lock (_vmallocAreas)
+                foreach (var a in _vmallocAreas)
+                    if (va >= a.Start && va < a.End) return true;
+            return false;
+        }
+        return IsDirectMap(va, out _);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

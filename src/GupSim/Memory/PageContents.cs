@@ -17,7 +17,8 @@ namespace GupSim.Memory;
 /// kmap(page), copy_highpage(), clear_user_highpage()); they replace the token. Storage grows with what is written:
 /// chunks of <see cref="ChunkPages"/> pfns, each one token for all its pages until a page of it differs. A checkpoint
 /// (<see cref="BeginJournal"/>) keeps the first version of each chunk it changes, and <see cref="Rollback"/> puts
-/// them back. Thread-safe (one lock: page stores are whole pages, not a per-entry hot path).
+/// them back. Thread-safe: reads take no lock (a stray load of other kernel data asks for every word it reads),
+/// stores take one (they are whole pages, not a per-entry hot path).
 /// </summary>
 public sealed class PageContents
 {
@@ -41,7 +42,10 @@ public sealed class PageContents
         public Chunk Clone() => new() { Uniform = Uniform, Tokens = Tokens is null ? null : (ulong[])Tokens.Clone() };
     }
 
-    private readonly Dictionary<ulong, Chunk> _chunks = [];
+    // Chunk index → chunk, two levels (GroupShift chunks a group): a read is two array loads, lock-free (a stray load
+    // of other kernel data asks here for every word it reads); stores take _lock and replace the arrays they grow.
+    private const int GroupShift = 12;
+    private Chunk?[]?[] _groups = [];
     private readonly object _lock = new();
     /// <summary>Chunk index → its contents when the checkpoint opened (null: it did not exist).</summary>
     private Dictionary<ulong, Chunk?>? _journal;
@@ -49,11 +53,10 @@ public sealed class PageContents
     /// <summary>The token of page <paramref name="pfn"/>.</summary>
     public ulong Read(ulong pfn)
     {
-        lock (_lock)
-        {
-            if (!_chunks.TryGetValue(pfn >> ChunkShift, out var c)) return Unwritten;
-            return c.Tokens is { } t ? t[(int)(pfn & (ChunkPages - 1))] : c.Uniform;
-        }
+        if (Find(pfn >> ChunkShift) is not { } c) return Unwritten;
+        // A chunk is swapped whole on rollback and its array only ever replaces the uniform token: one read of each.
+        var t = Volatile.Read(ref c.Tokens);
+        return t is not null ? Volatile.Read(ref t[(int)(pfn & (ChunkPages - 1))]) : c.Uniform;
     }
 
     /// <summary>Stores <paramref name="token"/> as the contents of <paramref name="count"/> pages from <paramref name="pfn"/>.</summary>
@@ -89,7 +92,7 @@ public sealed class PageContents
         lock (_lock)
         {
             ulong ci = pfn >> ChunkShift;
-            if (_chunks.TryGetValue(ci, out var c) && c.Tokens is null && c.Uniform == token && _journal is null) return;
+            if (Find(ci) is { Tokens: null } c && c.Uniform == token && _journal is null) return;
             Tokens(ci)[(int)(pfn & (ChunkPages - 1))] = token;
         }
     }
@@ -145,8 +148,10 @@ public sealed class PageContents
             lock (_lock)
             {
                 ulong n = 0;
-                foreach (var c in _chunks.Values)
+                foreach (var g in _groups)
+                foreach (var c in g ?? [])
                 {
+                    if (c is null) continue;
                     if (c.Tokens is null) n += c.Uniform == Unwritten ? 0UL : ChunkPages;
                     else
                         foreach (ulong t in c.Tokens)
@@ -171,8 +176,7 @@ public sealed class PageContents
             if (_journal is not { } j) return;
             foreach (var (ci, old) in j)
             {
-                if (old is null) _chunks.Remove(ci);
-                else _chunks[ci] = old;
+                Set(ci, old);
             }
             j.Clear();
         }
@@ -187,12 +191,45 @@ public sealed class PageContents
     // The chunk, journaled and created (Unwritten) if needed; caller holds the lock.
     private Chunk Writable(ulong ci)
     {
-        bool had = _chunks.TryGetValue(ci, out var c);
-        if (_journal is { } j && !j.ContainsKey(ci)) j[ci] = had ? c!.Clone() : null;
-        if (had) return c!;
+        var c = Find(ci);
+        if (_journal is { } j && !j.ContainsKey(ci)) j[ci] = c?.Clone();
+        if (c is not null) return c;
         c = new Chunk();
-        _chunks[ci] = c;
+        Set(ci, c);
         return c;
+    }
+
+    // The chunk of index ci, or null: two plain loads of arrays that are only ever replaced whole.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Chunk? Find(ulong ci)
+    {
+        var groups = Volatile.Read(ref _groups);
+        ulong gi = ci >> GroupShift;
+        if (gi >= (ulong)groups.Length || groups[gi] is not { } g) return null;
+        return Volatile.Read(ref g[(int)(ci & ((1UL << GroupShift) - 1))]);
+    }
+
+    // Puts c at index ci (null removes), growing the group table as needed; caller holds the lock.
+    private void Set(ulong ci, Chunk? c)
+    {
+        ulong gi = ci >> GroupShift;
+        var groups = _groups;
+        if (gi >= (ulong)groups.Length)
+        {
+            if (c is null) return;
+            var grown = new Chunk?[]?[(int)gi + 1];
+            groups.CopyTo(grown, 0);
+            Volatile.Write(ref _groups, grown);
+            groups = grown;
+        }
+        var g = groups[gi];
+        if (g is null)
+        {
+            if (c is null) return;
+            g = new Chunk?[1 << GroupShift];
+            Volatile.Write(ref groups[gi], g);
+        }
+        Volatile.Write(ref g[(int)(ci & ((1UL << GroupShift) - 1))], c);
     }
 
     // The chunk's per-page array, expanded from its uniform token if needed; caller holds the lock.
@@ -201,8 +238,9 @@ public sealed class PageContents
         var c = Writable(ci);
         if (c.Tokens is null)
         {
-            c.Tokens = new ulong[ChunkPages];
-            if (c.Uniform != Unwritten) c.Tokens.AsSpan().Fill(c.Uniform);
+            var t = new ulong[ChunkPages];
+            if (c.Uniform != Unwritten) t.AsSpan().Fill(c.Uniform);
+            Volatile.Write(ref c.Tokens, t); // filled before a lock-free reader can see it
         }
         return c.Tokens;
     }
