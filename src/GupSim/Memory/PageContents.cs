@@ -149,14 +149,14 @@ public sealed class PageContents
             {
                 ulong n = 0;
                 foreach (var g in _groups)
-                foreach (var c in g ?? [])
-                {
-                    if (c is null) continue;
-                    if (c.Tokens is null) n += c.Uniform == Unwritten ? 0UL : ChunkPages;
-                    else
-                        foreach (ulong t in c.Tokens)
-                            if (t != Unwritten) n++;
-                }
+                    foreach (var c in g ?? [])
+                    {
+                        if (c is null) continue;
+                        if (c.Tokens is null) n += c.Uniform == Unwritten ? 0UL : ChunkPages;
+                        else
+                            foreach (ulong t in c.Tokens)
+                                if (t != Unwritten) n++;
+                    }
                 return n;
             }
         }
