@@ -212,6 +212,23 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     /// </summary>
     public bool HugetlbIndexInBasePages => this >= V6_7;
 
+    /// <summary>
+    /// How the version marks a hugetlb folio (folio_set_hugetlb(), folio_test_hugetlb()): before v6.6 HUGETLB_PAGE_DTOR
+    /// in page[1]'s compound_dtor byte; v6.6 (9c5ccf2db04b, "mm: remove HUGETLB_PAGE_DTOR") PG_hugetlb, an alias of
+    /// PG_active, in page[1].flags; v6.9 (d99e3140a4d3, "mm: turn folio_test_hugetlb into a PageType") a page type in
+    /// the head's page_type, the word _mapcount overlays.
+    /// </summary>
+    public HugetlbMark HugetlbMark => this >= FromNumbers(6, 9) ? HugetlbMark.PageType : this >= V6_6 ? HugetlbMark.SecondPageFlag : HugetlbMark.CompoundDtor;
+
+    /// <summary>
+    /// The page_type encoding: v6.9–v6.10 PAGE_TYPE_BASE 0xf0000000 with a type's bit cleared (PG_hugetlb 0x00000800);
+    /// v6.11 (8db00ad56461) PAGE_TYPE_BASE 0x80000000, PG_hugetlb 0x04000000, still cleared to set; v6.12
+    /// (4ffca5a96678, "mm: support only one page_type per page") one type in the top byte (PGTY_hugetlb 0xf4), the rest
+    /// 0, and UINT_MAX when none.
+    /// </summary>
+    public PageTypeEncoding PageTypeEncoding => this >= FromNumbers(6, 12) ? PageTypeEncoding.TopByte
+        : this >= FromNumbers(6, 11) ? PageTypeEncoding.ClearedBitV611 : PageTypeEncoding.ClearedBitV69;
+
     /// <summary>v6.18: nth_page() removed; folios may not exceed one section on !VMEMMAP (MAX_FOLIO_ORDER = PFN_SECTION_SHIFT).</summary>
     public bool HasMaxFolioOrderInvariant => this >= V6_18;
 
@@ -272,4 +289,26 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
 
     /// <summary>"5.11".</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Major}.{Minor}");
+}
+
+/// <summary>Where a kernel version records that a folio is a hugetlb folio (<see cref="KernelVersion.HugetlbMark"/>).</summary>
+public enum HugetlbMark
+{
+    /// <summary>page[1].compound_dtor == HUGETLB_PAGE_DTOR (2): v5.11 … v6.5.</summary>
+    CompoundDtor,
+    /// <summary>PG_hugetlb (= PG_active) in page[1].flags: v6.6 … v6.8.</summary>
+    SecondPageFlag,
+    /// <summary>A page type in the head's page_type (over _mapcount): v6.9 on.</summary>
+    PageType,
+}
+
+/// <summary>How page_type holds a type (<see cref="KernelVersion.PageTypeEncoding"/>).</summary>
+public enum PageTypeEncoding
+{
+    /// <summary>v6.9–v6.10: PAGE_TYPE_BASE 0xf0000000; a type is its bit cleared (PG_hugetlb 0x00000800).</summary>
+    ClearedBitV69,
+    /// <summary>v6.11: PAGE_TYPE_BASE 0x80000000; PG_hugetlb 0x04000000, cleared to set.</summary>
+    ClearedBitV611,
+    /// <summary>v6.12 on: the type in bits 24–31 (PGTY_hugetlb 0xf4), UINT_MAX for none.</summary>
+    TopByte,
 }

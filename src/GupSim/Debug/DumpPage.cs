@@ -22,7 +22,9 @@ namespace GupSim.Debug;
 /// "mm: track mapcount of large folios in single value", "mm/debug: print only page mapcount (excluding folio entire
 /// mapcount) in __dump_folio()") mapcount = this page's alone (0 for a typed page) and
 /// <c>head: order mapcount entire_mapcount nr_pages_mapped pincount</c>; from v6.9 a two-page <c>head:</c> hex dump
-/// for large folios. %pGp is names only before v5.13 and
+/// for large folios, and for a typed head (a hugetlb folio's page type) <c>page_type: 0xfffff7ff(hugetlb)</c> (v6.9–v6.10;
+/// v6.11 <c>0xfbffffff(hugetlb)</c>; v6.12 <c>page_type: f4(hugetlb)</c>, <see cref="PageTypes.DumpLine"/>). Whether
+/// v6.9 itself printed the line only for typed pages, as v6.10 does, is not confirmed. %pGp is names only before v5.13 and
 /// <c>0x…(names|section=|node=|zone=)</c> from v5.13 (c244297acbe5). Not printed, because GupSim does not model
 /// them: memcg, the aops/dentry lines of file mappings, lastcpupid, page_owner.
 /// GupSim keeps one compound mapcount per large folio: <c>entire_mapcount</c> is it + 1, <c>mapcount</c> of the
@@ -165,6 +167,9 @@ public static class DumpPage
                     : string.Create(ci, $"head: order:{order} entire_mapcount:{entire} nr_pages_mapped:0 pincount:{pincount}"));
             }
             lines.Add(string.Create(ci, $"{type}flags: {Pgp(m, headFlags)}{cma}"));
+            // if (page_has_type(&folio->page)): the head's type (a hugetlb folio's, d99e3140a4d3), whichever page is dumped.
+            uint headType = (uint)sp.MapcountRaw(head);
+            if (PageTypes.HasType(headType)) lines.Add(PageTypes.DumpLine(headType, v.PageTypeEncoding));
             HexDump(m, "raw: ", page, 1, lines);
             if (compound) HexDump(m, "head: ", head, 2, lines);
         }

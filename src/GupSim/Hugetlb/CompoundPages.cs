@@ -245,6 +245,71 @@ public sealed class CompoundPages
         return off < 0 ? (byte)0 : _m.Memory.ReadU8(_m.PageAdd(head, 1).Address + (ulong)off, "reading compound_dtor");
     }
 
+    /// <summary>
+    /// PG_hugetlb's bit in page[1].flags on v6.6–v6.8: PG_active in the v6.6 numbering, bit 8. Matthew Wilcox's "mm:
+    /// Rearrange page flags" (the same series as 9c5ccf2db04b) moved the flags a first tail page carries above bit 7,
+    /// whose low byte holds the folio order (folio_order() from _flags_1, as <see cref="Pages.StructPageLayout"/> has
+    /// it from v6.6); its merge into v6.6 is inferred from that, not read in the v6.6 tree. GupSim's own numbering
+    /// (<see cref="PageFlagBits"/>) stays v5.11's elsewhere.
+    /// </summary>
+    public const int PgHugetlbV66 = 8;
+
+    /// <summary>
+    /// folio_set_hugetlb() as the version marks a hugetlb folio (<see cref="KernelVersion.HugetlbMark"/>): set_compound_page_dtor(HUGETLB_PAGE_DTOR)
+    /// before v6.6 (prep_new_huge_page()), PG_hugetlb in page[1].flags on v6.6–v6.8, the head's page type from v6.9
+    /// (__folio_set_hugetlb() in init_new_hugetlb_folio()).
+    /// </summary>
+    public void SetHugetlb(PagePtr head)
+    {
+        switch (_m.Version.HugetlbMark)
+        {
+            case HugetlbMark.CompoundDtor:
+                SetCompoundPageDtor(head, HugetlbPageDtor);
+                break;
+            case HugetlbMark.SecondPageFlag:
+                var second = _m.PageAdd(head, 1);
+                Sp.SetFlags(second, Sp.Flags(second) | (1UL << PgHugetlbV66)); // PG_hugetlb = PG_active
+                break;
+            default:
+                Sp.AtomicMapcountSet(head, (int)PageTypes.SetHugetlb((uint)Sp.MapcountRaw(head), _m.Version.PageTypeEncoding));
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The hugetlb mark taken off when the page leaves the pool: NULL_COMPOUND_DTOR before v6.6 (update_and_free_page()),
+    /// folio_clear_hugetlb() on page[1] (v6.6–v6.8), __folio_clear_hugetlb() of the page type from v6.9 (both in
+    /// __clear_hugetlb_destructor(), from __remove_hugetlb_folio()), which gives _mapcount back its −1.
+    /// </summary>
+    public void ClearHugetlb(PagePtr head)
+    {
+        switch (_m.Version.HugetlbMark)
+        {
+            case HugetlbMark.CompoundDtor:
+                SetCompoundPageDtor(head, 0);
+                break;
+            case HugetlbMark.SecondPageFlag:
+                var second = _m.PageAdd(head, 1);
+                Sp.SetFlags(second, Sp.Flags(second) & ~(1UL << PgHugetlbV66));
+                break;
+            default:
+                Sp.AtomicMapcountSet(head, (int)PageTypes.ClearHugetlb((uint)Sp.MapcountRaw(head), _m.Version.PageTypeEncoding));
+                break;
+        }
+    }
+
+    /// <summary>
+    /// folio_test_hugetlb() of the folio whose head is <paramref name="head"/>, read from the struct pages at the
+    /// pointer (so a wrong pointer answers from whatever lies there): page[1]'s dtor byte (before v6.6), page[1]'s
+    /// PG_hugetlb (v6.6–v6.8), the head's page type (v6.9 on).
+    /// </summary>
+    public bool FolioTestHugetlb(PagePtr head) => _m.Version.HugetlbMark switch
+    {
+        HugetlbMark.CompoundDtor => CompoundPageDtor(head) == HugetlbPageDtor,
+        HugetlbMark.SecondPageFlag => (Sp.Flags(_m.PageAdd(head, 1)) & (1UL << PgHugetlbV66)) != 0,
+        _ => PageTypes.TestHugetlb((uint)Sp.MapcountRaw(head), _m.Version.PageTypeEncoding),
+    };
+
     /// <summary>True where <paramref name="v"/>'s update_and_free_page() clears flags with <c>page[i]</c> (before dbfee5aee7e5, v5.12).</summary>
     public static bool ClearsFlagsByPointerArithmetic(KernelVersion v) => v < KernelVersion.V5_12;
 }

@@ -343,26 +343,18 @@ public sealed class HugetlbPools
         }
     }
 
-    // The hugetlb heads by pfn, for v6.6+ only: there the kernel marks a hugetlb folio with PG_hugetlb in page[1].flags
-    // (9c5ccf2db04b, v6.6) and from v6.9 with a page type in the head (d99e3140a4d3), neither in GupSim's struct page
-    // model (its flag numbering is v5.11's), so PageHuge() answers from this table there.
-    private readonly HashSet<ulong> _hugetlbHeads = [];
-
     /// <summary>
-    /// PageHuge() (mm/hugetlb.c v5.11; folio_test_hugetlb() in v6.1–v6.5, which reads the same byte as
-    /// <c>folio->_folio_dtor</c>): PageCompound(page) — PG_head in flags or bit 0 of compound_head — then
-    /// <c>compound_head(page)[1].compound_dtor == HUGETLB_PAGE_DTOR</c>, all read from the struct page store at the
-    /// pointer's address, so a pointer to the wrong struct page (or to something that is not one) answers from
-    /// whatever lies there. v6.6+: from GupSim's table of hugetlb heads (see the field above).
+    /// PageHuge() (mm/hugetlb.c v5.11; folio_test_hugetlb(page_folio(page)) later): before v6.9 PageCompound(page) —
+    /// PG_head in flags or bit 0 of compound_head — and then compound_head(page)[1]'s HUGETLB_PAGE_DTOR (to v6.5) or
+    /// PG_hugetlb (v6.6–v6.8); from v6.9 the page type of compound_head(page), whatever the page is
+    /// (<see cref="CompoundPages.FolioTestHugetlb"/>). All read from the struct page store at the pointer's address,
+    /// so a pointer to the wrong struct page (or to something that is not one) answers from whatever lies there.
     /// </summary>
     public bool PageHuge(PagePtr page)
     {
         var sp = _m.StructPages;
-        if (!sp.PageCompound(page)) return false;
-        var head = sp.CompoundHead(page);
-        if (_m.Layout.CompoundDtor >= 0) return Compound.CompoundPageDtor(head) == CompoundPages.HugetlbPageDtor;
-        ulong pfn = _m.PageToPfn(head).Value;
-        lock (_hugetlbHeads) return _hugetlbHeads.Contains(pfn);
+        if (_m.Version.HugetlbMark != HugetlbMark.PageType && !sp.PageCompound(page)) return false;
+        return Compound.FolioTestHugetlb(sp.CompoundHead(page));
     }
 
     /// <summary>PageHeadHuge(): PageHead(page) &amp;&amp; PageHuge(page) for the struct page of <paramref name="pfn"/>.</summary>
@@ -372,13 +364,12 @@ public sealed class HugetlbPools
         return _m.StructPages.PageHead(page) && PageHuge(page);
     }
 
-    /// <summary>prep_new_huge_page(): destructor, nr_huge_pages++.</summary>
+    /// <summary>prep_new_huge_page() / __prep_new_hugetlb_folio(): the version's hugetlb mark (<see cref="CompoundPages.SetHugetlb"/>), nr_huge_pages++.</summary>
     private void PrepNewHugePage(Hstate h, PagePtr head)
     {
-        Compound.SetCompoundPageDtor(head, CompoundPages.HugetlbPageDtor);
+        Compound.SetHugetlb(head);
         h.NrHugePages++;
         MembershipStamp++;
-        lock (_hugetlbHeads) _hugetlbHeads.Add(_m.PageToPfn(head).Value);
     }
 
     /// <summary>
@@ -552,7 +543,6 @@ public sealed class HugetlbPools
         var head = _m.PfnToPage(Pfn.FromUInt64(headPfn));
         h.NrHugePages--;
         MembershipStamp++;
-        lock (_hugetlbHeads) _hugetlbHeads.Remove(headPfn);
         const ulong mask = (1UL << PageFlagBits.Locked) | (1UL << PageFlagBits.Error) | (1UL << PageFlagBits.Referenced)
             | (1UL << PageFlagBits.Dirty) | (1UL << PageFlagBits.Active) | (1UL << PageFlagBits.Private) | (1UL << PageFlagBits.Writeback);
         bool pointerArithmetic = CompoundPages.ClearsFlagsByPointerArithmetic(_m.Version);
@@ -578,7 +568,7 @@ public sealed class HugetlbPools
             if (i + 1 < (long)h.PagesPerHugePage)
                 sub = pointerArithmetic ? _m.PageAdd(head, i + 1) : Compound.NextSubpage(head, sub, (int)(i + 1));
         }
-        Compound.SetCompoundPageDtor(head, 0);
+        Compound.ClearHugetlb(head); // set_compound_page_dtor(NULL_COMPOUND_DTOR), later __clear_hugetlb_destructor()
         sp.SetRefcount(head, 1);
         IReadOnlyList<string> reports;
         if (h.IsGigantic)
