@@ -42,7 +42,7 @@ public static class DumpPage
     private static bool DumpsFolio(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 9);
     /// <summary>
     /// v6.9: page_mapcount() reads a typed page (slab, page table, buddy: _mapcount holds the type) as 0 by
-    /// clamping _mapcount + 1 below 0 to 0 (4ffca5a96678, "mm: support page_mapcount() on page_has_type() pages").
+    /// clamping _mapcount + 1 below 0 to 0 (fd1a745ce03e, "mm: support page_mapcount() on page_has_type() pages").
     /// </summary>
     private static bool MapcountClampsBelowZero(KernelVersion v) => v >= KernelVersion.FromNumbers(6, 9);
     /// <summary>
