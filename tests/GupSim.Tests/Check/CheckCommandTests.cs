@@ -76,44 +76,28 @@ public sealed class CheckCommandTests : IDisposable
         AssertBadInput(CliRun.Run("check", "--batch", "1,many"), "gupsim: --batch: unknown value 'many': use one of a number of pages above 0, all, random (a comma list)");
     }
 
-    [Fact]
-    public void TeardownFreePool_AskedForByName_V5_11StoresThroughPageI_V5_12Passes()
+    [Theory]
+    // update_and_free_page()'s page[i] (dbfee5aee7e5 in v5.12): v5.11 fails only with the pool freed.
+    [InlineData("--teardown", "free", "keep, free-pool, all", "teardown", "free-pool", "stray writes: 229376 (")]
+    // copy_huge_page_from_user()'s dst_page + i (3272cfc2525b in v5.12): v5.11 fails only when the pages are copied in.
+    [InlineData("--populate", "uffd", "fault, uffd-copy, all", "populate", "uffd-copy", "in setup 'uffd-copy A S': stray writes: 229376 (")]
+    public void ByNameDimension_V5_11FailsOnlyWithIt_V5_12Passes(string option, string bad, string values, string field, string value, string detail)
     {
-        AssertBadInput(CliRun.Run("check", "--teardown", "free"), "gupsim: --teardown: unknown value 'free': use one of keep, free-pool, all (a comma list)");
+        AssertBadInput(CliRun.Run("check", option, bad), $"gupsim: {option}: unknown value '{bad}': use one of {values} (a comma list)");
         string[] shape = ["check", "--arch", "x86_64", "--model", "sparsemem", "--placement", "scattered", "--hugepage-size", "1G", "--churn", "0",
             "--path", "slow-pin", "--offset", "0", "--length", "1", "--batch", "1", "--json"];
-        var r = CliRun.Run([.. shape, "--kernel", "5.11,5.12", "--teardown", "all"]);
+        var r = CliRun.Run([.. shape, "--kernel", "5.11,5.12", option, "all"]);
         Assert.Equal(1, r.ExitCode);
         using var doc = JsonDocument.Parse(r.Stdout);
         var groups = doc.RootElement.GetProperty("groups");
         Assert.Equal(2, groups.GetArrayLength());
-        // Per group: keep and free-pool, one each. v5.11 fails only with the pool freed (update_and_free_page()'s page[i]).
+        // Per group: without and with it, one configuration each; only v5.11's with it fails.
         var g511 = groups[0];
         Assert.Equal(("5.11", 2L, 1L), (g511.GetProperty("kernel").GetString(), g511.GetProperty("configurations").GetInt64(), g511.GetProperty("failures").GetInt64()));
         var min = g511.GetProperty("minimal");
         Assert.Equal("stray-writes", min.GetProperty("kind").GetString());
-        Assert.Equal("free-pool", min.GetProperty("configuration").GetProperty("teardown").GetString());
-        Assert.Equal(("5.12", 0L), (groups[1].GetProperty("kernel").GetString(), groups[1].GetProperty("failures").GetInt64()));
-    }
-
-    [Fact]
-    public void PopulateUffdCopy_AskedForByName_V5_11CopiesThroughDstPagePlusI_V5_12Passes()
-    {
-        AssertBadInput(CliRun.Run("check", "--populate", "uffd"), "gupsim: --populate: unknown value 'uffd': use one of fault, uffd-copy, all (a comma list)");
-        string[] shape = ["check", "--arch", "x86_64", "--model", "sparsemem", "--placement", "scattered", "--hugepage-size", "1G", "--churn", "0",
-            "--path", "slow-pin", "--offset", "0", "--length", "1", "--batch", "1", "--json"];
-        var r = CliRun.Run([.. shape, "--kernel", "5.11,5.12", "--populate", "all"]);
-        Assert.Equal(1, r.ExitCode);
-        using var doc = JsonDocument.Parse(r.Stdout);
-        var groups = doc.RootElement.GetProperty("groups");
-        Assert.Equal(2, groups.GetArrayLength());
-        // Per group: faulted and copied, one each. v5.11 fails only when copied (copy_huge_page_from_user()'s dst_page + i).
-        var g511 = groups[0];
-        Assert.Equal(("5.11", 2L, 1L), (g511.GetProperty("kernel").GetString(), g511.GetProperty("configurations").GetInt64(), g511.GetProperty("failures").GetInt64()));
-        var min = g511.GetProperty("minimal");
-        Assert.Equal("stray-writes", min.GetProperty("kind").GetString());
-        Assert.Equal("uffd-copy", min.GetProperty("configuration").GetProperty("populate").GetString());
-        Assert.StartsWith("in setup 'uffd-copy A S': stray writes: 229376 (", min.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(value, min.GetProperty("configuration").GetProperty(field).GetString());
+        Assert.StartsWith(detail, min.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal(("5.12", 0L), (groups[1].GetProperty("kernel").GetString(), groups[1].GetProperty("failures").GetInt64()));
     }
 

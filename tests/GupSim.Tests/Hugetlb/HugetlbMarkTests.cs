@@ -19,20 +19,7 @@ public class HugetlbMarkTests
 {
     private static ulong At(ulong pfn) => KnownAddresses.X86_64Vmemmap + (pfn * 64);
 
-    private static (Machine M, MmStruct Mm, ulong Head) Faulted(string version)
-    {
-        var m = Machine.Boot(new MachineSpec
-        {
-            Arch = ArchProfiles.Get("x86_64", KernelVersion.Parse(version)),
-            Model = MemoryModel.SparsememVmemmap,
-            Ram = Ram((0, G)),
-            Hugepages = HugepagesCmdline.Parse("hugepagesz=2M hugepages=1", null),
-        });
-        var mm = MmStruct.Create(m)!;
-        long a = mm.Mmap(0, 2 * M, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb | MapHuge.For(2 * M));
-        Assert.Equal(VmFault.None, mm.HandleMmFault((ulong)a, FaultFlags.Write));
-        return (m, mm, mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value);
-    }
+    private static (Machine M, MmStruct Mm, ulong Head) Faulted(string version) => PageHugeTests.FaultedHugetlbPage(version);
 
     [Theory]
     [InlineData("6.1", 2, 0UL, 0xffffffffU, "page:")]

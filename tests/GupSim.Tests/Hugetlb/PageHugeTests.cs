@@ -14,7 +14,8 @@ namespace GupSim.Tests.Hugetlb;
 /// </summary>
 public class PageHugeTests
 {
-    private static (Machine M, ulong Head) HugetlbPage(string version)
+    /// <summary>An x86_64 VMEMMAP machine of 1 GiB with one 2 MiB pool page, mapped privately and written: the machine, the process and the head pfn.</summary>
+    internal static (Machine M, MmStruct Mm, ulong Head) FaultedHugetlbPage(string version)
     {
         var m = Machine.Boot(new MachineSpec
         {
@@ -25,8 +26,14 @@ public class PageHugeTests
         });
         var mm = MmStruct.Create(m)!;
         long a = mm.Mmap(0, 2 * M, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous | MapFlags.Hugetlb | MapHuge.For(2 * M));
-        mm.HandleMmFault((ulong)a, FaultFlags.Write);
-        return (m, mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value);
+        Assert.Equal(VmFault.None, mm.HandleMmFault((ulong)a, FaultFlags.Write));
+        return (m, mm, mm.WalkLeaf((ulong)a)!.Value.Entry.Pfn.Value);
+    }
+
+    private static (Machine M, ulong Head) HugetlbPage(string version)
+    {
+        var (m, _, head) = FaultedHugetlbPage(version);
+        return (m, head);
     }
 
     private static PagePtr At(ulong pfn) => PagePtr.FromAddress(KnownAddresses.X86_64Vmemmap + pfn * 64);
