@@ -96,6 +96,17 @@ public sealed partial class KernelMemory
     }
 
     /// <summary>
+    /// The token a whole-page copy out of page <paramref name="pfn"/> carries (copy_from_user(), copy_to_user() of a
+    /// kmapped page): its own, unless GupSim holds none for it (garbage) or words were written into it one by one,
+    /// when the copy gets a token of its own that no other page holds.
+    /// </summary>
+    public ulong CopyablePageData(ulong pfn)
+    {
+        ulong token = PageData(pfn, out bool patched);
+        return token == PageContents.Unwritten || patched ? PageContents.Opaque((pfn << 1) ^ token) : token;
+    }
+
+    /// <summary>
     /// Whole-page stores of <paramref name="token"/> into <paramref name="count"/> pages from <paramref name="pfn"/>
     /// through their right struct pages (clear_huge_page() with <see cref="PageContents.Zero"/>: every version's
     /// subpage walk there, mem_map_next() then nth_page(), reaches each subpage's own page). The pages are user memory

@@ -245,8 +245,6 @@ public sealed partial class MmStruct
             if (leaf is not { } again || !again.Entry.IsPresent) return null;
             l = again;
         }
-        ulong srcPfn = l.Entry.Pfn.Value + ((src & (l.Bytes - 1)) >> PageShift);
-        ulong token = _m.Memory.PageData(srcPfn, out bool patched);
-        return token == PageContents.Unwritten || patched ? PageContents.Opaque((srcPfn << 1) ^ token) : token;
+        return _m.Memory.CopyablePageData(l.Entry.Pfn.Value + ((src & (l.Bytes - 1)) >> PageShift));
     }
 }

@@ -1,6 +1,7 @@
 using GupSim.Arch;
 using GupSim.Core;
 using GupSim.Gup;
+using GupSim.Memory;
 using GupSim.Mm;
 using GupSim.Pages;
 
@@ -42,8 +43,8 @@ public struct PinLongtermTestArgs
 /// </summary>
 /// <remarks>
 /// One test at a time per module (the kernel keeps the pages in statics under <c>pin_longterm_test_mutex</c>).
-/// Page contents are not modelled, so READ only checks that every destination page can be written, faulting it in
-/// as copy_to_user() would.
+/// READ copies each pinned page's data (<see cref="Memory.PageContents"/>) to user memory as copy_to_user() does, so a
+/// caller can compare what the pins hold with what its mapping reads.
 /// </remarks>
 public sealed class PinLongtermTest
 {
@@ -180,9 +181,12 @@ public sealed class PinLongtermTest
     }
 
     /// <summary>
-    /// PIN_LONGTERM_TEST_READ (pin_longterm_test_read()): −EINVAL when no test runs; else PAGE_SIZE bytes per pinned page
-    /// go to consecutive pages at <paramref name="userAddr"/> (copy_to_user(), which faults the destination in); −EFAULT
-    /// when a destination page cannot be written. Contents are not modelled: nothing is copied.
+    /// PIN_LONGTERM_TEST_READ (pin_longterm_test_read()): −EINVAL when no test runs; else, for each pinned page in turn,
+    /// copy_to_user(user_addr, kmap_local_page(pages[i]), PAGE_SIZE), user_addr advancing a page each time. The source
+    /// is the page page_to_pfn(pages[i]) names (a pointer no RAM backs oopses, as the kmapped read would); the copy
+    /// faults the destination in and −EFAULT ends it where a destination page cannot be written. A page-aligned
+    /// destination takes the page's data whole; an unaligned one straddles two pages, each then holding bytes no single
+    /// token names (an opaque token of its own).
     /// </summary>
     public int Read(MmStruct mm, ulong userAddr)
     {
@@ -194,18 +198,31 @@ public sealed class PinLongtermTest
             ulong pageSize = _m.Arch.PageSize;
             for (long i = 0; i < _nrPages; i++)
             {
-                // copy_to_user() of one page: the destination may straddle two pages.
-                ulong first = userAddr & ~(pageSize - 1), last = (userAddr + pageSize - 1) & ~(pageSize - 1);
+                ulong token = KmapLocalPageData(_pages[i]);
+                ulong offset = userAddr & (pageSize - 1), first = userAddr - offset, last = (userAddr + pageSize - 1) & ~(pageSize - 1);
                 if (last < first) return -(int)Errno.EFAULT;
                 for (ulong va = first; ; va += pageSize)
                 {
-                    if ((mm.UserAccess(va, write: true, out _) & VmFault.Error) != 0) return -(int)Errno.EFAULT;
+                    ulong data = offset == 0 ? token : PageContents.Opaque(token ^ (va * 31) ^ offset);
+                    if ((mm.UserWritePage(va, data) & VmFault.Error) != 0) return -(int)Errno.EFAULT;
                     if (va == last) break;
                 }
                 userAddr += pageSize;
             }
             return 0;
         }
+    }
+
+    // kmap_local_page(page) read whole: the data of the page page_to_pfn() names (page_address() on the direct map).
+    private ulong KmapLocalPageData(PagePtr page)
+    {
+        ulong pfn = _m.PageToPfn(page).Value;
+        if (!_m.Memory.IsRamPfn(pfn))
+        {
+            ulong va = _m.Memory.PhysToVirt(pfn << _m.Arch.PageShift);
+            throw new KernelOops(KernelVa.FromUInt64(va), $"copy_to_user() from kmap_local_page({page}) = 0x{va:x}: no RAM there (pfn 0x{pfn:x})");
+        }
+        return _m.Memory.CopyablePageData(pfn);
     }
 
     /// <summary>gup_test_release(): closing the debugfs file stops a running test. Always 0.</summary>

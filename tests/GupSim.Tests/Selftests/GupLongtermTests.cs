@@ -5,6 +5,7 @@ using GupSim.Cli;
 using GupSim.Config;
 using GupSim.Core;
 using GupSim.Fs;
+using GupSim.Memory;
 using GupSim.Mm;
 using GupSim.Selftests;
 
@@ -275,14 +276,30 @@ public sealed class GupLongtermTests
         Assert.Equal(EINVAL, t.Read(mm, buf)); // nothing started
         Assert.Equal(0, t.Stop());             // stopping nothing is fine
 
-        // START faults the memfd pages in (slow GUP) and keeps them pinned until STOP.
+        // The user writes a pattern into each memfd page (the cow selftest's memset()).
+        Assert.Equal(VmFault.None, mm.UserWritePage(a, PageContents.UserPattern(a)));
+        Assert.Equal(VmFault.None, mm.UserWritePage(a + 4096, PageContents.UserPattern(a + 4096)));
+
+        // START keeps the memfd pages pinned until STOP.
         Assert.Equal(0, t.Ioctl(mm, PinLongtermTestCmd.Start, new PinLongtermTestArgs { Addr = a, Size = 2 * 4096, Flags = PinLongtermTest.FlagUseWrite }));
         Assert.Equal(2, t.PinnedPages);
         var pinned = t.PinnedPagesSnapshot();
         Assert.All(pinned, p => Assert.True(m.Grab.PageMaybeDmaPinned(p)));
         Assert.Equal(EINVAL, t.Start(mm, new PinLongtermTestArgs { Addr = a, Size = 4096 })); // one test at a time
         Assert.Equal(0, t.Ioctl(mm, PinLongtermTestCmd.Read, userAddr: buf));
+        // READ copied each pinned page into the buffer, in order: the buffer reads what the user wrote into the memfd.
+        Assert.Equal(VmFault.None, mm.UserReadPage(buf, out ulong got0, out bool patched0));
+        Assert.Equal(VmFault.None, mm.UserReadPage(buf + 4096, out ulong got1, out _));
+        Assert.Equal((PageContents.UserPattern(a), false), (got0, patched0));
+        Assert.Equal(PageContents.UserPattern(a + 4096), got1);
         Assert.Equal(-(int)Errno.EFAULT, t.Read(mm, 0x1000)); // nothing mapped there
+        // Unaligned: each page's copy straddles two buffer pages; the second copy reaches a hole (the third page, unmapped).
+        ulong buf3 = (ulong)mm.Mmap(0, 3 * 4096, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous);
+        Assert.Equal(0, mm.Munmap(buf3 + 2 * 4096, 4096));
+        Assert.Equal(-(int)Errno.EFAULT, t.Read(mm, buf3 + 8));
+        Assert.Equal(VmFault.None, mm.UserReadPage(buf3, out ulong mixed, out _));
+        Assert.NotEqual(PageContents.UserPattern(a), mixed);
+        Assert.NotEqual(PageContents.Zero, mixed);
         Assert.Equal(0, t.Ioctl(mm, PinLongtermTestCmd.Stop));
         Assert.Equal(0, t.PinnedPages);
         Assert.All(pinned, p => Assert.False(m.Grab.PageMaybeDmaPinned(p)));
