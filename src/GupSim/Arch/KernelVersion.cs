@@ -213,6 +213,24 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     public bool HugetlbIndexInBasePages => this >= V6_7;
 
     /// <summary>
+    /// v6.7: the same commit (a08c7193e4f1) made __filemap_add_folio() (mm/filemap.c) take
+    /// <c>folio_ref_add(folio, folio_nr_pages(folio))</c> for a hugetlb folio as for any large folio, and
+    /// filemap_free_folio() drop as many (<c>folio_put_refs(folio, nr)</c>): the page cache holds one reference per
+    /// base page (513 on a mapped 2 MiB page, as the hugetlb hwpoison fix of January 2024 and the memfd_pin_folios()
+    /// fix of September 2024 count them). Before, <c>long nr = 1</c> for hugetlb (v6.1's __filemap_add_folio()) and one
+    /// get_page()/put_page() (add_to_page_cache() and page_cache_free_page() before v5.16).
+    /// </summary>
+    public bool HugetlbPageCacheRefsPerBasePage => this >= V6_7;
+
+    /// <summary>
+    /// v6.3: a36f1e902474 (Sidhartha Kumar, "mm/hugetlb: convert dequeue_hugetlb_page functions to folios") has
+    /// dequeue_hugetlb_folio_node_exact() give a free pool page its reference with <c>folio_ref_unfreeze(folio, 1)</c>
+    /// (the page_ref_unfreeze event); before, dequeue_huge_page_node_exact()'s <c>set_page_refcounted(page)</c>
+    /// (set_page_count(): page_ref_set).
+    /// </summary>
+    public bool HugetlbDequeueUnfreezes => this >= new KernelVersion(6, 3);
+
+    /// <summary>
     /// How the version marks a hugetlb folio (folio_set_hugetlb(), folio_test_hugetlb()): before v6.6 HUGETLB_PAGE_DTOR
     /// in page[1]'s compound_dtor byte; v6.6 (9c5ccf2db04b, "mm: remove HUGETLB_PAGE_DTOR") PG_hugetlb, an alias of
     /// PG_active, in page[1].flags; v6.9 (d99e3140a4d3, "mm: turn folio_test_hugetlb into a PageType") a page type in

@@ -179,7 +179,8 @@ internal sealed class PageMigrator
         if (mapcount != nrMappings) return false; // mapped where GupSim's rmap walk does not see (another process)
         var inode = huge ? maps.Select(x => x.Vma.File as Hugetlb.HugetlbfsInode).FirstOrDefault(f => f is not null && f.PageCache.ContainsValue(oldPfn)) : null;
         ulong cacheIndex = inode?.PageCache.First(kv => kv.Value == oldPfn).Key ?? 0;
-        int expected = 1 + nrMappings + (inode is null ? 0 : 1);
+        // migrate_huge_page_move_mapping() / folio_expected_refs(): the isolation reference, one per mapping, and the page cache's.
+        int expected = 1 + nrMappings + (inode?.PageCacheRefs(_m.Version) ?? 0);
         if (Sp.Refcount(head) != expected) return false; // migrate_page_move_mapping(): extra references → −EAGAIN
         int nid = _m.NodeOfPfn(oldPfn).Nid;
         ulong newPfn;

@@ -135,7 +135,6 @@ public sealed class HugetlbPools
             }
             if (!TryDequeueForTask(h, out headPfn)) return false;
             if (hasReservation) h.ResvHugePages--;
-            _m.StructPages.SetRefcount(_m.PfnToPage(Pfn.FromUInt64(headPfn)), 1);
             return true;
         }
     }
@@ -152,8 +151,23 @@ public sealed class HugetlbPools
             : _m.Version.LongtermPinsMigrateMovable ? pfn => _m.Grab.IsPinnablePage(_m.PfnToPage(Pfn.FromUInt64(pfn)))
             : pfn => !_m.IsCmaPfn(pfn);
         foreach (int nid in h.NodesWithFree().ToList())
-            if (h.TryDequeue(nid, ok, out headPfn)) return true;
+        {
+            if (!h.TryDequeue(nid, ok, out headPfn)) continue;
+            DequeueReference(_m.PfnToPage(Pfn.FromUInt64(headPfn)));
+            return true;
+        }
         return false;
+    }
+
+    /// <summary>
+    /// The reference dequeue_huge_page_node_exact() gives a free pool page (its count is 0 on the free list):
+    /// set_page_refcounted() before v6.3, folio_ref_unfreeze(folio, 1) from v6.3
+    /// (<see cref="Arch.KernelVersion.HugetlbDequeueUnfreezes"/>; the two trace as page_ref_set and page_ref_unfreeze).
+    /// </summary>
+    private void DequeueReference(PagePtr head)
+    {
+        if (_m.Version.HugetlbDequeueUnfreezes) PageRef.FolioRefUnfreeze(_m, head, 1);
+        else PageRef.SetPageRefcounted(_m, head);
     }
 
     /// <summary>
@@ -167,11 +181,7 @@ public sealed class HugetlbPools
         lock (_lock)
         {
             temporary = false;
-            if (h.FreeHugePages > h.ResvHugePages && TryDequeueForTask(h, out headPfn))
-            {
-                _m.StructPages.SetRefcount(_m.PfnToPage(Pfn.FromUInt64(headPfn)), 1);
-                return true;
-            }
+            if (h.FreeHugePages > h.ResvHugePages && TryDequeueForTask(h, out headPfn)) return true;
             headPfn = 0;
             if (h.IsGigantic || !TryAllocFreshHugePage(h, nid, out headPfn)) return false;
             temporary = true;
@@ -205,7 +215,20 @@ public sealed class HugetlbPools
     {
         lock (_lock)
         {
-            if (_m.StructPages.RefAddReturn(_m.PfnToPage(Pfn.FromUInt64(headPfn)), -1) != 0) return;
+            if (!PageRef.PageRefDecAndTest(_m, _m.PfnToPage(Pfn.FromUInt64(headPfn)))) return;
+            FreeHugePageWithoutRefs(headPfn);
+        }
+    }
+
+    /// <summary>
+    /// folio_put_refs() on a hugetlb head (filemap_free_folio() dropping the page cache's references): the last
+    /// reference frees it to the pool (free_huge_page()).
+    /// </summary>
+    public void PutHugePageRefs(ulong headPfn, int refs)
+    {
+        lock (_lock)
+        {
+            if (!PageRef.FolioPutRefsTestzero(_m, _m.PfnToPage(Pfn.FromUInt64(headPfn)), refs)) return;
             FreeHugePageWithoutRefs(headPfn);
         }
     }

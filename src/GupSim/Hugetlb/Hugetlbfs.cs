@@ -1,10 +1,11 @@
 using GupSim.Core;
+using GupSim.Pages;
 
 namespace GupSim.Hugetlb;
 
 /// <summary>
 /// A hugetlbfs inode (fs/hugetlbfs/inode.c): its page cache of huge pages and its reservation map (shared mappings).
-/// Page cache pages hold one reference each and point at the inode's address_space (a hugetlbfs_inode_cache object);
+/// Page cache pages hold the cache's references (<see cref="PageCacheRefs"/>) and point at the inode's address_space (a hugetlbfs_inode_cache object);
 /// a private mapping's pages are anonymous, their mapping the VMA's anon_vma (MmStruct's hugepage_add_new_anon_rmap()).
 /// </summary>
 public sealed class HugetlbfsInode : Fs.Inode
@@ -19,27 +20,64 @@ public sealed class HugetlbfsInode : Fs.Inode
     }
 
     /// <summary>
-    /// huge_add_to_page_cache() (mm/hugetlb.c): the page cache takes the allocation's reference, and the head's
-    /// mapping and index are set as add_to_page_cache() sets them: the inode's address_space, and the index in huge
-    /// pages before v6.7, in base pages from v6.7 (<see cref="Arch.KernelVersion.HugetlbIndexInBasePages"/>).
+    /// huge_add_to_page_cache() (mm/hugetlb.c; hugetlb_add_to_page_cache() from v6.1): the page cache takes its own
+    /// references (<see cref="PageCacheRefs"/>: add_to_page_cache()'s get_page(), __filemap_add_folio()'s
+    /// folio_ref_add(folio, nr), both the page_ref_mod event) on top of the caller's, and the head's mapping and
+    /// index are set as add_to_page_cache() sets them: the inode's address_space, and the index in huge pages before
+    /// v6.7, in base pages from v6.7 (<see cref="Arch.KernelVersion.HugetlbIndexInBasePages"/>).
     /// </summary>
     internal void AddToPageCache(Machine m, ulong idx, ulong head)
     {
         PageCache[idx] = head;
         var sp = m.StructPages;
         var page = m.PfnToPage(Pfn.FromUInt64(head));
+        sp.SetFlag(page, PageFlagBits.Locked); // __SetPageLocked() / __folio_set_locked() before the add
+        PageRef.FolioRefAdd(m, page, PageCacheRefs(m.Version));
         sp.SetMapping(page, MappingAddress);
         sp.SetIndex(page, Hstate.PageIndex(idx, m.Version));
+        // set_page_dirty() / folio_mark_dirty(): "so that it will not be removed from cache/file by non-hugetlbfs
+        // specific code paths" (hugetlbfs's dirty handler sets PG_dirty on the head).
+        sp.SetFlag(page, PageFlagBits.Dirty);
+        // The caller's unlock_page() (hugetlb_no_page(), hugetlbfs_fallocate(), hugetlb_mcopy_atomic_pte()) comes
+        // before its next reference change, so GupSim clears PG_locked here.
+        sp.ClearFlag(page, PageFlagBits.Locked);
     }
 
     /// <summary>
-    /// remove_huge_page() → delete_from_page_cache() (page->mapping = NULL), then put_page() for the cache's
-    /// reference (the last one frees the page to the pool).
+    /// The references the page cache holds on one of this inode's huge pages: one before v6.7, one per base page
+    /// (folio_nr_pages()) from v6.7 (<see cref="Arch.KernelVersion.HugetlbPageCacheRefsPerBasePage"/>).
+    /// </summary>
+    public int PageCacheRefs(Arch.KernelVersion version) =>
+        version.HugetlbPageCacheRefsPerBasePage ? checked((int)Hstate.PagesPerHugePage) : 1;
+
+    /// <summary>
+    /// The lookup of a page already in the page cache (find_lock_page(), filemap_lock_hugetlb_folio(): the xarray
+    /// walk's page_cache_get_speculative() / folio_try_get_rcu() / folio_try_get(), each a page_ref_add_unless(1, 0),
+    /// the page_ref_mod_unless event): the reference the caller keeps. False when the head's count was 0.
+    /// </summary>
+    internal bool TryGetCachedPage(Machine m, ulong idx, out ulong head) =>
+        PageCache.TryGetValue(idx, out head) && PageRef.FolioRefTryAddRcu(m, m.PfnToPage(Pfn.FromUInt64(head)), 1);
+
+    /// <summary>
+    /// One page of remove_inode_hugepages() (fs/hugetlbfs/inode.c): the batch lookup's reference
+    /// (pagevec_lookup_range(), later filemap_get_folios(): page_ref_add_unless(1, 0)), lock_page(), then
+    /// remove_huge_page() / hugetlb_delete_from_page_cache(): PG_dirty and PG_uptodate cleared,
+    /// delete_from_page_cache() (page->mapping = NULL) and filemap_free_folio() dropping the cache's references
+    /// (<see cref="PageCacheRefs"/>; put_page(), later folio_put_refs()); unlock_page(), and the batch's release
+    /// (put_page(): the last reference frees the page to the pool).
     /// </summary>
     internal void RemoveFromPageCache(Machine m, ulong idx)
     {
-        if (!PageCache.Remove(idx, out ulong head)) return;
-        m.StructPages.SetMapping(m.PfnToPage(Pfn.FromUInt64(head)), 0);
+        if (!TryGetCachedPage(m, idx, out ulong head)) return;
+        PageCache.Remove(idx);
+        var sp = m.StructPages;
+        var page = m.PfnToPage(Pfn.FromUInt64(head));
+        sp.SetFlag(page, PageFlagBits.Locked);
+        sp.ClearFlag(page, PageFlagBits.Dirty);
+        sp.ClearFlag(page, PageFlagBits.Uptodate);
+        sp.SetMapping(page, 0);
+        m.Hugetlb.PutHugePageRefs(head, PageCacheRefs(m.Version));
+        sp.ClearFlag(page, PageFlagBits.Locked);
         m.Hugetlb.PutHugePage(head);
     }
 
@@ -94,7 +132,8 @@ public sealed class HugetlbfsInode : Fs.Inode
                 return -(int)Errno.ENOSPC;
             }
             if (reserved) Reservations.Remove(idx);
-            AddToPageCache(m, idx, head); // the allocation's reference becomes the page cache's
+            AddToPageCache(m, idx, head);
+            m.Hugetlb.PutHugePage(head); // hugetlbfs_fallocate(): put_page() of alloc_huge_page()'s reference
             added.Add((idx, reserved));
         }
         Size = Math.Max(Size, end << h.Shift);

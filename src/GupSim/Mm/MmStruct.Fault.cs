@@ -175,7 +175,11 @@ public sealed partial class MmStruct
         var h = vma.Hstate!;
         ulong haddr = addr & h.Mask;
         bool write = (flags & FaultFlags.Write) != 0;
-        var slot = PageTable.HugePteOffset(haddr, h.Size.Bytes);
+        // huge_pte_alloc() before the entry is read: the tables down to the huge page's level come first, so their
+        // pages are allocated (and traced) before hugetlb_no_page() takes a page from the pool.
+        int alloc = PageTable.HugePteAlloc(haddr, h.Size.Bytes, out var allocated);
+        if (alloc == -(int)Errno.ENOMEM) return VmFault.Oom;
+        var slot = alloc == 0 ? allocated : PageTable.HugePteOffset(haddr, h.Size.Bytes);
         var entry = slot is { } s0 ? PageTable.Read(s0) : PageTableEntry.None(_m.Arch.PageShift);
         if (entry.IsNone) return HugetlbNoPage(vma, haddr, write);
         if (write && !entry.IsWrite) return HugetlbCow(vma, haddr, entry);
@@ -193,9 +197,9 @@ public sealed partial class MmStruct
         var sp = _m.StructPages;
         ulong head;
         bool anon = false;
-        if (file.PageCache.TryGetValue(idx, out head))
+        if (file.TryGetCachedPage(_m, idx, out head))
         {
-            sp.RefAddReturn(_m.PfnToPage(Pfn.FromUInt64(head)), 1); // find_lock_page()
+            // find_lock_page(): the lookup's reference becomes the mapping's.
         }
         else
         {
@@ -206,8 +210,7 @@ public sealed partial class MmStruct
             if (vma.MayShare)
             {
                 file.Reservations.Remove(idx);
-                file.AddToPageCache(_m, idx, head); // huge_add_to_page_cache(): the page cache holds a reference
-                sp.RefAddReturn(_m.PfnToPage(Pfn.FromUInt64(head)), 1);
+                file.AddToPageCache(_m, idx, head); // the allocation's reference becomes the mapping's
             }
             else
             {

@@ -152,8 +152,7 @@ public sealed partial class MmStruct
                 _m.Hugetlb.PutHugePage(head);
                 return idx >= file.Size >> h.Shift ? -(int)Errno.EFAULT : -(int)Errno.EEXIST;
             }
-            file.AddToPageCache(_m, idx, head); // huge_add_to_page_cache(): the page cache holds a reference
-            sp.RefAddReturn(headPage, 1);
+            file.AddToPageCache(_m, idx, head); // the allocation's reference becomes the mapping's
         }
         bool writable = (vma.Flags & VmFlags.Write) != 0;
         int rc = PageTable.SetLeaf(dstAddr, h.Size, Pfn.FromUInt64(head), HugeLeafFlags(vma, writable));

@@ -4,8 +4,8 @@ namespace GupSim.Pages;
 /// The page reference helpers of include/linux/page_ref.h: each changes <c>page-&gt;_refcount</c> with one atomic
 /// operation and then, when the machine traces page_ref (<see cref="Machine.PageRefTrace"/>), fires the tracepoint
 /// the kernel's helper fires (<c>if (page_ref_tracepoint_active(…)) __page_ref_…()</c>, mm/debug_page_ref.c):
-/// page_ref_set, page_ref_mod, page_ref_mod_and_test, page_ref_mod_unless (only the helpers a modelled path calls
-/// are here: none calls the _return forms or page_ref_freeze/unfreeze yet). The folio_ref_*() forms call the page form on <c>&amp;folio-&gt;page</c>, the
+/// page_ref_set, page_ref_mod, page_ref_mod_and_test, page_ref_mod_unless, page_ref_unfreeze (only the helpers a modelled
+/// path calls are here: none calls the _return forms or page_ref_freeze yet). The folio_ref_*() forms call the page form on <c>&amp;folio-&gt;page</c>, the
 /// folio's head (GupSim passes the head <see cref="PagePtr"/>). Tracing off, each helper costs one null test.
 /// </summary>
 /// <remarks>The atomics are the ones <see cref="StructPages"/> performs on whatever memory the pointer reaches, so a
@@ -18,6 +18,22 @@ public static class PageRef
         m.StructPages.SetRefcount(page, v);
         m.PageRefTrace?.Set(page, v);
     }
+
+    /// <summary>set_page_refcounted() (mm/internal.h): set_page_count(page, 1) on a page whose count is 0.</summary>
+    public static void SetPageRefcounted(Machine m, PagePtr page) => SetPageCount(m, page, 1);
+
+    /// <summary>
+    /// page_ref_unfreeze(): atomic_set_release(&amp;page-&gt;_refcount, count) on a frozen (zero) count, then
+    /// page_ref_unfreeze(count).
+    /// </summary>
+    public static void PageRefUnfreeze(Machine m, PagePtr page, int count)
+    {
+        m.StructPages.SetRefcount(page, count);
+        m.PageRefTrace?.Unfreeze(page, count);
+    }
+
+    /// <summary>folio_ref_unfreeze(): page_ref_unfreeze() on the folio's page.</summary>
+    public static void FolioRefUnfreeze(Machine m, PagePtr folio, int count) => PageRefUnfreeze(m, folio, count);
 
     /// <summary>page_ref_add(): atomic_add(), then page_ref_mod(nr).</summary>
     public static void PageRefAdd(Machine m, PagePtr page, int nr)
@@ -49,6 +65,13 @@ public static class PageRef
 
     /// <summary>folio_ref_sub_and_test(): page_ref_sub_and_test() on the folio's page.</summary>
     public static bool FolioRefSubAndTest(Machine m, PagePtr folio, int nr) => PageRefSubAndTest(m, folio, nr);
+
+    /// <summary>
+    /// folio_put_refs() (include/linux/mm.h) up to its test: folio_ref_sub_and_test(folio, refs); true when the
+    /// count reached 0 and the caller frees the folio (__folio_put()). put_page() is the same with one reference
+    /// (put_page_testzero(): page_ref_dec_and_test()).
+    /// </summary>
+    public static bool FolioPutRefsTestzero(Machine m, PagePtr folio, int refs) => FolioRefSubAndTest(m, folio, refs);
 
     /// <summary>page_ref_dec_and_test() (put_page_testzero(), folio_put_testzero()): page_ref_mod_and_test(−1, ret).</summary>
     public static bool PageRefDecAndTest(Machine m, PagePtr page) => PageRefSubAndTest(m, page, 1);

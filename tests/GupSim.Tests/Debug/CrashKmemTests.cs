@@ -191,9 +191,11 @@ public class CrashKmemTests
     }
 
     [Theory]
-    [InlineData("6.1", 1UL)] // the page cache index in huge pages
-    [InlineData("6.7", 512UL)] // a08c7193e4f1: in base pages
-    public void KmemP_HugetlbfsPageCacheHead_MapsTheInodesAddressSpace_UntilRemoved(string version, ulong secondIndex)
+    [InlineData("6.1", 1UL, 2)] // the page cache index in huge pages; the page cache's one reference and the page table's
+    // a08c7193e4f1: the index in base pages, and __filemap_add_folio() takes folio_nr_pages() = 2M / 4K = 512 references
+    // for the page cache, plus the page table's one.
+    [InlineData("6.7", 512UL, 513)]
+    public void KmemP_HugetlbfsPageCacheHead_MapsTheInodesAddressSpace_UntilRemoved(string version, ulong secondIndex, int mappedCount)
     {
         var runner = new GupSim.Scenario.ScenarioRunner(TextWriter.Null);
         var r = runner.Run($"""
@@ -215,13 +217,18 @@ public class CrashKmemTests
             if (m.Describe(m.Memory.PhysToVirt(pfn << 12)).Region.Contains("slab page (hugetlbfs_inode_cache)", StringComparison.Ordinal)) slabPfn = pfn;
         Assert.NotEqual(ulong.MaxValue, slabPfn);
         ulong mapping = m.Memory.PhysToVirt(slabPfn << 12);
-        // Two references: the page cache's and the page table's.
-        string Columns(ulong pfn) => Run(m, (mm2, w) => CrashKmem.KmemP(mm2, pfn << 12, w))[1][27..55];
-        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{mapping,16:x} {secondIndex,8:x}  2"), Columns(head1));
+        // MAPPING, INDEX and CNT (crash prints the count "%2d", wider when it needs to be); PG_dirty from
+        // hugetlb_add_to_page_cache()'s folio_mark_dirty().
+        string[] Line(ulong pfn) => [.. Run(m, (mm2, w) => CrashKmem.KmemP(mm2, pfn << 12, w))[1][27..].Split(' ', StringSplitOptions.RemoveEmptyEntries)];
+        string[] mapped = Line(head1);
+        Assert.Equal([mapping.ToString("x", CultureInfo.InvariantCulture), secondIndex.ToString("x", CultureInfo.InvariantCulture), mappedCount.ToString(CultureInfo.InvariantCulture)], mapped[..3]);
+        Assert.Equal("uptodate,dirty,head", mapped[4]);
         // munmap leaves the page cache's reference and the mapping; rm (remove_inode_hugepages()) deletes it from the
         // page cache (mapping = NULL) and frees it to the pool; the index stays.
         Assert.Equal(0, runner.Run("munmap A\nrm /mnt/huge/f", "rm.scenario").ExpectationsFailed);
-        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{0,16:x} {secondIndex,8:x}  0"), Columns(head1));
+        // hugetlb_delete_from_page_cache() cleared PG_dirty and PG_uptodate.
+        string[] removed = Line(head1);
+        Assert.Equal(["0", secondIndex.ToString("x", CultureInfo.InvariantCulture), "0", "head"], [removed[0], removed[1], removed[2], removed[4]]);
     }
 
     [Theory]

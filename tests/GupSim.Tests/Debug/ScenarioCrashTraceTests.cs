@@ -1,4 +1,5 @@
 using GupSim.Core;
+using GupSim.Debug;
 using GupSim.Scenario;
 
 namespace GupSim.Tests.Debug;
@@ -111,6 +112,53 @@ public class ScenarioCrashTraceTests
         var r = new ScenarioRunner(TextWriter.Null) { TracePageRef = true }.Run(script, "t.scenario");
         Assert.Equal(pin, Events(StepOutput(r, 4)));
         Assert.Equal(unpin, Events(StepOutput(r, 5)));
+    }
+
+    /// <summary>
+    /// A slow-GUP pin of two subpages of the second 2 MiB page of a shared hugetlbfs mapping nothing has touched:
+    /// GUP faults the page in (hugetlb_fault() → huge_pte_alloc(), then hugetlb_no_page()), and the trace shows the
+    /// pool and the page cache as the version's code changes the count, then the pin's grab. Worked out from the
+    /// kernels' code: the dequeue gives the free page (count 0) its reference — set_page_refcounted() (page_ref_set)
+    /// before v6.3, folio_ref_unfreeze(folio, 1) (page_ref_unfreeze) from a36f1e902474 (v6.3); the page cache's add
+    /// runs with PG_locked set (__SetPageLocked() before add_to_page_cache(), __folio_set_locked() before
+    /// __filemap_add_folio()) and no mapping yet, taking one reference (get_page(), folio_ref_add(folio, 1)) before
+    /// v6.7 and folio_nr_pages() = 512 from a08c7193e4f1 (v6.7); set_page_dirty() then marks the head, so the grab's
+    /// lines show uptodate|dirty|head (bits 2, 3, 16), mapped once (page_mapcount() 1) by the inode's address_space.
+    /// The grab: v5.10's follow_hugetlb_page() try_grab_page() per subpage (page_ref_add(1): the huge page has an
+    /// exact pincount), v6.3's one try_grab_folio(2) (page_ref_add_unless), v6.7's hugetlb_follow_page_mask()
+    /// try_grab_page() then try_grab_folio(page_increm − 1 = 1). mt=1: the pool's pages are GFP_HIGHUSER_MOVABLE,
+    /// from MIGRATE_MOVABLE pageblocks.
+    /// </summary>
+    [Theory]
+    [InlineData("5.10", "page_ref_set", 1, "page_ref_mod count=3 val=1|page_ref_mod count=4 val=1")]
+    [InlineData("6.3", "page_ref_unfreeze", 1, "page_ref_mod_unless count=4 val=2 ret=1")]
+    [InlineData("6.7", "page_ref_unfreeze", 512, "page_ref_mod count=514 val=1|page_ref_mod_unless count=515 val=1 ret=1")]
+    public void SlowPin_FaultsASharedHugetlbfsPage_PoolAndPageCacheLines(string kernel, string dequeueEvent, int cacheRefs, string grab)
+    {
+        string script = $"machine --arch x86_64 --kernel {kernel} --model sparsemem-vmemmap --ram 0-4G --hugepages \"hugepagesz=2M hugepages=2\"\n"
+            + "mount /mnt/huge pagesize=2M\nopen F /mnt/huge/f\nmmap A 4M file=F shared\npin A pages=2 offset=0x200000\n";
+        var runner = new ScenarioRunner(TextWriter.Null) { TracePageRef = true };
+        var r = runner.Run(script, "t.scenario");
+        Assert.True(runner.TryGetMapping("A", out ulong addr, out _));
+        ulong head = runner.Process!.WalkLeaf(addr + (2UL << 20))!.Value.Entry.Pfn.Value;
+        var m = runner.Machine!;
+        string mapping = DumpPage.Pointer(m, m.StructPages.Mapping(m.PfnToPage(GupSim.Core.Pfn.FromUInt64(head))));
+        var lines = StepOutput(r, 5).Where(l => l.StartsWith("  trace: ", StringComparison.Ordinal) && l.Contains($" pfn=0x{head:x} ", StringComparison.Ordinal))
+            .Select(l => l["  trace: ".Length..]).ToList();
+        string p = $"pfn=0x{head:x}";
+        Assert.Equal($"{dequeueEvent}: {p} flags=head count=1 mapcount=0 mapping=0000000000000000 mt=1 val=1", lines[0]);
+        Assert.Equal($"page_ref_mod: {p} flags=locked|uptodate|head count={1 + cacheRefs} mapcount=0 mapping=0000000000000000 mt=1 val={cacheRefs}", lines[1]);
+        // The grab's lines: the page is mapped (page_mapcount() 1) by the inode's address_space; counts go on from
+        // 1 (the mapping's) + the cache's.
+        var grabLines = lines.Skip(2).ToList();
+        string[] want = grab.Split('|');
+        Assert.Equal(want.Length, grabLines.Count);
+        for (int i = 0; i < want.Length; i++)
+        {
+            string[] w = want[i].Split(' ');
+            string tail = w.Length > 3 ? " " + w[3] : "";
+            Assert.Equal($"{w[0]}: {p} flags=uptodate|dirty|head {w[1]} mapcount=1 mapping={mapping} mt=1 {w[2]}{tail}", grabLines[i]);
+        }
     }
 
     /// <summary>A step's trace lines as <c>EVENT count=… val=… [ret=…]</c>, joined by '|' (the pfn is the pool page's).</summary>
