@@ -15,8 +15,9 @@ namespace GupSim.Debug;
 /// </summary>
 /// <remarks>Events are fired by the page_ref.h helpers in <see cref="Pages.PageRef"/>, which GUP's grab and release,
 /// the page allocator's set_page_refcounted(), free_contig_range(), FOLL_LONGTERM's isolation, the hugetlb pool's dequeue
-/// and put_page(), and the hugetlbfs page cache's add, lookup and removal go through (other faults, the 4 KiB page cache
-/// and migration's reference move still change _refcount directly, untraced: docs/cli.md);
+/// and put_page(), the hugetlbfs page cache's add, lookup and removal, and a hugetlb page's migration go through
+/// (other faults, the 4 KiB page cache and the migration of other pages still change _refcount directly, untraced:
+/// docs/cli.md);
 /// which helper a path calls is the machine's kernel version's (<see cref="Gup.Grab"/>: v5.11's
 /// try_grab_compound_head()/put_compound_head(), v5.14's split of a pin into page_ref_add_unless() + page_ref_add(),
 /// v5.18's gup_put_folio() → folio_put_refs(), v6.10's try_grab_folio() with folio_ref_add()). Lines are what follows
@@ -53,6 +54,9 @@ public sealed class PageRefTrace(Machine machine)
 
     /// <summary>page_ref_mod (page_ref_add(), page_ref_sub(), page_ref_inc(), page_ref_dec()): <paramref name="v"/> is the change.</summary>
     public void Mod(PagePtr page, int v) => Add("page_ref_mod", page, v, null);
+
+    /// <summary>page_ref_freeze (page_ref_freeze(), folio_ref_freeze()): <paramref name="v"/> the count frozen, <paramref name="ret"/> whether it froze.</summary>
+    public void Freeze(PagePtr page, int v, bool ret) => Add("page_ref_freeze", page, v, ret ? 1 : 0);
 
     /// <summary>page_ref_unfreeze (page_ref_unfreeze(), folio_ref_unfreeze()): <paramref name="v"/> is the new count.</summary>
     public void Unfreeze(PagePtr page, int v) => Add("page_ref_unfreeze", page, v, null);

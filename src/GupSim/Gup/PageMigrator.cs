@@ -162,6 +162,109 @@ internal sealed class PageMigrator
         return result;
     }
 
+    /// <summary>
+    /// The move of a page that is not hugetlb (GupSim has no LRU, so the LRU pagevecs' references of
+    /// putback_lru_page() are not modelled): the data, the page-table entries, the map counts and the flags that
+    /// matter; the new page ends with the old one's references but the isolation one, the old one with none (set
+    /// directly, untraced).
+    /// </summary>
+    private void MovePage(MmStruct mm, PagePtr head, PagePtr newHead, List<Mapping> maps, int order, bool compound, int expected)
+    {
+        ulong oldPfn = _m.PageToPfn(head).Value, newPfn = _m.PageToPfn(newHead).Value;
+        // move_to_new_page() → migrate_page_copy(): the data (copy_highpage(), copy_huge_page() subpage by subpage).
+        _m.Memory.CopyPages(newPfn, oldPfn, 1UL << order);
+        foreach (var x in maps)
+            mm.PageTable.Write(x.Slot, PageTableEntry.MakeLeaf(Pfn.FromUInt64(newPfn + (x.Entry.Pfn.Value - oldPfn)), x.Entry.Flags, _m.Arch.PageShift));
+        // folio_migrate_mapping(): the new folio takes the old one's index and mapping (anon_vma or address_space);
+        // the old one's is cleared when it is freed (free_pages_prepare()).
+        Sp.SetIndex(newHead, Sp.Index(head));
+        Sp.SetMapping(newHead, Sp.Mapping(head));
+        if (compound)
+        {
+            Sp.SetCompoundMapcount(newHead, Sp.CompoundMapcount(head));
+            Sp.SetCompoundMapcount(head, -1);
+        }
+        else
+        {
+            Sp.AtomicMapcountSet(newHead, Sp.MapcountRaw(head));
+            Sp.AtomicMapcountSet(head, -1);
+        }
+        MigrateFlags(head, newHead);
+        Sp.SetRefcount(newHead, expected - 1);
+        // The old page keeps only the isolation reference; dropping it frees the page.
+        Sp.SetRefcount(head, 0);
+    }
+
+    /// <summary>
+    /// unmap_and_move_huge_page() (mm/migrate.c) after the target's allocation, each reference change through the
+    /// page_ref helpers so a page_ref trace shows it: try_to_unmap() (try_to_migrate() from v5.16) removes each
+    /// mapping — page_remove_rmap(), then put_page() of the mapping's reference —; move_to_new_page(): the data
+    /// (copy_huge_page(), by mem_map_next() and later nth_page(): each subpage's own page on every model), then for a
+    /// page-cache page hugetlbfs_migrate_page() → migrate_huge_page_move_mapping(): page_ref_freeze() of the old
+    /// page at the isolation reference plus the cache's, the cache's references taken on the new page (get_page(),
+    /// from v6.7 folio_ref_add(dst, folio_nr_pages())), the slot replaced, and page_ref_unfreeze() of the old page to
+    /// the isolation reference; an anonymous page's migrate_page() moves no reference; the index, mapping and flags go
+    /// across (folio_migrate_mapping(), folio_migrate_flags()); remove_migration_ptes() maps the new page — get_page(),
+    /// then hugepage_add_anon_rmap() or page_dup_rmap() — at every address; putback_active_hugepage() drops the old
+    /// page's isolation reference (its last: <see cref="Hugetlb.HugetlbPools.ReleaseAfterMigration"/> frees it) and then
+    /// the new page's allocation reference.
+    /// </summary>
+    private void MoveHugetlbPage(MmStruct mm, PagePtr head, PagePtr newHead, List<Mapping> maps, Hugetlb.HugetlbfsInode? inode, ulong cacheIndex, int expected)
+    {
+        ulong oldPfn = _m.PageToPfn(head).Value, newPfn = _m.PageToPfn(newHead).Value;
+        int order = Sp.CompoundOrder(head);
+        var byAddress = new List<(Vma Vma, ulong Addr)>();
+        foreach (var x in maps)
+        {
+            var key = (x.Vma, x.Addr & x.Vma.Hstate!.Mask);
+            if (byAddress.Contains(key)) continue; // a contiguous-PTE mapping (arm64) is one mapping of several entries
+            byAddress.Add(key);
+            Sp.SetCompoundMapcount(head, Sp.CompoundMapcount(head) - 1); // page_remove_rmap(page, true)
+            PageRef.PageRefDecAndTest(_m, head); // put_page(): the mapping's reference
+        }
+        _m.Memory.CopyPages(newPfn, oldPfn, 1UL << order);
+        if (inode is not null)
+        {
+            int cacheRefs = inode.PageCacheRefs(_m.Version);
+            bool frozen = PageRef.FolioRefFreeze(_m, head, 1 + cacheRefs);
+            System.Diagnostics.Debug.Assert(frozen, "TryMigrate checked the count");
+            Sp.SetIndex(newHead, Sp.Index(head));
+            Sp.SetMapping(newHead, Sp.Mapping(head));
+            PageRef.FolioRefAdd(_m, newHead, cacheRefs);
+            inode.PageCache[cacheIndex] = newPfn;
+            PageRef.FolioRefUnfreeze(_m, head, 1);
+        }
+        else
+        {
+            Sp.SetIndex(newHead, Sp.Index(head));
+            Sp.SetMapping(newHead, Sp.Mapping(head));
+        }
+        // folio_migrate_flags(): PG_referenced, PG_uptodate and ("move dirty on pages not done by
+        // folio_migrate_mapping()", which hugetlb's move does not) PG_dirty are set on the new page and left on the
+        // old one (update_and_free_page() clears them if the page ever leaves the pool).
+        const ulong copied = (1UL << PageFlagBits.Referenced) | (1UL << PageFlagBits.Uptodate) | (1UL << PageFlagBits.Dirty);
+        Sp.SetFlags(newHead, Sp.Flags(newHead) | (Sp.Flags(head) & copied));
+        foreach (var x in maps)
+            mm.PageTable.Write(x.Slot, PageTableEntry.MakeLeaf(Pfn.FromUInt64(newPfn + (x.Entry.Pfn.Value - oldPfn)), x.Entry.Flags, _m.Arch.PageShift));
+        foreach (var _ in byAddress)
+        {
+            PageRef.PageRefInc(_m, newHead); // get_page(new)
+            Sp.SetCompoundMapcount(newHead, Sp.CompoundMapcount(newHead) + 1); // hugepage_add_anon_rmap() / page_dup_rmap()
+        }
+        bool freed = PageRef.PageRefDecAndTest(_m, head); // putback_active_hugepage(old): the isolation reference
+        System.Diagnostics.Debug.Assert(freed, "the isolation reference is the old page's last");
+        PageRef.PageRefDecAndTest(_m, newHead); // putback_active_hugepage(new): the allocation's reference
+        System.Diagnostics.Debug.Assert(Sp.Refcount(newHead) == expected - 1, "the new page holds the old one's references but the isolation one");
+    }
+
+    /// <summary>folio_migrate_mapping() and folio_migrate_flags() as GupSim models them for a page that is not hugetlb: PG_dirty and PG_referenced move to the new page.</summary>
+    private void MigrateFlags(PagePtr head, PagePtr newHead)
+    {
+        const ulong moved = (1UL << PageFlagBits.Dirty) | (1UL << PageFlagBits.Referenced);
+        Sp.SetFlags(newHead, Sp.Flags(newHead) | (Sp.Flags(head) & moved));
+        Sp.SetFlags(head, Sp.Flags(head) & ~moved);
+    }
+
     private int PageOrder(PagePtr head, ulong pfn) =>
         _m.Hugetlb.IsHugetlbHead(pfn) ? _m.Hugetlb.HstateOfHead(head)!.Order : Sp.PageHead(head) ? Sp.CompoundOrder(head) : 0;
 
@@ -205,34 +308,9 @@ internal sealed class PageMigrator
             }
         }
         var newHead = _m.PfnToPage(Pfn.FromUInt64(newPfn));
-        // move_to_new_page() → migrate_page_copy(): the data, subpage by subpage (copy_huge_page(), whose gigantic
-        // case walks by mem_map_next() and later nth_page(), reaching each subpage's own page on every model).
-        _m.Memory.CopyPages(newPfn, oldPfn, 1UL << order);
-        // Move: page-table entries (remove_migration_ptes()), page cache slot, map counts, the flags that matter.
-        foreach (var x in maps)
-            mm.PageTable.Write(x.Slot, PageTableEntry.MakeLeaf(Pfn.FromUInt64(newPfn + (x.Entry.Pfn.Value - oldPfn)), x.Entry.Flags, _m.Arch.PageShift));
-        if (inode is not null) inode.PageCache[cacheIndex] = newPfn;
-        // folio_migrate_mapping(): the new folio takes the old one's index and mapping (anon_vma or address_space);
-        // the old one's is cleared when it is freed (free_huge_page(), free_pages_prepare()).
-        Sp.SetIndex(newHead, Sp.Index(head));
-        Sp.SetMapping(newHead, Sp.Mapping(head));
-        if (compound)
-        {
-            Sp.SetCompoundMapcount(newHead, Sp.CompoundMapcount(head));
-            Sp.SetCompoundMapcount(head, -1);
-        }
-        else
-        {
-            Sp.AtomicMapcountSet(newHead, Sp.MapcountRaw(head));
-            Sp.AtomicMapcountSet(head, -1);
-        }
-        const ulong moved = (1UL << PageFlagBits.Dirty) | (1UL << PageFlagBits.Referenced);
-        Sp.SetFlags(newHead, Sp.Flags(newHead) | (Sp.Flags(head) & moved));
-        Sp.SetFlags(head, Sp.Flags(head) & ~moved);
-        Sp.SetRefcount(newHead, expected - 1);
+        if (huge) MoveHugetlbPage(mm, head, newHead, maps, inode, cacheIndex, expected);
+        else MovePage(mm, head, newHead, maps, order, compound, expected);
         done.Add(new MigratedPage(oldPfn, newPfn, order, expected - 1, Sp.HpagePincountAvailable(newHead) ? Sp.CompoundPincount(newHead) : 0));
-        // The old page keeps only the isolation reference; dropping it frees the page.
-        Sp.SetRefcount(head, 0);
         lock (_isolated) _isolated.Remove(oldPfn);
         if (huge) _m.Hugetlb.ReleaseAfterMigration(h!, oldPfn, temporary);
         else _m.ReleaseZeroRefPage(oldPfn);

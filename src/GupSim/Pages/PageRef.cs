@@ -4,8 +4,8 @@ namespace GupSim.Pages;
 /// The page reference helpers of include/linux/page_ref.h: each changes <c>page-&gt;_refcount</c> with one atomic
 /// operation and then, when the machine traces page_ref (<see cref="Machine.PageRefTrace"/>), fires the tracepoint
 /// the kernel's helper fires (<c>if (page_ref_tracepoint_active(…)) __page_ref_…()</c>, mm/debug_page_ref.c):
-/// page_ref_set, page_ref_mod, page_ref_mod_and_test, page_ref_mod_unless, page_ref_unfreeze (only the helpers a modelled
-/// path calls are here: none calls the _return forms or page_ref_freeze yet). The folio_ref_*() forms call the page form on <c>&amp;folio-&gt;page</c>, the
+/// page_ref_set, page_ref_mod, page_ref_mod_and_test, page_ref_mod_unless, page_ref_freeze, page_ref_unfreeze (only the
+/// helpers a modelled path calls are here: none calls the _return forms yet). The folio_ref_*() forms call the page form on <c>&amp;folio-&gt;page</c>, the
 /// folio's head (GupSim passes the head <see cref="PagePtr"/>). Tracing off, each helper costs one null test.
 /// </summary>
 /// <remarks>The atomics are the ones <see cref="StructPages"/> performs on whatever memory the pointer reaches, so a
@@ -31,6 +31,20 @@ public static class PageRef
         m.StructPages.SetRefcount(page, count);
         m.PageRefTrace?.Unfreeze(page, count);
     }
+
+    /// <summary>
+    /// page_ref_freeze(): atomic_cmpxchg(&amp;page-&gt;_refcount, count, 0) — the count becomes 0 only if it was
+    /// <paramref name="count"/> — then page_ref_freeze(count, ret). True when it froze.
+    /// </summary>
+    public static bool PageRefFreeze(Machine m, PagePtr page, int count)
+    {
+        bool ret = m.StructPages.RefCompareExchange(page, 0, count);
+        m.PageRefTrace?.Freeze(page, count, ret);
+        return ret;
+    }
+
+    /// <summary>folio_ref_freeze(): page_ref_freeze() on the folio's page.</summary>
+    public static bool FolioRefFreeze(Machine m, PagePtr folio, int count) => PageRefFreeze(m, folio, count);
 
     /// <summary>folio_ref_unfreeze(): page_ref_unfreeze() on the folio's page.</summary>
     public static void FolioRefUnfreeze(Machine m, PagePtr folio, int count) => PageRefUnfreeze(m, folio, count);

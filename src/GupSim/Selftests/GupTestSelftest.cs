@@ -53,8 +53,9 @@ public sealed record GupTestDialect(KernelVersion Version)
     /// <summary>
     /// <c>-n</c> below zero means the whole range in one call (<c>nr_pages = size / psize()</c> with the size set so far):
     /// David Hildenbrand, "selftests/mm: gup_tests: option to GUP all pages in a single call" (posted 2025-09-10 against
-    /// the v6.17 source; a5883fa94295 by the shortlog, not verified; inferred: v6.18). Before, -1 became a u32 and the
-    /// module's clamp to the end of the range did the same on 64-bit.
+    /// the v6.17 source; mainline a5883fa94295, which a bisect of v6.17..v6.18-rc1 on LKML, 2025-10-15, passes through
+    /// inside the mm-stable-2025-10-01 merge 8804d970fab4: v6.18). Before, -1 became a u32 and the module's clamp to
+    /// the end of the range did the same on 64-bit.
     /// </summary>
     public bool NegativeNrIsWholeRange => Version.HasMaxFolioOrderInvariant;
 

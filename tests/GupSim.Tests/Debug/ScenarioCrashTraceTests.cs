@@ -161,6 +161,66 @@ public class ScenarioCrashTraceTests
         }
     }
 
+    /// <summary>
+    /// A FOLL_LONGTERM pin of a shared hugetlbfs 1 GiB page in hugetlb_cma on v6.7 migrates it to the free pool page
+    /// outside CMA, and the trace shows every reference move. Worked out by hand from v6.7's code: the mapped page
+    /// holds 1 (the mapping) + 262144 (the page cache: folio_nr_pages(), a08c7193e4f1) = 262145. hugetlb_follow_page_mask()
+    /// grabs it (try_grab_page(): +1); collect_longterm_unpinnable_folios() isolates it (isolate_hugetlb()'s
+    /// get_page_unless_zero(): +1) and unpins it (−1); the target is dequeued (folio_ref_unfreeze(1)); try_to_migrate()
+    /// removes the mapping (page_remove_rmap() first: mapcount 0, then put: 262145); migrate_huge_page_move_mapping()
+    /// freezes the old page at folio_expected_refs() = 1 + 262144, gives the new one the cache's 262144 and unfreezes
+    /// the old one at 262145 − 262144 = 1; remove_migration_ptes() takes the new page's mapping reference before its
+    /// rmap (folio_migrate_flags() has copied PG_uptodate and PG_dirty by then); the old page's putback frees it
+    /// (ret=1) and the new page's drops the allocation reference: 262145, mapped once. Then the retry pins the new page.
+    /// mt: 4 (MIGRATE_CMA) for the old page, 1 (MIGRATE_MOVABLE) for the contiguous allocation outside CMA.
+    /// </summary>
+    [Fact]
+    public void LongtermPin_MigratesAHugetlbfsPageOutOfCma_EveryReferenceMoveTraced()
+    {
+        const string Script = """
+            machine --kernel 6.7 --model sparsemem-vmemmap --ram 0-3G,4G-6G --hugetlb-cma 1G
+            hugepages 1G=1
+            mount /mnt/huge pagesize=1G
+            open F /mnt/huge/f
+            mmap A 1G file=F shared
+            touch A write
+            hugepages 1G=2
+            pin A longterm write pages=1
+            expect migrated 1
+            """;
+        var runner = new ScenarioRunner(TextWriter.Null) { TracePageRef = true };
+        var r = runner.Run(Script, "t.scenario");
+        Assert.Equal(0, r.ExpectationsFailed);
+        var m = runner.Machine!;
+        Assert.True(runner.TryGetMapping("A", out ulong addr, out _));
+        ulong now = runner.Process!.WalkLeaf(addr)!.Value.Entry.Pfn.Value;
+        string mapping = DumpPage.Pointer(m, m.StructPages.Mapping(m.PfnToPage(Pfn.FromUInt64(now))));
+        // Placement addresses: the first pool page is the hugetlb_cma area's (at 4 GiB), the second
+        // alloc_contig_pages()'s (the first free 1 GiB-aligned range, at 1 GiB); the page table names the new one.
+        const string Old = "pfn=0x100000", New = "pfn=0x40000";
+        Assert.Equal(0x40000UL, now);
+        string M(string pfn, string flags, long count, int mapcount, string map, int mt, string tail) =>
+            $"{pfn} flags={flags} count={count} mapcount={mapcount} mapping={map} mt={mt} {tail}";
+        const string Ud = "uptodate|dirty|head";
+        const string Null = "0000000000000000";
+        Assert.Equal(
+            [
+                "page_ref_mod: " + M(Old, Ud, 262146, 1, mapping, 4, "val=1"),
+                "page_ref_mod_unless: " + M(Old, Ud, 262147, 1, mapping, 4, "val=1 ret=1"),
+                "page_ref_mod_and_test: " + M(Old, Ud, 262146, 1, mapping, 4, "val=-1 ret=0"),
+                "page_ref_unfreeze: " + M(New, "head", 1, 0, Null, 1, "val=1"),
+                "page_ref_mod_and_test: " + M(Old, Ud, 262145, 0, mapping, 4, "val=-1 ret=0"),
+                "page_ref_freeze: " + M(Old, Ud, 0, 0, mapping, 4, "val=262145 ret=1"),
+                "page_ref_mod: " + M(New, "head", 262145, 0, mapping, 1, "val=262144"),
+                "page_ref_unfreeze: " + M(Old, Ud, 1, 0, mapping, 4, "val=1"),
+                "page_ref_mod: " + M(New, Ud, 262146, 0, mapping, 1, "val=1"),
+                "page_ref_mod_and_test: " + M(Old, Ud, 0, 0, mapping, 4, "val=-1 ret=1"),
+                "page_ref_mod_and_test: " + M(New, Ud, 262145, 1, mapping, 1, "val=-1 ret=0"),
+                "page_ref_mod: " + M(New, Ud, 262146, 1, mapping, 1, "val=1"),
+            ],
+            StepOutput(r, 8).Where(l => l.StartsWith("  trace: ", StringComparison.Ordinal)).Select(l => l["  trace: ".Length..]));
+    }
+
     /// <summary>A step's trace lines as <c>EVENT count=… val=… [ret=…]</c>, joined by '|' (the pfn is the pool page's).</summary>
     private static string Events(List<string> output) =>
         string.Join('|', TraceLines(output).Select(l => string.Join(' ', l.Split(' ').Where(w => !w.StartsWith("pfn=", StringComparison.Ordinal))).Replace(":", "", StringComparison.Ordinal)));
