@@ -231,6 +231,18 @@ public readonly struct KernelVersion : IEquatable<KernelVersion>, IComparable<Ke
     public bool HugetlbDequeueUnfreezes => this >= new KernelVersion(6, 3);
 
     /// <summary>
+    /// v6.17 (inferred): Oscar Salvador's series "mm,hugetlb: change mechanism to detect a COW on private mapping" and
+    /// "mm,hugetlb: sort out folio locking in the faulting path" (June–July 2025, tested on v6.16-rc3 and carried in the
+    /// mm tree for the v6.17 merge window; the mainline ids were not found here). hugetlb_fault() on a present entry
+    /// then takes a reference only to hand a read-only entry's folio to hugetlb_wp() (folio_get() … folio_put(), the
+    /// folio locked only when anonymous) and no longer looks the page-cache folio up (hugetlb_wp() tests
+    /// folio_test_anon() instead); hugetlb_no_page() unlocks a page-cache folio before its hugetlb_wp(). Before, every
+    /// hugetlb_fault() on a present entry took get_page()/put_page() with the page locked (trylock_page()), and a
+    /// private write to a read-only entry first took (and locked) the page-cache page with find_lock_page().
+    /// </summary>
+    public bool HugetlbFaultRefsOnlyForWp => this >= new KernelVersion(6, 17);
+
+    /// <summary>
     /// How the version marks a hugetlb folio (folio_set_hugetlb(), folio_test_hugetlb()): before v6.6 HUGETLB_PAGE_DTOR
     /// in page[1]'s compound_dtor byte; v6.6 (9c5ccf2db04b, "mm: remove HUGETLB_PAGE_DTOR") PG_hugetlb, an alias of
     /// PG_active, in page[1].flags; v6.9 (d99e3140a4d3, "mm: turn folio_test_hugetlb into a PageType") a page type in

@@ -182,7 +182,66 @@ public sealed partial class MmStruct
         var slot = alloc == 0 ? allocated : PageTable.HugePteOffset(haddr, h.Size.Bytes);
         var entry = slot is { } s0 ? PageTable.Read(s0) : PageTableEntry.None(_m.Arch.PageShift);
         if (entry.IsNone) return HugetlbNoPage(vma, haddr, write);
-        if (write && !entry.IsWrite) return HugetlbCow(vma, haddr, entry);
+        return _m.Version.HugetlbFaultRefsOnlyForWp
+            ? HugetlbFaultPresentWp(vma, haddr, slot!.Value, entry, write)
+            : HugetlbFaultPresent(vma, haddr, slot!.Value, entry, write);
+    }
+
+    /// <summary>
+    /// hugetlb_fault() (mm/hugetlb.c) on a present entry before v6.17 (<see cref="KernelVersion.HugetlbFaultRefsOnlyForWp"/>):
+    /// a private write to a read-only entry first looks the page-cache page up (find_lock_page(): its lookup
+    /// reference, then PG_locked); the mapped page is locked (trylock_page(), unless it is that page-cache page) and
+    /// referenced (get_page()) around hugetlb_cow() (hugetlb_wp() from v6.1) or the access-flag update, then unlocked
+    /// and put (put_page()), and the page-cache page unlocked and put last.
+    /// </summary>
+    private VmFault HugetlbFaultPresent(Vma vma, ulong haddr, EntryRef slot, PageTableEntry entry, bool write)
+    {
+        var sp = _m.StructPages;
+        var page = _m.PfnToPage(entry.Pfn);
+        bool wp = write && !entry.IsWrite;
+        ulong cached = 0;
+        bool haveCached = wp && !vma.MayShare && vma.HugeFile.TryGetCachedPage(_m, vma.HugecacheIndex(haddr, PageShift), out cached);
+        var cachedPage = _m.PfnToPage(Pfn.FromUInt64(cached));
+        if (haveCached) sp.SetFlag(cachedPage, PageFlagBits.Locked); // find_lock_page(): lock_page() after the lookup
+        bool same = haveCached && cached == entry.Pfn.Value;
+        if (!same) sp.SetFlag(page, PageFlagBits.Locked); // trylock_page()
+        PageRef.PageRefInc(_m, page); // get_page()
+        var ret = wp ? HugetlbCow(vma, haddr, entry) : HugetlbMkyoung(slot, entry, write);
+        if (!same) sp.ClearFlag(page, PageFlagBits.Locked); // unlock_page()
+        _m.Hugetlb.PutHugePage(entry.Pfn.Value); // put_page()
+        if (haveCached)
+        {
+            sp.ClearFlag(cachedPage, PageFlagBits.Locked);
+            _m.Hugetlb.PutHugePage(cached); // put_page(pagecache_page)
+        }
+        return ret;
+    }
+
+    /// <summary>
+    /// hugetlb_fault() on a present entry from v6.17 (<see cref="KernelVersion.HugetlbFaultRefsOnlyForWp"/>): only a
+    /// write to a read-only entry references the mapped folio (folio_get()), locks it when it is anonymous
+    /// (folio_lock(), for hugetlb_wp()'s reuse test) and puts it after hugetlb_wp() (folio_put()); any other fault
+    /// on a present entry updates the access flags without touching the count.
+    /// </summary>
+    private VmFault HugetlbFaultPresentWp(Vma vma, ulong haddr, EntryRef slot, PageTableEntry entry, bool write)
+    {
+        if (!write || entry.IsWrite) return HugetlbMkyoung(slot, entry, write);
+        var sp = _m.StructPages;
+        var page = _m.PfnToPage(entry.Pfn);
+        PageRef.PageRefInc(_m, page); // folio_get()
+        bool anon = sp.PageAnon(page);
+        if (anon) sp.SetFlag(page, PageFlagBits.Locked); // folio_lock()
+        var ret = HugetlbCow(vma, haddr, entry);
+        if (anon) sp.ClearFlag(page, PageFlagBits.Locked); // folio_unlock()
+        _m.Hugetlb.PutHugePage(entry.Pfn.Value); // folio_put()
+        return ret;
+    }
+
+    /// <summary>hugetlb_fault()'s huge_pte_mkdirty() (write) and pte_mkyoung(), then huge_ptep_set_access_flags().</summary>
+    private VmFault HugetlbMkyoung(EntryRef slot, PageTableEntry entry, bool write)
+    {
+        var bits = PteFlags.Young | (write ? PteFlags.Dirty : PteFlags.None);
+        if ((entry.Flags & bits) != bits) PageTable.Write(slot, entry.With(bits));
         return VmFault.None;
     }
 
@@ -199,7 +258,9 @@ public sealed partial class MmStruct
         bool anon = false;
         if (file.TryGetCachedPage(_m, idx, out head))
         {
-            // find_lock_page(): the lookup's reference becomes the mapping's.
+            // find_lock_page() (filemap_lock_hugetlb_folio()): the lookup's reference becomes the mapping's; the page
+            // stays locked to the end of the fault.
+            sp.SetFlag(_m.PfnToPage(Pfn.FromUInt64(head)), PageFlagBits.Locked);
         }
         else
         {
@@ -216,6 +277,7 @@ public sealed partial class MmStruct
             {
                 vma.PrivateReservations.Remove(idx);
                 anon = true;
+                sp.SetFlag(_m.PfnToPage(Pfn.FromUInt64(head)), PageFlagBits.Locked); // lock_page() of the new anonymous page
             }
         }
         var headPage = _m.PfnToPage(Pfn.FromUInt64(head));
@@ -224,6 +286,7 @@ public sealed partial class MmStruct
         int rc = PageTable.SetLeaf(haddr, h.Size, Pfn.FromUInt64(head), HugeLeafFlags(vma, writable));
         if (rc != 0)
         {
+            sp.ClearFlag(headPage, PageFlagBits.Locked); // backout: unlock_page(), put_page()
             _m.Hugetlb.PutHugePage(head);
             return VmFault.Oom;
         }
@@ -231,10 +294,16 @@ public sealed partial class MmStruct
         else sp.SetCompoundMapcount(headPage, sp.CompoundMapcount(headPage) + 1); // page_dup_rmap(page, true)
         HugetlbPages += (long)h.PagesPerHugePage;
         // hugetlb_no_page(): a write fault on a private mapping goes straight on to hugetlb_cow() (which reuses an
-        // anonymous page mapped only here, and copies a page-cache page).
+        // anonymous page mapped only here, and copies a page-cache page) with the page still locked; from v6.17 a
+        // page-cache page is unlocked first (only an anonymous one needs the lock for the reuse test).
+        var ret = VmFault.None;
         if (write && (vma.Flags & VmFlags.Shared) == 0)
-            return HugetlbCow(vma, haddr, PageTable.Read(PageTable.HugePteOffset(haddr, h.Size.Bytes)!.Value));
-        return VmFault.None;
+        {
+            if (!anon && _m.Version.HugetlbFaultRefsOnlyForWp) sp.ClearFlag(headPage, PageFlagBits.Locked);
+            ret = HugetlbCow(vma, haddr, PageTable.Read(PageTable.HugePteOffset(haddr, h.Size.Bytes)!.Value));
+        }
+        sp.ClearFlag(headPage, PageFlagBits.Locked); // unlock_page()
+        return ret;
     }
 
     /// <summary>
@@ -259,34 +328,46 @@ public sealed partial class MmStruct
         sp.SetIndex(head, vma.Hstate!.PageIndex(vma.HugecacheIndex(haddr, PageShift), _m.Version));
     }
 
-    /// <summary>hugetlb_cow(): a private copy of a read-only mapped huge page (reusing it when this mapping is its only user).</summary>
+    /// <summary>
+    /// hugetlb_cow() (mm/hugetlb.c; hugetlb_wp() from v6.1) on a write to a read-only entry: a shared mapping's entry
+    /// is made writable; an anonymous page mapped only here (page_mapcount() 1, PageAnon()) is reused; anything else
+    /// (a page-cache page mapped privately) is copied: get_page(old) before alloc_huge_page() (put_page() again if the
+    /// allocation fails), copy_user_huge_page(), then the entry swapped to the new page (page_remove_rmap() of the
+    /// old, hugepage_add_new_anon_rmap() of the new), and the old page put twice: the mapping's reference
+    /// (<c>new_page = old_page</c> "to be freed below") and the get. The caller holds the locks the version takes.
+    /// </summary>
     private VmFault HugetlbCow(Vma vma, ulong haddr, PageTableEntry old)
     {
         var h = vma.Hstate!;
         var sp = _m.StructPages;
         ulong oldHead = old.Pfn.Value;
         var oldPage = _m.PfnToPage(old.Pfn);
-        bool inCache = vma.HugeFile.PageCache.ContainsValue(oldHead);
-        if (!vma.MayShare && !inCache && sp.CompoundMapcount(oldPage) == 0)
-        {
-            PageTable.SetLeaf(haddr, h.Size, old.Pfn, HugeLeafFlags(vma, writable: true));
-            return VmFault.None; // hugetlb_cow() returns 0 when it reused or copied
-        }
         if (vma.MayShare)
         {
             PageTable.SetLeaf(haddr, h.Size, old.Pfn, HugeLeafFlags(vma, writable: true));
             return VmFault.None; // hugetlb_cow() returns 0 when it reused or copied
         }
+        if (sp.CompoundMapcount(oldPage) == 0 && sp.PageAnon(oldPage))
+        {
+            PageTable.SetLeaf(haddr, h.Size, old.Pfn, HugeLeafFlags(vma, writable: true));
+            return VmFault.None;
+        }
         ulong idx = vma.HugecacheIndex(haddr, PageShift);
         bool reserved = vma.PrivateReservations.Contains(idx);
-        if (!_m.Hugetlb.TryAllocHugePage(h, reserved, out ulong fresh)) return VmFault.SigBus;
+        PageRef.PageRefInc(_m, oldPage); // get_page(old_page) (folio_get(old_folio))
+        if (!_m.Hugetlb.TryAllocHugePage(h, reserved, out ulong fresh))
+        {
+            _m.Hugetlb.PutHugePage(oldHead); // out_release_old: put_page(old_page)
+            return VmFault.SigBus;
+        }
         _m.Memory.CopyPages(fresh, oldHead, h.PagesPerHugePage); // copy_user_huge_page(): mem_map_next(), then nth_page(): right on every model
         sp.SetFlag(_m.PfnToPage(Pfn.FromUInt64(fresh)), PageFlagBits.Uptodate); // __SetPageUptodate()
         vma.PrivateReservations.Remove(idx);
-        PageTable.SetLeaf(haddr, h.Size, Pfn.FromUInt64(fresh), HugeLeafFlags(vma, writable: true));
-        HugepageAddNewAnonRmap(vma, _m.PfnToPage(Pfn.FromUInt64(fresh)), haddr);
         sp.SetCompoundMapcount(oldPage, sp.CompoundMapcount(oldPage) - 1); // page_remove_rmap(old, true)
-        _m.Hugetlb.PutHugePage(oldHead);
+        HugepageAddNewAnonRmap(vma, _m.PfnToPage(Pfn.FromUInt64(fresh)), haddr);
+        PageTable.SetLeaf(haddr, h.Size, Pfn.FromUInt64(fresh), HugeLeafFlags(vma, writable: true));
+        _m.Hugetlb.PutHugePage(oldHead); // put_page(new_page), which is old_page now: the mapping's reference
+        _m.Hugetlb.PutHugePage(oldHead); // out_release_old: put_page(old_page), the get above
         return VmFault.None; // hugetlb_cow() returns 0 when it reused or copied
     }
 

@@ -668,7 +668,8 @@ public sealed class ScenarioRunner
         ulong touched = 0;
         for (ulong a = addr + off; a < addr + off + tlen; a = (a & ~(step - 1)) + step)
         {
-            fault = Proc.HandleMmFault(a, write ? FaultFlags.Write : FaultFlags.None);
+            // A user load or store: a present entry that allows it does not fault (MmStruct.UserAccess).
+            fault = Proc.UserAccess(a, write, out _);
             if ((fault & VmFault.Error) != 0) break;
             touched++;
         }
