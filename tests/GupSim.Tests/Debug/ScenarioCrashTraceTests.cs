@@ -221,6 +221,119 @@ public class ScenarioCrashTraceTests
             StepOutput(r, 8).Where(l => l.StartsWith("  trace: ", StringComparison.Ordinal)).Select(l => l["  trace: ".Length..]));
     }
 
+    /// <summary>
+    /// A FOLL_WRITE pin of a private mapping of a hugetlbfs page that a shared mapping wrote and the private one only
+    /// read: GUP finds the entry read-only and faults (hugetlb_fault() on a present entry → hugetlb_cow(), named
+    /// hugetlb_wp() from v6.1), which copies the page-cache page P to a pool page Q, then pins Q. Worked out by hand
+    /// from v6.1's mm/hugetlb.c (linux-source-6.1): P holds 1 (the page cache) + 1 (the shared mapping) + 1 (the
+    /// private one) = 3, mapped twice. find_lock_page() takes the lookup reference (4) and then locks P; P is the
+    /// page-cache page, so hugetlb_fault() does not trylock it again and takes get_page() (5); hugetlb_wp() takes its
+    /// own get_page(old_page) (6) before alloc_huge_page() dequeues Q (set_page_refcounted(), before v6.3);
+    /// page_remove_rmap() leaves P mapped once, and the two puts of hugetlb_wp() (the private mapping's reference,
+    /// then the get) and hugetlb_fault()'s put_page(page) run with P still locked (5, 4, 3); unlock_page() and
+    /// put_page() of the page-cache page bring it back to 2. The anon_vma_prepare() of the copy allocates the
+    /// anon_vma slab's page (the one page_ref_set line of a pfn other than P's and Q's). Then follow_hugetlb_page()
+    /// retries and pins Q, now anonymous (mapping = anon_vma | PAGE_MAPPING_ANON), with try_grab_folio(1).
+    /// </summary>
+    [Fact]
+    public void WritePin_OfAPrivateHugetlbfsPage_CowTracedV61()
+    {
+        var (runner, r) = RunCow("6.1");
+        var (p, q, mapP, mapQ) = CowPages(runner);
+        const string Ud = "uptodate|dirty|head", L = "locked|uptodate|dirty|head";
+        Assert.Equal(
+            [
+                $"page_ref_mod_unless: {p} flags={Ud} count=4 mapcount=2 mapping={mapP} mt=1 val=1 ret=1",
+                $"page_ref_mod: {p} flags={L} count=5 mapcount=2 mapping={mapP} mt=1 val=1",
+                $"page_ref_mod: {p} flags={L} count=6 mapcount=2 mapping={mapP} mt=1 val=1",
+                $"page_ref_set: {q} flags=head count=1 mapcount=0 mapping=0000000000000000 mt=1 val=1",
+                $"page_ref_mod_and_test: {p} flags={L} count=5 mapcount=1 mapping={mapP} mt=1 val=-1 ret=0",
+                $"page_ref_mod_and_test: {p} flags={L} count=4 mapcount=1 mapping={mapP} mt=1 val=-1 ret=0",
+                $"page_ref_mod_and_test: {p} flags={L} count=3 mapcount=1 mapping={mapP} mt=1 val=-1 ret=0",
+                $"page_ref_mod_and_test: {p} flags={Ud} count=2 mapcount=1 mapping={mapP} mt=1 val=-1 ret=0",
+                $"page_ref_mod_unless: {q} flags=uptodate|head count=2 mapcount=1 mapping={mapQ} mt=1 val=1 ret=1",
+            ],
+            PinLinesOf(r, p, q));
+    }
+
+    /// <summary>
+    /// The same pin on v6.17, after Oscar Salvador's 2025 series ("mm,hugetlb: change mechanism to detect a COW on
+    /// private mapping", "sort out folio locking in the faulting path"): hugetlb_fault() no longer looks the page-cache
+    /// folio up, and takes folio_get() (515: 512 for the page cache from v6.7, 1 + 1 for the mappings, + 1) only to call
+    /// hugetlb_wp(), without locking a page-cache folio; hugetlb_wp()'s folio_get() (516), Q's dequeue
+    /// (folio_ref_unfreeze(), from v6.3), the two puts (515, 514) and hugetlb_fault()'s folio_put() (513). From v6.10
+    /// the tracepoint records the raw _mapcount, which a hugetlb head's page type overlays from v6.12:
+    /// PGTY_hugetlb (0xf4) &lt;&lt; 24 = 0xf4000000, −201326592 as an int, whatever the mappings. v6.10's slow GUP pins Q
+    /// with folio_ref_add() (page_ref_mod).
+    /// </summary>
+    [Fact]
+    public void WritePin_OfAPrivateHugetlbfsPage_CowTracedV617()
+    {
+        var (runner, r) = RunCow("6.17");
+        var (p, q, mapP, mapQ) = CowPages(runner);
+        const string Ud = "uptodate|dirty|head";
+        const int Type = unchecked((int)0xf4000000);
+        Assert.Equal(
+            [
+                $"page_ref_mod: {p} flags={Ud} count=515 mapcount={Type} mapping={mapP} mt=1 val=1",
+                $"page_ref_mod: {p} flags={Ud} count=516 mapcount={Type} mapping={mapP} mt=1 val=1",
+                $"page_ref_unfreeze: {q} flags=head count=1 mapcount={Type} mapping=0000000000000000 mt=1 val=1",
+                $"page_ref_mod_and_test: {p} flags={Ud} count=515 mapcount={Type} mapping={mapP} mt=1 val=-1 ret=0",
+                $"page_ref_mod_and_test: {p} flags={Ud} count=514 mapcount={Type} mapping={mapP} mt=1 val=-1 ret=0",
+                $"page_ref_mod_and_test: {p} flags={Ud} count=513 mapcount={Type} mapping={mapP} mt=1 val=-1 ret=0",
+                $"page_ref_mod: {q} flags=uptodate|head count=2 mapcount={Type} mapping={mapQ} mt=1 val=1",
+            ],
+            PinLinesOf(r, p, q));
+    }
+
+    private static (ScenarioRunner Runner, ScenarioResult Result) RunCow(string kernel)
+    {
+        string script = $"machine --arch x86_64 --kernel {kernel} --model sparsemem-vmemmap --ram 0-4G --hugepages \"hugepagesz=2M hugepages=2\"\n"
+            + "mount /mnt/huge pagesize=2M\nopen F /mnt/huge/f\nmmap S 2M file=F shared\ntouch S write\nmmap A 2M file=F\ntouch A\n"
+            + "pin A write pages=1\n";
+        var runner = new ScenarioRunner(TextWriter.Null) { TracePageRef = true };
+        return (runner, runner.Run(script, "t.scenario"));
+    }
+
+    /// <summary>P (the page-cache page the shared mapping still maps) and Q (the private copy), as pfn= fields, with their mappings.</summary>
+    private static (string P, string Q, string MapP, string MapQ) CowPages(ScenarioRunner runner)
+    {
+        var m = runner.Machine!;
+        Assert.True(runner.TryGetMapping("S", out ulong s, out _));
+        Assert.True(runner.TryGetMapping("A", out ulong a, out _));
+        ulong p = runner.Process!.WalkLeaf(s)!.Value.Entry.Pfn.Value, q = runner.Process!.WalkLeaf(a)!.Value.Entry.Pfn.Value;
+        Assert.NotEqual(p, q);
+        string Map(ulong pfn) => DumpPage.Pointer(m, m.StructPages.Mapping(m.PfnToPage(Pfn.FromUInt64(pfn))));
+        return ($"pfn=0x{p:x}", $"pfn=0x{q:x}", Map(p), Map(q));
+    }
+
+    /// <summary>The pin step's (line 8) trace lines for the pfns <paramref name="p"/> and <paramref name="q"/>.</summary>
+    private static List<string> PinLinesOf(ScenarioResult r, string p, string q) =>
+        [.. StepOutput(r, 8).Where(l => l.StartsWith("  trace: ", StringComparison.Ordinal)).Select(l => l["  trace: ".Length..])
+            .Where(l => l.Contains($" {p} ", StringComparison.Ordinal) || l.Contains($" {q} ", StringComparison.Ordinal))];
+
+    /// <summary>
+    /// A FOLL_WRITE pin of a private anonymous hugetlb page that was only read (mapped read-only, make_huge_pte()'s
+    /// writable = VM_WRITE &amp;&amp; VM_SHARED): hugetlb_wp() reuses it (page_mapcount() 1, PageAnon()), so the fault's
+    /// only reference change is hugetlb_fault()'s own pair — before v6.17 get_page() after trylock_page() (the line shows
+    /// PG_locked) and put_page() after unlock_page(); from v6.17 folio_get() before folio_lock() and folio_put() after
+    /// folio_unlock(), so neither line shows it — then the pin's grab.
+    /// </summary>
+    [Theory]
+    [InlineData("6.1", "page_ref_mod flags=locked|uptodate|head count=2 val=1|page_ref_mod_and_test flags=uptodate|head count=1 val=-1 ret=0|page_ref_mod_unless flags=uptodate|head count=2 val=1 ret=1")]
+    [InlineData("6.17", "page_ref_mod flags=uptodate|head count=2 val=1|page_ref_mod_and_test flags=uptodate|head count=1 val=-1 ret=0|page_ref_mod flags=uptodate|head count=2 val=1")]
+    public void WritePin_OfAReadOnlyAnonymousHugetlbPage_ReusedAfterTheFaultsPair(string kernel, string expected)
+    {
+        string script = $"machine --arch x86_64 --kernel {kernel} --model sparsemem-vmemmap --ram 0-1G --hugepages \"hugepagesz=2M hugepages=1\"\n"
+            + "mmap A 2M hugetlb=2M\ntouch A\npin A write pages=1\n";
+        var r = new ScenarioRunner(TextWriter.Null) { TracePageRef = true }.Run(script, "t.scenario");
+        var lines = StepOutput(r, 4).Where(l => l.StartsWith("  trace: ", StringComparison.Ordinal)).Select(l =>
+            string.Join(' ', l["  trace: ".Length..].Split(' ').Where(w => w.EndsWith(':') || w.StartsWith("flags=", StringComparison.Ordinal)
+                || w.StartsWith("count=", StringComparison.Ordinal) || w.StartsWith("val=", StringComparison.Ordinal) || w.StartsWith("ret=", StringComparison.Ordinal)))
+            .Replace(":", "", StringComparison.Ordinal));
+        Assert.Equal(expected, string.Join('|', lines));
+    }
+
     /// <summary>A step's trace lines as <c>EVENT count=… val=… [ret=…]</c>, joined by '|' (the pfn is the pool page's).</summary>
     private static string Events(List<string> output) =>
         string.Join('|', TraceLines(output).Select(l => string.Join(' ', l.Split(' ').Where(w => !w.StartsWith("pfn=", StringComparison.Ordinal))).Replace(":", "", StringComparison.Ordinal)));
