@@ -95,12 +95,13 @@ public sealed class OpenFile
                         var added = new List<ulong>();
                         for (ulong idx = first; idx < end; idx++)
                         {
-                            int rc = pc.GetOrAddPage(idx, out _, out bool isNew);
+                            int rc = pc.GetOrAddPage(idx, out ulong pfn, out bool isNew);
                             if (rc != 0)
                             {
                                 foreach (ulong a in added) pc.DeletePage(a);
                                 return rc;
                             }
+                            pc.PutPage(pfn); // shmem_fallocate(): folio_unlock(), folio_put()
                             if (isNew) added.Add(idx);
                         }
                     }
@@ -133,7 +134,11 @@ public sealed class OpenFile
         ulong last = (end - 1) >> shift;
         for (ulong idx = offset >> shift; idx <= last; idx++)
         {
-            if (pc.GetOrAddPage(idx, out _, out _) == 0) continue;
+            if (pc.GetOrAddPage(idx, out ulong pfn, out _) == 0)
+            {
+                pc.PutPage(pfn); // the read's folio_batch release: folio_put()
+                continue;
+            }
             ulong done = idx << shift;
             return done > offset ? (long)(done - offset) : -(int)Errno.ENOMEM;
         }

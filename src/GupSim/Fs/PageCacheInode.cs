@@ -61,20 +61,30 @@ public sealed class PageCacheInode : Inode
     }
 
     /// <summary>
-    /// The page at <paramref name="index"/>, added to the page cache when missing (shmem_get_folio(SGP_CACHE) /
-    /// filemap_fault() → filemap_add_folio()): a buddy page with _refcount 1 (the cache's), mapping and index set,
-    /// PG_uptodate, and PG_swapbacked on shmem. 0, or −ENOMEM with nothing changed.
+    /// The page at <paramref name="index"/> with a reference for the caller, who puts it (or, for a fault, maps it
+    /// with it): a cached page is found with filemap_get_entry()'s folio_try_get() (page_ref_add_unless(1, 0), the
+    /// page_ref_mod_unless event); a missing one is added (shmem_get_folio(SGP_CACHE) / filemap_fault() →
+    /// filemap_add_folio()): a buddy page whose allocation reference (set_page_refcounted()) is the caller's, and
+    /// __filemap_add_folio()'s folio_ref_add() the page cache's (page_ref_mod, before the mapping is set), then
+    /// mapping and index, PG_uptodate, and PG_swapbacked on shmem. 0, or −ENOMEM with nothing changed. Not modelled:
+    /// the LRU add batch's reference (folio_add_lru()), readahead beyond the page and fault-around (docs/cli.md).
     /// </summary>
     internal int GetOrAddPage(ulong index, out ulong pfn, out bool added)
     {
         added = false;
         lock (_iPagesLock)
         {
-            if (_pages.TryGetValue(index, out pfn)) return 0;
+            if (_pages.TryGetValue(index, out pfn))
+            {
+                bool got = PageRef.PageRefAddUnless(_m, _m.PfnToPage(Pfn.FromUInt64(pfn)), 1, 0);
+                System.Diagnostics.Debug.Assert(got, "a cached page holds the page cache's reference");
+                return 0;
+            }
             if (!_m.TryAllocPages(0, 0, FsType.IsShmem() ? "shmem page" : "page cache page", out Pfn p, Gfp.HighUserMovable, ZoneType.Dma32)) return -(int)Errno.ENOMEM;
             pfn = p.Value;
             var sp = _m.StructPages;
             var page = _m.PfnToPage(p);
+            PageRef.PageRefInc(_m, page); // __filemap_add_folio(): folio_ref_add(folio, 1), the cache's reference
             sp.SetMapping(page, MappingAddress);
             sp.SetIndex(page, index);
             sp.SetFlag(page, PageFlagBits.Uptodate);
@@ -100,7 +110,13 @@ public sealed class PageCacheInode : Inode
         var page = _m.PfnToPage(Pfn.FromUInt64(pfn));
         sp.SetMapping(page, 0);
         sp.ClearFlag(page, PageFlagBits.Dirty);
-        if (sp.RefAddReturn(page, -1) == 0) _m.ReleaseZeroRefPage(pfn);
+        if (PageRef.PageRefDecAndTest(_m, page)) _m.ReleaseZeroRefPage(pfn);
+    }
+
+    /// <summary>folio_put() of the reference <see cref="GetOrAddPage"/> gave a caller that does not map the page.</summary>
+    internal void PutPage(ulong pfn)
+    {
+        if (PageRef.PageRefDecAndTest(_m, _m.PfnToPage(Pfn.FromUInt64(pfn)))) _m.ReleaseZeroRefPage(pfn);
     }
 
     /// <summary>truncate_inode_pages_range() from <paramref name="firstIndex"/> to the end.</summary>

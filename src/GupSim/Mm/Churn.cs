@@ -680,7 +680,7 @@ internal sealed class KernelPagesKind : IChurnKind
             var m = churn.Machine;
             m.MarkKernelPages(_pfn.Value, Pages, KernelPageUse.None);
             // __free_pages(): put_page_testzero() on the head, then the block goes back to the buddy.
-            if (m.StructPages.RefAddReturn(m.PfnToPage(_pfn), -1) == 0) m.FreePages(_pfn, _order);
+            if (PageRef.PageRefDecAndTest(m, m.PfnToPage(_pfn))) m.FreePages(_pfn, _order);
             Pages = 0;
         }
     }

@@ -84,6 +84,7 @@ public sealed partial class MmStruct
             int rc0 = PageTable.SetLeaf(page, null, Pfn.FromUInt64(_m.ZeroPfn), user);
             return rc0 == 0 ? VmFault.None : VmFault.Oom;
         }
+        AnonVmaPrepare(vma); // do_anonymous_page(): anon_vma_prepare() before the allocation
         if (!_m.TryAllocPages(0, 0, "anonymous page", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
         _m.Memory.FillPages(pfn.Value, 1, PageContents.Zero); // alloc_zeroed_user_highpage_movable(): __GFP_ZERO
         _m.StructPages.SetFlag(_m.PfnToPage(pfn), PageFlagBits.Uptodate); // __SetPageUptodate()
@@ -109,6 +110,7 @@ public sealed partial class MmStruct
             PageTable.Write(l.Slot, l.Entry.With(PteFlags.Write | PteFlags.Dirty | PteFlags.Young));
             return VmFault.Write;
         }
+        AnonVmaPrepare(vma); // wp_page_copy(): anon_vma_prepare() before the allocation
         if (!_m.TryAllocPages(0, 0, "anonymous page (COW)", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
         // wp_page_copy(): a zeroed page for the zero page, else cow_user_page()'s copy_user_highpage().
         if (oldPfn == _m.ZeroPfn) _m.Memory.FillPages(pfn.Value, 1, PageContents.Zero);
@@ -138,6 +140,7 @@ public sealed partial class MmStruct
     {
         int order = _m.Arch.PmdShift - _m.Arch.PageShift;
         ulong haddr = addr & ~(_m.Arch.PmdSize - 1);
+        AnonVmaPrepare(vma); // do_huge_pmd_anonymous_page(): anon_vma_prepare() first
         if (!_m.TryAllocPages(order, 0, "transparent huge page", out Pfn pfn, Gfp.TransHuge, ZoneType.Dma32)) return null;
         var head = _m.PfnToPage(pfn);
         _m.Hugetlb.Compound.PrepCompoundPage(head, order);
@@ -159,9 +162,11 @@ public sealed partial class MmStruct
         return VmFault.None;
     }
 
+    /// <summary>put_page() of a page the fault allocated and could not map: its only reference, so it goes back to the buddy.</summary>
     private void ReleaseFreshPage(Pfn pfn, int order)
     {
-        _m.StructPages.SetRefcount(_m.PfnToPage(pfn), 0);
+        bool last = PageRef.PageRefDecAndTest(_m, _m.PfnToPage(pfn));
+        System.Diagnostics.Debug.Assert(last, "a fresh page holds only the allocation's reference");
         _m.FreePages(pfn, order);
     }
 
@@ -410,7 +415,7 @@ public sealed partial class MmStruct
                 int order = _m.Arch.PmdShift - _m.Arch.PageShift;
                 var head = _m.PfnToPage(Pfn.FromUInt64(pfn));
                 sp.SetCompoundMapcount(head, sp.CompoundMapcount(head) - 1);
-                if (sp.RefAddReturn(head, -1) == 0)
+                if (PageRef.PageRefDecAndTest(_m, head)) // the tlb batch's release: folio_put_refs() / put_page()
                 {
                     _m.Hugetlb.Compound.SetCompoundPageDtor(head, 0);
                     _m.FreePages(Pfn.FromUInt64(pfn), order);
@@ -426,7 +431,7 @@ public sealed partial class MmStruct
         var sp = _m.StructPages;
         var page = _m.PfnToPage(pfn);
         sp.AtomicMapcountSet(page, sp.MapcountRaw(page) - 1);
-        if (sp.RefAddReturn(page, -1) == 0) _m.FreePages(pfn, order);
+        if (PageRef.PageRefDecAndTest(_m, page)) _m.FreePages(pfn, order);
     }
 
     private void WriteProtectRange(ulong s, ulong e)

@@ -43,21 +43,34 @@ public sealed partial class MmStruct
         if (index >= inode.SizeInPages) return VmFault.SigBus;
         ulong page = addr & ~(PageSize - 1);
         bool shared = (vma.Flags & VmFlags.Shared) != 0;
+        bool cow = write && !shared;
+        Pfn cowPfn = default;
+        if (cow)
+        {
+            // do_cow_fault(): anon_vma_prepare() and the copy's alloc_page_vma() come before __do_fault() looks the
+            // page cache page up.
+            AnonVmaPrepare(vma);
+            if (!_m.TryAllocPages(0, 0, "anonymous page (COW of file page)", out cowPfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
+        }
         int rc = inode.GetOrAddPage(index, out ulong cachePfn, out bool added);
-        if (rc != 0) return VmFault.Oom;
-        if (write && !shared) return DoCowFault(vma, page, inode, index, cachePfn, added);
+        if (rc != 0)
+        {
+            if (cow) ReleaseFreshPage(cowPfn, 0);
+            return VmFault.Oom;
+        }
+        if (cow) return DoCowFault(vma, page, inode, index, cachePfn, added, cowPfn);
         // finish_fault() → do_set_pte(): mk_pte(page, vm_page_prot), made writable and dirty on a write fault.
         bool writable = shared && (vma.Flags & VmFlags.Write) != 0 && (write || !inode.FsType.WantsWritenotify());
         var flags = PteFlags.Present | PteFlags.User | PteFlags.Young | (writable ? PteFlags.Write : PteFlags.None) | (write ? PteFlags.Dirty : PteFlags.None);
         rc = PageTable.SetLeaf(page, null, Pfn.FromUInt64(cachePfn), flags);
-        if (rc != 0)
-        {
-            if (added) inode.DeletePage(index);
-            return VmFault.Oom;
-        }
         var sp = _m.StructPages;
         var p = _m.PfnToPage(Pfn.FromUInt64(cachePfn));
-        sp.RefAddReturn(p, 1); // the mapping's reference (filemap_fault()/shmem_fault() return the page with one)
+        if (rc != 0)
+        {
+            PutCallersReference(inode, index, cachePfn, added);
+            return VmFault.Oom;
+        }
+        // The reference filemap_fault()/shmem_fault() returned the page with becomes the mapping's.
         sp.AtomicMapcountSet(p, sp.MapcountRaw(p) + 1); // page_add_file_rmap()
         if (write) sp.SetPageFlagAtomic(p, PageFlagBits.Dirty); // do_shared_fault() → fault_dirty_shared_page() → set_page_dirty(): SetPageDirty
         CountFilePage(inode, +1);
@@ -65,28 +78,25 @@ public sealed partial class MmStruct
     }
 
     /// <summary>
-    /// do_cow_fault(): a private write fault with no entry: the page cache page (allocated if missing: shmem and
-    /// filemap do that) is copied into a new anonymous page, mapped writable and dirty; the page cache keeps its page.
+    /// do_cow_fault() after the lookup: the page cache page (allocated if missing: shmem and filemap do that) is
+    /// copied into the new anonymous page <paramref name="pfn"/>, which is mapped writable and dirty; then
+    /// put_page(vmf->page) drops the lookup's reference, and the page cache keeps its page.
     /// </summary>
-    private VmFault DoCowFault(Vma vma, ulong page, PageCacheInode inode, ulong index, ulong cachePfn, bool added)
+    private VmFault DoCowFault(Vma vma, ulong page, PageCacheInode inode, ulong index, ulong cachePfn, bool added, Pfn pfn)
     {
-        if (!_m.TryAllocPages(0, 0, "anonymous page (COW of file page)", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32))
-        {
-            if (added) inode.DeletePage(index);
-            return VmFault.Oom;
-        }
         int rc = PageTable.SetLeaf(page, null, pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Write | PteFlags.Dirty);
         if (rc != 0)
         {
             ReleaseFreshPage(pfn, 0);
-            if (added) inode.DeletePage(index);
+            PutCallersReference(inode, index, cachePfn, added);
             return VmFault.Oom;
         }
         var np = _m.PfnToPage(pfn);
         _m.StructPages.AtomicMapcountSet(np, 0); // page_add_new_anon_rmap()
         SetAnonRmap(vma, np, page);
         AnonPages++;
-        _ = cachePfn; // copy_user_highpage() from it; __do_fault()'s reference on it is dropped again
+        // copy_user_highpage() from the cache page (the bytes are not modelled), then its reference goes.
+        PutCallersReference(inode, index, cachePfn, added: false);
         return VmFault.None;
     }
 
@@ -111,6 +121,7 @@ public sealed partial class MmStruct
             PageTable.Write(l.Slot, l.Entry.With(PteFlags.Write | PteFlags.Dirty | PteFlags.Young));
             return VmFault.Write;
         }
+        AnonVmaPrepare(vma); // wp_page_copy(): anon_vma_prepare() before the allocation
         if (!_m.TryAllocPages(0, 0, "anonymous page (COW of file page)", out Pfn pfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
         ulong page = addr & ~(PageSize - 1);
         PageTable.Write(l.Slot, PageTableEntry.MakeLeaf(pfn, PteFlags.Present | PteFlags.User | PteFlags.Young | PteFlags.Write | PteFlags.Dirty, PageShift));
@@ -137,7 +148,17 @@ public sealed partial class MmStruct
         bool shmem = mapping != 0 ? _m.Vfs.IsShmemMapping(mapping) : sp.TestFlag(page, PageFlagBits.SwapBacked);
         if (shmem) ShmemPages--;
         else FilePages--;
-        if (sp.RefAddReturn(page, -1) == 0) _m.ReleaseZeroRefPage(pfn.Value);
+        if (PageRef.PageRefDecAndTest(_m, page)) _m.ReleaseZeroRefPage(pfn.Value);
+    }
+
+    /// <summary>
+    /// A fault that cannot use the page the lookup returned drops the reference it came with (put_page(vmf->page)),
+    /// and a page it added to the cache leaves the cache again.
+    /// </summary>
+    private void PutCallersReference(PageCacheInode inode, ulong index, ulong cachePfn, bool added)
+    {
+        if (PageRef.PageRefDecAndTest(_m, _m.PfnToPage(Pfn.FromUInt64(cachePfn)))) _m.ReleaseZeroRefPage(cachePfn);
+        if (added) inode.DeletePage(index);
     }
 
     private void CountFilePage(PageCacheInode inode, int delta)
