@@ -62,7 +62,9 @@ public sealed partial class MmStruct
             }
             return l.Level == PgLevel.Pte ? DoWpPage(vma, addr, l) : DoHugePmdWpPage(vma, addr, l);
         }
-        if (ThpEligible(vma, addr) && DoHugePmdAnonymousPage(vma, addr) is { } thp) return thp;
+        bool thpEligible = ThpEligible(vma, addr);
+        if (PageTable.FaultTablesAlloc(addr, pte: !thpEligible) == -(int)Errno.ENOMEM) return VmFault.Oom;
+        if (thpEligible && DoHugePmdAnonymousPage(vma, addr) is { } thp) return thp;
         return DoAnonymousPage(vma, addr, write);
     }
 

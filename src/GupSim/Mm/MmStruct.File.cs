@@ -44,6 +44,7 @@ public sealed partial class MmStruct
         ulong page = addr & ~(PageSize - 1);
         bool shared = (vma.Flags & VmFlags.Shared) != 0;
         bool cow = write && !shared;
+        if (PageTable.FaultTablesAlloc(addr, pte: true) == -(int)Errno.ENOMEM) return VmFault.Oom;
         Pfn cowPfn = default;
         if (cow)
         {

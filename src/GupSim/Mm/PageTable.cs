@@ -574,6 +574,19 @@ public sealed class PageTable
         lock (_lock) return WalkAllocLocked(addr, target.Value, out slot);
     }
 
+    /// <summary>
+    /// The table allocations __handle_mm_fault() makes before it hands a fault to its handler (p4d_alloc(),
+    /// pud_alloc(), pmd_alloc()), and with <paramref name="pte"/> the PTE table too (do_anonymous_page()'s
+    /// pte_alloc(), __do_fault()'s pte_alloc_one() preallocation for do_read_fault() and do_cow_fault()), so their
+    /// pages come from the buddy before the page the fault maps, as in the kernel.
+    /// </summary>
+    /// <returns>0, −ENOMEM (nothing changed), −EEXIST when a leaf above that level is in the way.</returns>
+    public int FaultTablesAlloc(ulong addr, bool pte)
+    {
+        _machine.MmStamp++;
+        lock (_lock) return WalkAllocLocked(addr, pte ? PgLevel.Pte : PgLevel.Pmd, out _);
+    }
+
     // ---------------------------------------------------------------- mapping
 
     private PgLevel? LeafLevel(HugePageSize h)
