@@ -16,8 +16,9 @@ namespace GupSim.Debug;
 /// <remarks>Events are fired by the page_ref.h helpers in <see cref="Pages.PageRef"/>, which GUP's grab and release,
 /// the page allocator's set_page_refcounted(), free_contig_range(), FOLL_LONGTERM's isolation, the hugetlb pool's dequeue
 /// and put_page(), the hugetlbfs page cache's add, lookup and removal, hugetlb_fault() on a present entry with
-/// hugetlb_cow()/hugetlb_wp(), and a hugetlb page's migration go through (other faults, the 4 KiB page cache and the
-/// migration of other pages still change _refcount directly, untraced: docs/cli.md);
+/// hugetlb_cow()/hugetlb_wp(), a hugetlb page's migration, the 4 KiB page cache's add, lookup, put and removal,
+/// and zap's puts go through (the migration of other pages still changes _refcount directly, and the LRU add
+/// batches are not modelled: docs/cli.md);
 /// which helper a path calls is the machine's kernel version's (<see cref="Gup.Grab"/>: v5.11's
 /// try_grab_compound_head()/put_compound_head(), v5.14's split of a pin into page_ref_add_unless() + page_ref_add(),
 /// v5.18's gup_put_folio() → folio_put_refs(), v6.10's try_grab_folio() with folio_ref_add()). Lines are what follows

@@ -84,11 +84,15 @@ public sealed class PageCacheInode : Inode
             pfn = p.Value;
             var sp = _m.StructPages;
             var page = _m.PfnToPage(p);
+            // filemap_add_folio() / shmem_alloc_and_add_folio(): __folio_set_locked() (and __folio_set_swapbacked()
+            // on shmem) before the add; the caller's folio_unlock() comes before its next reference change.
+            sp.SetFlag(page, PageFlagBits.Locked);
+            if (FsType.IsShmem()) sp.SetFlag(page, PageFlagBits.SwapBacked);
             PageRef.PageRefInc(_m, page); // __filemap_add_folio(): folio_ref_add(folio, 1), the cache's reference
             sp.SetMapping(page, MappingAddress);
             sp.SetIndex(page, index);
             sp.SetFlag(page, PageFlagBits.Uptodate);
-            if (FsType.IsShmem()) sp.SetFlag(page, PageFlagBits.SwapBacked);
+            sp.ClearFlag(page, PageFlagBits.Locked);
             _pages[index] = pfn;
             added = true;
             return 0;

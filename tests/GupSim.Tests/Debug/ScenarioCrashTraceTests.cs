@@ -334,6 +334,47 @@ public class ScenarioCrashTraceTests
         Assert.Equal(expected, string.Join('|', lines));
     }
 
+    /// <summary>
+    /// A tmpfs page through fallocate, a shared read fault, a private write fault and munmap, on v6.1, worked out from
+    /// mm/filemap.c, mm/shmem.c and mm/memory.c's reference rules: shmem_fallocate() allocates it (set_page_refcounted():
+    /// 1, the caller's), shmem_add_to_page_cache() takes the cache's (folio_ref_add(): 2, PG_locked and PG_swapbacked
+    /// already set, no mapping yet), and fallocate's folio_put() leaves the cache's (1). The shared read fault's lookup
+    /// (folio_try_get(): 2, not mapped yet) becomes the mapping's. The private write fault's do_cow_fault() allocates
+    /// the copy first, then __do_fault()'s lookup takes a reference (3, mapped once) that put_page(vmf->page) drops
+    /// after the copy (2). munmap of the shared mapping drops its reference (1, unmapped). The page tables of the
+    /// first fault (PUD, PMD and PTE tables: three page_ref_set lines of other pfns) come before the lookup.
+    /// </summary>
+    [Fact]
+    public void ShmemPage_FallocateFaultsAndMunmap_ReferenceByReference()
+    {
+        const string Script = """
+            machine --arch x86_64 --kernel 6.1 --model sparsemem-vmemmap --ram 0-1G
+            open F /dev/shm/f
+            fallocate F 0 4K
+            mmap A 4K file=F shared
+            touch A
+            mmap B 4K file=F
+            touch B write
+            munmap A
+            """;
+        var runner = new ScenarioRunner(TextWriter.Null) { TracePageRef = true };
+        var r = runner.Run(Script, "t.scenario");
+        var inode = runner.Machine!.Vfs.LiveInodes.Single(i => i.Path == "/dev/shm/f");
+        string p = $"pfn=0x{inode.Pages.Single().Value:x}";
+        List<string> Of(int line) => [.. TraceLines(StepOutput(r, line)).Where(l => l.Contains($" {p} ", StringComparison.Ordinal))];
+        Assert.Equal([$"page_ref_set: {p} count=1 val=1", $"page_ref_mod: {p} count=2 val=1", $"page_ref_mod_and_test: {p} count=1 val=-1 ret=0"], Of(3));
+        Assert.Equal([$"page_ref_mod_unless: {p} count=2 val=1 ret=1"], Of(5));
+        Assert.Equal([$"page_ref_mod_unless: {p} count=3 val=1 ret=1", $"page_ref_mod_and_test: {p} count=2 val=-1 ret=0"], Of(7));
+        Assert.Equal([$"page_ref_mod_and_test: {p} count=1 val=-1 ret=0"], Of(8));
+        // The first fault's tables come from the buddy before the lookup; the add's line shows PG_locked and
+        // PG_swapbacked (bits 0 and 19) and no mapping.
+        var touchA = StepOutput(r, 5).Where(l => l.StartsWith("  trace: ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(4, touchA.Count);
+        Assert.All(touchA.Take(3), l => Assert.StartsWith("  trace: page_ref_set: ", l));
+        Assert.Contains($"page_ref_mod: {p} flags=locked|swapbacked count=2 mapcount=0 mapping=0000000000000000 mt=1 val=1",
+            StepOutput(r, 3).Select(l => l.Replace("  trace: ", "", StringComparison.Ordinal)));
+    }
+
     /// <summary>A step's trace lines as <c>EVENT count=… val=… [ret=…]</c>, joined by '|' (the pfn is the pool page's).</summary>
     private static string Events(List<string> output) =>
         string.Join('|', TraceLines(output).Select(l => string.Join(' ', l.Split(' ').Where(w => !w.StartsWith("pfn=", StringComparison.Ordinal))).Replace(":", "", StringComparison.Ordinal)));
