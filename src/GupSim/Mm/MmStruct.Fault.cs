@@ -189,6 +189,8 @@ public sealed partial class MmStruct
         var slot = alloc == 0 ? allocated : PageTable.HugePteOffset(haddr, h.Size.Bytes);
         var entry = slot is { } s0 ? PageTable.Read(s0) : PageTableEntry.None(_m.Arch.PageShift);
         if (entry.IsNone) return HugetlbNoPage(vma, haddr, write);
+        // A migration or hwpoison entry: hugetlb_fault() goes no further (the second fault finds the page).
+        if (!entry.IsPresent) return VmFault.None;
         return _m.Version.HugetlbFaultRefsOnlyForWp
             ? HugetlbFaultPresentWp(vma, haddr, slot!.Value, entry, write)
             : HugetlbFaultPresent(vma, haddr, slot!.Value, entry, write);
