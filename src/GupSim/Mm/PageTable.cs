@@ -680,17 +680,22 @@ public sealed class PageTable
     private int WalkAllocLocked(ulong addr, PgLevel target, out EntryRef slot)
     {
         slot = default;
-        // Pass 1: which real levels are missing.
-        var missing = new List<PgLevel>();
+        // Pass 1: which real levels are missing (no list when none is: the common fault on a populated range).
+        List<PgLevel>? missing = null;
         var cur = PgdOffset(addr);
         for (var l = PgLevel.P4d; l <= target; l++)
         {
             if (Geometry.IsFolded(l)) { cur = cur.As(l); continue; }
-            if (missing.Count > 0) { missing.Add(l); continue; }
+            if (missing is not null) { missing.Add(l); continue; }
             var e = Read(cur);
-            if (e.IsNone) { missing.Add(l); continue; }
+            if (e.IsNone) { missing = [l]; continue; }
             if (!e.IsTable) return -(int)Errno.EEXIST;
             cur = Descend(cur, l, addr);
+        }
+        if (missing is null)
+        {
+            slot = cur;
+            return 0;
         }
         // Take every table page before touching anything.
         var pages = new List<(Pfn Pfn, TablePage Table)>();
