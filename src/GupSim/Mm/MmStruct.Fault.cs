@@ -210,8 +210,8 @@ public sealed partial class MmStruct
         bool wp = write && !entry.IsWrite;
         ulong cached = 0;
         bool haveCached = wp && !vma.MayShare && vma.HugeFile.TryGetCachedPage(_m, vma.HugecacheIndex(haddr, PageShift), out cached);
-        var cachedPage = _m.PfnToPage(Pfn.FromUInt64(cached));
-        if (haveCached) sp.SetFlag(cachedPage, PageFlagBits.Locked); // find_lock_page(): lock_page() after the lookup
+        // find_lock_page(): lock_page() after the lookup (no struct page is looked up when the cache has none).
+        if (haveCached) sp.SetFlag(_m.PfnToPage(Pfn.FromUInt64(cached)), PageFlagBits.Locked);
         bool same = haveCached && cached == entry.Pfn.Value;
         if (!same) sp.SetFlag(page, PageFlagBits.Locked); // trylock_page()
         PageRef.PageRefInc(_m, page); // get_page()
@@ -220,7 +220,7 @@ public sealed partial class MmStruct
         _m.Hugetlb.PutHugePage(entry.Pfn.Value); // put_page()
         if (haveCached)
         {
-            sp.ClearFlag(cachedPage, PageFlagBits.Locked);
+            sp.ClearFlag(_m.PfnToPage(Pfn.FromUInt64(cached)), PageFlagBits.Locked);
             _m.Hugetlb.PutHugePage(cached); // put_page(pagecache_page)
         }
         return ret;

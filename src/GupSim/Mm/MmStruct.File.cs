@@ -44,14 +44,21 @@ public sealed partial class MmStruct
         ulong page = addr & ~(PageSize - 1);
         bool shared = (vma.Flags & VmFlags.Shared) != 0;
         bool cow = write && !shared;
-        if (PageTable.FaultTablesAlloc(addr, pte: true) == -(int)Errno.ENOMEM) return VmFault.Oom;
+        // __handle_mm_fault()'s pud/pmd_alloc(); do_read_fault() and do_shared_fault() go straight on to __do_fault(),
+        // whose pte_alloc_one() preallocation comes before ->fault() looks the page up.
+        if (PageTable.FaultTablesAlloc(addr, pte: !cow) == -(int)Errno.ENOMEM) return VmFault.Oom;
         Pfn cowPfn = default;
         if (cow)
         {
-            // do_cow_fault(): anon_vma_prepare() and the copy's alloc_page_vma() come before __do_fault() looks the
-            // page cache page up.
+            // do_cow_fault(): anon_vma_prepare() and the copy's alloc_page_vma() come before __do_fault(), so the
+            // PTE table's preallocation comes after the copy's page and before the lookup.
             AnonVmaPrepare(vma);
             if (!_m.TryAllocPages(0, 0, "anonymous page (COW of file page)", out cowPfn, Gfp.HighUserMovable, ZoneType.Dma32)) return VmFault.Oom;
+            if (PageTable.FaultTablesAlloc(addr, pte: true) == -(int)Errno.ENOMEM)
+            {
+                ReleaseFreshPage(cowPfn, 0);
+                return VmFault.Oom;
+            }
         }
         int rc = inode.GetOrAddPage(index, out ulong cachePfn, out bool added);
         if (rc != 0)
