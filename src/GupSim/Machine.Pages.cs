@@ -177,6 +177,16 @@ public sealed partial class Machine
     }
 
     /// <summary>
+    /// put_page() (include/linux/mm.h) of the page at <paramref name="pfn"/> by a path outside GUP's counted grab and
+    /// release (<see cref="Gup.Grab.PutPage"/> is theirs): put_page_testzero() through <see cref="PageRef.PageRefDecAndTest"/>,
+    /// then <see cref="ReleaseZeroRefPage"/> when it was the last reference.
+    /// </summary>
+    internal void PutPageRef(ulong pfn)
+    {
+        if (PageRef.PageRefDecAndTest(this, PfnToPage(Pfn.FromUInt64(pfn)))) ReleaseZeroRefPage(pfn);
+    }
+
+    /// <summary>
     /// __put_page() for a page whose _refcount reached zero: a hugetlb page goes back to its pool (free_huge_page()),
     /// a compound page (THP) and an order-0 page to the buddy.
     /// </summary>

@@ -114,13 +114,13 @@ public sealed class PageCacheInode : Inode
         var page = _m.PfnToPage(Pfn.FromUInt64(pfn));
         sp.SetMapping(page, 0);
         sp.ClearFlag(page, PageFlagBits.Dirty);
-        if (PageRef.PageRefDecAndTest(_m, page)) _m.ReleaseZeroRefPage(pfn);
+        _m.PutPageRef(pfn);
     }
 
     /// <summary>folio_put() of the reference <see cref="GetOrAddPage"/> gave a caller that does not map the page.</summary>
     internal void PutPage(ulong pfn)
     {
-        if (PageRef.PageRefDecAndTest(_m, _m.PfnToPage(Pfn.FromUInt64(pfn)))) _m.ReleaseZeroRefPage(pfn);
+        _m.PutPageRef(pfn);
     }
 
     /// <summary>truncate_inode_pages_range() from <paramref name="firstIndex"/> to the end.</summary>

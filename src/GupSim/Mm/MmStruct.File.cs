@@ -156,7 +156,7 @@ public sealed partial class MmStruct
         bool shmem = mapping != 0 ? _m.Vfs.IsShmemMapping(mapping) : sp.TestFlag(page, PageFlagBits.SwapBacked);
         if (shmem) ShmemPages--;
         else FilePages--;
-        if (PageRef.PageRefDecAndTest(_m, page)) _m.ReleaseZeroRefPage(pfn.Value);
+        _m.PutPageRef(pfn.Value);
     }
 
     /// <summary>
@@ -165,7 +165,7 @@ public sealed partial class MmStruct
     /// </summary>
     private void PutCallersReference(PageCacheInode inode, ulong index, ulong cachePfn, bool added)
     {
-        if (PageRef.PageRefDecAndTest(_m, _m.PfnToPage(Pfn.FromUInt64(cachePfn)))) _m.ReleaseZeroRefPage(cachePfn);
+        inode.PutPage(cachePfn);
         if (added) inode.DeletePage(index);
     }
 
